@@ -1,0 +1,60 @@
+//! Command-line interface: one module per command group, each with clap arguments and a `run`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod check;
+mod init;
+mod policy;
+
+/// tollgate: policy and compliance gates for ML releases, kept in Git.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "TOLLGATE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a config repo: schemas, references and policies.
+    Check(check::Args),
+    /// Work with Rego policies.
+    #[command(subcommand)]
+    Policy(policy::Command),
+    /// Write a small, valid example config repo into DIR.
+    Init(init::Args),
+}
+
+/// Installs the `tracing` subscriber; `RUST_LOG` (or `TOLLGATE_LOG`) selects levels.
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TOLLGATE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs one command and returns its exit code: 0 clean, 1 violations; errors map to 2 in main.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Policy(cmd) => policy::run(cmd),
+        Command::Init(args) => init::run(args),
+    }
+}

@@ -1,0 +1,4 @@
+//! Project tasks: `cargo xtask codegen` regenerates files derived from the sources.
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}
