@@ -1,0 +1,270 @@
+//! Drift between a reference and a current sample of one column.
+//!
+//! Binning (the same for PSI and Jensen–Shannon, as Evidently does it): NaN and infinities
+//! are dropped first; a numeric column with more than 20 distinct reference values gets
+//! `numpy.histogram_bin_edges(reference ∪ current, bins="sturges")`, any other column one bin
+//! per distinct value of `reference ∪ current`. The Kolmogorov–Smirnov statistic and the
+//! Wasserstein distance use the raw values, as SciPy's `ks_2samp` and `wasserstein_distance`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::MetricError;
+
+/// Proportions below this are raised to it before the PSI's logarithm (Evidently's choice).
+pub const PSI_FLOOR: f64 = 1e-4;
+/// A numeric column with more distinct reference values than this is binned by Sturges' rule.
+pub const DISTINCT_FOR_HISTOGRAM: usize = 20;
+
+/// How a column was binned.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DriftBinning {
+    /// Equal-width bins over `[min, max]` of both samples; `edges.len()` is bins + 1.
+    Sturges { edges: Vec<f64> },
+    /// One bin per distinct value.
+    Values { values: usize },
+}
+
+/// Drift measures of a numeric column.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NumericDrift {
+    pub reference_rows: usize,
+    pub current_rows: usize,
+    pub population_stability_index: f64,
+    pub jensen_shannon_distance: f64,
+    pub ks_statistic: f64,
+    pub wasserstein_distance: f64,
+    /// Wasserstein distance divided by `max(std(reference), 0.001)` (population std).
+    pub wasserstein_normed: f64,
+    pub binning: DriftBinning,
+}
+
+/// Drift measures of a categorical column.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CategoricalDrift {
+    pub reference_rows: usize,
+    pub current_rows: usize,
+    pub population_stability_index: f64,
+    pub jensen_shannon_distance: f64,
+    pub categories: usize,
+}
+
+fn finite_sorted(values: &[f64]) -> Vec<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_unstable_by(f64::total_cmp);
+    v
+}
+
+/// `numpy.histogram_bin_edges(values, bins="sturges")` for sorted, finite, non-empty values.
+fn sturges_edges(sorted: &[f64]) -> Vec<f64> {
+    let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
+    let (first, last) = if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) };
+    let width = (hi - lo) / ((sorted.len() as f64).log2() + 1.0);
+    let bins = if width != 0.0 { ((last - first) / width).ceil() as usize } else { 1 };
+    // numpy.linspace: start + i * step, the last edge set to stop exactly.
+    let step = (last - first) / bins as f64;
+    let mut edges: Vec<f64> = (0..=bins).map(|i| i as f64 * step + first).collect();
+    edges[bins] = last;
+    edges
+}
+
+/// `numpy.histogram` counts: bins `[e_i, e_{i+1})`, the last one closed.
+fn histogram(sorted: &[f64], edges: &[f64]) -> Vec<f64> {
+    let bins = edges.len() - 1;
+    let mut counts = vec![0.0; bins];
+    for &x in sorted {
+        if x < edges[0] || x > edges[bins] {
+            continue;
+        }
+        let b = (edges.partition_point(|e| *e <= x).saturating_sub(1)).min(bins - 1);
+        counts[b] += 1.0;
+    }
+    counts
+}
+
+fn value_counts(sorted: &[f64], keys: &[f64]) -> Vec<f64> {
+    let mut counts = vec![0.0; keys.len()];
+    let mut k = 0;
+    for &x in sorted {
+        while keys[k] != x {
+            k += 1;
+        }
+        counts[k] += 1.0;
+    }
+    counts
+}
+
+/// Population stability index `Σ (r − c) · ln(r / c)` over proportions, each zero raised to
+/// [`PSI_FLOOR`].
+pub fn population_stability_index(reference: &[f64], current: &[f64]) -> f64 {
+    reference
+        .iter()
+        .zip(current)
+        .map(|(&r, &c)| {
+            let r = if r == 0.0 { PSI_FLOOR } else { r };
+            let c = if c == 0.0 { PSI_FLOOR } else { c };
+            (r - c) * (r / c).ln()
+        })
+        .sum()
+}
+
+fn rel_entr(x: f64, y: f64) -> f64 {
+    if x > 0.0 && y > 0.0 {
+        x * (x / y).ln()
+    } else if x == 0.0 && y >= 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// `scipy.spatial.distance.jensenshannon(p, q)` with the natural logarithm: both vectors are
+/// normalised to sum 1 first.
+pub fn jensen_shannon_distance(p: &[f64], q: &[f64]) -> f64 {
+    let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
+    let mut js = 0.0;
+    for (&a, &b) in p.iter().zip(q) {
+        let (a, b) = (a / sp, b / sq);
+        let m = (a + b) / 2.0;
+        js += rel_entr(a, m) + rel_entr(b, m);
+    }
+    (js / 2.0).sqrt()
+}
+
+/// Two-sample Kolmogorov–Smirnov statistic `max |F_ref(x) − F_cur(x)|` of sorted samples.
+pub fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j, mut d) = (0usize, 0usize, 0.0f64);
+    while i < a.len() || j < b.len() {
+        let x = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) => x.min(y),
+            (Some(&x), None) => x,
+            (None, Some(&y)) => y,
+            (None, None) => break,
+        };
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / n1 - j as f64 / n2).abs());
+    }
+    d
+}
+
+/// `scipy.stats.wasserstein_distance` of two sorted samples: the integral of
+/// `|F_a − F_b|` over the merged support.
+pub fn wasserstein_distance(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut total = 0.0;
+    let mut prev: Option<f64> = None;
+    // Walk the merged support in order; between consecutive values both CDFs are constant.
+    while i < a.len() || j < b.len() {
+        let x = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) => x.min(y),
+            (Some(&x), None) => x,
+            (None, Some(&y)) => y,
+            (None, None) => break,
+        };
+        if let Some(p) = prev {
+            total += (i as f64 / n1 - j as f64 / n2).abs() * (x - p);
+        }
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        prev = Some(x);
+    }
+    total
+}
+
+fn population_std(sorted: &[f64]) -> f64 {
+    let n = sorted.len() as f64;
+    let mean = sorted.iter().sum::<f64>() / n;
+    (sorted.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt()
+}
+
+/// Every drift measure of a numeric column.
+///
+/// # Errors
+/// A sample has no finite value.
+pub fn numeric_drift(reference: &[f64], current: &[f64]) -> Result<NumericDrift, MetricError> {
+    let r = finite_sorted(reference);
+    let c = finite_sorted(current);
+    if r.is_empty() {
+        return Err(MetricError::Empty { metric: "drift (reference)" });
+    }
+    if c.is_empty() {
+        return Err(MetricError::Empty { metric: "drift (current)" });
+    }
+    let mut distinct_ref = r.clone();
+    distinct_ref.dedup();
+    let (rc, cc, binning) = if distinct_ref.len() > DISTINCT_FOR_HISTOGRAM {
+        let mut all = [r.as_slice(), c.as_slice()].concat();
+        all.sort_unstable_by(f64::total_cmp);
+        let edges = sturges_edges(&all);
+        (histogram(&r, &edges), histogram(&c, &edges), DriftBinning::Sturges { edges })
+    } else {
+        let mut keys = [r.as_slice(), c.as_slice()].concat();
+        keys.sort_unstable_by(f64::total_cmp);
+        keys.dedup();
+        let n = keys.len();
+        (value_counts(&r, &keys), value_counts(&c, &keys), DriftBinning::Values { values: n })
+    };
+    let rp: Vec<f64> = rc.iter().map(|x| x / r.len() as f64).collect();
+    let cp: Vec<f64> = cc.iter().map(|x| x / c.len() as f64).collect();
+    let w = wasserstein_distance(&r, &c);
+    Ok(NumericDrift {
+        reference_rows: r.len(),
+        current_rows: c.len(),
+        population_stability_index: population_stability_index(&rp, &cp),
+        jensen_shannon_distance: jensen_shannon_distance(&rp, &cp),
+        ks_statistic: ks_statistic(&r, &c),
+        wasserstein_distance: w,
+        wasserstein_normed: w / population_std(&r).max(0.001),
+        binning,
+    })
+}
+
+/// PSI and Jensen–Shannon distance of a categorical column, one bin per category of
+/// `reference ∪ current`; `None` values are dropped.
+///
+/// # Errors
+/// A sample has no value.
+pub fn categorical_drift<S: AsRef<str>>(
+    reference: &[Option<S>],
+    current: &[Option<S>],
+) -> Result<CategoricalDrift, MetricError> {
+    let mut counts: BTreeMap<&str, [f64; 2]> = BTreeMap::new();
+    let mut n = [0.0f64; 2];
+    for (side, values) in [reference, current].into_iter().enumerate() {
+        for v in values.iter().flatten() {
+            counts.entry(v.as_ref()).or_default()[side] += 1.0;
+            n[side] += 1.0;
+        }
+    }
+    if n[0] == 0.0 {
+        return Err(MetricError::Empty { metric: "drift (reference)" });
+    }
+    if n[1] == 0.0 {
+        return Err(MetricError::Empty { metric: "drift (current)" });
+    }
+    let rp: Vec<f64> = counts.values().map(|c| c[0] / n[0]).collect();
+    let cp: Vec<f64> = counts.values().map(|c| c[1] / n[1]).collect();
+    Ok(CategoricalDrift {
+        reference_rows: n[0] as usize,
+        current_rows: n[1] as usize,
+        population_stability_index: population_stability_index(&rp, &cp),
+        jensen_shannon_distance: jensen_shannon_distance(&rp, &cp),
+        categories: counts.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,529 @@
+//! One pass over the rows of a binary classifier's evaluation, grouped by the intersections
+//! of its sensitive features; every quality and fairness metric is derived from the result.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::binary::Confusion;
+use super::fairness::{Disparities, GroupedMetric, Method};
+use super::probability::ProbabilityAccumulator;
+use super::ranking::Curve;
+use super::MetricError;
+
+/// At most this many sensitive features form intersections (their codes share one key).
+pub const MAX_FEATURES: usize = 4;
+/// At most this many cells in the Cartesian product of the sensitive features' levels.
+pub const MAX_GROUPS: usize = 1_000_000;
+
+/// Assigns each row's sensitive-feature values to an observed intersectional group id.
+#[derive(Debug)]
+pub struct GroupEncoder {
+    features: Vec<String>,
+    levels: Vec<Vec<String>>,
+    dicts: Vec<HashMap<String, u32>>,
+    ids: HashMap<u128, u32>,
+    last: Option<(u128, u32)>,
+}
+
+impl GroupEncoder {
+    /// An encoder for `features` (at most [`MAX_FEATURES`]; none gives one group, "all rows").
+    ///
+    /// # Errors
+    /// More than [`MAX_FEATURES`] features.
+    pub fn new(features: Vec<String>) -> Result<GroupEncoder, MetricError> {
+        if features.len() > MAX_FEATURES {
+            return Err(MetricError::TooManyFeatures { features: features.len(), limit: MAX_FEATURES });
+        }
+        let n = features.len();
+        Ok(GroupEncoder {
+            features,
+            levels: vec![Vec::new(); n],
+            dicts: vec![HashMap::new(); n],
+            ids: HashMap::new(),
+            last: None,
+        })
+    }
+
+    /// An encoder whose callers pass level indices (see [`GroupEncoder::encode_codes`]) into
+    /// known `levels`, one list per feature.
+    ///
+    /// # Errors
+    /// More than [`MAX_FEATURES`] features.
+    pub fn with_levels(features: Vec<String>, levels: Vec<Vec<String>>) -> Result<GroupEncoder, MetricError> {
+        let mut enc = GroupEncoder::new(features)?;
+        for (f, lv) in levels.into_iter().enumerate().take(enc.features.len()) {
+            for (i, l) in lv.iter().enumerate() {
+                enc.dicts[f].insert(l.clone(), i as u32);
+            }
+            enc.levels[f] = lv;
+        }
+        Ok(enc)
+    }
+
+    /// The group id of a row whose feature values are `values` (one per feature).
+    pub fn encode<S: AsRef<str>>(&mut self, values: &[S]) -> u32 {
+        let mut key: u128 = 0;
+        for (f, v) in values.iter().enumerate().take(self.features.len()) {
+            let v = v.as_ref();
+            let code = match self.dicts[f].get(v) {
+                Some(&c) => c,
+                None => {
+                    let c = self.levels[f].len() as u32;
+                    self.levels[f].push(v.to_owned());
+                    self.dicts[f].insert(v.to_owned(), c);
+                    c
+                }
+            };
+            key |= u128::from(code) << (32 * f);
+        }
+        self.id(key)
+    }
+
+    /// The group id of a row given level indices into the levels passed to
+    /// [`GroupEncoder::with_levels`].
+    #[inline]
+    pub fn encode_codes(&mut self, codes: &[u32]) -> u32 {
+        let mut key: u128 = 0;
+        for (f, &c) in codes.iter().enumerate().take(self.features.len()) {
+            key |= u128::from(c) << (32 * f);
+        }
+        self.id(key)
+    }
+
+    #[inline]
+    fn id(&mut self, key: u128) -> u32 {
+        if let Some((k, id)) = self.last
+            && k == key
+        {
+            return id;
+        }
+        let next = self.ids.len() as u32;
+        let id = *self.ids.entry(key).or_insert(next);
+        self.last = Some((key, id));
+        id
+    }
+
+    /// Groups observed so far.
+    pub fn observed(&self) -> usize {
+        self.ids.len().max(1)
+    }
+
+    /// Sorts each feature's levels (numerically when every level is a number, else by code
+    /// point, as pandas sorts) and lays out the full Cartesian product. Returns the groups
+    /// and, for every product cell, the observed group id or `None` when no row falls in it.
+    ///
+    /// # Errors
+    /// The product has more than [`MAX_GROUPS`] cells.
+    pub fn finish(self) -> Result<(Groups, Vec<Option<u32>>), MetricError> {
+        let mut order: Vec<Vec<u32>> = Vec::new();
+        let mut sorted_levels = Vec::new();
+        for lv in &self.levels {
+            let mut idx: Vec<u32> = (0..lv.len() as u32).collect();
+            let numeric: Option<Vec<f64>> = lv.iter().map(|s| s.trim().parse::<f64>().ok()).collect();
+            match numeric {
+                Some(nums) => idx.sort_by(|&a, &b| nums[a as usize].total_cmp(&nums[b as usize])),
+                None => idx.sort_by(|&a, &b| lv[a as usize].cmp(&lv[b as usize])),
+            }
+            sorted_levels.push(idx.iter().map(|&i| lv[i as usize].clone()).collect::<Vec<_>>());
+            order.push(idx);
+        }
+        let cells: u128 = order.iter().map(|o| o.len() as u128).product();
+        if cells > MAX_GROUPS as u128 {
+            return Err(MetricError::TooManyGroups { combinations: cells, limit: MAX_GROUPS });
+        }
+        let groups = Groups { features: self.features, levels: sorted_levels };
+        let mut map = Vec::with_capacity(cells as usize);
+        if groups.features.is_empty() {
+            map.push(self.ids.get(&0).copied());
+        } else {
+            for cell in 0..groups.len() {
+                let mut key: u128 = 0;
+                for (f, level) in groups.cell(cell).into_iter().enumerate() {
+                    key |= u128::from(order[f][level]) << (32 * f);
+                }
+                map.push(self.ids.get(&key).copied());
+            }
+        }
+        Ok((groups, map))
+    }
+}
+
+/// The intersectional groups of some sensitive features: the Cartesian product of their
+/// sorted levels, the first feature varying slowest (pandas' `MultiIndex` order).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Groups {
+    pub features: Vec<String>,
+    pub levels: Vec<Vec<String>>,
+}
+
+impl Groups {
+    /// Number of cells in the product (1 with no features).
+    pub fn len(&self) -> usize {
+        self.levels.iter().map(Vec::len).product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Level indices of cell `i`, one per feature.
+    pub fn cell(&self, mut i: usize) -> Vec<usize> {
+        let mut out = vec![0; self.levels.len()];
+        for f in (0..self.levels.len()).rev() {
+            let n = self.levels[f].len();
+            out[f] = i % n;
+            i /= n;
+        }
+        out
+    }
+
+    /// Level names of cell `i`, one per feature.
+    pub fn label(&self, i: usize) -> Vec<&str> {
+        self.cell(i).into_iter().enumerate().map(|(f, l)| self.levels[f][l].as_str()).collect()
+    }
+}
+
+/// Every metric of a binary classifier that can be computed per group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinaryMetric {
+    Accuracy,
+    BalancedAccuracy,
+    Precision,
+    Recall,
+    F1,
+    SelectionRate,
+    TruePositiveRate,
+    FalsePositiveRate,
+    FalseNegativeRate,
+    TrueNegativeRate,
+    RocAuc,
+    AveragePrecision,
+    LogLoss,
+    BrierScore,
+    ExpectedCalibrationError,
+}
+
+impl BinaryMetric {
+    pub const ALL: [BinaryMetric; 15] = [
+        BinaryMetric::Accuracy,
+        BinaryMetric::BalancedAccuracy,
+        BinaryMetric::Precision,
+        BinaryMetric::Recall,
+        BinaryMetric::F1,
+        BinaryMetric::SelectionRate,
+        BinaryMetric::TruePositiveRate,
+        BinaryMetric::FalsePositiveRate,
+        BinaryMetric::FalseNegativeRate,
+        BinaryMetric::TrueNegativeRate,
+        BinaryMetric::RocAuc,
+        BinaryMetric::AveragePrecision,
+        BinaryMetric::LogLoss,
+        BinaryMetric::BrierScore,
+        BinaryMetric::ExpectedCalibrationError,
+    ];
+
+    /// The snake_case name used in gate specs, reports and golden files.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryMetric::Accuracy => "accuracy",
+            BinaryMetric::BalancedAccuracy => "balanced_accuracy",
+            BinaryMetric::Precision => "precision",
+            BinaryMetric::Recall => "recall",
+            BinaryMetric::F1 => "f1",
+            BinaryMetric::SelectionRate => "selection_rate",
+            BinaryMetric::TruePositiveRate => "true_positive_rate",
+            BinaryMetric::FalsePositiveRate => "false_positive_rate",
+            BinaryMetric::FalseNegativeRate => "false_negative_rate",
+            BinaryMetric::TrueNegativeRate => "true_negative_rate",
+            BinaryMetric::RocAuc => "roc_auc",
+            BinaryMetric::AveragePrecision => "average_precision",
+            BinaryMetric::LogLoss => "log_loss",
+            BinaryMetric::BrierScore => "brier_score",
+            BinaryMetric::ExpectedCalibrationError => "expected_calibration_error",
+        }
+    }
+
+    /// Parses a name given by [`BinaryMetric::name`].
+    pub fn from_name(name: &str) -> Option<BinaryMetric> {
+        BinaryMetric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Whether the metric needs scores (ranking) or probabilities.
+    pub fn needs_scores(self) -> bool {
+        matches!(self, BinaryMetric::RocAuc | BinaryMetric::AveragePrecision) || self.needs_probabilities()
+    }
+
+    /// Whether the metric needs scores that are probabilities in `[0, 1]`.
+    pub fn needs_probabilities(self) -> bool {
+        matches!(self, BinaryMetric::LogLoss | BinaryMetric::BrierScore | BinaryMetric::ExpectedCalibrationError)
+    }
+
+    /// Whether a larger value is better (for reporting regressions).
+    pub fn higher_is_better(self) -> bool {
+        !matches!(
+            self,
+            BinaryMetric::FalsePositiveRate
+                | BinaryMetric::FalseNegativeRate
+                | BinaryMetric::LogLoss
+                | BinaryMetric::BrierScore
+                | BinaryMetric::ExpectedCalibrationError
+        )
+    }
+}
+
+/// All metrics of one group (or of all rows).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupMetrics {
+    /// Rows in the group, whatever their weight; 0 for a combination absent from the data.
+    pub rows: u64,
+    /// Total weight of the group's rows.
+    pub weight: f64,
+    values: [f64; 15],
+}
+
+impl GroupMetrics {
+    pub fn get(&self, metric: BinaryMetric) -> f64 {
+        self.values[metric as usize]
+    }
+
+    fn empty() -> GroupMetrics {
+        GroupMetrics { rows: 0, weight: 0.0, values: [f64::NAN; 15] }
+    }
+
+    fn from_parts(c: &Confusion, curve: Option<&Curve>, prob: Option<&ProbabilityAccumulator>) -> GroupMetrics {
+        if c.rows() == 0 {
+            return GroupMetrics::empty();
+        }
+        let mut v = [f64::NAN; 15];
+        v[BinaryMetric::Accuracy as usize] = c.accuracy();
+        v[BinaryMetric::BalancedAccuracy as usize] = c.balanced_accuracy();
+        v[BinaryMetric::Precision as usize] = c.precision();
+        v[BinaryMetric::Recall as usize] = c.recall();
+        v[BinaryMetric::F1 as usize] = c.f1();
+        v[BinaryMetric::SelectionRate as usize] = c.selection_rate();
+        v[BinaryMetric::TruePositiveRate as usize] = c.true_positive_rate();
+        v[BinaryMetric::FalsePositiveRate as usize] = c.false_positive_rate();
+        v[BinaryMetric::FalseNegativeRate as usize] = c.false_negative_rate();
+        v[BinaryMetric::TrueNegativeRate as usize] = c.true_negative_rate();
+        if let Some(curve) = curve {
+            v[BinaryMetric::RocAuc as usize] = curve.roc_auc();
+            v[BinaryMetric::AveragePrecision as usize] = curve.average_precision();
+        }
+        if let Some(p) = prob {
+            v[BinaryMetric::LogLoss as usize] = p.log_loss();
+            v[BinaryMetric::BrierScore as usize] = p.brier_score();
+            v[BinaryMetric::ExpectedCalibrationError as usize] = p.expected_calibration_error();
+        }
+        GroupMetrics { rows: c.rows(), weight: c.weight(), values: v }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ScoredRow {
+    score: f64,
+    weight: f64,
+    group: u32,
+    label: bool,
+}
+
+/// Accumulates rows of a binary classification, grouped, in one pass.
+///
+/// Count-based metrics take memory proportional to the number of groups; ranking metrics
+/// (ROC AUC, average precision) keep 24 bytes per scored row until [`BinaryAccumulator::finish`]
+/// sorts them once for all groups.
+#[derive(Debug)]
+pub struct BinaryAccumulator {
+    confusion: Vec<Confusion>,
+    probability: Vec<ProbabilityAccumulator>,
+    scored: Vec<ScoredRow>,
+    with_scores: bool,
+    ece_bins: usize,
+    /// First row (0-based) whose score lies outside `[0, 1]`.
+    not_probability: Option<u64>,
+    /// First row whose score is NaN or infinite.
+    non_finite: Option<u64>,
+    rows: u64,
+}
+
+impl BinaryAccumulator {
+    /// An accumulator; `with_scores` keeps scores for ranking and probability metrics.
+    pub fn new(with_scores: bool, ece_bins: usize) -> BinaryAccumulator {
+        BinaryAccumulator {
+            confusion: Vec::new(),
+            probability: Vec::new(),
+            scored: Vec::new(),
+            with_scores,
+            ece_bins: ece_bins.max(1),
+            not_probability: None,
+            non_finite: None,
+            rows: 0,
+        }
+    }
+
+    /// Adds one row of group `group` (from [`GroupEncoder`]); `score` is ignored unless the
+    /// accumulator keeps scores.
+    #[inline]
+    pub fn push(&mut self, group: u32, label: bool, prediction: bool, score: f64, weight: f64) {
+        let g = group as usize;
+        if g >= self.confusion.len() {
+            self.confusion.resize(g + 1, Confusion::default());
+            if self.with_scores {
+                self.probability.resize(g + 1, ProbabilityAccumulator::new(self.ece_bins));
+            }
+        }
+        self.confusion[g].add(label, prediction, weight);
+        if self.with_scores {
+            if !score.is_finite() {
+                self.non_finite.get_or_insert(self.rows);
+            } else {
+                if (0.0..=1.0).contains(&score) {
+                    self.probability[g].add(label, score, weight);
+                } else {
+                    self.not_probability.get_or_insert(self.rows);
+                }
+                self.scored.push(ScoredRow { score, weight, group, label });
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// Reserves room for `rows` more scored rows.
+    pub fn reserve(&mut self, rows: usize) {
+        if self.with_scores {
+            self.scored.reserve(rows);
+        }
+    }
+
+    /// Derives every metric for all rows and for each cell of the groups' product.
+    ///
+    /// # Errors
+    /// No rows were pushed, or a score was NaN or infinite.
+    pub fn finish(mut self, groups: Groups, cells: &[Option<u32>]) -> Result<BinaryReport, MetricError> {
+        if self.rows == 0 {
+            return Err(MetricError::Empty { metric: "binary classification metrics" });
+        }
+        if let Some(row) = self.non_finite {
+            return Err(MetricError::NonFinite { name: "score", row: row as usize });
+        }
+        let n_groups = self.confusion.len();
+        let mut overall = Confusion::default();
+        for c in &self.confusion {
+            overall.merge(c);
+        }
+        let (curves, overall_curve) = if self.with_scores {
+            let (c, o) = curves(&mut self.scored, n_groups);
+            (Some(c), Some(o))
+        } else {
+            (None, None)
+        };
+        let probabilities = self.with_scores && self.not_probability.is_none();
+        let overall_prob = if probabilities {
+            let mut p = ProbabilityAccumulator::new(self.ece_bins);
+            for g in &self.probability {
+                p.merge(g);
+            }
+            Some(p)
+        } else {
+            None
+        };
+        let overall_metrics = GroupMetrics::from_parts(&overall, overall_curve.as_ref(), overall_prob.as_ref());
+        let by_group = cells
+            .iter()
+            .map(|cell| match cell {
+                Some(id) => {
+                    let g = *id as usize;
+                    GroupMetrics::from_parts(
+                        &self.confusion[g],
+                        curves.as_ref().map(|c| &c[g]),
+                        if probabilities { self.probability.get(g) } else { None },
+                    )
+                }
+                None => GroupMetrics::empty(),
+            })
+            .collect();
+        Ok(BinaryReport {
+            groups,
+            overall: overall_metrics,
+            by_group,
+            has_scores: self.with_scores,
+            not_probability_row: if self.with_scores { self.not_probability } else { None },
+        })
+    }
+}
+
+/// Sorts scored rows by decreasing score once and walks them, closing a threshold at the end
+/// of each run of equal scores for every group the run touched.
+fn curves(rows: &mut [ScoredRow], n_groups: usize) -> (Vec<Curve>, Curve) {
+    rows.sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
+    let mut curves = vec![Curve::default(); n_groups];
+    let mut overall = Curve::default();
+    let mut touched: Vec<u32> = Vec::new();
+    let mut is_touched = vec![false; n_groups];
+    let mut i = 0;
+    while i < rows.len() {
+        let s = rows[i].score;
+        while i < rows.len() && rows[i].score == s {
+            let r = rows[i];
+            curves[r.group as usize].add(r.label, r.weight);
+            overall.add(r.label, r.weight);
+            if !is_touched[r.group as usize] {
+                is_touched[r.group as usize] = true;
+                touched.push(r.group);
+            }
+            i += 1;
+        }
+        overall.close_threshold();
+        for g in touched.drain(..) {
+            curves[g as usize].close_threshold();
+            is_touched[g as usize] = false;
+        }
+    }
+    (curves, overall)
+}
+
+/// Every binary metric on all rows and per group.
+#[derive(Clone, Debug)]
+pub struct BinaryReport {
+    pub groups: Groups,
+    pub overall: GroupMetrics,
+    /// One entry per cell of `groups`, in product order.
+    pub by_group: Vec<GroupMetrics>,
+    /// Whether scores were given (ranking metrics computed).
+    pub has_scores: bool,
+    /// First row whose score was outside `[0, 1]`, which rules out the probability metrics.
+    pub not_probability_row: Option<u64>,
+}
+
+impl BinaryReport {
+    /// Whether `metric` could be computed from the inputs given.
+    pub fn available(&self, metric: BinaryMetric) -> bool {
+        if metric.needs_probabilities() {
+            self.has_scores && self.not_probability_row.is_none()
+        } else {
+            !metric.needs_scores() || self.has_scores
+        }
+    }
+
+    /// One metric overall and by group.
+    pub fn metric(&self, metric: BinaryMetric) -> GroupedMetric {
+        GroupedMetric {
+            overall: self.overall.get(metric),
+            by_group: self.by_group.iter().map(|g| g.get(metric)).collect(),
+        }
+    }
+
+    /// Fairlearn's disparities of this grouping under `method`.
+    pub fn disparities(&self, method: Method) -> Disparities {
+        Disparities::new(
+            &self.metric(BinaryMetric::SelectionRate),
+            &self.metric(BinaryMetric::TruePositiveRate),
+            &self.metric(BinaryMetric::FalsePositiveRate),
+            method,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;
