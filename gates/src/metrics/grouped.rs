@@ -293,8 +293,10 @@ impl GroupMetrics {
     }
 
     fn from_parts(c: &Confusion, curve: Option<&Curve>, prob: Option<&ProbabilityAccumulator>) -> GroupMetrics {
-        if c.rows() == 0 {
-            return GroupMetrics::empty();
+        if c.rows() == 0 || c.weight() == 0.0 {
+            // scikit-learn refuses weights that are all zero; a group that weighs nothing
+            // has no defined metric, like a group with no rows.
+            return GroupMetrics { rows: c.rows(), ..GroupMetrics::empty() };
         }
         let mut v = [f64::NAN; 15];
         v[BinaryMetric::Accuracy as usize] = c.accuracy();

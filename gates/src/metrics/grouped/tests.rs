@@ -69,3 +69,18 @@ fn too_many_features_is_an_error() {
     let names = (0..5).map(|i| format!("f{i}")).collect();
     assert!(GroupEncoder::new(names).is_err());
 }
+
+#[test]
+fn group_weighing_nothing_is_nan() {
+    let mut enc = GroupEncoder::new(vec!["g".into()]).unwrap();
+    let mut acc = BinaryAccumulator::new(false, 10);
+    let a = enc.encode(&["a"]);
+    let b = enc.encode(&["b"]);
+    acc.push(a, true, true, 0.0, 1.0);
+    acc.push(b, true, false, 0.0, 0.0);
+    let (groups, cells) = enc.finish().unwrap();
+    let report = acc.finish(groups, &cells).unwrap();
+    assert_eq!(report.by_group[1].rows, 1);
+    assert!(report.by_group[1].get(BinaryMetric::TruePositiveRate).is_nan());
+    assert_eq!(report.overall.get(BinaryMetric::TruePositiveRate), 1.0);
+}
