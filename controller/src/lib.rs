@@ -1,4 +1,12 @@
 //! The tollgate controller: the config-repo model and its loader, Git access, the Rego policy
 //! engine, checks, decisions, promotion, the store and the audit trail.
 
+pub mod check;
+pub mod diag;
+pub mod policy;
+pub mod refs;
+pub mod repo;
+pub mod report;
+pub mod schema;
+pub mod spec;
 pub mod yaml;

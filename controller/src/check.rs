@@ -1,0 +1,390 @@
+//! `tollgate check`: schemas, references and policies over a loaded config repo.
+//!
+//! With a base (`--base REF`), only documents in changed files, and the documents whose
+//! policy input includes them, are schema-checked and evaluated; reference checks, which are
+//! cheap and repo-wide by nature, always run over everything.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::diag::{self, Finding, Severity, Stage};
+use crate::policy::{Bundle, ConvertedValue, PolicyError, PolicyInput};
+use crate::refs::{self, Index};
+use crate::repo::RepoPath;
+use crate::spec::{ConfigRepo, Document, Kind, load::CONFIG_FILE};
+
+/// Who made the change being checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+/// What changed since the base revision.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// The base revision as given, for reports.
+    pub base: String,
+    /// Files added or modified.
+    pub changed: HashSet<RepoPath>,
+    /// Files present at the base and gone now.
+    pub deleted: HashSet<RepoPath>,
+}
+
+impl Changes {
+    /// Compares the loaded files with the blob ids at the base revision.
+    pub fn between(base: &str, base_blobs: &HashMap<RepoPath, git2::Oid>, repo: &ConfigRepo, all_paths: &HashSet<RepoPath>) -> Changes {
+        let mut changed = HashSet::new();
+        for (path, data) in &repo.files {
+            if base_blobs.get(path) != Some(&data.blob) {
+                changed.insert(path.clone());
+            }
+        }
+        for (path, text) in &repo.policies {
+            if base_blobs.get(path) != Some(&crate::repo::blob_id(text.as_bytes())) {
+                changed.insert(path.clone());
+            }
+        }
+        let deleted = base_blobs.keys().filter(|p| !all_paths.contains(*p)).cloned().collect();
+        Changes { base: base.to_owned(), changed, deleted }
+    }
+
+    fn list(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.changed.iter().chain(self.deleted.iter()).map(ToString::to_string).collect();
+        v.sort();
+        v
+    }
+}
+
+/// How to check.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Compare with a base revision and check only what the change touches.
+    pub changes: Option<Changes>,
+    /// Worker threads (0 = one per core).
+    pub jobs: usize,
+    pub author: Option<Author>,
+    /// Every path in the repo (for "does this file exist" checks).
+    pub paths: HashSet<RepoPath>,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// Files changed since the base, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_files: Option<Vec<String>>,
+    /// SHA-256 of the policy bundle, when it compiled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_digest: Option<String>,
+    pub documents: usize,
+    pub documents_checked: usize,
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub fatal: usize,
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+impl Report {
+    /// 0 when clean (warnings allowed), 1 with violations, 2 when input could not be read.
+    pub fn exit_code(&self) -> u8 {
+        if self.summary.fatal > 0 {
+            2
+        } else if self.summary.errors > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Compiles the repo's policy bundle (organisation policies plus the default library).
+///
+/// # Errors
+///
+/// Returns one finding per policy file that does not compile.
+pub fn compile_policies(repo: &ConfigRepo) -> Result<Bundle, Vec<Finding>> {
+    let sources: Vec<(String, String)> = repo.policies.iter().map(|(p, t)| (p.to_string(), t.clone())).collect();
+    Bundle::compile(&sources, repo.settings.default_library).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| match e {
+                PolicyError::Compile { file, line, column, message } => {
+                    let pos = (line > 0).then_some(crate::yaml::Pos { line, column });
+                    Finding::new(Severity::Fatal, Stage::Policy, "policy-compile", file, message)
+                        .at(pos)
+                        .hint("fix the policy; `tollgate policy test` compiles and tests policies on their own")
+                }
+                PolicyError::Eval { rule, message } => {
+                    Finding::new(Severity::Fatal, Stage::Policy, "policy-compile", rule, message).hint("fix the policy")
+                }
+            })
+            .collect()
+    })
+}
+
+/// Checks a loaded repo with a compiled bundle (or none, when it failed to compile).
+pub fn check(repo: &ConfigRepo, bundle: Option<&Bundle>, options: &CheckOptions) -> Report {
+    let index = Index::new(repo);
+    let scope = scope(repo, &index, options.changes.as_ref());
+    let limits = repo.settings.limits;
+
+    let run = || {
+        let schema: Vec<Finding> = scope.par_iter().flat_map_iter(|doc| crate::schema::validate(doc, &limits)).collect();
+        let policy = bundle.map(|b| evaluate_policies(repo, &index, b, &scope, options)).unwrap_or_default();
+        (schema, policy)
+    };
+    let (schema, policy) = if options.jobs == 0 {
+        run()
+    } else {
+        match rayon::ThreadPoolBuilder::new().num_threads(options.jobs).build() {
+            Ok(pool) => pool.install(run),
+            Err(_) => run(),
+        }
+    };
+
+    let all_docs: Vec<&Document> = repo.documents.iter().collect();
+    let references = refs::check(repo, &index, &options.paths, &all_docs, true);
+
+    let mut findings = repo.findings.clone();
+    findings.extend(schema);
+    findings.extend(references);
+    findings.extend(policy);
+    diag::sort(&mut findings);
+    findings.dedup();
+    let mut summary = Summary::default();
+    for f in &findings {
+        match f.severity {
+            Severity::Fatal => summary.fatal += 1,
+            Severity::Error => summary.errors += 1,
+            Severity::Warning => summary.warnings += 1,
+        }
+    }
+    Report {
+        origin: repo.origin.clone(),
+        commit: repo.commit.clone(),
+        base: options.changes.as_ref().map(|c| c.base.clone()),
+        changed_files: options.changes.as_ref().map(Changes::list),
+        policy_digest: bundle.map(|b| b.digest().to_owned()),
+        documents: repo.documents.len(),
+        documents_checked: scope.len(),
+        findings,
+        summary,
+    }
+}
+
+/// The documents to schema-check and evaluate: all, or those a change touches.
+fn scope<'r>(repo: &'r ConfigRepo, index: &Index<'r>, changes: Option<&Changes>) -> Vec<&'r Document> {
+    let Some(changes) = changes else {
+        return repo.documents.iter().collect();
+    };
+    let global = changes.changed.iter().chain(changes.deleted.iter()).any(|p| {
+        p.as_str() == CONFIG_FILE || p.as_str().ends_with(".rego")
+    });
+    if global {
+        return repo.documents.iter().collect();
+    }
+    let touched: Vec<&Document> = repo.documents.iter().filter(|d| changes.changed.contains(&d.file.path)).collect();
+    let touched_names: HashSet<(Kind, &str)> = touched.iter().map(|d| (d.kind, d.name.as_str())).collect();
+    let env_touched = touched.iter().any(|d| d.kind == Kind::Environment);
+    let mut out: Vec<&Document> = touched;
+    let mut seen: HashSet<*const Document> = out.iter().map(|d| std::ptr::from_ref(*d)).collect();
+    for release in repo.of_kind(Kind::Release) {
+        if seen.contains(&std::ptr::from_ref(release)) {
+            continue;
+        }
+        let uses = |kind: Kind, pointer: &str| release.str_at(pointer).is_some_and(|n| touched_names.contains(&(kind, n)));
+        let affected = uses(Kind::Model, "/spec/model/name")
+            || uses(Kind::Dataset, "/spec/gates/evaluation")
+            || uses(Kind::Dataset, "/spec/gates/reference")
+            || (env_touched
+                && release
+                    .str_at("/spec/environment")
+                    .is_some_and(|e| index.promotion_path(e).iter().any(|env| touched_names.contains(&(Kind::Environment, env.name.as_str())))));
+        if affected {
+            seen.insert(std::ptr::from_ref(release));
+            out.push(release);
+        }
+    }
+    out
+}
+
+/// Context shared by every evaluation: converted once.
+struct Shared {
+    config: ConvertedValue,
+    commit: ConvertedValue,
+    changed: ConvertedValue,
+    author: ConvertedValue,
+    converted: HashMap<(Kind, String), ConvertedValue>,
+}
+
+fn evaluate_policies(repo: &ConfigRepo, index: &Index<'_>, bundle: &Bundle, scope: &[&Document], options: &CheckOptions) -> Vec<Finding> {
+    let needs_context = scope.iter().any(|d| d.kind == Kind::Release);
+    let converted: HashMap<(Kind, String), ConvertedValue> = if needs_context {
+        repo.documents
+            .par_iter()
+            .filter(|d| matches!(d.kind, Kind::Model | Kind::Environment | Kind::Dataset))
+            .map(|d| ((d.kind, d.name.clone()), ConvertedValue::new(&d.value)))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let shared = Arc::new(Shared {
+        config: ConvertedValue::new(repo.config().map_or(&Value::Null, |c| c.spec())),
+        commit: ConvertedValue::new(&repo.commit.as_ref().map_or(Value::Null, |c| Value::String(c.clone()))),
+        changed: ConvertedValue::new(&json!(options.changes.as_ref().map(Changes::list).unwrap_or_default())),
+        author: ConvertedValue::new(&options.author.as_ref().map_or(Value::Null, |a| json!({"name": a.name, "email": a.email}))),
+        converted,
+    });
+    let packages_of_kind: HashMap<Kind, Vec<String>> = [
+        Kind::Config,
+        Kind::Environment,
+        Kind::Model,
+        Kind::Dataset,
+        Kind::Release,
+        Kind::Promotion,
+        Kind::TerraformPlan,
+        Kind::KubernetesManifest,
+    ]
+    .into_iter()
+    .map(|k| {
+        let packages = [format!("tollgate.{}", k.package_suffix()), format!("tollgate.lib.{}", k.package_suffix())]
+            .into_iter()
+            .filter(|p| bundle.has_rules(p))
+            .collect();
+        (k, packages)
+    })
+    .collect();
+    let disabled: HashSet<&str> = repo.settings.disabled_rules.iter().map(String::as_str).collect();
+    let limits = repo.settings.limits;
+
+    let mut findings: Vec<Finding> = scope
+        .par_iter()
+        .map_init(
+            || bundle.evaluator(),
+            |evaluator, doc| {
+                let mut out = Vec::new();
+                let base_packages = &packages_of_kind[&doc.kind];
+                let mut runs: Vec<(Vec<String>, Option<&Document>)> = Vec::new();
+                let mut env_path = Vec::new();
+                if doc.kind == Kind::Release {
+                    env_path = doc.str_at("/spec/environment").map(|e| index.promotion_path(e)).unwrap_or_default();
+                    runs.push((base_packages.clone(), env_path.last().copied()));
+                    for env in &env_path {
+                        let named: Vec<String> = env
+                            .value
+                            .pointer("/spec/policies")
+                            .and_then(Value::as_array)
+                            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                            .unwrap_or_default();
+                        let (present, missing): (Vec<String>, Vec<String>) = named.into_iter().partition(|p| bundle.has_rules(p));
+                        for p in missing {
+                            out.push(
+                                Finding::new(Severity::Error, Stage::Policy, "policy-missing", env.file.path.as_str(), format!("package `{p}` has no `deny`, `violation` or `warn` rules"))
+                                    .at(env.locate("/spec/policies", &limits))
+                                    .pointer("/spec/policies")
+                                    .document(env.id())
+                                    .hint("add the package under the policy paths of tollgate.yaml, or remove it from `spec.policies`"),
+                            );
+                        }
+                        if !present.is_empty() {
+                            runs.push((present, Some(env)));
+                        }
+                    }
+                } else if !base_packages.is_empty() {
+                    runs.push((base_packages.clone(), None));
+                }
+                for (packages, env) in runs {
+                    if packages.is_empty() {
+                        continue;
+                    }
+                    let input = build_input(doc, env, &env_path, index, &shared);
+                    match evaluator.evaluate(&input, &packages) {
+                        Ok(results) => {
+                            for r in results {
+                                if disabled.contains(r.id.as_str()) {
+                                    continue;
+                                }
+                                let severity = if r.is_warning() { Severity::Warning } else { Severity::Error };
+                                let pointer = r.path.clone().unwrap_or_default();
+                                let pos = doc.locate(&pointer, &limits);
+                                let mut f = Finding::new(severity, Stage::Policy, r.id.clone(), doc.file.path.as_str(), r.message.clone())
+                                    .at(pos)
+                                    .document(doc.id());
+                                if !pointer.is_empty() {
+                                    f = f.pointer(pointer);
+                                }
+                                if let Some(h) = r.hint {
+                                    f = f.hint(h);
+                                }
+                                out.push(f);
+                            }
+                        }
+                        Err(err) => out.push(
+                            Finding::new(Severity::Fatal, Stage::Policy, "policy-eval", doc.file.path.as_str(), err.to_string())
+                                .at(Some(doc.start))
+                                .document(doc.id())
+                                .hint("a policy failed at run time on this document; fix the policy or report it to its owner"),
+                        ),
+                    }
+                }
+                out
+            },
+        )
+        .flatten()
+        .collect();
+    findings.dedup();
+    findings
+}
+
+fn build_input(doc: &Document, env: Option<&Document>, env_path: &[&Document], index: &Index<'_>, shared: &Shared) -> PolicyInput {
+    let mut context: Vec<(&str, ConvertedValue)> = vec![
+        ("file", ConvertedValue::new(&Value::String(doc.file.path.to_string()))),
+        ("commit", shared.commit.clone()),
+        ("changedFiles", shared.changed.clone()),
+        ("author", shared.author.clone()),
+        ("config", shared.config.clone()),
+    ];
+    if doc.kind == Kind::Release {
+        let get = |kind: Kind, name: Option<&str>| -> ConvertedValue {
+            name.and_then(|n| shared.converted.get(&(kind, n.to_owned())).cloned()).unwrap_or_else(|| ConvertedValue::new(&Value::Null))
+        };
+        let model_name = doc.str_at("/spec/model/name");
+        context.push(("model", get(Kind::Model, model_name)));
+        let version = doc.str_at("/spec/model/version");
+        let model_version = model_name
+            .and_then(|m| index.get(Kind::Model, m))
+            .and_then(|m| m.value.pointer("/spec/versions").and_then(Value::as_array))
+            .and_then(|vs| vs.iter().find(|v| v.get("version").and_then(Value::as_str) == version))
+            .map_or_else(|| ConvertedValue::new(&Value::Null), ConvertedValue::new);
+        context.push(("modelVersion", model_version));
+        context.push(("environment", get(Kind::Environment, env.map(|e| e.name.as_str()))));
+        context.push(("environments", ConvertedValue::list(env_path.iter().map(|e| get(Kind::Environment, Some(&e.name))).collect())));
+        let mut datasets = Vec::new();
+        for pointer in ["/spec/gates/evaluation", "/spec/gates/reference"] {
+            if let Some(name) = doc.str_at(pointer) {
+                if shared.converted.contains_key(&(Kind::Dataset, name.to_owned())) && !datasets.iter().any(|(n, _): &(String, _)| n == name) {
+                    datasets.push((name.to_owned(), get(Kind::Dataset, Some(name))));
+                }
+            }
+        }
+        context.push(("datasets", ConvertedValue::object(datasets)));
+    } else if doc.kind == Kind::Environment {
+        context.push(("environment", shared.converted.get(&(Kind::Environment, doc.name.clone())).cloned().unwrap_or_else(|| ConvertedValue::new(&doc.value))));
+    }
+    PolicyInput::from_parts(&ConvertedValue::new(&doc.value), context)
+}

@@ -1,0 +1,307 @@
+//! Loading a config repo: list files, read `tollgate.yaml`, classify and parse the rest.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::{API_GROUP, API_VERSION, ConfigRepo, Document, FileData, Kind, Settings};
+use crate::diag::{Finding, Severity, Stage};
+use crate::repo::{self, Listing, RepoError, RepoFile, RepoPath, Source};
+use crate::yaml::{self, Pos};
+
+/// The file that holds the Config document.
+pub const CONFIG_FILE: &str = "tollgate.yaml";
+
+/// How to load.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Worker threads for parsing (0 = one per core).
+    pub jobs: usize,
+}
+
+/// Loads every document of a repo. Unreadable files and documents become
+/// [`Severity::Fatal`] findings in [`ConfigRepo::findings`]; loading goes on past them so that
+/// one report shows every problem.
+///
+/// # Errors
+///
+/// Returns [`RepoError`] only when the source itself cannot be listed.
+pub fn load(source: &Source, options: &LoadOptions) -> Result<ConfigRepo, RepoError> {
+    let listing = source.list()?;
+    let mut repo = ConfigRepo { origin: source.describe(), ..ConfigRepo::default() };
+    repo.commit = source.commit_id().map(|c| c.to_string());
+
+    for refused in &listing.refused {
+        repo.findings.push(
+            Finding::new(Severity::Fatal, Stage::Input, "path", &refused.path, refused.error.to_string())
+                .hint("keep every file of the config repo inside it; remove the link or copy the file in"),
+        );
+    }
+
+    // tollgate.yaml comes first: it says where everything else is.
+    let config_file = listing.files.iter().find(|f| f.path.as_str() == CONFIG_FILE);
+    let mut settings = Settings::default();
+    if let Some(file) = config_file {
+        if let Some(data) = read_checked(source, &listing, file, &settings.limits, &mut repo.findings) {
+            if let Ok(docs) = yaml::parse_documents(&data.bytes, &settings.limits) {
+                if let Some(doc) = docs.iter().find(|d| d.value.get("kind").and_then(Value::as_str) == Some("Config")) {
+                    settings = Settings::from_config(&doc.value);
+                }
+            }
+        }
+    } else {
+        repo.findings.push(
+            Finding::new(Severity::Fatal, Stage::Input, "config-missing", CONFIG_FILE, "no `tollgate.yaml` at the repo root")
+                .hint("run `tollgate init DIR` to start a config repo, or pass `--repo` pointing at one"),
+        );
+    }
+
+    let globs = Globs::new(&settings, &mut repo.findings);
+    let mut yaml_files = Vec::new();
+    let mut plan_files = Vec::new();
+    for file in &listing.files {
+        let path = file.path.as_str();
+        if globs.exclude.is_match(path) {
+            continue;
+        }
+        if globs.plans.is_match(path) {
+            plan_files.push(file);
+        } else if globs.include.is_match(path) || globs.manifests.is_match(path) {
+            yaml_files.push(file);
+        } else if path.ends_with(".rego") && globs.is_policy(path) {
+            if let Some(data) = read_checked(source, &listing, file, &settings.limits, &mut repo.findings) {
+                match String::from_utf8(data.bytes.clone()) {
+                    Ok(text) => repo.policies.push((file.path.clone(), text)),
+                    Err(_) => repo.findings.push(
+                        Finding::new(Severity::Fatal, Stage::Input, "utf8", path, "policy file is not valid UTF-8").hint("save the file as UTF-8"),
+                    ),
+                }
+            }
+        }
+    }
+
+    // Read serially (libgit2 handles are not shared across threads), parse in parallel.
+    let mut datas = Vec::with_capacity(yaml_files.len() + plan_files.len());
+    for (file, is_plan) in yaml_files.iter().map(|f| (*f, false)).chain(plan_files.iter().map(|f| (*f, true))) {
+        if let Some(data) = read_checked(source, &listing, file, &settings.limits, &mut repo.findings) {
+            datas.push((Arc::new(data), is_plan));
+        }
+    }
+    let limits = settings.limits;
+    let parse_all = || -> Vec<(Vec<Document>, Vec<Finding>)> {
+        datas.par_iter().map(|(data, is_plan)| parse_file(data, *is_plan, &globs, &limits)).collect()
+    };
+    let parsed = if options.jobs == 0 {
+        parse_all()
+    } else {
+        match rayon::ThreadPoolBuilder::new().num_threads(options.jobs).build() {
+            Ok(pool) => pool.install(parse_all),
+            Err(_) => parse_all(),
+        }
+    };
+    for (docs, findings) in parsed {
+        repo.documents.extend(docs);
+        repo.findings.extend(findings);
+    }
+    repo.files = datas.into_iter().map(|(d, _)| (d.path.clone(), d)).collect::<HashMap<_, _>>();
+    repo.settings = settings;
+    Ok(repo)
+}
+
+fn read_checked(source: &Source, listing: &Listing, file: &RepoFile, limits: &yaml::Limits, findings: &mut Vec<Finding>) -> Option<FileData> {
+    if file.size > limits.max_file_bytes as u64 {
+        let err = yaml::YamlError::TooLarge { size: usize::try_from(file.size).unwrap_or(usize::MAX), limit: limits.max_file_bytes };
+        findings.push(Finding::new(Severity::Fatal, Stage::Input, "too-large", file.path.as_str(), err.to_string()).hint(err.hint()));
+        return None;
+    }
+    match source.read(listing, &file.path) {
+        Ok(bytes) => {
+            // Sizes can change between listing and reading; check what was actually read.
+            if bytes.len() > limits.max_file_bytes {
+                let err = yaml::YamlError::TooLarge { size: bytes.len(), limit: limits.max_file_bytes };
+                findings.push(Finding::new(Severity::Fatal, Stage::Input, "too-large", file.path.as_str(), err.to_string()).hint(err.hint()));
+                return None;
+            }
+            let blob = if file.blob.is_zero() { repo::blob_id(&bytes) } else { file.blob };
+            Some(FileData { path: file.path.clone(), bytes, blob })
+        }
+        Err(err) => {
+            findings.push(
+                Finding::new(Severity::Fatal, Stage::Input, "unreadable", file.path.as_str(), format!("{err:#}"))
+                    .hint("check the file's permissions"),
+            );
+            None
+        }
+    }
+}
+
+struct Globs {
+    include: GlobSet,
+    exclude: GlobSet,
+    plans: GlobSet,
+    manifests: GlobSet,
+    policy_prefixes: Vec<String>,
+}
+
+impl Globs {
+    fn new(settings: &Settings, findings: &mut Vec<Finding>) -> Globs {
+        let mut build = |patterns: &[String], field: &str| {
+            let mut b = GlobSetBuilder::new();
+            for p in patterns {
+                match Glob::new(p) {
+                    Ok(g) => {
+                        b.add(g);
+                    }
+                    Err(e) => findings.push(
+                        Finding::new(Severity::Fatal, Stage::Input, "glob", CONFIG_FILE, format!("invalid glob `{p}` in `spec.{field}`: {}", e.kind()))
+                            .hint("globs use `*`, `**`, `?`, `[...]` and `{a,b}`"),
+                    ),
+                }
+            }
+            b.build().unwrap_or_else(|_| GlobSet::empty())
+        };
+        Globs {
+            include: build(&settings.include, "include"),
+            exclude: build(&settings.exclude, "exclude"),
+            plans: build(&settings.plans, "plans"),
+            manifests: build(&settings.manifests, "manifests"),
+            policy_prefixes: settings
+                .policy_paths
+                .iter()
+                .filter_map(|p| RepoPath::new(p).ok())
+                .map(|p| format!("{}/", p.as_str()))
+                .collect(),
+        }
+    }
+
+    fn is_policy(&self, path: &str) -> bool {
+        self.policy_prefixes.iter().any(|p| path.starts_with(p.as_str()))
+    }
+}
+
+/// Parses one file into documents, or findings saying why it cannot be read.
+fn parse_file(data: &Arc<FileData>, is_plan: bool, globs: &Globs, limits: &yaml::Limits) -> (Vec<Document>, Vec<Finding>) {
+    let path = data.path.as_str();
+    if is_plan {
+        return parse_plan(data, limits);
+    }
+    let docs = match yaml::parse_documents(&data.bytes, limits) {
+        Ok(docs) => docs,
+        Err(err) => {
+            let finding = Finding::new(Severity::Fatal, Stage::Input, "yaml", path, err.to_string()).at(err.pos()).hint(err.hint());
+            return (Vec::new(), vec![finding]);
+        }
+    };
+    let is_manifest_file = globs.manifests.is_match(path);
+    let mut out = Vec::new();
+    let mut findings = Vec::new();
+    for doc in docs {
+        match classify(&doc.value, is_manifest_file) {
+            Classified::Tollgate(kind) => {
+                let name = doc.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+                out.push(Document { file: data.clone(), index: doc.index, start: doc.start, kind, name, value: doc.value });
+            }
+            Classified::Manifest => {
+                let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or("");
+                let ns = doc.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
+                let name = doc.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+                let name = format!("{kind}/{ns}/{name}");
+                out.push(Document { file: data.clone(), index: doc.index, start: doc.start, kind: Kind::KubernetesManifest, name, value: doc.value });
+            }
+            Classified::Foreign => {}
+            Classified::Bad { message, hint, pointer } => {
+                let pos = yaml::locate_nearest(&data.bytes, doc.index, pointer, limits).or(Some(doc.start));
+                findings.push(Finding::new(Severity::Fatal, Stage::Input, "kind", path, message).at(pos).pointer(pointer).hint(hint));
+            }
+        }
+    }
+    (out, findings)
+}
+
+enum Classified {
+    Tollgate(Kind),
+    Manifest,
+    /// Not ours (a CI workflow, Helm values...): ignored.
+    Foreign,
+    Bad { message: String, hint: String, pointer: &'static str },
+}
+
+fn classify(value: &Value, is_manifest_file: bool) -> Classified {
+    let api = value.get("apiVersion").and_then(Value::as_str);
+    let kind = value.get("kind").and_then(Value::as_str);
+    let ours = api.is_some_and(|a| a.split('/').next() == Some(API_GROUP));
+    if ours {
+        if api != Some(API_VERSION) {
+            return Classified::Bad {
+                message: format!("unsupported apiVersion `{}`", api.unwrap_or_default()),
+                hint: format!("this version of tollgate reads `apiVersion: {API_VERSION}`"),
+                pointer: "/apiVersion",
+            };
+        }
+        return match kind.and_then(Kind::from_document_kind) {
+            Some(k) => Classified::Tollgate(k),
+            None => Classified::Bad {
+                message: match kind {
+                    Some(k) => format!("unknown kind `{k}`"),
+                    None => "document has no `kind`".to_owned(),
+                },
+                hint: format!(
+                    "expected one of {}",
+                    Kind::DOCUMENTS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                ),
+                pointer: "/kind",
+            },
+        };
+    }
+    if let Some(k) = kind.and_then(Kind::from_document_kind) {
+        // A tollgate kind under another (or no) apiVersion is almost certainly a typo.
+        return Classified::Bad {
+            message: match api {
+                Some(a) => format!("document of kind `{k}` has apiVersion `{a}`"),
+                None => format!("document of kind `{k}` has no `apiVersion`"),
+            },
+            hint: format!("write `apiVersion: {API_VERSION}`"),
+            pointer: "/apiVersion",
+        };
+    }
+    if is_manifest_file && api.is_some() && kind.is_some() {
+        return Classified::Manifest;
+    }
+    Classified::Foreign
+}
+
+fn parse_plan(data: &Arc<FileData>, limits: &yaml::Limits) -> (Vec<Document>, Vec<Finding>) {
+    let path = data.path.as_str();
+    match serde_json::from_slice::<Value>(&data.bytes) {
+        Ok(value) if value.is_object() => {
+            let doc = Document {
+                file: data.clone(),
+                index: 0,
+                start: Pos { line: 1, column: 1 },
+                kind: Kind::TerraformPlan,
+                name: path.to_owned(),
+                value,
+            };
+            (vec![doc], Vec::new())
+        }
+        Ok(_) => (
+            Vec::new(),
+            vec![Finding::new(Severity::Fatal, Stage::Input, "plan", path, "plan is not a JSON object").at(Some(Pos { line: 1, column: 1 })).hint(
+                "write plans with `terraform show -json plan.out > plan.json`",
+            )],
+        ),
+        Err(err) => {
+            let pos = Pos { line: u32::try_from(err.line()).unwrap_or(0), column: u32::try_from(err.column()).unwrap_or(0) };
+            let _ = limits;
+            (
+                Vec::new(),
+                vec![Finding::new(Severity::Fatal, Stage::Input, "json", path, format!("invalid JSON: {err}")).at(Some(pos)).hint(
+                    "write plans with `terraform show -json plan.out > plan.json`",
+                )],
+            )
+        }
+    }
+}
