@@ -1,0 +1,165 @@
+# Default policies for Kubernetes workloads (input: one manifest found by `spec.manifests`):
+# images pinned by digest, no privileges beyond a normal process, and declared resources.
+package tollgate.lib.kubernetes
+
+import data.tollgate.lib.util
+
+# Where each workload kind keeps its pod spec.
+pod_spec_paths := {
+	"Pod": ["spec"],
+	"Deployment": ["spec", "template", "spec"],
+	"StatefulSet": ["spec", "template", "spec"],
+	"DaemonSet": ["spec", "template", "spec"],
+	"ReplicaSet": ["spec", "template", "spec"],
+	"ReplicationController": ["spec", "template", "spec"],
+	"Job": ["spec", "template", "spec"],
+	"PodTemplate": ["template", "spec"],
+	"CronJob": ["spec", "jobTemplate", "spec", "template", "spec"],
+}
+
+pod_path := pod_spec_paths[input.kind]
+
+pod := p if {
+	p := object.get(input, pod_path, null)
+	is_object(p)
+}
+
+kind_name := sprintf("%s `%s`", [input.kind, object.get(object.get(input, "metadata", {}), "name", "(unnamed)")])
+
+# Every container with where it is: `field` is `containers` or `initContainers`.
+containers contains c if {
+	some field in ["containers", "initContainers"]
+	list := object.get(pod, field, [])
+	is_array(list)
+	some i, container in list
+	is_object(container)
+	c := {
+		"field": field,
+		"index": i,
+		"name": object.get(container, "name", sprintf("%s[%d]", [field, i])),
+		"container": container,
+		"segments": array.concat(pod_path, [field, i]),
+	}
+}
+
+label(c) := sprintf("container `%s`", [c.name]) if c.field == "containers"
+
+label(c) := sprintf("init container `%s`", [c.name]) if c.field == "initContainers"
+
+# Images pinned by digest: deny for the containers that serve, warn for init containers (they
+# run briefly, but with the pod's service account and volumes).
+deny contains result if {
+	some c in containers
+	c.field == "containers"
+	image := object.get(c.container, "image", null)
+	problem := util.image_problem(image)
+	result := {
+		"id": "k8s-image-digest",
+		"msg": sprintf("%s of %s: image `%v` %s", [label(c), kind_name, image, problem]),
+		"path": util.nearest(input, array.concat(c.segments, ["image"])),
+		"hint": util.image_hint,
+	}
+}
+
+warn contains result if {
+	some c in containers
+	c.field == "initContainers"
+	image := object.get(c.container, "image", null)
+	problem := util.image_problem(image)
+	result := {
+		"id": "k8s-init-image-digest",
+		"msg": sprintf("%s of %s: image `%v` %s", [label(c), kind_name, image, problem]),
+		"path": util.nearest(input, array.concat(c.segments, ["image"])),
+		"hint": util.image_hint,
+	}
+}
+
+security_context(c) := s if {
+	s := c.container.securityContext
+	is_object(s)
+} else := {}
+
+# A privileged container has every capability and every device of the node.
+deny contains result if {
+	some c in containers
+	object.get(security_context(c), "privileged", false) == true
+	result := {
+		"id": "k8s-privileged",
+		"msg": sprintf("%s of %s runs privileged", [label(c), kind_name]),
+		"path": util.pointer(array.concat(c.segments, ["securityContext", "privileged"])),
+		"hint": "remove `privileged: true`; grant the single capability needed, if any, under `securityContext.capabilities.add`",
+	}
+}
+
+# Kubernetes allows escalation (setuid binaries, file capabilities) unless told otherwise, so the
+# setting must be present and false.
+deny contains result if {
+	some c in containers
+	object.get(security_context(c), "allowPrivilegeEscalation", null) != false
+	result := {
+		"id": "k8s-privilege-escalation",
+		"msg": sprintf("%s of %s does not set `allowPrivilegeEscalation: false`", [label(c), kind_name]),
+		"path": util.nearest(input, array.concat(c.segments, ["securityContext", "allowPrivilegeEscalation"])),
+		"hint": "set `securityContext.allowPrivilegeEscalation: false` on the container",
+	}
+}
+
+# Sharing the node's network, process or IPC namespace lets the pod see and reach the node's
+# other workloads.
+deny contains result if {
+	is_object(pod)
+	some field in ["hostNetwork", "hostPID", "hostIPC"]
+	object.get(pod, field, false) == true
+	result := {
+		"id": "k8s-host-namespaces",
+		"msg": sprintf("%s shares the node's namespace: `%s: true`", [kind_name, field]),
+		"path": util.pointer(array.concat(pod_path, [field])),
+		"hint": sprintf("remove `%s: true`", [field]),
+	}
+}
+
+# Requests let the scheduler place the pod; limits keep it from starving its neighbours (and a
+# GPU node's other models) of CPU and memory.
+deny contains result if {
+	some c in containers
+	missing := [sprintf("`%s.%s`", [section, resource]) |
+		some section in ["requests", "limits"]
+		some resource in ["cpu", "memory"]
+		not has_resource(c.container, section, resource)
+	]
+	count(missing) > 0
+	result := {
+		"id": "k8s-resources",
+		"msg": sprintf("%s of %s does not set %s", [label(c), kind_name, concat(", ", missing)]),
+		"path": util.nearest(input, array.concat(c.segments, ["resources"])),
+		"hint": "set `resources.requests` and `resources.limits`, each with `cpu` and `memory`",
+	}
+}
+
+has_resource(container, section, resource) if {
+	value := object.get(container, ["resources", section, resource], null)
+	value != null
+	value != ""
+}
+
+# Running as root inside the container makes every container escape a root escape. The
+# container's setting wins over the pod's, as in Kubernetes.
+warn contains result if {
+	some c in containers
+	not runs_as_non_root(c)
+	result := {
+		"id": "k8s-run-as-non-root",
+		"msg": sprintf("%s of %s may run as root", [label(c), kind_name]),
+		"path": util.nearest(input, array.concat(c.segments, ["securityContext", "runAsNonRoot"])),
+		"hint": "set `securityContext.runAsNonRoot: true` on the pod or the container, and a non-zero `runAsUser` if the image has no numeric user",
+	}
+}
+
+runs_as_non_root(c) if {
+	object.get(security_context(c), "runAsNonRoot", null) == true
+}
+
+runs_as_non_root(c) if {
+	object.get(security_context(c), "runAsNonRoot", null) == null
+	object.get(pod, ["securityContext", "runAsNonRoot"], null) == true
+}
