@@ -90,5 +90,5 @@ deny contains result if {
 # reports malformed times), so that a bad string never makes the policy fail.
 rfc3339_ns(s) := time.parse_rfc3339_ns(s) if {
 	is_string(s)
-	regex.match(`^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$`, s)
+	regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`, s)
 }

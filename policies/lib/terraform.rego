@@ -109,7 +109,7 @@ port_covers_ssh(p) if {
 
 port_covers_ssh(p) if {
 	is_string(p)
-	regex.match(`^\s*\d+\s*-\s*\d+\s*$`, p)
+	regex.match(`^ *[0-9]+ *- *[0-9]+ *$`, p)
 	bounds := split(p, "-")
 	to_number(trim_space(bounds[0])) <= 22
 	to_number(trim_space(bounds[1])) >= 22

@@ -38,7 +38,7 @@ get(doc, segments) := object.get(doc, segments, null)
 
 # Containers: `registry/repo@sha256:<64 lower-case hex>`. A tag before the digest
 # (`repo:1.2@sha256:...`) is allowed; the runtime ignores it and pulls by digest.
-image_digest_pattern := `^[^\s@]+@sha256:[0-9a-f]{64}$`
+image_digest_pattern := `^[^ \t\n@]+@sha256:[0-9a-f]{64}$`
 
 image_pinned(image) if {
 	is_string(image)
