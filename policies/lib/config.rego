@@ -19,12 +19,12 @@ groups := g if {
 warn contains result if {
 	some i, user in users
 	is_object(user)
-	some role in object.get(user, "roles", [])
+	some role in util.field(user, "roles", [])
 	role in {"approver", "admin"}
-	util.blank(object.get(user, "email", null))
+	util.blank(util.field(user, "email", null))
 	result := {
 		"id": "config-approver-email",
-		"msg": sprintf("user `%v` may approve releases but has no email, so separation of duties cannot recognise their commits", [object.get(user, "name", i)]),
+		"msg": sprintf("user `%v` may approve releases but has no email, so separation of duties cannot recognise their commits", [util.field(user, "name", i)]),
 		"path": sprintf("/spec/users/%d", [i]),
 		"hint": "set `email` to the address the user commits with",
 	}
@@ -34,12 +34,12 @@ warn contains result if {
 warn contains result if {
 	some i, group in groups
 	is_object(group)
-	members := object.get(group, "members", [])
+	members := util.field(group, "members", [])
 	is_array(members)
 	count(members) == 0
 	result := {
 		"id": "config-group-empty",
-		"msg": sprintf("group `%v` has no members", [object.get(group, "name", i)]),
+		"msg": sprintf("group `%v` has no members", [util.field(group, "name", i)]),
 		"path": sprintf("/spec/groups/%d/members", [i]),
 		"hint": "add the users who may approve, or remove the group",
 	}
@@ -49,14 +49,14 @@ warn contains result if {
 # approval would not count.
 warn contains result if {
 	count(users) > 0
-	known := {n | some user in users; n := object.get(user, "name", null)}
+	known := {n | some user in users; n := util.field(user, "name", null)}
 	some i, group in groups
 	is_object(group)
-	some j, member in object.get(group, "members", [])
+	some j, member in util.field(group, "members", [])
 	not member in known
 	result := {
 		"id": "config-group-member-unknown",
-		"msg": sprintf("member `%v` of group `%v` is not in `spec.users`", [member, object.get(group, "name", i)]),
+		"msg": sprintf("member `%v` of group `%v` is not in `spec.users`", [member, util.field(group, "name", i)]),
 		"path": sprintf("/spec/groups/%d/members/%d", [i, j]),
 		"hint": "add the user to `spec.users` with the `approver` role, or fix the name",
 	}

@@ -67,8 +67,8 @@ columns := c if {
 deny contains result if {
 	some i, column in columns
 	is_object(column)
-	not is_boolean(object.get(column, "pii", null))
-	column_name := object.get(column, "name", "")
+	not is_boolean(util.field(column, "pii", null))
+	column_name := util.field(column, "name", "")
 	kinds := pii_kinds(column_name)
 	count(kinds) > 0
 	result := {
@@ -104,8 +104,8 @@ exact_name(column_name) := {"person name"} if {
 } else := set()
 
 matches(p, ws) if {
-	count([w | some w in object.get(p, "all", []); not w in ws]) == 0
-	any_ok(object.get(p, "any", []), ws)
+	count([w | some w in util.field(p, "all", []); not w in ws]) == 0
+	any_ok(util.field(p, "any", []), ws)
 }
 
 any_ok(options, _) if count(options) == 0

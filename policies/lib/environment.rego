@@ -22,7 +22,7 @@ approvals := a if {
 # have said yes.
 deny contains result if {
 	production
-	required := object.get(approvals, "required", 0)
+	required := util.field(approvals, "required", 0)
 	not at_least_one(required)
 	result := {
 		"id": "environment-production-approvals",
@@ -40,7 +40,7 @@ at_least_one(n) if {
 # With separation of duties off, the author of a release change could approve it alone.
 deny contains result if {
 	production
-	object.get(approvals, "separationOfDuties", true) == false
+	util.field(approvals, "separationOfDuties", true) == false
 	result := {
 		"id": "environment-production-separation-of-duties",
 		"msg": sprintf("production environment `%s` lets the author of a release approve it", [util.name]),
@@ -75,8 +75,8 @@ freezes := f if {
 # A freeze that ends before it starts never holds, which is rarely what its author meant.
 deny contains result if {
 	some i, freeze in freezes
-	from_ns := rfc3339_ns(object.get(freeze, "from", null))
-	to_ns := rfc3339_ns(object.get(freeze, "to", null))
+	from_ns := rfc3339_ns(util.field(freeze, "from", null))
+	to_ns := rfc3339_ns(util.field(freeze, "to", null))
 	to_ns < from_ns
 	result := {
 		"id": "environment-freeze-order",

@@ -20,23 +20,23 @@ pod_spec_paths := {
 pod_path := pod_spec_paths[input.kind]
 
 pod := p if {
-	p := object.get(input, pod_path, null)
+	p := util.field(input, pod_path, null)
 	is_object(p)
 }
 
-kind_name := sprintf("%s `%s`", [input.kind, object.get(object.get(input, "metadata", {}), "name", "(unnamed)")])
+kind_name := sprintf("%s `%s`", [input.kind, util.field(util.field(input, "metadata", {}), "name", "(unnamed)")])
 
 # Every container with where it is: `field` is `containers` or `initContainers`.
 containers contains c if {
 	some field in ["containers", "initContainers"]
-	list := object.get(pod, field, [])
+	list := util.field(pod, field, [])
 	is_array(list)
 	some i, container in list
 	is_object(container)
 	c := {
 		"field": field,
 		"index": i,
-		"name": object.get(container, "name", sprintf("%s[%d]", [field, i])),
+		"name": util.field(container, "name", sprintf("%s[%d]", [field, i])),
 		"container": container,
 		"segments": array.concat(pod_path, [field, i]),
 	}
@@ -51,7 +51,7 @@ label(c) := sprintf("init container `%s`", [c.name]) if c.field == "initContaine
 deny contains result if {
 	some c in containers
 	c.field == "containers"
-	image := object.get(c.container, "image", null)
+	image := util.field(c.container, "image", null)
 	problem := util.image_problem(image)
 	result := {
 		"id": "k8s-image-digest",
@@ -64,7 +64,7 @@ deny contains result if {
 warn contains result if {
 	some c in containers
 	c.field == "initContainers"
-	image := object.get(c.container, "image", null)
+	image := util.field(c.container, "image", null)
 	problem := util.image_problem(image)
 	result := {
 		"id": "k8s-init-image-digest",
@@ -82,7 +82,7 @@ security_context(c) := s if {
 # A privileged container has every capability and every device of the node.
 deny contains result if {
 	some c in containers
-	object.get(security_context(c), "privileged", false) == true
+	util.field(security_context(c), "privileged", false) == true
 	result := {
 		"id": "k8s-privileged",
 		"msg": sprintf("%s of %s runs privileged", [label(c), kind_name]),
@@ -95,7 +95,7 @@ deny contains result if {
 # setting must be present and false.
 deny contains result if {
 	some c in containers
-	object.get(security_context(c), "allowPrivilegeEscalation", null) != false
+	util.field(security_context(c), "allowPrivilegeEscalation", null) != false
 	result := {
 		"id": "k8s-privilege-escalation",
 		"msg": sprintf("%s of %s does not set `allowPrivilegeEscalation: false`", [label(c), kind_name]),
@@ -109,7 +109,7 @@ deny contains result if {
 deny contains result if {
 	is_object(pod)
 	some field in ["hostNetwork", "hostPID", "hostIPC"]
-	object.get(pod, field, false) == true
+	util.field(pod, field, false) == true
 	result := {
 		"id": "k8s-host-namespaces",
 		"msg": sprintf("%s shares the node's namespace: `%s: true`", [kind_name, field]),
@@ -137,7 +137,7 @@ deny contains result if {
 }
 
 has_resource(container, section, resource) if {
-	value := object.get(container, ["resources", section, resource], null)
+	value := util.field(container, ["resources", section, resource], null)
 	value != null
 	value != ""
 }
@@ -156,10 +156,10 @@ warn contains result if {
 }
 
 runs_as_non_root(c) if {
-	object.get(security_context(c), "runAsNonRoot", null) == true
+	util.field(security_context(c), "runAsNonRoot", null) == true
 }
 
 runs_as_non_root(c) if {
-	object.get(security_context(c), "runAsNonRoot", null) == null
-	object.get(pod, ["securityContext", "runAsNonRoot"], null) == true
+	util.field(security_context(c), "runAsNonRoot", null) == null
+	util.field(pod, ["securityContext", "runAsNonRoot"], null) == true
 }

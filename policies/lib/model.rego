@@ -47,7 +47,7 @@ training_data_described if {
 	td := util.get(input, ["spec", "card", "trainingData"])
 	is_object(td)
 	some field in ["dataset", "description"]
-	not util.blank(object.get(td, field, null))
+	not util.blank(util.field(td, field, null))
 }
 
 # A plain string is accepted too, for cards written before the field became an object.
@@ -62,11 +62,11 @@ versions := v if {
 # checked elsewhere or a document is built by hand.
 deny contains result if {
 	some i, version in versions
-	sha := object.get(object.get(version, "artifact", {}), "sha256", null)
+	sha := util.field(util.field(version, "artifact", {}), "sha256", null)
 	not valid_sha256(sha)
 	result := {
 		"id": "model-artifact-sha256",
-		"msg": sprintf("version `%v` of model `%s` does not pin its artifact by `sha256`", [object.get(version, "version", i), util.name]),
+		"msg": sprintf("version `%v` of model `%s` does not pin its artifact by `sha256`", [util.field(version, "version", i), util.name]),
 		"path": util.nearest(input, ["spec", "versions", i, "artifact", "sha256"]),
 		"hint": "set `artifact.sha256` to the lower-case hex SHA-256 of the file (`sha256sum FILE`)",
 	}
@@ -81,12 +81,12 @@ valid_sha256(s) if {
 # and the URI would also leak to every proxy on the way.
 deny contains result if {
 	some i, version in versions
-	uri := object.get(object.get(version, "artifact", {}), "uri", null)
+	uri := util.field(util.field(version, "artifact", {}), "uri", null)
 	is_string(uri)
 	startswith(lower(trim_space(uri)), "http://")
 	result := {
 		"id": "model-artifact-insecure-uri",
-		"msg": sprintf("version `%v` of model `%s` fetches its artifact over plain HTTP: `%s`", [object.get(version, "version", i), util.name, uri]),
+		"msg": sprintf("version `%v` of model `%s` fetches its artifact over plain HTTP: `%s`", [util.field(version, "version", i), util.name, uri]),
 		"path": sprintf("/spec/versions/%d/artifact/uri", [i]),
 		"hint": "use `https://`, an object store (`s3://`, `gs://`, `az://`) or a path in the repo",
 	}
@@ -95,11 +95,11 @@ deny contains result if {
 # A `..` segment walks out of the folder the URI names; in a repo path it could leave the repo.
 deny contains result if {
 	some i, version in versions
-	uri := object.get(object.get(version, "artifact", {}), "uri", null)
+	uri := util.field(util.field(version, "artifact", {}), "uri", null)
 	util.path_traversal(uri)
 	result := {
 		"id": "model-artifact-path-traversal",
-		"msg": sprintf("version `%v` of model `%s` has `..` in its artifact uri `%s`", [object.get(version, "version", i), util.name, uri]),
+		"msg": sprintf("version `%v` of model `%s` has `..` in its artifact uri `%s`", [util.field(version, "version", i), util.name, uri]),
 		"path": sprintf("/spec/versions/%d/artifact/uri", [i]),
 		"hint": "name the artifact by a path without `..`, relative to the repo root, or by a full object-store URI",
 	}

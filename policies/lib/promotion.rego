@@ -42,7 +42,7 @@ deny contains result if {
 	required := util.get(env, ["spec", "approvals", "required"])
 	is_number(required)
 	recorded := util.get(input, ["spec", "approvals"])
-	approvers := {u | is_array(recorded); some a in recorded; u := object.get(a, "user", null); u != null}
+	approvers := {u | is_array(recorded); some a in recorded; u := util.field(a, "user", null); u != null}
 	count(approvers) < required
 	result := {
 		"id": "promotion-approvals",

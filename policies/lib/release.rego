@@ -12,7 +12,7 @@ serving := s if {
 # A tag can be moved to other bytes after the gates and approvals; a digest cannot. Approvals bind
 # to the image string, so only a digest makes them bind to what runs.
 deny contains result if {
-	image := object.get(serving, "image", null)
+	image := util.field(serving, "image", null)
 	problem := util.image_problem(image)
 	result := {
 		"id": "release-image-digest",
@@ -98,7 +98,7 @@ has_fairness_threshold if {
 has_fairness_threshold if {
 	some threshold in util.get(input, ["spec", "gates", "quality"])
 	is_object(threshold)
-	fairness_metric(object.get(threshold, "metric", ""))
+	fairness_metric(util.field(threshold, "metric", ""))
 }
 
 fairness_metric(metric) if {

@@ -12,16 +12,16 @@ import data.tollgate.lib.util
 changing[i] := rc if {
 	some i, rc in list(input.resource_changes)
 	is_object(rc)
-	some action in list(object.get(rc, ["change", "actions"], []))
+	some action in list(util.field(rc, ["change", "actions"], []))
 	action in {"create", "update"}
-	is_object(object.get(rc, ["change", "after"], null))
+	is_object(util.field(rc, ["change", "after"], null))
 }
 
 list(x) := x if is_array(x) else := []
 
 after_path(i) := sprintf("/resource_changes/%d/change/after", [i])
 
-address(rc) := object.get(rc, "address", sprintf("%v.%v", [object.get(rc, "type", "?"), object.get(rc, "name", "?")]))
+address(rc) := util.field(rc, "address", sprintf("%v.%v", [util.field(rc, "type", "?"), util.field(rc, "name", "?")]))
 
 ssh_hint := "allow SSH only from known ranges (a VPN or bastion CIDR), or reach hosts through AWS SSM Session Manager, GCP IAP or Azure Bastion instead"
 
@@ -48,7 +48,7 @@ aws_ssh(protocol, from_port, to_port) if {
 # The world CIDRs an AWS rule opens to, from `cidr_blocks` and `ipv6_cidr_blocks`.
 aws_world_sources(rule) := {c |
 	some field in ["cidr_blocks", "ipv6_cidr_blocks"]
-	some c in list(object.get(rule, field, []))
+	some c in list(util.field(rule, field, []))
 	c in {world_ipv4, world_ipv6}
 }
 
@@ -63,9 +63,9 @@ ssh_result(rc, path, sources) := {
 deny contains result if {
 	some i, rc in changing
 	rc.type == "aws_security_group"
-	some j, rule in list(object.get(rc.change.after, "ingress", []))
+	some j, rule in list(util.field(rc.change.after, "ingress", []))
 	is_object(rule)
-	aws_ssh(object.get(rule, "protocol", ""), object.get(rule, "from_port", null), object.get(rule, "to_port", null))
+	aws_ssh(util.field(rule, "protocol", ""), util.field(rule, "from_port", null), util.field(rule, "to_port", null))
 	sources := aws_world_sources(rule)
 	count(sources) > 0
 	result := ssh_result(rc, sprintf("%s/ingress/%d", [after_path(i), j]), sources)
@@ -75,8 +75,8 @@ deny contains result if {
 	some i, rc in changing
 	rc.type == "aws_security_group_rule"
 	after := rc.change.after
-	object.get(after, "type", "") == "ingress"
-	aws_ssh(object.get(after, "protocol", ""), object.get(after, "from_port", null), object.get(after, "to_port", null))
+	util.field(after, "type", "") == "ingress"
+	aws_ssh(util.field(after, "protocol", ""), util.field(after, "from_port", null), util.field(after, "to_port", null))
 	sources := aws_world_sources(after)
 	count(sources) > 0
 	result := ssh_result(rc, after_path(i), sources)
@@ -86,10 +86,10 @@ deny contains result if {
 	some i, rc in changing
 	rc.type == "aws_vpc_security_group_ingress_rule"
 	after := rc.change.after
-	aws_ssh(object.get(after, "ip_protocol", ""), object.get(after, "from_port", null), object.get(after, "to_port", null))
+	aws_ssh(util.field(after, "ip_protocol", ""), util.field(after, "from_port", null), util.field(after, "to_port", null))
 	sources := {c |
 		some field in ["cidr_ipv4", "cidr_ipv6"]
-		c := object.get(after, field, null)
+		c := util.field(after, field, null)
 		c in {world_ipv4, world_ipv6}
 	}
 	count(sources) > 0
@@ -118,19 +118,19 @@ port_covers_ssh(p) if {
 # GCP: an `allow` block for tcp (or all protocols) whose ports include 22, or that lists no
 # ports at all (every port).
 gcp_allow_covers_ssh(allow) if {
-	lower(sprintf("%v", [object.get(allow, "protocol", "")])) in {"tcp", "6", "all"}
-	ports := list(object.get(allow, "ports", []))
+	lower(sprintf("%v", [util.field(allow, "protocol", "")])) in {"tcp", "6", "all"}
+	ports := list(util.field(allow, "ports", []))
 	count(ports) == 0
 }
 
 gcp_allow_covers_ssh(allow) if {
-	lower(sprintf("%v", [object.get(allow, "protocol", "")])) in {"tcp", "6", "all"}
-	some p in list(object.get(allow, "ports", []))
+	lower(sprintf("%v", [util.field(allow, "protocol", "")])) in {"tcp", "6", "all"}
+	some p in list(util.field(allow, "ports", []))
 	port_covers_ssh(p)
 }
 
 # A firewall without `direction` is an ingress one.
-gcp_ingress(after) if object.get(after, "direction", null) == null
+gcp_ingress(after) if util.field(after, "direction", null) == null
 
 gcp_ingress(after) if upper(sprintf("%v", [after.direction])) == "INGRESS"
 
@@ -139,10 +139,10 @@ deny contains result if {
 	rc.type == "google_compute_firewall"
 	after := rc.change.after
 	gcp_ingress(after)
-	object.get(after, "disabled", false) != true
-	sources := {s | some s in list(object.get(after, "source_ranges", [])); s in {world_ipv4, world_ipv6}}
+	util.field(after, "disabled", false) != true
+	sources := {s | some s in list(util.field(after, "source_ranges", [])); s in {world_ipv4, world_ipv6}}
 	count(sources) > 0
-	some j, allow in list(object.get(after, "allow", []))
+	some j, allow in list(util.field(after, "allow", []))
 	is_object(allow)
 	gcp_allow_covers_ssh(allow)
 	result := ssh_result(rc, sprintf("%s/allow/%d", [after_path(i), j]), sources)
@@ -153,22 +153,22 @@ deny contains result if {
 azure_world := {"*", "0.0.0.0/0", "0.0.0.0", "::/0", "internet", "any"}
 
 azure_open_ssh_sources(rule) := sources if {
-	lower(sprintf("%v", [object.get(rule, "direction", "")])) == "inbound"
-	lower(sprintf("%v", [object.get(rule, "access", "")])) == "allow"
-	lower(sprintf("%v", [object.get(rule, "protocol", "")])) in {"tcp", "*"}
+	lower(sprintf("%v", [util.field(rule, "direction", "")])) == "inbound"
+	lower(sprintf("%v", [util.field(rule, "access", "")])) == "allow"
+	lower(sprintf("%v", [util.field(rule, "protocol", "")])) in {"tcp", "*"}
 	azure_ports_cover_ssh(rule)
 	sources := {s |
-		some s in array.concat([object.get(rule, "source_address_prefix", null)], list(object.get(rule, "source_address_prefixes", [])))
+		some s in array.concat([util.field(rule, "source_address_prefix", null)], list(util.field(rule, "source_address_prefixes", [])))
 		is_string(s)
 		lower(s) in azure_world
 	}
 	count(sources) > 0
 }
 
-azure_ports_cover_ssh(rule) if port_covers_ssh(object.get(rule, "destination_port_range", null))
+azure_ports_cover_ssh(rule) if port_covers_ssh(util.field(rule, "destination_port_range", null))
 
 azure_ports_cover_ssh(rule) if {
-	some p in list(object.get(rule, "destination_port_ranges", []))
+	some p in list(util.field(rule, "destination_port_ranges", []))
 	port_covers_ssh(p)
 }
 
@@ -183,7 +183,7 @@ deny contains result if {
 deny contains result if {
 	some i, rc in changing
 	rc.type == "azurerm_network_security_group"
-	some j, rule in list(object.get(rc.change.after, "security_rule", []))
+	some j, rule in list(util.field(rc.change.after, "security_rule", []))
 	is_object(rule)
 	sources := azure_open_ssh_sources(rule)
 	result := ssh_result(rc, sprintf("%s/security_rule/%d", [after_path(i), j]), sources)
@@ -206,7 +206,7 @@ public_acl_result(rc, path, what) := {
 deny contains result if {
 	some i, rc in changing
 	rc.type in {"aws_s3_bucket", "aws_s3_bucket_acl"}
-	acl := object.get(rc.change.after, "acl", null)
+	acl := util.field(rc.change.after, "acl", null)
 	acl in public_acls
 	result := public_acl_result(rc, sprintf("%s/acl", [after_path(i)]), sprintf("acl `%s`", [acl]))
 }
@@ -215,10 +215,10 @@ deny contains result if {
 deny contains result if {
 	some i, rc in changing
 	rc.type == "aws_s3_bucket_acl"
-	some k, policy in list(object.get(rc.change.after, "access_control_policy", []))
-	some g, grant in list(object.get(policy, "grant", []))
-	some grantee in list(object.get(grant, "grantee", []))
-	uri := object.get(grantee, "uri", "")
+	some k, policy in list(util.field(rc.change.after, "access_control_policy", []))
+	some g, grant in list(util.field(policy, "grant", []))
+	some grantee in list(util.field(grant, "grantee", []))
+	uri := util.field(grantee, "uri", "")
 	is_string(uri)
 	some group in ["/global/AllUsers", "/global/AuthenticatedUsers"]
 	endswith(uri, group)
@@ -228,7 +228,7 @@ deny contains result if {
 deny contains result if {
 	some i, rc in changing
 	rc.type == "azurerm_storage_container"
-	access := object.get(rc.change.after, "container_access_type", null)
+	access := util.field(rc.change.after, "container_access_type", null)
 	access in {"blob", "container"}
 	result := public_acl_result(rc, sprintf("%s/container_access_type", [after_path(i)]), sprintf("container_access_type `%s`", [access]))
 }
@@ -238,7 +238,7 @@ deny contains result if {
 	some i, rc in changing
 	rc.type in {"aws_s3_bucket_public_access_block", "aws_s3_account_public_access_block"}
 	some field in ["block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"]
-	object.get(rc.change.after, field, null) == false
+	util.field(rc.change.after, field, null) == false
 	result := {
 		"id": "terraform-bucket-public-access-block",
 		"msg": sprintf("`%s` turns off `%s`", [address(rc), field]),
@@ -260,7 +260,7 @@ deny contains result if {
 	some i, rc in changing
 	rc.type in {"google_storage_bucket_iam_member", "google_storage_bucket_access_control"}
 	some field in ["member", "entity"]
-	member := object.get(rc.change.after, field, null)
+	member := util.field(rc.change.after, field, null)
 	member in public_members
 	result := gcs_public_result(rc, sprintf("%s/%s", [after_path(i), field]), member)
 }
@@ -268,7 +268,7 @@ deny contains result if {
 deny contains result if {
 	some i, rc in changing
 	rc.type == "google_storage_bucket_iam_binding"
-	some k, member in list(object.get(rc.change.after, "members", []))
+	some k, member in list(util.field(rc.change.after, "members", []))
 	member in public_members
 	result := gcs_public_result(rc, sprintf("%s/members/%d", [after_path(i), k]), member)
 }
@@ -276,7 +276,7 @@ deny contains result if {
 deny contains result if {
 	some i, rc in changing
 	rc.type == "google_storage_bucket_acl"
-	some k, entry in list(object.get(rc.change.after, "role_entity", []))
+	some k, entry in list(util.field(rc.change.after, "role_entity", []))
 	is_string(entry)
 	some member in public_members
 	endswith(entry, sprintf(":%s", [member]))
@@ -286,12 +286,12 @@ deny contains result if {
 deny contains result if {
 	some i, rc in changing
 	rc.type == "google_storage_bucket_iam_policy"
-	data_json := object.get(rc.change.after, "policy_data", null)
+	data_json := util.field(rc.change.after, "policy_data", null)
 	is_string(data_json)
 	json.is_valid(data_json)
 	policy := json.unmarshal(data_json)
-	some binding in list(object.get(policy, "bindings", []))
-	some member in list(object.get(binding, "members", []))
+	some binding in list(util.field(policy, "bindings", []))
+	some member in list(util.field(binding, "members", []))
 	member in public_members
 	result := gcs_public_result(rc, sprintf("%s/policy_data", [after_path(i)]), member)
 }
@@ -317,7 +317,7 @@ deny contains result if {
 }
 
 inline_encryption(after) if {
-	sse := object.get(after, "server_side_encryption_configuration", null)
+	sse := util.field(after, "server_side_encryption_configuration", null)
 	is_array(sse)
 	count(sse) > 0
 }
@@ -327,22 +327,22 @@ encryption_configs contains rc if {
 	some rc in list(input.resource_changes)
 	is_object(rc)
 	rc.type == "aws_s3_bucket_server_side_encryption_configuration"
-	object.get(rc, ["change", "actions"], []) != ["delete"]
+	util.field(rc, ["change", "actions"], []) != ["delete"]
 }
 
 # Matched by the `bucket` attribute, when the plan knows it.
 encryption_resource_for(bucket) if {
 	some e in encryption_configs
-	name := object.get(e, ["change", "after", "bucket"], null)
+	name := util.field(e, ["change", "after", "bucket"], null)
 	is_string(name)
-	name == object.get(bucket, ["change", "after", "bucket"], null)
+	name == util.field(bucket, ["change", "after", "bucket"], null)
 }
 
 # Matched by address: the configuration's `bucket` expression refers to this bucket, as it does
 # when the bucket name is only known after apply (`bucket = aws_s3_bucket.models.id`).
 encryption_resource_for(bucket) if {
 	some ref in encryption_config_references
-	ref.module == object.get(bucket, "module_address", "")
+	ref.module == util.field(bucket, "module_address", "")
 	ref.target in {
 		sprintf("aws_s3_bucket.%s", [bucket.name]),
 		sprintf("aws_s3_bucket.%s.id", [bucket.name]),
@@ -355,7 +355,7 @@ encryption_resource_for(bucket) if {
 encryption_resource_for(bucket) if {
 	not is_object(input.configuration)
 	some e in encryption_configs
-	object.get(e, "module_address", "") == object.get(bucket, "module_address", "")
+	util.field(e, "module_address", "") == util.field(bucket, "module_address", "")
 	e.name == bucket.name
 }
 
@@ -366,7 +366,7 @@ encryption_config_references contains {"module": module_address(path), "target":
 	walk(input.configuration, [path, value])
 	is_object(value)
 	value.type == "aws_s3_bucket_server_side_encryption_configuration"
-	some target in list(object.get(value, ["expressions", "bucket", "references"], []))
+	some target in list(util.field(value, ["expressions", "bucket", "references"], []))
 }
 
 module_address(path) := concat(".", [sprintf("module.%v", [path[k + 1]]) |

@@ -84,3 +84,7 @@ name := n if {
 	n := input.metadata.name
 	is_string(n)
 } else := "(unnamed)"
+
+# `object.get` that also accepts a non-object (a document that fails its schema) and then gives
+# `fallback`, so that a malformed document never makes a policy fail at run time.
+field(x, key, fallback) := object.get(x, key, fallback) if is_object(x) else := fallback
