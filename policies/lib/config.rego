@@ -19,7 +19,7 @@ groups := g if {
 warn contains result if {
 	some i, user in users
 	is_object(user)
-	some role in util.field(user, "roles", [])
+	some role in util.list(util.field(user, "roles", []))
 	role in {"approver", "admin"}
 	util.blank(util.field(user, "email", null))
 	result := {
@@ -52,7 +52,7 @@ warn contains result if {
 	known := {n | some user in users; n := util.field(user, "name", null)}
 	some i, group in groups
 	is_object(group)
-	some j, member in util.field(group, "members", [])
+	some j, member in util.list(util.field(group, "members", []))
 	not member in known
 	result := {
 		"id": "config-group-member-unknown",

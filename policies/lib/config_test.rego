@@ -66,3 +66,8 @@ test_members_are_not_checked_without_users if {
 	doc := json.remove(good, ["spec/users"])
 	count(warn) == 0 with input as doc
 }
+
+test_malformed_users_and_groups_do_not_fail if {
+	doc := with_spec({"users": [null, "alice", {"name": "bob", "roles": "admin"}], "groups": [null, {"name": "g", "members": "alice"}]})
+	count(warn) == 0 with input as doc
+}

@@ -167,3 +167,8 @@ test_document_without_spec_is_denied_without_failing if {
 	doc := {"apiVersion": "tollgate.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": "x"}}
 	ids(deny) == {"dataset-sha256", "dataset-lineage-source"} with input as doc
 }
+
+test_malformed_columns_do_not_fail if {
+	doc := object.union(good, {"spec": {"schema": {"columns": [null, "email", {"name": 3}, {"type": "string"}]}}})
+	count(deny) == 0 with input as doc
+}

@@ -132,3 +132,9 @@ test_malformed_freeze_times_do_not_fail if {
 	]})
 	count(deny) == 0 with input as doc
 }
+
+test_malformed_fields_do_not_fail if {
+	doc := object.union(prod, {"spec": {"approvals": "two", "freezes": [null, "x"], "gates": "quality"}})
+	ids(deny) == {"environment-production-approvals"} with input as doc
+	ids(warn) == {"environment-production-gates"} with input as doc
+}

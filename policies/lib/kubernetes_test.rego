@@ -194,3 +194,8 @@ test_non_object_containers_do_not_fail if {
 	count(deny) == 0 with input as pod({"containers": ["oops", null]})
 	count(deny) == 0 with input as pod({"containers": null})
 }
+
+test_malformed_metadata_and_security_context_do_not_fail if {
+	doc := {"kind": "Deployment", "metadata": ["x"], "spec": {"template": {"spec": {"securityContext": "x", "containers": [object.union(safe_container, {"securityContext": "x"})]}}}}
+	ids(deny) == {"k8s-privilege-escalation"} with input as doc
+}

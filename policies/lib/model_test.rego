@@ -188,3 +188,8 @@ test_results_are_objects_with_all_fields if {
 		object.keys(r) == {"id", "msg", "path", "hint"}
 	}
 }
+
+test_malformed_versions_do_not_fail if {
+	doc := {"metadata": {"name": "m"}, "spec": {"versions": [null, "1", {"artifact": "x"}, {"artifact": {"uri": 3}}], "card": "x"}}
+	ids(deny) == {"model-card-intended-use", "model-card-limitations", "model-card-training-data", "model-artifact-sha256"} with input as doc
+}

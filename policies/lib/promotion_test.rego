@@ -68,3 +68,8 @@ test_approvals_of_another_environment_are_not_compared if {
 test_null_environment_context_passes if {
 	count(deny) == 0 with input as object.union(good, {"context": {"environment": null}})
 }
+
+test_malformed_approvals_do_not_fail if {
+	doc := object.union(good, {"spec": {"approvals": [null, "alice", {"user": "bob"}]}})
+	ids(deny) == {"promotion-approvals"} with input as doc
+}

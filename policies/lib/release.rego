@@ -96,7 +96,7 @@ has_fairness_threshold if {
 
 # A fairness metric listed among the quality thresholds counts too.
 has_fairness_threshold if {
-	some threshold in util.get(input, ["spec", "gates", "quality"])
+	some threshold in util.list(util.get(input, ["spec", "gates", "quality"]))
 	is_object(threshold)
 	fairness_metric(util.field(threshold, "metric", ""))
 }

@@ -210,3 +210,8 @@ test_unknown_evaluation_dataset_does_not_warn_about_fairness if {
 test_missing_model_context_does_not_warn_about_fairness if {
 	count(warn) == 0 with input as without("spec/gates/fairness") with input.context as {}
 }
+
+test_malformed_serving_and_gates_do_not_fail if {
+	doc := object.union(good, {"spec": {"serving": {"resources": "x", "securityContext": "x"}, "gates": {"quality": "x", "fairness": "x"}}})
+	ids(deny) == {"release-serving-resources"} with input as doc
+}

@@ -352,3 +352,16 @@ test_module_address_of_nested_modules if {
 	module_address(["root_module", "module_calls", "a", "module", "module_calls", "b", "module", "resources", 0]) == "module.a.module.b"
 	module_address(["root_module", "resources", 3]) == ""
 }
+
+test_malformed_changes_do_not_fail if {
+	p := {"resource_changes": [
+		null,
+		"x",
+		{"type": "aws_security_group", "change": {"actions": "create", "after": {}}},
+		change("aws_security_group", "a", {"ingress": [null, "x"]}),
+		change("aws_s3_bucket_acl", "b", {"access_control_policy": [null, {"grant": [null, {"grantee": "x"}]}]}),
+		change("google_storage_bucket_iam_policy", "p", {"policy_data": "[1, 2]"}),
+		change("google_compute_firewall", "f", {"allow": [null], "source_ranges": ["0.0.0.0/0"]}),
+	], "configuration": "x"}
+	count(denied(p)) == 0
+}

@@ -88,3 +88,6 @@ name := n if {
 # `object.get` that also accepts a non-object (a document that fails its schema) and then gives
 # `fallback`, so that a malformed document never makes a policy fail at run time.
 field(x, key, fallback) := object.get(x, key, fallback) if is_object(x) else := fallback
+
+# `x` when it is an array, else an empty one: iterating over a string is an error in Rego.
+list(x) := x if is_array(x) else := []
