@@ -37,7 +37,7 @@ pub struct Changes {
 
 impl Changes {
     /// Compares the loaded files with the blob ids at the base revision.
-    pub fn between(base: &str, base_blobs: &HashMap<RepoPath, git2::Oid>, repo: &ConfigRepo, all_paths: &HashSet<RepoPath>) -> Changes {
+    pub fn between(base: &str, base_blobs: &HashMap<RepoPath, git2::Oid>, repo: &ConfigRepo) -> Changes {
         let mut changed = HashSet::new();
         for (path, data) in &repo.files {
             if base_blobs.get(path) != Some(&data.blob) {
@@ -49,7 +49,7 @@ impl Changes {
                 changed.insert(path.clone());
             }
         }
-        let deleted = base_blobs.keys().filter(|p| !all_paths.contains(*p)).cloned().collect();
+        let deleted = base_blobs.keys().filter(|p| !repo.paths.contains(*p)).cloned().collect();
         Changes { base: base.to_owned(), changed, deleted }
     }
 
@@ -68,8 +68,6 @@ pub struct CheckOptions {
     /// Worker threads (0 = one per core).
     pub jobs: usize,
     pub author: Option<Author>,
-    /// Every path in the repo (for "does this file exist" checks).
-    pub paths: HashSet<RepoPath>,
 }
 
 /// The outcome of a check.
@@ -158,7 +156,7 @@ pub fn check(repo: &ConfigRepo, bundle: Option<&Bundle>, options: &CheckOptions)
     };
 
     let all_docs: Vec<&Document> = repo.documents.iter().collect();
-    let references = refs::check(repo, &index, &options.paths, &all_docs, true);
+    let references = refs::check(repo, &index, &repo.paths, &all_docs, true);
 
     let mut findings = repo.findings.clone();
     findings.extend(schema);

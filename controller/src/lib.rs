@@ -7,6 +7,7 @@ pub mod policy;
 pub mod refs;
 pub mod repo;
 pub mod report;
+pub mod scaffold;
 pub mod schema;
 pub mod spec;
 pub mod yaml;

@@ -395,3 +395,78 @@ fn rule_heads(text: &str) -> Vec<String> {
     }
     names
 }
+
+/// Errors reading a YAML case file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CaseError {
+    /// The file is not valid YAML.
+    #[error("{file}: {message}")]
+    Yaml { file: String, message: String },
+    /// The file is not a list of cases with `note`, `query`, `input` and `want_result`.
+    #[error("{file}: case {index}: {message}")]
+    Shape { file: String, index: usize, message: String },
+}
+
+/// Runs YAML policy cases: a list of `{note, query, input, want_result}`. A result that is a set
+/// or list is compared without regard to order; `want_result: null` expects an undefined or
+/// empty result.
+///
+/// # Errors
+///
+/// Returns [`CaseError`] when the file cannot be read as cases.
+pub fn run_cases(bundle: &Bundle, file: &str, text: &str) -> Result<Vec<TestOutcome>, CaseError> {
+    let docs = crate::yaml::parse_documents(text.as_bytes(), &crate::yaml::Limits::default())
+        .map_err(|e| CaseError::Yaml { file: file.to_owned(), message: format!("{}: {e}", e.pos().map(|p| p.to_string()).unwrap_or_default()) })?;
+    let mut outcomes = Vec::new();
+    for doc in docs {
+        let cases = match doc.value {
+            Value::Array(items) => items,
+            Value::Object(ref m) if m.get("cases").is_some_and(Value::is_array) => {
+                m.get("cases").and_then(Value::as_array).cloned().unwrap_or_default()
+            }
+            _ => return Err(CaseError::Shape { file: file.to_owned(), index: 0, message: "expected a list of cases".into() }),
+        };
+        for (index, case) in cases.iter().enumerate() {
+            let shape = |message: &str| CaseError::Shape { file: file.to_owned(), index, message: message.to_owned() };
+            let note = case.get("note").and_then(Value::as_str).ok_or_else(|| shape("missing `note`"))?;
+            let query = case.get("query").and_then(Value::as_str).ok_or_else(|| shape("missing `query`"))?;
+            let input = case.get("input").cloned().unwrap_or(Value::Null);
+            let want = case.get("want_result").cloned().unwrap_or(Value::Null);
+            let mut engine = bundle.engine.clone();
+            engine.set_input(to_rego(&input));
+            let start = Instant::now();
+            let got = engine.eval_rule(query.to_owned());
+            let elapsed = start.elapsed();
+            let result = match got {
+                Ok(value) => {
+                    let got = serde_json::to_value(&value).unwrap_or(Value::Null);
+                    if same_result(&got, &want) {
+                        TestResult::Pass
+                    } else {
+                        TestResult::Error(format!("want {}, got {}", want, got))
+                    }
+                }
+                Err(e) => TestResult::Error(e.to_string()),
+            };
+            outcomes.push(TestOutcome { file: file.to_owned(), name: format!("{query} ({note})"), result, elapsed });
+        }
+    }
+    Ok(outcomes)
+}
+
+fn same_result(got: &Value, want: &Value) -> bool {
+    let empty = |v: &Value| v.is_null() || v.as_str() == Some("<undefined>") || v.as_array().is_some_and(Vec::is_empty);
+    if empty(got) && empty(want) {
+        return true;
+    }
+    match (got, want) {
+        (Value::Array(a), Value::Array(b)) => {
+            let mut a: Vec<String> = a.iter().map(Value::to_string).collect();
+            let mut b: Vec<String> = b.iter().map(Value::to_string).collect();
+            a.sort();
+            b.sort();
+            a == b
+        }
+        _ => got == want,
+    }
+}

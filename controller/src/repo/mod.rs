@@ -444,3 +444,11 @@ fn list_commit(repo: &Repository, commit: Oid) -> Result<Listing, RepoError> {
     listing.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(listing)
 }
+
+/// The author (name, email) of `rev` in the repository at or above `dir`, when there is one.
+pub fn commit_author(dir: &Path, rev: &str) -> Option<(String, String)> {
+    let repo = Repository::discover(dir).ok()?;
+    let commit = repo.revparse_single(rev).ok()?.peel_to_commit().ok()?;
+    let author = commit.author();
+    Some((author.name().unwrap_or_default().to_owned(), author.email().unwrap_or_default().to_owned()))
+}

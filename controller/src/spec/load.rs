@@ -33,6 +33,7 @@ pub fn load(source: &Source, options: &LoadOptions) -> Result<ConfigRepo, RepoEr
     let listing = source.list()?;
     let mut repo = ConfigRepo { origin: source.describe(), ..ConfigRepo::default() };
     repo.commit = source.commit_id().map(|c| c.to_string());
+    repo.paths = listing.files.iter().map(|f| f.path.clone()).collect();
 
     for refused in &listing.refused {
         repo.findings.push(

@@ -139,6 +139,8 @@ pub struct ConfigRepo {
     pub findings: Vec<crate::diag::Finding>,
     /// Every file loaded, by path.
     pub files: HashMap<RepoPath, Arc<FileData>>,
+    /// Every file path in the repo, loaded or not (for "does this file exist" checks).
+    pub paths: std::collections::HashSet<RepoPath>,
     pub settings: Settings,
 }
 
