@@ -98,6 +98,11 @@ impl Bundle {
         let mut packages = Vec::new();
         let mut defined = HashSet::new();
         for (path, text) in &all {
+            let forbidden = forbidden_calls(path, text);
+            if !forbidden.is_empty() {
+                errors.extend(forbidden);
+                continue;
+            }
             match engine.add_policy(path.clone(), text.clone()) {
                 Ok(package) => {
                     let package = package.trim_start_matches("data.").to_owned();
@@ -342,28 +347,81 @@ fn collect(value: &RValue, rule: &'static str, package: &str, out: &mut Vec<Poli
     }
 }
 
-/// Pulls file, line and column out of a regorus error message (`path:line:col: error: ...`).
+/// Pulls file, line and column out of a regorus error message, which looks like
+/// `--> path:line:col`, the source line with a caret, then `error: message`.
 fn compile_error(path: &str, text: &str) -> PolicyError {
-    let mut line = 0;
-    let mut column = 0;
-    let mut message = text.trim().to_owned();
-    if let Some(rest) = text.find(&format!("{path}:")).map(|i| &text[i + path.len() + 1..]) {
-        let mut parts = rest.splitn(3, ':');
-        if let (Some(l), Some(c)) = (parts.next(), parts.next()) {
-            if let (Ok(l), Ok(c)) = (l.trim().parse(), c.trim().parse()) {
-                line = l;
-                column = c;
-                let tail = parts.next().unwrap_or("").trim();
-                let tail = tail.strip_prefix("error:").unwrap_or(tail).trim();
-                // regorus follows the location with the source line and a caret; keep the message.
-                message = tail.lines().next().unwrap_or(tail).trim().to_owned();
-                if message.is_empty() {
-                    message = tail.to_owned();
+    let (mut line, mut column) = (0, 0);
+    if let Some(i) = text.find(&format!("{path}:")) {
+        let rest = &text[i + path.len() + 1..];
+        let digits = |s: &str| -> (u32, usize) {
+            let n: String = s.chars().take_while(char::is_ascii_digit).collect();
+            (n.parse().unwrap_or(0), n.len())
+        };
+        let (l, used) = digits(rest);
+        line = l;
+        if let Some(after) = rest[used..].strip_prefix(':') {
+            column = digits(after).0;
+        }
+    }
+    let message = text
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("error:"))
+        .map_or_else(|| text.lines().map(str::trim).filter(|l| !l.is_empty()).last().unwrap_or("").to_owned(), |m| m.trim().to_owned());
+    PolicyError::Compile { file: path.to_owned(), line, column, message }
+}
+
+/// Builtins that reach the network or the host. regorus is built without them, so they would
+/// only fail when a rule reaches them at run time; naming them is refused up front instead.
+const FORBIDDEN_BUILTINS: [&str; 3] = ["http.send", "net.lookup_ip_addr", "opa.runtime"];
+
+/// Finds calls of [`FORBIDDEN_BUILTINS`] outside comments and strings.
+fn forbidden_calls(path: &str, text: &str) -> Vec<PolicyError> {
+    let mut errors = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        // Blank out string contents and drop the comment, keeping columns.
+        let mut code = String::with_capacity(raw.len());
+        let mut in_string: Option<char> = None;
+        let mut escaped = false;
+        for c in raw.chars() {
+            match in_string {
+                Some(q) => {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' && q == '"' {
+                        escaped = true;
+                    } else if c == q {
+                        in_string = None;
+                    }
+                    code.push(' ');
+                }
+                None if c == '#' => break,
+                None => {
+                    if c == '"' || c == '`' {
+                        in_string = Some(c);
+                    }
+                    code.push(c);
                 }
             }
         }
+        for name in FORBIDDEN_BUILTINS {
+            let mut from = 0;
+            while let Some(i) = code[from..].find(name).map(|i| i + from) {
+                let before = code[..i].chars().next_back();
+                let after = code[i + name.len()..].trim_start().chars().next();
+                if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') && after == Some('(') {
+                    errors.push(PolicyError::Compile {
+                        file: path.to_owned(),
+                        line: u32::try_from(n + 1).unwrap_or(u32::MAX),
+                        column: u32::try_from(code[..i].chars().count() + 1).unwrap_or(u32::MAX),
+                        message: format!("builtin `{name}` reaches the network or the host; tollgate policies cannot use it"),
+                    });
+                }
+                from = i + name.len();
+            }
+        }
     }
-    PolicyError::Compile { file: path.to_owned(), line, column, message }
+    errors
 }
 
 /// The `package` line of a Rego file.

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `tollgate` binary against real config repos and real Git
+//! repositories created by the tests.
+
+mod check;
+mod git;
+mod init;
+mod policy;
+mod support;
