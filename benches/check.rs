@@ -1,0 +1,227 @@
+//! `tollgate check` against its floor, on a generated config repo.
+//!
+//! Run with `cargo bench --bench check` (`TOLLGATE_BENCH_DOCS` sets the document count,
+//! default 10,000). It generates a Git config repo of that many documents with 20 policies,
+//! then measures in one run:
+//!
+//! - the floor: read the same files, parse them with the same YAML parser, and evaluate the
+//!   same 20 policies with a bare, pre-compiled regorus engine, in one loop on one thread;
+//! - `tollgate check --jobs 1` (the real binary, everything included: process start, Git,
+//!   schemas, references, policies, the report), and with one thread per core;
+//! - `tollgate check --base HEAD` after one file changed.
+//!
+//! Each is run three times and the median is reported, with the peak resident memory of the
+//! binary (from `wait4`'s rusage, via `/usr/bin/time` when present).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tollgate_controller::yaml::{Limits, parse_documents};
+
+const POLICY_COUNT: usize = 20;
+
+fn main() {
+    let docs: usize = std::env::var("TOLLGATE_BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let files = generate(root, docs);
+    git(root, &["init", "-q"]);
+    git(root, &["add", "-A"]);
+    git(root, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", "generated"]);
+    println!("generated {docs} documents in {} files with {POLICY_COUNT} policies", files.len());
+
+    let floor = median(3, || floor(root, &files));
+    let (check1, rss1) = median_run(3, root, &["--jobs", "1"]);
+    let (check_n, rss_n) = median_run(3, root, &[]);
+    // One release changes.
+    let changed = files.iter().find(|f| f.starts_with("releases/")).expect("a release");
+    let text = std::fs::read_to_string(root.join(changed)).expect("read");
+    std::fs::write(root.join(changed), text.replace("description: release", "description: changed release")).expect("write");
+    let (base1, rss_b) = median_run(3, root, &["--jobs", "1", "--base", "HEAD"]);
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!();
+    println!("| measurement | time (ms) | ratio | peak RSS (MiB) |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!("| floor: parse + bare regorus loop, 1 thread | {:.0} | 1.00 | - |", ms(floor));
+    println!("| tollgate check --jobs 1 | {:.0} | {:.2} x floor | {:.1} |", ms(check1), ms(check1) / ms(floor), rss1);
+    println!("| tollgate check (all cores) | {:.0} | {:.2} x floor | {:.1} |", ms(check_n), ms(check_n) / ms(floor), rss_n);
+    println!(
+        "| tollgate check --jobs 1 --base HEAD, 1 file changed | {:.0} | {:.1}% of full check | {:.1} |",
+        ms(base1),
+        100.0 * ms(base1) / ms(check1),
+        rss_b
+    );
+}
+
+fn git(root: &Path, args: &[&str]) {
+    let status = Command::new("git").args(args).current_dir(root).status().expect("git");
+    assert!(status.success(), "git {args:?}");
+}
+
+fn median(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..n).map(|_| f()).collect();
+    times.sort();
+    times[n / 2]
+}
+
+/// Runs the binary `n` times; the median time and the largest peak RSS in MiB.
+fn median_run(n: usize, root: &Path, extra: &[&str]) -> (Duration, f64) {
+    let mut times = Vec::new();
+    let mut peak: f64 = 0.0;
+    for _ in 0..n {
+        let (t, rss) = run_check(root, extra);
+        times.push(t);
+        peak = peak.max(rss);
+    }
+    times.sort();
+    (times[n / 2], peak)
+}
+
+fn run_check(root: &Path, extra: &[&str]) -> (Duration, f64) {
+    let bin = env!("CARGO_BIN_EXE_tollgate");
+    let time = Path::new("/usr/bin/time");
+    let mut cmd = if time.exists() {
+        let mut c = Command::new(time);
+        c.args(["-f", "%M", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.args(["check", "--format", "json", "--repo"]).arg(root).args(extra);
+    let start = Instant::now();
+    let out = cmd.output().expect("run tollgate");
+    let elapsed = start.elapsed();
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code == 0 || code == 1, "tollgate check failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kib: f64 = stderr.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0.0);
+    (elapsed, kib / 1024.0)
+}
+
+/// The floor: read, parse with the same YAML parser, evaluate the same policies with a
+/// pre-compiled engine, nothing else.
+fn floor(root: &Path, files: &[String]) -> Duration {
+    let mut engine = regorus::Engine::new();
+    for i in 0..POLICY_COUNT {
+        let path = format!("policies/p{i:02}.rego");
+        let text = std::fs::read_to_string(root.join(&path)).expect("policy");
+        engine.add_policy(path, text).expect("compile");
+    }
+    let start = Instant::now();
+    let limits = Limits::default();
+    let mut results = 0usize;
+    for file in files {
+        let bytes = std::fs::read(root.join(file)).expect("read");
+        for doc in parse_documents(&bytes, &limits).expect("parse") {
+            let kind = doc.value.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_lowercase();
+            engine.set_input(regorus::Value::from(doc.value));
+            for rule in ["deny", "warn"] {
+                if let Ok(v) = engine.eval_rule(format!("data.tollgate.{kind}.{rule}")) {
+                    if let Ok(set) = v.as_set() {
+                        results += set.len();
+                    }
+                }
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    std::hint::black_box(results);
+    elapsed
+}
+
+/// Writes the repo; returns the YAML files, relative to the root.
+fn generate(root: &Path, docs: usize) -> Vec<String> {
+    let write = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    let mut files = Vec::new();
+    let api = "apiVersion: tollgate.dev/v1alpha1";
+    write(
+        "tollgate.yaml",
+        &format!(
+            "{api}\nkind: Config\nmetadata: {{name: bench}}\nspec:\n  environments: [dev, staging, prod]\n  groups:\n    - {{name: leads, members: [alice, bob]}}\n  policies:\n    paths: [policies]\n    defaultLibrary: false\n"
+        ),
+    );
+    files.push("tollgate.yaml".to_owned());
+    for (env, from) in [("dev", None), ("staging", Some("dev")), ("prod", Some("staging"))] {
+        let from = from.map_or_else(String::new, |f| format!("  promotesFrom: {f}\n"));
+        write(
+            &format!("environments/{env}.yaml"),
+            &format!("{api}\nkind: Environment\nmetadata: {{name: {env}}}\nspec:\n{from}  approvals: {{required: 1, groups: [leads], separationOfDuties: true}}\n  gates: [quality]\n"),
+        );
+        files.push(format!("environments/{env}.yaml"));
+    }
+    let remaining = docs.saturating_sub(4);
+    let models = remaining / 5;
+    let datasets = remaining / 5;
+    let releases = remaining - models - datasets;
+    write("artifacts/model.pt", "weights");
+    write("data/eval.csv", "age,label\n1,0\n");
+    let digest = "3f".repeat(32);
+    for i in 0..models {
+        write(
+            &format!("models/m{i:05}.yaml"),
+            &format!(
+                "{api}\nkind: Model\nmetadata:\n  name: m{i:05}\n  labels: {{team: t{}}}\nspec:\n  task: binaryClassification\n  owner: team-{}\n  card:\n    intendedUse: Ranks applications for review.\n    limitations: Trained on one country's data.\n    trainingData: {{description: census extract}}\n  signature:\n    inputs:\n      - {{name: age, type: integer}}\n      - {{name: hours, type: integer}}\n    output: {{kind: probability}}\n  versions:\n    - version: \"1\"\n      artifact: {{uri: artifacts/model.pt, sha256: {digest}, format: torchscript}}\n    - version: \"2\"\n      artifact: {{uri: artifacts/model.pt, sha256: {digest}, format: torchscript}}\n",
+                i % 7,
+                i % 13
+            ),
+        );
+        files.push(format!("models/m{i:05}.yaml"));
+    }
+    for i in 0..datasets {
+        write(
+            &format!("datasets/d{i:05}.yaml"),
+            &format!(
+                "{api}\nkind: Dataset\nmetadata: {{name: d{i:05}}}\nspec:\n  uri: data/eval.csv\n  sha256: {digest}\n  format: csv\n  label: label\n  sensitiveFeatures: [sex]\n  schema:\n    columns:\n      - {{name: age, type: integer, range: {{min: 0, max: 120}}}}\n      - {{name: sex, type: category, allowedValues: [Female, Male]}}\n      - {{name: hours, type: integer}}\n      - {{name: label, type: integer, allowedValues: [0, 1]}}\n  lineage: {{source: census}}\n"
+            ),
+        );
+        files.push(format!("datasets/d{i:05}.yaml"));
+    }
+    for i in 0..releases {
+        let m = i % models.max(1);
+        let d = i % datasets.max(1);
+        write(
+            &format!("releases/r{i:05}.yaml"),
+            &format!(
+                "{api}\nkind: Release\nmetadata: {{name: r{i:05}}}\nspec:\n  model: {{name: m{m:05}, version: \"{}\"}}\n  environment: prod\n  description: release {i}\n  serving:\n    image: ghcr.io/acme/serve@sha256:{digest}\n    replicas: 2\n    resources: {{requests: {{cpu: 500m, memory: 1Gi}}, limits: {{cpu: \"1\", memory: 2Gi}}}}\n  gates:\n    evaluation: d{d:05}\n    quality:\n      - {{metric: roc_auc, min: 0.8}}\n      - {{metric: accuracy, min: 0.75}}\n    fairness:\n      - {{metric: demographic_parity_ratio, min: 0.8, sensitiveFeatures: [sex]}}\n",
+                1 + i % 2
+            ),
+        );
+        files.push(format!("releases/r{i:05}.yaml"));
+    }
+    for (i, text) in policies().iter().enumerate() {
+        write(&format!("policies/p{i:02}.rego"), text);
+    }
+    files
+}
+
+/// Twenty policies over four kinds, of the size and shape the default library has.
+fn policies() -> Vec<String> {
+    let mut out = Vec::new();
+    let kinds = ["model", "dataset", "release", "environment"];
+    for i in 0..POLICY_COUNT {
+        let kind = kinds[i % kinds.len()];
+        let body = match kind {
+            "model" => format!(
+                "deny contains {{\"id\": \"m{i}\", \"msg\": sprintf(\"model %s version %s pins no digest\", [input.metadata.name, v.version]), \"path\": \"/spec/versions\"}} if {{\n\tsome v in input.spec.versions\n\tnot regex.match(\"^[0-9a-f]{{64}}$\", v.artifact.sha256)\n}}\n\nwarn contains {{\"id\": \"mw{i}\", \"msg\": \"short intended use\"}} if count(input.spec.card.intendedUse) < {}\n",
+                5 + i
+            ),
+            "dataset" => format!(
+                "deny contains {{\"id\": \"d{i}\", \"msg\": sprintf(\"column %s looks like personal data\", [c.name]), \"path\": \"/spec/schema/columns\"}} if {{\n\tsome c in input.spec.schema.columns\n\tcontains(lower(c.name), \"email{i}\")\n\tnot c.pii\n}}\n\nwarn contains \"no lineage\" if not input.spec.lineage.source\n"
+            ),
+            "release" => format!(
+                "deny contains {{\"id\": \"r{i}\", \"msg\": sprintf(\"image %s is not pinned\", [input.spec.serving.image]), \"path\": \"/spec/serving/image\"}} if {{\n\tnot contains(input.spec.serving.image, \"@sha256:\")\n}}\n\ndeny contains {{\"id\": \"rr{i}\", \"msg\": \"fairness gates missing\"}} if {{\n\tcount(object.get(input.spec.gates, \"fairness\", [])) == 0\n\tinput.spec.environment == \"prod{i}\"\n}}\n"
+            ),
+            _ => format!(
+                "deny contains {{\"id\": \"e{i}\", \"msg\": \"prod needs approvals\"}} if {{\n\tinput.metadata.name == \"prod\"\n\tinput.spec.approvals.required < 1\n}}\n\nwarn contains \"no gates {i}\" if count(object.get(input.spec, \"gates\", [])) == 0\n"
+            ),
+        };
+        out.push(format!("package tollgate.{kind}\n\n{body}"));
+    }
+    out
+}
