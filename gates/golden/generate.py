@@ -136,7 +136,6 @@ def binary_case(name, y, pred, score, weight, sensitive, probabilities=True):
     header = list(cols)
     write_csv(f"{name}.csv", header, zip(*[list(cols[h]) for h in header]))
 
-    sf = pd.DataFrame({k: list(v) for k, v in sensitive.items()})
     sp = {} if weight is None else {"sample_weight": np.asarray(weight, dtype=float)}
     metrics = {}
     for k, f in LABEL_METRICS.items():
@@ -147,53 +146,52 @@ def binary_case(name, y, pred, score, weight, sensitive, probabilities=True):
         if probabilities:
             for k, f in PROBABILITY_METRICS.items():
                 metrics[k] = (f, score)
-
-    overall = {}
-    by_group = None
-    groups = None
-    for k, (f, yp) in metrics.items():
-        mf = MetricFrame(
-            metrics=f,
-            y_true=np.asarray(y),
-            y_pred=np.asarray(yp),
-            sensitive_features=sf,
-            sample_params=sp,
-        )
-        overall[k] = clean(mf.overall)
-        bg = mf.by_group
-        if groups is None:
-            groups = [list(map(str, idx if isinstance(idx, tuple) else (idx,))) for idx in bg.index]
-            by_group = [{} for _ in groups]
-        for i, v in enumerate(bg.values):
-            by_group[i][k] = clean(v)
-
-    disparities = {}
     w = None if weight is None else np.asarray(weight, dtype=float)
-    for method in ["between_groups", "to_overall"]:
-        kw = dict(sensitive_features=sf, method=method, sample_weight=w)
-        yt, yp = np.asarray(y), np.asarray(pred)
-        disparities[method] = {
-            "demographic_parity_difference": clean(demographic_parity_difference(yt, yp, **kw)),
-            "demographic_parity_ratio": clean(demographic_parity_ratio(yt, yp, **kw)),
-            "equalized_odds_difference": clean(equalized_odds_difference(yt, yp, **kw)),
-            "equalized_odds_ratio": clean(equalized_odds_ratio(yt, yp, **kw)),
-            "equal_opportunity_difference": clean(equal_opportunity_difference(yt, yp, **kw)),
-            "equal_opportunity_ratio": clean(equal_opportunity_ratio(yt, yp, **kw)),
-            "disparate_impact": clean(
-                demographic_parity_ratio(yt, yp, sensitive_features=sf, method="between_groups", sample_weight=w)
-            ),
-        }
+    yt, yp = np.asarray(y), np.asarray(pred)
+
+    def grouping(features):
+        """MetricFrame over the intersection of `features`."""
+        sf = pd.DataFrame({k: list(sensitive[k]) for k in features})
+        overall, by_group, groups = {}, None, None
+        for k, (f, ys) in metrics.items():
+            mf = MetricFrame(metrics=f, y_true=yt, y_pred=np.asarray(ys), sensitive_features=sf, sample_params=sp)
+            overall[k] = clean(mf.overall)
+            bg = mf.by_group
+            if groups is None:
+                groups = [list(map(str, idx if isinstance(idx, tuple) else (idx,))) for idx in bg.index]
+                by_group = [{} for _ in groups]
+            for i, v in enumerate(bg.values):
+                by_group[i][k] = clean(v)
+        disparities = {}
+        for method in ["between_groups", "to_overall"]:
+            kw = dict(sensitive_features=sf, method=method, sample_weight=w)
+            disparities[method] = {
+                "demographic_parity_difference": clean(demographic_parity_difference(yt, yp, **kw)),
+                "demographic_parity_ratio": clean(demographic_parity_ratio(yt, yp, **kw)),
+                "equalized_odds_difference": clean(equalized_odds_difference(yt, yp, **kw)),
+                "equalized_odds_ratio": clean(equalized_odds_ratio(yt, yp, **kw)),
+                "equal_opportunity_difference": clean(equal_opportunity_difference(yt, yp, **kw)),
+                "equal_opportunity_ratio": clean(equal_opportunity_ratio(yt, yp, **kw)),
+                "disparate_impact": clean(
+                    demographic_parity_ratio(yt, yp, sensitive_features=sf, method="between_groups", sample_weight=w)
+                ),
+            }
+        return overall, {"features": list(features), "groups": groups, "by_group": by_group, "disparities": disparities}
+
+    features = list(sensitive)
+    overall, full = grouping(features)
+    groupings = [full]
+    if len(features) > 1:
+        groupings += [grouping([f])[1] for f in features]
     return {
         "name": name,
         "data": f"{name}.csv",
         "rows": n,
         "score": score is not None,
         "weight": weight is not None,
-        "sensitive": list(sensitive),
+        "sensitive": features,
         "overall": overall,
-        "groups": groups,
-        "by_group": by_group,
-        "disparities": disparities,
+        "groupings": groupings,
     }
 
 

@@ -72,32 +72,47 @@ fn binary_quality_and_fairness() {
             let w = weights.as_ref().map_or(1.0, |w| w[i]);
             acc.push(g, labels[i], preds[i], s, w);
         }
-        let (groups, cells) = enc.finish().unwrap();
-        let report = acc.finish(groups, &cells).unwrap();
+        let groupings = case["groupings"].as_array().unwrap();
+        let layouts: Vec<_> = groupings
+            .iter()
+            .map(|g| {
+                let subset: Vec<usize> = g["features"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| features.iter().position(|x| x == f.as_str().unwrap()).unwrap())
+                    .collect();
+                enc.layout(&subset).unwrap()
+            })
+            .collect();
+        let reports = acc.finish(&layouts).unwrap();
 
         for (metric, value) in case["overall"].as_object().unwrap() {
             let m = BinaryMetric::from_name(metric).unwrap();
-            assert!(report.available(m), "{name}: {metric} not available");
-            check(&format!("{name} overall {metric}"), report.overall.get(m), value, &mut failures);
+            assert!(reports[0].available(m), "{name}: {metric} not available");
+            check(&format!("{name} overall {metric}"), reports[0].overall.get(m), value, &mut failures);
             checked += 1;
         }
-        let labels_expected = case["groups"].as_array().unwrap();
-        assert_eq!(report.by_group.len(), labels_expected.len(), "{name}: number of groups");
-        for (i, (group, values)) in labels_expected.iter().zip(case["by_group"].as_array().unwrap()).enumerate() {
-            let want: Vec<&str> = group.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-            assert_eq!(report.groups.label(i), want, "{name}: group order");
-            for (metric, value) in values.as_object().unwrap() {
-                let m = BinaryMetric::from_name(metric).unwrap();
-                check(&format!("{name} {want:?} {metric}"), report.by_group[i].get(m), value, &mut failures);
-                checked += 1;
+        for (grouping, report) in groupings.iter().zip(&reports) {
+            let labels_expected = grouping["groups"].as_array().unwrap();
+            assert_eq!(report.by_group.len(), labels_expected.len(), "{name}: number of groups");
+            for (i, (group, values)) in labels_expected.iter().zip(grouping["by_group"].as_array().unwrap()).enumerate() {
+                let want: Vec<&str> = group.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+                assert_eq!(report.groups.label(i), want, "{name}: group order");
+                for (metric, value) in values.as_object().unwrap() {
+                    let m = BinaryMetric::from_name(metric).unwrap();
+                    check(&format!("{name} {want:?} {metric}"), report.by_group[i].get(m), value, &mut failures);
+                    checked += 1;
+                }
             }
-        }
-        for (method_name, method) in [("between_groups", Method::BetweenGroups), ("to_overall", Method::ToOverall)] {
-            let d = serde_json::to_value(report.disparities(method)).unwrap();
-            for (metric, value) in case["disparities"][method_name].as_object().unwrap() {
-                let actual = d[metric].as_f64().unwrap_or(f64::NAN);
-                check(&format!("{name} {method_name} {metric}"), actual, value, &mut failures);
-                checked += 1;
+            for (method_name, method) in [("between_groups", Method::BetweenGroups), ("to_overall", Method::ToOverall)] {
+                let d = serde_json::to_value(report.disparities(method)).unwrap();
+                for (metric, value) in grouping["disparities"][method_name].as_object().unwrap() {
+                    let actual = d[metric].as_f64().unwrap_or(f64::NAN);
+                    let features = &report.groups.features;
+                    check(&format!("{name} {features:?} {method_name} {metric}"), actual, value, &mut failures);
+                    checked += 1;
+                }
             }
         }
     }
