@@ -3,4 +3,5 @@
 
 pub mod data_quality;
 pub mod dataset;
+pub mod eval;
 pub mod metrics;
