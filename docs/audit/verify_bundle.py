@@ -233,6 +233,50 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+class RecordCursors:
+    """One reader per records file, each positioned at its next record."""
+
+    def __init__(self, bundle, files):
+        self.cursors = []
+        self.matched = 0
+        for name, action in RECORD_FILES.items():
+            if name in files:
+                cursor = {"name": name, "action": action, "file": open(os.path.join(bundle, name), "rb"),
+                          "line": 0, "next": None}
+                self._advance(cursor)
+                self.cursors.append(cursor)
+
+    def _advance(self, c):
+        raw = c["file"].readline()
+        if not raw:
+            c["next"] = None
+            return
+        c["line"] += 1
+        rec = json.loads(raw)
+        if not isinstance(rec.get("audit_seq"), int):
+            raise Failed("%s line %d is not recorded by a matching audit event" % (c["name"], c["line"]))
+        c["next"] = rec
+
+    def event(self, seq, event):
+        for c in self.cursors:
+            rec = c["next"]
+            if rec is None:
+                continue
+            if rec["audit_seq"] < seq or (rec["audit_seq"] == seq and
+                                           (event["action"] != c["action"] or event["payload"] != rec.get("doc"))):
+                raise Failed("%s line %d is not recorded by a matching audit event" % (c["name"], c["line"]))
+            if rec["audit_seq"] == seq:
+                self.matched += 1
+                self._advance(c)
+
+    def finish(self):
+        for c in self.cursors:
+            if c["next"] is not None:
+                raise Failed("%s line %d is not recorded by a matching audit event" % (c["name"], c["line"]))
+            c["file"].close()
+        return self.matched
+
+
 def verify(bundle, trusted_texts):
     with open(os.path.join(bundle, "manifest.json"), "rb") as f:
         m = json.load(f)
@@ -260,7 +304,9 @@ def verify(bundle, trusted_texts):
     seq = ev["first_seq"] or 1
     prev = bytes.fromhex(ev["prev_hash"])
     start, end = m["period"]["from"], m["period"]["to"]
-    recorded = {}
+    # Records are matched to their events by a merge join: each records file is in audit_seq
+    # order, like the events, so memory stays constant however long the bundle is.
+    cursors = RecordCursors(bundle, files)
     last = None
     n = 0
     with open(os.path.join(bundle, "events.jsonl"), "rb") as f, \
@@ -282,8 +328,7 @@ def verify(bundle, trusted_texts):
             want = [str(seq), event["time"], event["actor"], event["action"], event["subject"], prev.hex(), h.hex()]
             if row is None or len(row) != 8 or row[:7] != want:
                 raise Failed("events.csv row %d differs from events.jsonl" % (n + 1))
-            if event["action"].endswith(".recorded"):
-                recorded[seq] = (event["action"], event["payload"])
+            cursors.event(seq, event)
             last = (prev, body)
             prev = h
             seq += 1
@@ -308,17 +353,7 @@ def verify(bundle, trusted_texts):
         verify_consistency(prev_cp["size"], cp["size"], [base64.b64decode(x) for x in con["hashes"]],
                            prev_cp["root"], cp["root"])
 
-    records = 0
-    for name, action in RECORD_FILES.items():
-        if name not in files:
-            continue
-        with open(os.path.join(bundle, name), "rb") as f:
-            for i, line in enumerate(f, 1):
-                rec = json.loads(line)
-                got = recorded.get(rec.get("audit_seq"))
-                if got is None or got[0] != action or got[1] != rec.get("doc"):
-                    raise Failed("%s line %d is not recorded by a matching audit event" % (name, i))
-                records += 1
+    records = cursors.finish()
     return n, records, (cp["size"] if cp else 0), independent
 
 

@@ -26,7 +26,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead as _, BufReader, BufWriter, Read as _, Write};
 use std::path::{Path, PathBuf};
@@ -280,9 +279,8 @@ pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<
     if let Some(cov) = &covering {
         let inclusion = range.map(|(_, b)| merkle::inclusion_ranges(b - 1, cov.size)).unwrap_or_default();
         let consistency = previous.as_ref().map(|p| merkle::consistency_ranges(p.size, cov.size)).unwrap_or_default();
-        let all: Vec<_> = inclusion.iter().chain(consistency.iter()).cloned().collect();
-        let roots = leaf_range_roots(log, &all).await?;
-        let (inc, con) = roots.split_at(inclusion.len());
+        let roots = leaf_range_roots(log, &[&inclusion, &consistency]).await?;
+        let (inc, con) = (&roots[0], &roots[1]);
         let b64 = |hs: &[Hash]| hs.iter().map(|h| B64.encode(h)).collect::<Vec<_>>();
         if let Some((_, b)) = range {
             proofs.insert("inclusion".into(), json!({ "leaf_index": b - 1, "tree_size": cov.size, "hashes": b64(inc) }));
@@ -335,10 +333,11 @@ fn records_file(kind: RecordKind) -> &'static str {
     }
 }
 
-/// Roots of leaf ranges (0-based leaf indices), from one streaming pass over the events.
-async fn leaf_range_roots(log: &AuditLog, ranges: &[std::ops::Range<u64>]) -> Result<Vec<Hash>, BundleError> {
-    let mut rr = RangeRoots::new(ranges);
-    let end = rr.end();
+/// Roots of several proofs' leaf ranges (0-based leaf indices), from one streaming pass over
+/// the events. Ranges within one proof are disjoint; different proofs may overlap.
+async fn leaf_range_roots(log: &AuditLog, proofs: &[&[std::ops::Range<u64>]]) -> Result<Vec<Vec<Hash>>, BundleError> {
+    let mut hashers: Vec<RangeRoots> = proofs.iter().map(|ranges| RangeRoots::new(ranges)).collect();
+    let end = hashers.iter().map(RangeRoots::end).max().unwrap_or(0);
     if end > 0 {
         let mut rows = log.store().events(1, end);
         let mut expected = 1;
@@ -348,13 +347,16 @@ async fn leaf_range_roots(log: &AuditLog, ranges: &[std::ops::Range<u64>]) -> Re
                 return Err(BundleError::Inconsistent { seq: expected });
             }
             expected += 1;
-            rr.push(event::leaf_hash(&row.prev_hash, &row.body));
+            let leaf = event::leaf_hash(&row.prev_hash, &row.body);
+            for h in &mut hashers {
+                h.push(leaf);
+            }
         }
         if expected != end + 1 {
             return Err(BundleError::Inconsistent { seq: expected });
         }
     }
-    Ok(rr.finish())
+    Ok(hashers.into_iter().map(RangeRoots::finish).collect())
 }
 
 /// Why a bundle does not verify.
@@ -494,6 +496,87 @@ fn decode_hashes(v: &Value) -> Option<Vec<Vec<u8>>> {
     v.as_array()?.iter().map(|h| B64.decode(h.as_str()?).ok()).collect()
 }
 
+/// One reader per records file, each positioned at its next record.
+struct RecordCursors {
+    cursors: Vec<RecordCursor>,
+    matched: u64,
+}
+
+struct RecordCursor {
+    kind: RecordKind,
+    file: &'static str,
+    lines: std::io::Lines<BufReader<File>>,
+    line: u64,
+    next: Option<(u64, Value)>,
+}
+
+impl RecordCursor {
+    fn advance(&mut self) -> Result<(), Check> {
+        let file = self.file;
+        self.next = match self.lines.next() {
+            None => None,
+            Some(line) => {
+                self.line += 1;
+                let line = line.map_err(|source| BundleError::Io { path: PathBuf::from(file), source })?;
+                let bad = BundleProblem::Record { file, line: self.line };
+                let mut rec: Value = serde_json::from_str(&line).map_err(|_| Check::Problem(bad))?;
+                let seq = rec["audit_seq"].as_u64().ok_or(BundleProblem::Record { file, line: self.line })?;
+                Some((seq, rec["doc"].take()))
+            }
+        };
+        Ok(())
+    }
+}
+
+impl RecordCursors {
+    fn open(dir: &Path, files: &serde_json::Map<String, Value>) -> Result<Self, Check> {
+        let mut cursors = Vec::new();
+        for kind in RecordKind::ALL {
+            let file = records_file(kind);
+            if !files.contains_key(file) {
+                continue;
+            }
+            let path = dir.join(file);
+            let lines = BufReader::new(File::open(&path).map_err(io_err(&path))?).lines();
+            let mut cursor = RecordCursor { kind, file, lines, line: 0, next: None };
+            cursor.advance()?;
+            cursors.push(cursor);
+        }
+        Ok(Self { cursors, matched: 0 })
+    }
+
+    /// Consumes the record written by event `seq`, if any, and checks it equals the payload.
+    fn event(&mut self, seq: u64, action: &str, body: &[u8]) -> Result<(), Check> {
+        for c in &mut self.cursors {
+            let Some((rec_seq, _)) = &c.next else { continue };
+            let bad = BundleProblem::Record { file: c.file, line: c.line };
+            if *rec_seq < seq {
+                return Err(bad.into());
+            }
+            if *rec_seq == seq {
+                let payload = Event::decode(body).ok().map(|e| e.payload);
+                let doc = c.next.as_ref().map(|(_, d)| d);
+                if action != c.kind.action() || payload.as_ref() != doc {
+                    return Err(bad.into());
+                }
+                self.matched += 1;
+                c.advance()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of records matched; an error if any record was left unmatched.
+    fn finish(self) -> Result<u64, Check> {
+        for c in &self.cursors {
+            if c.next.is_some() {
+                return Err(BundleProblem::Record { file: c.file, line: c.line }.into());
+            }
+        }
+        Ok(self.matched)
+    }
+}
+
 fn check_bundle(dir: &Path, trusted: &[Verifier], report: &mut BundleReport) -> Result<(), Check> {
     let path = dir.join("manifest.json");
     let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
@@ -545,7 +628,9 @@ fn check_bundle(dir: &Path, trusted: &[Verifier], report: &mut BundleReport) -> 
     let (from, to) = (m["period"]["from"].as_str().unwrap_or(""), m["period"]["to"].as_str().unwrap_or(""));
     let mut walker = ChainWalker::starting_at(first, prev);
     let mut last: Option<(Hash, Vec<u8>)> = None;
-    let mut recorded: HashMap<u64, (String, Value)> = HashMap::new();
+    // Records are bound to their events by a merge join: each records file is in audit_seq
+    // order, like the events, so memory stays constant however long the bundle is.
+    let mut pending = RecordCursors::open(dir, files)?;
     let path = dir.join("events.jsonl");
     let reader = BufReader::with_capacity(1 << 20, File::open(&path).map_err(io_err(&path))?);
     let csv_path = dir.join("events.csv");
@@ -564,11 +649,7 @@ fn check_bundle(dir: &Path, trusted: &[Verifier], report: &mut BundleReport) -> 
         if fields.time.as_str() < from || fields.time.as_str() > to {
             return Err(BundleProblem::OutsidePeriod { seq }.into());
         }
-        if fields.action.ends_with(".recorded") {
-            if let Ok(e) = Event::decode(&body) {
-                recorded.insert(seq, (e.action, e.payload));
-            }
-        }
+        pending.event(seq, &fields.action, &body)?;
         // 4. The CSV mirrors the events.
         let row = match csv.next() {
             Some(Ok(row)) => csv_split(&row),
@@ -611,25 +692,7 @@ fn check_bundle(dir: &Path, trusted: &[Verifier], report: &mut BundleReport) -> 
         merkle::verify_consistency(prev.size, cp.size, &hashes, &prev.root, &cp.root)
             .map_err(|source| BundleProblem::Proof { which: "consistency", source })?;
     }
-    // 7. Every record is bound to the event that recorded it.
-    for kind in RecordKind::ALL {
-        let file = records_file(kind);
-        if !files.contains_key(file) {
-            continue;
-        }
-        let path = dir.join(file);
-        let reader = BufReader::new(File::open(&path).map_err(io_err(&path))?);
-        for (i, line) in reader.lines().enumerate() {
-            let line = line.map_err(io_err(&path))?;
-            let bad = || BundleProblem::Record { file, line: i as u64 + 1 };
-            let rec: Value = serde_json::from_str(&line).map_err(|_| bad())?;
-            let seq = rec["audit_seq"].as_u64().ok_or_else(bad)?;
-            match recorded.get(&seq) {
-                Some((action, payload)) if action == kind.action() && *payload == rec["doc"] => {}
-                _ => return Err(bad().into()),
-            }
-            report.records += 1;
-        }
-    }
+    // 7. Every record was bound to the event that recorded it.
+    report.records = pending.finish()?;
     Ok(())
 }

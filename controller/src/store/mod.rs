@@ -616,7 +616,7 @@ impl Store {
             .collect()
     }
 
-    /// Streams the records of `kind` whose audit events lie in `from_seq..=to_seq`, by id.
+    /// Streams the records of `kind` whose audit events lie in `from_seq..=to_seq`, in event order.
     pub fn records(&self, kind: RecordKind, from_seq: u64, to_seq: u64) -> BoxStream<'_, Result<StoredRecord, StoreError>> {
         let table = kind.table();
         let (from, to) = (from_seq.min(i64::MAX as u64) as i64, to_seq.min(i64::MAX as u64) as i64);
@@ -627,7 +627,7 @@ impl Store {
         };
         match &self.backend {
             Backend::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT id, subject, doc, recorded_at, audit_seq FROM {table} WHERE audit_seq >= ? AND audit_seq <= ? ORDER BY id"
+                "SELECT id, subject, doc, recorded_at, audit_seq FROM {table} WHERE audit_seq >= ? AND audit_seq <= ? ORDER BY audit_seq, id"
             )))
             .bind(from)
             .bind(to)
@@ -635,7 +635,7 @@ impl Store {
             .map(map)
             .boxed(),
             Backend::Postgres(pool) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT id, subject, doc, recorded_at, audit_seq FROM {table} WHERE audit_seq >= $1 AND audit_seq <= $2 ORDER BY id"
+                "SELECT id, subject, doc, recorded_at, audit_seq FROM {table} WHERE audit_seq >= $1 AND audit_seq <= $2 ORDER BY audit_seq, id"
             )))
             .bind(from)
             .bind(to)

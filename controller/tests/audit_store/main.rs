@@ -1,6 +1,7 @@
 //! Store and audit trail tests, run against real SQLite files and a real PostgreSQL server;
 //! every test gets a fresh database.
 
+mod bundle;
 mod procs;
 mod support;
 mod tamper;
