@@ -183,6 +183,7 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Append { db, key, actor, action, subject, payload } => {
             let payload = jcs::parse_strict(&payload).context("invalid `--payload`")?;
+            jcs::canonicalize(&payload).context("invalid `--payload`")?;
             let event = NewEvent::new(actor, action, subject, payload)?;
             let log = key.log(&db).await?;
             let appended = log.append(&[event]).await?;
