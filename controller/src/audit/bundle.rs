@@ -290,6 +290,12 @@ pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<
         }
     }
 
+    // A copy of the standalone verifier, for convenience; auditors should prefer their own copy.
+    let mut script = HashingFile::create(&tmp, "verify_bundle.py")?;
+    script.write(include_str!("../../../docs/audit/verify_bundle.py").as_bytes())?;
+    let f = script.finish()?;
+    files.insert(f.0.to_owned(), f.1);
+
     let cp_json = |c: &StoredCheckpoint| json!({ "size": c.size, "note": c.note });
     let public_keys: Vec<String> = log.signers.iter().map(|s| s.verifier().to_text()).collect();
     report.finish(covering.as_ref(), &public_keys)?;

@@ -16,9 +16,6 @@ pub mod jcs;
 pub mod merkle;
 pub mod verify;
 
-#[cfg(test)]
-mod tests;
-
 use crate::store::{RecordKind, Store, StoreError, StoredCheckpoint};
 use checkpoint::{Checkpoint, Signer};
 use event::{GENESIS, NewEvent, StoredEvent};
@@ -117,8 +114,8 @@ impl AuditLog {
     /// [`AuditError::Store`].
     pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, AuditError> {
         let out = self.store.append(events).await?;
-        if let Some(last) = out.last() {
-            self.maybe_checkpoint(last.seq).await;
+        if let (Some(first), Some(last)) = (out.first(), out.last()) {
+            self.maybe_checkpoint(first.seq, last.seq).await;
         }
         Ok(out)
     }
@@ -130,16 +127,18 @@ impl AuditLog {
     /// [`AuditError::Store`].
     pub async fn record(&self, kind: RecordKind, actor: &str, subject: &str, doc: &Value) -> Result<StoredEvent, AuditError> {
         let out = self.store.record(kind, actor, subject, doc).await?;
-        self.maybe_checkpoint(out.seq).await;
+        self.maybe_checkpoint(out.seq, out.seq).await;
         Ok(out)
     }
 
-    async fn maybe_checkpoint(&self, seq: u64) {
-        if self.signers.is_empty() || self.checkpoint_every == 0 || seq % self.checkpoint_every != 0 {
+    /// Signs a checkpoint when events `first..=last` crossed a multiple of `checkpoint_every`.
+    async fn maybe_checkpoint(&self, first: u64, last: u64) {
+        let every = self.checkpoint_every;
+        if self.signers.is_empty() || every == 0 || (first - 1) / every == last / every {
             return;
         }
         if let Err(err) = self.checkpoint().await {
-            tracing::warn!(error = %err, seq, "failed to sign a due audit checkpoint");
+            tracing::warn!(error = %err, seq = last, "failed to sign a due audit checkpoint");
         }
     }
 

@@ -57,7 +57,7 @@ async fn bundle_verifies_offline_in_rust_and_python(backend: Backend) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("bundle");
     exported(&db, &key, &dir).await;
-    for name in ["events.jsonl", "events.csv", "report.html", "manifest.json", "decisions.jsonl", "approvals.jsonl", "gate_results.jsonl", "model_cards.jsonl", "releases.jsonl", "promotions.jsonl"] {
+    for name in ["events.jsonl", "events.csv", "report.html", "manifest.json", "verify_bundle.py", "decisions.jsonl", "approvals.jsonl", "gate_results.jsonl", "model_cards.jsonl", "releases.jsonl", "promotions.jsonl"] {
         assert!(dir.join(name).is_file(), "{name} is written");
     }
     let html = std::fs::read_to_string(dir.join("report.html")).expect("report");
