@@ -1,6 +1,7 @@
 //! The tollgate controller: the config-repo model and its loader, Git access, the Rego policy
 //! engine, checks, decisions, promotion, the store and the audit trail.
 
+pub mod audit;
 pub mod check;
 pub mod diag;
 pub mod policy;
@@ -10,4 +11,5 @@ pub mod report;
 pub mod scaffold;
 pub mod schema;
 pub mod spec;
+pub mod store;
 pub mod yaml;

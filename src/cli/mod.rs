@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod audit;
 mod check;
 mod init;
 mod policy;
@@ -35,6 +36,9 @@ pub enum Command {
     Policy(policy::Command),
     /// Write a small, valid example config repo into DIR.
     Init(init::Args),
+    /// The tamper-evident audit trail: append, verify, checkpoint, export, verify-bundle.
+    #[command(subcommand)]
+    Audit(audit::Command),
 }
 
 /// Installs the `tracing` subscriber; `RUST_LOG` (or `TOLLGATE_LOG`) selects levels.
@@ -56,5 +60,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Init(args) => init::run(args),
+        Command::Audit(cmd) => audit::run(cmd),
     }
 }

@@ -109,44 +109,72 @@ impl GroupEncoder {
         self.ids.len().max(1)
     }
 
-    /// Sorts each feature's levels (numerically when every level is a number, else by code
-    /// point, as pandas sorts) and lays out the full Cartesian product. Returns the groups
-    /// and, for every product cell, the observed group id or `None` when no row falls in it.
+    /// The sensitive features' names.
+    pub fn features(&self) -> &[String] {
+        &self.features
+    }
+
+    /// Lays out the groups of all features together (their full intersection).
+    ///
+    /// # Errors
+    /// See [`GroupEncoder::layout`].
+    pub fn layout_all(&self) -> Result<Layout, MetricError> {
+        let all: Vec<usize> = (0..self.features.len()).collect();
+        self.layout(&all)
+    }
+
+    /// Lays out the groups of the features at `subset` (indices into the features): each
+    /// feature's levels are sorted (numerically when every level is a number, else by code
+    /// point, as pandas sorts) and the groups are the full Cartesian product, as Fairlearn's
+    /// `MetricFrame` has them. Combinations absent from the data are kept, with no rows.
     ///
     /// # Errors
     /// The product has more than [`MAX_GROUPS`] cells.
-    pub fn finish(self) -> Result<(Groups, Vec<Option<u32>>), MetricError> {
-        let mut order: Vec<Vec<u32>> = Vec::new();
-        let mut sorted_levels = Vec::new();
-        for lv in &self.levels {
-            let mut idx: Vec<u32> = (0..lv.len() as u32).collect();
+    pub fn layout(&self, subset: &[usize]) -> Result<Layout, MetricError> {
+        let mut levels = Vec::new();
+        let mut ranks = Vec::new();
+        for &f in subset {
+            let lv = &self.levels[f];
+            let mut idx: Vec<usize> = (0..lv.len()).collect();
             let numeric: Option<Vec<f64>> = lv.iter().map(|s| s.trim().parse::<f64>().ok()).collect();
             match numeric {
-                Some(nums) => idx.sort_by(|&a, &b| nums[a as usize].total_cmp(&nums[b as usize])),
-                None => idx.sort_by(|&a, &b| lv[a as usize].cmp(&lv[b as usize])),
+                Some(nums) => idx.sort_by(|&a, &b| nums[a].total_cmp(&nums[b])),
+                None => idx.sort_by(|&a, &b| lv[a].cmp(&lv[b])),
             }
-            sorted_levels.push(idx.iter().map(|&i| lv[i as usize].clone()).collect::<Vec<_>>());
-            order.push(idx);
+            let mut rank = vec![0u32; lv.len()];
+            for (pos, &code) in idx.iter().enumerate() {
+                rank[code] = pos as u32;
+            }
+            levels.push(idx.iter().map(|&i| lv[i].clone()).collect::<Vec<_>>());
+            ranks.push(rank);
         }
-        let cells: u128 = order.iter().map(|o| o.len() as u128).product();
+        let cells: u128 = levels.iter().map(|l| l.len() as u128).product();
         if cells > MAX_GROUPS as u128 {
             return Err(MetricError::TooManyGroups { combinations: cells, limit: MAX_GROUPS });
         }
-        let groups = Groups { features: self.features, levels: sorted_levels };
-        let mut map = Vec::with_capacity(cells as usize);
-        if groups.features.is_empty() {
-            map.push(self.ids.get(&0).copied());
-        } else {
-            for cell in 0..groups.len() {
-                let mut key: u128 = 0;
-                for (f, level) in groups.cell(cell).into_iter().enumerate() {
-                    key |= u128::from(order[f][level]) << (32 * f);
+        let mut ids: Vec<(u128, u32)> = self.ids.iter().map(|(&k, &v)| (k, v)).collect();
+        ids.sort_unstable_by_key(|&(_, v)| v);
+        let cell_of = ids
+            .iter()
+            .map(|&(key, _)| {
+                let mut cell: u32 = 0;
+                for (i, &f) in subset.iter().enumerate() {
+                    let code = ((key >> (32 * f)) & u128::from(u32::MAX)) as usize;
+                    cell = cell * levels[i].len() as u32 + ranks[i][code];
                 }
-                map.push(self.ids.get(&key).copied());
-            }
-        }
-        Ok((groups, map))
+                cell
+            })
+            .collect();
+        let features = subset.iter().map(|&f| self.features[f].clone()).collect();
+        Ok(Layout { groups: Groups { features, levels }, cell_of })
     }
+}
+
+/// Groups of some sensitive features, and the cell of each observed group id in them.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub groups: Groups,
+    cell_of: Vec<u32>,
 }
 
 /// The intersectional groups of some sensitive features: the Cartesian product of their
@@ -398,91 +426,88 @@ impl BinaryAccumulator {
         }
     }
 
-    /// Derives every metric for all rows and for each cell of the groups' product.
+    /// Derives every metric for all rows and for each group of each layout.
     ///
     /// # Errors
     /// No rows were pushed, or a score was NaN or infinite.
-    pub fn finish(mut self, groups: Groups, cells: &[Option<u32>]) -> Result<BinaryReport, MetricError> {
+    pub fn finish(mut self, layouts: &[Layout]) -> Result<Vec<BinaryReport>, MetricError> {
         if self.rows == 0 {
             return Err(MetricError::Empty { metric: "binary classification metrics" });
         }
         if let Some(row) = self.non_finite {
             return Err(MetricError::NonFinite { name: "score", row: row as usize });
         }
-        let n_groups = self.confusion.len();
-        let mut overall = Confusion::default();
-        for c in &self.confusion {
-            overall.merge(c);
+        if self.with_scores {
+            self.scored.sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
         }
-        let (curves, overall_curve) = if self.with_scores {
-            let (c, o) = curves(&mut self.scored, n_groups);
-            (Some(c), Some(o))
-        } else {
-            (None, None)
-        };
         let probabilities = self.with_scores && self.not_probability.is_none();
-        let overall_prob = if probabilities {
-            let mut p = ProbabilityAccumulator::new(self.ece_bins);
-            for g in &self.probability {
-                p.merge(g);
+        let all_rows = vec![0u32; self.confusion.len()];
+        let overall = self.aggregate(&all_rows, 1, probabilities);
+        let overall = overall.into_iter().next().unwrap_or_else(GroupMetrics::empty);
+        let mut reports = Vec::with_capacity(layouts.len());
+        for layout in layouts {
+            let by_group = self.aggregate(&layout.cell_of, layout.groups.len(), probabilities);
+            reports.push(BinaryReport {
+                groups: layout.groups.clone(),
+                overall: overall.clone(),
+                by_group,
+                has_scores: self.with_scores,
+                not_probability_row: if self.with_scores { self.not_probability } else { None },
+            });
+        }
+        Ok(reports)
+    }
+
+    /// Metrics of `cells` groups, observed group `g` falling in cell `cell_of[g]`.
+    fn aggregate(&self, cell_of: &[u32], cells: usize, probabilities: bool) -> Vec<GroupMetrics> {
+        let mut confusion = vec![Confusion::default(); cells];
+        let mut prob = if probabilities { vec![ProbabilityAccumulator::new(self.ece_bins); cells] } else { Vec::new() };
+        for (g, c) in self.confusion.iter().enumerate() {
+            let cell = cell_of[g] as usize;
+            confusion[cell].merge(c);
+            if probabilities {
+                prob[cell].merge(&self.probability[g]);
             }
-            Some(p)
-        } else {
-            None
-        };
-        let overall_metrics = GroupMetrics::from_parts(&overall, overall_curve.as_ref(), overall_prob.as_ref());
-        let by_group = cells
-            .iter()
-            .map(|cell| match cell {
-                Some(id) => {
-                    let g = *id as usize;
-                    GroupMetrics::from_parts(
-                        &self.confusion[g],
-                        curves.as_ref().map(|c| &c[g]),
-                        if probabilities { self.probability.get(g) } else { None },
-                    )
-                }
-                None => GroupMetrics::empty(),
+        }
+        let curves = self.with_scores.then(|| curves(&self.scored, cell_of, cells));
+        let metrics = (0..cells)
+            .map(|cell| {
+                GroupMetrics::from_parts(
+                    &confusion[cell],
+                    curves.as_ref().map(|c| &c[cell]),
+                    if probabilities { prob.get(cell) } else { None },
+                )
             })
             .collect();
-        Ok(BinaryReport {
-            groups,
-            overall: overall_metrics,
-            by_group,
-            has_scores: self.with_scores,
-            not_probability_row: if self.with_scores { self.not_probability } else { None },
-        })
+        metrics
     }
 }
 
-/// Sorts scored rows by decreasing score once and walks them, closing a threshold at the end
-/// of each run of equal scores for every group the run touched.
-fn curves(rows: &mut [ScoredRow], n_groups: usize) -> (Vec<Curve>, Curve) {
-    rows.sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
-    let mut curves = vec![Curve::default(); n_groups];
-    let mut overall = Curve::default();
+/// Walks rows sorted by decreasing score, closing a threshold at the end of each run of equal
+/// scores for every cell the run touched.
+fn curves(rows: &[ScoredRow], cell_of: &[u32], cells: usize) -> Vec<Curve> {
+    let mut curves = vec![Curve::default(); cells];
     let mut touched: Vec<u32> = Vec::new();
-    let mut is_touched = vec![false; n_groups];
+    let mut is_touched = vec![false; cells];
     let mut i = 0;
     while i < rows.len() {
         let s = rows[i].score;
         while i < rows.len() && rows[i].score == s {
             let r = rows[i];
-            curves[r.group as usize].add(r.label, r.weight);
-            overall.add(r.label, r.weight);
-            if !is_touched[r.group as usize] {
-                is_touched[r.group as usize] = true;
-                touched.push(r.group);
+            let cell = cell_of[r.group as usize];
+            curves[cell as usize].add(r.label, r.weight);
+            if !is_touched[cell as usize] {
+                is_touched[cell as usize] = true;
+                touched.push(cell);
             }
             i += 1;
         }
-        overall.close_threshold();
-        for g in touched.drain(..) {
-            curves[g as usize].close_threshold();
-            is_touched[g as usize] = false;
+        for cell in touched.drain(..) {
+            curves[cell as usize].close_threshold();
+            is_touched[cell as usize] = false;
         }
     }
-    (curves, overall)
+    curves
 }
 
 /// Every binary metric on all rows and per group.

@@ -22,7 +22,7 @@ pub use drift::{
 };
 pub use fairness::{Disparities, GroupedMetric, Method, python_max, python_min};
 pub use grouped::{
-    BinaryAccumulator, BinaryMetric, BinaryReport, GroupEncoder, GroupMetrics, Groups, MAX_FEATURES,
+    BinaryAccumulator, BinaryMetric, BinaryReport, GroupEncoder, GroupMetrics, Groups, Layout, MAX_FEATURES,
     MAX_GROUPS,
 };
 pub use multiclass::{Average, MulticlassConfusion};

@@ -39,19 +39,19 @@ pub fn regression_metrics(
         return Err(MetricError::NonFinite { name: "prediction", row });
     }
     let (mut w_sum, mut abs_sum, mut sq_sum, mut wy_sum) = (0.0, 0.0, 0.0, 0.0);
-    for i in 0..n {
+    for (i, (&y, &p)) in targets.iter().zip(predictions).enumerate() {
         let w = super::weight_at(weights, i);
-        let e = targets[i] - predictions[i];
+        let e = y - p;
         w_sum += w;
         abs_sum += w * e.abs();
         sq_sum += w * e * e;
-        wy_sum += w * targets[i];
+        wy_sum += w * y;
     }
     let mean = wy_sum / w_sum;
     // A second pass keeps the total sum of squares free of cancellation.
     let mut ss_tot = 0.0;
-    for i in 0..n {
-        let d = targets[i] - mean;
+    for (i, &y) in targets.iter().enumerate() {
+        let d = y - mean;
         ss_tot += super::weight_at(weights, i) * d * d;
     }
     let r2 = if n < 2 {

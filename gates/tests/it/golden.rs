@@ -72,32 +72,47 @@ fn binary_quality_and_fairness() {
             let w = weights.as_ref().map_or(1.0, |w| w[i]);
             acc.push(g, labels[i], preds[i], s, w);
         }
-        let (groups, cells) = enc.finish().unwrap();
-        let report = acc.finish(groups, &cells).unwrap();
+        let groupings = case["groupings"].as_array().unwrap();
+        let layouts: Vec<_> = groupings
+            .iter()
+            .map(|g| {
+                let subset: Vec<usize> = g["features"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| features.iter().position(|x| x == f.as_str().unwrap()).unwrap())
+                    .collect();
+                enc.layout(&subset).unwrap()
+            })
+            .collect();
+        let reports = acc.finish(&layouts).unwrap();
 
         for (metric, value) in case["overall"].as_object().unwrap() {
             let m = BinaryMetric::from_name(metric).unwrap();
-            assert!(report.available(m), "{name}: {metric} not available");
-            check(&format!("{name} overall {metric}"), report.overall.get(m), value, &mut failures);
+            assert!(reports[0].available(m), "{name}: {metric} not available");
+            check(&format!("{name} overall {metric}"), reports[0].overall.get(m), value, &mut failures);
             checked += 1;
         }
-        let labels_expected = case["groups"].as_array().unwrap();
-        assert_eq!(report.by_group.len(), labels_expected.len(), "{name}: number of groups");
-        for (i, (group, values)) in labels_expected.iter().zip(case["by_group"].as_array().unwrap()).enumerate() {
-            let want: Vec<&str> = group.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-            assert_eq!(report.groups.label(i), want, "{name}: group order");
-            for (metric, value) in values.as_object().unwrap() {
-                let m = BinaryMetric::from_name(metric).unwrap();
-                check(&format!("{name} {want:?} {metric}"), report.by_group[i].get(m), value, &mut failures);
-                checked += 1;
+        for (grouping, report) in groupings.iter().zip(&reports) {
+            let labels_expected = grouping["groups"].as_array().unwrap();
+            assert_eq!(report.by_group.len(), labels_expected.len(), "{name}: number of groups");
+            for (i, (group, values)) in labels_expected.iter().zip(grouping["by_group"].as_array().unwrap()).enumerate() {
+                let want: Vec<&str> = group.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+                assert_eq!(report.groups.label(i), want, "{name}: group order");
+                for (metric, value) in values.as_object().unwrap() {
+                    let m = BinaryMetric::from_name(metric).unwrap();
+                    check(&format!("{name} {want:?} {metric}"), report.by_group[i].get(m), value, &mut failures);
+                    checked += 1;
+                }
             }
-        }
-        for (method_name, method) in [("between_groups", Method::BetweenGroups), ("to_overall", Method::ToOverall)] {
-            let d = serde_json::to_value(report.disparities(method)).unwrap();
-            for (metric, value) in case["disparities"][method_name].as_object().unwrap() {
-                let actual = d[metric].as_f64().unwrap_or(f64::NAN);
-                check(&format!("{name} {method_name} {metric}"), actual, value, &mut failures);
-                checked += 1;
+            for (method_name, method) in [("between_groups", Method::BetweenGroups), ("to_overall", Method::ToOverall)] {
+                let d = serde_json::to_value(report.disparities(method)).unwrap();
+                for (metric, value) in grouping["disparities"][method_name].as_object().unwrap() {
+                    let actual = d[metric].as_f64().unwrap_or(f64::NAN);
+                    let features = &report.groups.features;
+                    check(&format!("{name} {features:?} {method_name} {metric}"), actual, value, &mut failures);
+                    checked += 1;
+                }
             }
         }
     }
@@ -178,4 +193,38 @@ fn drift() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn data_quality() {
+    use tollgate_gates::data_quality::DataQualityAccumulator;
+    use tollgate_gates::dataset::{self, ColumnSpec, Format, ReadOptions};
+
+    let expected = expected();
+    for case in expected["data_quality"].as_array().unwrap() {
+        let schema: Vec<ColumnSpec> = serde_json::from_value(case["schema"].clone()).unwrap();
+        let path = dir().join(case["data"].as_str().unwrap());
+        let file_columns = dataset::column_names(&path, Format::Csv).unwrap();
+        let present: Vec<ColumnSpec> = schema.iter().filter(|s| file_columns.contains(&s.name)).cloned().collect();
+        let mut acc = DataQualityAccumulator::new(&present);
+        let options = ReadOptions { columns: &present, expected_sha256: None, batch_rows: 1000 };
+        dataset::read(&path, Format::Csv, &options, |b| {
+            acc.push(b);
+            Ok::<_, std::io::Error>(())
+        })
+        .unwrap();
+        let report = acc.finish(&file_columns, &schema);
+        assert_eq!(report.rows, case["rows"].as_u64().unwrap());
+        assert_eq!(report.duplicate_rows, case["duplicate_rows"].as_u64().unwrap());
+        assert_eq!(serde_json::to_value(&report.missing_columns).unwrap(), case["missing_columns"]);
+        assert_eq!(serde_json::to_value(&report.unexpected_columns).unwrap(), case["unexpected_columns"]);
+        for (got, want) in report.columns.iter().zip(case["columns"].as_array().unwrap()) {
+            assert_eq!(got.name, want["name"].as_str().unwrap());
+            assert_eq!(got.nulls, want["nulls"].as_u64().unwrap(), "{}", got.name);
+            assert!((got.null_rate - want["null_rate"].as_f64().unwrap()).abs() <= TOLERANCE);
+            assert_eq!(got.below_min, want["below_min"].as_u64().unwrap(), "{}", got.name);
+            assert_eq!(got.above_max, want["above_max"].as_u64().unwrap(), "{}", got.name);
+            assert_eq!(got.not_allowed, want["not_allowed"].as_u64().unwrap(), "{}", got.name);
+        }
+    }
 }

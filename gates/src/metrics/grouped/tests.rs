@@ -17,9 +17,12 @@ fn intersections_cover_the_full_product() {
         let g = enc.encode(&[s, r]);
         acc.push(g, y, p, score, 1.0);
     }
-    let (groups, cells) = enc.finish().unwrap();
-    assert_eq!(groups.levels, vec![vec!["f", "m"], vec!["a", "b"]]);
-    let report = acc.finish(groups, &cells).unwrap();
+    let layouts = [enc.layout_all().unwrap(), enc.layout(&[1]).unwrap()];
+    assert_eq!(layouts[0].groups.levels, vec![vec!["f", "m"], vec!["a", "b"]]);
+    let reports = acc.finish(&layouts).unwrap();
+    let report = &reports[0];
+    // race alone: a has 3 rows (2 selected), b has 2 (both selected).
+    assert_eq!(reports[1].metric(BinaryMetric::SelectionRate).by_group, [1.0 / 3.0, 1.0]);
     let sr = report.metric(BinaryMetric::SelectionRate);
     // Cells: (f,a) (f,b) (m,a) (m,b); (m,b) has no rows.
     assert_eq!(sr.by_group[..3], [1.0, 1.0, 0.0]);
@@ -39,8 +42,8 @@ fn numeric_levels_sort_numerically() {
     for v in ["10", "9", "100"] {
         enc.encode(&[v]);
     }
-    let (groups, _) = enc.finish().unwrap();
-    assert_eq!(groups.levels, vec![vec!["9", "10", "100"]]);
+    let layout = enc.layout_all().unwrap();
+    assert_eq!(layout.groups.levels, vec![vec!["9", "10", "100"]]);
 }
 
 #[test]
@@ -50,8 +53,7 @@ fn scores_outside_unit_interval_rule_out_probability_metrics() {
     let g = enc.encode::<&str>(&[]);
     acc.push(g, true, true, 2.5, 1.0);
     acc.push(g, false, false, -1.0, 1.0);
-    let (groups, cells) = enc.finish().unwrap();
-    let report = acc.finish(groups, &cells).unwrap();
+    let report = acc.finish(&[enc.layout_all().unwrap()]).unwrap().remove(0);
     assert!(!report.available(BinaryMetric::LogLoss));
     assert!(report.available(BinaryMetric::RocAuc));
     assert_eq!(report.overall.get(BinaryMetric::RocAuc), 1.0);
@@ -60,8 +62,7 @@ fn scores_outside_unit_interval_rule_out_probability_metrics() {
 #[test]
 fn no_rows_is_an_error() {
     let enc = GroupEncoder::new(vec![]).unwrap();
-    let (groups, cells) = enc.finish().unwrap();
-    assert!(BinaryAccumulator::new(false, 10).finish(groups, &cells).is_err());
+    assert!(BinaryAccumulator::new(false, 10).finish(&[enc.layout_all().unwrap()]).is_err());
 }
 
 #[test]
@@ -78,8 +79,7 @@ fn group_weighing_nothing_is_nan() {
     let b = enc.encode(&["b"]);
     acc.push(a, true, true, 0.0, 1.0);
     acc.push(b, true, false, 0.0, 0.0);
-    let (groups, cells) = enc.finish().unwrap();
-    let report = acc.finish(groups, &cells).unwrap();
+    let report = acc.finish(&[enc.layout_all().unwrap()]).unwrap().remove(0);
     assert_eq!(report.by_group[1].rows, 1);
     assert!(report.by_group[1].get(BinaryMetric::TruePositiveRate).is_nan());
     assert_eq!(report.overall.get(BinaryMetric::TruePositiveRate), 1.0);

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Audit trail benchmarks (issue #4): append overhead vs plain inserts on SQLite and PostgreSQL,
+# verify throughput vs sha256sum over the same bytes, export and verify-bundle of N events with
+# time and peak memory. Usage: benches/audit.sh [N]   (default 1000000)
+set -euo pipefail
+N=${1:-1000000}
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+cargo build --release -q -p tollgate-audit-bench
+B=$CARGO_TARGET_DIR/release/tollgate-audit-bench
+PG_ADMIN=${TOLLGATE_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}
+PG_BASE=${PG_ADMIN%/*}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-audit-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+pgdb() { psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null; echo "$PG_BASE/$1"; }
+peak() { # command... : runs it under /usr/bin/time -v and prints wall time and peak RSS
+  /usr/bin/time -v "$@" 2> "$WORK/time.txt"
+  awk -F': ' '/Elapsed \(wall clock\)/{w=$2} /Maximum resident set size/{m=$2} END{printf "  wall %s, peak RSS %.1f MiB\n", w, m/1024}' "$WORK/time.txt"
+}
+
+echo "== append overhead (best of 3, alternating plain and audit append)"
+for batch in 1 100; do
+  n=$(( batch == 1 ? 1000 : 20000 ))
+  "$B" append "sqlite://$WORK/append-$batch.db" "$n" "$batch"
+  "$B" append "$(pgdb tollgate_bench_append_$batch)" "$n" "$batch"
+done
+
+echo "== $N events (SQLite)"
+"$B" seed "sqlite://$WORK/big.db" "$N" "$WORK/key"
+echo "verify:"; peak "$B" verify "sqlite://$WORK/big.db" "$WORK/key"
+echo "export:"; peak "$B" export "sqlite://$WORK/big.db" "$WORK/key" "$WORK/bundle"
+ls -l "$WORK/bundle" | awk 'NR>1{printf "  %-20s %12d bytes\n", $9, $5}'
+BYTES=$(stat -c %s "$WORK/bundle/events.jsonl")
+echo "sha256sum of events.jsonl ($BYTES bytes):"; peak sha256sum "$WORK/bundle/events.jsonl"
+echo "verify-bundle:"; peak "$B" verify-bundle "$WORK/bundle" "$WORK/key"
+echo "python verify_bundle.py:"; peak python3 docs/audit/verify_bundle.py "$WORK/bundle"

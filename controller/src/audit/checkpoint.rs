@@ -1,0 +1,348 @@
+//! Signed checkpoints in the C2SP `tlog-checkpoint` / `signed-note` text format.
+//!
+//! ```text
+//! tollgate.dev/audit            origin
+//! 1042                          tree size: the seq of the last event covered
+//! 3q2+7w...=                    base64 Merkle root (RFC 6962) of events 1..=size
+//! chain 8a1f...=                extension: base64 chain hash of event `size`
+//! time 2026-11-28T09:32:35.123456Z   extension: when it was signed
+//!
+//! — tollgate-audit-2026 AAAAAbase64(key id ‖ Ed25519 signature)
+//! ```
+//!
+//! Key ids follow C2SP `signed-note`: the first four bytes of
+//! `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)`. Keys are written as the `note` package writes
+//! them: `PRIVATE+KEY+name+keyid+base64(0x01 ‖ seed)` and `name+keyid+base64(0x01 ‖ public)`.
+
+use super::merkle::Hash;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+#[cfg(test)]
+mod tests;
+
+/// The origin line tollgate writes unless told otherwise.
+pub const DEFAULT_ORIGIN: &str = "tollgate.dev/audit";
+
+/// The signature type byte for Ed25519 in C2SP signed notes.
+const ALG_ED25519: u8 = 0x01;
+
+/// Why a key or checkpoint could not be read, or a signature did not verify.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CheckpointError {
+    /// A key is not in the `PRIVATE+KEY+name+id+data` or `name+id+data` form.
+    #[error("malformed {which} key: {reason}")]
+    MalformedKey {
+        /// `signing` or `verifier`.
+        which: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A key name is empty or holds `+`, spaces or newlines.
+    #[error("invalid key name `{name}`")]
+    KeyName {
+        /// The name.
+        name: String,
+    },
+    /// The note text is not a well-formed checkpoint.
+    #[error("malformed checkpoint: {reason}")]
+    Malformed {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// No signature on the note is by a trusted key.
+    #[error("checkpoint carries no valid signature by a trusted key (signed by `{signers}`)")]
+    Untrusted {
+        /// The key names and ids that did sign, comma separated.
+        signers: String,
+    },
+    /// Random bytes for a new key could not be obtained.
+    #[error("failed to obtain randomness for a new key")]
+    Random,
+}
+
+/// The content of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Names the log.
+    pub origin: String,
+    /// Number of events covered.
+    pub size: u64,
+    /// Merkle root of events `1..=size`.
+    pub root: Hash,
+    /// Chain hash of event `size` (all zeros when `size` is 0).
+    pub chain_hash: Hash,
+    /// When it was signed.
+    pub time: String,
+}
+
+impl Checkpoint {
+    /// The note body that is signed (ends with a newline).
+    pub fn body(&self) -> String {
+        format!(
+            "{}\n{}\n{}\nchain {}\ntime {}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root),
+            B64.encode(self.chain_hash),
+            self.time
+        )
+    }
+
+    /// Signs the checkpoint with every signer, in order, and returns the note.
+    pub fn sign(&self, signers: &[&Signer]) -> String {
+        sign_note(&self.body(), signers)
+    }
+
+    /// Parses a note's body without checking signatures.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Malformed`].
+    pub fn parse_body(body: &str) -> Result<Self, CheckpointError> {
+        let malformed = |reason| CheckpointError::Malformed { reason };
+        let lines: Vec<&str> = body.strip_suffix('\n').ok_or(malformed("body does not end in a newline"))?.split('\n').collect();
+        let [origin, size, root, chain, time] = lines[..] else {
+            return Err(malformed("expected five lines: origin, size, root, chain, time"));
+        };
+        if origin.is_empty() || origin.contains(['\r', '\t']) {
+            return Err(malformed("bad origin line"));
+        }
+        if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) || (size.len() > 1 && size.starts_with('0')) {
+            return Err(malformed("tree size is not a decimal number"));
+        }
+        let size = size.parse().map_err(|_| malformed("tree size is too large"))?;
+        let hash = |text: &str| -> Result<Hash, CheckpointError> {
+            let bytes = B64.decode(text).map_err(|_| malformed("a hash is not base64"))?;
+            bytes.try_into().map_err(|_| malformed("a hash is not 32 bytes"))
+        };
+        let root = hash(root)?;
+        let chain_hash = hash(chain.strip_prefix("chain ").ok_or(malformed("missing `chain` line"))?)?;
+        let time = time.strip_prefix("time ").ok_or(malformed("missing `time` line"))?;
+        if time.is_empty() {
+            return Err(malformed("empty `time` line"));
+        }
+        Ok(Self { origin: origin.to_owned(), size, root, chain_hash, time: time.to_owned() })
+    }
+
+    /// Parses a signed note and checks that at least one signature is by a key in `trusted`;
+    /// returns the checkpoint and the ids of the trusted keys that signed it.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Malformed`] or [`CheckpointError::Untrusted`].
+    pub fn open(note: &str, trusted: &[Verifier]) -> Result<(Self, Vec<u32>), CheckpointError> {
+        let (body, signed_by) = open_note(note, trusted)?;
+        Ok((Self::parse_body(body)?, signed_by))
+    }
+}
+
+/// Signs `body` (which must end with a newline) with every signer, in order, as a C2SP signed
+/// note.
+pub fn sign_note(body: &str, signers: &[&Signer]) -> String {
+    let mut note = body.to_owned();
+    note.push('\n');
+    for signer in signers {
+        let sig = signer.key.sign(body.as_bytes());
+        let mut blob = signer.key_id.to_be_bytes().to_vec();
+        blob.extend_from_slice(&sig.to_bytes());
+        note.push_str(&format!("\u{2014} {} {}\n", signer.name, B64.encode(blob)));
+    }
+    note
+}
+
+/// Splits a C2SP signed note into its body and signatures and checks that at least one
+/// signature is by a key in `trusted`; returns the body and the ids of the trusted keys that
+/// signed it.
+///
+/// Signatures are checked with `verify_strict`, which runs in constant time with respect to the
+/// signature and refuses small-order and non-canonical points.
+///
+/// # Errors
+///
+/// [`CheckpointError::Malformed`] or [`CheckpointError::Untrusted`].
+pub fn open_note<'a>(note: &'a str, trusted: &[Verifier]) -> Result<(&'a str, Vec<u32>), CheckpointError> {
+    let malformed = |reason| CheckpointError::Malformed { reason };
+    let split = note.find("\n\n").ok_or(malformed("no blank line before the signatures"))?;
+    let (body, sigs) = (&note[..split + 1], &note[split + 2..]);
+    if sigs.is_empty() || !sigs.ends_with('\n') {
+        return Err(malformed("signature block is empty or does not end in a newline"));
+    }
+    let mut signed_by = Vec::new();
+    let mut signers = Vec::new();
+    for line in sigs[..sigs.len() - 1].split('\n') {
+        let rest = line.strip_prefix("\u{2014} ").ok_or(malformed("signature line does not start with an em dash"))?;
+        let (name, blob) = rest.split_once(' ').ok_or(malformed("signature line lacks a signature"))?;
+        let blob = B64.decode(blob).map_err(|_| malformed("signature is not base64"))?;
+        if blob.len() < 5 {
+            return Err(malformed("signature is too short"));
+        }
+        let key_id = u32::from_be_bytes([blob[0], blob[1], blob[2], blob[3]]);
+        signers.push(format!("{name}+{key_id:08x}"));
+        let Ok(sig) = <[u8; 64]>::try_from(&blob[4..]) else { continue };
+        let sig = Signature::from_bytes(&sig);
+        for v in trusted.iter().filter(|v| v.name == name && v.key_id == key_id) {
+            if v.key.verify_strict(body.as_bytes(), &sig).is_ok() && !signed_by.contains(&key_id) {
+                signed_by.push(key_id);
+            }
+        }
+    }
+    if signed_by.is_empty() {
+        return Err(CheckpointError::Untrusted { signers: signers.join(", ") });
+    }
+    Ok((body, signed_by))
+}
+
+/// The C2SP signed-note key id of an Ed25519 public key under `name`.
+pub fn key_id(name: &str, public: &[u8; 32]) -> u32 {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([b'\n', ALG_ED25519]);
+    h.update(public);
+    let d = h.finalize();
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+fn check_name(name: &str) -> Result<(), CheckpointError> {
+    if name.is_empty() || name.chars().any(|c| c == '+' || c.is_whitespace() || c.is_control()) {
+        return Err(CheckpointError::KeyName { name: name.to_owned() });
+    }
+    Ok(())
+}
+
+/// A checkpoint signing key.
+#[derive(Clone)]
+pub struct Signer {
+    name: String,
+    key_id: u32,
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        write!(f, "Signer({}+{:08x})", self.name, self.key_id)
+    }
+}
+
+impl Signer {
+    /// Generates a new key named `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::KeyName`] or [`CheckpointError::Random`].
+    pub fn generate(name: &str) -> Result<Self, CheckpointError> {
+        check_name(name)?;
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|_| CheckpointError::Random)?;
+        let key = SigningKey::from_bytes(&seed);
+        let key_id = key_id(name, key.verifying_key().as_bytes());
+        Ok(Self { name: name.to_owned(), key_id, key })
+    }
+
+    /// Reads a key written as `PRIVATE+KEY+name+keyid+base64(0x01 ‖ seed)`.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::MalformedKey`] or [`CheckpointError::KeyName`].
+    pub fn from_text(text: &str) -> Result<Self, CheckpointError> {
+        let bad = |reason| CheckpointError::MalformedKey { which: "signing", reason };
+        let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or(bad("missing `PRIVATE+KEY+` prefix"))?;
+        // The key data is base64 and may itself contain `+`.
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(id), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("expected name, key id and key data separated by `+`"));
+        };
+        check_name(name)?;
+        let data = B64.decode(data).map_err(|_| bad("key data is not base64"))?;
+        let [alg, seed @ ..] = &data[..] else { return Err(bad("key data is empty")) };
+        if *alg != ALG_ED25519 {
+            return Err(bad("not an Ed25519 key"));
+        }
+        let seed: [u8; 32] = seed.try_into().map_err(|_| bad("key seed is not 32 bytes"))?;
+        let key = SigningKey::from_bytes(&seed);
+        let key_id = key_id(name, key.verifying_key().as_bytes());
+        if format!("{key_id:08x}") != id {
+            return Err(bad("key id does not match the key"));
+        }
+        Ok(Self { name: name.to_owned(), key_id, key })
+    }
+
+    /// The key as [`Signer::from_text`] reads it. Secret: store it like a password.
+    pub fn to_text(&self) -> String {
+        let mut data = vec![ALG_ED25519];
+        data.extend_from_slice(self.key.as_bytes());
+        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.key_id, B64.encode(data))
+    }
+
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key id.
+    pub fn key_id(&self) -> u32 {
+        self.key_id
+    }
+
+    /// The matching verifier.
+    pub fn verifier(&self) -> Verifier {
+        Verifier { name: self.name.clone(), key_id: self.key_id, key: self.key.verifying_key() }
+    }
+}
+
+/// A trusted checkpoint verification key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verifier {
+    name: String,
+    key_id: u32,
+    key: VerifyingKey,
+}
+
+impl Verifier {
+    /// Reads a key written as `name+keyid+base64(0x01 ‖ public key)`.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::MalformedKey`] or [`CheckpointError::KeyName`].
+    pub fn from_text(text: &str) -> Result<Self, CheckpointError> {
+        let bad = |reason| CheckpointError::MalformedKey { which: "verifier", reason };
+        // The key data is base64 and may itself contain `+`.
+        let mut parts = text.trim().splitn(3, '+');
+        let (Some(name), Some(id), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("expected name, key id and key data separated by `+`"));
+        };
+        check_name(name)?;
+        let data = B64.decode(data).map_err(|_| bad("key data is not base64"))?;
+        let [alg, public @ ..] = &data[..] else { return Err(bad("key data is empty")) };
+        if *alg != ALG_ED25519 {
+            return Err(bad("not an Ed25519 key"));
+        }
+        let public: [u8; 32] = public.try_into().map_err(|_| bad("public key is not 32 bytes"))?;
+        let key = VerifyingKey::from_bytes(&public).map_err(|_| bad("public key is not a valid point"))?;
+        let key_id = key_id(name, &public);
+        if format!("{key_id:08x}") != id {
+            return Err(bad("key id does not match the key"));
+        }
+        Ok(Self { name: name.to_owned(), key_id, key })
+    }
+
+    /// The key as [`Verifier::from_text`] reads it; safe to publish.
+    pub fn to_text(&self) -> String {
+        let mut data = vec![ALG_ED25519];
+        data.extend_from_slice(self.key.as_bytes());
+        format!("{}+{:08x}+{}", self.name, self.key_id, B64.encode(data))
+    }
+
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key id.
+    pub fn key_id(&self) -> u32 {
+        self.key_id
+    }
+}

@@ -1,0 +1,713 @@
+//! The store: releases, decisions with their inputs, approvals, gate results, promotions, model
+//! cards and the audit chain that covers them, in SQLite (one file, the embedded default) or
+//! PostgreSQL (several replicas).
+//!
+//! **Architecture Invariant:** this module is the only place that speaks SQL, and
+//! [`Store::append`] / [`Store::record`] are the only ways an audit event is written.
+//!
+//! Every append locks the single `audit_head` row (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR
+//! UPDATE` on PostgreSQL), writes the new events, then compare-and-swaps the head
+//! (`UPDATE … WHERE size = $old AND hash = $old`). Zero rows changed aborts the transaction, and
+//! `seq` is the primary key, so two writers can never fork the chain or leave a gap, whatever
+//! any leader election believes. A caller is told of success only after the commit.
+
+use crate::audit::event::{self, EventError, GENESIS, NewEvent, StoredEvent};
+use crate::audit::merkle::Hash;
+use futures_util::stream::{BoxStream, StreamExt};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions as _, Row as _};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[cfg(test)]
+mod tests;
+
+/// The default database, a SQLite file in the working directory.
+pub const DEFAULT_URL: &str = "sqlite://tollgate.db";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no supported backend.
+    #[error("unsupported database URL `{url}`; expected `sqlite://PATH` or `postgres://…`")]
+    UnsupportedUrl {
+        /// The URL, without credentials.
+        url: String,
+    },
+    /// The database could not be opened or reached.
+    #[error("failed to open database `{url}`")]
+    Connect {
+        /// The URL, without credentials.
+        url: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The embedded migrations could not be applied.
+    #[error("failed to apply database migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A statement failed.
+    #[error("failed to {op}")]
+    Query {
+        /// What was being done.
+        op: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Another writer changed the head between our read and our compare-and-swap; nothing was
+    /// written, and the caller may retry.
+    #[error("audit head moved during the append; nothing was written")]
+    HeadMoved,
+    /// An event could not be encoded.
+    #[error("invalid audit event")]
+    Event(#[from] EventError),
+    /// A stored hash is not 32 bytes long.
+    #[error("stored hash in `{table}` at `{key}` is not 32 bytes")]
+    BadHash {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: u64,
+    },
+    /// A stored record document is not JSON.
+    #[error("stored `{table}` record `{id}` is not JSON")]
+    BadRecord {
+        /// The table.
+        table: &'static str,
+        /// The row's id.
+        id: i64,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn query_err(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { op, source }
+}
+
+/// The kinds of domain records the store keeps next to the audit chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A release as it was evaluated.
+    Release,
+    /// A decision together with every input it was derived from.
+    Decision,
+    /// An approval bound to a release's content digest.
+    Approval,
+    /// The outcome of a quality, fairness, data-quality or drift gate.
+    GateResult,
+    /// A promotion written to the config repo.
+    Promotion,
+    /// A model card as rendered for a release.
+    ModelCard,
+}
+
+impl RecordKind {
+    /// Every kind, in export order.
+    pub const ALL: [RecordKind; 6] = [
+        RecordKind::Release,
+        RecordKind::Decision,
+        RecordKind::Approval,
+        RecordKind::GateResult,
+        RecordKind::Promotion,
+        RecordKind::ModelCard,
+    ];
+
+    /// The table (and export file stem) for this kind.
+    pub fn table(self) -> &'static str {
+        match self {
+            RecordKind::Release => "releases",
+            RecordKind::Decision => "decisions",
+            RecordKind::Approval => "approvals",
+            RecordKind::GateResult => "gate_results",
+            RecordKind::Promotion => "promotions",
+            RecordKind::ModelCard => "model_cards",
+        }
+    }
+
+    /// The audit action that records this kind.
+    pub fn action(self) -> &'static str {
+        match self {
+            RecordKind::Release => "release.recorded",
+            RecordKind::Decision => "decision.recorded",
+            RecordKind::Approval => "approval.recorded",
+            RecordKind::GateResult => "gate_result.recorded",
+            RecordKind::Promotion => "promotion.recorded",
+            RecordKind::ModelCard => "model_card.recorded",
+        }
+    }
+}
+
+/// A domain record as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    /// Row id.
+    pub id: i64,
+    /// What it is about (`release/churn-v7@prod`).
+    pub subject: String,
+    /// The record.
+    pub doc: Value,
+    /// When it was recorded (the time of its audit event).
+    pub recorded_at: String,
+    /// The audit event that recorded it.
+    pub audit_seq: u64,
+}
+
+/// The head of the chain: how many events and the hash of the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Number of events (the `seq` of the last one).
+    pub size: u64,
+    /// Chain hash of the last event ([`GENESIS`] when empty).
+    pub hash: Hash,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Tree size (the `seq` of the last covered event).
+    pub size: u64,
+    /// Chain hash of event `size`.
+    pub chain_hash: Hash,
+    /// Merkle root of events `1..=size`.
+    pub root: Hash,
+    /// When it was signed.
+    pub time: String,
+    /// Key id (hex) of the signature.
+    pub key_id: String,
+    /// The signed note, verbatim.
+    pub note: String,
+    /// The Merkle frontier at `size` (see [`crate::audit::merkle::CompactRange::frontier`]).
+    pub frontier: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle on the store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// A domain record to write in the same transaction as its audit event.
+struct PendingRecord<'a> {
+    kind: RecordKind,
+    subject: &'a str,
+    doc: String,
+}
+
+/// Strips credentials from a URL before it is shown.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+fn to_hash(bytes: &[u8], table: &'static str, key: u64) -> Result<Hash, StoreError> {
+    bytes.try_into().map_err(|_| StoreError::BadHash { table, key })
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies the embedded migrations.
+    ///
+    /// SQLite runs in WAL mode with `synchronous=FULL`, so a commit survives power loss; keep the
+    /// file on a local disk (WAL does not work over network file systems). PostgreSQL must run
+    /// with `fsync=on` and `synchronous_commit=on`; a warning is logged when it does not.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnsupportedUrl`], [`StoreError::Connect`] or [`StoreError::Migrate`].
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let connect = |source| StoreError::Connect { url: redact(url), source };
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(connect)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(120))
+                .disable_statement_logging();
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(connect)?;
+            // SQLite has no migration lock: a second process racing on a fresh file may fail
+            // once on a table the first just created, and then finds the migration applied.
+            let mut attempt = 0;
+            loop {
+                match sqlx::migrate!("migrations/sqlite").run(&pool).await {
+                    Ok(()) => break,
+                    Err(_) if attempt < 10 => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    }
+                    Err(err) => return Err(StoreError::Migrate(err)),
+                }
+            }
+            Ok(Self { backend: Backend::Sqlite(pool) })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(connect)?
+                .disable_statement_logging();
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await
+                .map_err(connect)?;
+            // PostgreSQL serialises concurrent migrations with an advisory lock.
+            sqlx::migrate!("migrations/postgres").run(&pool).await.map_err(StoreError::Migrate)?;
+            for setting in ["fsync", "synchronous_commit"] {
+                let value: Result<String, _> =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}"))).fetch_one(&pool).await;
+                if let Ok(value) = value {
+                    if value != "on" {
+                        tracing::warn!(setting, value, "postgresql is not durable: audit commits may be lost");
+                    }
+                }
+            }
+            Ok(Self { backend: Backend::Postgres(pool) })
+        } else {
+            Err(StoreError::UnsupportedUrl { url: redact(url) })
+        }
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Appends events to the audit chain, in order, as one transaction.
+    ///
+    /// # Guarantees
+    ///
+    /// On `Ok`, the events are committed durably with consecutive `seq`s after every event
+    /// committed before, by this or any other process. On `Err`, none of them was written.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Event`] for an event that cannot be encoded, [`StoreError::HeadMoved`] when
+    /// the head's compare-and-swap fails, [`StoreError::Query`] when the database fails.
+    pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, StoreError> {
+        self.append_inner(events, None).await
+    }
+
+    /// Writes a domain record and the audit event that records it, atomically. The event has
+    /// action [`RecordKind::action`], the given actor and subject, and the record as payload.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::append`].
+    pub async fn record(
+        &self,
+        kind: RecordKind,
+        actor: &str,
+        subject: &str,
+        doc: &Value,
+    ) -> Result<StoredEvent, StoreError> {
+        let event = NewEvent::new(actor, kind.action(), subject, doc.clone())?;
+        let canonical = crate::audit::jcs::canonicalize(doc)
+            .map_err(|e| StoreError::Event(EventError::Payload(e)))?;
+        let doc = String::from_utf8(canonical).unwrap_or_default();
+        let mut out = self
+            .append_inner(std::slice::from_ref(&event), Some(PendingRecord { kind, subject, doc }))
+            .await?;
+        out.pop().ok_or(StoreError::HeadMoved)
+    }
+
+    async fn append_inner(
+        &self,
+        events: &[NewEvent],
+        record: Option<PendingRecord<'_>>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_err("begin the append"))?;
+                let row = sqlx::query("SELECT size, hash, time FROM audit_head WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(query_err("read the audit head"))?;
+                let old_size = row.get::<i64, _>(0) as u64;
+                let old_hash = to_hash(&row.get::<Vec<u8>, _>(1), "audit_head", 1)?;
+                let time = next_time(&row.get::<String, _>(2));
+                let built = build(events, old_size, old_hash, &time)?;
+                for e in &built {
+                    sqlx::query(
+                        "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(e.seq as i64)
+                    .bind(&e.time)
+                    .bind(&e.actor)
+                    .bind(&e.action)
+                    .bind(&e.subject)
+                    .bind(&e.body)
+                    .bind(&e.prev_hash[..])
+                    .bind(&e.hash[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("insert an audit event"))?;
+                }
+                let last = built.last().ok_or(StoreError::HeadMoved)?;
+                let swapped = sqlx::query(
+                    "UPDATE audit_head SET size = ?, hash = ?, time = ? WHERE id = 1 AND size = ? AND hash = ?",
+                )
+                .bind(last.seq as i64)
+                .bind(&last.hash[..])
+                .bind(&time)
+                .bind(old_size as i64)
+                .bind(&old_hash[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("advance the audit head"))?;
+                if swapped.rows_affected() != 1 {
+                    return Err(StoreError::HeadMoved);
+                }
+                if let Some(rec) = record {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO {} (subject, doc, recorded_at, audit_seq) VALUES (?, ?, ?, ?)",
+                        rec.kind.table()
+                    )))
+                    .bind(rec.subject)
+                    .bind(&rec.doc)
+                    .bind(&time)
+                    .bind(last.seq as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("insert a record"))?;
+                }
+                tx.commit().await.map_err(query_err("commit the append"))?;
+                Ok(built)
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(query_err("begin the append"))?;
+                let row = sqlx::query("SELECT size, hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(query_err("lock the audit head"))?;
+                let old_size = row.get::<i64, _>(0) as u64;
+                let old_hash = to_hash(&row.get::<Vec<u8>, _>(1), "audit_head", 1)?;
+                let time = next_time(&row.get::<String, _>(2));
+                let built = build(events, old_size, old_hash, &time)?;
+                for e in &built {
+                    sqlx::query(
+                        "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(e.seq as i64)
+                    .bind(&e.time)
+                    .bind(&e.actor)
+                    .bind(&e.action)
+                    .bind(&e.subject)
+                    .bind(&e.body)
+                    .bind(&e.prev_hash[..])
+                    .bind(&e.hash[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("insert an audit event"))?;
+                }
+                let last = built.last().ok_or(StoreError::HeadMoved)?;
+                let swapped = sqlx::query(
+                    "UPDATE audit_head SET size = $1, hash = $2, time = $3 WHERE id = 1 AND size = $4 AND hash = $5",
+                )
+                .bind(last.seq as i64)
+                .bind(&last.hash[..])
+                .bind(&time)
+                .bind(old_size as i64)
+                .bind(&old_hash[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("advance the audit head"))?;
+                if swapped.rows_affected() != 1 {
+                    return Err(StoreError::HeadMoved);
+                }
+                if let Some(rec) = record {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO {} (subject, doc, recorded_at, audit_seq) VALUES ($1, $2, $3, $4)",
+                        rec.kind.table()
+                    )))
+                    .bind(rec.subject)
+                    .bind(&rec.doc)
+                    .bind(&time)
+                    .bind(last.seq as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("insert a record"))?;
+                }
+                tx.commit().await.map_err(query_err("commit the append"))?;
+                Ok(built)
+            }
+        }
+    }
+
+    /// The head of the chain as the head row records it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Query`] or [`StoreError::BadHash`].
+    pub async fn head(&self) -> Result<Head, StoreError> {
+        let sql = "SELECT size, hash FROM audit_head WHERE id = 1";
+        let (size, hash): (i64, Vec<u8>) = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await,
+            Backend::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await,
+        }
+        .map_err(query_err("read the audit head"))?;
+        Ok(Head { size: size as u64, hash: to_hash(&hash, "audit_head", 1)? })
+    }
+
+    /// Streams the events with `from <= seq <= to`, in `seq` order.
+    pub fn events(&self, from: u64, to: u64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
+        let (from, to) = (from.min(i64::MAX as u64) as i64, to.min(i64::MAX as u64) as i64);
+        fn convert(
+            seq: i64,
+            time: String,
+            actor: String,
+            action: String,
+            subject: String,
+            body: Vec<u8>,
+            prev: Vec<u8>,
+            hash: Vec<u8>,
+        ) -> Result<StoredEvent, StoreError> {
+            let seq = seq as u64;
+            Ok(StoredEvent {
+                seq,
+                time,
+                actor,
+                action,
+                subject,
+                body,
+                prev_hash: to_hash(&prev, "audit_events", seq)?,
+                hash: to_hash(&hash, "audit_events", seq)?,
+            })
+        }
+        type Row = (i64, String, String, String, String, Vec<u8>, Vec<u8>, Vec<u8>);
+        let map = |r: Result<Row, sqlx::Error>| {
+            let (seq, time, actor, action, subject, body, prev, hash) =
+                r.map_err(query_err("read audit events"))?;
+            convert(seq, time, actor, action, subject, body, prev, hash)
+        };
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_as::<_, Row>(
+                "SELECT seq, time, actor, action, subject, body, prev_hash, hash FROM audit_events \
+                 WHERE seq >= ? AND seq <= ? ORDER BY seq",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch(pool)
+            .map(map)
+            .boxed(),
+            Backend::Postgres(pool) => sqlx::query_as::<_, Row>(
+                "SELECT seq, time, actor, action, subject, body, prev_hash, hash FROM audit_events \
+                 WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch(pool)
+            .map(map)
+            .boxed(),
+        }
+    }
+
+    /// The `seq` range of events whose time lies in `[from, to]` (times as the log writes them),
+    /// or `None` when there are none.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Query`].
+    pub async fn seq_range_for_times(&self, from: &str, to: &str) -> Result<Option<(u64, u64)>, StoreError> {
+        let row: (Option<i64>, Option<i64>) = match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM audit_events WHERE time >= ? AND time <= ?")
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(pool)
+                    .await
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM audit_events WHERE time >= $1 AND time <= $2")
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(pool)
+                    .await
+            }
+        }
+        .map_err(query_err("find events by time"))?;
+        Ok(match row {
+            (Some(a), Some(b)) => Some((a as u64, b as u64)),
+            _ => None,
+        })
+    }
+
+    /// Stores a signed checkpoint. Storing the same size twice is refused by the primary key.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Query`].
+    pub async fn insert_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+        let sqlite = "INSERT INTO audit_checkpoints (size, chain_hash, root, time, key_id, note, frontier) VALUES (?, ?, ?, ?, ?, ?, ?)";
+        let pg = "INSERT INTO audit_checkpoints (size, chain_hash, root, time, key_id, note, frontier) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        macro_rules! run {
+            ($pool:expr, $sql:expr) => {
+                sqlx::query($sql)
+                    .bind(cp.size as i64)
+                    .bind(&cp.chain_hash[..])
+                    .bind(&cp.root[..])
+                    .bind(&cp.time)
+                    .bind(&cp.key_id)
+                    .bind(&cp.note)
+                    .bind(&cp.frontier)
+                    .execute($pool)
+                    .await
+                    .map(|_| ())
+            };
+        }
+        match &self.backend {
+            Backend::Sqlite(pool) => run!(pool, sqlite),
+            Backend::Postgres(pool) => run!(pool, pg),
+        }
+        .map_err(query_err("store a checkpoint"))?;
+        Ok(())
+    }
+
+    /// All checkpoints, by size.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Query`] or [`StoreError::BadHash`].
+    pub async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let sql = "SELECT size, chain_hash, root, time, key_id, note, frontier FROM audit_checkpoints ORDER BY size";
+        type Row = (i64, Vec<u8>, Vec<u8>, String, String, String, Vec<u8>);
+        let rows: Vec<Row> = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+            Backend::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+        }
+        .map_err(query_err("read checkpoints"))?;
+        rows.into_iter()
+            .map(|(size, chain, root, time, key_id, note, frontier)| {
+                let size = size as u64;
+                Ok(StoredCheckpoint {
+                    size,
+                    chain_hash: to_hash(&chain, "audit_checkpoints", size)?,
+                    root: to_hash(&root, "audit_checkpoints", size)?,
+                    time,
+                    key_id,
+                    note,
+                    frontier,
+                })
+            })
+            .collect()
+    }
+
+    /// Streams the records of `kind` whose audit events lie in `from_seq..=to_seq`, in event order.
+    pub fn records(&self, kind: RecordKind, from_seq: u64, to_seq: u64) -> BoxStream<'_, Result<StoredRecord, StoreError>> {
+        let table = kind.table();
+        let (from, to) = (from_seq.min(i64::MAX as u64) as i64, to_seq.min(i64::MAX as u64) as i64);
+        let map = move |r: Result<(i64, String, String, String, i64), sqlx::Error>| {
+            let (id, subject, doc, recorded_at, seq) = r.map_err(query_err("read records"))?;
+            let doc = serde_json::from_str(&doc).map_err(|source| StoreError::BadRecord { table, id, source })?;
+            Ok(StoredRecord { id, subject, doc, recorded_at, audit_seq: seq as u64 })
+        };
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id, subject, doc, recorded_at, audit_seq FROM {table} WHERE audit_seq >= ? AND audit_seq <= ? ORDER BY audit_seq, id"
+            )))
+            .bind(from)
+            .bind(to)
+            .fetch(pool)
+            .map(map)
+            .boxed(),
+            Backend::Postgres(pool) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id, subject, doc, recorded_at, audit_seq FROM {table} WHERE audit_seq >= $1 AND audit_seq <= $2 ORDER BY audit_seq, id"
+            )))
+            .bind(from)
+            .bind(to)
+            .fetch(pool)
+            .map(map)
+            .boxed(),
+        }
+    }
+
+    /// Plain inserts of pre-built rows with the same durability and batching as
+    /// [`Store::append`] but no head lock, hashing or compare-and-swap: the baseline the
+    /// benchmark compares appends against. It writes to a scratch table, never to the chain.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Query`].
+    #[doc(hidden)]
+    pub async fn bench_plain_insert(&self, first_seq: u64, rows: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query("CREATE TABLE IF NOT EXISTS bench_plain (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, body BLOB NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL)")
+                    .execute(pool).await.map_err(query_err("create the bench table"))?;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_err("begin"))?;
+                for (i, (time, body)) in rows.iter().enumerate() {
+                    sqlx::query("INSERT INTO bench_plain (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                        .bind((first_seq + i as u64) as i64).bind(time).bind("bench").bind("bench.plain").bind("bench")
+                        .bind(body).bind(&GENESIS[..]).bind(&GENESIS[..])
+                        .execute(&mut *tx).await.map_err(query_err("insert"))?;
+                }
+                tx.commit().await.map_err(query_err("commit"))?;
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query("CREATE TABLE IF NOT EXISTS bench_plain (seq BIGINT PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, body BYTEA NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL)")
+                    .execute(pool).await.map_err(query_err("create the bench table"))?;
+                let mut tx = pool.begin().await.map_err(query_err("begin"))?;
+                for (i, (time, body)) in rows.iter().enumerate() {
+                    sqlx::query("INSERT INTO bench_plain (seq, time, actor, action, subject, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                        .bind((first_seq + i as u64) as i64).bind(time).bind("bench").bind("bench.plain").bind("bench")
+                        .bind(body).bind(&GENESIS[..]).bind(&GENESIS[..])
+                        .execute(&mut *tx).await.map_err(query_err("insert"))?;
+                }
+                tx.commit().await.map_err(query_err("commit"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The time for the next events: now, but never before the previous event, so that time order
+/// follows `seq` order even when replicas' clocks disagree.
+fn next_time(previous: &str) -> String {
+    let now = event::now();
+    if now.as_str() < previous { previous.to_owned() } else { now }
+}
+
+fn build(events: &[NewEvent], size: u64, mut prev: Hash, time: &str) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut out = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let seq = size + 1 + i as u64;
+        let body = e.encode(seq, time)?;
+        let hash = event::chain_hash(&prev, &body);
+        out.push(StoredEvent {
+            seq,
+            time: time.to_owned(),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            subject: e.subject.clone(),
+            body,
+            prev_hash: prev,
+            hash,
+        });
+        prev = hash;
+    }
+    Ok(out)
+}

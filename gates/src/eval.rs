@@ -1,0 +1,305 @@
+//! "Bring your own predictions": every quality and fairness metric of a file that already
+//! holds labels and predictions (or scores and a threshold), in one streaming pass.
+
+mod render;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::dataset::{self, Batch, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest};
+use crate::metrics::{
+    BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, MetricError, Method,
+};
+
+pub use render::render_text;
+
+/// Where predicted labels come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Predictions {
+    /// A column of 0/1 predictions, optionally with a score column for ranking metrics.
+    Column { prediction: String, score: Option<String> },
+    /// A score column turned into labels by `score >= threshold`.
+    Threshold { score: String, threshold: f64 },
+}
+
+/// What to evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalRequest {
+    pub data: PathBuf,
+    /// The format, or `None` to tell it from the file name.
+    pub format: Option<Format>,
+    pub label: String,
+    pub predictions: Predictions,
+    pub sensitive: Vec<String>,
+    pub weight: Option<String>,
+    pub expected_sha256: Option<Sha256Digest>,
+    pub ece_bins: usize,
+    pub batch_rows: usize,
+}
+
+/// Why an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The dataset could not be read.
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    /// A metric could not be computed.
+    #[error("failed to compute metrics for `{path}`")]
+    Metric {
+        path: PathBuf,
+        #[source]
+        source: MetricError,
+    },
+    /// A cell that must hold a value holds none or the wrong one.
+    #[error("{path}:{line}: column `{column}`: expected {expected}, found `{value}`\nhint: {hint}")]
+    Value { path: PathBuf, line: u64, column: String, expected: &'static str, value: String, hint: &'static str },
+    /// The same column is named for two roles.
+    #[error("column `{column}` is given as both {first} and {second}")]
+    SameColumn { column: String, first: &'static str, second: &'static str },
+    /// The threshold is not a number in a usable range.
+    #[error("threshold `{threshold}` is not a finite number")]
+    BadThreshold { threshold: f64 },
+}
+
+/// The dataset an evaluation read.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatasetInfo {
+    pub path: PathBuf,
+    pub format: Format,
+    pub sha256: Sha256Digest,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// The columns an evaluation used.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inputs {
+    pub label: String,
+    pub prediction: Option<String>,
+    pub score: Option<String>,
+    pub threshold: Option<f64>,
+    pub sensitive: Vec<String>,
+    pub weight: Option<String>,
+    pub ece_bins: usize,
+}
+
+/// Metrics of one group.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupRow {
+    pub group: Vec<String>,
+    pub rows: u64,
+    pub weight: f64,
+    pub metrics: BTreeMap<&'static str, f64>,
+}
+
+/// Fairness of one grouping: a sensitive feature alone or the intersection of all.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fairness {
+    pub features: Vec<String>,
+    pub groups: Vec<GroupRow>,
+    pub between_groups: Disparities,
+    pub to_overall: Disparities,
+}
+
+/// Everything `tollgate gate eval` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    pub dataset: DatasetInfo,
+    pub inputs: Inputs,
+    /// Every available quality metric on all rows (NaN is written `null` in JSON).
+    pub overall: BTreeMap<&'static str, f64>,
+    pub fairness: Vec<Fairness>,
+    /// What could not be computed, and why.
+    pub notes: Vec<String>,
+}
+
+fn metrics_of(report: &BinaryReport, g: &crate::metrics::GroupMetrics) -> BTreeMap<&'static str, f64> {
+    BinaryMetric::ALL.into_iter().filter(|m| report.available(*m)).map(|m| (m.name(), g.get(m))).collect()
+}
+
+/// Reads the file once and computes every quality and fairness metric.
+///
+/// # Errors
+/// The file cannot be read, a column is missing or holds a wrong or missing value, or there
+/// are no rows.
+pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
+    let path = &request.data;
+    let format = match request.format {
+        Some(f) => f,
+        None => Format::from_path(path).ok_or_else(|| DatasetError::UnknownFormat { path: path.clone() })?,
+    };
+    let (prediction_col, score_col, threshold) = match &request.predictions {
+        Predictions::Column { prediction, score } => (Some(prediction.clone()), score.clone(), None),
+        Predictions::Threshold { score, threshold } => {
+            if !threshold.is_finite() {
+                return Err(EvalError::BadThreshold { threshold: *threshold });
+            }
+            (None, Some(score.clone()), Some(*threshold))
+        }
+    };
+    // Column roles, in batch order: label, prediction?, score?, weight?, sensitive...
+    let mut roles: Vec<(&'static str, String, ColumnType)> = vec![("label", request.label.clone(), ColumnType::String)];
+    if let Some(p) = &prediction_col {
+        roles.push(("prediction", p.clone(), ColumnType::String));
+    }
+    if let Some(s) = &score_col {
+        roles.push(("score", s.clone(), ColumnType::Float));
+    }
+    if let Some(w) = &request.weight {
+        roles.push(("weight", w.clone(), ColumnType::Float));
+    }
+    for s in &request.sensitive {
+        roles.push(("sensitive feature", s.clone(), ColumnType::String));
+    }
+    for (i, (role, name, _)) in roles.iter().enumerate() {
+        if let Some((other, _, _)) = roles[..i].iter().find(|(_, n, _)| n == name) {
+            return Err(EvalError::SameColumn { column: name.clone(), first: other, second: role });
+        }
+    }
+    let specs: Vec<ColumnSpec> = roles.iter().map(|(_, name, ty)| ColumnSpec::new(name.clone(), *ty)).collect();
+    let has_prediction = prediction_col.is_some();
+    let score_index = score_col.as_ref().map(|_| 1 + usize::from(has_prediction));
+    let weight_index = request.weight.as_ref().map(|_| 1 + usize::from(has_prediction) + usize::from(score_col.is_some()));
+    let first_sensitive = roles.len() - request.sensitive.len();
+
+    let mut encoder = GroupEncoder::new(request.sensitive.clone()).map_err(|source| EvalError::Metric { path: path.clone(), source })?;
+    let mut acc = BinaryAccumulator::new(score_col.is_some(), request.ece_bins);
+    let options = ReadOptions { columns: &specs, expected_sha256: request.expected_sha256.as_ref(), batch_rows: request.batch_rows };
+    let mut values: Vec<String> = Vec::with_capacity(request.sensitive.len());
+    let summary = dataset::read(path, format, &options, |batch: &Batch| -> Result<(), EvalError> {
+        acc.reserve(batch.rows);
+        let value_error = |row: usize, c: usize, expected: &'static str, hint: &'static str| EvalError::Value {
+            path: path.clone(),
+            line: batch.line(row),
+            column: specs[c].name.clone(),
+            expected,
+            value: batch.columns[c].text(row).map(|t| t.into_owned()).unwrap_or_default(),
+            hint,
+        };
+        for row in 0..batch.rows {
+            let label = match batch.columns[0].binary(row) {
+                Some(Some(b)) => b,
+                _ => return Err(value_error(row, 0, "0 or 1", "labels are 0/1 (or true/false); the positive class is 1")),
+            };
+            let score = match score_index {
+                Some(c) => match &batch.columns[c] {
+                    dataset::Column::Float(v) => match v[row] {
+                        Some(s) if s.is_finite() => s,
+                        _ => return Err(value_error(row, c, "a finite score", "drop or fill rows without a score")),
+                    },
+                    _ => 0.0,
+                },
+                None => 0.0,
+            };
+            let prediction = if has_prediction {
+                match batch.columns[1].binary(row) {
+                    Some(Some(b)) => b,
+                    _ => return Err(value_error(row, 1, "0 or 1", "predictions are 0/1 (or true/false); pass --score and --threshold for scores")),
+                }
+            } else {
+                score >= threshold.unwrap_or(0.5)
+            };
+            let weight = match weight_index {
+                Some(c) => match batch.columns[c].number(row) {
+                    Some(w) if w.is_finite() && w >= 0.0 => w,
+                    _ => return Err(value_error(row, c, "a non-negative weight", "sample weights are finite numbers >= 0")),
+                },
+                None => 1.0,
+            };
+            values.clear();
+            for c in first_sensitive..batch.columns.len() {
+                match batch.columns[c].text(row) {
+                    Some(v) => values.push(v.into_owned()),
+                    None => {
+                        return Err(value_error(
+                            row,
+                            c,
+                            "a value",
+                            "sensitive features may not be null (as in Fairlearn); fill them with an explicit category such as `unknown`",
+                        ));
+                    }
+                }
+            }
+            let group = encoder.encode(&values);
+            acc.push(group, label, prediction, score, weight);
+        }
+        Ok(())
+    })
+    .map_err(|e| match e {
+        // Unwrap our own errors raised inside the callback so they print once, with their hint.
+        DatasetError::Consumer { source, path } => match source.downcast::<EvalError>() {
+            Ok(inner) => *inner,
+            Err(source) => EvalError::Dataset(DatasetError::Consumer { path, source }),
+        },
+        other => EvalError::Dataset(other),
+    })?;
+
+    let metric_error = |source| EvalError::Metric { path: path.clone(), source };
+    let k = request.sensitive.len();
+    let mut layouts = vec![encoder.layout_all().map_err(metric_error)?];
+    if k > 1 {
+        for f in 0..k {
+            layouts.push(encoder.layout(&[f]).map_err(metric_error)?);
+        }
+    }
+    let reports = acc.finish(&layouts).map_err(metric_error)?;
+    let main = &reports[0];
+    let overall = metrics_of(main, &main.overall);
+    let mut notes = Vec::new();
+    if score_col.is_none() {
+        notes.push("no score column: ROC AUC, average precision, log loss, Brier score and ECE need --score".to_owned());
+    } else if let Some(row) = main.not_probability_row {
+        notes.push(format!(
+            "scores are not probabilities (row {} is outside [0, 1]): log loss, Brier score and ECE are not computed",
+            row + 1
+        ));
+    }
+    if k == 0 {
+        notes.push("no sensitive features: fairness metrics need --sensitive".to_owned());
+    }
+    // Singles first, then the intersection, so a reader meets the simple view first.
+    let mut fairness: Vec<Fairness> = Vec::new();
+    if k > 0 {
+        let order: Vec<usize> = if k > 1 { (1..reports.len()).chain([0]).collect() } else { vec![0] };
+        for i in order {
+            let r = &reports[i];
+            let groups = r
+                .by_group
+                .iter()
+                .enumerate()
+                .map(|(g, m)| GroupRow {
+                    group: r.groups.label(g).into_iter().map(str::to_owned).collect(),
+                    rows: m.rows,
+                    weight: m.weight,
+                    metrics: metrics_of(r, m),
+                })
+                .collect();
+            fairness.push(Fairness {
+                features: r.groups.features.clone(),
+                groups,
+                between_groups: r.disparities(Method::BetweenGroups),
+                to_overall: r.disparities(Method::ToOverall),
+            });
+        }
+    }
+    Ok(EvalReport {
+        dataset: DatasetInfo { path: path.clone(), format, sha256: summary.sha256, rows: summary.rows, bytes: summary.bytes },
+        inputs: Inputs {
+            label: request.label.clone(),
+            prediction: prediction_col,
+            score: score_col,
+            threshold,
+            sensitive: request.sensitive.clone(),
+            weight: request.weight.clone(),
+            ece_bins: request.ece_bins,
+        },
+        overall,
+        fairness,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests;

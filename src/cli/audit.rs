@@ -1,0 +1,277 @@
+//! `tollgate audit`: append, verify, checkpoint, export and verify-bundle.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use tollgate_controller::audit::bundle;
+use tollgate_controller::audit::checkpoint::{Signer, Verifier};
+use tollgate_controller::audit::event::NewEvent;
+use tollgate_controller::audit::verify::verify_store;
+use tollgate_controller::audit::{AuditLog, KEY_ENV, jcs};
+use tollgate_controller::store::{DEFAULT_URL, Store};
+
+#[derive(Debug, clap::Args)]
+pub struct DbArgs {
+    /// Database URL: `sqlite://PATH` (one file, the default) or `postgres://…`.
+    #[arg(long, env = "TOLLGATE_DB", default_value = DEFAULT_URL)]
+    db: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyArgs {
+    /// File holding the checkpoint signing key (`PRIVATE+KEY+…`); `TOLLGATE_AUDIT_KEY` may hold
+    /// the key itself instead.
+    #[arg(long, env = "TOLLGATE_AUDIT_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// File holding the previous signing key, to cosign the first checkpoint after a rotation.
+    #[arg(long, env = "TOLLGATE_AUDIT_PREVIOUS_KEY_FILE")]
+    previous_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrustArgs {
+    /// A trusted checkpoint key (`name+id+base64`), or a file of them, one per line; repeatable.
+    /// Defaults to the verifier of the configured signing key.
+    #[arg(long = "trusted-key", env = "TOLLGATE_AUDIT_TRUSTED_KEYS", value_delimiter = ',')]
+    trusted_keys: Vec<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Record an external event through the same path as tollgate's own events.
+    Append {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Who did it.
+        #[arg(long)]
+        actor: String,
+        /// What was done, as a dotted name (`deploy.approved`).
+        #[arg(long)]
+        action: String,
+        /// What it was done to.
+        #[arg(long)]
+        subject: String,
+        /// Details as JSON (I-JSON: no duplicate names, integers within ±2^53).
+        #[arg(long, default_value = "{}")]
+        payload: String,
+    },
+    /// Walk the chain and the checkpoints; name the first bad row (exit 1).
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Sign a checkpoint over the log as it stands.
+    Checkpoint {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Export the events of a period, and the records they wrote, as a self-verifying bundle.
+    Export {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Start of the period (RFC 3339), inclusive.
+        #[arg(long)]
+        from: String,
+        /// End of the period (RFC 3339), inclusive.
+        #[arg(long)]
+        to: String,
+        /// Directory to write; must not exist or be empty.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check an exported bundle offline (no database needed).
+    VerifyBundle {
+        /// The bundle directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Generate a checkpoint signing key; writes the secret key to FILE and prints the public one.
+    Keygen {
+        /// Key name, e.g. `tollgate-prod-2026`.
+        #[arg(long)]
+        name: String,
+        /// Where to write the secret key (created with mode 0600; must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs one `tollgate audit` command.
+pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    rt.block_on(run_async(cmd))
+}
+
+fn out(line: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+fn read_signer(path: &Path) -> anyhow::Result<Signer> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read key file `{}`", path.display()))?;
+    Signer::from_text(&text).with_context(|| format!("invalid key in `{}`", path.display()))
+}
+
+impl KeyArgs {
+    /// The current signing key (file, else `TOLLGATE_AUDIT_KEY`) and any previous one.
+    fn signers(&self) -> anyhow::Result<Option<(Signer, Vec<Signer>)>> {
+        let current = match &self.key_file {
+            Some(path) => Some(read_signer(path)?),
+            None => match std::env::var(KEY_ENV) {
+                Ok(text) if !text.trim().is_empty() => {
+                    Some(Signer::from_text(&text).with_context(|| format!("invalid key in `{KEY_ENV}`"))?)
+                }
+                _ => None,
+            },
+        };
+        let previous = self.previous_key_file.as_deref().map(read_signer).transpose()?;
+        Ok(current.map(|c| (c, previous.into_iter().collect())))
+    }
+
+    async fn log(&self, db: &DbArgs) -> anyhow::Result<AuditLog> {
+        let store = Store::open(&db.db).await?;
+        let log = AuditLog::new(store);
+        Ok(match self.signers()? {
+            Some((current, previous)) => log.with_signers(current, previous),
+            None => log,
+        })
+    }
+}
+
+impl TrustArgs {
+    fn verifiers(&self, key: &KeyArgs) -> anyhow::Result<Vec<Verifier>> {
+        let mut keys = Vec::new();
+        for item in &self.trusted_keys {
+            let path = Path::new(item);
+            let text = if !item.contains('+') && path.exists() {
+                std::fs::read_to_string(path).with_context(|| format!("failed to read `{}`", path.display()))?
+            } else {
+                item.clone()
+            };
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                keys.push(Verifier::from_text(line).with_context(|| format!("invalid trusted key `{line}`"))?);
+            }
+        }
+        if keys.is_empty() {
+            if let Some((current, previous)) = key.signers()? {
+                keys.extend(std::iter::once(current).chain(previous).map(|s| s.verifier()));
+            }
+        }
+        Ok(keys)
+    }
+}
+
+async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Append { db, key, actor, action, subject, payload } => {
+            let payload = jcs::parse_strict(&payload).context("invalid `--payload`")?;
+            jcs::canonicalize(&payload).context("invalid `--payload`")?;
+            let event = NewEvent::new(actor, action, subject, payload)?;
+            let log = key.log(&db).await?;
+            let appended = log.append(&[event]).await?;
+            for e in appended {
+                out(format_args!("{} {}", e.seq, hex::encode(e.hash)));
+            }
+            log.store().close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { db, key, trust } => {
+            let trusted = trust.verifiers(&key)?;
+            let store = Store::open(&db.db).await?;
+            if trusted.is_empty() && !store.checkpoints().await?.is_empty() {
+                bail!("no trusted checkpoint key\nhint: pass `--trusted-key NAME+ID+KEY` (or a file of keys), or configure the signing key");
+            }
+            let report = verify_store(&store, &trusted).await?;
+            store.close().await;
+            match report.problem {
+                None => {
+                    out(format_args!(
+                        "ok: {} events, {} checkpoints verified; last checkpoint covers {} of {} events",
+                        report.events, report.checkpoints, report.last_checkpoint, report.events
+                    ));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(problem) => {
+                    let first = problem.seq().map(|s| format!(" (first bad row: seq {s})")).unwrap_or_default();
+                    out(format_args!("FAILED{first}: {:#}", anyhow::Error::new(problem)));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Checkpoint { db, key } => {
+            let log = key.log(&db).await?;
+            let cp = log.checkpoint().await?;
+            log.store().close().await;
+            let _ = write!(std::io::stdout().lock(), "{}", cp.note);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { db, key, from, to, out: dir } => {
+            let log = key.log(&db).await?;
+            let summary = bundle::export(&log, &from, &to, &dir).await?;
+            log.store().close().await;
+            match summary.range {
+                Some((a, b)) => out(format_args!(
+                    "exported events {a}..={b} to `{}`, covered by checkpoint {}",
+                    dir.display(),
+                    summary.checkpoint_size
+                )),
+                None => out(format_args!("no events in the period; wrote an empty bundle to `{}`", dir.display())),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::VerifyBundle { dir, key, trust } => {
+            let trusted = trust.verifiers(&key)?;
+            let report = bundle::verify_bundle(&dir, &trusted)?;
+            match report.problem {
+                None => {
+                    out(format_args!(
+                        "ok: {} events and {} records verified against checkpoint {}",
+                        report.events, report.records, report.checkpoint_size
+                    ));
+                    if !report.independently_trusted {
+                        out("note: the checkpoint was checked against the keys listed in the bundle itself; pass `--trusted-key` to check it against a key you trust");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(problem) => {
+                    out(format_args!("FAILED: {:#}", anyhow::Error::new(problem)));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Keygen { name, out: path } => {
+            let signer = Signer::generate(&name)?;
+            write_secret(&path, &signer.to_text())?;
+            out(signer.verifier().to_text());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("failed to create key file `{}`", path.display()))?;
+    writeln!(file, "{text}").with_context(|| format!("failed to write key file `{}`", path.display()))?;
+    Ok(())
+}
