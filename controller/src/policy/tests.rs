@@ -1,0 +1,85 @@
+use serde_json::json;
+
+use super::*;
+
+fn bundle(src: &str) -> Bundle {
+    Bundle::compile(&[("p.rego".to_owned(), src.to_owned())], false).expect("compiles")
+}
+
+#[test]
+fn results_may_be_strings_or_objects() {
+    let b = bundle(
+        "package tollgate.model\n\ndeny contains \"plain\" if input.x == 1\n\nwarn contains {\"id\": \"w1\", \"msg\": \"object\", \"path\": \"/spec\", \"hint\": \"do it\"} if input.x == 1\n",
+    );
+    assert!(b.has_rules("tollgate.model"));
+    assert!(!b.has_rules("tollgate.dataset"));
+    let mut ev = b.evaluator();
+    let input = PolicyInput::new(&json!({"x": 1}), &json!({}));
+    let results = ev.evaluate(&input, &["tollgate.model".to_owned()]).unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].message, "plain");
+    assert_eq!(results[0].id, "tollgate.model.deny");
+    assert!(!results[0].is_warning());
+    assert_eq!(results[1].id, "w1");
+    assert_eq!(results[1].path.as_deref(), Some("/spec"));
+    assert_eq!(results[1].hint.as_deref(), Some("do it"));
+    let none = ev.evaluate(&PolicyInput::new(&json!({"x": 2}), &json!({})), &["tollgate.model".to_owned()]).unwrap();
+    assert!(none.is_empty());
+}
+
+#[test]
+fn context_is_visible_to_rules() {
+    let b = bundle("package tollgate.release\n\ndeny contains input.context.author.name if input.context.author.name == \"mallory\"\n");
+    let mut ev = b.evaluator();
+    let input = PolicyInput::new(&json!({"kind": "Release"}), &json!({"author": {"name": "mallory"}}));
+    let results = ev.evaluate(&input, &["tollgate.release".to_owned()]).unwrap();
+    assert_eq!(results[0].message, "mallory");
+}
+
+#[test]
+fn compile_errors_name_file_line_and_column() {
+    let err = Bundle::compile(&[("org/bad.rego".to_owned(), "package x\n\nallow if {\n\tinput.a ==\n}\n".to_owned())], false).unwrap_err();
+    let PolicyError::Compile { file, line, column, message } = &err[0] else { panic!("{err:?}") };
+    assert_eq!(file, "org/bad.rego");
+    assert_eq!(*line, 5);
+    assert!(*column >= 1);
+    assert!(!message.is_empty() && !message.contains('\n'), "{message}");
+}
+
+#[test]
+fn network_builtins_are_refused_but_not_in_strings_or_comments() {
+    let err = Bundle::compile(
+        &[("n.rego".to_owned(), "package x\n\n# http.send(x) in a comment is fine\nr := \"http.send(\" if true\n\ns := net.lookup_ip_addr(\"example.com\")\n".to_owned())],
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert_eq!(err[0], PolicyError::Compile {
+        file: "n.rego".into(),
+        line: 6,
+        column: 6,
+        message: "builtin `net.lookup_ip_addr` reaches the network or the host; tollgate policies cannot use it".into(),
+    });
+}
+
+#[test]
+fn the_digest_changes_with_any_source_byte() {
+    let a = bundle("package x\n\nallow := true\n");
+    let b = bundle("package x\n\nallow := false\n");
+    assert_ne!(a.digest(), b.digest());
+    assert_eq!(a.digest(), bundle("package x\n\nallow := true\n").digest());
+}
+
+#[test]
+fn the_default_library_compiles_and_defines_rules_for_every_kind() {
+    let b = Bundle::compile(&[], true).unwrap();
+    for kind in ["model", "dataset", "release", "environment", "terraform", "kubernetes"] {
+        assert!(b.has_rules(&format!("tollgate.lib.{kind}")), "{kind}");
+    }
+}
+
+#[test]
+fn rule_heads_are_found_at_the_start_of_lines() {
+    let names = rule_heads("package p\n\ntest_a if true\ntest_b := true\n  test_c if true\ndefault allow := false\nhelper(x) := x\n# test_d if true\n");
+    assert_eq!(names, ["test_a", "test_b", "allow", "helper"]);
+}
