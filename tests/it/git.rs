@@ -94,3 +94,20 @@ fn links_out_of_the_repo_in_a_commit_are_refused() {
     assert_eq!(refused[0]["file"], "models/escape.yaml");
     assert_eq!(findings(&report, "duplicate-name").len(), 1, "the in-repo link is followed: {report:#}");
 }
+
+#[test]
+fn a_config_repo_in_a_folder_of_a_larger_git_repository() {
+    let mono = Scratch::empty();
+    crate::support::copy_dir(&crate::support::examples(), &mono.path().join("ml/config"));
+    mono.write("README.md", "the monorepo\n");
+    mono.write("services/api.yaml", "apiVersion: tollgate.dev/v1alpha1\nkind: Modle\n");
+    let git = mono.git_init();
+    let sub = mono.path().join("ml/config");
+    let (code, report) = check_json(&sub, &["--rev", "HEAD"]);
+    assert_eq!(code, 0, "files outside the folder are not read: {report:#}");
+    assert!(report["documents"].as_u64().unwrap() >= 15);
+    std::fs::write(sub.join("models/income.yaml"), std::fs::read_to_string(sub.join("models/income.yaml")).unwrap().replace("limitations:", "limitation:")).unwrap();
+    commit_all(&git, "change");
+    let (_, report) = check_json(&sub, &["--rev", "HEAD", "--base", "HEAD~1"]);
+    assert_eq!(report["changed_files"], serde_json::json!(["models/income.yaml"]));
+}

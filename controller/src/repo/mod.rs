@@ -150,8 +150,9 @@ pub enum RepoError {
 pub enum Source {
     /// A folder on disk (a working directory, with or without Git).
     WorkDir { root: PathBuf },
-    /// A commit read from a repository's object database.
-    Commit { repo: Repository, commit: Oid },
+    /// A commit read from a repository's object database; `prefix` is the config repo's
+    /// folder inside the Git repository (`""` when it is the root).
+    Commit { repo: Repository, commit: Oid, prefix: String },
 }
 
 impl fmt::Debug for Source {
@@ -198,7 +199,13 @@ impl Source {
         let repo = Repository::discover(dir)
             .map_err(|source| RepoError::Git { context: format!("no Git repository at `{}`", dir.display()), source })?;
         let commit = resolve_commit(&repo, rev)?;
-        Ok(Source::Commit { repo, commit })
+        let prefix = repo
+            .workdir()
+            .and_then(|w| w.canonicalize().ok())
+            .zip(dir.canonicalize().ok())
+            .and_then(|(w, d)| d.strip_prefix(&w).ok().map(|p| p.to_string_lossy().replace('\\', "/")))
+            .unwrap_or_default();
+        Ok(Source::Commit { repo, commit, prefix })
     }
 
     /// The commit id, for commit sources.
@@ -218,7 +225,7 @@ impl Source {
     pub fn list(&self) -> Result<Listing, RepoError> {
         match self {
             Source::WorkDir { root } => list_workdir(root),
-            Source::Commit { repo, commit } => list_commit(repo, *commit),
+            Source::Commit { repo, commit, prefix } => list_commit(repo, *commit, prefix),
         }
     }
 
@@ -263,7 +270,7 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::WorkDir { root } => root.display().to_string(),
-            Source::Commit { repo, commit } => {
+            Source::Commit { repo, commit, .. } => {
                 let dir = repo.workdir().unwrap_or_else(|| repo.path());
                 format!("{}@{}", dir.display(), &commit.to_string()[..12])
             }
@@ -369,11 +376,19 @@ pub fn blob_id(bytes: &[u8]) -> Oid {
     Oid::hash_object(ObjectType::Blob, bytes).unwrap_or_else(|_| Oid::ZERO_SHA1)
 }
 
-fn list_commit(repo: &Repository, commit: Oid) -> Result<Listing, RepoError> {
-    let tree = repo
+fn list_commit(repo: &Repository, commit: Oid, prefix: &str) -> Result<Listing, RepoError> {
+    let mut tree = repo
         .find_commit(commit)
         .and_then(|c| c.tree())
         .map_err(|source| RepoError::Git { context: format!("cannot read the tree of `{commit}`"), source })?;
+    if !prefix.is_empty() {
+        // The config repo is a folder of a larger Git repository: read only that folder.
+        tree = match tree.get_path(Path::new(prefix)).and_then(|e| e.to_object(repo)).and_then(|o| o.peel_to_tree()) {
+            Ok(t) => t,
+            // The folder does not exist at this commit: it has no files.
+            Err(_) => return Ok(Listing::default()),
+        };
+    }
     let mut listing = Listing::default();
     let mut links: Vec<(RepoPath, Oid)> = Vec::new();
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
