@@ -1,57 +1,76 @@
 //! `tollgate check` against its floor, on a generated config repo.
 //!
-//! Run with `cargo bench --bench check` (`TOLLGATE_BENCH_DOCS` sets the document count,
-//! default 10,000). It generates a Git config repo of that many documents with 20 policies,
-//! then measures in one run:
+//! Run with `cargo bench -p tollgate-controller --bench check` (`TOLLGATE_BENCH_DOCS` sets the
+//! document count, default 10,000). It generates a Git config repo of that many documents with
+//! 20 policies, then measures in one run:
 //!
 //! - the floor: read the same files, parse them with the same YAML parser, and evaluate the
 //!   same 20 policies with a bare, pre-compiled regorus engine, in one loop on one thread;
-//! - `tollgate check --jobs 1` (the real binary, everything included: process start, Git,
-//!   schemas, references, policies, the report), and with one thread per core;
-//! - `tollgate check --base HEAD` after one file changed.
+//! - the whole check on one thread (`--jobs 1`): list and read files, parse, schemas,
+//!   references, compile and evaluate policies with their context, render the JSON report;
+//! - the same with one thread per core;
+//! - the check with `--base HEAD` after one release file changed.
 //!
-//! Each is run three times and the median is reported, with the peak resident memory of the
-//! binary (from `wait4`'s rusage, via `/usr/bin/time` when present).
+//! Each measurement runs in a fresh process (this binary re-executed), three times; the median
+//! time and the peak resident memory (`VmHWM`) are reported.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tollgate_controller::check::{self, Changes, CheckOptions};
+use tollgate_controller::repo::{self, Source};
+use tollgate_controller::report::{self, Format};
+use tollgate_controller::spec::{self, LoadOptions};
 use tollgate_controller::yaml::{Limits, parse_documents};
 
 const POLICY_COUNT: usize = 20;
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--measure") {
+        let mode = args[i + 1].as_str();
+        let root = Path::new(&args[i + 2]);
+        let elapsed = match mode {
+            "floor" => floor(root, &yaml_files(root)),
+            "check1" => full_check(root, 1, false),
+            "checkn" => full_check(root, 0, false),
+            "base1" => full_check(root, 1, true),
+            other => panic!("unknown mode {other}"),
+        };
+        println!("{} {}", elapsed.as_nanos(), peak_kib());
+        return;
+    }
     let docs: usize = std::env::var("TOLLGATE_BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path();
+    // `--keep DIR` generates into DIR and leaves it, to profile single modes with `--measure`.
+    let kept = args.iter().position(|a| a == "--keep").map(|i| std::path::PathBuf::from(&args[i + 1]));
+    let root = kept.as_deref().unwrap_or(dir.path());
     let files = generate(root, docs);
     git(root, &["init", "-q"]);
     git(root, &["add", "-A"]);
     git(root, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", "generated"]);
     println!("generated {docs} documents in {} files with {POLICY_COUNT} policies", files.len());
 
-    let floor = median(3, || floor(root, &files));
-    let (check1, rss1) = median_run(3, root, &["--jobs", "1"]);
-    let (check_n, rss_n) = median_run(3, root, &[]);
-    // One release changes.
+    let (floor, rss_f) = measure("floor", root);
+    let (check1, rss1) = measure("check1", root);
+    let (check_n, rss_n) = measure("checkn", root);
     let changed = files.iter().find(|f| f.starts_with("releases/")).expect("a release");
     let text = std::fs::read_to_string(root.join(changed)).expect("read");
     std::fs::write(root.join(changed), text.replace("description: release", "description: changed release")).expect("write");
-    let (base1, rss_b) = median_run(3, root, &["--jobs", "1", "--base", "HEAD"]);
+    let (base1, rss_b) = measure("base1", root);
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!();
     println!("| measurement | time (ms) | ratio | peak RSS (MiB) |");
     println!("| --- | ---: | ---: | ---: |");
-    println!("| floor: parse + bare regorus loop, 1 thread | {:.0} | 1.00 | - |", ms(floor));
-    println!("| tollgate check --jobs 1 | {:.0} | {:.2} x floor | {:.1} |", ms(check1), ms(check1) / ms(floor), rss1);
-    println!("| tollgate check (all cores) | {:.0} | {:.2} x floor | {:.1} |", ms(check_n), ms(check_n) / ms(floor), rss_n);
+    println!("| floor: read + parse + bare regorus loop, 1 thread | {:.0} | 1.00 | {rss_f:.1} |", ms(floor));
+    println!("| tollgate check, 1 thread | {:.0} | {:.2} x floor | {rss1:.1} |", ms(check1), ms(check1) / ms(floor));
+    println!("| tollgate check, all cores | {:.0} | {:.2} x floor | {rss_n:.1} |", ms(check_n), ms(check_n) / ms(floor));
     println!(
-        "| tollgate check --jobs 1 --base HEAD, 1 file changed | {:.0} | {:.1}% of full check | {:.1} |",
+        "| tollgate check --base HEAD, 1 file changed, 1 thread | {:.0} | {:.1}% of the full check | {rss_b:.1} |",
         ms(base1),
-        100.0 * ms(base1) / ms(check1),
-        rss_b
+        100.0 * ms(base1) / ms(check1)
     );
 }
 
@@ -60,44 +79,74 @@ fn git(root: &Path, args: &[&str]) {
     assert!(status.success(), "git {args:?}");
 }
 
-fn median(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    let mut times: Vec<Duration> = (0..n).map(|_| f()).collect();
-    times.sort();
-    times[n / 2]
-}
-
-/// Runs the binary `n` times; the median time and the largest peak RSS in MiB.
-fn median_run(n: usize, root: &Path, extra: &[&str]) -> (Duration, f64) {
+/// Runs one mode three times in fresh processes: median time, largest peak RSS (MiB).
+fn measure(mode: &str, root: &Path) -> (Duration, f64) {
+    let exe = std::env::current_exe().expect("current exe");
     let mut times = Vec::new();
     let mut peak: f64 = 0.0;
-    for _ in 0..n {
-        let (t, rss) = run_check(root, extra);
-        times.push(t);
-        peak = peak.max(rss);
+    for _ in 0..3 {
+        let out = Command::new(&exe).args(["--measure", mode]).arg(root).output().expect("run");
+        assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.split_whitespace();
+        let nanos: u64 = parts.next().and_then(|p| p.parse().ok()).expect("nanos");
+        let kib: f64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0.0);
+        times.push(Duration::from_nanos(nanos));
+        peak = peak.max(kib / 1024.0);
     }
     times.sort();
-    (times[n / 2], peak)
+    (times[1], peak)
 }
 
-fn run_check(root: &Path, extra: &[&str]) -> (Duration, f64) {
-    let bin = env!("CARGO_BIN_EXE_tollgate");
-    let time = Path::new("/usr/bin/time");
-    let mut cmd = if time.exists() {
-        let mut c = Command::new(time);
-        c.args(["-f", "%M", bin]);
-        c
-    } else {
-        Command::new(bin)
-    };
-    cmd.args(["check", "--format", "json", "--repo"]).arg(root).args(extra);
+fn peak_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Everything `tollgate check --format json` does after parsing its arguments.
+fn full_check(root: &Path, jobs: usize, base: bool) -> Duration {
     let start = Instant::now();
-    let out = cmd.output().expect("run tollgate");
-    let elapsed = start.elapsed();
-    let code = out.status.code().unwrap_or(-1);
-    assert!(code == 0 || code == 1, "tollgate check failed: {}", String::from_utf8_lossy(&out.stderr));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let kib: f64 = stderr.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0.0);
-    (elapsed, kib / 1024.0)
+    let phases = std::env::var_os("TOLLGATE_BENCH_PHASES").is_some();
+    let phase = |name: &str, t: Instant| {
+        if phases {
+            eprintln!("{name}: {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
+        }
+    };
+    let t = Instant::now();
+    let source = Source::workdir(root).expect("source");
+    let repo = spec::load(&source, &LoadOptions { jobs }).expect("load");
+    phase("load", t);
+    let t = Instant::now();
+    let changes = base.then(|| Changes::between("HEAD", &repo::blob_index(root, "HEAD").expect("base"), &repo));
+    let author = repo::commit_author(root, "HEAD").map(|(name, email)| check::Author { name, email });
+    phase("git", t);
+    let t = Instant::now();
+    let bundle = check::compile_policies(&repo).expect("policies compile");
+    phase("compile", t);
+    let t = Instant::now();
+    let report = check::check(&repo, Some(&bundle), &CheckOptions { changes, jobs, author });
+    phase("check", t);
+    let t = Instant::now();
+    let rendered = report::render(&report, Format::Json, false);
+    phase("render", t);
+    std::hint::black_box(rendered);
+    assert_eq!(report.summary.fatal, 0, "{:?}", report.findings.first());
+    start.elapsed()
+}
+
+fn yaml_files(root: &Path) -> Vec<String> {
+    let mut files = vec!["tollgate.yaml".to_owned()];
+    for dir in ["environments", "models", "datasets", "releases"] {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
+            .expect("read_dir")
+            .map(|e| format!("{dir}/{}", e.expect("entry").file_name().to_string_lossy()))
+            .collect();
+        names.sort();
+        files.extend(names);
+    }
+    files
 }
 
 /// The floor: read, parse with the same YAML parser, evaluate the same policies with a

@@ -231,7 +231,7 @@ struct Shared {
 }
 
 fn evaluate_policies(repo: &ConfigRepo, index: &Index<'_>, bundle: &Bundle, scope: &[&Document], options: &CheckOptions) -> Vec<Finding> {
-    let needs_context = scope.iter().any(|d| d.kind == Kind::Release);
+    let needs_context = scope.iter().any(|d| matches!(d.kind, Kind::Release | Kind::Promotion));
     let converted: HashMap<(Kind, String), ConvertedValue> = if needs_context {
         repo.documents
             .par_iter()
@@ -270,48 +270,69 @@ fn evaluate_policies(repo: &ConfigRepo, index: &Index<'_>, bundle: &Bundle, scop
     let disabled: HashSet<&str> = repo.settings.disabled_rules.iter().map(String::as_str).collect();
     let limits = repo.settings.limits;
 
-    let mut findings: Vec<Finding> = scope
+    // Per target environment, once: the promotion path, the packages each environment of it
+    // names, and the converted list of its environments.
+    let mut plans: HashMap<&str, EnvPlan<'_>> = HashMap::new();
+    let mut findings: Vec<Finding> = Vec::new();
+    for release in scope.iter().filter(|d| d.kind == Kind::Release) {
+        let Some(target) = release.str_at("/spec/environment") else { continue };
+        if plans.contains_key(target) {
+            continue;
+        }
+        let path = index.promotion_path(target);
+        let mut named = Vec::new();
+        for env in &path {
+            let packages: Vec<String> = env
+                .value
+                .pointer("/spec/policies")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default();
+            let (present, missing): (Vec<String>, Vec<String>) = packages.into_iter().partition(|p| bundle.has_rules(p));
+            for p in missing {
+                findings.push(
+                    Finding::new(Severity::Error, Stage::Policy, "policy-missing", env.file.path.as_str(), format!("package `{p}` has no `deny`, `violation` or `warn` rules"))
+                        .at(env.locate("/spec/policies", &limits))
+                        .pointer("/spec/policies")
+                        .document(env.id())
+                        .hint("add the package under the policy paths of tollgate.yaml, or remove it from `spec.policies`"),
+                );
+            }
+            if !present.is_empty() {
+                named.push((present, *env));
+            }
+        }
+        let environments = ConvertedValue::list(
+            path.iter().map(|e| shared.converted.get(&(Kind::Environment, e.name.clone())).cloned().unwrap_or_else(|| ConvertedValue::new(&Value::Null))).collect(),
+        );
+        plans.insert(target, EnvPlan { path, named, environments });
+    }
+    let no_plan = EnvPlan { path: Vec::new(), named: Vec::new(), environments: ConvertedValue::list(Vec::new()) };
+
+    let evaluated: Vec<Finding> = scope
         .par_iter()
         .map_init(
             || bundle.evaluator(),
             |evaluator, doc| {
                 let mut out = Vec::new();
                 let base_packages = &packages_of_kind[&doc.kind];
-                let mut runs: Vec<(Vec<String>, Option<&Document>)> = Vec::new();
-                let mut env_path = Vec::new();
+                let mut runs: Vec<(&[String], Option<&Document>)> = Vec::new();
+                let mut plan = &no_plan;
                 if doc.kind == Kind::Release {
-                    env_path = doc.str_at("/spec/environment").map(|e| index.promotion_path(e)).unwrap_or_default();
-                    runs.push((base_packages.clone(), env_path.last().copied()));
-                    for env in &env_path {
-                        let named: Vec<String> = env
-                            .value
-                            .pointer("/spec/policies")
-                            .and_then(Value::as_array)
-                            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                            .unwrap_or_default();
-                        let (present, missing): (Vec<String>, Vec<String>) = named.into_iter().partition(|p| bundle.has_rules(p));
-                        for p in missing {
-                            out.push(
-                                Finding::new(Severity::Error, Stage::Policy, "policy-missing", env.file.path.as_str(), format!("package `{p}` has no `deny`, `violation` or `warn` rules"))
-                                    .at(env.locate("/spec/policies", &limits))
-                                    .pointer("/spec/policies")
-                                    .document(env.id())
-                                    .hint("add the package under the policy paths of tollgate.yaml, or remove it from `spec.policies`"),
-                            );
-                        }
-                        if !present.is_empty() {
-                            runs.push((present, Some(env)));
-                        }
+                    plan = doc.str_at("/spec/environment").and_then(|e| plans.get(e)).unwrap_or(&no_plan);
+                    runs.push((base_packages, plan.path.last().copied()));
+                    for (packages, env) in &plan.named {
+                        runs.push((packages, Some(*env)));
                     }
                 } else if !base_packages.is_empty() {
-                    runs.push((base_packages.clone(), None));
+                    runs.push((base_packages, None));
                 }
                 for (packages, env) in runs {
                     if packages.is_empty() {
                         continue;
                     }
-                    let input = build_input(doc, env, &env_path, index, &shared);
-                    match evaluator.evaluate(&input, &packages) {
+                    let input = build_input(doc, env, plan, index, &shared);
+                    match evaluator.evaluate(&input, packages) {
                         Ok(results) => {
                             for r in results {
                                 if disabled.contains(r.id.as_str()) {
@@ -345,11 +366,21 @@ fn evaluate_policies(repo: &ConfigRepo, index: &Index<'_>, bundle: &Bundle, scop
         )
         .flatten()
         .collect();
-    findings.dedup();
+    findings.extend(evaluated);
     findings
 }
 
-fn build_input(doc: &Document, env: Option<&Document>, env_path: &[&Document], index: &Index<'_>, shared: &Shared) -> PolicyInput {
+/// What every release into one target environment shares.
+struct EnvPlan<'r> {
+    /// First environment to the target.
+    path: Vec<&'r Document>,
+    /// Packages named by environments of the path (that exist), with the environment.
+    named: Vec<(Vec<String>, &'r Document)>,
+    /// `context.environments`, converted once.
+    environments: ConvertedValue,
+}
+
+fn build_input(doc: &Document, env: Option<&Document>, plan: &EnvPlan<'_>, index: &Index<'_>, shared: &Shared) -> PolicyInput {
     let mut context: Vec<(&str, ConvertedValue)> = vec![
         ("file", ConvertedValue::new(&Value::String(doc.file.path.to_string()))),
         ("commit", shared.commit.clone()),
@@ -371,7 +402,7 @@ fn build_input(doc: &Document, env: Option<&Document>, env_path: &[&Document], i
             .map_or_else(|| ConvertedValue::new(&Value::Null), ConvertedValue::new);
         context.push(("modelVersion", model_version));
         context.push(("environment", get(Kind::Environment, env.map(|e| e.name.as_str()))));
-        context.push(("environments", ConvertedValue::list(env_path.iter().map(|e| get(Kind::Environment, Some(&e.name))).collect())));
+        context.push(("environments", plan.environments.clone()));
         let mut datasets = Vec::new();
         for pointer in ["/spec/gates/evaluation", "/spec/gates/reference"] {
             if let Some(name) = doc.str_at(pointer) {
@@ -381,6 +412,9 @@ fn build_input(doc: &Document, env: Option<&Document>, env_path: &[&Document], i
             }
         }
         context.push(("datasets", ConvertedValue::object(datasets)));
+    } else if doc.kind == Kind::Promotion {
+        let env = doc.str_at("/spec/environment").and_then(|e| shared.converted.get(&(Kind::Environment, e.to_owned())).cloned());
+        context.push(("environment", env.unwrap_or_else(|| ConvertedValue::new(&Value::Null))));
     } else if doc.kind == Kind::Environment {
         context.push(("environment", shared.converted.get(&(Kind::Environment, doc.name.clone())).cloned().unwrap_or_else(|| ConvertedValue::new(&doc.value))));
     }

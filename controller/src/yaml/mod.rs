@@ -212,7 +212,17 @@ struct Target {
 
 enum Frame {
     Seq { items: Vec<Value>, anchor: usize, nodes_at_start: usize },
-    Map { map: Map<String, Value>, key: Option<(String, Pos)>, anchor: usize, nodes_at_start: usize, key_lines: HashMap<String, u32> },
+    Map {
+        map: Map<String, Value>,
+        key: Option<(String, Pos)>,
+        anchor: usize,
+        nodes_at_start: usize,
+        /// The line of each entry, in insertion order (the map keeps that order).
+        lines: Vec<u32>,
+        /// Keys that came from a merge (`<<`); an explicit key may override them. Allocated
+        /// only when the mapping has a merge, which is rare.
+        merged: Option<std::collections::HashSet<String>>,
+    },
 }
 
 struct Builder<'l> {
@@ -335,7 +345,7 @@ impl<'l> Builder<'l> {
                 self.stack.push(if matches!(event, Event::SequenceStart(..)) {
                     Frame::Seq { items: Vec::new(), anchor, nodes_at_start }
                 } else {
-                    Frame::Map { map: Map::new(), key: None, anchor, nodes_at_start, key_lines: HashMap::new() }
+                    Frame::Map { map: Map::new(), key: None, anchor, nodes_at_start, lines: Vec::new(), merged: None }
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -368,14 +378,19 @@ impl<'l> Builder<'l> {
     }
 
     fn set_key(&mut self, key: String, pos: Pos) -> Result<(), YamlError> {
-        if let Some(Frame::Map { map, key: slot, key_lines, .. }) = self.stack.last_mut() {
-            if key != "<<" {
-                if let Some(first_line) = key_lines.get(&key) {
-                    return Err(YamlError::DuplicateKey { pos, key, first_line: *first_line });
+        if let Some(Frame::Map { map, key: slot, lines, merged, .. }) = self.stack.last_mut() {
+            if key != "<<" && map.contains_key(&key) {
+                let position = map.keys().position(|k| *k == key).unwrap_or(0);
+                if merged.as_mut().is_some_and(|m| m.remove(&key)) {
+                    // A key set by a merge is overridden by an explicit one.
+                    map.shift_remove(&key);
+                    if position < lines.len() {
+                        lines.remove(position);
+                    }
+                } else {
+                    let first_line = lines.get(position).copied().unwrap_or(0);
+                    return Err(YamlError::DuplicateKey { pos, key, first_line });
                 }
-                // A key set by a merge may be overridden by an explicit key.
-                map.remove(&key);
-                key_lines.insert(key.clone(), pos.line);
             }
             *slot = Some((key, pos));
         }
@@ -436,14 +451,17 @@ impl<'l> Builder<'l> {
         match self.stack.last_mut() {
             None => self.root = Some(value),
             Some(Frame::Seq { items, .. }) => items.push(value),
-            Some(Frame::Map { map, key, key_lines, .. }) => {
+            Some(Frame::Map { map, key, lines, merged, .. }) => {
                 let Some((k, key_pos)) = key.take() else {
                     return Err(YamlError::ComplexKey { pos });
                 };
                 if k == "<<" {
-                    merge_into(map, key_lines, value, key_pos)?;
+                    let added = merge_into(map, value, key_pos)?;
+                    lines.resize(lines.len() + added.len(), key_pos.line);
+                    merged.get_or_insert_with(Default::default).extend(added);
                 } else {
                     map.insert(k, value);
+                    lines.push(key_pos.line);
                 }
             }
         }
@@ -451,8 +469,9 @@ impl<'l> Builder<'l> {
     }
 }
 
-/// Applies a YAML merge key: entries already present win over merged ones.
-fn merge_into(map: &mut Map<String, Value>, explicit: &HashMap<String, u32>, value: Value, pos: Pos) -> Result<(), YamlError> {
+/// Applies a YAML merge key: entries already present win over merged ones. Returns the keys
+/// it added, in the order they were added.
+fn merge_into(map: &mut Map<String, Value>, value: Value, pos: Pos) -> Result<Vec<String>, YamlError> {
     let sources = match value {
         Value::Object(m) => vec![m],
         Value::Array(items) => {
@@ -467,14 +486,16 @@ fn merge_into(map: &mut Map<String, Value>, explicit: &HashMap<String, u32>, val
         }
         _ => return Err(YamlError::BadMerge { pos }),
     };
+    let mut added = Vec::new();
     for source in sources {
         for (k, v) in source {
-            if !explicit.contains_key(&k) && !map.contains_key(&k) {
+            if !map.contains_key(&k) {
+                added.push(k.clone());
                 map.insert(k, v);
             }
         }
     }
-    Ok(())
+    Ok(added)
 }
 
 trait CloneWithin {
