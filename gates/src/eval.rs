@@ -8,9 +8,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::dataset::{self, Batch, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest};
+use crate::dataset::{
+    self, Batch, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest,
+};
 use crate::metrics::{
-    BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, MetricError, Method,
+    BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, Method, MetricError,
 };
 
 pub use render::render_text;
@@ -19,7 +21,10 @@ pub use render::render_text;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Predictions {
     /// A column of 0/1 predictions, optionally with a score column for ranking metrics.
-    Column { prediction: String, score: Option<String> },
+    Column {
+        prediction: String,
+        score: Option<String>,
+    },
     /// A score column turned into labels by `score >= threshold`.
     Threshold { score: String, threshold: f64 },
 }
@@ -54,10 +59,21 @@ pub enum EvalError {
     },
     /// A cell that must hold a value holds none or the wrong one.
     #[error("{path}:{line}: column `{column}`: expected {expected}, found `{value}`\nhint: {hint}")]
-    Value { path: PathBuf, line: u64, column: String, expected: &'static str, value: String, hint: &'static str },
+    Value {
+        path: PathBuf,
+        line: u64,
+        column: String,
+        expected: &'static str,
+        value: String,
+        hint: &'static str,
+    },
     /// The same column is named for two roles.
     #[error("column `{column}` is given as both {first} and {second}")]
-    SameColumn { column: String, first: &'static str, second: &'static str },
+    SameColumn {
+        column: String,
+        first: &'static str,
+        second: &'static str,
+    },
     /// The threshold is not a number in a usable range.
     #[error("threshold `{threshold}` is not a finite number")]
     BadThreshold { threshold: f64 },
@@ -115,8 +131,15 @@ pub struct EvalReport {
     pub notes: Vec<String>,
 }
 
-fn metrics_of(report: &BinaryReport, g: &crate::metrics::GroupMetrics) -> BTreeMap<&'static str, f64> {
-    BinaryMetric::ALL.into_iter().filter(|m| report.available(*m)).map(|m| (m.name(), g.get(m))).collect()
+fn metrics_of(
+    report: &BinaryReport,
+    g: &crate::metrics::GroupMetrics,
+) -> BTreeMap<&'static str, f64> {
+    BinaryMetric::ALL
+        .into_iter()
+        .filter(|m| report.available(*m))
+        .map(|m| (m.name(), g.get(m)))
+        .collect()
 }
 
 /// Reads the file once and computes every quality and fairness metric.
@@ -128,19 +151,25 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
     let path = &request.data;
     let format = match request.format {
         Some(f) => f,
-        None => Format::from_path(path).ok_or_else(|| DatasetError::UnknownFormat { path: path.clone() })?,
+        None => Format::from_path(path)
+            .ok_or_else(|| DatasetError::UnknownFormat { path: path.clone() })?,
     };
     let (prediction_col, score_col, threshold) = match &request.predictions {
-        Predictions::Column { prediction, score } => (Some(prediction.clone()), score.clone(), None),
+        Predictions::Column { prediction, score } => {
+            (Some(prediction.clone()), score.clone(), None)
+        }
         Predictions::Threshold { score, threshold } => {
             if !threshold.is_finite() {
-                return Err(EvalError::BadThreshold { threshold: *threshold });
+                return Err(EvalError::BadThreshold {
+                    threshold: *threshold,
+                });
             }
             (None, Some(score.clone()), Some(*threshold))
         }
     };
     // Column roles, in batch order: label, prediction?, score?, weight?, sensitive...
-    let mut roles: Vec<(&'static str, String, ColumnType)> = vec![("label", request.label.clone(), ColumnType::String)];
+    let mut roles: Vec<(&'static str, String, ColumnType)> =
+        vec![("label", request.label.clone(), ColumnType::String)];
     if let Some(p) = &prediction_col {
         roles.push(("prediction", p.clone(), ColumnType::String));
     }
@@ -155,18 +184,36 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
     }
     for (i, (role, name, _)) in roles.iter().enumerate() {
         if let Some((other, _, _)) = roles[..i].iter().find(|(_, n, _)| n == name) {
-            return Err(EvalError::SameColumn { column: name.clone(), first: other, second: role });
+            return Err(EvalError::SameColumn {
+                column: name.clone(),
+                first: other,
+                second: role,
+            });
         }
     }
-    let specs: Vec<ColumnSpec> = roles.iter().map(|(_, name, ty)| ColumnSpec::new(name.clone(), *ty)).collect();
+    let specs: Vec<ColumnSpec> = roles
+        .iter()
+        .map(|(_, name, ty)| ColumnSpec::new(name.clone(), *ty))
+        .collect();
     let has_prediction = prediction_col.is_some();
     let score_index = score_col.as_ref().map(|_| 1 + usize::from(has_prediction));
-    let weight_index = request.weight.as_ref().map(|_| 1 + usize::from(has_prediction) + usize::from(score_col.is_some()));
+    let weight_index = request
+        .weight
+        .as_ref()
+        .map(|_| 1 + usize::from(has_prediction) + usize::from(score_col.is_some()));
     let first_sensitive = roles.len() - request.sensitive.len();
 
-    let mut encoder = GroupEncoder::new(request.sensitive.clone()).map_err(|source| EvalError::Metric { path: path.clone(), source })?;
+    let mut encoder =
+        GroupEncoder::new(request.sensitive.clone()).map_err(|source| EvalError::Metric {
+            path: path.clone(),
+            source,
+        })?;
     let mut acc = BinaryAccumulator::new(score_col.is_some(), request.ece_bins);
-    let options = ReadOptions { columns: &specs, expected_sha256: request.expected_sha256.as_ref(), batch_rows: request.batch_rows };
+    let options = ReadOptions {
+        columns: &specs,
+        expected_sha256: request.expected_sha256.as_ref(),
+        batch_rows: request.batch_rows,
+    };
     let mut values: Vec<String> = Vec::with_capacity(request.sensitive.len());
     let summary = dataset::read(path, format, &options, |batch: &Batch| -> Result<(), EvalError> {
         acc.reserve(batch.rows);
@@ -236,7 +283,10 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
         other => EvalError::Dataset(other),
     })?;
 
-    let metric_error = |source| EvalError::Metric { path: path.clone(), source };
+    let metric_error = |source| EvalError::Metric {
+        path: path.clone(),
+        source,
+    };
     let k = request.sensitive.len();
     let mut layouts = vec![encoder.layout_all().map_err(metric_error)?];
     if k > 1 {
@@ -262,7 +312,11 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
     // Singles first, then the intersection, so a reader meets the simple view first.
     let mut fairness: Vec<Fairness> = Vec::new();
     if k > 0 {
-        let order: Vec<usize> = if k > 1 { (1..reports.len()).chain([0]).collect() } else { vec![0] };
+        let order: Vec<usize> = if k > 1 {
+            (1..reports.len()).chain([0]).collect()
+        } else {
+            vec![0]
+        };
         for i in order {
             let r = &reports[i];
             let groups = r
@@ -285,7 +339,13 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
         }
     }
     Ok(EvalReport {
-        dataset: DatasetInfo { path: path.clone(), format, sha256: summary.sha256, rows: summary.rows, bytes: summary.bytes },
+        dataset: DatasetInfo {
+            path: path.clone(),
+            format,
+            sha256: summary.sha256,
+            rows: summary.rows,
+            bytes: summary.bytes,
+        },
         inputs: Inputs {
             label: request.label.clone(),
             prediction: prediction_col,

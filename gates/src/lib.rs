@@ -5,3 +5,4 @@ pub mod data_quality;
 pub mod dataset;
 pub mod eval;
 pub mod metrics;
+pub mod spec;

@@ -6,7 +6,11 @@ use super::{EvalReport, Fairness};
 use crate::metrics::{BinaryMetric, Disparities};
 
 fn num(x: f64) -> String {
-    if x.is_nan() { "NaN".to_owned() } else { format!("{x:.4}") }
+    if x.is_nan() {
+        "NaN".to_owned()
+    } else {
+        format!("{x:.4}")
+    }
 }
 
 /// Pads `cells` into aligned columns: the first left-aligned, the others right-aligned.
@@ -49,7 +53,11 @@ const GROUP_COLUMNS: [(&str, &str); 11] = [
 fn disparity_rows(between: &Disparities, overall: &Disparities) -> Vec<Vec<String>> {
     let b = serde_json::to_value(between).unwrap_or_default();
     let o = serde_json::to_value(overall).unwrap_or_default();
-    let mut rows = vec![vec!["disparity".to_owned(), "between groups".to_owned(), "to overall".to_owned()]];
+    let mut rows = vec![vec![
+        "disparity".to_owned(),
+        "between groups".to_owned(),
+        "to overall".to_owned(),
+    ]];
     if let Some(map) = b.as_object() {
         for (name, v) in map {
             let value = |x: &serde_json::Value| num(x.as_f64().unwrap_or(f64::NAN));
@@ -77,7 +85,11 @@ fn fairness(out: &mut String, f: &Fairness, weighted: bool) {
         if weighted {
             r.push(format!("{:.1}", g.weight));
         }
-        r.extend(present.iter().map(|(k, _)| num(g.metrics.get(k).copied().unwrap_or(f64::NAN))));
+        r.extend(
+            present
+                .iter()
+                .map(|(k, _)| num(g.metrics.get(k).copied().unwrap_or(f64::NAN))),
+        );
         rows.push(r);
     }
     table(out, &rows);
@@ -93,7 +105,10 @@ pub fn render_text(report: &EvalReport) -> String {
         out,
         "Dataset  {} ({}, {} rows, sha256 {})",
         d.path.display(),
-        serde_json::to_value(d.format).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        serde_json::to_value(d.format)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
         d.rows,
         d.sha256
     );
@@ -112,13 +127,25 @@ pub fn render_text(report: &EvalReport) -> String {
         cols.push(format!("weight `{w}`"));
     }
     if !i.sensitive.is_empty() {
-        cols.push(format!("sensitive {}", i.sensitive.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")));
+        cols.push(format!(
+            "sensitive {}",
+            i.sensitive
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     let _ = writeln!(out, "Columns  {}", cols.join(", "));
     let _ = writeln!(out, "\nQuality (all rows)");
     let rows: Vec<Vec<String>> = BinaryMetric::ALL
         .iter()
-        .filter_map(|m| report.overall.get(m.name()).map(|v| vec![m.name().replace('_', " "), num(*v)]))
+        .filter_map(|m| {
+            report
+                .overall
+                .get(m.name())
+                .map(|v| vec![m.name().replace('_', " "), num(*v)])
+        })
         .collect();
     if !rows.is_empty() {
         table(&mut out, &rows);

@@ -3,11 +3,22 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tollgate_gates::dataset::{self, Batch, Column, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest};
+use tollgate_gates::dataset::{
+    self, Batch, Column, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest,
+};
 
-fn collect(path: &Path, format: Format, columns: &[ColumnSpec], sha: Option<&Sha256Digest>) -> Result<Vec<Batch>, DatasetError> {
+fn collect(
+    path: &Path,
+    format: Format,
+    columns: &[ColumnSpec],
+    sha: Option<&Sha256Digest>,
+) -> Result<Vec<Batch>, DatasetError> {
     let mut out = Vec::new();
-    let options = ReadOptions { columns, expected_sha256: sha, batch_rows: 2 };
+    let options = ReadOptions {
+        columns,
+        expected_sha256: sha,
+        batch_rows: 2,
+    };
     dataset::read(path, format, &options, |b| {
         out.push(b.clone());
         Ok::<_, std::io::Error>(())
@@ -18,22 +29,37 @@ fn collect(path: &Path, format: Format, columns: &[ColumnSpec], sha: Option<&Sha
 #[cfg(feature = "parquet")]
 #[test]
 fn parquet_columns_are_typed_and_digest_checked() {
-    use arrow_array::{BooleanArray, DictionaryArray, Float32Array, Int32Array, RecordBatch, StringArray};
     use arrow_array::types::Int8Type;
+    use arrow_array::{
+        BooleanArray, DictionaryArray, Float32Array, Int32Array, RecordBatch, StringArray,
+    };
     use parquet::arrow::ArrowWriter;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.parquet");
     let sex: DictionaryArray<Int8Type> = vec![Some("f"), None, Some("m")].into_iter().collect();
     let batch = RecordBatch::try_from_iter([
-        ("age", Arc::new(Int32Array::from(vec![Some(30), Some(41), None])) as _),
-        ("score", Arc::new(Float32Array::from(vec![0.5, 0.25, 1.0])) as _),
-        ("name", Arc::new(StringArray::from(vec![Some("a"), Some("b"), None])) as _),
+        (
+            "age",
+            Arc::new(Int32Array::from(vec![Some(30), Some(41), None])) as _,
+        ),
+        (
+            "score",
+            Arc::new(Float32Array::from(vec![0.5, 0.25, 1.0])) as _,
+        ),
+        (
+            "name",
+            Arc::new(StringArray::from(vec![Some("a"), Some("b"), None])) as _,
+        ),
         ("sex", Arc::new(sex) as _),
-        ("label", Arc::new(BooleanArray::from(vec![true, false, true])) as _),
+        (
+            "label",
+            Arc::new(BooleanArray::from(vec![true, false, true])) as _,
+        ),
     ])
     .unwrap();
-    let mut writer = ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None).unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
 
@@ -45,20 +71,45 @@ fn parquet_columns_are_typed_and_digest_checked() {
     ];
     let batches = collect(&path, Format::Parquet, &cols, None).unwrap();
     assert_eq!(batches.len(), 2);
-    assert_eq!(batches[0].columns[0], Column::String(vec![Some("f".into()), None]));
-    assert_eq!(batches[0].columns[1], Column::Float(vec![Some(30.0), Some(41.0)]));
+    assert_eq!(
+        batches[0].columns[0],
+        Column::String(vec![Some("f".into()), None])
+    );
+    assert_eq!(
+        batches[0].columns[1],
+        Column::Float(vec![Some(30.0), Some(41.0)])
+    );
     assert_eq!(batches[1].columns[2], Column::Boolean(vec![Some(true)]));
-    assert_eq!(batches[0].columns[3], Column::String(vec![Some("30".into()), Some("41".into())]));
-    assert_eq!(dataset::column_names(&path, Format::Parquet).unwrap(), ["age", "score", "name", "sex", "label"]);
+    assert_eq!(
+        batches[0].columns[3],
+        Column::String(vec![Some("30".into()), Some("41".into())])
+    );
+    assert_eq!(
+        dataset::column_names(&path, Format::Parquet).unwrap(),
+        ["age", "score", "name", "sex", "label"]
+    );
 
     // A string column cannot be read as a number.
-    let err = collect(&path, Format::Parquet, &[ColumnSpec::new("name", ColumnType::Float)], None).unwrap_err();
-    assert!(err.to_string().contains("column `name` is stored as Utf8"), "{err}");
+    let err = collect(
+        &path,
+        Format::Parquet,
+        &[ColumnSpec::new("name", ColumnType::Float)],
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("column `name` is stored as Utf8"),
+        "{err}"
+    );
 
     // The digest is checked before a single batch is handed over.
     let bad: Sha256Digest = "11".repeat(32).parse().unwrap();
     let mut seen = 0;
-    let options = ReadOptions { columns: &cols, expected_sha256: Some(&bad), batch_rows: 2 };
+    let options = ReadOptions {
+        columns: &cols,
+        expected_sha256: Some(&bad),
+        batch_rows: 2,
+    };
     let err = dataset::read(&path, Format::Parquet, &options, |_| {
         seen += 1;
         Ok::<_, std::io::Error>(())
@@ -77,7 +128,11 @@ fn golden_adult_csv_reads_through_the_dataset_reader() {
         ColumnSpec::new("sex", ColumnType::String),
     ];
     let mut rows = 0;
-    let options = ReadOptions { columns: &cols, expected_sha256: None, batch_rows: 4096 };
+    let options = ReadOptions {
+        columns: &cols,
+        expected_sha256: None,
+        batch_rows: 4096,
+    };
     let summary = dataset::read(&path, Format::Csv, &options, |b| {
         rows += b.rows;
         Ok::<_, std::io::Error>(())

@@ -1,0 +1,207 @@
+//! Gate specs (the `gates` of a Release) and their outcomes.
+//!
+//! A threshold names a metric and bounds it with `min`, `max` and/or `maxRegression` (how much
+//! worse than the baseline model it may be, in the metric's own units). A missing or NaN metric
+//! fails its threshold with a reason; it never passes silently. With no baseline, a
+//! `maxRegression` bound cannot be checked: it is reported as not evaluated and the report says
+//! so at its top, but it does not block (a first release has no production model to compare to).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::dataset::Sha256Digest;
+use crate::metrics::Method;
+
+/// The model a candidate is compared with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Baseline {
+    /// `production`: the version promoted to the release's environment, if any.
+    Named(BaselineName),
+    /// `model@version`.
+    Version(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineName {
+    Production,
+}
+
+/// Bounds on one metric.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Threshold {
+    pub metric: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_regression: Option<f64>,
+    /// For fairness thresholds: the sensitive features whose grouping is meant (all of them,
+    /// intersected, when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive_features: Vec<String>,
+    /// For disparities: how groups are compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
+}
+
+/// The gates of a release.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GateSpec {
+    /// The Dataset the model is evaluated on.
+    #[serde(default)]
+    pub evaluation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
+    #[serde(default)]
+    pub quality: Vec<Threshold>,
+    #[serde(default)]
+    pub fairness: Vec<Threshold>,
+    #[serde(default)]
+    pub data_quality: Vec<Threshold>,
+    #[serde(default)]
+    pub drift: Vec<Threshold>,
+}
+
+impl GateSpec {
+    /// SHA-256 of the spec's JSON form (fields in declaration order, no whitespace): one part
+    /// of the result cache key.
+    pub fn digest(&self) -> Sha256Digest {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        Sha256Digest(Sha256::digest(&bytes).into())
+    }
+}
+
+/// What gate results are cached by: the same model, data and spec give the same results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct CacheKey {
+    pub model: Sha256Digest,
+    pub dataset: Sha256Digest,
+    pub gate_spec: Sha256Digest,
+}
+
+impl CacheKey {
+    /// A file-name-safe string form.
+    pub fn to_key(&self) -> String {
+        format!("{}-{}-{}", self.model, self.dataset, self.gate_spec)
+    }
+}
+
+/// Whether a bigger value of a metric is better, for regressions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    HigherIsBetter,
+    LowerIsBetter,
+}
+
+/// The outcome of one threshold.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Fail {
+        reasons: Vec<String>,
+    },
+    /// A bound that could not be checked (no baseline); the others passed.
+    NotEvaluated {
+        reasons: Vec<String>,
+    },
+}
+
+/// A threshold with the values it was checked against.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ThresholdResult {
+    pub threshold: Threshold,
+    pub value: Option<f64>,
+    pub baseline_value: Option<f64>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+fn fmt(x: f64) -> String {
+    format!("{x:.6}")
+}
+
+/// Checks `value` (and, with a baseline, `baseline`) against `threshold`.
+///
+/// `baseline` is `None` when there is no baseline model, `Some(None)` when the baseline has no
+/// value for the metric.
+pub fn check(
+    threshold: &Threshold,
+    value: Option<f64>,
+    baseline: Option<Option<f64>>,
+    direction: Direction,
+) -> ThresholdResult {
+    let mut fails = Vec::new();
+    let mut not_evaluated = Vec::new();
+    let name = &threshold.metric;
+    match value {
+        None => fails.push(format!("metric `{name}` was not computed")),
+        Some(v) if v.is_nan() => {
+            fails.push(format!("metric `{name}` is undefined (NaN) on this data"))
+        }
+        Some(v) => {
+            if let Some(min) = threshold.min
+                && v < min
+            {
+                fails.push(format!("`{name}` is {} < min {}", fmt(v), fmt(min)));
+            }
+            if let Some(max) = threshold.max
+                && v > max
+            {
+                fails.push(format!("`{name}` is {} > max {}", fmt(v), fmt(max)));
+            }
+            if let Some(allowed) = threshold.max_regression {
+                match baseline {
+                    None => not_evaluated.push(format!(
+                        "NO BASELINE: maxRegression {} on `{name}` was not checked",
+                        fmt(allowed)
+                    )),
+                    Some(None) => fails.push(format!("baseline has no value for `{name}`")),
+                    Some(Some(b)) if b.is_nan() => {
+                        fails.push(format!("baseline `{name}` is undefined (NaN)"))
+                    }
+                    Some(Some(b)) => {
+                        let regression = match direction {
+                            Direction::HigherIsBetter => b - v,
+                            Direction::LowerIsBetter => v - b,
+                        };
+                        if regression > allowed {
+                            fails.push(format!(
+                                "`{name}` regressed by {} (baseline {}, candidate {}) > maxRegression {}",
+                                fmt(regression),
+                                fmt(b),
+                                fmt(v),
+                                fmt(allowed)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let outcome = if !fails.is_empty() {
+        fails.extend(not_evaluated);
+        Outcome::Fail { reasons: fails }
+    } else if !not_evaluated.is_empty() {
+        Outcome::NotEvaluated {
+            reasons: not_evaluated,
+        }
+    } else {
+        Outcome::Pass
+    };
+    ThresholdResult {
+        threshold: threshold.clone(),
+        value,
+        baseline_value: baseline.flatten(),
+        outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests;

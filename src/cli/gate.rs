@@ -1,0 +1,139 @@
+//! `tollgate gate`: compute gates. `eval` works on a file of labels and predictions without a
+//! config repo; `run` (a release's gates, with the model) joins once the controller's specs do.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::builder::TypedValueParser as _;
+use clap::{ArgGroup, ValueEnum};
+use tollgate_gates::dataset::{DEFAULT_BATCH_ROWS, Format, Sha256Digest};
+use tollgate_gates::eval::{EvalRequest, Predictions, evaluate, render_text};
+use tollgate_gates::metrics::DEFAULT_ECE_BINS;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print every quality and fairness metric of a file that holds labels and predictions
+    /// (or scores and a threshold), without a config repo.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned tables for people.
+    Text,
+    /// One JSON document for machines (NaN is written as null).
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DataFormat {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(ArgGroup::new("predicted").required(true).args(["prediction", "threshold"])))]
+pub struct EvalArgs {
+    /// The dataset, a CSV or Parquet file.
+    #[arg(long, env = "TOLLGATE_EVAL_DATA", value_name = "FILE")]
+    pub data: PathBuf,
+    /// Column of true labels: 0/1 or true/false, 1 being the positive class.
+    #[arg(long, env = "TOLLGATE_EVAL_LABEL", value_name = "COL")]
+    pub label: String,
+    /// Column of predicted labels (0/1 or true/false).
+    #[arg(long, env = "TOLLGATE_EVAL_PREDICTION", value_name = "COL")]
+    pub prediction: Option<String>,
+    /// Column of scores: with --threshold they make the predictions; with --prediction they add
+    /// ROC AUC and average precision, and log loss, Brier score and ECE when in [0, 1].
+    #[arg(long, env = "TOLLGATE_EVAL_SCORE", value_name = "COL")]
+    pub score: Option<String>,
+    /// Predict positive when score >= T.
+    #[arg(
+        long,
+        env = "TOLLGATE_EVAL_THRESHOLD",
+        value_name = "T",
+        requires = "score",
+        conflicts_with = "prediction"
+    )]
+    pub threshold: Option<f64>,
+    /// Sensitive feature columns, comma-separated; each alone and their intersection are reported.
+    #[arg(
+        long,
+        env = "TOLLGATE_EVAL_SENSITIVE",
+        value_name = "COLS",
+        value_delimiter = ','
+    )]
+    pub sensitive: Vec<String>,
+    /// Column of sample weights.
+    #[arg(long, env = "TOLLGATE_EVAL_WEIGHT", value_name = "COL")]
+    pub weight: Option<String>,
+    /// Refuse the file unless its SHA-256 is this (64 hex digits).
+    #[arg(long, env = "TOLLGATE_EVAL_SHA256", value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// The file's format; by default told from its extension.
+    #[arg(long, env = "TOLLGATE_EVAL_DATA_FORMAT")]
+    pub data_format: Option<DataFormat>,
+    /// Number of equal-width bins of the expected calibration error.
+    #[arg(long, env = "TOLLGATE_EVAL_ECE_BINS", default_value_t = DEFAULT_ECE_BINS, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    pub ece_bins: usize,
+    /// Output format.
+    #[arg(long, env = "TOLLGATE_FORMAT", default_value = "text")]
+    pub format: OutputFormat,
+}
+
+pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Eval(args) => eval(args),
+    }
+}
+
+fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let predictions = match (args.prediction, args.threshold) {
+        (Some(prediction), _) => Predictions::Column {
+            prediction,
+            score: args.score,
+        },
+        (None, Some(threshold)) => Predictions::Threshold {
+            score: args.score.context("--threshold needs --score")?,
+            threshold,
+        },
+        (None, None) => anyhow::bail!("give --prediction COL, or --score COL with --threshold T"),
+    };
+    let expected_sha256 = args
+        .sha256
+        .as_deref()
+        .map(str::parse::<Sha256Digest>)
+        .transpose()?;
+    let request = EvalRequest {
+        data: args.data,
+        format: args.data_format.map(|f| match f {
+            DataFormat::Csv => Format::Csv,
+            DataFormat::Parquet => Format::Parquet,
+        }),
+        label: args.label,
+        predictions,
+        sensitive: args
+            .sensitive
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        weight: args.weight,
+        expected_sha256,
+        ece_bins: args.ece_bins,
+        batch_rows: DEFAULT_BATCH_ROWS,
+    };
+    let report = evaluate(&request)?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        OutputFormat::Text => write!(out, "{}", render_text(&report))?,
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
