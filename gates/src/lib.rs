@@ -5,4 +5,5 @@ pub mod data_quality;
 pub mod dataset;
 pub mod eval;
 pub mod metrics;
+pub mod runner;
 pub mod spec;

@@ -205,3 +205,85 @@ pub fn check(
 
 #[cfg(test)]
 mod tests;
+
+/// The thresholds of a spec checked against an evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GateReport {
+    /// False when any threshold failed.
+    pub passed: bool,
+    /// Whether a baseline was compared with; when false, every `maxRegression` is reported as
+    /// not evaluated and `warnings` says so first.
+    pub baseline: bool,
+    pub warnings: Vec<String>,
+    pub results: Vec<ThresholdResult>,
+}
+
+fn fairness_value(
+    fairness: &[crate::eval::Fairness],
+    threshold: &Threshold,
+    all: &[String],
+) -> Option<f64> {
+    let wanted: &[String] = if threshold.sensitive_features.is_empty() {
+        all
+    } else {
+        &threshold.sensitive_features
+    };
+    let grouping = fairness.iter().find(|f| f.features == wanted)?;
+    let disparities = match threshold.method.unwrap_or_default() {
+        Method::BetweenGroups => &grouping.between_groups,
+        Method::ToOverall => &grouping.to_overall,
+    };
+    serde_json::to_value(disparities)
+        .ok()?
+        .get(&threshold.metric)
+        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+}
+
+fn direction_of(metric: &str) -> Direction {
+    match crate::metrics::BinaryMetric::from_name(metric) {
+        Some(m) if !m.higher_is_better() => Direction::LowerIsBetter,
+        Some(_) => Direction::HigherIsBetter,
+        // Disparities: a difference should be small, a ratio close to 1.
+        None if metric.ends_with("_difference") => Direction::LowerIsBetter,
+        None => Direction::HigherIsBetter,
+    }
+}
+
+/// Checks the quality and fairness thresholds of `spec` against an evaluation (and its
+/// baseline, when it has one).
+pub fn check_eval(spec: &GateSpec, report: &crate::eval::EvalReport) -> GateReport {
+    let mut results = Vec::new();
+    let baseline = report.baseline.as_ref();
+    for t in &spec.quality {
+        let value = report.overall.get(t.metric.as_str()).copied();
+        let base = baseline.map(|b| b.overall.get(t.metric.as_str()).copied());
+        results.push(check(t, value, base, direction_of(&t.metric)));
+    }
+    let all = &report.inputs.sensitive;
+    for t in &spec.fairness {
+        let value = fairness_value(&report.fairness, t, all);
+        let base = baseline.map(|b| fairness_value(&b.fairness, t, all));
+        results.push(check(t, value, base, direction_of(&t.metric)));
+    }
+    let mut warnings = Vec::new();
+    let regressions = results
+        .iter()
+        .filter(|r| r.threshold.max_regression.is_some())
+        .count();
+    if baseline.is_none() && regressions > 0 {
+        warnings.push(format!(
+            "NO BASELINE: {regressions} maxRegression threshold(s) were NOT checked; give the baseline's predictions to check them"
+        ));
+    }
+    for t in spec.data_quality.iter().chain(&spec.drift) {
+        warnings.push(format!("threshold on `{}` needs `tollgate gate run` (data quality and drift), not checked here", t.metric));
+    }
+    GateReport {
+        passed: results
+            .iter()
+            .all(|r| !matches!(r.outcome, Outcome::Fail { .. })),
+        baseline: baseline.is_some(),
+        warnings,
+        results,
+    }
+}

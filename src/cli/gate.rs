@@ -9,8 +9,9 @@ use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::{ArgGroup, ValueEnum};
 use tollgate_gates::dataset::{DEFAULT_BATCH_ROWS, Format, Sha256Digest};
-use tollgate_gates::eval::{EvalRequest, Predictions, evaluate, render_text};
+use tollgate_gates::eval::{EvalRequest, Predictions, evaluate, render_gates, render_text};
 use tollgate_gates::metrics::DEFAULT_ECE_BINS;
+use tollgate_gates::spec::{GateSpec, check_eval};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -66,6 +67,21 @@ pub struct EvalArgs {
         value_delimiter = ','
     )]
     pub sensitive: Vec<String>,
+    /// Column of the baseline model's predicted labels, computed in the same pass so that
+    /// `maxRegression` compares like with like.
+    #[arg(long, env = "TOLLGATE_EVAL_BASELINE_PREDICTION", value_name = "COL")]
+    pub baseline_prediction: Option<String>,
+    /// Column of the baseline model's scores (with --baseline-prediction, or thresholded).
+    #[arg(long, env = "TOLLGATE_EVAL_BASELINE_SCORE", value_name = "COL")]
+    pub baseline_score: Option<String>,
+    /// Threshold of the baseline's scores; defaults to --threshold.
+    #[arg(
+        long,
+        env = "TOLLGATE_EVAL_BASELINE_THRESHOLD",
+        value_name = "T",
+        requires = "baseline_score"
+    )]
+    pub baseline_threshold: Option<f64>,
     /// Column of sample weights.
     #[arg(long, env = "TOLLGATE_EVAL_WEIGHT", value_name = "COL")]
     pub weight: Option<String>,
@@ -78,6 +94,10 @@ pub struct EvalArgs {
     /// Number of equal-width bins of the expected calibration error.
     #[arg(long, env = "TOLLGATE_EVAL_ECE_BINS", default_value_t = DEFAULT_ECE_BINS, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     pub ece_bins: usize,
+    /// A gate spec (JSON, the `gates` of a Release): check its quality and fairness
+    /// thresholds and exit 1 when one fails.
+    #[arg(long, env = "TOLLGATE_EVAL_GATES", value_name = "FILE")]
+    pub gates: Option<PathBuf>,
     /// Output format.
     #[arg(long, env = "TOLLGATE_FORMAT", default_value = "text")]
     pub format: OutputFormat,
@@ -101,6 +121,17 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         },
         (None, None) => anyhow::bail!("give --prediction COL, or --score COL with --threshold T"),
     };
+    let baseline = match (args.baseline_prediction, args.baseline_score) {
+        (Some(prediction), score) => Some(Predictions::Column { prediction, score }),
+        (None, Some(score)) => Some(Predictions::Threshold {
+            score,
+            threshold: args
+                .baseline_threshold
+                .or(args.threshold)
+                .context("--baseline-score without --baseline-prediction needs --baseline-threshold (or --threshold)")?,
+        }),
+        (None, None) => None,
+    };
     let expected_sha256 = args
         .sha256
         .as_deref()
@@ -121,19 +152,46 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             .filter(|s| !s.is_empty())
             .collect(),
         weight: args.weight,
+        baseline,
         expected_sha256,
         ece_bins: args.ece_bins,
         batch_rows: DEFAULT_BATCH_ROWS,
     };
+    let spec: Option<GateSpec> = match &args.gates {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("failed to read gate spec `{}`", path.display()))?;
+            Some(serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not a valid gate spec\nhint: a JSON object with `quality` and `fairness` lists of {{\"metric\", \"min\", \"max\", \"maxRegression\"}}",
+                    path.display()
+                )
+            })?)
+        }
+        None => None,
+    };
     let report = evaluate(&request)?;
+    let gates = spec.as_ref().map(|s| check_eval(s, &report));
     let mut out = std::io::stdout().lock();
     match args.format {
-        OutputFormat::Text => write!(out, "{}", render_text(&report))?,
+        OutputFormat::Text => {
+            write!(out, "{}", render_text(&report))?;
+            if let Some(g) = &gates {
+                write!(out, "{}", render_gates(g))?;
+            }
+        }
         OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
+            let mut value = serde_json::to_value(&report)?;
+            if let (Some(g), Some(map)) = (&gates, value.as_object_mut()) {
+                map.insert("gates".to_owned(), serde_json::to_value(g)?);
+            }
+            serde_json::to_writer_pretty(&mut out, &value)?;
             writeln!(out)?;
         }
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(match gates {
+        Some(g) if !g.passed => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
 }

@@ -67,7 +67,7 @@ fn disparity_rows(between: &Disparities, overall: &Disparities) -> Vec<Vec<Strin
     rows
 }
 
-fn fairness(out: &mut String, f: &Fairness, weighted: bool) {
+fn fairness(out: &mut String, f: &Fairness, baseline: Option<&Fairness>, weighted: bool) {
     let _ = writeln!(out, "\nFairness by {}", f.features.join(" × "));
     let present: Vec<(&str, &str)> = GROUP_COLUMNS
         .iter()
@@ -94,7 +94,19 @@ fn fairness(out: &mut String, f: &Fairness, weighted: bool) {
     }
     table(out, &rows);
     out.push('\n');
-    table(out, &disparity_rows(&f.between_groups, &f.to_overall));
+    let mut rows = disparity_rows(&f.between_groups, &f.to_overall);
+    if let Some(b) = baseline {
+        let base = disparity_rows(&b.between_groups, &b.to_overall);
+        for (r, br) in rows.iter_mut().zip(base) {
+            let cell = if r[0] == "disparity" {
+                "baseline (between)".to_owned()
+            } else {
+                br[1].clone()
+            };
+            r.push(cell);
+        }
+    }
+    table(out, &rows);
 }
 
 /// Renders the report as text for a terminal.
@@ -114,6 +126,14 @@ pub fn render_text(report: &EvalReport) -> String {
     );
     let i = &report.inputs;
     let mut cols = vec![format!("label `{}`", i.label)];
+    if let Some(b) = &report.baseline {
+        let what = b
+            .prediction
+            .as_ref()
+            .or(b.score.as_ref())
+            .map(|c| format!("baseline `{c}`"));
+        cols.extend(what);
+    }
     if let Some(p) = &i.prediction {
         cols.push(format!("prediction `{p}`"));
     }
@@ -138,20 +158,45 @@ pub fn render_text(report: &EvalReport) -> String {
     }
     let _ = writeln!(out, "Columns  {}", cols.join(", "));
     let _ = writeln!(out, "\nQuality (all rows)");
-    let rows: Vec<Vec<String>> = BinaryMetric::ALL
-        .iter()
-        .filter_map(|m| {
-            report
-                .overall
-                .get(m.name())
-                .map(|v| vec![m.name().replace('_', " "), num(*v)])
-        })
-        .collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    if let Some(b) = &report.baseline {
+        rows.push(vec![
+            "metric".into(),
+            "candidate".into(),
+            "baseline".into(),
+            "change".into(),
+        ]);
+        for m in BinaryMetric::ALL {
+            if let Some(v) = report.overall.get(m.name()) {
+                let bv = b.overall.get(m.name()).copied().unwrap_or(f64::NAN);
+                let change = v - bv;
+                let sign = if change > 0.0 { "+" } else { "" };
+                let change = if change.is_nan() {
+                    "NaN".to_owned()
+                } else {
+                    format!("{sign}{change:.4}")
+                };
+                rows.push(vec![m.name().replace('_', " "), num(*v), num(bv), change]);
+            }
+        }
+    } else {
+        for m in BinaryMetric::ALL {
+            if let Some(v) = report.overall.get(m.name()) {
+                rows.push(vec![m.name().replace('_', " "), num(*v)]);
+            }
+        }
+    }
     if !rows.is_empty() {
         table(&mut out, &rows);
     }
-    for f in &report.fairness {
-        fairness(&mut out, f, i.weight.is_some());
+    let baseline_fairness = report.baseline.as_ref().map(|b| &b.fairness);
+    for (n, f) in report.fairness.iter().enumerate() {
+        fairness(
+            &mut out,
+            f,
+            baseline_fairness.and_then(|b| b.get(n)),
+            i.weight.is_some(),
+        );
     }
     if !report.notes.is_empty() {
         let _ = writeln!(out, "\nNotes");
@@ -159,5 +204,53 @@ pub fn render_text(report: &EvalReport) -> String {
             let _ = writeln!(out, "  - {n}");
         }
     }
+    out
+}
+
+/// Renders threshold results: warnings first (a missing baseline above all), then one line per
+/// threshold, then the verdict.
+pub fn render_gates(report: &crate::spec::GateReport) -> String {
+    use crate::spec::Outcome;
+    let mut out = String::from("\nGates\n");
+    for w in &report.warnings {
+        let _ = writeln!(out, "  !! {w}");
+    }
+    for r in &report.results {
+        let t = &r.threshold;
+        let mut bounds = Vec::new();
+        if let Some(m) = t.min {
+            bounds.push(format!("min {m}"));
+        }
+        if let Some(m) = t.max {
+            bounds.push(format!("max {m}"));
+        }
+        if let Some(m) = t.max_regression {
+            bounds.push(format!("maxRegression {m}"));
+        }
+        let value = r.value.map_or_else(|| "missing".to_owned(), num);
+        let (status, reasons): (&str, &[String]) = match &r.outcome {
+            Outcome::Pass => ("pass", &[]),
+            Outcome::Fail { reasons } => ("FAIL", reasons),
+            Outcome::NotEvaluated { reasons } => ("not evaluated", reasons),
+        };
+        let _ = writeln!(
+            out,
+            "  {status:<13} {} = {value} ({})",
+            t.metric,
+            bounds.join(", ")
+        );
+        for reason in reasons {
+            let _ = writeln!(out, "                  {reason}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if report.passed {
+            "All gates pass."
+        } else {
+            "Blocked: a gate failed."
+        }
+    );
     out
 }

@@ -10,6 +10,7 @@ fn request(data: &Path, predictions: Predictions, sensitive: &[&str]) -> EvalReq
         predictions,
         sensitive: sensitive.iter().map(|s| (*s).to_owned()).collect(),
         weight: None,
+        baseline: None,
         expected_sha256: None,
         ece_bins: 10,
         batch_rows: 2,
@@ -125,6 +126,7 @@ fn text_report_snapshot() {
 
         Notes
           - no score column: ROC AUC, average precision, log loss, Brier score and ECE need --score
+          - NO BASELINE: nothing to compare with; maxRegression thresholds cannot be checked
     "#]]
     .assert_eq(&text);
 }
@@ -186,4 +188,36 @@ fn same_column_twice_is_an_error() {
         err.to_string(),
         "column `y` is given as both label and prediction"
     );
+}
+
+#[test]
+fn baseline_is_computed_in_the_same_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "y,s,b,g\n1,0.9,0.2,a\n0,0.6,0.1,a\n1,0.4,0.8,b\n0,0.1,0.3,b\n",
+    );
+    let mut req = request(
+        &p,
+        Predictions::Threshold {
+            score: "s".into(),
+            threshold: 0.5,
+        },
+        &["g"],
+    );
+    req.baseline = Some(Predictions::Threshold {
+        score: "b".into(),
+        threshold: 0.5,
+    });
+    let r = evaluate(&req).unwrap();
+    let b = r.baseline.as_ref().unwrap();
+    assert_eq!(r.overall["accuracy"], 0.5);
+    assert_eq!(b.overall["accuracy"], 0.75);
+    assert_eq!(b.overall["roc_auc"], 0.75);
+    assert!(!r.notes.iter().any(|n| n.starts_with("NO BASELINE")));
+    req.baseline = Some(Predictions::Threshold {
+        score: "s".into(),
+        threshold: 0.5,
+    });
+    assert!(matches!(evaluate(&req), Err(EvalError::SameColumn { .. })));
 }

@@ -1,4 +1,4 @@
-use super::{Direction, GateSpec, Outcome, Threshold, check};
+use super::{Direction, GateSpec, Outcome, Threshold, check, check_eval};
 
 fn t(json: &str) -> Threshold {
     serde_json::from_str(json).unwrap()
@@ -67,4 +67,52 @@ fn spec_parses_and_digest_is_stable() {
         serde_json::from_str(r#"{"evaluation": "churn-eval", "baseline": "m@3"}"#).unwrap();
     assert_ne!(spec.digest(), other.digest());
     assert!(serde_json::from_str::<GateSpec>(r#"{"qualty": []}"#).is_err());
+}
+
+#[test]
+fn check_eval_reads_quality_and_fairness_values() {
+    use crate::eval::{EvalRequest, Predictions, evaluate};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("d.csv");
+    std::fs::write(
+        &p,
+        "y,s,b,g\n1,0.9,0.2,a\n0,0.6,0.1,a\n1,0.4,0.8,b\n0,0.1,0.3,b\n",
+    )
+    .unwrap();
+    let mut req = EvalRequest {
+        data: p,
+        format: None,
+        label: "y".into(),
+        predictions: Predictions::Threshold {
+            score: "s".into(),
+            threshold: 0.5,
+        },
+        sensitive: vec!["g".into()],
+        weight: None,
+        baseline: None,
+        expected_sha256: None,
+        ece_bins: 10,
+        batch_rows: 100,
+    };
+    let spec: GateSpec = serde_json::from_str(
+        r#"{"quality": [{"metric": "accuracy", "min": 0.4, "maxRegression": 0.1}],
+            "fairness": [{"metric": "demographic_parity_difference", "max": 0.5}]}"#,
+    )
+    .unwrap();
+    let r = check_eval(&spec, &evaluate(&req).unwrap());
+    // Demographic parity difference is 1.0 (group a all selected, b none).
+    assert!(!r.passed);
+    assert!(r.warnings[0].starts_with("NO BASELINE: 1 maxRegression"));
+    assert!(matches!(r.results[0].outcome, Outcome::NotEvaluated { .. }));
+    assert_eq!(r.results[1].value, Some(1.0));
+    req.baseline = Some(Predictions::Threshold {
+        score: "b".into(),
+        threshold: 0.5,
+    });
+    let r = check_eval(&spec, &evaluate(&req).unwrap());
+    // Accuracy went from 0.75 (baseline) to 0.5: a regression of 0.25 > 0.1.
+    assert!(
+        matches!(&r.results[0].outcome, Outcome::Fail { reasons } if reasons[0].contains("regressed by 0.250000"))
+    );
+    assert!(r.warnings.is_empty());
 }
