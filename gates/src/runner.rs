@@ -68,7 +68,7 @@ pub enum RunnerError {
     Artifact {
         path: PathBuf,
         #[source]
-        source: DatasetError,
+        source: Box<DatasetError>,
     },
     /// This build does not link libtorch.
     #[error(
@@ -82,9 +82,9 @@ pub enum RunnerError {
 /// # Errors
 /// The file cannot be read, or its SHA-256 is not `expected`.
 pub fn verify_artifact(path: &Path, expected: &Sha256Digest) -> Result<Sha256Digest, RunnerError> {
-    let artifact_error = |source| RunnerError::Artifact {
+    let artifact_error = |source: DatasetError| RunnerError::Artifact {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let (actual, _) = sha256_file(path).map_err(artifact_error)?;
     if actual != *expected {
