@@ -501,6 +501,18 @@ impl BinaryAccumulator {
             .unwrap_or_else(GroupMetrics::empty);
         let mut reports = Vec::with_capacity(layouts.len());
         for layout in layouts {
+            // Group ids must come from the encoder the layout was made by.
+            if layout.cell_of.len() < self.confusion.len()
+                || layout
+                    .cell_of
+                    .iter()
+                    .any(|&c| c as usize >= layout.groups.len())
+            {
+                return Err(MetricError::LayoutMismatch {
+                    observed: self.confusion.len(),
+                    laid_out: layout.cell_of.len(),
+                });
+            }
             let by_group = self.aggregate(&layout.cell_of, layout.groups.len(), probabilities);
             reports.push(BinaryReport {
                 groups: layout.groups.clone(),

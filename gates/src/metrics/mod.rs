@@ -55,6 +55,9 @@ pub enum MetricError {
     /// More sensitive features than intersections support.
     #[error("{features} sensitive features given, at most {limit} are supported")]
     TooManyFeatures { features: usize, limit: usize },
+    /// Group ids were pushed that the layout does not know (a different encoder made it).
+    #[error("{observed} groups were observed but the layout knows {laid_out}")]
+    LayoutMismatch { observed: usize, laid_out: usize },
     /// Too many sensitive feature combinations to enumerate.
     #[error(
         "sensitive features form {combinations} intersectional groups, more than the limit of {limit}"
