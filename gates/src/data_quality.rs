@@ -184,3 +184,35 @@ fn hash_cell(column: &Column, row: usize, h: &mut impl Hasher) {
 
 #[cfg(test)]
 mod tests;
+
+/// Reads a dataset once and measures its data quality against `schema`. Declared columns
+/// missing from the file are reported (and not read); the digest is verified before the
+/// report is returned.
+///
+/// # Errors
+/// The file cannot be read, a value does not have its declared type, or the digest differs.
+pub fn assess(
+    path: &std::path::Path,
+    format: crate::dataset::Format,
+    schema: &[ColumnSpec],
+    expected_sha256: Option<&crate::dataset::Sha256Digest>,
+) -> Result<DataQualityReport, crate::dataset::DatasetError> {
+    use crate::dataset::{self, DEFAULT_BATCH_ROWS, ReadOptions};
+    let file_columns = dataset::column_names(path, format)?;
+    let present: Vec<ColumnSpec> = schema
+        .iter()
+        .filter(|s| file_columns.contains(&s.name))
+        .cloned()
+        .collect();
+    let mut acc = DataQualityAccumulator::new(&present);
+    let options = ReadOptions {
+        columns: &present,
+        expected_sha256,
+        batch_rows: DEFAULT_BATCH_ROWS,
+    };
+    let summary = dataset::read(path, format, &options, |batch| {
+        acc.push(batch);
+        Ok::<_, std::convert::Infallible>(())
+    })?;
+    Ok(acc.finish(&summary.file_columns, schema))
+}

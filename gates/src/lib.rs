@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod data_quality;
 pub mod dataset;
+pub mod drift_files;
 pub mod eval;
 pub mod metrics;
 pub mod runner;

@@ -399,3 +399,11 @@ pub fn categorical_drift<S: AsRef<str>>(
 
 #[cfg(test)]
 mod tests;
+
+/// Drift of one column between two datasets.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ColumnDrift {
+    Numeric(NumericDrift),
+    Categorical(CategoricalDrift),
+}

@@ -17,8 +17,9 @@ mod regression;
 
 pub use binary::Confusion;
 pub use drift::{
-    CategoricalDrift, DriftBinning, NumericDrift, categorical_drift, jensen_shannon_distance,
-    ks_pvalue_exact, ks_statistic, numeric_drift, population_stability_index, wasserstein_distance,
+    CategoricalDrift, ColumnDrift, DriftBinning, NumericDrift, categorical_drift,
+    jensen_shannon_distance, ks_pvalue_exact, ks_statistic, numeric_drift,
+    population_stability_index, wasserstein_distance,
 };
 pub use fairness::{Disparities, GroupedMetric, Method, python_max, python_min};
 pub use grouped::{

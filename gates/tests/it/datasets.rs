@@ -142,3 +142,97 @@ fn golden_adult_csv_reads_through_the_dataset_reader() {
     assert_eq!(summary.rows, 16281);
     assert_eq!(summary.sha256, dataset::sha256_file(&path).unwrap().0);
 }
+
+#[test]
+fn drift_between_two_files() {
+    use tollgate_gates::drift_files::{Side, drift};
+    use tollgate_gates::metrics::ColumnDrift;
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.csv");
+    std::fs::write(&a, "x,c\n0,r\n1,g\n3,\n").unwrap();
+    std::fs::write(&b, "x,c\n5,r\n6,r\n8,b\n").unwrap();
+    let cols = [
+        ColumnSpec::new("x", ColumnType::Integer),
+        ColumnSpec::new("c", ColumnType::String),
+    ];
+    fn side(p: &Path) -> Side<'_> {
+        Side {
+            path: p,
+            format: Format::Csv,
+            sha256: None,
+        }
+    }
+    let report = drift(side(&a), side(&b), &cols).unwrap();
+    match &report.columns[0].1 {
+        ColumnDrift::Numeric(d) => {
+            assert_eq!(d.wasserstein_distance, 5.0);
+            assert_eq!(d.ks_statistic, 1.0);
+            // SciPy gives 0.09999999999999999 here too.
+            assert!((d.ks_pvalue.unwrap() - 0.1).abs() < 1e-15);
+        }
+        other => panic!("expected numeric drift, got {other:?}"),
+    }
+    match &report.columns[1].1 {
+        ColumnDrift::Categorical(d) => assert_eq!(d.categories, 3),
+        other => panic!("expected categorical drift, got {other:?}"),
+    }
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn eval_and_data_quality_read_parquet() {
+    use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use tollgate_gates::eval::{EvalRequest, Predictions, evaluate};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.parquet");
+    let batch = RecordBatch::try_from_iter([
+        ("y", Arc::new(Int64Array::from(vec![1, 0, 1, 0])) as _),
+        (
+            "s",
+            Arc::new(Float64Array::from(vec![0.9, 0.6, 0.4, 0.1])) as _,
+        ),
+        (
+            "g",
+            Arc::new(StringArray::from(vec!["a", "a", "b", "b"])) as _,
+        ),
+    ])
+    .unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let report = evaluate(&EvalRequest {
+        data: path.clone(),
+        format: None,
+        label: "y".into(),
+        predictions: Predictions::Threshold {
+            score: "s".into(),
+            threshold: 0.5,
+        },
+        sensitive: vec!["g".into()],
+        weight: None,
+        baseline: None,
+        expected_sha256: None,
+        ece_bins: 10,
+        batch_rows: 3,
+    })
+    .unwrap();
+    assert_eq!(report.overall["roc_auc"], 0.75);
+    assert_eq!(report.dataset.rows, 4);
+
+    let mut y = ColumnSpec::new("y", ColumnType::Integer);
+    y.allowed_values = Some(vec!["0".into(), "1".into()]);
+    let schema = [
+        y,
+        ColumnSpec::new("s", ColumnType::Float),
+        ColumnSpec::new("missing", ColumnType::String),
+    ];
+    let dq = tollgate_gates::data_quality::assess(&path, Format::Parquet, &schema, None).unwrap();
+    assert_eq!(dq.rows, 4);
+    assert_eq!(dq.missing_columns, ["missing"]);
+    assert_eq!(dq.unexpected_columns, ["g"]);
+    assert_eq!(dq.columns[0].not_allowed, 0);
+}
