@@ -43,6 +43,7 @@ fn events(start: u64, n: u64) -> anyhow::Result<Vec<NewEvent>> {
 
 async fn bench_append(url: &str, n: u64, batch: u64) -> anyhow::Result<()> {
     let store = Store::open(url).await?;
+    store.bench_prepare().await?;
     let mut plain_best = Duration::MAX;
     let mut append_best = Duration::MAX;
     let mut plain_seq = 1;

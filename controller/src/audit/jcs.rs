@@ -85,7 +85,7 @@ pub fn canonicalize(value: &Value) -> Result<Vec<u8>, JcsError> {
     Ok(out)
 }
 
-fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), JcsError> {
+pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), JcsError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -126,7 +126,7 @@ fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) -> Result<(), JcsEr
     Ok(())
 }
 
-fn write_string(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
@@ -157,7 +157,7 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), JcsError> {
+pub(crate) fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), JcsError> {
     let value = if let Some(u) = n.as_u64() {
         if u > MAX_SAFE_INTEGER {
             return Err(JcsError::UnsafeInteger { number: n.to_string() });
@@ -221,7 +221,7 @@ pub fn format_number(value: f64) -> Result<String, JcsError> {
             out.push_str(&digits[1..]);
         }
         out.push('e');
-        out.push(if n - 1 >= 0 { '+' } else { '-' });
+        out.push(if n >= 1 { '+' } else { '-' });
         out.push_str(&(n - 1).abs().to_string());
     }
     Ok(out)
@@ -238,6 +238,16 @@ fn break_tie_to_even(value: f64, digits: String, exponent: i32) -> String {
     let prefix = &digits[..digits.len() - 1];
     // The two same-length neighbours, when they exist without a carry.
     let neighbours = [(last > 0).then(|| last - 1), (last < 9).then(|| last + 1)];
+    let decimal = |d: &str| format!("{}.{}e{exponent}", &d[..1], &d[1..]).parse::<f64>().ok();
+    // A tie needs the double to equal a midpoint `low…5` exactly, so the midpoint must at least
+    // parse back to it; this cheap test rules out almost every number before the exact one.
+    let plausible = neighbours.into_iter().flatten().any(|n| {
+        let low = if n < last { format!("{prefix}{n}") } else { digits.clone() };
+        decimal(&format!("{low}5")) == Some(value)
+    });
+    if !plausible {
+        return digits;
+    }
     // The exact decimal value of the double (at most 767 significant digits).
     let exact = format!("{value:.1100e}");
     let (exact_mantissa, exact_exp) = exact.split_once('e').unwrap_or((exact.as_str(), "0"));
@@ -251,10 +261,7 @@ fn break_tie_to_even(value: f64, digits: String, exponent: i32) -> String {
         let low = if n < last { &candidate } else { &digits };
         // A tie: the exact value is the midpoint `low…5`, and the neighbour round-trips too.
         let midpoint = format!("{low}5");
-        let round_trips = format!("{}.{}e{exponent}", &candidate[..1], &candidate[1..])
-            .trim_end_matches('.')
-            .parse::<f64>()
-            .is_ok_and(|v| v == value);
+        let round_trips = decimal(&candidate) == Some(value);
         if exact_digits == midpoint && round_trips {
             return candidate;
         }

@@ -359,10 +359,10 @@ impl RangeRoots {
         while self.cursor < self.ranges.len() && self.ranges[self.cursor].0.end <= index {
             self.cursor += 1;
         }
-        if let Some((range, _)) = self.ranges.get(self.cursor) {
-            if range.contains(&index) {
-                self.hashers[self.cursor].push(leaf);
-            }
+        if let Some((range, _)) = self.ranges.get(self.cursor)
+            && range.contains(&index)
+        {
+            self.hashers[self.cursor].push(leaf);
         }
     }
 

@@ -160,17 +160,17 @@ impl AuditLog {
         let current = self.signers.first().ok_or(AuditError::NoKey)?;
         let current_id = format!("{:08x}", current.key_id());
         let mut last = self.store.checkpoints().await?.pop();
-        if let Some(prev) = &last {
-            if prev.key_id != current_id {
-                let announce = NewEvent::new(
-                    "tollgate",
-                    KEY_ROTATED,
-                    "audit/checkpoint-key",
-                    json!({ "key": current.verifier().to_text(), "previous_key_id": prev.key_id }),
-                )
-                .map_err(StoreError::from)?;
-                self.store.append(&[announce]).await?;
-            }
+        if let Some(prev) = &last
+            && prev.key_id != current_id
+        {
+            let announce = NewEvent::new(
+                "tollgate",
+                KEY_ROTATED,
+                "audit/checkpoint-key",
+                json!({ "key": current.verifier().to_text(), "previous_key_id": prev.key_id }),
+            )
+            .map_err(StoreError::from)?;
+            self.store.append(&[announce]).await?;
         }
         let head = self.store.head().await?;
         if let Some(prev) = last.take_if(|prev| prev.size == head.size) {

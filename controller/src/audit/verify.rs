@@ -297,14 +297,13 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
                 return fail(report, Problem::ColumnMismatch { seq: row.seq, column });
             }
         }
-        if fields.action == "audit.key.rotated" {
-            if let Some(v) = event::Event::decode(&row.body)
+        if fields.action == super::KEY_ROTATED
+            && let Some(v) = event::Event::decode(&row.body)
                 .ok()
                 .and_then(|e| e.payload.get("key").and_then(|k| k.as_str()).map(str::to_owned))
                 .and_then(|k| Verifier::from_text(&k).ok())
-            {
-                announced.push((row.seq, v));
-            }
+        {
+            announced.push((row.seq, v));
         }
         report.events += 1;
         while let Some(cp) = cps.next_if(|cp| cp.size == row.seq) {

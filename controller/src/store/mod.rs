@@ -272,10 +272,10 @@ impl Store {
             for setting in ["fsync", "synchronous_commit"] {
                 let value: Result<String, _> =
                     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}"))).fetch_one(&pool).await;
-                if let Ok(value) = value {
-                    if value != "on" {
-                        tracing::warn!(setting, value, "postgresql is not durable: audit commits may be lost");
-                    }
+                if let Ok(value) = value
+                    && value != "on"
+                {
+                    tracing::warn!(setting, value, "postgresql is not durable: audit commits may be lost");
                 }
             }
             Ok(Self { backend: Backend::Postgres(pool) })
@@ -476,16 +476,10 @@ impl Store {
     /// Streams the events with `from <= seq <= to`, in `seq` order.
     pub fn events(&self, from: u64, to: u64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
         let (from, to) = (from.min(i64::MAX as u64) as i64, to.min(i64::MAX as u64) as i64);
-        fn convert(
-            seq: i64,
-            time: String,
-            actor: String,
-            action: String,
-            subject: String,
-            body: Vec<u8>,
-            prev: Vec<u8>,
-            hash: Vec<u8>,
-        ) -> Result<StoredEvent, StoreError> {
+        type Row = (i64, String, String, String, String, Vec<u8>, Vec<u8>, Vec<u8>);
+        let map = |r: Result<Row, sqlx::Error>| {
+            let (seq, time, actor, action, subject, body, prev, hash) =
+                r.map_err(query_err("read audit events"))?;
             let seq = seq as u64;
             Ok(StoredEvent {
                 seq,
@@ -497,12 +491,6 @@ impl Store {
                 prev_hash: to_hash(&prev, "audit_events", seq)?,
                 hash: to_hash(&hash, "audit_events", seq)?,
             })
-        }
-        type Row = (i64, String, String, String, String, Vec<u8>, Vec<u8>, Vec<u8>);
-        let map = |r: Result<Row, sqlx::Error>| {
-            let (seq, time, actor, action, subject, body, prev, hash) =
-                r.map_err(query_err("read audit events"))?;
-            convert(seq, time, actor, action, subject, body, prev, hash)
         };
         match &self.backend {
             Backend::Sqlite(pool) => sqlx::query_as::<_, Row>(
@@ -645,6 +633,22 @@ impl Store {
         }
     }
 
+    /// Creates the scratch table of [`Store::bench_plain_insert`], shaped like `audit_events`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Query`].
+    #[doc(hidden)]
+    pub async fn bench_prepare(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query("CREATE TABLE IF NOT EXISTS bench_plain (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, body BLOB NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL)")
+                .execute(pool).await.map(|_| ()),
+            Backend::Postgres(pool) => sqlx::query("CREATE TABLE IF NOT EXISTS bench_plain (seq BIGINT PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, body BYTEA NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL)")
+                .execute(pool).await.map(|_| ()),
+        }
+        .map_err(query_err("create the bench table"))
+    }
+
     /// Plain inserts of pre-built rows with the same durability and batching as
     /// [`Store::append`] but no head lock, hashing or compare-and-swap: the baseline the
     /// benchmark compares appends against. It writes to a scratch table, never to the chain.
@@ -656,8 +660,6 @@ impl Store {
     pub async fn bench_plain_insert(&self, first_seq: u64, rows: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => {
-                sqlx::query("CREATE TABLE IF NOT EXISTS bench_plain (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, body BLOB NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL)")
-                    .execute(pool).await.map_err(query_err("create the bench table"))?;
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_err("begin"))?;
                 for (i, (time, body)) in rows.iter().enumerate() {
                     sqlx::query("INSERT INTO bench_plain (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -668,8 +670,6 @@ impl Store {
                 tx.commit().await.map_err(query_err("commit"))?;
             }
             Backend::Postgres(pool) => {
-                sqlx::query("CREATE TABLE IF NOT EXISTS bench_plain (seq BIGINT PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, body BYTEA NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL)")
-                    .execute(pool).await.map_err(query_err("create the bench table"))?;
                 let mut tx = pool.begin().await.map_err(query_err("begin"))?;
                 for (i, (time, body)) in rows.iter().enumerate() {
                     sqlx::query("INSERT INTO bench_plain (seq, time, actor, action, subject, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")

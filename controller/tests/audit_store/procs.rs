@@ -23,6 +23,7 @@ const CHILD_ENV: &str = "TOLLGATE_AUDIT_CHILD";
 
 /// The writer process (a no-op in ordinary test runs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stdout, reason = "stdout is the writer's acknowledgement channel")]
 async fn child_writer() {
     let Ok(spec) = std::env::var(CHILD_ENV) else { return };
     let spec: serde_json::Value = serde_json::from_str(&spec).expect("child spec");

@@ -63,7 +63,7 @@ fn malformed_notes_and_keys_are_errors() {
         &good.replacen("\n42\n", "\n042\n", 1),
         &good.replacen("\n42\n", "\n-1\n", 1),
         &good.replace("chain ", "chian "),
-        &good.trim_end().to_owned(),
+        good.trim_end(),
         &good.replace('\u{2014}', "-"),
     ] {
         assert!(Checkpoint::open(note, &v).is_err(), "{note:?}");

@@ -48,3 +48,15 @@ fn times_are_fixed_width() {
     let t = chrono::DateTime::from_timestamp(0, 0).expect("epoch");
     assert_eq!(format_time(t), "1970-01-01T00:00:00.000000Z");
 }
+
+#[test]
+fn encoded_as_jcs() {
+    let e = NewEvent::new("ä\"", "b.c", "€", json!({"z": [1.0, 1e21, "x"], "a": {"c": null, "b": false}})).expect("valid");
+    let body = e.encode(9_007_199_254_740_992, "t").expect("encodes");
+    let general = jcs::canonicalize(&json!({
+        "v": EVENT_VERSION, "time": "t", "subject": "€", "seq": 9_007_199_254_740_992_u64,
+        "payload": e.payload, "actor": "ä\"", "action": "b.c",
+    }))
+    .expect("canonical");
+    assert_eq!(body, general);
+}
