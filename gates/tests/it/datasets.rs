@@ -1,12 +1,14 @@
 //! The dataset readers on real files: Parquet written by arrow-rs, and the golden CSVs.
 
 use std::path::Path;
+#[cfg(feature = "parquet")]
 use std::sync::Arc;
 
-use tollgate_gates::dataset::{
-    self, Batch, Column, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest,
-};
+use tollgate_gates::dataset::{self, ColumnSpec, ColumnType, Format, ReadOptions};
+#[cfg(feature = "parquet")]
+use tollgate_gates::dataset::{Batch, Column, DatasetError, Sha256Digest};
 
+#[cfg(feature = "parquet")]
 fn collect(
     path: &Path,
     format: Format,
@@ -235,4 +237,15 @@ fn eval_and_data_quality_read_parquet() {
     assert_eq!(dq.missing_columns, ["missing"]);
     assert_eq!(dq.unexpected_columns, ["g"]);
     assert_eq!(dq.columns[0].not_allowed, 0);
+}
+
+#[cfg(not(feature = "parquet"))]
+#[test]
+fn parquet_without_the_feature_says_so() {
+    let err = dataset::column_names(Path::new("d.parquet"), Format::Parquet).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("needs tollgate built with the `parquet` feature"),
+        "{err}"
+    );
 }
