@@ -53,6 +53,21 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) of this process, from `/proc/self/stat` (Linux, 100 Hz ticks).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rows: usize = 10_000_000;
     let mut out: Option<PathBuf> = None;
@@ -95,6 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_before = peak_rss_kib();
 
     let start = Instant::now();
+    let cpu_start = cpu_seconds();
     let names = vec!["s1".to_owned(), "s2".to_owned(), "s3".to_owned()];
     let levels = LEVELS
         .iter()
@@ -122,10 +138,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_start;
     let result = serde_json::json!({
         "rows": rows,
         "groups": report.by_group.len(),
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "peak_rss_kib": peak_rss_kib(),
         "peak_rss_kib_before_metrics": rss_before,
         "values": values,
