@@ -64,7 +64,10 @@ pub fn canonicalize_str(json: &str) -> Result<Vec<u8>, JcsError> {
 pub fn parse_strict(json: &str) -> Result<Value, JcsError> {
     let mut de = serde_json::Deserializer::from_str(json);
     let mut duplicate = None;
-    let value = StrictValue { duplicate: &mut duplicate }.deserialize(&mut de);
+    let value = StrictValue {
+        duplicate: &mut duplicate,
+    }
+    .deserialize(&mut de);
     if let Some(name) = duplicate {
         return Err(JcsError::DuplicateMember { name });
     }
@@ -110,8 +113,10 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), JcsErr
 fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) -> Result<(), JcsError> {
     // RFC 8785 §3.2.3: sort by the UTF-16 code units of the names, not by UTF-8 bytes; the two
     // orders differ for characters above U+FFFF against U+E000..U+FFFF.
-    let mut members: Vec<(Vec<u16>, &String, &Value)> =
-        map.iter().map(|(k, v)| (k.encode_utf16().collect(), k, v)).collect();
+    let mut members: Vec<(Vec<u16>, &String, &Value)> = map
+        .iter()
+        .map(|(k, v)| (k.encode_utf16().collect(), k, v))
+        .collect();
     members.sort_by(|a, b| a.0.cmp(&b.0));
     out.push(b'{');
     for (i, (_, name, value)) in members.into_iter().enumerate() {
@@ -160,12 +165,16 @@ pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
 pub(crate) fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), JcsError> {
     let value = if let Some(u) = n.as_u64() {
         if u > MAX_SAFE_INTEGER {
-            return Err(JcsError::UnsafeInteger { number: n.to_string() });
+            return Err(JcsError::UnsafeInteger {
+                number: n.to_string(),
+            });
         }
         u as f64
     } else if let Some(i) = n.as_i64() {
         if i.unsigned_abs() > MAX_SAFE_INTEGER {
-            return Err(JcsError::UnsafeInteger { number: n.to_string() });
+            return Err(JcsError::UnsafeInteger {
+                number: n.to_string(),
+            });
         }
         i as f64
     } else {
@@ -231,18 +240,28 @@ pub fn format_number(value: f64) -> Result<String, JcsError> {
 /// exact value, and the even one on a tie; Rust's shortest formatting may pick the odd one on a
 /// tie (RFC 8785 Appendix B: `0x43143ff3c1cb0959` is `1424953923781206.2`, not `.3`).
 fn break_tie_to_even(value: f64, digits: String, exponent: i32) -> String {
-    let Some(last) = digits.bytes().last().map(|b| b - b'0') else { return digits };
+    let Some(last) = digits.bytes().last().map(|b| b - b'0') else {
+        return digits;
+    };
     if last % 2 == 0 {
         return digits;
     }
     let prefix = &digits[..digits.len() - 1];
     // The two same-length neighbours, when they exist without a carry.
     let neighbours = [(last > 0).then(|| last - 1), (last < 9).then(|| last + 1)];
-    let decimal = |d: &str| format!("{}.{}e{exponent}", &d[..1], &d[1..]).parse::<f64>().ok();
+    let decimal = |d: &str| {
+        format!("{}.{}e{exponent}", &d[..1], &d[1..])
+            .parse::<f64>()
+            .ok()
+    };
     // A tie needs the double to equal a midpoint `low…5` exactly, so the midpoint must at least
     // parse back to it; this cheap test rules out almost every number before the exact one.
     let plausible = neighbours.into_iter().flatten().any(|n| {
-        let low = if n < last { format!("{prefix}{n}") } else { digits.clone() };
+        let low = if n < last {
+            format!("{prefix}{n}")
+        } else {
+            digits.clone()
+        };
         decimal(&format!("{low}5")) == Some(value)
     });
     if !plausible {
@@ -254,7 +273,10 @@ fn break_tie_to_even(value: f64, digits: String, exponent: i32) -> String {
     if exact_exp.parse::<i32>().ok() != Some(exponent) {
         return digits;
     }
-    let exact_digits: String = exact_mantissa.chars().filter(char::is_ascii_digit).collect();
+    let exact_digits: String = exact_mantissa
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
     let exact_digits = exact_digits.trim_end_matches('0');
     for n in neighbours.into_iter().flatten() {
         let candidate = format!("{prefix}{n}");
@@ -302,7 +324,9 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("number is not finite"))
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number is not finite"))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -319,7 +343,9 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue { duplicate: &mut *self.duplicate })? {
+        while let Some(item) = seq.next_element_seed(StrictValue {
+            duplicate: &mut *self.duplicate,
+        })? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -328,7 +354,9 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            let value = access.next_value_seed(StrictValue { duplicate: &mut *self.duplicate })?;
+            let value = access.next_value_seed(StrictValue {
+                duplicate: &mut *self.duplicate,
+            })?;
             if map.contains_key(&key) {
                 *self.duplicate = Some(key.clone());
                 return Err(de::Error::custom("duplicate member name"));

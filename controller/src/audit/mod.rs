@@ -125,7 +125,13 @@ impl AuditLog {
     /// # Errors
     ///
     /// [`AuditError::Store`].
-    pub async fn record(&self, kind: RecordKind, actor: &str, subject: &str, doc: &Value) -> Result<StoredEvent, AuditError> {
+    pub async fn record(
+        &self,
+        kind: RecordKind,
+        actor: &str,
+        subject: &str,
+        doc: &Value,
+    ) -> Result<StoredEvent, AuditError> {
         let out = self.store.record(kind, actor, subject, doc).await?;
         self.maybe_checkpoint(out.seq, out.seq).await;
         Ok(out)
@@ -224,7 +230,13 @@ impl AuditLog {
         };
         if let Err(err) = self.store.insert_checkpoint(&stored).await {
             // Another process may have signed the same size meanwhile; that one stands.
-            return match self.store.checkpoints().await?.into_iter().find(|c| c.size == stored.size) {
+            return match self
+                .store
+                .checkpoints()
+                .await?
+                .into_iter()
+                .find(|c| c.size == stored.size)
+            {
                 Some(existing) => Ok(existing),
                 None => Err(err.into()),
             };

@@ -172,13 +172,21 @@ pub struct ChainWalker {
 impl ChainWalker {
     /// Starts at event 1.
     pub fn new() -> Self {
-        Self { next: 1, prev: GENESIS, tree: CompactRange::new() }
+        Self {
+            next: 1,
+            prev: GENESIS,
+            tree: CompactRange::new(),
+        }
     }
 
     /// Starts after event `seq - 1`, whose chain hash is `prev`, without a Merkle tree (for
     /// ranges that do not start at 1).
     pub fn starting_at(seq: u64, prev: Hash) -> Self {
-        Self { next: seq, prev, tree: CompactRange::new() }
+        Self {
+            next: seq,
+            prev,
+            tree: CompactRange::new(),
+        }
     }
 
     /// The seq expected next.
@@ -215,11 +223,17 @@ impl ChainWalker {
         claimed_hash: Option<&Hash>,
     ) -> Result<BodyFields, Problem> {
         if seq != self.next {
-            return Err(Problem::Missing { expected: self.next, found: seq });
+            return Err(Problem::Missing {
+                expected: self.next,
+                found: seq,
+            });
         }
         let fields = body_fields(body).ok_or(Problem::Malformed { seq })?;
         if fields.seq != seq {
-            return Err(Problem::SeqMismatch { seq, body_seq: fields.seq });
+            return Err(Problem::SeqMismatch {
+                seq,
+                body_seq: fields.seq,
+            });
         }
         if claimed_prev.is_some_and(|p| *p != self.prev) {
             return Err(Problem::PrevHashMismatch { seq });
@@ -269,7 +283,38 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
     let mut announced: Vec<(u64, Verifier)> = Vec::new();
     let mut walker = ChainWalker::new();
     let mut cps = checkpoints.iter().peekable();
-    let mut events = store.events(1, u64::MAX);
+    // A reader task streams rows in batches while this task hashes, so database reads and
+    // hashing overlap on two cores; the bounded channel keeps memory flat.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<StoredEvent>, StoreError>>(4);
+    let reader = store.clone();
+    tokio::spawn(async move {
+        const BATCH: usize = 1024;
+        let mut events = reader.events(1, u64::MAX);
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(row) = events.next().await {
+            let full = match row {
+                Ok(row) => {
+                    batch.push(row);
+                    batch.len() == BATCH
+                }
+                Err(err) => {
+                    let _ = tx.send(Err(err)).await;
+                    return;
+                }
+            };
+            if full
+                && tx
+                    .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(Ok(batch)).await;
+        }
+    });
     let fail = |mut report: Report, problem| {
         report.problem = Some(problem);
         Ok(report)
@@ -281,45 +326,70 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
         }
         report.checkpoints += 1;
     }
-    while let Some(row) = events.next().await {
-        let row: StoredEvent = row?;
-        let fields = match walker.step(row.seq, &row.body, Some(&row.prev_hash), Some(&row.hash)) {
-            Ok(f) => f,
-            Err(p) => return fail(report, p),
-        };
-        for (column, ok) in [
-            ("time", fields.time == row.time),
-            ("actor", fields.actor == row.actor),
-            ("action", fields.action == row.action),
-            ("subject", fields.subject == row.subject),
-        ] {
-            if !ok {
-                return fail(report, Problem::ColumnMismatch { seq: row.seq, column });
+    while let Some(batch) = rx.recv().await {
+        for row in batch? {
+            let fields =
+                match walker.step(row.seq, &row.body, Some(&row.prev_hash), Some(&row.hash)) {
+                    Ok(f) => f,
+                    Err(p) => return fail(report, p),
+                };
+            for (column, ok) in [
+                ("time", fields.time == row.time),
+                ("actor", fields.actor == row.actor),
+                ("action", fields.action == row.action),
+                ("subject", fields.subject == row.subject),
+            ] {
+                if !ok {
+                    return fail(
+                        report,
+                        Problem::ColumnMismatch {
+                            seq: row.seq,
+                            column,
+                        },
+                    );
+                }
             }
-        }
-        if fields.action == super::KEY_ROTATED
-            && let Some(v) = event::Event::decode(&row.body)
-                .ok()
-                .and_then(|e| e.payload.get("key").and_then(|k| k.as_str()).map(str::to_owned))
-                .and_then(|k| Verifier::from_text(&k).ok())
-        {
-            announced.push((row.seq, v));
-        }
-        report.events += 1;
-        while let Some(cp) = cps.next_if(|cp| cp.size == row.seq) {
-            if let Err(p) = check_checkpoint(cp, &walker, &mut trusted, &mut announced) {
-                return fail(report, p);
+            if fields.action == super::KEY_ROTATED
+                && let Some(v) = event::Event::decode(&row.body)
+                    .ok()
+                    .and_then(|e| {
+                        e.payload
+                            .get("key")
+                            .and_then(|k| k.as_str())
+                            .map(str::to_owned)
+                    })
+                    .and_then(|k| Verifier::from_text(&k).ok())
+            {
+                announced.push((row.seq, v));
             }
-            report.checkpoints += 1;
-            report.last_checkpoint = cp.size;
+            report.events += 1;
+            while let Some(cp) = cps.next_if(|cp| cp.size == row.seq) {
+                if let Err(p) = check_checkpoint(cp, &walker, &mut trusted, &mut announced) {
+                    return fail(report, p);
+                }
+                report.checkpoints += 1;
+                report.last_checkpoint = cp.size;
+            }
         }
     }
     let last = walker.next_seq() - 1;
     if let Some(cp) = cps.next() {
-        return fail(report, Problem::TruncatedBehindCheckpoint { size: cp.size, last });
+        return fail(
+            report,
+            Problem::TruncatedBehindCheckpoint {
+                size: cp.size,
+                last,
+            },
+        );
     }
     if head.size != last || head.hash != walker.hash() {
-        return fail(report, Problem::HeadMismatch { head: head.size, found: last });
+        return fail(
+            report,
+            Problem::HeadMismatch {
+                head: head.size,
+                found: last,
+            },
+        );
     }
     Ok(report)
 }
@@ -331,9 +401,13 @@ fn check_checkpoint(
     announced: &mut Vec<(u64, Verifier)>,
 ) -> Result<(), Problem> {
     let size = cp.size;
-    let (signed, _) =
-        Checkpoint::open(&cp.note, trusted).map_err(|source| Problem::BadSignature { size, source })?;
-    if signed.size != size || signed.root != cp.root || signed.chain_hash != cp.chain_hash || signed.time != cp.time {
+    let (signed, _) = Checkpoint::open(&cp.note, trusted)
+        .map_err(|source| Problem::BadSignature { size, source })?;
+    if signed.size != size
+        || signed.root != cp.root
+        || signed.chain_hash != cp.chain_hash
+        || signed.time != cp.time
+    {
         return Err(Problem::CheckpointRowMismatch { size });
     }
     if signed.root != walker.root() || signed.chain_hash != walker.hash() {
