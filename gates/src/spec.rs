@@ -46,6 +46,9 @@ pub struct Threshold {
     /// For disparities: how groups are compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<Method>,
+    /// For data-quality and drift thresholds on one column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
 }
 
 /// The gates of a release.
@@ -276,7 +279,10 @@ pub fn check_eval(spec: &GateSpec, report: &crate::eval::EvalReport) -> GateRepo
         ));
     }
     for t in spec.data_quality.iter().chain(&spec.drift) {
-        warnings.push(format!("threshold on `{}` needs `tollgate gate run` (data quality and drift), not checked here", t.metric));
+        warnings.push(format!(
+            "threshold on `{}` needs the dataset's schema or a reference dataset (`tollgate gate run`), not checked here",
+            t.metric
+        ));
     }
     GateReport {
         passed: results
@@ -286,4 +292,74 @@ pub fn check_eval(spec: &GateSpec, report: &crate::eval::EvalReport) -> GateRepo
         warnings,
         results,
     }
+}
+
+/// The value of a data-quality metric: dataset-wide (`rows`, `duplicate_rows`,
+/// `duplicate_rate`, `schema_match` as 1 or 0) or, with `column`, per column (`nulls`,
+/// `null_rate`, `null_violations`, `below_min`, `above_max`, `out_of_range`, `not_allowed`).
+pub fn data_quality_value(
+    report: &crate::data_quality::DataQualityReport,
+    threshold: &Threshold,
+) -> Option<f64> {
+    match &threshold.column {
+        None => match threshold.metric.as_str() {
+            "rows" => Some(report.rows as f64),
+            "duplicate_rows" => Some(report.duplicate_rows as f64),
+            "duplicate_rate" => Some(report.duplicate_rate),
+            "schema_match" => Some(if report.schema_match { 1.0 } else { 0.0 }),
+            _ => None,
+        },
+        Some(column) => {
+            let c = report.columns.iter().find(|c| &c.name == column)?;
+            match threshold.metric.as_str() {
+                "nulls" => Some(c.nulls as f64),
+                "null_rate" => Some(c.null_rate),
+                "null_violations" => Some(c.null_violations as f64),
+                "below_min" => Some(c.below_min as f64),
+                "above_max" => Some(c.above_max as f64),
+                "out_of_range" => Some((c.below_min + c.above_max) as f64),
+                "not_allowed" => Some(c.not_allowed as f64),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The value of a drift metric of `threshold.column` (every drift threshold names a column).
+pub fn drift_value(report: &crate::drift_files::DriftReport, threshold: &Threshold) -> Option<f64> {
+    use crate::metrics::ColumnDrift;
+    let column = threshold.column.as_ref()?;
+    let (_, drift) = report.columns.iter().find(|(name, _)| name == column)?;
+    let value = match drift {
+        ColumnDrift::Numeric(d) => serde_json::to_value(d).ok()?,
+        ColumnDrift::Categorical(d) => serde_json::to_value(d).ok()?,
+    };
+    // A null (an undefined value, or a p-value not computed) is NaN: it fails, never passes.
+    value
+        .get(&threshold.metric)
+        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+}
+
+/// Checks data-quality and drift thresholds. They compare a dataset with its schema or with a
+/// reference, not two models, so a `maxRegression` on them is never evaluated.
+pub fn check_data(
+    spec: &GateSpec,
+    quality: Option<&crate::data_quality::DataQualityReport>,
+    drift: Option<&crate::drift_files::DriftReport>,
+) -> Vec<ThresholdResult> {
+    let mut out = Vec::new();
+    for t in &spec.data_quality {
+        let value = quality.and_then(|q| data_quality_value(q, t));
+        out.push(check(t, value, None, Direction::LowerIsBetter));
+    }
+    for t in &spec.drift {
+        let value = drift.and_then(|d| drift_value(d, t));
+        let direction = if t.metric == "ks_pvalue" {
+            Direction::HigherIsBetter
+        } else {
+            Direction::LowerIsBetter
+        };
+        out.push(check(t, value, None, direction));
+    }
+    out
 }

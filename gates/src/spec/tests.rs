@@ -1,4 +1,4 @@
-use super::{Direction, GateSpec, Outcome, Threshold, check, check_eval};
+use super::{Direction, GateSpec, Outcome, Threshold, check, check_data, check_eval};
 
 fn t(json: &str) -> Threshold {
     serde_json::from_str(json).unwrap()
@@ -115,4 +115,53 @@ fn check_eval_reads_quality_and_fairness_values() {
         matches!(&r.results[0].outcome, Outcome::Fail { reasons } if reasons[0].contains("regressed by 0.250000"))
     );
     assert!(r.warnings.is_empty());
+}
+
+#[test]
+fn data_quality_and_drift_thresholds() {
+    use crate::data_quality::DataQualityAccumulator;
+    use crate::dataset::{Batch, Column, ColumnSpec, ColumnType};
+    use crate::drift_files::DriftReport;
+    use crate::metrics::{ColumnDrift, numeric_drift};
+
+    let specs = [ColumnSpec::new("age", ColumnType::Integer)];
+    let mut acc = DataQualityAccumulator::new(&specs);
+    acc.push(&Batch {
+        columns: vec![Column::Integer(vec![Some(1), None, Some(1), Some(4)])],
+        rows: 4,
+        first_row: 0,
+        lines: vec![],
+    });
+    let dq = acc.finish(&["age".to_owned()], &specs);
+    let drift = DriftReport {
+        columns: vec![(
+            "age".into(),
+            ColumnDrift::Numeric(numeric_drift(&[1.0, 2.0, 3.0], &[7.0, 8.0, 9.0]).unwrap()),
+        )],
+    };
+    let spec: GateSpec = serde_json::from_str(
+        r#"{"dataQuality": [{"metric": "null_rate", "column": "age", "max": 0.3},
+                            {"metric": "duplicate_rows", "max": 0},
+                            {"metric": "rows", "min": 4},
+                            {"metric": "nope", "max": 1}],
+            "drift": [{"metric": "population_stability_index", "column": "age", "max": 0.1},
+                      {"metric": "ks_pvalue", "column": "age", "min": 0.05}]}"#,
+    )
+    .unwrap();
+    let r = check_data(&spec, Some(&dq), Some(&drift));
+    assert_eq!(r[0].outcome, Outcome::Pass, "null rate 0.25");
+    assert!(
+        matches!(r[1].outcome, Outcome::Fail { .. }),
+        "one duplicate"
+    );
+    assert_eq!(r[2].outcome, Outcome::Pass);
+    assert!(
+        matches!(&r[3].outcome, Outcome::Fail { reasons } if reasons[0].contains("not computed"))
+    );
+    assert!(
+        matches!(r[4].outcome, Outcome::Fail { .. }),
+        "disjoint samples drift"
+    );
+    // scipy.stats.ks_2samp([1, 2, 3], [7, 8, 9]).pvalue == 0.1: not significant at 0.05.
+    assert_eq!(r[5].outcome, Outcome::Pass);
 }
