@@ -1,7 +1,7 @@
 //! Walking the chain: recompute every hash from the stored bytes and check every checkpoint.
 
 use super::checkpoint::{Checkpoint, CheckpointError, Verifier};
-use super::event::{self, GENESIS, StoredEvent};
+use super::event::{self, GENESIS};
 use super::merkle::{CompactRange, Hash};
 use crate::store::{Store, StoreError, StoredCheckpoint};
 use futures_util::StreamExt as _;
@@ -283,38 +283,9 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
     let mut announced: Vec<(u64, Verifier)> = Vec::new();
     let mut walker = ChainWalker::new();
     let mut cps = checkpoints.iter().peekable();
-    // A reader task streams rows in batches while this task hashes, so database reads and
-    // hashing overlap on two cores; the bounded channel keeps memory flat.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<StoredEvent>, StoreError>>(4);
-    let reader = store.clone();
-    tokio::spawn(async move {
-        const BATCH: usize = 1024;
-        let mut events = reader.events(1, u64::MAX);
-        let mut batch = Vec::with_capacity(BATCH);
-        while let Some(row) = events.next().await {
-            let full = match row {
-                Ok(row) => {
-                    batch.push(row);
-                    batch.len() == BATCH
-                }
-                Err(err) => {
-                    let _ = tx.send(Err(err)).await;
-                    return;
-                }
-            };
-            if full
-                && tx
-                    .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
-                    .await
-                    .is_err()
-            {
-                return;
-            }
-        }
-        if !batch.is_empty() {
-            let _ = tx.send(Ok(batch)).await;
-        }
-    });
+    // sqlx's SQLite driver already steps the statement on its own worker thread, so reads and
+    // hashing overlap without a reader task of our own (one measured 2x slower on two cores).
+    let mut events = store.events(1, u64::MAX);
     let fail = |mut report: Report, problem| {
         report.problem = Some(problem);
         Ok(report)
@@ -326,50 +297,48 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
         }
         report.checkpoints += 1;
     }
-    while let Some(batch) = rx.recv().await {
-        for row in batch? {
-            let fields =
-                match walker.step(row.seq, &row.body, Some(&row.prev_hash), Some(&row.hash)) {
-                    Ok(f) => f,
-                    Err(p) => return fail(report, p),
-                };
-            for (column, ok) in [
-                ("time", fields.time == row.time),
-                ("actor", fields.actor == row.actor),
-                ("action", fields.action == row.action),
-                ("subject", fields.subject == row.subject),
-            ] {
-                if !ok {
-                    return fail(
-                        report,
-                        Problem::ColumnMismatch {
-                            seq: row.seq,
-                            column,
-                        },
-                    );
-                }
+    while let Some(row) = events.next().await {
+        let row = row?;
+        let fields = match walker.step(row.seq, &row.body, Some(&row.prev_hash), Some(&row.hash)) {
+            Ok(f) => f,
+            Err(p) => return fail(report, p),
+        };
+        for (column, ok) in [
+            ("time", fields.time == row.time),
+            ("actor", fields.actor == row.actor),
+            ("action", fields.action == row.action),
+            ("subject", fields.subject == row.subject),
+        ] {
+            if !ok {
+                return fail(
+                    report,
+                    Problem::ColumnMismatch {
+                        seq: row.seq,
+                        column,
+                    },
+                );
             }
-            if fields.action == super::KEY_ROTATED
-                && let Some(v) = event::Event::decode(&row.body)
-                    .ok()
-                    .and_then(|e| {
-                        e.payload
-                            .get("key")
-                            .and_then(|k| k.as_str())
-                            .map(str::to_owned)
-                    })
-                    .and_then(|k| Verifier::from_text(&k).ok())
-            {
-                announced.push((row.seq, v));
+        }
+        if fields.action == super::KEY_ROTATED
+            && let Some(v) = event::Event::decode(&row.body)
+                .ok()
+                .and_then(|e| {
+                    e.payload
+                        .get("key")
+                        .and_then(|k| k.as_str())
+                        .map(str::to_owned)
+                })
+                .and_then(|k| Verifier::from_text(&k).ok())
+        {
+            announced.push((row.seq, v));
+        }
+        report.events += 1;
+        while let Some(cp) = cps.next_if(|cp| cp.size == row.seq) {
+            if let Err(p) = check_checkpoint(cp, &walker, &mut trusted, &mut announced) {
+                return fail(report, p);
             }
-            report.events += 1;
-            while let Some(cp) = cps.next_if(|cp| cp.size == row.seq) {
-                if let Err(p) = check_checkpoint(cp, &walker, &mut trusted, &mut announced) {
-                    return fail(report, p);
-                }
-                report.checkpoints += 1;
-                report.last_checkpoint = cp.size;
-            }
+            report.checkpoints += 1;
+            report.last_checkpoint = cp.size;
         }
     }
     let last = walker.next_seq() - 1;
