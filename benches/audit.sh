@@ -27,6 +27,7 @@ done
 
 echo "== $N events (SQLite)"
 "$B" seed "sqlite://$WORK/big.db" "$N" "$WORK/key"
+echo "scan (rows only, no checks):"; peak "$B" scan "sqlite://$WORK/big.db"
 echo "verify:"; peak "$B" verify "sqlite://$WORK/big.db" "$WORK/key"
 echo "export:"; peak "$B" export "sqlite://$WORK/big.db" "$WORK/key" "$WORK/bundle"
 ls -l "$WORK/bundle" | awk 'NR>1{printf "  %-20s %12d bytes\n", $9, $5}'

@@ -8,6 +8,7 @@
 //!   every 100,000 events, with a new key written to KEYFILE.
 //! - `verify URL KEYFILE`: `verify_store`, the code behind `tollgate audit verify`.
 //! - `export URL KEYFILE OUT`: `bundle::export` of the whole log, as `tollgate audit export`.
+//! - `scan URL`: only streams the rows, to separate database cost from verification cost.
 //! - `verify-bundle DIR KEYFILE`: `bundle::verify_bundle`, as `tollgate audit verify-bundle`.
 
 #![allow(clippy::print_stdout)]
@@ -160,6 +161,24 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
                 s.range,
                 s.checkpoint_size,
                 start.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        "scan" => {
+            // Only reads the rows, to separate database cost from verification cost.
+            use futures_util::StreamExt as _;
+            let store = Store::open(arg(2)?).await?;
+            let start = Instant::now();
+            let (mut rows, mut bytes) = (0u64, 0u64);
+            let mut events = store.events(1, u64::MAX);
+            while let Some(row) = events.next().await {
+                bytes += row?.body.len() as u64;
+                rows += 1;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "scan rows={rows} bytes={bytes}: {secs:.3}s ({:.0} MB/s)",
+                bytes as f64 / secs / 1e6
             );
             Ok(())
         }
