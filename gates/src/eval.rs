@@ -15,7 +15,7 @@ use crate::metrics::{
     BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, Method, MetricError,
 };
 
-pub use render::{render_gates, render_text};
+pub use render::{render_data_quality, render_drift, render_gates, render_text};
 
 /// Where predicted labels come from.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,8 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::{ArgGroup, ValueEnum};
-use tollgate_gates::dataset::{DEFAULT_BATCH_ROWS, Format, Sha256Digest};
-use tollgate_gates::eval::{EvalRequest, Predictions, evaluate, render_gates, render_text};
+use tollgate_gates::dataset::{DEFAULT_BATCH_ROWS, DatasetSchema, Format, Sha256Digest};
+use tollgate_gates::eval::{
+    EvalRequest, Predictions, evaluate, render_data_quality, render_drift, render_gates,
+    render_text,
+};
 use tollgate_gates::metrics::DEFAULT_ECE_BINS;
 use tollgate_gates::spec::{GateSpec, check_eval};
 
@@ -18,6 +21,61 @@ pub enum Command {
     /// Print every quality and fairness metric of a file that holds labels and predictions
     /// (or scores and a threshold), without a config repo.
     Eval(EvalArgs),
+    /// Measure a dataset against its schema: schema match, nulls, ranges, allowed values,
+    /// duplicate rows and row count.
+    DataQuality(DataQualityArgs),
+    /// Measure drift of columns between a reference and a current dataset: PSI,
+    /// Jensen-Shannon, Kolmogorov-Smirnov and Wasserstein.
+    Drift(DriftArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DataQualityArgs {
+    /// The dataset, a CSV or Parquet file.
+    #[arg(long, env = "TOLLGATE_DQ_DATA", value_name = "FILE")]
+    pub data: PathBuf,
+    /// The dataset's schema: JSON, `{"columns": [{"name", "type", "nullable", "range", "allowedValues"}]}`.
+    #[arg(long, env = "TOLLGATE_DQ_SCHEMA", value_name = "FILE")]
+    pub schema: PathBuf,
+    /// Refuse the file unless its SHA-256 is this (64 hex digits).
+    #[arg(long, env = "TOLLGATE_DQ_SHA256", value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// The file's format; by default told from its extension.
+    #[arg(long, env = "TOLLGATE_DQ_DATA_FORMAT")]
+    pub data_format: Option<DataFormat>,
+    /// Output format.
+    #[arg(long, env = "TOLLGATE_FORMAT", default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(ArgGroup::new("columns").required(true).multiple(true).args(["numeric", "categorical"])))]
+pub struct DriftArgs {
+    /// The reference dataset (what the model was trained or last validated on).
+    #[arg(long, env = "TOLLGATE_DRIFT_REFERENCE", value_name = "FILE")]
+    pub reference: PathBuf,
+    /// The current dataset.
+    #[arg(long, env = "TOLLGATE_DRIFT_CURRENT", value_name = "FILE")]
+    pub current: PathBuf,
+    /// Numeric columns, comma-separated.
+    #[arg(
+        long,
+        env = "TOLLGATE_DRIFT_NUMERIC",
+        value_name = "COLS",
+        value_delimiter = ','
+    )]
+    pub numeric: Vec<String>,
+    /// Categorical columns, comma-separated.
+    #[arg(
+        long,
+        env = "TOLLGATE_DRIFT_CATEGORICAL",
+        value_name = "COLS",
+        value_delimiter = ','
+    )]
+    pub categorical: Vec<String>,
+    /// Output format.
+    #[arg(long, env = "TOLLGATE_FORMAT", default_value = "text")]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -106,7 +164,100 @@ pub struct EvalArgs {
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Eval(args) => eval(args),
+        Command::DataQuality(args) => data_quality(args),
+        Command::Drift(args) => drift(args),
     }
+}
+
+fn format_of(path: &std::path::Path, given: Option<DataFormat>) -> anyhow::Result<Format> {
+    match given {
+        Some(DataFormat::Csv) => Ok(Format::Csv),
+        Some(DataFormat::Parquet) => Ok(Format::Parquet),
+        None => Format::from_path(path).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: cannot tell the format from the file name\nhint: name the file `*.csv` or `*.parquet`, or pass --data-format",
+                path.display()
+            )
+        }),
+    }
+}
+
+fn write_out(
+    format: OutputFormat,
+    text: impl FnOnce() -> String,
+    json: impl FnOnce() -> serde_json::Result<serde_json::Value>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        OutputFormat::Text => write!(out, "{}", text())?,
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &json()?)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn data_quality(args: DataQualityArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.schema)
+        .with_context(|| format!("failed to read schema `{}`", args.schema.display()))?;
+    let schema: DatasetSchema = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a valid dataset schema\nhint: {{\"columns\": [{{\"name\": \"age\", \"type\": \"integer\", \"nullable\": false, \"range\": {{\"min\": 0}}}}]}}",
+            args.schema.display()
+        )
+    })?;
+    let expected = args
+        .sha256
+        .as_deref()
+        .map(str::parse::<Sha256Digest>)
+        .transpose()?;
+    let format = format_of(&args.data, args.data_format)?;
+    let report = tollgate_gates::data_quality::assess(
+        &args.data,
+        format,
+        &schema.columns,
+        expected.as_ref(),
+    )?;
+    write_out(
+        args.format,
+        || render_data_quality(&report),
+        || serde_json::to_value(&report),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
+    use tollgate_gates::dataset::{ColumnSpec, ColumnType};
+    use tollgate_gates::drift_files::Side;
+    let columns: Vec<ColumnSpec> = args
+        .numeric
+        .iter()
+        .map(|c| ColumnSpec::new(c.trim(), ColumnType::Float))
+        .chain(
+            args.categorical
+                .iter()
+                .map(|c| ColumnSpec::new(c.trim(), ColumnType::String)),
+        )
+        .collect();
+    let reference = Side {
+        path: &args.reference,
+        format: format_of(&args.reference, None)?,
+        sha256: None,
+    };
+    let current = Side {
+        path: &args.current,
+        format: format_of(&args.current, None)?,
+        sha256: None,
+    };
+    let report = tollgate_gates::drift_files::drift(reference, current, &columns)?;
+    write_out(
+        args.format,
+        || render_drift(&report),
+        || serde_json::to_value(&report),
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {

@@ -254,3 +254,126 @@ pub fn render_gates(report: &crate::spec::GateReport) -> String {
     );
     out
 }
+
+/// Renders a data-quality report: dataset-wide findings, then one row per declared column.
+pub fn render_data_quality(report: &crate::data_quality::DataQualityReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Data quality  {} rows", report.rows);
+    let schema = if report.schema_match {
+        "matches".to_owned()
+    } else {
+        "DOES NOT MATCH".to_owned()
+    };
+    let _ = writeln!(out, "  schema               {schema}");
+    if !report.missing_columns.is_empty() {
+        let _ = writeln!(
+            out,
+            "  missing columns      {}",
+            report.missing_columns.join(", ")
+        );
+    }
+    if !report.unexpected_columns.is_empty() {
+        let _ = writeln!(
+            out,
+            "  unexpected columns   {}",
+            report.unexpected_columns.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  duplicate rows       {} ({})",
+        report.duplicate_rows,
+        num(report.duplicate_rate)
+    );
+    out.push('\n');
+    let mut rows = vec![
+        [
+            "column",
+            "type",
+            "nulls",
+            "null rate",
+            "non-nullable nulls",
+            "below min",
+            "above max",
+            "not allowed",
+            "min",
+            "max",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for c in &report.columns {
+        let ty = serde_json::to_value(c.ty)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let opt = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |v| format!("{v}"));
+        rows.push(vec![
+            c.name.clone(),
+            ty,
+            c.nulls.to_string(),
+            num(c.null_rate),
+            c.null_violations.to_string(),
+            c.below_min.to_string(),
+            c.above_max.to_string(),
+            c.not_allowed.to_string(),
+            opt(c.min),
+            opt(c.max),
+        ]);
+    }
+    table(&mut out, &rows);
+    out
+}
+
+/// Renders drift measures, one row per column.
+pub fn render_drift(report: &crate::drift_files::DriftReport) -> String {
+    use crate::metrics::ColumnDrift;
+    let mut out = String::from("Drift (reference → current)\n");
+    let mut rows = vec![
+        [
+            "column",
+            "kind",
+            "ref rows",
+            "cur rows",
+            "PSI",
+            "JS distance",
+            "KS",
+            "KS p-value",
+            "Wasserstein",
+            "W / std",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for (name, d) in &report.columns {
+        match d {
+            ColumnDrift::Numeric(d) => rows.push(vec![
+                name.clone(),
+                "numeric".into(),
+                d.reference_rows.to_string(),
+                d.current_rows.to_string(),
+                num(d.population_stability_index),
+                num(d.jensen_shannon_distance),
+                num(d.ks_statistic),
+                d.ks_pvalue
+                    .map_or_else(|| "n > 10000".to_owned(), |p| format!("{p:.4e}")),
+                num(d.wasserstein_distance),
+                num(d.wasserstein_normed),
+            ]),
+            ColumnDrift::Categorical(d) => rows.push(vec![
+                name.clone(),
+                format!("{} categories", d.categories),
+                d.reference_rows.to_string(),
+                d.current_rows.to_string(),
+                num(d.population_stability_index),
+                num(d.jensen_shannon_distance),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]),
+        }
+    }
+    table(&mut out, &rows);
+    out
+}
