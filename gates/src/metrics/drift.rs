@@ -70,8 +70,10 @@ fn sturges_edges(sorted: &[f64]) -> Vec<f64> {
         (lo, hi)
     };
     let width = (hi - lo) / ((sorted.len() as f64).log2() + 1.0);
+    // Sturges gives about log2(n) + 1 bins; the clamp only matters for ranges so wide that
+    // their width overflows to infinity, where the bins are meaningless but must not panic.
     let bins = if width != 0.0 {
-        ((last - first) / width).ceil() as usize
+        (((last - first) / width).ceil() as usize).clamp(1, 1024)
     } else {
         1
     };

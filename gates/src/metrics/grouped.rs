@@ -212,7 +212,7 @@ impl Groups {
     pub fn cell(&self, mut i: usize) -> Vec<usize> {
         let mut out = vec![0; self.levels.len()];
         for f in (0..self.levels.len()).rev() {
-            let n = self.levels[f].len();
+            let n = self.levels[f].len().max(1);
             out[f] = i % n;
             i /= n;
         }
@@ -224,7 +224,7 @@ impl Groups {
         self.cell(i)
             .into_iter()
             .enumerate()
-            .map(|(f, l)| self.levels[f][l].as_str())
+            .map(|(f, l)| self.levels[f].get(l).map_or("", String::as_str))
             .collect()
     }
 }

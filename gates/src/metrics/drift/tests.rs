@@ -51,3 +51,11 @@ fn ks_exact_pvalue_small_cases() {
     assert_eq!(ks_pvalue_exact(5, 7, 0.0), Some(1.0));
     assert_eq!(ks_pvalue_exact(10_001, 5, 0.5), None);
 }
+
+#[test]
+fn extreme_ranges_do_not_panic() {
+    let r: Vec<f64> = (0..30)
+        .map(|i| if i % 2 == 0 { -1e308 } else { 1e308 } * f64::from(i + 1) / 30.0)
+        .collect();
+    assert!(numeric_drift(&r, &[0.0, 1e308]).is_ok());
+}
