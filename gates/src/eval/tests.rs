@@ -221,3 +221,60 @@ fn baseline_is_computed_in_the_same_pass() {
     });
     assert!(matches!(evaluate(&req), Err(EvalError::SameColumn { .. })));
 }
+
+#[test]
+fn hostile_inputs_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[&[u8]] = &[
+        b"",
+        b"y,s,g\n",
+        b"y,s,g\n1,0.5\n",
+        b"y,s,g\n1,NaN,a\n",
+        b"y,s,g\n1,inf,a\n",
+        b"y,s,g\n1,1e400,a\n",
+        b"y,s,g\n1,-0.5,a\n0,7,b\n",
+        b"y,s,g\n\xff\xfe,0.5,a\n",
+        b"\"y,s,g\n1,0.5,a\n",
+        b"y,s,g,w\n1,0.5,a,-1\n",
+        b"y,s,g\n-1,0.5,a\n",
+        b"y,y,g\n1,1,a\n",
+        b"\x00\x01\x02\x03",
+    ];
+    for (i, bytes) in cases.iter().enumerate() {
+        let p = dir.path().join(format!("c{i}.csv"));
+        std::fs::write(&p, bytes).unwrap();
+        let mut req = request(
+            &p,
+            Predictions::Threshold {
+                score: "s".into(),
+                threshold: 0.5,
+            },
+            &["g"],
+        );
+        let _ = evaluate(&req);
+        req.weight = Some("w".into());
+        let _ = evaluate(&req);
+        req.sensitive = vec![];
+        req.predictions = Predictions::Column {
+            prediction: "s".into(),
+            score: None,
+        };
+        let _ = evaluate(&req);
+    }
+    // Scores outside [0, 1] still give ranking metrics, and say why the others are missing.
+    let p = dir.path().join("c6.csv");
+    let r = evaluate(&request(
+        &p,
+        Predictions::Threshold {
+            score: "s".into(),
+            threshold: 0.5,
+        },
+        &["g"],
+    ))
+    .unwrap();
+    assert!(
+        r.notes.iter().any(|n| n.contains("not probabilities")),
+        "{:?}",
+        r.notes
+    );
+}
