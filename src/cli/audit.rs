@@ -159,10 +159,13 @@ impl KeyArgs {
     async fn log(&self, db: &DbArgs) -> anyhow::Result<AuditLog> {
         let store = Store::open(&db.db).await?;
         let log = AuditLog::new(store);
-        Ok(match self.signers()? {
+        let log = match self.signers()? {
             Some((current, previous)) => log.with_signers(current, previous),
             None => log,
-        })
+        };
+        // Never write to a log that no longer matches its last checkpoint.
+        log.check_start().await?;
+        Ok(log)
     }
 }
 

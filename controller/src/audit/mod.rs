@@ -148,6 +148,42 @@ impl AuditLog {
         }
     }
 
+    /// Checks, before writing, that the log still matches its last checkpoint: its stored
+    /// frontier reproduces the signed root, the event it ends at is present with the signed
+    /// chain hash, and the head is not behind it. A process that finds otherwise must not
+    /// append or sign (the log was truncated or rewritten; run `tollgate audit verify`).
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Inconsistent`] or [`AuditError::Store`].
+    pub async fn check_start(&self) -> Result<(), AuditError> {
+        let Some(cp) = self.store.checkpoints().await?.pop() else {
+            return Ok(());
+        };
+        let inconsistent = AuditError::Inconsistent { size: cp.size };
+        let signed = cp
+            .note
+            .split_once("\n\n")
+            .and_then(|(b, _)| Checkpoint::parse_body(&format!("{b}\n")).ok());
+        let frontier_ok =
+            CompactRange::from_frontier(cp.size, &cp.frontier).is_some_and(|t| t.root() == cp.root);
+        let note_ok = signed.is_some_and(|c| {
+            c.size == cp.size && c.root == cp.root && c.chain_hash == cp.chain_hash
+        });
+        if !frontier_ok || !note_ok || self.store.head().await?.size < cp.size {
+            return Err(inconsistent);
+        }
+        if cp.size > 0 {
+            let mut rows = self.store.events(cp.size, cp.size);
+            match rows.next().await {
+                Some(Ok(row)) if row.hash == cp.chain_hash => {}
+                Some(Err(err)) => return Err(err.into()),
+                _ => return Err(inconsistent),
+            }
+        }
+        Ok(())
+    }
+
     /// Signs a checkpoint over the whole log as it stands, unless the last checkpoint already
     /// covers it. When the key differs from the last checkpoint's, an `audit.key.rotated` event
     /// announcing the new key is appended first.

@@ -12,7 +12,7 @@ use support::{Backend, TestDb};
 use tollgate_controller::audit::checkpoint::Signer;
 use tollgate_controller::audit::event::{GENESIS, NewEvent};
 use tollgate_controller::audit::verify::{Problem, verify_store};
-use tollgate_controller::audit::{AuditLog, KEY_ROTATED};
+use tollgate_controller::audit::{AuditError, AuditLog, KEY_ROTATED};
 use tollgate_controller::store::{RecordKind, Store, StoreError};
 
 pub fn ev(i: u64) -> NewEvent {
@@ -193,6 +193,39 @@ async fn concurrent_appends_in_one_process_never_fork(backend: Backend) {
     store.close().await;
 }
 
+async fn writers_refuse_a_log_truncated_behind_its_checkpoint(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let key = Signer::generate("tollgate").expect("key");
+    let log = seeded(&db, 12, 5, &key).await;
+    log.check_start().await.expect("a sound log may be written");
+    let seven = log
+        .store()
+        .events(7, 7)
+        .next()
+        .await
+        .expect("row")
+        .expect("event");
+    db.drop_guards().await;
+    db.exec(&format!(
+        "DELETE FROM audit_events WHERE seq > 7; UPDATE audit_head SET size = 7, hash = {} WHERE id = 1;",
+        db.blob(&seven.hash)
+    ))
+    .await;
+    let err = log
+        .check_start()
+        .await
+        .expect_err("truncated behind checkpoint 10");
+    assert!(
+        matches!(err, AuditError::Inconsistent { size: 10 }),
+        "{err:?}"
+    );
+    assert!(matches!(
+        log.checkpoint().await,
+        Err(AuditError::Inconsistent { .. }) | Err(AuditError::Corrupt { .. })
+    ));
+    log.store().close().await;
+}
+
 async fn unsupported_urls_are_refused(_backend: Backend) {
     let err = Store::open("mysql://user:secret@host/db")
         .await
@@ -206,5 +239,6 @@ both_backends!(
     records_are_written_with_their_event,
     checkpoints_pin_the_log_and_rotation_is_an_event,
     concurrent_appends_in_one_process_never_fork,
+    writers_refuse_a_log_truncated_behind_its_checkpoint,
     unsupported_urls_are_refused,
 );
