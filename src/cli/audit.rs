@@ -191,14 +191,14 @@ impl TrustArgs {
                 );
             }
         }
-        if keys.is_empty() {
-            if let Some((current, previous)) = key.signers()? {
-                keys.extend(
-                    std::iter::once(current)
-                        .chain(previous)
-                        .map(|s| s.verifier()),
-                );
-            }
+        if keys.is_empty()
+            && let Some((current, previous)) = key.signers()?
+        {
+            keys.extend(
+                std::iter::once(current)
+                    .chain(previous)
+                    .map(|s| s.verifier()),
+            );
         }
         Ok(keys)
     }
