@@ -106,14 +106,23 @@ impl AuditLog {
     ///
     /// # Guarantees
     ///
-    /// As [`Store::append`]: on `Ok` the events are durably committed. A failure to sign a due
-    /// checkpoint is logged, not returned, since the events themselves are safe.
+    /// As [`Store::append`]: on `Ok` the events are durably committed. An append whose head
+    /// compare-and-swap failed (nothing written) is retried up to three times. A failure to sign
+    /// a due checkpoint is logged, not returned, since the events themselves are safe.
     ///
     /// # Errors
     ///
     /// [`AuditError::Store`].
     pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, AuditError> {
-        let out = self.store.append(events).await?;
+        // The head lock makes a failed compare-and-swap all but impossible; if it happens,
+        // nothing was written and the append is simply tried again.
+        let mut attempts = 0;
+        let out = loop {
+            match self.store.append(events).await {
+                Err(StoreError::HeadMoved) if attempts < 3 => attempts += 1,
+                other => break other?,
+            }
+        };
         if let (Some(first), Some(last)) = (out.first(), out.last()) {
             self.maybe_checkpoint(first.seq, last.seq).await;
         }
