@@ -11,8 +11,14 @@ B=$CARGO_TARGET_DIR/release/tollgate-audit-bench
 PG_ADMIN=${TOLLGATE_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 PG_BASE=${PG_ADMIN%/*}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-audit-bench.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-pgdb() { psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null; echo "$PG_BASE/$1"; }
+cleanup() {
+  rm -rf "$WORK"
+  for db in tollgate_bench_append_1 tollgate_bench_append_100; do
+    psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}
+trap cleanup EXIT
+pgdb() { psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null 2>&1; echo "$PG_BASE/$1"; }
 peak() { # command... : runs it under /usr/bin/time -v and prints wall time and peak RSS
   /usr/bin/time -v "$@" 2> "$WORK/time.txt"
   awk -F': ' '/Elapsed \(wall clock\)/{w=$2} /Maximum resident set size/{m=$2} END{printf "  wall %s, peak RSS %.1f MiB\n", w, m/1024}' "$WORK/time.txt"
@@ -27,6 +33,7 @@ done
 
 echo "== $N events (SQLite)"
 "$B" seed "sqlite://$WORK/big.db" "$N" "$WORK/key"
+echo "scan (rows only, no checks):"; peak "$B" scan "sqlite://$WORK/big.db"
 echo "verify:"; peak "$B" verify "sqlite://$WORK/big.db" "$WORK/key"
 echo "export:"; peak "$B" export "sqlite://$WORK/big.db" "$WORK/key" "$WORK/bundle"
 ls -l "$WORK/bundle" | awk 'NR>1{printf "  %-20s %12d bytes\n", $9, $5}'

@@ -325,8 +325,14 @@ def verify(bundle, trusted_texts):
                 raise Failed("event %d lies outside the period" % seq)
             h = hashlib.sha256(prev + body).digest()
             row = next(rows, None)
-            want = [str(seq), event["time"], event["actor"], event["action"], event["subject"], prev.hex(), h.hex()]
-            if row is None or len(row) != 8 or row[:7] != want:
+            # The payload column is the payload's canonical text, cut from the canonical body:
+            # quotes inside JSON strings are escaped, so these are the top-level members.
+            try:
+                payload = body[body.index(b'"payload":') + 10:body.rindex(b',"seq":')].decode("utf-8")
+            except ValueError:
+                raise Failed("events.jsonl line %d is not a canonical event" % (n + 1))
+            want = [str(seq), event["time"], event["actor"], event["action"], event["subject"], prev.hex(), h.hex(), payload]
+            if row is None or row != want:
                 raise Failed("events.csv row %d differs from events.jsonl" % (n + 1))
             cursors.event(seq, event)
             last = (prev, body)

@@ -52,7 +52,10 @@ pub struct DataQualityAccumulator {
     rows: u64,
     /// 128-bit row fingerprints (two independently keyed hashes): 16 bytes per distinct row.
     seen: HashSet<u128>,
-    hashers: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
+    hashers: (
+        std::collections::hash_map::RandomState,
+        std::collections::hash_map::RandomState,
+    ),
     duplicates: u64,
 }
 
@@ -60,7 +63,14 @@ impl DataQualityAccumulator {
     pub fn new(specs: &[ColumnSpec]) -> DataQualityAccumulator {
         DataQualityAccumulator {
             specs: specs.to_vec(),
-            allowed: specs.iter().map(|s| s.allowed_values.as_ref().map(|v| v.iter().cloned().collect())).collect(),
+            allowed: specs
+                .iter()
+                .map(|s| {
+                    s.allowed_values
+                        .as_ref()
+                        .map(|v| v.iter().cloned().collect())
+                })
+                .collect(),
             columns: specs
                 .iter()
                 .map(|s| ColumnQuality {
@@ -96,17 +106,17 @@ impl DataQualityAccumulator {
                     }
                     continue;
                 }
-                if !matches!(column, Column::String(_)) || spec.range.is_some() {
-                    if let Some(x) = column.number(row) {
-                        q.min = Some(q.min.map_or(x, |m| m.min(x)));
-                        q.max = Some(q.max.map_or(x, |m| m.max(x)));
-                        if let Some(range) = spec.range {
-                            if range.min.is_some_and(|m| x < m) {
-                                q.below_min += 1;
-                            }
-                            if range.max.is_some_and(|m| x > m) {
-                                q.above_max += 1;
-                            }
+                if (!matches!(column, Column::String(_)) || spec.range.is_some())
+                    && let Some(x) = column.number(row)
+                {
+                    q.min = Some(q.min.map_or(x, |m| m.min(x)));
+                    q.max = Some(q.max.map_or(x, |m| m.max(x)));
+                    if let Some(range) = spec.range {
+                        if range.min.is_some_and(|m| x < m) {
+                            q.below_min += 1;
+                        }
+                        if range.max.is_some_and(|m| x > m) {
+                            q.above_max += 1;
                         }
                     }
                 }
@@ -135,10 +145,16 @@ impl DataQualityAccumulator {
 
     /// The report, given the file's columns (for the schema match).
     pub fn finish(mut self, file_columns: &[String], declared: &[ColumnSpec]) -> DataQualityReport {
-        let missing_columns: Vec<String> =
-            declared.iter().filter(|s| !file_columns.contains(&s.name)).map(|s| s.name.clone()).collect();
-        let unexpected_columns: Vec<String> =
-            file_columns.iter().filter(|c| !declared.iter().any(|s| s.name == **c)).cloned().collect();
+        let missing_columns: Vec<String> = declared
+            .iter()
+            .filter(|s| !file_columns.contains(&s.name))
+            .map(|s| s.name.clone())
+            .collect();
+        let unexpected_columns: Vec<String> = file_columns
+            .iter()
+            .filter(|c| !declared.iter().any(|s| s.name == **c))
+            .cloned()
+            .collect();
         for q in &mut self.columns {
             q.null_rate = q.nulls as f64 / self.rows as f64;
         }
@@ -158,7 +174,9 @@ fn hash_cell(column: &Column, row: usize, h: &mut impl Hasher) {
     match column {
         Column::Integer(v) => v[row].hash(h),
         // -0.0 equals 0.0, as pandas compares them.
-        Column::Float(v) => v[row].map(|x| if x == 0.0 { 0u64 } else { x.to_bits() }).hash(h),
+        Column::Float(v) => v[row]
+            .map(|x| if x == 0.0 { 0u64 } else { x.to_bits() })
+            .hash(h),
         Column::Boolean(v) => v[row].hash(h),
         Column::String(v) => v[row].hash(h),
     }
@@ -166,3 +184,35 @@ fn hash_cell(column: &Column, row: usize, h: &mut impl Hasher) {
 
 #[cfg(test)]
 mod tests;
+
+/// Reads a dataset once and measures its data quality against `schema`. Declared columns
+/// missing from the file are reported (and not read); the digest is verified before the
+/// report is returned.
+///
+/// # Errors
+/// The file cannot be read, a value does not have its declared type, or the digest differs.
+pub fn assess(
+    path: &std::path::Path,
+    format: crate::dataset::Format,
+    schema: &[ColumnSpec],
+    expected_sha256: Option<&crate::dataset::Sha256Digest>,
+) -> Result<DataQualityReport, crate::dataset::DatasetError> {
+    use crate::dataset::{self, DEFAULT_BATCH_ROWS, ReadOptions};
+    let file_columns = dataset::column_names(path, format)?;
+    let present: Vec<ColumnSpec> = schema
+        .iter()
+        .filter(|s| file_columns.contains(&s.name))
+        .cloned()
+        .collect();
+    let mut acc = DataQualityAccumulator::new(&present);
+    let options = ReadOptions {
+        columns: &present,
+        expected_sha256,
+        batch_rows: DEFAULT_BATCH_ROWS,
+    };
+    let summary = dataset::read(path, format, &options, |batch| {
+        acc.push(batch);
+        Ok::<_, std::convert::Infallible>(())
+    })?;
+    Ok(acc.finish(&summary.file_columns, schema))
+}

@@ -8,18 +8,23 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::dataset::{self, Batch, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest};
+use crate::dataset::{
+    self, Batch, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest,
+};
 use crate::metrics::{
-    BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, MetricError, Method,
+    BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, Method, MetricError,
 };
 
-pub use render::render_text;
+pub use render::{render_data_quality, render_drift, render_gates, render_text};
 
 /// Where predicted labels come from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Predictions {
     /// A column of 0/1 predictions, optionally with a score column for ranking metrics.
-    Column { prediction: String, score: Option<String> },
+    Column {
+        prediction: String,
+        score: Option<String>,
+    },
     /// A score column turned into labels by `score >= threshold`.
     Threshold { score: String, threshold: f64 },
 }
@@ -34,6 +39,8 @@ pub struct EvalRequest {
     pub predictions: Predictions,
     pub sensitive: Vec<String>,
     pub weight: Option<String>,
+    /// The baseline model's predictions on the same rows (`maxRegression`), if any.
+    pub baseline: Option<Predictions>,
     pub expected_sha256: Option<Sha256Digest>,
     pub ece_bins: usize,
     pub batch_rows: usize,
@@ -54,10 +61,21 @@ pub enum EvalError {
     },
     /// A cell that must hold a value holds none or the wrong one.
     #[error("{path}:{line}: column `{column}`: expected {expected}, found `{value}`\nhint: {hint}")]
-    Value { path: PathBuf, line: u64, column: String, expected: &'static str, value: String, hint: &'static str },
+    Value {
+        path: PathBuf,
+        line: u64,
+        column: String,
+        expected: &'static str,
+        value: String,
+        hint: &'static str,
+    },
     /// The same column is named for two roles.
     #[error("column `{column}` is given as both {first} and {second}")]
-    SameColumn { column: String, first: &'static str, second: &'static str },
+    SameColumn {
+        column: String,
+        first: &'static str,
+        second: &'static str,
+    },
     /// The threshold is not a number in a usable range.
     #[error("threshold `{threshold}` is not a finite number")]
     BadThreshold { threshold: f64 },
@@ -111,15 +129,139 @@ pub struct EvalReport {
     /// Every available quality metric on all rows (NaN is written `null` in JSON).
     pub overall: BTreeMap<&'static str, f64>,
     pub fairness: Vec<Fairness>,
+    /// The baseline model's metrics on the same rows, when its predictions were given.
+    pub baseline: Option<BaselineReport>,
     /// What could not be computed, and why.
     pub notes: Vec<String>,
 }
 
-fn metrics_of(report: &BinaryReport, g: &crate::metrics::GroupMetrics) -> BTreeMap<&'static str, f64> {
-    BinaryMetric::ALL.into_iter().filter(|m| report.available(*m)).map(|m| (m.name(), g.get(m))).collect()
+/// A baseline model's metrics, computed in the same pass as the candidate's.
+#[derive(Clone, Debug, Serialize)]
+pub struct BaselineReport {
+    pub prediction: Option<String>,
+    pub score: Option<String>,
+    pub threshold: Option<f64>,
+    pub overall: BTreeMap<&'static str, f64>,
+    pub fairness: Vec<Fairness>,
 }
 
-/// Reads the file once and computes every quality and fairness metric.
+fn metrics_of(
+    report: &BinaryReport,
+    g: &crate::metrics::GroupMetrics,
+) -> BTreeMap<&'static str, f64> {
+    BinaryMetric::ALL
+        .into_iter()
+        .filter(|m| report.available(*m))
+        .map(|m| (m.name(), g.get(m)))
+        .collect()
+}
+
+/// Columns (batch indices) that give one model's predictions.
+#[derive(Clone, Copy, Debug)]
+struct ModelColumns {
+    prediction: Option<usize>,
+    score: Option<usize>,
+    threshold: Option<f64>,
+}
+
+/// Adds a model's columns to `roles` and says where they are.
+fn model_columns(
+    roles: &mut Vec<(&'static str, String, ColumnType)>,
+    predictions: &Predictions,
+    baseline: bool,
+) -> Result<ModelColumns, EvalError> {
+    let (p_role, s_role) = if baseline {
+        ("baseline prediction", "baseline score")
+    } else {
+        ("prediction", "score")
+    };
+    let mut cols = ModelColumns {
+        prediction: None,
+        score: None,
+        threshold: None,
+    };
+    match predictions {
+        Predictions::Column { prediction, score } => {
+            cols.prediction = Some(roles.len());
+            roles.push((p_role, prediction.clone(), ColumnType::String));
+            if let Some(s) = score {
+                cols.score = Some(roles.len());
+                roles.push((s_role, s.clone(), ColumnType::Float));
+            }
+        }
+        Predictions::Threshold { score, threshold } => {
+            if !threshold.is_finite() {
+                return Err(EvalError::BadThreshold {
+                    threshold: *threshold,
+                });
+            }
+            cols.score = Some(roles.len());
+            cols.threshold = Some(*threshold);
+            roles.push((s_role, score.clone(), ColumnType::Float));
+        }
+    }
+    Ok(cols)
+}
+
+fn predictions_inputs(p: &Predictions) -> (Option<String>, Option<String>, Option<f64>) {
+    match p {
+        Predictions::Column { prediction, score } => {
+            (Some(prediction.clone()), score.clone(), None)
+        }
+        Predictions::Threshold { score, threshold } => {
+            (None, Some(score.clone()), Some(*threshold))
+        }
+    }
+}
+
+/// One model's metrics, from its accumulator.
+struct ModelOutcome {
+    overall: BTreeMap<&'static str, f64>,
+    fairness: Vec<Fairness>,
+    not_probability_row: Option<u64>,
+}
+
+fn outcome(reports: &[BinaryReport], k: usize) -> ModelOutcome {
+    let main = &reports[0];
+    let overall = metrics_of(main, &main.overall);
+    // Singles first, then the intersection, so a reader meets the simple view first.
+    let mut fairness = Vec::new();
+    if k > 0 {
+        let order: Vec<usize> = if k > 1 {
+            (1..reports.len()).chain([0]).collect()
+        } else {
+            vec![0]
+        };
+        for i in order {
+            let r = &reports[i];
+            let groups = r
+                .by_group
+                .iter()
+                .enumerate()
+                .map(|(g, m)| GroupRow {
+                    group: r.groups.label(g).into_iter().map(str::to_owned).collect(),
+                    rows: m.rows,
+                    weight: m.weight,
+                    metrics: metrics_of(r, m),
+                })
+                .collect();
+            fairness.push(Fairness {
+                features: r.groups.features.clone(),
+                groups,
+                between_groups: r.disparities(Method::BetweenGroups),
+                to_overall: r.disparities(Method::ToOverall),
+            });
+        }
+    }
+    ModelOutcome {
+        overall,
+        fairness,
+        not_probability_row: main.not_probability_row,
+    }
+}
+
+/// Reads the file once and computes every quality and fairness metric, for the candidate's
+/// predictions and, when given, the baseline's, in the same pass.
 ///
 /// # Errors
 /// The file cannot be read, a column is missing or holds a wrong or missing value, or there
@@ -128,48 +270,55 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
     let path = &request.data;
     let format = match request.format {
         Some(f) => f,
-        None => Format::from_path(path).ok_or_else(|| DatasetError::UnknownFormat { path: path.clone() })?,
+        None => Format::from_path(path)
+            .ok_or_else(|| DatasetError::UnknownFormat { path: path.clone() })?,
     };
-    let (prediction_col, score_col, threshold) = match &request.predictions {
-        Predictions::Column { prediction, score } => (Some(prediction.clone()), score.clone(), None),
-        Predictions::Threshold { score, threshold } => {
-            if !threshold.is_finite() {
-                return Err(EvalError::BadThreshold { threshold: *threshold });
-            }
-            (None, Some(score.clone()), Some(*threshold))
-        }
-    };
-    // Column roles, in batch order: label, prediction?, score?, weight?, sensitive...
-    let mut roles: Vec<(&'static str, String, ColumnType)> = vec![("label", request.label.clone(), ColumnType::String)];
-    if let Some(p) = &prediction_col {
-        roles.push(("prediction", p.clone(), ColumnType::String));
-    }
-    if let Some(s) = &score_col {
-        roles.push(("score", s.clone(), ColumnType::Float));
-    }
-    if let Some(w) = &request.weight {
+    // Column roles, in batch order: label, weight?, the models' columns, sensitive features.
+    let mut roles: Vec<(&'static str, String, ColumnType)> =
+        vec![("label", request.label.clone(), ColumnType::String)];
+    let weight_index = request.weight.as_ref().map(|w| {
         roles.push(("weight", w.clone(), ColumnType::Float));
+        1
+    });
+    let mut models = vec![model_columns(&mut roles, &request.predictions, false)?];
+    if let Some(b) = &request.baseline {
+        models.push(model_columns(&mut roles, b, true)?);
     }
+    let first_sensitive = roles.len();
     for s in &request.sensitive {
         roles.push(("sensitive feature", s.clone(), ColumnType::String));
     }
     for (i, (role, name, _)) in roles.iter().enumerate() {
         if let Some((other, _, _)) = roles[..i].iter().find(|(_, n, _)| n == name) {
-            return Err(EvalError::SameColumn { column: name.clone(), first: other, second: role });
+            // A baseline may share the candidate's score column only by mistake; say so.
+            return Err(EvalError::SameColumn {
+                column: name.clone(),
+                first: other,
+                second: role,
+            });
         }
     }
-    let specs: Vec<ColumnSpec> = roles.iter().map(|(_, name, ty)| ColumnSpec::new(name.clone(), *ty)).collect();
-    let has_prediction = prediction_col.is_some();
-    let score_index = score_col.as_ref().map(|_| 1 + usize::from(has_prediction));
-    let weight_index = request.weight.as_ref().map(|_| 1 + usize::from(has_prediction) + usize::from(score_col.is_some()));
-    let first_sensitive = roles.len() - request.sensitive.len();
+    let specs: Vec<ColumnSpec> = roles
+        .iter()
+        .map(|(_, name, ty)| ColumnSpec::new(name.clone(), *ty))
+        .collect();
 
-    let mut encoder = GroupEncoder::new(request.sensitive.clone()).map_err(|source| EvalError::Metric { path: path.clone(), source })?;
-    let mut acc = BinaryAccumulator::new(score_col.is_some(), request.ece_bins);
-    let options = ReadOptions { columns: &specs, expected_sha256: request.expected_sha256.as_ref(), batch_rows: request.batch_rows };
+    let metric_error = |source| EvalError::Metric {
+        path: path.clone(),
+        source,
+    };
+    let mut encoder = GroupEncoder::new(request.sensitive.clone()).map_err(metric_error)?;
+    let mut accs: Vec<BinaryAccumulator> = models
+        .iter()
+        .map(|m| BinaryAccumulator::new(m.score.is_some(), request.ece_bins))
+        .collect();
+    let options = ReadOptions {
+        columns: &specs,
+        expected_sha256: request.expected_sha256.as_ref(),
+        batch_rows: request.batch_rows,
+    };
     let mut values: Vec<String> = Vec::with_capacity(request.sensitive.len());
     let summary = dataset::read(path, format, &options, |batch: &Batch| -> Result<(), EvalError> {
-        acc.reserve(batch.rows);
         let value_error = |row: usize, c: usize, expected: &'static str, hint: &'static str| EvalError::Value {
             path: path.clone(),
             line: batch.line(row),
@@ -178,28 +327,13 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
             value: batch.columns[c].text(row).map(|t| t.into_owned()).unwrap_or_default(),
             hint,
         };
+        for acc in &mut accs {
+            acc.reserve(batch.rows);
+        }
         for row in 0..batch.rows {
             let label = match batch.columns[0].binary(row) {
                 Some(Some(b)) => b,
                 _ => return Err(value_error(row, 0, "0 or 1", "labels are 0/1 (or true/false); the positive class is 1")),
-            };
-            let score = match score_index {
-                Some(c) => match &batch.columns[c] {
-                    dataset::Column::Float(v) => match v[row] {
-                        Some(s) if s.is_finite() => s,
-                        _ => return Err(value_error(row, c, "a finite score", "drop or fill rows without a score")),
-                    },
-                    _ => 0.0,
-                },
-                None => 0.0,
-            };
-            let prediction = if has_prediction {
-                match batch.columns[1].binary(row) {
-                    Some(Some(b)) => b,
-                    _ => return Err(value_error(row, 1, "0 or 1", "predictions are 0/1 (or true/false); pass --score and --threshold for scores")),
-                }
-            } else {
-                score >= threshold.unwrap_or(0.5)
             };
             let weight = match weight_index {
                 Some(c) => match batch.columns[c].number(row) {
@@ -223,7 +357,30 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
                 }
             }
             let group = encoder.encode(&values);
-            acc.push(group, label, prediction, score, weight);
+            for (model, acc) in models.iter().zip(accs.iter_mut()) {
+                let score = match model.score {
+                    Some(c) => match batch.columns[c].number(row) {
+                        Some(s) if s.is_finite() => s,
+                        _ => return Err(value_error(row, c, "a finite score", "drop or fill rows without a score")),
+                    },
+                    None => 0.0,
+                };
+                let prediction = match (model.prediction, model.threshold) {
+                    (Some(c), _) => match batch.columns[c].binary(row) {
+                        Some(Some(b)) => b,
+                        _ => {
+                            return Err(value_error(
+                                row,
+                                c,
+                                "0 or 1",
+                                "predictions are 0/1 (or true/false); pass --score and --threshold for scores",
+                            ));
+                        }
+                    },
+                    (None, threshold) => score >= threshold.unwrap_or(0.5),
+                };
+                acc.push(group, label, prediction, score, weight);
+            }
         }
         Ok(())
     })
@@ -236,7 +393,6 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
         other => EvalError::Dataset(other),
     })?;
 
-    let metric_error = |source| EvalError::Metric { path: path.clone(), source };
     let k = request.sensitive.len();
     let mut layouts = vec![encoder.layout_all().map_err(metric_error)?];
     if k > 1 {
@@ -244,13 +400,26 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
             layouts.push(encoder.layout(&[f]).map_err(metric_error)?);
         }
     }
-    let reports = acc.finish(&layouts).map_err(metric_error)?;
-    let main = &reports[0];
-    let overall = metrics_of(main, &main.overall);
+    let mut outcomes = Vec::new();
+    for acc in accs {
+        outcomes.push(outcome(&acc.finish(&layouts).map_err(metric_error)?, k));
+    }
+    let baseline_outcome = if outcomes.len() > 1 {
+        outcomes.pop()
+    } else {
+        None
+    };
+    let candidate = outcomes.pop().ok_or(EvalError::Metric {
+        path: path.clone(),
+        source: MetricError::Empty {
+            metric: "binary classification metrics",
+        },
+    })?;
+    let (prediction_col, score_col, threshold) = predictions_inputs(&request.predictions);
     let mut notes = Vec::new();
     if score_col.is_none() {
         notes.push("no score column: ROC AUC, average precision, log loss, Brier score and ECE need --score".to_owned());
-    } else if let Some(row) = main.not_probability_row {
+    } else if let Some(row) = candidate.not_probability_row {
         notes.push(format!(
             "scores are not probabilities (row {} is outside [0, 1]): log loss, Brier score and ECE are not computed",
             row + 1
@@ -259,33 +428,33 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
     if k == 0 {
         notes.push("no sensitive features: fairness metrics need --sensitive".to_owned());
     }
-    // Singles first, then the intersection, so a reader meets the simple view first.
-    let mut fairness: Vec<Fairness> = Vec::new();
-    if k > 0 {
-        let order: Vec<usize> = if k > 1 { (1..reports.len()).chain([0]).collect() } else { vec![0] };
-        for i in order {
-            let r = &reports[i];
-            let groups = r
-                .by_group
-                .iter()
-                .enumerate()
-                .map(|(g, m)| GroupRow {
-                    group: r.groups.label(g).into_iter().map(str::to_owned).collect(),
-                    rows: m.rows,
-                    weight: m.weight,
-                    metrics: metrics_of(r, m),
-                })
-                .collect();
-            fairness.push(Fairness {
-                features: r.groups.features.clone(),
-                groups,
-                between_groups: r.disparities(Method::BetweenGroups),
-                to_overall: r.disparities(Method::ToOverall),
-            });
+    let baseline = match (&request.baseline, baseline_outcome) {
+        (Some(p), Some(o)) => {
+            let (prediction, score, threshold) = predictions_inputs(p);
+            Some(BaselineReport {
+                prediction,
+                score,
+                threshold,
+                overall: o.overall,
+                fairness: o.fairness,
+            })
         }
-    }
+        _ => {
+            notes.push(
+                "NO BASELINE: nothing to compare with; maxRegression thresholds cannot be checked"
+                    .to_owned(),
+            );
+            None
+        }
+    };
     Ok(EvalReport {
-        dataset: DatasetInfo { path: path.clone(), format, sha256: summary.sha256, rows: summary.rows, bytes: summary.bytes },
+        dataset: DatasetInfo {
+            path: path.clone(),
+            format,
+            sha256: summary.sha256,
+            rows: summary.rows,
+            bytes: summary.bytes,
+        },
         inputs: Inputs {
             label: request.label.clone(),
             prediction: prediction_col,
@@ -295,8 +464,9 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
             weight: request.weight.clone(),
             ece_bins: request.ece_bins,
         },
-        overall,
-        fairness,
+        overall: candidate.overall,
+        fairness: candidate.fairness,
+        baseline,
         notes,
     })
 }

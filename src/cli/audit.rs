@@ -34,7 +34,11 @@ pub struct KeyArgs {
 pub struct TrustArgs {
     /// A trusted checkpoint key (`name+id+base64`), or a file of them, one per line; repeatable.
     /// Defaults to the verifier of the configured signing key.
-    #[arg(long = "trusted-key", env = "TOLLGATE_AUDIT_TRUSTED_KEYS", value_delimiter = ',')]
+    #[arg(
+        long = "trusted-key",
+        env = "TOLLGATE_AUDIT_TRUSTED_KEYS",
+        value_delimiter = ','
+    )]
     trusted_keys: Vec<String>,
 }
 
@@ -126,7 +130,8 @@ fn out(line: impl std::fmt::Display) {
 }
 
 fn read_signer(path: &Path) -> anyhow::Result<Signer> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read key file `{}`", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read key file `{}`", path.display()))?;
     Signer::from_text(&text).with_context(|| format!("invalid key in `{}`", path.display()))
 }
 
@@ -136,23 +141,31 @@ impl KeyArgs {
         let current = match &self.key_file {
             Some(path) => Some(read_signer(path)?),
             None => match std::env::var(KEY_ENV) {
-                Ok(text) if !text.trim().is_empty() => {
-                    Some(Signer::from_text(&text).with_context(|| format!("invalid key in `{KEY_ENV}`"))?)
-                }
+                Ok(text) if !text.trim().is_empty() => Some(
+                    Signer::from_text(&text)
+                        .with_context(|| format!("invalid key in `{KEY_ENV}`"))?,
+                ),
                 _ => None,
             },
         };
-        let previous = self.previous_key_file.as_deref().map(read_signer).transpose()?;
+        let previous = self
+            .previous_key_file
+            .as_deref()
+            .map(read_signer)
+            .transpose()?;
         Ok(current.map(|c| (c, previous.into_iter().collect())))
     }
 
     async fn log(&self, db: &DbArgs) -> anyhow::Result<AuditLog> {
         let store = Store::open(&db.db).await?;
         let log = AuditLog::new(store);
-        Ok(match self.signers()? {
+        let log = match self.signers()? {
             Some((current, previous)) => log.with_signers(current, previous),
             None => log,
-        })
+        };
+        // Never write to a log that no longer matches its last checkpoint.
+        log.check_start().await?;
+        Ok(log)
     }
 }
 
@@ -162,18 +175,30 @@ impl TrustArgs {
         for item in &self.trusted_keys {
             let path = Path::new(item);
             let text = if !item.contains('+') && path.exists() {
-                std::fs::read_to_string(path).with_context(|| format!("failed to read `{}`", path.display()))?
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("failed to read `{}`", path.display()))?
             } else {
                 item.clone()
             };
-            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-                keys.push(Verifier::from_text(line).with_context(|| format!("invalid trusted key `{line}`"))?);
+            for line in text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            {
+                keys.push(
+                    Verifier::from_text(line)
+                        .with_context(|| format!("invalid trusted key `{line}`"))?,
+                );
             }
         }
-        if keys.is_empty() {
-            if let Some((current, previous)) = key.signers()? {
-                keys.extend(std::iter::once(current).chain(previous).map(|s| s.verifier()));
-            }
+        if keys.is_empty()
+            && let Some((current, previous)) = key.signers()?
+        {
+            keys.extend(
+                std::iter::once(current)
+                    .chain(previous)
+                    .map(|s| s.verifier()),
+            );
         }
         Ok(keys)
     }
@@ -181,7 +206,14 @@ impl TrustArgs {
 
 async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Append { db, key, actor, action, subject, payload } => {
+        Command::Append {
+            db,
+            key,
+            actor,
+            action,
+            subject,
+            payload,
+        } => {
             let payload = jcs::parse_strict(&payload).context("invalid `--payload`")?;
             jcs::canonicalize(&payload).context("invalid `--payload`")?;
             let event = NewEvent::new(actor, action, subject, payload)?;
@@ -197,7 +229,9 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
             let trusted = trust.verifiers(&key)?;
             let store = Store::open(&db.db).await?;
             if trusted.is_empty() && !store.checkpoints().await?.is_empty() {
-                bail!("no trusted checkpoint key\nhint: pass `--trusted-key NAME+ID+KEY` (or a file of keys), or configure the signing key");
+                bail!(
+                    "no trusted checkpoint key\nhint: pass `--trusted-key NAME+ID+KEY` (or a file of keys), or configure the signing key"
+                );
             }
             let report = verify_store(&store, &trusted).await?;
             store.close().await;
@@ -210,8 +244,14 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(problem) => {
-                    let first = problem.seq().map(|s| format!(" (first bad row: seq {s})")).unwrap_or_default();
-                    out(format_args!("FAILED{first}: {:#}", anyhow::Error::new(problem)));
+                    let first = problem
+                        .seq()
+                        .map(|s| format!(" (first bad row: seq {s})"))
+                        .unwrap_or_default();
+                    out(format_args!(
+                        "FAILED{first}: {:#}",
+                        anyhow::Error::new(problem)
+                    ));
                     Ok(ExitCode::from(1))
                 }
             }
@@ -223,7 +263,13 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
             let _ = write!(std::io::stdout().lock(), "{}", cp.note);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { db, key, from, to, out: dir } => {
+        Command::Export {
+            db,
+            key,
+            from,
+            to,
+            out: dir,
+        } => {
             let log = key.log(&db).await?;
             let summary = bundle::export(&log, &from, &to, &dir).await?;
             log.store().close().await;
@@ -233,7 +279,10 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
                     dir.display(),
                     summary.checkpoint_size
                 )),
-                None => out(format_args!("no events in the period; wrote an empty bundle to `{}`", dir.display())),
+                None => out(format_args!(
+                    "no events in the period; wrote an empty bundle to `{}`",
+                    dir.display()
+                )),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -247,7 +296,9 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
                         report.events, report.records, report.checkpoint_size
                     ));
                     if !report.independently_trusted {
-                        out("note: the checkpoint was checked against the keys listed in the bundle itself; pass `--trusted-key` to check it against a key you trust");
+                        out(
+                            "note: the checkpoint was checked against the keys listed in the bundle itself; pass `--trusted-key` to check it against a key you trust",
+                        );
                     }
                     Ok(ExitCode::SUCCESS)
                 }
@@ -271,7 +322,10 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("failed to create key file `{}`", path.display()))?;
-    writeln!(file, "{text}").with_context(|| format!("failed to write key file `{}`", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("failed to create key file `{}`", path.display()))?;
+    writeln!(file, "{text}")
+        .with_context(|| format!("failed to write key file `{}`", path.display()))?;
     Ok(())
 }

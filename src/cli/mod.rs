@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod audit;
 mod check;
+mod gate;
 mod init;
 mod policy;
 
@@ -36,6 +37,9 @@ pub enum Command {
     Policy(policy::Command),
     /// Write a small, valid example config repo into DIR.
     Init(init::Args),
+    /// Compute quality, fairness, data-quality and drift gates.
+    #[command(subcommand)]
+    Gate(gate::Command),
     /// The tamper-evident audit trail: append, verify, checkpoint, export, verify-bundle.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -60,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Init(args) => init::run(args),
+        Command::Gate(cmd) => gate::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
     }
 }

@@ -10,7 +10,7 @@
 
 use super::jcs::{self, JcsError};
 use super::merkle::{self, Hash};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 #[cfg(test)]
@@ -77,7 +77,12 @@ impl NewEvent {
         subject: impl Into<String>,
         payload: Value,
     ) -> Result<Self, EventError> {
-        let event = Self { actor: actor.into(), action: action.into(), subject: subject.into(), payload };
+        let event = Self {
+            actor: actor.into(),
+            action: action.into(),
+            subject: subject.into(),
+            payload,
+        };
         check_field("actor", &event.actor)?;
         check_field("action", &event.action)?;
         check_field("subject", &event.subject)?;
@@ -91,15 +96,24 @@ impl NewEvent {
     ///
     /// [`EventError::Payload`] when the payload is not I-JSON.
     pub fn encode(&self, seq: u64, time: &str) -> Result<Vec<u8>, EventError> {
-        let mut map = Map::new();
-        map.insert("action".into(), Value::String(self.action.clone()));
-        map.insert("actor".into(), Value::String(self.actor.clone()));
-        map.insert("payload".into(), self.payload.clone());
-        map.insert("seq".into(), Value::from(seq));
-        map.insert("subject".into(), Value::String(self.subject.clone()));
-        map.insert("time".into(), Value::String(time.to_owned()));
-        map.insert("v".into(), Value::from(EVENT_VERSION));
-        jcs::canonicalize(&Value::Object(map)).map_err(EventError::Payload)
+        // The member names are fixed ASCII, already in RFC 8785 order, so the object is written
+        // directly rather than built and sorted; `encoded_as_jcs` in the tests checks this
+        // against the general canonicalizer.
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\"action\":");
+        jcs::write_string(&mut out, &self.action);
+        out.extend_from_slice(b",\"actor\":");
+        jcs::write_string(&mut out, &self.actor);
+        out.extend_from_slice(b",\"payload\":");
+        jcs::write_value(&mut out, &self.payload).map_err(EventError::Payload)?;
+        out.extend_from_slice(b",\"seq\":");
+        jcs::write_number(&mut out, &seq.into()).map_err(EventError::Payload)?;
+        out.extend_from_slice(b",\"subject\":");
+        jcs::write_string(&mut out, &self.subject);
+        out.extend_from_slice(b",\"time\":");
+        jcs::write_string(&mut out, time);
+        out.extend_from_slice(b",\"v\":1}");
+        Ok(out)
     }
 }
 
@@ -154,9 +168,21 @@ impl Event {
         let actor = text_field("actor")?;
         let action = text_field("action")?;
         let subject = text_field("subject")?;
-        let seq = map.get("seq").and_then(Value::as_u64).ok_or(malformed("`seq` is missing"))?;
-        let payload = map.remove("payload").ok_or(malformed("`payload` is missing"))?;
-        Ok(Self { seq, time, actor, action, subject, payload })
+        let seq = map
+            .get("seq")
+            .and_then(Value::as_u64)
+            .ok_or(malformed("`seq` is missing"))?;
+        let payload = map
+            .remove("payload")
+            .ok_or(malformed("`payload` is missing"))?;
+        Ok(Self {
+            seq,
+            time,
+            actor,
+            action,
+            subject,
+            payload,
+        })
     }
 }
 

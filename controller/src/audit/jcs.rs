@@ -64,7 +64,10 @@ pub fn canonicalize_str(json: &str) -> Result<Vec<u8>, JcsError> {
 pub fn parse_strict(json: &str) -> Result<Value, JcsError> {
     let mut de = serde_json::Deserializer::from_str(json);
     let mut duplicate = None;
-    let value = StrictValue { duplicate: &mut duplicate }.deserialize(&mut de);
+    let value = StrictValue {
+        duplicate: &mut duplicate,
+    }
+    .deserialize(&mut de);
     if let Some(name) = duplicate {
         return Err(JcsError::DuplicateMember { name });
     }
@@ -85,7 +88,7 @@ pub fn canonicalize(value: &Value) -> Result<Vec<u8>, JcsError> {
     Ok(out)
 }
 
-fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), JcsError> {
+pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), JcsError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -110,8 +113,10 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), JcsError> {
 fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) -> Result<(), JcsError> {
     // RFC 8785 §3.2.3: sort by the UTF-16 code units of the names, not by UTF-8 bytes; the two
     // orders differ for characters above U+FFFF against U+E000..U+FFFF.
-    let mut members: Vec<(Vec<u16>, &String, &Value)> =
-        map.iter().map(|(k, v)| (k.encode_utf16().collect(), k, v)).collect();
+    let mut members: Vec<(Vec<u16>, &String, &Value)> = map
+        .iter()
+        .map(|(k, v)| (k.encode_utf16().collect(), k, v))
+        .collect();
     members.sort_by(|a, b| a.0.cmp(&b.0));
     out.push(b'{');
     for (i, (_, name, value)) in members.into_iter().enumerate() {
@@ -126,7 +131,7 @@ fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) -> Result<(), JcsEr
     Ok(())
 }
 
-fn write_string(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
@@ -157,15 +162,19 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), JcsError> {
+pub(crate) fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), JcsError> {
     let value = if let Some(u) = n.as_u64() {
         if u > MAX_SAFE_INTEGER {
-            return Err(JcsError::UnsafeInteger { number: n.to_string() });
+            return Err(JcsError::UnsafeInteger {
+                number: n.to_string(),
+            });
         }
         u as f64
     } else if let Some(i) = n.as_i64() {
         if i.unsigned_abs() > MAX_SAFE_INTEGER {
-            return Err(JcsError::UnsafeInteger { number: n.to_string() });
+            return Err(JcsError::UnsafeInteger {
+                number: n.to_string(),
+            });
         }
         i as f64
     } else {
@@ -221,7 +230,7 @@ pub fn format_number(value: f64) -> Result<String, JcsError> {
             out.push_str(&digits[1..]);
         }
         out.push('e');
-        out.push(if n - 1 >= 0 { '+' } else { '-' });
+        out.push(if n >= 1 { '+' } else { '-' });
         out.push_str(&(n - 1).abs().to_string());
     }
     Ok(out)
@@ -231,30 +240,50 @@ pub fn format_number(value: f64) -> Result<String, JcsError> {
 /// exact value, and the even one on a tie; Rust's shortest formatting may pick the odd one on a
 /// tie (RFC 8785 Appendix B: `0x43143ff3c1cb0959` is `1424953923781206.2`, not `.3`).
 fn break_tie_to_even(value: f64, digits: String, exponent: i32) -> String {
-    let Some(last) = digits.bytes().last().map(|b| b - b'0') else { return digits };
+    let Some(last) = digits.bytes().last().map(|b| b - b'0') else {
+        return digits;
+    };
     if last % 2 == 0 {
         return digits;
     }
     let prefix = &digits[..digits.len() - 1];
     // The two same-length neighbours, when they exist without a carry.
     let neighbours = [(last > 0).then(|| last - 1), (last < 9).then(|| last + 1)];
+    let decimal = |d: &str| {
+        format!("{}.{}e{exponent}", &d[..1], &d[1..])
+            .parse::<f64>()
+            .ok()
+    };
+    // A tie needs the double to equal a midpoint `low…5` exactly, so the midpoint must at least
+    // parse back to it; this cheap test rules out almost every number before the exact one.
+    let plausible = neighbours.into_iter().flatten().any(|n| {
+        let low = if n < last {
+            format!("{prefix}{n}")
+        } else {
+            digits.clone()
+        };
+        decimal(&format!("{low}5")) == Some(value)
+    });
+    if !plausible {
+        return digits;
+    }
     // The exact decimal value of the double (at most 767 significant digits).
     let exact = format!("{value:.1100e}");
     let (exact_mantissa, exact_exp) = exact.split_once('e').unwrap_or((exact.as_str(), "0"));
     if exact_exp.parse::<i32>().ok() != Some(exponent) {
         return digits;
     }
-    let exact_digits: String = exact_mantissa.chars().filter(char::is_ascii_digit).collect();
+    let exact_digits: String = exact_mantissa
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
     let exact_digits = exact_digits.trim_end_matches('0');
     for n in neighbours.into_iter().flatten() {
         let candidate = format!("{prefix}{n}");
         let low = if n < last { &candidate } else { &digits };
         // A tie: the exact value is the midpoint `low…5`, and the neighbour round-trips too.
         let midpoint = format!("{low}5");
-        let round_trips = format!("{}.{}e{exponent}", &candidate[..1], &candidate[1..])
-            .trim_end_matches('.')
-            .parse::<f64>()
-            .is_ok_and(|v| v == value);
+        let round_trips = decimal(&candidate) == Some(value);
         if exact_digits == midpoint && round_trips {
             return candidate;
         }
@@ -295,7 +324,9 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("number is not finite"))
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number is not finite"))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -312,7 +343,9 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue { duplicate: &mut *self.duplicate })? {
+        while let Some(item) = seq.next_element_seed(StrictValue {
+            duplicate: &mut *self.duplicate,
+        })? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -321,7 +354,9 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            let value = access.next_value_seed(StrictValue { duplicate: &mut *self.duplicate })?;
+            let value = access.next_value_seed(StrictValue {
+                duplicate: &mut *self.duplicate,
+            })?;
             if map.contains_key(&key) {
                 *self.duplicate = Some(key.clone());
                 return Err(de::Error::custom("duplicate member name"));

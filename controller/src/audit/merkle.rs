@@ -94,7 +94,10 @@ pub fn verify_inclusion(
     check_sizes(&[leaf, root], proof)?;
     let (inner, border) = decompose_inclusion(index, size);
     if proof.len() != inner + border {
-        return Err(ProofError::WrongLength { got: proof.len(), want: inner + border });
+        return Err(ProofError::WrongLength {
+            got: proof.len(),
+            want: inner + border,
+        });
     }
     let hash = chain_inner(leaf.to_vec(), &proof[..inner], index);
     let hash = chain_border_right(hash, &proof[inner..]);
@@ -126,7 +129,10 @@ pub fn verify_consistency(
     check_sizes(&[], proof)?;
     if size1 == size2 {
         if !proof.is_empty() {
-            return Err(ProofError::WrongLength { got: proof.len(), want: 0 });
+            return Err(ProofError::WrongLength {
+                got: proof.len(),
+                want: 0,
+            });
         }
         if root1 != root2 {
             return Err(ProofError::RootMismatch);
@@ -148,7 +154,10 @@ pub fn verify_consistency(
     };
     let want = start + inner + border;
     if proof.len() != want {
-        return Err(ProofError::WrongLength { got: proof.len(), want });
+        return Err(ProofError::WrongLength {
+            got: proof.len(),
+            want,
+        });
     }
     let proof = &proof[start..];
     let mask = (size1 - 1) >> shift;
@@ -183,7 +192,12 @@ fn decompose_inclusion(index: u64, size: u64) -> (usize, usize) {
 
 fn chain_inner(mut seed: Vec<u8>, proof: &[Vec<u8>], index: u64) -> Vec<u8> {
     for (i, h) in proof.iter().enumerate() {
-        seed = if (index >> i) & 1 == 0 { node_hash(&seed, h) } else { node_hash(h, &seed) }.to_vec();
+        seed = if (index >> i) & 1 == 0 {
+            node_hash(&seed, h)
+        } else {
+            node_hash(h, &seed)
+        }
+        .to_vec();
     }
     seed
 }
@@ -298,7 +312,10 @@ impl CompactRange {
     /// The frontier: the roots of the perfect subtrees, largest first, concatenated. With the
     /// size it is all that is needed to carry on (see [`CompactRange::from_frontier`]).
     pub fn frontier(&self) -> Vec<u8> {
-        self.stack.iter().flat_map(|(_, h)| h.iter().copied()).collect()
+        self.stack
+            .iter()
+            .flat_map(|(_, h)| h.iter().copied())
+            .collect()
     }
 
     /// Rebuilds a range of `size` leaves from its [`CompactRange::frontier`]; `None` when the
@@ -341,10 +358,19 @@ pub struct RangeRoots {
 impl RangeRoots {
     /// Prepares to compute the roots of `ranges` (which must not overlap).
     pub fn new(ranges: &[Range<u64>]) -> Self {
-        let mut sorted: Vec<(Range<u64>, usize)> =
-            ranges.iter().cloned().enumerate().map(|(i, r)| (r, i)).collect();
+        let mut sorted: Vec<(Range<u64>, usize)> = ranges
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, r)| (r, i))
+            .collect();
         sorted.sort_by_key(|(r, _)| r.start);
-        Self { hashers: vec![CompactRange::new(); sorted.len()], ranges: sorted, cursor: 0, next: 0 }
+        Self {
+            hashers: vec![CompactRange::new(); sorted.len()],
+            ranges: sorted,
+            cursor: 0,
+            next: 0,
+        }
     }
 
     /// Leaves past this index are not needed.
@@ -359,10 +385,10 @@ impl RangeRoots {
         while self.cursor < self.ranges.len() && self.ranges[self.cursor].0.end <= index {
             self.cursor += 1;
         }
-        if let Some((range, _)) = self.ranges.get(self.cursor) {
-            if range.contains(&index) {
-                self.hashers[self.cursor].push(leaf);
-            }
+        if let Some((range, _)) = self.ranges.get(self.cursor)
+            && range.contains(&index)
+        {
+            self.hashers[self.cursor].push(leaf);
         }
     }
 

@@ -106,14 +106,23 @@ impl AuditLog {
     ///
     /// # Guarantees
     ///
-    /// As [`Store::append`]: on `Ok` the events are durably committed. A failure to sign a due
-    /// checkpoint is logged, not returned, since the events themselves are safe.
+    /// As [`Store::append`]: on `Ok` the events are durably committed. An append whose head
+    /// compare-and-swap failed (nothing written) is retried up to three times. A failure to sign
+    /// a due checkpoint is logged, not returned, since the events themselves are safe.
     ///
     /// # Errors
     ///
     /// [`AuditError::Store`].
     pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, AuditError> {
-        let out = self.store.append(events).await?;
+        // The head lock makes a failed compare-and-swap all but impossible; if it happens,
+        // nothing was written and the append is simply tried again.
+        let mut attempts = 0;
+        let out = loop {
+            match self.store.append(events).await {
+                Err(StoreError::HeadMoved) if attempts < 3 => attempts += 1,
+                other => break other?,
+            }
+        };
         if let (Some(first), Some(last)) = (out.first(), out.last()) {
             self.maybe_checkpoint(first.seq, last.seq).await;
         }
@@ -125,7 +134,13 @@ impl AuditLog {
     /// # Errors
     ///
     /// [`AuditError::Store`].
-    pub async fn record(&self, kind: RecordKind, actor: &str, subject: &str, doc: &Value) -> Result<StoredEvent, AuditError> {
+    pub async fn record(
+        &self,
+        kind: RecordKind,
+        actor: &str,
+        subject: &str,
+        doc: &Value,
+    ) -> Result<StoredEvent, AuditError> {
         let out = self.store.record(kind, actor, subject, doc).await?;
         self.maybe_checkpoint(out.seq, out.seq).await;
         Ok(out)
@@ -140,6 +155,42 @@ impl AuditLog {
         if let Err(err) = self.checkpoint().await {
             tracing::warn!(error = %err, seq = last, "failed to sign a due audit checkpoint");
         }
+    }
+
+    /// Checks, before writing, that the log still matches its last checkpoint: its stored
+    /// frontier reproduces the signed root, the event it ends at is present with the signed
+    /// chain hash, and the head is not behind it. A process that finds otherwise must not
+    /// append or sign (the log was truncated or rewritten; run `tollgate audit verify`).
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Inconsistent`] or [`AuditError::Store`].
+    pub async fn check_start(&self) -> Result<(), AuditError> {
+        let Some(cp) = self.store.checkpoints().await?.pop() else {
+            return Ok(());
+        };
+        let inconsistent = AuditError::Inconsistent { size: cp.size };
+        let signed = cp
+            .note
+            .split_once("\n\n")
+            .and_then(|(b, _)| Checkpoint::parse_body(&format!("{b}\n")).ok());
+        let frontier_ok =
+            CompactRange::from_frontier(cp.size, &cp.frontier).is_some_and(|t| t.root() == cp.root);
+        let note_ok = signed.is_some_and(|c| {
+            c.size == cp.size && c.root == cp.root && c.chain_hash == cp.chain_hash
+        });
+        if !frontier_ok || !note_ok || self.store.head().await?.size < cp.size {
+            return Err(inconsistent);
+        }
+        if cp.size > 0 {
+            let mut rows = self.store.events(cp.size, cp.size);
+            match rows.next().await {
+                Some(Ok(row)) if row.hash == cp.chain_hash => {}
+                Some(Err(err)) => return Err(err.into()),
+                _ => return Err(inconsistent),
+            }
+        }
+        Ok(())
     }
 
     /// Signs a checkpoint over the whole log as it stands, unless the last checkpoint already
@@ -160,17 +211,17 @@ impl AuditLog {
         let current = self.signers.first().ok_or(AuditError::NoKey)?;
         let current_id = format!("{:08x}", current.key_id());
         let mut last = self.store.checkpoints().await?.pop();
-        if let Some(prev) = &last {
-            if prev.key_id != current_id {
-                let announce = NewEvent::new(
-                    "tollgate",
-                    KEY_ROTATED,
-                    "audit/checkpoint-key",
-                    json!({ "key": current.verifier().to_text(), "previous_key_id": prev.key_id }),
-                )
-                .map_err(StoreError::from)?;
-                self.store.append(&[announce]).await?;
-            }
+        if let Some(prev) = &last
+            && prev.key_id != current_id
+        {
+            let announce = NewEvent::new(
+                "tollgate",
+                KEY_ROTATED,
+                "audit/checkpoint-key",
+                json!({ "key": current.verifier().to_text(), "previous_key_id": prev.key_id }),
+            )
+            .map_err(StoreError::from)?;
+            self.store.append(&[announce]).await?;
         }
         let head = self.store.head().await?;
         if let Some(prev) = last.take_if(|prev| prev.size == head.size) {
@@ -224,7 +275,13 @@ impl AuditLog {
         };
         if let Err(err) = self.store.insert_checkpoint(&stored).await {
             // Another process may have signed the same size meanwhile; that one stands.
-            return match self.store.checkpoints().await?.into_iter().find(|c| c.size == stored.size) {
+            return match self
+                .store
+                .checkpoints()
+                .await?
+                .into_iter()
+                .find(|c| c.size == stored.size)
+            {
                 Some(existing) => Ok(existing),
                 None => Err(err.into()),
             };

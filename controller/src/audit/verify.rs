@@ -1,7 +1,7 @@
 //! Walking the chain: recompute every hash from the stored bytes and check every checkpoint.
 
 use super::checkpoint::{Checkpoint, CheckpointError, Verifier};
-use super::event::{self, GENESIS, StoredEvent};
+use super::event::{self, GENESIS};
 use super::merkle::{CompactRange, Hash};
 use crate::store::{Store, StoreError, StoredCheckpoint};
 use futures_util::StreamExt as _;
@@ -172,13 +172,21 @@ pub struct ChainWalker {
 impl ChainWalker {
     /// Starts at event 1.
     pub fn new() -> Self {
-        Self { next: 1, prev: GENESIS, tree: CompactRange::new() }
+        Self {
+            next: 1,
+            prev: GENESIS,
+            tree: CompactRange::new(),
+        }
     }
 
     /// Starts after event `seq - 1`, whose chain hash is `prev`, without a Merkle tree (for
     /// ranges that do not start at 1).
     pub fn starting_at(seq: u64, prev: Hash) -> Self {
-        Self { next: seq, prev, tree: CompactRange::new() }
+        Self {
+            next: seq,
+            prev,
+            tree: CompactRange::new(),
+        }
     }
 
     /// The seq expected next.
@@ -215,11 +223,17 @@ impl ChainWalker {
         claimed_hash: Option<&Hash>,
     ) -> Result<BodyFields, Problem> {
         if seq != self.next {
-            return Err(Problem::Missing { expected: self.next, found: seq });
+            return Err(Problem::Missing {
+                expected: self.next,
+                found: seq,
+            });
         }
         let fields = body_fields(body).ok_or(Problem::Malformed { seq })?;
         if fields.seq != seq {
-            return Err(Problem::SeqMismatch { seq, body_seq: fields.seq });
+            return Err(Problem::SeqMismatch {
+                seq,
+                body_seq: fields.seq,
+            });
         }
         if claimed_prev.is_some_and(|p| *p != self.prev) {
             return Err(Problem::PrevHashMismatch { seq });
@@ -269,6 +283,8 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
     let mut announced: Vec<(u64, Verifier)> = Vec::new();
     let mut walker = ChainWalker::new();
     let mut cps = checkpoints.iter().peekable();
+    // sqlx's SQLite driver already steps the statement on its own worker thread, so reads and
+    // hashing overlap without a reader task of our own (one measured 2x slower on two cores).
     let mut events = store.events(1, u64::MAX);
     let fail = |mut report: Report, problem| {
         report.problem = Some(problem);
@@ -282,7 +298,7 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
         report.checkpoints += 1;
     }
     while let Some(row) = events.next().await {
-        let row: StoredEvent = row?;
+        let row = row?;
         let fields = match walker.step(row.seq, &row.body, Some(&row.prev_hash), Some(&row.hash)) {
             Ok(f) => f,
             Err(p) => return fail(report, p),
@@ -294,17 +310,27 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
             ("subject", fields.subject == row.subject),
         ] {
             if !ok {
-                return fail(report, Problem::ColumnMismatch { seq: row.seq, column });
+                return fail(
+                    report,
+                    Problem::ColumnMismatch {
+                        seq: row.seq,
+                        column,
+                    },
+                );
             }
         }
-        if fields.action == "audit.key.rotated" {
-            if let Some(v) = event::Event::decode(&row.body)
+        if fields.action == super::KEY_ROTATED
+            && let Some(v) = event::Event::decode(&row.body)
                 .ok()
-                .and_then(|e| e.payload.get("key").and_then(|k| k.as_str()).map(str::to_owned))
+                .and_then(|e| {
+                    e.payload
+                        .get("key")
+                        .and_then(|k| k.as_str())
+                        .map(str::to_owned)
+                })
                 .and_then(|k| Verifier::from_text(&k).ok())
-            {
-                announced.push((row.seq, v));
-            }
+        {
+            announced.push((row.seq, v));
         }
         report.events += 1;
         while let Some(cp) = cps.next_if(|cp| cp.size == row.seq) {
@@ -317,10 +343,22 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
     }
     let last = walker.next_seq() - 1;
     if let Some(cp) = cps.next() {
-        return fail(report, Problem::TruncatedBehindCheckpoint { size: cp.size, last });
+        return fail(
+            report,
+            Problem::TruncatedBehindCheckpoint {
+                size: cp.size,
+                last,
+            },
+        );
     }
     if head.size != last || head.hash != walker.hash() {
-        return fail(report, Problem::HeadMismatch { head: head.size, found: last });
+        return fail(
+            report,
+            Problem::HeadMismatch {
+                head: head.size,
+                found: last,
+            },
+        );
     }
     Ok(report)
 }
@@ -332,9 +370,13 @@ fn check_checkpoint(
     announced: &mut Vec<(u64, Verifier)>,
 ) -> Result<(), Problem> {
     let size = cp.size;
-    let (signed, _) =
-        Checkpoint::open(&cp.note, trusted).map_err(|source| Problem::BadSignature { size, source })?;
-    if signed.size != size || signed.root != cp.root || signed.chain_hash != cp.chain_hash || signed.time != cp.time {
+    let (signed, _) = Checkpoint::open(&cp.note, trusted)
+        .map_err(|source| Problem::BadSignature { size, source })?;
+    if signed.size != size
+        || signed.root != cp.root
+        || signed.chain_hash != cp.chain_hash
+        || signed.time != cp.time
+    {
         return Err(Problem::CheckpointRowMismatch { size });
     }
     if signed.root != walker.root() || signed.chain_hash != walker.hash() {

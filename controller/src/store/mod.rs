@@ -215,7 +215,9 @@ fn redact(url: &str) -> String {
 }
 
 fn to_hash(bytes: &[u8], table: &'static str, key: u64) -> Result<Hash, StoreError> {
-    bytes.try_into().map_err(|_| StoreError::BadHash { table, key })
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::BadHash { table, key })
 }
 
 impl Store {
@@ -229,7 +231,10 @@ impl Store {
     ///
     /// [`StoreError::UnsupportedUrl`], [`StoreError::Connect`] or [`StoreError::Migrate`].
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let connect = |source| StoreError::Connect { url: redact(url), source };
+        let connect = |source| StoreError::Connect {
+            url: redact(url),
+            source,
+        };
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(connect)?
@@ -257,7 +262,9 @@ impl Store {
                     Err(err) => return Err(StoreError::Migrate(err)),
                 }
             }
-            Ok(Self { backend: Backend::Sqlite(pool) })
+            Ok(Self {
+                backend: Backend::Sqlite(pool),
+            })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(connect)?
@@ -268,17 +275,28 @@ impl Store {
                 .await
                 .map_err(connect)?;
             // PostgreSQL serialises concurrent migrations with an advisory lock.
-            sqlx::migrate!("migrations/postgres").run(&pool).await.map_err(StoreError::Migrate)?;
+            sqlx::migrate!("migrations/postgres")
+                .run(&pool)
+                .await
+                .map_err(StoreError::Migrate)?;
             for setting in ["fsync", "synchronous_commit"] {
                 let value: Result<String, _> =
-                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}"))).fetch_one(&pool).await;
-                if let Ok(value) = value {
-                    if value != "on" {
-                        tracing::warn!(setting, value, "postgresql is not durable: audit commits may be lost");
-                    }
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+                        .fetch_one(&pool)
+                        .await;
+                if let Ok(value) = value
+                    && value != "on"
+                {
+                    tracing::warn!(
+                        setting,
+                        value,
+                        "postgresql is not durable: audit commits may be lost"
+                    );
                 }
             }
-            Ok(Self { backend: Backend::Postgres(pool) })
+            Ok(Self {
+                backend: Backend::Postgres(pool),
+            })
         } else {
             Err(StoreError::UnsupportedUrl { url: redact(url) })
         }
@@ -325,7 +343,10 @@ impl Store {
             .map_err(|e| StoreError::Event(EventError::Payload(e)))?;
         let doc = String::from_utf8(canonical).unwrap_or_default();
         let mut out = self
-            .append_inner(std::slice::from_ref(&event), Some(PendingRecord { kind, subject, doc }))
+            .append_inner(
+                std::slice::from_ref(&event),
+                Some(PendingRecord { kind, subject, doc }),
+            )
             .await?;
         out.pop().ok_or(StoreError::HeadMoved)
     }
@@ -340,7 +361,10 @@ impl Store {
         }
         match &self.backend {
             Backend::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_err("begin the append"))?;
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(query_err("begin the append"))?;
                 let row = sqlx::query("SELECT size, hash, time FROM audit_head WHERE id = 1")
                     .fetch_one(&mut *tx)
                     .await
@@ -399,10 +423,11 @@ impl Store {
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(query_err("begin the append"))?;
-                let row = sqlx::query("SELECT size, hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(query_err("lock the audit head"))?;
+                let row =
+                    sqlx::query("SELECT size, hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(query_err("lock the audit head"))?;
                 let old_size = row.get::<i64, _>(0) as u64;
                 let old_hash = to_hash(&row.get::<Vec<u8>, _>(1), "audit_head", 1)?;
                 let time = next_time(&row.get::<String, _>(2));
@@ -470,22 +495,31 @@ impl Store {
             Backend::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await,
         }
         .map_err(query_err("read the audit head"))?;
-        Ok(Head { size: size as u64, hash: to_hash(&hash, "audit_head", 1)? })
+        Ok(Head {
+            size: size as u64,
+            hash: to_hash(&hash, "audit_head", 1)?,
+        })
     }
 
     /// Streams the events with `from <= seq <= to`, in `seq` order.
     pub fn events(&self, from: u64, to: u64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
-        let (from, to) = (from.min(i64::MAX as u64) as i64, to.min(i64::MAX as u64) as i64);
-        fn convert(
-            seq: i64,
-            time: String,
-            actor: String,
-            action: String,
-            subject: String,
-            body: Vec<u8>,
-            prev: Vec<u8>,
-            hash: Vec<u8>,
-        ) -> Result<StoredEvent, StoreError> {
+        let (from, to) = (
+            from.min(i64::MAX as u64) as i64,
+            to.min(i64::MAX as u64) as i64,
+        );
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Vec<u8>,
+            Vec<u8>,
+            Vec<u8>,
+        );
+        let map = |r: Result<Row, sqlx::Error>| {
+            let (seq, time, actor, action, subject, body, prev, hash) =
+                r.map_err(query_err("read audit events"))?;
             let seq = seq as u64;
             Ok(StoredEvent {
                 seq,
@@ -497,12 +531,6 @@ impl Store {
                 prev_hash: to_hash(&prev, "audit_events", seq)?,
                 hash: to_hash(&hash, "audit_events", seq)?,
             })
-        }
-        type Row = (i64, String, String, String, String, Vec<u8>, Vec<u8>, Vec<u8>);
-        let map = |r: Result<Row, sqlx::Error>| {
-            let (seq, time, actor, action, subject, body, prev, hash) =
-                r.map_err(query_err("read audit events"))?;
-            convert(seq, time, actor, action, subject, body, prev, hash)
         };
         match &self.backend {
             Backend::Sqlite(pool) => sqlx::query_as::<_, Row>(
@@ -532,24 +560,31 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Query`].
-    pub async fn seq_range_for_times(&self, from: &str, to: &str) -> Result<Option<(u64, u64)>, StoreError> {
-        let row: (Option<i64>, Option<i64>) = match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM audit_events WHERE time >= ? AND time <= ?")
+    pub async fn seq_range_for_times(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let row: (Option<i64>, Option<i64>) =
+            match &self.backend {
+                Backend::Sqlite(pool) => {
+                    sqlx::query_as(
+                        "SELECT MIN(seq), MAX(seq) FROM audit_events WHERE time >= ? AND time <= ?",
+                    )
                     .bind(from)
                     .bind(to)
                     .fetch_one(pool)
                     .await
+                }
+                Backend::Postgres(pool) => sqlx::query_as(
+                    "SELECT MIN(seq), MAX(seq) FROM audit_events WHERE time >= $1 AND time <= $2",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_one(pool)
+                .await,
             }
-            Backend::Postgres(pool) => {
-                sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM audit_events WHERE time >= $1 AND time <= $2")
-                    .bind(from)
-                    .bind(to)
-                    .fetch_one(pool)
-                    .await
-            }
-        }
-        .map_err(query_err("find events by time"))?;
+            .map_err(query_err("find events by time"))?;
         Ok(match row {
             (Some(a), Some(b)) => Some((a as u64, b as u64)),
             _ => None,
@@ -617,13 +652,31 @@ impl Store {
     }
 
     /// Streams the records of `kind` whose audit events lie in `from_seq..=to_seq`, in event order.
-    pub fn records(&self, kind: RecordKind, from_seq: u64, to_seq: u64) -> BoxStream<'_, Result<StoredRecord, StoreError>> {
+    pub fn records(
+        &self,
+        kind: RecordKind,
+        from_seq: u64,
+        to_seq: u64,
+    ) -> BoxStream<'_, Result<StoredRecord, StoreError>> {
         let table = kind.table();
-        let (from, to) = (from_seq.min(i64::MAX as u64) as i64, to_seq.min(i64::MAX as u64) as i64);
+        let (from, to) = (
+            from_seq.min(i64::MAX as u64) as i64,
+            to_seq.min(i64::MAX as u64) as i64,
+        );
         let map = move |r: Result<(i64, String, String, String, i64), sqlx::Error>| {
             let (id, subject, doc, recorded_at, seq) = r.map_err(query_err("read records"))?;
-            let doc = serde_json::from_str(&doc).map_err(|source| StoreError::BadRecord { table, id, source })?;
-            Ok(StoredRecord { id, subject, doc, recorded_at, audit_seq: seq as u64 })
+            let doc = serde_json::from_str(&doc).map_err(|source| StoreError::BadRecord {
+                table,
+                id,
+                source,
+            })?;
+            Ok(StoredRecord {
+                id,
+                subject,
+                doc,
+                recorded_at,
+                audit_seq: seq as u64,
+            })
         };
         match &self.backend {
             Backend::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -645,6 +698,39 @@ impl Store {
         }
     }
 
+    /// Creates the scratch table of [`Store::bench_plain_insert`], shaped like `audit_events`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Query`].
+    #[doc(hidden)]
+    pub async fn bench_prepare(&self) -> Result<(), StoreError> {
+        // Same shape as `audit_events`, including the time index, so that only the audit
+        // work (encoding, hashing, head lock and compare-and-swap) differs.
+        let sqlite = "CREATE TABLE IF NOT EXISTS bench_plain (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, \
+                      actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, body BLOB NOT NULL, \
+                      prev_hash BLOB NOT NULL, hash BLOB NOT NULL)";
+        let pg = "CREATE TABLE IF NOT EXISTS bench_plain (seq BIGINT PRIMARY KEY, time TEXT NOT NULL, \
+                  actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, body BYTEA NOT NULL, \
+                  prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL)";
+        let index = "CREATE INDEX IF NOT EXISTS bench_plain_time ON bench_plain (time)";
+        let result: Result<(), sqlx::Error> = async {
+            match &self.backend {
+                Backend::Sqlite(pool) => {
+                    sqlx::query(sqlite).execute(pool).await?;
+                    sqlx::query(index).execute(pool).await?;
+                }
+                Backend::Postgres(pool) => {
+                    sqlx::query(pg).execute(pool).await?;
+                    sqlx::query(index).execute(pool).await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        result.map_err(query_err("create the bench table"))
+    }
+
     /// Plain inserts of pre-built rows with the same durability and batching as
     /// [`Store::append`] but no head lock, hashing or compare-and-swap: the baseline the
     /// benchmark compares appends against. It writes to a scratch table, never to the chain.
@@ -653,12 +739,17 @@ impl Store {
     ///
     /// [`StoreError::Query`].
     #[doc(hidden)]
-    pub async fn bench_plain_insert(&self, first_seq: u64, rows: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    pub async fn bench_plain_insert(
+        &self,
+        first_seq: u64,
+        rows: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => {
-                sqlx::query("CREATE TABLE IF NOT EXISTS bench_plain (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, body BLOB NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL)")
-                    .execute(pool).await.map_err(query_err("create the bench table"))?;
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_err("begin"))?;
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(query_err("begin"))?;
                 for (i, (time, body)) in rows.iter().enumerate() {
                     sqlx::query("INSERT INTO bench_plain (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                         .bind((first_seq + i as u64) as i64).bind(time).bind("bench").bind("bench.plain").bind("bench")
@@ -668,8 +759,6 @@ impl Store {
                 tx.commit().await.map_err(query_err("commit"))?;
             }
             Backend::Postgres(pool) => {
-                sqlx::query("CREATE TABLE IF NOT EXISTS bench_plain (seq BIGINT PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, body BYTEA NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL)")
-                    .execute(pool).await.map_err(query_err("create the bench table"))?;
                 let mut tx = pool.begin().await.map_err(query_err("begin"))?;
                 for (i, (time, body)) in rows.iter().enumerate() {
                     sqlx::query("INSERT INTO bench_plain (seq, time, actor, action, subject, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -688,10 +777,19 @@ impl Store {
 /// follows `seq` order even when replicas' clocks disagree.
 fn next_time(previous: &str) -> String {
     let now = event::now();
-    if now.as_str() < previous { previous.to_owned() } else { now }
+    if now.as_str() < previous {
+        previous.to_owned()
+    } else {
+        now
+    }
 }
 
-fn build(events: &[NewEvent], size: u64, mut prev: Hash, time: &str) -> Result<Vec<StoredEvent>, StoreError> {
+fn build(
+    events: &[NewEvent],
+    size: u64,
+    mut prev: Hash,
+    time: &str,
+) -> Result<Vec<StoredEvent>, StoreError> {
     let mut out = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         let seq = size + 1 + i as u64;

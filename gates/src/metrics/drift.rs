@@ -35,6 +35,10 @@ pub struct NumericDrift {
     pub population_stability_index: f64,
     pub jensen_shannon_distance: f64,
     pub ks_statistic: f64,
+    /// Two-sided p-value of the KS statistic by SciPy's exact method, used when neither sample
+    /// has more than 10,000 values (`ks_2samp(method="auto")`); `None` above that, where SciPy
+    /// switches to the asymptotic Kolmogorov distribution, not implemented yet.
+    pub ks_pvalue: Option<f64>,
     pub wasserstein_distance: f64,
     /// Wasserstein distance divided by `max(std(reference), 0.001)` (population std).
     pub wasserstein_normed: f64,
@@ -60,9 +64,19 @@ fn finite_sorted(values: &[f64]) -> Vec<f64> {
 /// `numpy.histogram_bin_edges(values, bins="sturges")` for sorted, finite, non-empty values.
 fn sturges_edges(sorted: &[f64]) -> Vec<f64> {
     let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
-    let (first, last) = if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) };
+    let (first, last) = if lo == hi {
+        (lo - 0.5, hi + 0.5)
+    } else {
+        (lo, hi)
+    };
     let width = (hi - lo) / ((sorted.len() as f64).log2() + 1.0);
-    let bins = if width != 0.0 { ((last - first) / width).ceil() as usize } else { 1 };
+    // Sturges gives about log2(n) + 1 bins; the clamp only matters for ranges so wide that
+    // their width overflows to infinity, where the bins are meaningless but must not panic.
+    let bins = if width != 0.0 {
+        (((last - first) / width).ceil() as usize).clamp(1, 1024)
+    } else {
+        1
+    };
     // numpy.linspace: start + i * step, the last edge set to stop exactly.
     let step = (last - first) / bins as f64;
     let mut edges: Vec<f64> = (0..=bins).map(|i| i as f64 * step + first).collect();
@@ -184,6 +198,107 @@ pub fn wasserstein_distance(a: &[f64], b: &[f64]) -> f64 {
     total
 }
 
+/// Largest sample size for which the exact KS p-value is computed (SciPy's `MAX_AUTO_N`).
+pub const KS_EXACT_MAX_N: usize = 10_000;
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Two-sided exact p-value `P(D ≥ d)` of the two-sample KS statistic under the null, for
+/// samples of `n1` and `n2` values, as `scipy.stats.ks_2samp(method="auto")` computes it when
+/// both are at most [`KS_EXACT_MAX_N`]: the share of monotone lattice paths from `(0, 0)` to
+/// `(n1, n2)` that leave the band `|x/n1 − y/n2| < h / lcm`, with `h = round(d · lcm)`
+/// (Hodges 1958, with Viehmann's 2021 recursion for `1 − p`); equal sizes use the alternating
+/// series in Horner form. `None` for larger samples.
+pub fn ks_pvalue_exact(n1: usize, n2: usize, d: f64) -> Option<f64> {
+    if n1 == 0 || n2 == 0 || n1.max(n2) > KS_EXACT_MAX_N {
+        return None;
+    }
+    let (n1, n2) = (n1 as u64, n2 as u64);
+    let g = gcd(n1, n2);
+    let lcm = (n1 / g) * n2;
+    let h = (d * lcm as f64).round_ties_even() as i64;
+    if h <= 0 {
+        return Some(1.0);
+    }
+    let p = if n1 == n2 {
+        prob_outside_square(n1 as i64, h)
+    } else {
+        prob_outside_band(n1 as i64, n2 as i64, g as i64, h)
+    };
+    (0.0..=1.0).contains(&p).then_some(p)
+}
+
+/// `P(D_{n,n} ≥ h/n)` = `2 Σ_k (−1)^{k+1} C(2n, n − kh) / C(2n, n)`, evaluated from the
+/// innermost term outwards so that no large binomial is formed.
+fn prob_outside_square(n: i64, h: i64) -> f64 {
+    let mut p = 0.0;
+    let mut k = n / h;
+    while k >= 0 {
+        let mut term = 1.0;
+        for j in 0..h {
+            term = (n - k * h - j) as f64 * term / (n + k * h + j + 1) as f64;
+        }
+        p = term * (1.0 - p);
+        k -= 1;
+    }
+    2.0 * p
+}
+
+/// The share of lattice paths from `(0, 0)` to `(m, n)` that touch or cross the lines
+/// `|x·n/g − y·m/g| = h`, computed column by column over a sliding window of the band, each
+/// entry holding the probability (not the count) so that nothing overflows.
+fn prob_outside_band(m: i64, n: i64, g: i64, h: i64) -> f64 {
+    let (m, n) = if m < n { (n, m) } else { (m, n) };
+    let (mg, ng) = (m / g, n / g);
+    let ceil_div = |a: i64, b: i64| (a as f64 / b as f64).ceil() as i64;
+    let floor_div = |a: i64, b: i64| (a as f64 / b as f64).floor() as i64;
+    let mut minj: i64 = 0;
+    let mut maxj: i64 = ceil_div(h, mg).min(n + 1);
+    let mut curlen = maxj - minj;
+    let len = (2 * maxj + 2).min(n + 1) as usize;
+    let mut a = vec![1.0f64; len.max(1)];
+    for v in a.iter_mut().take(maxj as usize) {
+        *v = 0.0;
+    }
+    for i in 1..=m {
+        let (lastminj, lastlen) = (minj, curlen);
+        minj = (floor_div(ng * i - h, mg) + 1).max(0).min(n);
+        maxj = ceil_div(ng * i + h, mg).min(n + 1);
+        if maxj <= minj {
+            return 1.0;
+        }
+        let mut val = if minj == 0 { 0.0 } else { 1.0 };
+        if a.len() < (maxj - minj) as usize {
+            a.resize((maxj - minj) as usize, 1.0);
+        }
+        for jj in 0..(maxj - minj) {
+            let j = jj + minj;
+            let prev = a
+                .get((jj + minj - lastminj) as usize)
+                .copied()
+                .unwrap_or(1.0);
+            val = (prev * i as f64 + val * j as f64) / (i + j) as f64;
+            a[jj as usize] = val;
+        }
+        curlen = maxj - minj;
+        if lastlen > curlen {
+            let start = (maxj - minj) as usize;
+            let end = (start + (lastlen - curlen) as usize).min(a.len());
+            for v in &mut a[start..end] {
+                *v = 1.0;
+            }
+        }
+    }
+    a.get((maxj - minj - 1).max(0) as usize)
+        .copied()
+        .unwrap_or(1.0)
+}
+
 fn population_std(sorted: &[f64]) -> f64 {
     let n = sorted.len() as f64;
     let mean = sorted.iter().sum::<f64>() / n;
@@ -198,10 +313,14 @@ pub fn numeric_drift(reference: &[f64], current: &[f64]) -> Result<NumericDrift,
     let r = finite_sorted(reference);
     let c = finite_sorted(current);
     if r.is_empty() {
-        return Err(MetricError::Empty { metric: "drift (reference)" });
+        return Err(MetricError::Empty {
+            metric: "drift (reference)",
+        });
     }
     if c.is_empty() {
-        return Err(MetricError::Empty { metric: "drift (current)" });
+        return Err(MetricError::Empty {
+            metric: "drift (current)",
+        });
     }
     let mut distinct_ref = r.clone();
     distinct_ref.dedup();
@@ -209,23 +328,33 @@ pub fn numeric_drift(reference: &[f64], current: &[f64]) -> Result<NumericDrift,
         let mut all = [r.as_slice(), c.as_slice()].concat();
         all.sort_unstable_by(f64::total_cmp);
         let edges = sturges_edges(&all);
-        (histogram(&r, &edges), histogram(&c, &edges), DriftBinning::Sturges { edges })
+        (
+            histogram(&r, &edges),
+            histogram(&c, &edges),
+            DriftBinning::Sturges { edges },
+        )
     } else {
         let mut keys = [r.as_slice(), c.as_slice()].concat();
         keys.sort_unstable_by(f64::total_cmp);
         keys.dedup();
         let n = keys.len();
-        (value_counts(&r, &keys), value_counts(&c, &keys), DriftBinning::Values { values: n })
+        (
+            value_counts(&r, &keys),
+            value_counts(&c, &keys),
+            DriftBinning::Values { values: n },
+        )
     };
     let rp: Vec<f64> = rc.iter().map(|x| x / r.len() as f64).collect();
     let cp: Vec<f64> = cc.iter().map(|x| x / c.len() as f64).collect();
     let w = wasserstein_distance(&r, &c);
+    let ks = ks_statistic(&r, &c);
     Ok(NumericDrift {
         reference_rows: r.len(),
         current_rows: c.len(),
         population_stability_index: population_stability_index(&rp, &cp),
         jensen_shannon_distance: jensen_shannon_distance(&rp, &cp),
-        ks_statistic: ks_statistic(&r, &c),
+        ks_statistic: ks,
+        ks_pvalue: ks_pvalue_exact(r.len(), c.len(), ks),
         wasserstein_distance: w,
         wasserstein_normed: w / population_std(&r).max(0.001),
         binning,
@@ -250,10 +379,14 @@ pub fn categorical_drift<S: AsRef<str>>(
         }
     }
     if n[0] == 0.0 {
-        return Err(MetricError::Empty { metric: "drift (reference)" });
+        return Err(MetricError::Empty {
+            metric: "drift (reference)",
+        });
     }
     if n[1] == 0.0 {
-        return Err(MetricError::Empty { metric: "drift (current)" });
+        return Err(MetricError::Empty {
+            metric: "drift (current)",
+        });
     }
     let rp: Vec<f64> = counts.values().map(|c| c[0] / n[0]).collect();
     let cp: Vec<f64> = counts.values().map(|c| c[1] / n[1]).collect();
@@ -268,3 +401,11 @@ pub fn categorical_drift<S: AsRef<str>>(
 
 #[cfg(test)]
 mod tests;
+
+/// Drift of one column between two datasets.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ColumnDrift {
+    Numeric(NumericDrift),
+    Categorical(CategoricalDrift),
+}

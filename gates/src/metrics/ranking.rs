@@ -90,7 +90,11 @@ fn curve(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Result<Cur
 ///
 /// # Errors
 /// Lengths differ, a score is not finite, or a weight is invalid.
-pub fn roc_auc(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Result<f64, MetricError> {
+pub fn roc_auc(
+    labels: &[bool],
+    scores: &[f64],
+    weights: Option<&[f64]>,
+) -> Result<f64, MetricError> {
     Ok(curve(labels, scores, weights)?.roc_auc())
 }
 

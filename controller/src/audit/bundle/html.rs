@@ -2,7 +2,7 @@
 //! export streams, with client-side filters.
 
 use super::{BundleError, HashingFile, REPORT_ROW_LIMIT};
-use crate::audit::event::Event;
+use crate::audit::verify::BodyFields;
 use crate::store::{RecordKind, StoredCheckpoint, StoredRecord};
 use serde_json::Value;
 use std::path::Path;
@@ -93,10 +93,14 @@ impl Report {
             )
             .as_bytes(),
         )?;
-        Ok(Self { file, events: 0, sections: Vec::new() })
+        Ok(Self {
+            file,
+            events: 0,
+            sections: Vec::new(),
+        })
     }
 
-    pub(super) fn event(&mut self, e: &Event, payload: &str) -> Result<(), BundleError> {
+    pub(super) fn event(&mut self, e: &BodyFields, payload: &str) -> Result<(), BundleError> {
         self.events += 1;
         if self.events > REPORT_ROW_LIMIT {
             return Ok(());
@@ -126,12 +130,19 @@ impl Report {
         self.file.write(tail.as_bytes())
     }
 
-    pub(super) fn record(&mut self, kind: RecordKind, rec: &StoredRecord) -> Result<(), BundleError> {
+    pub(super) fn record(
+        &mut self,
+        kind: RecordKind,
+        rec: &StoredRecord,
+    ) -> Result<(), BundleError> {
         if self.sections.last().is_none_or(|(k, _, _)| *k != kind) {
             self.close_section()?;
             let (title, cols) = section_title(kind);
             let id = kind.table();
-            let mut head = format!("<h2>{title}</h2>\n{}<table id=\"{id}\"><thead><tr><th>event</th><th>time (UTC)</th><th>subject</th>", filters(id, &[(2, "subject"), (3, cols[0]), (4, cols[1])]));
+            let mut head = format!(
+                "<h2>{title}</h2>\n{}<table id=\"{id}\"><thead><tr><th>event</th><th>time (UTC)</th><th>subject</th>",
+                filters(id, &[(2, "subject"), (3, cols[0]), (4, cols[1])])
+            );
             for c in cols {
                 head.push_str(&format!("<th>{c}</th>"));
             }
@@ -139,7 +150,9 @@ impl Report {
             self.file.write(head.as_bytes())?;
             self.sections.push((kind, 0, String::new()));
         }
-        let Some(section) = self.sections.last_mut() else { return Ok(()) };
+        let Some(section) = self.sections.last_mut() else {
+            return Ok(());
+        };
         section.1 += 1;
         if section.1 > REPORT_ROW_LIMIT {
             return Ok(());
@@ -162,19 +175,28 @@ impl Report {
         if let Some((_, n, _)) = self.sections.last() {
             let mut tail = String::from("</tbody></table>\n");
             if *n > REPORT_ROW_LIMIT {
-                tail.push_str(&format!("<p class=\"note\">Showing the first {REPORT_ROW_LIMIT} of {n}.</p>\n"));
+                tail.push_str(&format!(
+                    "<p class=\"note\">Showing the first {REPORT_ROW_LIMIT} of {n}.</p>\n"
+                ));
             }
             self.file.write(tail.as_bytes())?;
         }
         Ok(())
     }
 
-    pub(super) fn finish(&mut self, checkpoint: Option<&StoredCheckpoint>, keys: &[String]) -> Result<(), BundleError> {
+    pub(super) fn finish(
+        &mut self,
+        checkpoint: Option<&StoredCheckpoint>,
+        keys: &[String],
+    ) -> Result<(), BundleError> {
         self.close_section()?;
         for kind in RecordKind::ALL {
             if !self.sections.iter().any(|(k, _, _)| *k == kind) {
                 let (title, _) = section_title(kind);
-                self.file.write(format!("<h2>{title}</h2>\n<p class=\"note\">None in this period.</p>\n").as_bytes())?;
+                self.file.write(
+                    format!("<h2>{title}</h2>\n<p class=\"note\">None in this period.</p>\n")
+                        .as_bytes(),
+                )?;
             }
         }
         let mut out = String::from("<h2>Checkpoint</h2>\n");
@@ -184,7 +206,9 @@ impl Report {
                 cp.size,
                 esc(&cp.note)
             )),
-            None => out.push_str("<p class=\"note\">No checkpoint: the period holds no events.</p>\n"),
+            None => {
+                out.push_str("<p class=\"note\">No checkpoint: the period holds no events.</p>\n")
+            }
         }
         if !keys.is_empty() {
             out.push_str("<p>Signing keys named in the manifest (check them against keys you obtained independently):</p><pre>");
@@ -208,7 +232,10 @@ fn section_title(kind: RecordKind) -> (&'static str, [&'static str; 2]) {
     match kind {
         RecordKind::Release => ("Releases", ["model", "environment"]),
         RecordKind::Decision => ("Decisions and their inputs", ["state", "environment"]),
-        RecordKind::Approval => ("Approvals: who approved what", ["approver", "content digest"]),
+        RecordKind::Approval => (
+            "Approvals: who approved what",
+            ["approver", "content digest"],
+        ),
         RecordKind::GateResult => ("Gate outcomes", ["gate", "outcome"]),
         RecordKind::Promotion => ("Promotions", ["environment", "commit"]),
         RecordKind::ModelCard => ("Model cards", ["model", "version"]),
@@ -231,7 +258,10 @@ fn section_values(kind: RecordKind, doc: &Value) -> [String; 2] {
     match kind {
         RecordKind::Release => [field(doc, &["model"]), field(doc, &["environment"])],
         RecordKind::Decision => [field(doc, &["state"]), field(doc, &["environment"])],
-        RecordKind::Approval => [field(doc, &["approver", "by"]), field(doc, &["content_digest", "contentDigest", "digest"])],
+        RecordKind::Approval => [
+            field(doc, &["approver", "by"]),
+            field(doc, &["content_digest", "contentDigest", "digest"]),
+        ],
         RecordKind::GateResult => {
             let outcome = field(doc, &["outcome", "status", "passed"]);
             let class = match outcome.as_str() {
@@ -239,7 +269,10 @@ fn section_values(kind: RecordKind, doc: &Value) -> [String; 2] {
                 "fail" | "failed" | "false" => "fail",
                 _ => "",
             };
-            [field(doc, &["gate", "name"]), format!("<span class=\"{class}\">{outcome}</span>")]
+            [
+                field(doc, &["gate", "name"]),
+                format!("<span class=\"{class}\">{outcome}</span>"),
+            ]
         }
         RecordKind::Promotion => [field(doc, &["environment"]), field(doc, &["commit"])],
         RecordKind::ModelCard => [field(doc, &["model", "name"]), field(doc, &["version"])],

@@ -1,6 +1,7 @@
 use super::*;
 
-const GO_SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+const GO_SKEY: &str =
+    "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
 const GO_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
 const GO_TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
 const GO_NOTE: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
@@ -36,7 +37,10 @@ fn checkpoint_round_trips_and_pins_its_body() {
     let (cp, ids) = Checkpoint::open(&note, &[signer.verifier()]).expect("opens");
     assert_eq!((cp, ids), (sample(), vec![signer.key_id()]));
     let tampered = note.replacen("\n42\n", "\n43\n", 1);
-    assert!(matches!(Checkpoint::open(&tampered, &[signer.verifier()]), Err(CheckpointError::Untrusted { .. })));
+    assert!(matches!(
+        Checkpoint::open(&tampered, &[signer.verifier()]),
+        Err(CheckpointError::Untrusted { .. })
+    ));
 }
 
 #[test]
@@ -45,9 +49,18 @@ fn a_checkpoint_forged_with_another_key_is_refused() {
     let forger = Signer::generate("tollgate").expect("key");
     let note = sample().sign(&[&forger]);
     let err = Checkpoint::open(&note, &[ours.verifier()]).expect_err("untrusted");
-    assert!(err.to_string().contains(&format!("{:08x}", forger.key_id())), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("{:08x}", forger.key_id())),
+        "{err}"
+    );
     let both = sample().sign(&[&forger, &ours]);
-    assert_eq!(Checkpoint::open(&both, &[ours.verifier()]).expect("one trusted").1, vec![ours.key_id()]);
+    assert_eq!(
+        Checkpoint::open(&both, &[ours.verifier()])
+            .expect("one trusted")
+            .1,
+        vec![ours.key_id()]
+    );
 }
 
 #[test]
@@ -63,15 +76,24 @@ fn malformed_notes_and_keys_are_errors() {
         &good.replacen("\n42\n", "\n042\n", 1),
         &good.replacen("\n42\n", "\n-1\n", 1),
         &good.replace("chain ", "chian "),
-        &good.trim_end().to_owned(),
+        good.trim_end(),
         &good.replace('\u{2014}', "-"),
     ] {
         assert!(Checkpoint::open(note, &v).is_err(), "{note:?}");
     }
-    for key in ["", "PRIVATE+KEY+", "PRIVATE+KEY+a+00000000+AQ==", "PRIVATE+KEY+a b+00+AQ=="] {
+    for key in [
+        "",
+        "PRIVATE+KEY+",
+        "PRIVATE+KEY+a+00000000+AQ==",
+        "PRIVATE+KEY+a b+00+AQ==",
+    ] {
         assert!(Signer::from_text(key).is_err(), "{key}");
     }
-    for key in ["", "a+b", "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"] {
+    for key in [
+        "",
+        "a+b",
+        "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+    ] {
         assert!(Verifier::from_text(key).is_err(), "{key}");
     }
 }

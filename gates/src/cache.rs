@@ -1,0 +1,91 @@
+//! Gate results cached on disk by (model digest, dataset digest, gate spec digest): the same
+//! three inputs always give the same results, so a result computed once is reused.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::spec::CacheKey;
+
+/// Why the cache could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// A cache file could not be read or written.
+    #[error("failed to access gate result cache `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A cache entry could not be encoded.
+    #[error("failed to encode gate result for `{path}`")]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A directory of JSON files, one per [`CacheKey`].
+#[derive(Clone, Debug)]
+pub struct ResultCache {
+    dir: PathBuf,
+}
+
+impl ResultCache {
+    pub fn new(dir: impl Into<PathBuf>) -> ResultCache {
+        ResultCache { dir: dir.into() }
+    }
+
+    fn path(&self, key: &CacheKey) -> PathBuf {
+        self.dir.join(format!("{}.json", key.to_key()))
+    }
+
+    /// The cached value, or `None` when absent or unreadable as `T` (a corrupt or outdated
+    /// entry is a miss, recomputed and overwritten, never an error).
+    ///
+    /// # Errors
+    /// The file exists but cannot be read.
+    pub fn get<T: DeserializeOwned>(&self, key: &CacheKey) -> Result<Option<T>, CacheError> {
+        let path = self.path(key);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(CacheError::Io { path, source }),
+        }
+    }
+
+    /// Stores a value atomically (written to a temporary file, then renamed), so a crash never
+    /// leaves a partial entry.
+    ///
+    /// # Errors
+    /// The directory or file cannot be written.
+    pub fn put<T: Serialize>(&self, key: &CacheKey, value: &T) -> Result<(), CacheError> {
+        let path = self.path(key);
+        let io = |source| CacheError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let bytes = serde_json::to_vec_pretty(value).map_err(|source| CacheError::Encode {
+            path: path.clone(),
+            source,
+        })?;
+        let tmp = tmp_path(&path);
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests;
