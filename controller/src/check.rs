@@ -40,7 +40,7 @@ impl Changes {
     pub fn between(base: &str, base_blobs: &HashMap<RepoPath, git2::Oid>, repo: &ConfigRepo) -> Changes {
         let mut changed = HashSet::new();
         for (path, data) in &repo.files {
-            if base_blobs.get(path) != Some(&data.blob) {
+            if base_blobs.get(path) != Some(&data.blob_id()) {
                 changed.insert(path.clone());
             }
         }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{API_GROUP, API_VERSION, ConfigRepo, Document, FileData, Kind, Settings};
 use crate::diag::{Finding, Severity, Stage};
-use crate::repo::{self, Listing, RepoError, RepoFile, RepoPath, Source};
+use crate::repo::{Listing, RepoError, RepoFile, RepoPath, Source};
 use crate::yaml::{self, Pos};
 
 /// The file that holds the Config document.
@@ -126,7 +126,8 @@ fn read_checked(source: &Source, listing: &Listing, file: &RepoFile, limits: &ya
                 findings.push(Finding::new(Severity::Fatal, Stage::Input, "too-large", file.path.as_str(), err.to_string()).hint(err.hint()));
                 return None;
             }
-            let blob = if file.blob.is_zero() { repo::blob_id(&bytes) } else { file.blob };
+            // Working-directory files get their blob id only when a comparison needs it.
+            let blob = file.blob;
             Some(FileData { path: file.path.clone(), bytes, blob })
         }
         Err(err) => {

@@ -85,8 +85,16 @@ impl fmt::Display for Kind {
 pub struct FileData {
     pub path: RepoPath,
     pub bytes: Vec<u8>,
-    /// Git blob id of the bytes.
+    /// Git blob id of the bytes when read from a commit; zero for working-directory files,
+    /// whose id [`FileData::blob_id`] computes on demand.
     pub blob: git2::Oid,
+}
+
+impl FileData {
+    /// The Git blob id of the bytes (the same id `git hash-object` prints).
+    pub fn blob_id(&self) -> git2::Oid {
+        if self.blob.is_zero() { crate::repo::blob_id(&self.bytes) } else { self.blob }
+    }
 }
 
 /// One document of the repo.
