@@ -16,7 +16,9 @@ fn main() {
         })
         .unwrap_or_default();
     files.sort();
-    let mut out = String::from("/// tollgate's default policy library: (virtual path, Rego source).\npub const DEFAULT_LIBRARY: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// tollgate's default policy library: (virtual path, Rego source).\npub const DEFAULT_LIBRARY: &[(&str, &str)] = &[\n",
+    );
     for name in &files {
         println!("cargo:rerun-if-changed={}", lib.join(name).display());
         let _ = writeln!(out, "    (\"tollgate:lib/{name}\", include_str!(r\"{}\")),", lib.join(name).display());

@@ -200,7 +200,9 @@ fn generate(root: &Path, docs: usize) -> Vec<String> {
         let from = from.map_or_else(String::new, |f| format!("  promotesFrom: {f}\n"));
         write(
             &format!("environments/{env}.yaml"),
-            &format!("{api}\nkind: Environment\nmetadata: {{name: {env}}}\nspec:\n{from}  approvals: {{required: 1, groups: [leads], separationOfDuties: true}}\n  gates: [quality]\n"),
+            &format!(
+                "{api}\nkind: Environment\nmetadata: {{name: {env}}}\nspec:\n{from}  approvals: {{required: 1, groups: [leads], separationOfDuties: true}}\n  gates: [quality]\n"
+            ),
         );
         files.push(format!("environments/{env}.yaml"));
     }

@@ -190,9 +190,7 @@ fn scope<'r>(repo: &'r ConfigRepo, index: &Index<'r>, changes: Option<&Changes>)
     let Some(changes) = changes else {
         return repo.documents.iter().collect();
     };
-    let global = changes.changed.iter().chain(changes.deleted.iter()).any(|p| {
-        p.as_str() == CONFIG_FILE || p.as_str().ends_with(".rego")
-    });
+    let global = changes.changed.iter().chain(changes.deleted.iter()).any(|p| p.as_str() == CONFIG_FILE || p.as_str().ends_with(".rego"));
     if global {
         return repo.documents.iter().collect();
     }
@@ -210,9 +208,9 @@ fn scope<'r>(repo: &'r ConfigRepo, index: &Index<'r>, changes: Option<&Changes>)
             || uses(Kind::Dataset, "/spec/gates/evaluation")
             || uses(Kind::Dataset, "/spec/gates/reference")
             || (env_touched
-                && release
-                    .str_at("/spec/environment")
-                    .is_some_and(|e| index.promotion_path(e).iter().any(|env| touched_names.contains(&(Kind::Environment, env.name.as_str())))));
+                && release.str_at("/spec/environment").is_some_and(|e| {
+                    index.promotion_path(e).iter().any(|env| touched_names.contains(&(Kind::Environment, env.name.as_str())))
+                }));
         if affected {
             seen.insert(std::ptr::from_ref(release));
             out.push(release);
@@ -291,11 +289,17 @@ fn evaluate_policies(repo: &ConfigRepo, index: &Index<'_>, bundle: &Bundle, scop
             let (present, missing): (Vec<String>, Vec<String>) = packages.into_iter().partition(|p| bundle.has_rules(p));
             for p in missing {
                 findings.push(
-                    Finding::new(Severity::Error, Stage::Policy, "policy-missing", env.file.path.as_str(), format!("package `{p}` has no `deny`, `violation` or `warn` rules"))
-                        .at(env.locate("/spec/policies", &limits))
-                        .pointer("/spec/policies")
-                        .document(env.id())
-                        .hint("add the package under the policy paths of tollgate.yaml, or remove it from `spec.policies`"),
+                    Finding::new(
+                        Severity::Error,
+                        Stage::Policy,
+                        "policy-missing",
+                        env.file.path.as_str(),
+                        format!("package `{p}` has no `deny`, `violation` or `warn` rules"),
+                    )
+                    .at(env.locate("/spec/policies", &limits))
+                    .pointer("/spec/policies")
+                    .document(env.id())
+                    .hint("add the package under the policy paths of tollgate.yaml, or remove it from `spec.policies`"),
                 );
             }
             if !present.is_empty() {
@@ -303,7 +307,11 @@ fn evaluate_policies(repo: &ConfigRepo, index: &Index<'_>, bundle: &Bundle, scop
             }
         }
         let environments = ConvertedValue::list(
-            path.iter().map(|e| shared.converted.get(&(Kind::Environment, e.name.clone())).cloned().unwrap_or_else(|| ConvertedValue::new(&Value::Null))).collect(),
+            path.iter()
+                .map(|e| {
+                    shared.converted.get(&(Kind::Environment, e.name.clone())).cloned().unwrap_or_else(|| ConvertedValue::new(&Value::Null))
+                })
+                .collect(),
         );
         plans.insert(target, EnvPlan { path, named, environments });
     }
@@ -406,7 +414,9 @@ fn build_input(doc: &Document, env: Option<&Document>, plan: &EnvPlan<'_>, index
         let mut datasets = Vec::new();
         for pointer in ["/spec/gates/evaluation", "/spec/gates/reference"] {
             if let Some(name) = doc.str_at(pointer) {
-                if shared.converted.contains_key(&(Kind::Dataset, name.to_owned())) && !datasets.iter().any(|(n, _): &(String, _)| n == name) {
+                if shared.converted.contains_key(&(Kind::Dataset, name.to_owned()))
+                    && !datasets.iter().any(|(n, _): &(String, _)| n == name)
+                {
                     datasets.push((name.to_owned(), get(Kind::Dataset, Some(name))));
                 }
             }
@@ -416,7 +426,10 @@ fn build_input(doc: &Document, env: Option<&Document>, plan: &EnvPlan<'_>, index
         let env = doc.str_at("/spec/environment").and_then(|e| shared.converted.get(&(Kind::Environment, e.to_owned())).cloned());
         context.push(("environment", env.unwrap_or_else(|| ConvertedValue::new(&Value::Null))));
     } else if doc.kind == Kind::Environment {
-        context.push(("environment", shared.converted.get(&(Kind::Environment, doc.name.clone())).cloned().unwrap_or_else(|| ConvertedValue::new(&doc.value))));
+        context.push((
+            "environment",
+            shared.converted.get(&(Kind::Environment, doc.name.clone())).cloned().unwrap_or_else(|| ConvertedValue::new(&doc.value)),
+        ));
     }
     PolicyInput::from_parts(&ConvertedValue::new(&doc.value), context)
 }

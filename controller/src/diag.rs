@@ -144,7 +144,13 @@ impl fmt::Display for Finding {
 /// Sort order for reports: by file, then position, then severity.
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        (a.file.as_str(), a.line, a.column, a.severity, a.rule.as_str(), a.message.as_str())
-            .cmp(&(b.file.as_str(), b.line, b.column, b.severity, b.rule.as_str(), b.message.as_str()))
+        (a.file.as_str(), a.line, a.column, a.severity, a.rule.as_str(), a.message.as_str()).cmp(&(
+            b.file.as_str(),
+            b.line,
+            b.column,
+            b.severity,
+            b.rule.as_str(),
+            b.message.as_str(),
+        ))
     });
 }

@@ -205,7 +205,13 @@ impl<'r> Checker<'r> {
     fn environment(&mut self, doc: &Document) {
         self.expect(doc, "/spec/promotesFrom", Kind::Environment, "ref-environment");
         if doc.str_at("/spec/promotesFrom") == Some(doc.name.as_str()) {
-            self.report(doc, "promotion-cycle", "/spec/promotesFrom", format!("`{}` promotes from itself", doc.name), "point `promotesFrom` at the previous stage".to_owned());
+            self.report(
+                doc,
+                "promotion-cycle",
+                "/spec/promotesFrom",
+                format!("`{}` promotes from itself", doc.name),
+                "point `promotesFrom` at the previous stage".to_owned(),
+            );
         }
         let groups: HashSet<String> = self.config_groups().into_iter().map(str::to_owned).collect();
         if let Some(list) = doc.value.pointer("/spec/approvals/groups").and_then(Value::as_array) {
@@ -217,7 +223,10 @@ impl<'r> Checker<'r> {
                     } else {
                         let mut known: Vec<&str> = groups.iter().map(String::as_str).collect();
                         known.sort_unstable();
-                        format!("groups defined in tollgate.yaml: {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+                        format!(
+                            "groups defined in tollgate.yaml: {}",
+                            known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        )
                     };
                     self.report(doc, "ref-group", &format!("/spec/approvals/groups/{i}"), format!("group `{g}` does not exist"), known);
                 }
@@ -266,7 +275,13 @@ impl<'r> Checker<'r> {
         let mut seen = HashSet::new();
         for (i, c) in columns.iter().enumerate() {
             if !seen.insert(*c) {
-                self.report(doc, "duplicate-column", &format!("/spec/schema/columns/{i}/name"), format!("column `{c}` is listed twice"), "list each column once".to_owned());
+                self.report(
+                    doc,
+                    "duplicate-column",
+                    &format!("/spec/schema/columns/{i}/name"),
+                    format!("column `{c}` is listed twice"),
+                    "list each column once".to_owned(),
+                );
             }
         }
         let column_hint = || {
@@ -285,7 +300,13 @@ impl<'r> Checker<'r> {
             for (i, f) in list.iter().enumerate() {
                 if let Some(name) = f.as_str() {
                     if !columns.contains(&name) {
-                        self.report(doc, "ref-column", &format!("/spec/sensitiveFeatures/{i}"), format!("sensitive feature `{name}` is not a column"), column_hint());
+                        self.report(
+                            doc,
+                            "ref-column",
+                            &format!("/spec/sensitiveFeatures/{i}"),
+                            format!("sensitive feature `{name}` is not a column"),
+                            column_hint(),
+                        );
                     }
                 }
             }
@@ -294,7 +315,13 @@ impl<'r> Checker<'r> {
             for i in 0..list.len() {
                 let pointer = format!("/spec/lineage/derivedFrom/{i}/dataset");
                 if doc.str_at(&pointer) == Some(doc.name.as_str()) {
-                    self.report(doc, "lineage-cycle", &pointer, format!("`{}` is derived from itself", doc.name), "name the upstream dataset".to_owned());
+                    self.report(
+                        doc,
+                        "lineage-cycle",
+                        &pointer,
+                        format!("`{}` is derived from itself", doc.name),
+                        "name the upstream dataset".to_owned(),
+                    );
                     continue;
                 }
                 self.expect(doc, &pointer, Kind::Dataset, "ref-dataset");
@@ -314,15 +341,13 @@ impl<'r> Checker<'r> {
         if let Some(baseline) = doc.str_at("/spec/gates/baseline") {
             if baseline != "production" {
                 match baseline.split_once('@') {
-                    Some((name, version)) => {
-                        match self.index.get(Kind::Model, name) {
-                            Some(model) => self.model_version(doc, "/spec/gates/baseline", model, version),
-                            None => {
-                                let hint = self.names_of(Kind::Model);
-                                self.report(doc, "ref-model", "/spec/gates/baseline", format!("baseline Model `{name}` does not exist"), hint);
-                            }
+                    Some((name, version)) => match self.index.get(Kind::Model, name) {
+                        Some(model) => self.model_version(doc, "/spec/gates/baseline", model, version),
+                        None => {
+                            let hint = self.names_of(Kind::Model);
+                            self.report(doc, "ref-model", "/spec/gates/baseline", format!("baseline Model `{name}` does not exist"), hint);
                         }
-                    }
+                    },
                     None => self.report(
                         doc,
                         "ref-baseline",
@@ -391,7 +416,9 @@ impl<'r> Checker<'r> {
                     );
                 }
             }
-            Err(err) => self.report(doc, "path-escapes", pointer, err.to_string(), "use a path relative to the repo root, without `..`".to_owned()),
+            Err(err) => {
+                self.report(doc, "path-escapes", pointer, err.to_string(), "use a path relative to the repo root, without `..`".to_owned())
+            }
         }
     }
 }

@@ -133,10 +133,7 @@ fn junit(report: &Report) -> String {
     let failing_docs: usize = suites.values().map(|cases| cases.keys().filter(|k| k.as_str() != "(file)").count()).sum();
     let passing = report.documents_checked.saturating_sub(failing_docs);
     let total_cases: usize = suites.values().map(BTreeMap::len).sum::<usize>() + usize::from(passing > 0);
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"tollgate check\" tests=\"{total_cases}\" failures=\"{failures}\" errors=\"{errors}\">"
-    );
+    let _ = writeln!(out, "<testsuites name=\"tollgate check\" tests=\"{total_cases}\" failures=\"{failures}\" errors=\"{errors}\">");
     for (file, cases) in &suites {
         let suite_failures: usize = cases.values().flatten().filter(|f| f.severity == Severity::Error).count();
         let suite_errors: usize = cases.values().flatten().filter(|f| f.severity == Severity::Fatal).count();
@@ -288,7 +285,11 @@ fn github(report: &Report) -> String {
         let _ = writeln!(out, "::{level} {props}::{}", escape_data(&message));
     }
     let s = &report.summary;
-    let _ = writeln!(out, "tollgate: {} unreadable, {} errors, {} warnings ({} documents checked)", s.fatal, s.errors, s.warnings, report.documents_checked);
+    let _ = writeln!(
+        out,
+        "tollgate: {} unreadable, {} errors, {} warnings ({} documents checked)",
+        s.fatal, s.errors, s.warnings, report.documents_checked
+    );
     out
 }
 

@@ -12,7 +12,11 @@ pub enum ScaffoldError {
     NotEmpty { path: String },
     /// Writing failed; nothing was left behind.
     #[error("cannot write `{path}`")]
-    Io { path: String, #[source] source: std::io::Error },
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Writes the starter repo into `dir`, which must not exist or be empty. Files are written to a

@@ -110,7 +110,8 @@ fn describe(error: &jsonschema::ValidationError<'_>, schema: &Value, pointer: &m
             (format!("{field} has unknown field {names}"), format!("check the spelling; known fields are {known}"))
         }
         ValidationErrorKind::Enum { options } => {
-            let options = options.as_array().map(|a| a.iter().map(|o| format!("`{}`", plain(o))).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+            let options =
+                options.as_array().map(|a| a.iter().map(|o| format!("`{}`", plain(o))).collect::<Vec<_>>().join(", ")).unwrap_or_default();
             (format!("{field} is {}, not one of the allowed values", value_snippet(error.instance())), format!("use one of {options}"))
         }
         ValidationErrorKind::Constant { expected_value } => {

@@ -34,24 +34,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        let races = [
-            "White",
-            "Black",
-            "Asian-Pac-Islander",
-            "Amer-Indian-Eskimo",
-            "Other",
-        ];
+        let races = ["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other"];
         let ages = ["<25", "25-44", "45-64", "65+"];
         for _ in 0..rows {
             let u = (next() >> 11) as f64 / (1u64 << 53) as f64;
             let label = u8::from((next() >> 11) as f64 / ((1u64 << 53) as f64) < u);
             let sex = if next() % 2 == 0 { "Female" } else { "Male" };
-            writeln!(
-                w,
-                "{label},{u},{sex},{},{}",
-                races[(next() % 5) as usize],
-                ages[(next() % 4) as usize]
-            )?;
+            writeln!(w, "{label},{u},{sex},{},{}", races[(next() % 5) as usize], ages[(next() % 4) as usize])?;
         }
     }
     let (sha, bytes) = sha256_file(&path)?;
@@ -60,10 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         data: path.clone(),
         format: None,
         label: "label".into(),
-        predictions: Predictions::Threshold {
-            score: "score".into(),
-            threshold: 0.5,
-        },
+        predictions: Predictions::Threshold { score: "score".into(), threshold: 0.5 },
         sensitive: vec!["sex".into(), "race".into(), "age_group".into()],
         weight: None,
         baseline: None,

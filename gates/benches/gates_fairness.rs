@@ -44,12 +44,7 @@ const METRICS: [BinaryMetric; 5] = [
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
 
@@ -97,13 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir)?;
-        for (name, col) in [
-            ("y_true", &y),
-            ("y_pred", &p),
-            ("s1", &s[0]),
-            ("s2", &s[1]),
-            ("s3", &s[2]),
-        ] {
+        for (name, col) in [("y_true", &y), ("y_pred", &p), ("s1", &s[0]), ("s2", &s[1]), ("s3", &s[2])] {
             std::fs::write(dir.join(format!("{name}.u8")), col)?;
         }
     }
@@ -112,10 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let cpu_start = cpu_seconds();
     let names = vec!["s1".to_owned(), "s2".to_owned(), "s3".to_owned()];
-    let levels = LEVELS
-        .iter()
-        .map(|&n| (0..n).map(|l| l.to_string()).collect())
-        .collect();
+    let levels = LEVELS.iter().map(|&n| (0..n).map(|l| l.to_string()).collect()).collect();
     let mut encoder = GroupEncoder::with_levels(names, levels)?;
     let mut acc = BinaryAccumulator::new(false, 10);
     for i in 0..rows {
@@ -149,17 +135,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "values": values,
     });
     if let Some(dir) = &out {
-        std::fs::write(
-            dir.join("tollgate.json"),
-            serde_json::to_vec_pretty(&result)?,
-        )?;
+        std::fs::write(dir.join("tollgate.json"), serde_json::to_vec_pretty(&result)?)?;
     }
     let mut stdout = std::io::stdout().lock();
-    writeln!(
-        stdout,
-        "tollgate: {rows} rows, {} groups, {seconds:.3} s, peak RSS {} MiB",
-        report.by_group.len(),
-        peak_rss_kib() / 1024
-    )?;
+    writeln!(stdout, "tollgate: {rows} rows, {} groups, {seconds:.3} s, peak RSS {} MiB", report.by_group.len(), peak_rss_kib() / 1024)?;
     Ok(())
 }

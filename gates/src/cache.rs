@@ -63,15 +63,9 @@ impl ResultCache {
     /// The directory or file cannot be written.
     pub fn put<T: Serialize>(&self, key: &CacheKey, value: &T) -> Result<(), CacheError> {
         let path = self.path(key);
-        let io = |source| CacheError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = |source| CacheError::Io { path: path.clone(), source };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
-        let bytes = serde_json::to_vec_pretty(value).map_err(|source| CacheError::Encode {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = serde_json::to_vec_pretty(value).map_err(|source| CacheError::Encode { path: path.clone(), source })?;
         let tmp = tmp_path(&path);
         std::fs::write(&tmp, bytes).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)
@@ -79,10 +73,7 @@ impl ResultCache {
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(format!(".tmp-{}", std::process::id()));
     path.with_file_name(name)
 }

@@ -52,10 +52,7 @@ pub struct DataQualityAccumulator {
     rows: u64,
     /// 128-bit row fingerprints (two independently keyed hashes): 16 bytes per distinct row.
     seen: HashSet<u128>,
-    hashers: (
-        std::collections::hash_map::RandomState,
-        std::collections::hash_map::RandomState,
-    ),
+    hashers: (std::collections::hash_map::RandomState, std::collections::hash_map::RandomState),
     duplicates: u64,
 }
 
@@ -63,14 +60,7 @@ impl DataQualityAccumulator {
     pub fn new(specs: &[ColumnSpec]) -> DataQualityAccumulator {
         DataQualityAccumulator {
             specs: specs.to_vec(),
-            allowed: specs
-                .iter()
-                .map(|s| {
-                    s.allowed_values
-                        .as_ref()
-                        .map(|v| v.iter().cloned().collect())
-                })
-                .collect(),
+            allowed: specs.iter().map(|s| s.allowed_values.as_ref().map(|v| v.iter().cloned().collect())).collect(),
             columns: specs
                 .iter()
                 .map(|s| ColumnQuality {
@@ -145,16 +135,8 @@ impl DataQualityAccumulator {
 
     /// The report, given the file's columns (for the schema match).
     pub fn finish(mut self, file_columns: &[String], declared: &[ColumnSpec]) -> DataQualityReport {
-        let missing_columns: Vec<String> = declared
-            .iter()
-            .filter(|s| !file_columns.contains(&s.name))
-            .map(|s| s.name.clone())
-            .collect();
-        let unexpected_columns: Vec<String> = file_columns
-            .iter()
-            .filter(|c| !declared.iter().any(|s| s.name == **c))
-            .cloned()
-            .collect();
+        let missing_columns: Vec<String> = declared.iter().filter(|s| !file_columns.contains(&s.name)).map(|s| s.name.clone()).collect();
+        let unexpected_columns: Vec<String> = file_columns.iter().filter(|c| !declared.iter().any(|s| s.name == **c)).cloned().collect();
         for q in &mut self.columns {
             q.null_rate = q.nulls as f64 / self.rows as f64;
         }
@@ -174,9 +156,7 @@ fn hash_cell(column: &Column, row: usize, h: &mut impl Hasher) {
     match column {
         Column::Integer(v) => v[row].hash(h),
         // -0.0 equals 0.0, as pandas compares them.
-        Column::Float(v) => v[row]
-            .map(|x| if x == 0.0 { 0u64 } else { x.to_bits() })
-            .hash(h),
+        Column::Float(v) => v[row].map(|x| if x == 0.0 { 0u64 } else { x.to_bits() }).hash(h),
         Column::Boolean(v) => v[row].hash(h),
         Column::String(v) => v[row].hash(h),
     }
@@ -199,17 +179,9 @@ pub fn assess(
 ) -> Result<DataQualityReport, crate::dataset::DatasetError> {
     use crate::dataset::{self, DEFAULT_BATCH_ROWS, ReadOptions};
     let file_columns = dataset::column_names(path, format)?;
-    let present: Vec<ColumnSpec> = schema
-        .iter()
-        .filter(|s| file_columns.contains(&s.name))
-        .cloned()
-        .collect();
+    let present: Vec<ColumnSpec> = schema.iter().filter(|s| file_columns.contains(&s.name)).cloned().collect();
     let mut acc = DataQualityAccumulator::new(&present);
-    let options = ReadOptions {
-        columns: &present,
-        expected_sha256,
-        batch_rows: DEFAULT_BATCH_ROWS,
-    };
+    let options = ReadOptions { columns: &present, expected_sha256, batch_rows: DEFAULT_BATCH_ROWS };
     let summary = dataset::read(path, format, &options, |batch| {
         acc.push(batch);
         Ok::<_, std::convert::Infallible>(())

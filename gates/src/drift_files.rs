@@ -4,10 +4,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::dataset::{
-    self, Column, ColumnSpec, ColumnType, DEFAULT_BATCH_ROWS, DatasetError, Format, ReadOptions,
-    Sha256Digest,
-};
+use crate::dataset::{self, Column, ColumnSpec, ColumnType, DEFAULT_BATCH_ROWS, DatasetError, Format, ReadOptions, Sha256Digest};
 use crate::metrics::{ColumnDrift, MetricError, categorical_drift, numeric_drift};
 
 /// Why drift could not be measured.
@@ -56,17 +53,11 @@ fn read_side(side: Side<'_>, columns: &[ColumnSpec]) -> Result<Vec<Values>, Data
     let specs: Vec<ColumnSpec> = columns
         .iter()
         .map(|c| match c.ty {
-            ColumnType::Integer | ColumnType::Float => {
-                ColumnSpec::new(c.name.clone(), ColumnType::Float)
-            }
+            ColumnType::Integer | ColumnType::Float => ColumnSpec::new(c.name.clone(), ColumnType::Float),
             _ => ColumnSpec::new(c.name.clone(), ColumnType::String),
         })
         .collect();
-    let options = ReadOptions {
-        columns: &specs,
-        expected_sha256: side.sha256,
-        batch_rows: DEFAULT_BATCH_ROWS,
-    };
+    let options = ReadOptions { columns: &specs, expected_sha256: side.sha256, batch_rows: DEFAULT_BATCH_ROWS };
     dataset::read(side.path, side.format, &options, |batch| {
         for (v, col) in values.iter_mut().zip(&batch.columns) {
             match (v, col) {
@@ -86,26 +77,15 @@ fn read_side(side: Side<'_>, columns: &[ColumnSpec]) -> Result<Vec<Values>, Data
 ///
 /// # Errors
 /// A dataset cannot be read or verified, or a column has no value on one side.
-pub fn drift(
-    reference: Side<'_>,
-    current: Side<'_>,
-    columns: &[ColumnSpec],
-) -> Result<DriftReport, DriftError> {
+pub fn drift(reference: Side<'_>, current: Side<'_>, columns: &[ColumnSpec]) -> Result<DriftReport, DriftError> {
     let r = read_side(reference, columns)?;
     let c = read_side(current, columns)?;
     let mut out = Vec::new();
     for ((spec, r), c) in columns.iter().zip(r).zip(c) {
-        let err = |source| DriftError::Metric {
-            column: spec.name.clone(),
-            source,
-        };
+        let err = |source| DriftError::Metric { column: spec.name.clone(), source };
         let d = match (r, c) {
-            (Values::Numbers(r), Values::Numbers(c)) => {
-                ColumnDrift::Numeric(numeric_drift(&r, &c).map_err(err)?)
-            }
-            (Values::Texts(r), Values::Texts(c)) => {
-                ColumnDrift::Categorical(categorical_drift(&r, &c).map_err(err)?)
-            }
+            (Values::Numbers(r), Values::Numbers(c)) => ColumnDrift::Numeric(numeric_drift(&r, &c).map_err(err)?),
+            (Values::Texts(r), Values::Texts(c)) => ColumnDrift::Categorical(categorical_drift(&r, &c).map_err(err)?),
             _ => continue,
         };
         out.push((spec.name.clone(), d));

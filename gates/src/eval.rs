@@ -8,12 +8,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::dataset::{
-    self, Batch, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest,
-};
-use crate::metrics::{
-    BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, Method, MetricError,
-};
+use crate::dataset::{self, Batch, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest};
+use crate::metrics::{BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, Method, MetricError};
 
 pub use render::{render_data_quality, render_drift, render_gates, render_text};
 
@@ -21,10 +17,7 @@ pub use render::{render_data_quality, render_drift, render_gates, render_text};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Predictions {
     /// A column of 0/1 predictions, optionally with a score column for ranking metrics.
-    Column {
-        prediction: String,
-        score: Option<String>,
-    },
+    Column { prediction: String, score: Option<String> },
     /// A score column turned into labels by `score >= threshold`.
     Threshold { score: String, threshold: f64 },
 }
@@ -61,21 +54,10 @@ pub enum EvalError {
     },
     /// A cell that must hold a value holds none or the wrong one.
     #[error("{path}:{line}: column `{column}`: expected {expected}, found `{value}`\nhint: {hint}")]
-    Value {
-        path: PathBuf,
-        line: u64,
-        column: String,
-        expected: &'static str,
-        value: String,
-        hint: &'static str,
-    },
+    Value { path: PathBuf, line: u64, column: String, expected: &'static str, value: String, hint: &'static str },
     /// The same column is named for two roles.
     #[error("column `{column}` is given as both {first} and {second}")]
-    SameColumn {
-        column: String,
-        first: &'static str,
-        second: &'static str,
-    },
+    SameColumn { column: String, first: &'static str, second: &'static str },
     /// The threshold is not a number in a usable range.
     #[error("threshold `{threshold}` is not a finite number")]
     BadThreshold { threshold: f64 },
@@ -145,15 +127,8 @@ pub struct BaselineReport {
     pub fairness: Vec<Fairness>,
 }
 
-fn metrics_of(
-    report: &BinaryReport,
-    g: &crate::metrics::GroupMetrics,
-) -> BTreeMap<&'static str, f64> {
-    BinaryMetric::ALL
-        .into_iter()
-        .filter(|m| report.available(*m))
-        .map(|m| (m.name(), g.get(m)))
-        .collect()
+fn metrics_of(report: &BinaryReport, g: &crate::metrics::GroupMetrics) -> BTreeMap<&'static str, f64> {
+    BinaryMetric::ALL.into_iter().filter(|m| report.available(*m)).map(|m| (m.name(), g.get(m))).collect()
 }
 
 /// Columns (batch indices) that give one model's predictions.
@@ -170,16 +145,8 @@ fn model_columns(
     predictions: &Predictions,
     baseline: bool,
 ) -> Result<ModelColumns, EvalError> {
-    let (p_role, s_role) = if baseline {
-        ("baseline prediction", "baseline score")
-    } else {
-        ("prediction", "score")
-    };
-    let mut cols = ModelColumns {
-        prediction: None,
-        score: None,
-        threshold: None,
-    };
+    let (p_role, s_role) = if baseline { ("baseline prediction", "baseline score") } else { ("prediction", "score") };
+    let mut cols = ModelColumns { prediction: None, score: None, threshold: None };
     match predictions {
         Predictions::Column { prediction, score } => {
             cols.prediction = Some(roles.len());
@@ -191,9 +158,7 @@ fn model_columns(
         }
         Predictions::Threshold { score, threshold } => {
             if !threshold.is_finite() {
-                return Err(EvalError::BadThreshold {
-                    threshold: *threshold,
-                });
+                return Err(EvalError::BadThreshold { threshold: *threshold });
             }
             cols.score = Some(roles.len());
             cols.threshold = Some(*threshold);
@@ -205,12 +170,8 @@ fn model_columns(
 
 fn predictions_inputs(p: &Predictions) -> (Option<String>, Option<String>, Option<f64>) {
     match p {
-        Predictions::Column { prediction, score } => {
-            (Some(prediction.clone()), score.clone(), None)
-        }
-        Predictions::Threshold { score, threshold } => {
-            (None, Some(score.clone()), Some(*threshold))
-        }
+        Predictions::Column { prediction, score } => (Some(prediction.clone()), score.clone(), None),
+        Predictions::Threshold { score, threshold } => (None, Some(score.clone()), Some(*threshold)),
     }
 }
 
@@ -227,11 +188,7 @@ fn outcome(reports: &[BinaryReport], k: usize) -> ModelOutcome {
     // Singles first, then the intersection, so a reader meets the simple view first.
     let mut fairness = Vec::new();
     if k > 0 {
-        let order: Vec<usize> = if k > 1 {
-            (1..reports.len()).chain([0]).collect()
-        } else {
-            vec![0]
-        };
+        let order: Vec<usize> = if k > 1 { (1..reports.len()).chain([0]).collect() } else { vec![0] };
         for i in order {
             let r = &reports[i];
             let groups = r
@@ -253,11 +210,7 @@ fn outcome(reports: &[BinaryReport], k: usize) -> ModelOutcome {
             });
         }
     }
-    ModelOutcome {
-        overall,
-        fairness,
-        not_probability_row: main.not_probability_row,
-    }
+    ModelOutcome { overall, fairness, not_probability_row: main.not_probability_row }
 }
 
 /// Reads the file once and computes every quality and fairness metric, for the candidate's
@@ -270,12 +223,10 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
     let path = &request.data;
     let format = match request.format {
         Some(f) => f,
-        None => Format::from_path(path)
-            .ok_or_else(|| DatasetError::UnknownFormat { path: path.clone() })?,
+        None => Format::from_path(path).ok_or_else(|| DatasetError::UnknownFormat { path: path.clone() })?,
     };
     // Column roles, in batch order: label, weight?, the models' columns, sensitive features.
-    let mut roles: Vec<(&'static str, String, ColumnType)> =
-        vec![("label", request.label.clone(), ColumnType::String)];
+    let mut roles: Vec<(&'static str, String, ColumnType)> = vec![("label", request.label.clone(), ColumnType::String)];
     let weight_index = request.weight.as_ref().map(|w| {
         roles.push(("weight", w.clone(), ColumnType::Float));
         1
@@ -291,32 +242,15 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
     for (i, (role, name, _)) in roles.iter().enumerate() {
         if let Some((other, _, _)) = roles[..i].iter().find(|(_, n, _)| n == name) {
             // A baseline may share the candidate's score column only by mistake; say so.
-            return Err(EvalError::SameColumn {
-                column: name.clone(),
-                first: other,
-                second: role,
-            });
+            return Err(EvalError::SameColumn { column: name.clone(), first: other, second: role });
         }
     }
-    let specs: Vec<ColumnSpec> = roles
-        .iter()
-        .map(|(_, name, ty)| ColumnSpec::new(name.clone(), *ty))
-        .collect();
+    let specs: Vec<ColumnSpec> = roles.iter().map(|(_, name, ty)| ColumnSpec::new(name.clone(), *ty)).collect();
 
-    let metric_error = |source| EvalError::Metric {
-        path: path.clone(),
-        source,
-    };
+    let metric_error = |source| EvalError::Metric { path: path.clone(), source };
     let mut encoder = GroupEncoder::new(request.sensitive.clone()).map_err(metric_error)?;
-    let mut accs: Vec<BinaryAccumulator> = models
-        .iter()
-        .map(|m| BinaryAccumulator::new(m.score.is_some(), request.ece_bins))
-        .collect();
-    let options = ReadOptions {
-        columns: &specs,
-        expected_sha256: request.expected_sha256.as_ref(),
-        batch_rows: request.batch_rows,
-    };
+    let mut accs: Vec<BinaryAccumulator> = models.iter().map(|m| BinaryAccumulator::new(m.score.is_some(), request.ece_bins)).collect();
+    let options = ReadOptions { columns: &specs, expected_sha256: request.expected_sha256.as_ref(), batch_rows: request.batch_rows };
     let mut values: Vec<String> = Vec::with_capacity(request.sensitive.len());
     let summary = dataset::read(path, format, &options, |batch: &Batch| -> Result<(), EvalError> {
         let value_error = |row: usize, c: usize, expected: &'static str, hint: &'static str| EvalError::Value {
@@ -404,17 +338,10 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
     for acc in accs {
         outcomes.push(outcome(&acc.finish(&layouts).map_err(metric_error)?, k));
     }
-    let baseline_outcome = if outcomes.len() > 1 {
-        outcomes.pop()
-    } else {
-        None
-    };
-    let candidate = outcomes.pop().ok_or(EvalError::Metric {
-        path: path.clone(),
-        source: MetricError::Empty {
-            metric: "binary classification metrics",
-        },
-    })?;
+    let baseline_outcome = if outcomes.len() > 1 { outcomes.pop() } else { None };
+    let candidate = outcomes
+        .pop()
+        .ok_or(EvalError::Metric { path: path.clone(), source: MetricError::Empty { metric: "binary classification metrics" } })?;
     let (prediction_col, score_col, threshold) = predictions_inputs(&request.predictions);
     let mut notes = Vec::new();
     if score_col.is_none() {
@@ -431,30 +358,15 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
     let baseline = match (&request.baseline, baseline_outcome) {
         (Some(p), Some(o)) => {
             let (prediction, score, threshold) = predictions_inputs(p);
-            Some(BaselineReport {
-                prediction,
-                score,
-                threshold,
-                overall: o.overall,
-                fairness: o.fairness,
-            })
+            Some(BaselineReport { prediction, score, threshold, overall: o.overall, fairness: o.fairness })
         }
         _ => {
-            notes.push(
-                "NO BASELINE: nothing to compare with; maxRegression thresholds cannot be checked"
-                    .to_owned(),
-            );
+            notes.push("NO BASELINE: nothing to compare with; maxRegression thresholds cannot be checked".to_owned());
             None
         }
     };
     Ok(EvalReport {
-        dataset: DatasetInfo {
-            path: path.clone(),
-            format,
-            sha256: summary.sha256,
-            rows: summary.rows,
-            bytes: summary.bytes,
-        },
+        dataset: DatasetInfo { path: path.clone(), format, sha256: summary.sha256, rows: summary.rows, bytes: summary.bytes },
         inputs: Inputs {
             label: request.label.clone(),
             prediction: prediction_col,

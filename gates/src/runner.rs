@@ -82,17 +82,10 @@ pub enum RunnerError {
 /// # Errors
 /// The file cannot be read, or its SHA-256 is not `expected`.
 pub fn verify_artifact(path: &Path, expected: &Sha256Digest) -> Result<Sha256Digest, RunnerError> {
-    let artifact_error = |source: DatasetError| RunnerError::Artifact {
-        path: path.to_owned(),
-        source: Box::new(source),
-    };
+    let artifact_error = |source: DatasetError| RunnerError::Artifact { path: path.to_owned(), source: Box::new(source) };
     let (actual, _) = sha256_file(path).map_err(artifact_error)?;
     if actual != *expected {
-        return Err(artifact_error(DatasetError::DigestMismatch {
-            path: path.to_owned(),
-            expected: *expected,
-            actual,
-        }));
+        return Err(artifact_error(DatasetError::DigestMismatch { path: path.to_owned(), expected: *expected, actual }));
     }
     Ok(actual)
 }
@@ -104,16 +97,10 @@ pub const CAN_RUN_MODELS: bool = cfg!(feature = "torch");
 ///
 /// # Errors
 /// Verification fails, or this build has no `torch` feature.
-pub fn check_runnable(
-    path: &Path,
-    format: ArtifactFormat,
-    expected: &Sha256Digest,
-) -> Result<Sha256Digest, RunnerError> {
+pub fn check_runnable(path: &Path, format: ArtifactFormat, expected: &Sha256Digest) -> Result<Sha256Digest, RunnerError> {
     let digest = verify_artifact(path, expected)?;
     match format {
-        ArtifactFormat::TorchScript if !CAN_RUN_MODELS => Err(RunnerError::TorchDisabled {
-            path: path.to_owned(),
-        }),
+        ArtifactFormat::TorchScript if !CAN_RUN_MODELS => Err(RunnerError::TorchDisabled { path: path.to_owned() }),
         ArtifactFormat::TorchScript => Ok(digest),
     }
 }

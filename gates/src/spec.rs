@@ -134,20 +134,13 @@ fn fmt(x: f64) -> String {
 ///
 /// `baseline` is `None` when there is no baseline model, `Some(None)` when the baseline has no
 /// value for the metric.
-pub fn check(
-    threshold: &Threshold,
-    value: Option<f64>,
-    baseline: Option<Option<f64>>,
-    direction: Direction,
-) -> ThresholdResult {
+pub fn check(threshold: &Threshold, value: Option<f64>, baseline: Option<Option<f64>>, direction: Direction) -> ThresholdResult {
     let mut fails = Vec::new();
     let mut not_evaluated = Vec::new();
     let name = &threshold.metric;
     match value {
         None => fails.push(format!("metric `{name}` was not computed")),
-        Some(v) if v.is_nan() => {
-            fails.push(format!("metric `{name}` is undefined (NaN) on this data"))
-        }
+        Some(v) if v.is_nan() => fails.push(format!("metric `{name}` is undefined (NaN) on this data")),
         Some(v) => {
             if let Some(min) = threshold.min
                 && v < min
@@ -161,14 +154,9 @@ pub fn check(
             }
             if let Some(allowed) = threshold.max_regression {
                 match baseline {
-                    None => not_evaluated.push(format!(
-                        "NO BASELINE: maxRegression {} on `{name}` was not checked",
-                        fmt(allowed)
-                    )),
+                    None => not_evaluated.push(format!("NO BASELINE: maxRegression {} on `{name}` was not checked", fmt(allowed))),
                     Some(None) => fails.push(format!("baseline has no value for `{name}`")),
-                    Some(Some(b)) if b.is_nan() => {
-                        fails.push(format!("baseline `{name}` is undefined (NaN)"))
-                    }
+                    Some(Some(b)) if b.is_nan() => fails.push(format!("baseline `{name}` is undefined (NaN)")),
                     Some(Some(b)) => {
                         let regression = match direction {
                             Direction::HigherIsBetter => b - v,
@@ -192,18 +180,11 @@ pub fn check(
         fails.extend(not_evaluated);
         Outcome::Fail { reasons: fails }
     } else if !not_evaluated.is_empty() {
-        Outcome::NotEvaluated {
-            reasons: not_evaluated,
-        }
+        Outcome::NotEvaluated { reasons: not_evaluated }
     } else {
         Outcome::Pass
     };
-    ThresholdResult {
-        threshold: threshold.clone(),
-        value,
-        baseline_value: baseline.flatten(),
-        outcome,
-    }
+    ThresholdResult { threshold: threshold.clone(), value, baseline_value: baseline.flatten(), outcome }
 }
 
 #[cfg(test)]
@@ -221,25 +202,14 @@ pub struct GateReport {
     pub results: Vec<ThresholdResult>,
 }
 
-fn fairness_value(
-    fairness: &[crate::eval::Fairness],
-    threshold: &Threshold,
-    all: &[String],
-) -> Option<f64> {
-    let wanted: &[String] = if threshold.sensitive_features.is_empty() {
-        all
-    } else {
-        &threshold.sensitive_features
-    };
+fn fairness_value(fairness: &[crate::eval::Fairness], threshold: &Threshold, all: &[String]) -> Option<f64> {
+    let wanted: &[String] = if threshold.sensitive_features.is_empty() { all } else { &threshold.sensitive_features };
     let grouping = fairness.iter().find(|f| f.features == wanted)?;
     let disparities = match threshold.method.unwrap_or_default() {
         Method::BetweenGroups => &grouping.between_groups,
         Method::ToOverall => &grouping.to_overall,
     };
-    serde_json::to_value(disparities)
-        .ok()?
-        .get(&threshold.metric)
-        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+    serde_json::to_value(disparities).ok()?.get(&threshold.metric).map(|v| v.as_f64().unwrap_or(f64::NAN))
 }
 
 fn direction_of(metric: &str) -> Direction {
@@ -269,10 +239,7 @@ pub fn check_eval(spec: &GateSpec, report: &crate::eval::EvalReport) -> GateRepo
         results.push(check(t, value, base, direction_of(&t.metric)));
     }
     let mut warnings = Vec::new();
-    let regressions = results
-        .iter()
-        .filter(|r| r.threshold.max_regression.is_some())
-        .count();
+    let regressions = results.iter().filter(|r| r.threshold.max_regression.is_some()).count();
     if baseline.is_none() && regressions > 0 {
         warnings.push(format!(
             "NO BASELINE: {regressions} maxRegression threshold(s) were NOT checked; give the baseline's predictions to check them"
@@ -285,9 +252,7 @@ pub fn check_eval(spec: &GateSpec, report: &crate::eval::EvalReport) -> GateRepo
         ));
     }
     GateReport {
-        passed: results
-            .iter()
-            .all(|r| !matches!(r.outcome, Outcome::Fail { .. })),
+        passed: results.iter().all(|r| !matches!(r.outcome, Outcome::Fail { .. })),
         baseline: baseline.is_some(),
         warnings,
         results,
@@ -297,10 +262,7 @@ pub fn check_eval(spec: &GateSpec, report: &crate::eval::EvalReport) -> GateRepo
 /// The value of a data-quality metric: dataset-wide (`rows`, `duplicate_rows`,
 /// `duplicate_rate`, `schema_match` as 1 or 0) or, with `column`, per column (`nulls`,
 /// `null_rate`, `null_violations`, `below_min`, `above_max`, `out_of_range`, `not_allowed`).
-pub fn data_quality_value(
-    report: &crate::data_quality::DataQualityReport,
-    threshold: &Threshold,
-) -> Option<f64> {
+pub fn data_quality_value(report: &crate::data_quality::DataQualityReport, threshold: &Threshold) -> Option<f64> {
     match &threshold.column {
         None => match threshold.metric.as_str() {
             "rows" => Some(report.rows as f64),
@@ -335,9 +297,7 @@ pub fn drift_value(report: &crate::drift_files::DriftReport, threshold: &Thresho
         ColumnDrift::Categorical(d) => serde_json::to_value(d).ok()?,
     };
     // A null (an undefined value, or a p-value not computed) is NaN: it fails, never passes.
-    value
-        .get(&threshold.metric)
-        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+    value.get(&threshold.metric).map(|v| v.as_f64().unwrap_or(f64::NAN))
 }
 
 /// Checks data-quality and drift thresholds. They compare a dataset with its schema or with a
@@ -354,11 +314,7 @@ pub fn check_data(
     }
     for t in &spec.drift {
         let value = drift.and_then(|d| drift_value(d, t));
-        let direction = if t.metric == "ks_pvalue" {
-            Direction::HigherIsBetter
-        } else {
-            Direction::LowerIsBetter
-        };
+        let direction = if t.metric == "ks_pvalue" { Direction::HigherIsBetter } else { Direction::LowerIsBetter };
         out.push(check(t, value, None, direction));
     }
     out

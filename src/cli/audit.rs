@@ -34,11 +34,7 @@ pub struct KeyArgs {
 pub struct TrustArgs {
     /// A trusted checkpoint key (`name+id+base64`), or a file of them, one per line; repeatable.
     /// Defaults to the verifier of the configured signing key.
-    #[arg(
-        long = "trusted-key",
-        env = "TOLLGATE_AUDIT_TRUSTED_KEYS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "trusted-key", env = "TOLLGATE_AUDIT_TRUSTED_KEYS", value_delimiter = ',')]
     trusted_keys: Vec<String>,
 }
 
@@ -117,11 +113,8 @@ pub enum Command {
 
 /// Runs one `tollgate audit` command.
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")?;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("failed to start the async runtime")?;
     rt.block_on(run_async(cmd))
 }
 
@@ -130,8 +123,7 @@ fn out(line: impl std::fmt::Display) {
 }
 
 fn read_signer(path: &Path) -> anyhow::Result<Signer> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read key file `{}`", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read key file `{}`", path.display()))?;
     Signer::from_text(&text).with_context(|| format!("invalid key in `{}`", path.display()))
 }
 
@@ -141,18 +133,13 @@ impl KeyArgs {
         let current = match &self.key_file {
             Some(path) => Some(read_signer(path)?),
             None => match std::env::var(KEY_ENV) {
-                Ok(text) if !text.trim().is_empty() => Some(
-                    Signer::from_text(&text)
-                        .with_context(|| format!("invalid key in `{KEY_ENV}`"))?,
-                ),
+                Ok(text) if !text.trim().is_empty() => {
+                    Some(Signer::from_text(&text).with_context(|| format!("invalid key in `{KEY_ENV}`"))?)
+                }
                 _ => None,
             },
         };
-        let previous = self
-            .previous_key_file
-            .as_deref()
-            .map(read_signer)
-            .transpose()?;
+        let previous = self.previous_key_file.as_deref().map(read_signer).transpose()?;
         Ok(current.map(|c| (c, previous.into_iter().collect())))
     }
 
@@ -175,30 +162,18 @@ impl TrustArgs {
         for item in &self.trusted_keys {
             let path = Path::new(item);
             let text = if !item.contains('+') && path.exists() {
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("failed to read `{}`", path.display()))?
+                std::fs::read_to_string(path).with_context(|| format!("failed to read `{}`", path.display()))?
             } else {
                 item.clone()
             };
-            for line in text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            {
-                keys.push(
-                    Verifier::from_text(line)
-                        .with_context(|| format!("invalid trusted key `{line}`"))?,
-                );
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                keys.push(Verifier::from_text(line).with_context(|| format!("invalid trusted key `{line}`"))?);
             }
         }
         if keys.is_empty()
             && let Some((current, previous)) = key.signers()?
         {
-            keys.extend(
-                std::iter::once(current)
-                    .chain(previous)
-                    .map(|s| s.verifier()),
-            );
+            keys.extend(std::iter::once(current).chain(previous).map(|s| s.verifier()));
         }
         Ok(keys)
     }
@@ -206,14 +181,7 @@ impl TrustArgs {
 
 async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Append {
-            db,
-            key,
-            actor,
-            action,
-            subject,
-            payload,
-        } => {
+        Command::Append { db, key, actor, action, subject, payload } => {
             let payload = jcs::parse_strict(&payload).context("invalid `--payload`")?;
             jcs::canonicalize(&payload).context("invalid `--payload`")?;
             let event = NewEvent::new(actor, action, subject, payload)?;
@@ -244,14 +212,8 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(problem) => {
-                    let first = problem
-                        .seq()
-                        .map(|s| format!(" (first bad row: seq {s})"))
-                        .unwrap_or_default();
-                    out(format_args!(
-                        "FAILED{first}: {:#}",
-                        anyhow::Error::new(problem)
-                    ));
+                    let first = problem.seq().map(|s| format!(" (first bad row: seq {s})")).unwrap_or_default();
+                    out(format_args!("FAILED{first}: {:#}", anyhow::Error::new(problem)));
                     Ok(ExitCode::from(1))
                 }
             }
@@ -263,26 +225,15 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
             let _ = write!(std::io::stdout().lock(), "{}", cp.note);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export {
-            db,
-            key,
-            from,
-            to,
-            out: dir,
-        } => {
+        Command::Export { db, key, from, to, out: dir } => {
             let log = key.log(&db).await?;
             let summary = bundle::export(&log, &from, &to, &dir).await?;
             log.store().close().await;
             match summary.range {
-                Some((a, b)) => out(format_args!(
-                    "exported events {a}..={b} to `{}`, covered by checkpoint {}",
-                    dir.display(),
-                    summary.checkpoint_size
-                )),
-                None => out(format_args!(
-                    "no events in the period; wrote an empty bundle to `{}`",
-                    dir.display()
-                )),
+                Some((a, b)) => {
+                    out(format_args!("exported events {a}..={b} to `{}`, covered by checkpoint {}", dir.display(), summary.checkpoint_size))
+                }
+                None => out(format_args!("no events in the period; wrote an empty bundle to `{}`", dir.display())),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -322,10 +273,7 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("failed to create key file `{}`", path.display()))?;
-    writeln!(file, "{text}")
-        .with_context(|| format!("failed to write key file `{}`", path.display()))?;
+    let mut file = options.open(path).with_context(|| format!("failed to create key file `{}`", path.display()))?;
+    writeln!(file, "{text}").with_context(|| format!("failed to write key file `{}`", path.display()))?;
     Ok(())
 }

@@ -9,10 +9,7 @@ use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::{ArgGroup, ValueEnum};
 use tollgate_gates::dataset::{DEFAULT_BATCH_ROWS, DatasetSchema, Format, Sha256Digest};
-use tollgate_gates::eval::{
-    EvalRequest, Predictions, evaluate, render_data_quality, render_drift, render_gates,
-    render_text,
-};
+use tollgate_gates::eval::{EvalRequest, Predictions, evaluate, render_data_quality, render_drift, render_gates, render_text};
 use tollgate_gates::metrics::DEFAULT_ECE_BINS;
 use tollgate_gates::spec::{GateSpec, check_eval};
 
@@ -58,20 +55,10 @@ pub struct DriftArgs {
     #[arg(long, env = "TOLLGATE_DRIFT_CURRENT", value_name = "FILE")]
     pub current: PathBuf,
     /// Numeric columns, comma-separated.
-    #[arg(
-        long,
-        env = "TOLLGATE_DRIFT_NUMERIC",
-        value_name = "COLS",
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "TOLLGATE_DRIFT_NUMERIC", value_name = "COLS", value_delimiter = ',')]
     pub numeric: Vec<String>,
     /// Categorical columns, comma-separated.
-    #[arg(
-        long,
-        env = "TOLLGATE_DRIFT_CATEGORICAL",
-        value_name = "COLS",
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "TOLLGATE_DRIFT_CATEGORICAL", value_name = "COLS", value_delimiter = ',')]
     pub categorical: Vec<String>,
     /// Output format.
     #[arg(long, env = "TOLLGATE_FORMAT", default_value = "text")]
@@ -109,21 +96,10 @@ pub struct EvalArgs {
     #[arg(long, env = "TOLLGATE_EVAL_SCORE", value_name = "COL")]
     pub score: Option<String>,
     /// Predict positive when score >= T.
-    #[arg(
-        long,
-        env = "TOLLGATE_EVAL_THRESHOLD",
-        value_name = "T",
-        requires = "score",
-        conflicts_with = "prediction"
-    )]
+    #[arg(long, env = "TOLLGATE_EVAL_THRESHOLD", value_name = "T", requires = "score", conflicts_with = "prediction")]
     pub threshold: Option<f64>,
     /// Sensitive feature columns, comma-separated; each alone and their intersection are reported.
-    #[arg(
-        long,
-        env = "TOLLGATE_EVAL_SENSITIVE",
-        value_name = "COLS",
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "TOLLGATE_EVAL_SENSITIVE", value_name = "COLS", value_delimiter = ',')]
     pub sensitive: Vec<String>,
     /// Column of the baseline model's predicted labels, computed in the same pass so that
     /// `maxRegression` compares like with like.
@@ -133,12 +109,7 @@ pub struct EvalArgs {
     #[arg(long, env = "TOLLGATE_EVAL_BASELINE_SCORE", value_name = "COL")]
     pub baseline_score: Option<String>,
     /// Threshold of the baseline's scores; defaults to --threshold.
-    #[arg(
-        long,
-        env = "TOLLGATE_EVAL_BASELINE_THRESHOLD",
-        value_name = "T",
-        requires = "baseline_score"
-    )]
+    #[arg(long, env = "TOLLGATE_EVAL_BASELINE_THRESHOLD", value_name = "T", requires = "baseline_score")]
     pub baseline_threshold: Option<f64>,
     /// Column of sample weights.
     #[arg(long, env = "TOLLGATE_EVAL_WEIGHT", value_name = "COL")]
@@ -200,31 +171,17 @@ fn write_out(
 }
 
 fn data_quality(args: DataQualityArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.schema)
-        .with_context(|| format!("failed to read schema `{}`", args.schema.display()))?;
+    let text = std::fs::read_to_string(&args.schema).with_context(|| format!("failed to read schema `{}`", args.schema.display()))?;
     let schema: DatasetSchema = serde_json::from_str(&text).with_context(|| {
         format!(
             "{}: not a valid dataset schema\nhint: {{\"columns\": [{{\"name\": \"age\", \"type\": \"integer\", \"nullable\": false, \"range\": {{\"min\": 0}}}}]}}",
             args.schema.display()
         )
     })?;
-    let expected = args
-        .sha256
-        .as_deref()
-        .map(str::parse::<Sha256Digest>)
-        .transpose()?;
+    let expected = args.sha256.as_deref().map(str::parse::<Sha256Digest>).transpose()?;
     let format = format_of(&args.data, args.data_format)?;
-    let report = tollgate_gates::data_quality::assess(
-        &args.data,
-        format,
-        &schema.columns,
-        expected.as_ref(),
-    )?;
-    write_out(
-        args.format,
-        || render_data_quality(&report),
-        || serde_json::to_value(&report),
-    )?;
+    let report = tollgate_gates::data_quality::assess(&args.data, format, &schema.columns, expected.as_ref())?;
+    write_out(args.format, || render_data_quality(&report), || serde_json::to_value(&report))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -235,41 +192,19 @@ fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
         .numeric
         .iter()
         .map(|c| ColumnSpec::new(c.trim(), ColumnType::Float))
-        .chain(
-            args.categorical
-                .iter()
-                .map(|c| ColumnSpec::new(c.trim(), ColumnType::String)),
-        )
+        .chain(args.categorical.iter().map(|c| ColumnSpec::new(c.trim(), ColumnType::String)))
         .collect();
-    let reference = Side {
-        path: &args.reference,
-        format: format_of(&args.reference, None)?,
-        sha256: None,
-    };
-    let current = Side {
-        path: &args.current,
-        format: format_of(&args.current, None)?,
-        sha256: None,
-    };
+    let reference = Side { path: &args.reference, format: format_of(&args.reference, None)?, sha256: None };
+    let current = Side { path: &args.current, format: format_of(&args.current, None)?, sha256: None };
     let report = tollgate_gates::drift_files::drift(reference, current, &columns)?;
-    write_out(
-        args.format,
-        || render_drift(&report),
-        || serde_json::to_value(&report),
-    )?;
+    write_out(args.format, || render_drift(&report), || serde_json::to_value(&report))?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let predictions = match (args.prediction, args.threshold) {
-        (Some(prediction), _) => Predictions::Column {
-            prediction,
-            score: args.score,
-        },
-        (None, Some(threshold)) => Predictions::Threshold {
-            score: args.score.context("--threshold needs --score")?,
-            threshold,
-        },
+        (Some(prediction), _) => Predictions::Column { prediction, score: args.score },
+        (None, Some(threshold)) => Predictions::Threshold { score: args.score.context("--threshold needs --score")?, threshold },
         (None, None) => anyhow::bail!("give --prediction COL, or --score COL with --threshold T"),
     };
     let baseline = match (args.baseline_prediction, args.baseline_score) {
@@ -283,11 +218,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }),
         (None, None) => None,
     };
-    let expected_sha256 = args
-        .sha256
-        .as_deref()
-        .map(str::parse::<Sha256Digest>)
-        .transpose()?;
+    let expected_sha256 = args.sha256.as_deref().map(str::parse::<Sha256Digest>).transpose()?;
     let request = EvalRequest {
         data: args.data,
         format: args.data_format.map(|f| match f {
@@ -296,12 +227,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }),
         label: args.label,
         predictions,
-        sensitive: args
-            .sensitive
-            .into_iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect(),
+        sensitive: args.sensitive.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
         weight: args.weight,
         baseline,
         expected_sha256,
@@ -310,8 +236,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let spec: Option<GateSpec> = match &args.gates {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("failed to read gate spec `{}`", path.display()))?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("failed to read gate spec `{}`", path.display()))?;
             Some(serde_json::from_str(&text).with_context(|| {
                 format!(
                     "{}: not a valid gate spec\nhint: a JSON object with `quality` and `fairness` lists of {{\"metric\", \"min\", \"max\", \"maxRegression\"}}",

@@ -170,7 +170,9 @@ fn yaml_bombs_and_oversized_files_are_refused() {
     let repo = Scratch::examples();
     let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for (name, prev) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e"), ("g", "f"), ("h", "g")] {
-        bomb.push_str(&format!("{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        bomb.push_str(&format!(
+            "{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+        ));
     }
     repo.write("bomb.yaml", &bomb);
     repo.edit("tollgate.yaml", "  policies:\n", "  limits: {maxFileBytes: 100000}\n  policies:\n");
@@ -248,7 +250,11 @@ fn junit_output_is_well_formed_with_one_case_per_failing_document() {
         match reader.read_event().expect("well-formed XML") {
             quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => match e.name().as_ref() {
                 b"testsuites" => {
-                    root_attrs = e.attributes().map(|a| a.unwrap()).map(|a| (String::from_utf8(a.key.as_ref().to_vec()).unwrap(), a.unescape_value().unwrap().into_owned())).collect()
+                    root_attrs = e
+                        .attributes()
+                        .map(|a| a.unwrap())
+                        .map(|a| (String::from_utf8(a.key.as_ref().to_vec()).unwrap(), a.unescape_value().unwrap().into_owned()))
+                        .collect()
                 }
                 b"testsuite" => suites += 1,
                 b"testcase" => cases += 1,
@@ -295,7 +301,10 @@ deny contains {"id": "ctx-model-owner", "msg": sprintf("owner %s, training %s, t
     assert_eq!(code, 1, "{report:#}");
     let f = findings(&report, "ctx-model-owner");
     assert_eq!(f.len(), 1, "{report:#}");
-    assert_eq!(f[0]["message"], r#"owner ml-credit, training adult-train, target prod, path ["dev", "staging", "prod"], data {"adult-eval", "adult-train"}"#);
+    assert_eq!(
+        f[0]["message"],
+        r#"owner ml-credit, training adult-train, target prod, path ["dev", "staging", "prod"], data {"adult-eval", "adult-train"}"#
+    );
     assert_eq!(f[0]["pointer"], "/spec/model");
 }
 

@@ -106,7 +106,11 @@ fn a_config_repo_in_a_folder_of_a_larger_git_repository() {
     let (code, report) = check_json(&sub, &["--rev", "HEAD"]);
     assert_eq!(code, 0, "files outside the folder are not read: {report:#}");
     assert!(report["documents"].as_u64().unwrap() >= 15);
-    std::fs::write(sub.join("models/income.yaml"), std::fs::read_to_string(sub.join("models/income.yaml")).unwrap().replace("limitations:", "limitation:")).unwrap();
+    std::fs::write(
+        sub.join("models/income.yaml"),
+        std::fs::read_to_string(sub.join("models/income.yaml")).unwrap().replace("limitations:", "limitation:"),
+    )
+    .unwrap();
     commit_all(&git, "change");
     let (_, report) = check_json(&sub, &["--rev", "HEAD", "--base", "HEAD~1"]);
     assert_eq!(report["changed_files"], serde_json::json!(["models/income.yaml"]));

@@ -117,8 +117,8 @@ pub fn check_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["check", "--repo", dir, "--format", "json"];
     args.extend_from_slice(extra);
     let out = tollgate(&args);
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(&out), stderr(&out)));
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(&out), stderr(&out)));
     (code(&out), report)
 }
 

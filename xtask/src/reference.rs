@@ -46,11 +46,8 @@ fn render_kind(kind: &str, file: &str, schema: &Value) -> String {
 
 fn walk(schema: &Value, prefix: &str, out: &mut String) {
     let Some(props) = schema.get("properties").and_then(Value::as_object) else { return };
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let required: Vec<&str> =
+        schema.get("required").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     for (name, prop) in props {
         let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
         let _ = writeln!(
@@ -72,7 +69,11 @@ fn type_of(prop: &Value) -> String {
         return format!("`{c}`");
     }
     if let Some(options) = prop.get("enum").and_then(Value::as_array) {
-        return options.iter().map(|o| format!("`{}`", o.as_str().map_or_else(|| o.to_string(), str::to_owned))).collect::<Vec<_>>().join(" \\| ");
+        return options
+            .iter()
+            .map(|o| format!("`{}`", o.as_str().map_or_else(|| o.to_string(), str::to_owned)))
+            .collect::<Vec<_>>()
+            .join(" \\| ");
     }
     match prop.get("type") {
         Some(Value::String(t)) if t == "array" => {

@@ -76,10 +76,7 @@ async fn bench_append(url: &str, n: u64, batch: u64) -> anyhow::Result<()> {
     }
     let report = verify::verify_store(&store, &[]).await?;
     if report.problem.is_some() {
-        bail!(
-            "log does not verify after the benchmark: {:?}",
-            report.problem
-        );
+        bail!("log does not verify after the benchmark: {:?}", report.problem);
     }
     store.close().await;
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
@@ -99,9 +96,7 @@ async fn seed(url: &str, n: u64, key_file: &str) -> anyhow::Result<()> {
     let signer = Signer::generate("tollgate-bench")?;
     std::fs::write(key_file, signer.to_text())?;
     let store = Store::open(url).await?;
-    let log = AuditLog::new(store)
-        .with_signers(signer, vec![])
-        .with_checkpoint_every(100_000);
+    let log = AuditLog::new(store).with_signers(signer, vec![]).with_checkpoint_every(100_000);
     let start = Instant::now();
     let mut done = 0;
     while done < n {
@@ -120,11 +115,7 @@ fn signer(key_file: &str) -> anyhow::Result<Signer> {
 }
 
 async fn run(args: &[String]) -> anyhow::Result<()> {
-    let arg = |i: usize| {
-        args.get(i)
-            .map(String::as_str)
-            .context("missing argument; see the module docs")
-    };
+    let arg = |i: usize| args.get(i).map(String::as_str).context("missing argument; see the module docs");
     match arg(1)? {
         "append" => bench_append(arg(2)?, arg(3)?.parse()?, arg(4)?.parse()?).await,
         "seed" => seed(arg(2)?, arg(3)?.parse()?, arg(4)?).await,
@@ -149,19 +140,8 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
             let store = Store::open(arg(2)?).await?;
             let log = AuditLog::new(store).with_signers(signer(arg(3)?)?, vec![]);
             let start = Instant::now();
-            let s = bundle::export(
-                &log,
-                "2000-01-01T00:00:00Z",
-                "2100-01-01T00:00:00Z",
-                std::path::Path::new(arg(4)?),
-            )
-            .await?;
-            println!(
-                "export range={:?} checkpoint={}: {:.3}s",
-                s.range,
-                s.checkpoint_size,
-                start.elapsed().as_secs_f64()
-            );
+            let s = bundle::export(&log, "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", std::path::Path::new(arg(4)?)).await?;
+            println!("export range={:?} checkpoint={}: {:.3}s", s.range, s.checkpoint_size, start.elapsed().as_secs_f64());
             Ok(())
         }
         "scan" => {
@@ -176,10 +156,7 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
                 rows += 1;
             }
             let secs = start.elapsed().as_secs_f64();
-            println!(
-                "scan rows={rows} bytes={bytes}: {secs:.3}s ({:.0} MB/s)",
-                bytes as f64 / secs / 1e6
-            );
+            println!("scan rows={rows} bytes={bytes}: {secs:.3}s ({:.0} MB/s)", bytes as f64 / secs / 1e6);
             Ok(())
         }
         "verify-bundle" => {
@@ -189,11 +166,7 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
             if let Some(problem) = r.problem {
                 bail!("bundle does not verify: {problem}");
             }
-            println!(
-                "verify-bundle events={}: {:.3}s",
-                r.events,
-                start.elapsed().as_secs_f64()
-            );
+            println!("verify-bundle events={}: {:.3}s", r.events, start.elapsed().as_secs_f64());
             Ok(())
         }
         other => bail!("unknown mode `{other}`"),
@@ -202,11 +175,7 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: {err}");

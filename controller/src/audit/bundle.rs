@@ -63,9 +63,7 @@ pub enum BundleError {
         path: PathBuf,
     },
     /// No signed checkpoint covers the end of the period, and no key is configured to sign one.
-    #[error(
-        "no signed checkpoint covers event `{seq}`; configure a signing key to sign one at export"
-    )]
+    #[error("no signed checkpoint covers event `{seq}`; configure a signing key to sign one at export")]
     Uncovered {
         /// The last event of the period.
         seq: u64,
@@ -85,10 +83,7 @@ pub enum BundleError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BundleError + '_ {
-    move |source| BundleError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| BundleError::Io { path: path.to_owned(), source }
 }
 
 /// Normalises an RFC 3339 time to the log's fixed-width UTC form, for range comparisons.
@@ -99,9 +94,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BundleError + '_ {
 pub fn normalize_time(value: &str) -> Result<String, BundleError> {
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|t| event::format_time(t.with_timezone(&chrono::Utc)))
-        .map_err(|_| BundleError::Time {
-            value: value.to_owned(),
-        })
+        .map_err(|_| BundleError::Time { value: value.to_owned() })
 }
 
 /// A writer that hashes what it writes.
@@ -117,13 +110,7 @@ impl HashingFile {
     fn create(dir: &Path, name: &'static str) -> Result<Self, BundleError> {
         let path = dir.join(name);
         let file = File::create(&path).map_err(io_err(&path))?;
-        Ok(Self {
-            name,
-            path,
-            out: BufWriter::with_capacity(1 << 20, file),
-            hash: Sha256::new(),
-            bytes: 0,
-        })
+        Ok(Self { name, path, out: BufWriter::with_capacity(1 << 20, file), hash: Sha256::new(), bytes: 0 })
     }
 
     fn write(&mut self, data: &[u8]) -> Result<(), BundleError> {
@@ -133,15 +120,9 @@ impl HashingFile {
     }
 
     fn finish(self) -> Result<(&'static str, Value), BundleError> {
-        let file = self.out.into_inner().map_err(|e| BundleError::Io {
-            path: self.path.clone(),
-            source: e.into_error(),
-        })?;
+        let file = self.out.into_inner().map_err(|e| BundleError::Io { path: self.path.clone(), source: e.into_error() })?;
         file.sync_all().map_err(io_err(&self.path))?;
-        Ok((
-            self.name,
-            json!({ "sha256": hex::encode(self.hash.finalize()), "bytes": self.bytes }),
-        ))
+        Ok((self.name, json!({ "sha256": hex::encode(self.hash.finalize()), "bytes": self.bytes })))
     }
 }
 
@@ -191,13 +172,7 @@ pub fn payload_text(body: &[u8]) -> Option<&str> {
 }
 
 /// One `events.csv` line (with its newline) for an event.
-fn csv_line(
-    out: &mut Vec<u8>,
-    fields: &super::verify::BodyFields,
-    prev: &Hash,
-    hash: &Hash,
-    payload: &str,
-) {
+fn csv_line(out: &mut Vec<u8>, fields: &super::verify::BodyFields, prev: &Hash, hash: &Hash, payload: &str) {
     let mut hex_buf = [0u8; 64];
     out.extend_from_slice(fields.seq.to_string().as_bytes());
     for field in [&fields.time, &fields.actor, &fields.action, &fields.subject] {
@@ -235,59 +210,27 @@ pub struct ExportSummary {
 /// # Errors
 ///
 /// [`BundleError`].
-pub async fn export(
-    log: &AuditLog,
-    from: &str,
-    to: &str,
-    out: &Path,
-) -> Result<ExportSummary, BundleError> {
+pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<ExportSummary, BundleError> {
     let (from, to) = (normalize_time(from)?, normalize_time(to)?);
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map_err(io_err(out))?
-            .next()
-            .is_some()
-    {
-        return Err(BundleError::OutExists {
-            path: out.to_owned(),
-        });
+    if out.exists() && std::fs::read_dir(out).map_err(io_err(out))?.next().is_some() {
+        return Err(BundleError::OutExists { path: out.to_owned() });
     }
     let store = log.store();
     if !log.signers.is_empty() {
         log.checkpoint().await?;
     }
-    let range = store
-        .seq_range_for_times(&from, &to)
-        .await
-        .map_err(AuditError::from)?;
+    let range = store.seq_range_for_times(&from, &to).await.map_err(AuditError::from)?;
     let checkpoints = store.checkpoints().await.map_err(AuditError::from)?;
     let need = range.map_or(0, |(_, b)| b);
-    let covering = checkpoints
-        .iter()
-        .rev()
-        .find(|c| c.size >= need && c.size > 0)
-        .cloned();
+    let covering = checkpoints.iter().rev().find(|c| c.size >= need && c.size > 0).cloned();
     if range.is_some() && covering.is_none() {
         return Err(BundleError::Uncovered { seq: need });
     }
-    let previous = covering.as_ref().and_then(|cov| {
-        checkpoints
-            .iter()
-            .rev()
-            .find(|c| c.size < cov.size && c.size > 0)
-            .cloned()
-    });
+    let previous = covering.as_ref().and_then(|cov| checkpoints.iter().rev().find(|c| c.size < cov.size && c.size > 0).cloned());
 
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let tmp = parent.join(format!(
-        ".{}.partial-{}",
-        out.file_name().and_then(|n| n.to_str()).unwrap_or("bundle"),
-        std::process::id()
-    ));
+    let tmp = parent.join(format!(".{}.partial-{}", out.file_name().and_then(|n| n.to_str()).unwrap_or("bundle"), std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
     }
@@ -315,9 +258,7 @@ pub async fn export(
         jsonl.write(b"\n")?;
         // The CSV mirrors the hashed body, not the query columns.
         let inconsistent = || BundleError::Inconsistent { seq: row.seq };
-        let fields = super::verify::body_fields(&row.body)
-            .filter(|f| f.seq == row.seq)
-            .ok_or_else(inconsistent)?;
+        let fields = super::verify::body_fields(&row.body).filter(|f| f.seq == row.seq).ok_or_else(inconsistent)?;
         let payload = payload_text(&row.body).ok_or_else(inconsistent)?;
         line.clear();
         csv_line(&mut line, &fields, &row.prev_hash, &row.hash, payload);
@@ -342,8 +283,7 @@ pub async fn export(
                 "id": rec.id, "subject": rec.subject, "recorded_at": rec.recorded_at,
                 "audit_seq": rec.audit_seq, "doc": rec.doc,
             });
-            let text = super::jcs::canonicalize(&value)
-                .map_err(|_| BundleError::Inconsistent { seq: rec.audit_seq })?;
+            let text = super::jcs::canonicalize(&value).map_err(|_| BundleError::Inconsistent { seq: rec.audit_seq })?;
             file.write(&text)?;
             file.write(b"\n")?;
             report.record(kind, &rec)?;
@@ -356,27 +296,16 @@ pub async fn export(
     // of the previous checkpoint with it, from one pass over the leaves.
     let mut proofs = serde_json::Map::new();
     if let Some(cov) = &covering {
-        let inclusion = range
-            .map(|(_, b)| merkle::inclusion_ranges(b - 1, cov.size))
-            .unwrap_or_default();
-        let consistency = previous
-            .as_ref()
-            .map(|p| merkle::consistency_ranges(p.size, cov.size))
-            .unwrap_or_default();
+        let inclusion = range.map(|(_, b)| merkle::inclusion_ranges(b - 1, cov.size)).unwrap_or_default();
+        let consistency = previous.as_ref().map(|p| merkle::consistency_ranges(p.size, cov.size)).unwrap_or_default();
         let roots = leaf_range_roots(log, &[&inclusion, &consistency]).await?;
         let (inc, con) = (&roots[0], &roots[1]);
         let b64 = |hs: &[Hash]| hs.iter().map(|h| B64.encode(h)).collect::<Vec<_>>();
         if let Some((_, b)) = range {
-            proofs.insert(
-                "inclusion".into(),
-                json!({ "leaf_index": b - 1, "tree_size": cov.size, "hashes": b64(inc) }),
-            );
+            proofs.insert("inclusion".into(), json!({ "leaf_index": b - 1, "tree_size": cov.size, "hashes": b64(inc) }));
         }
         if let Some(p) = &previous {
-            proofs.insert(
-                "consistency".into(),
-                json!({ "size1": p.size, "size2": cov.size, "hashes": b64(con) }),
-            );
+            proofs.insert("consistency".into(), json!({ "size1": p.size, "size2": cov.size, "hashes": b64(con) }));
         }
     }
 
@@ -415,10 +344,7 @@ pub async fn export(
         std::fs::remove_dir(out).map_err(io_err(out))?;
     }
     std::fs::rename(&tmp, out).map_err(io_err(out))?;
-    Ok(ExportSummary {
-        range,
-        checkpoint_size: covering.map_or(0, |c| c.size),
-    })
+    Ok(ExportSummary { range, checkpoint_size: covering.map_or(0, |c| c.size) })
 }
 
 fn records_file(kind: RecordKind) -> &'static str {
@@ -434,14 +360,8 @@ fn records_file(kind: RecordKind) -> &'static str {
 
 /// Roots of several proofs' leaf ranges (0-based leaf indices), from one streaming pass over
 /// the events. Ranges within one proof are disjoint; different proofs may overlap.
-async fn leaf_range_roots(
-    log: &AuditLog,
-    proofs: &[&[std::ops::Range<u64>]],
-) -> Result<Vec<Vec<Hash>>, BundleError> {
-    let mut hashers: Vec<RangeRoots> = proofs
-        .iter()
-        .map(|ranges| RangeRoots::new(ranges))
-        .collect();
+async fn leaf_range_roots(log: &AuditLog, proofs: &[&[std::ops::Range<u64>]]) -> Result<Vec<Vec<Hash>>, BundleError> {
+    let mut hashers: Vec<RangeRoots> = proofs.iter().map(|ranges| RangeRoots::new(ranges)).collect();
     let end = hashers.iter().map(RangeRoots::end).max().unwrap_or(0);
     if end > 0 {
         let mut rows = log.store().events(1, end);
@@ -594,16 +514,11 @@ impl From<BundleError> for Check {
 }
 
 fn manifest_err(reason: &str) -> Check {
-    Check::Problem(BundleProblem::Manifest {
-        reason: reason.to_owned(),
-    })
+    Check::Problem(BundleProblem::Manifest { reason: reason.to_owned() })
 }
 
 fn decode_hashes(v: &Value) -> Option<Vec<Vec<u8>>> {
-    v.as_array()?
-        .iter()
-        .map(|h| B64.decode(h.as_str()?).ok())
-        .collect()
+    v.as_array()?.iter().map(|h| B64.decode(h.as_str()?).ok()).collect()
 }
 
 /// One reader per records file, each positioned at its next record.
@@ -627,20 +542,10 @@ impl RecordCursor {
             None => None,
             Some(line) => {
                 self.line += 1;
-                let line = line.map_err(|source| BundleError::Io {
-                    path: PathBuf::from(file),
-                    source,
-                })?;
-                let bad = BundleProblem::Record {
-                    file,
-                    line: self.line,
-                };
-                let mut rec: Value =
-                    serde_json::from_str(&line).map_err(|_| Check::Problem(bad))?;
-                let seq = rec["audit_seq"].as_u64().ok_or(BundleProblem::Record {
-                    file,
-                    line: self.line,
-                })?;
+                let line = line.map_err(|source| BundleError::Io { path: PathBuf::from(file), source })?;
+                let bad = BundleProblem::Record { file, line: self.line };
+                let mut rec: Value = serde_json::from_str(&line).map_err(|_| Check::Problem(bad))?;
+                let seq = rec["audit_seq"].as_u64().ok_or(BundleProblem::Record { file, line: self.line })?;
                 Some((seq, rec["doc"].take()))
             }
         };
@@ -658,20 +563,11 @@ impl RecordCursors {
             }
             let path = dir.join(file);
             let lines = BufReader::new(File::open(&path).map_err(io_err(&path))?).lines();
-            let mut cursor = RecordCursor {
-                kind,
-                file,
-                lines,
-                line: 0,
-                next: None,
-            };
+            let mut cursor = RecordCursor { kind, file, lines, line: 0, next: None };
             cursor.advance()?;
             cursors.push(cursor);
         }
-        Ok(Self {
-            cursors,
-            matched: 0,
-        })
+        Ok(Self { cursors, matched: 0 })
     }
 
     /// Consumes the record written by event `seq`, if any, and checks it equals the payload.
@@ -680,10 +576,7 @@ impl RecordCursors {
             let Some((rec_seq, _)) = &c.next else {
                 continue;
             };
-            let bad = BundleProblem::Record {
-                file: c.file,
-                line: c.line,
-            };
+            let bad = BundleProblem::Record { file: c.file, line: c.line };
             if *rec_seq < seq {
                 return Err(bad.into());
             }
@@ -704,11 +597,7 @@ impl RecordCursors {
     fn finish(self) -> Result<u64, Check> {
         for c in &self.cursors {
             if c.next.is_some() {
-                return Err(BundleProblem::Record {
-                    file: c.file,
-                    line: c.line,
-                }
-                .into());
+                return Err(BundleProblem::Record { file: c.file, line: c.line }.into());
             }
         }
         Ok(self.matched)
@@ -723,9 +612,7 @@ fn check_bundle(dir: &Path, trusted: &[Verifier], report: &mut BundleReport) -> 
         return Err(manifest_err("unknown format"));
     }
     // 1. Every file matches its digest, and the expected files are all listed.
-    let files = m["files"]
-        .as_object()
-        .ok_or_else(|| manifest_err("no `files`"))?;
+    let files = m["files"].as_object().ok_or_else(|| manifest_err("no `files`"))?;
     for required in ["events.jsonl", "events.csv", "report.html"] {
         if !files.contains_key(required) {
             return Err(manifest_err(&format!("`{required}` is not listed")));
@@ -735,36 +622,20 @@ fn check_bundle(dir: &Path, trusted: &[Verifier], report: &mut BundleReport) -> 
         if name.contains('/') || name.contains('\\') || name.starts_with('.') {
             return Err(manifest_err("a file name leaves the bundle"));
         }
-        let want = entry["sha256"]
-            .as_str()
-            .ok_or_else(|| manifest_err("a file lacks `sha256`"))?;
+        let want = entry["sha256"].as_str().ok_or_else(|| manifest_err("a file lacks `sha256`"))?;
         if sha256_file(&dir.join(name))? != want {
             return Err(BundleProblem::Digest { name: name.clone() }.into());
         }
     }
     // 2. The checkpoint is signed by a trusted key.
-    let listed: Vec<Verifier> = m["public_keys"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|k| Verifier::from_text(k.as_str()?).ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let listed: Vec<Verifier> =
+        m["public_keys"].as_array().map(|a| a.iter().filter_map(|k| Verifier::from_text(k.as_str()?).ok()).collect()).unwrap_or_default();
     report.independently_trusted = !trusted.is_empty();
-    let keys = if trusted.is_empty() {
-        &listed[..]
-    } else {
-        trusted
-    };
+    let keys = if trusted.is_empty() { &listed[..] } else { trusted };
     let open = |note: &Value| -> Result<Option<Checkpoint>, Check> {
         match note.as_str() {
             None => Ok(None),
-            Some(note) => Ok(Some(
-                Checkpoint::open(note, keys)
-                    .map_err(BundleProblem::Signature)?
-                    .0,
-            )),
+            Some(note) => Ok(Some(Checkpoint::open(note, keys).map_err(BundleProblem::Signature)?.0)),
         }
     };
     let cp = open(&m["checkpoint"]["note"])?;
@@ -772,19 +643,14 @@ fn check_bundle(dir: &Path, trusted: &[Verifier], report: &mut BundleReport) -> 
     report.checkpoint_size = cp.as_ref().map_or(0, |c| c.size);
     // 3. The events chain from `prev_hash`, in seq order, inside the period.
     let ev = &m["events"];
-    let count = ev["count"]
-        .as_u64()
-        .ok_or_else(|| manifest_err("no `events.count`"))?;
+    let count = ev["count"].as_u64().ok_or_else(|| manifest_err("no `events.count`"))?;
     let first = ev["first_seq"].as_u64().unwrap_or(1);
     let prev: Hash = ev["prev_hash"]
         .as_str()
         .and_then(|h| hex::decode(h).ok())
         .and_then(|h| h.try_into().ok())
         .ok_or_else(|| manifest_err("bad `events.prev_hash`"))?;
-    let (from, to) = (
-        m["period"]["from"].as_str().unwrap_or(""),
-        m["period"]["to"].as_str().unwrap_or(""),
-    );
+    let (from, to) = (m["period"]["from"].as_str().unwrap_or(""), m["period"]["to"].as_str().unwrap_or(""));
     let mut walker = ChainWalker::starting_at(first, prev);
     let mut last: Option<(Hash, Vec<u8>)> = None;
     // Records are bound to their events by a merge join: each records file is in audit_seq
@@ -793,12 +659,10 @@ fn check_bundle(dir: &Path, trusted: &[Verifier], report: &mut BundleReport) -> 
     let path = dir.join("events.jsonl");
     let mut reader = BufReader::with_capacity(1 << 20, File::open(&path).map_err(io_err(&path))?);
     let csv_path = dir.join("events.csv");
-    let mut csv =
-        BufReader::with_capacity(1 << 20, File::open(&csv_path).map_err(io_err(&csv_path))?);
+    let mut csv = BufReader::with_capacity(1 << 20, File::open(&csv_path).map_err(io_err(&csv_path))?);
     // Buffers are reused across lines: memory and allocations stay flat.
     let (mut body, mut csv_row, mut expected) = (Vec::new(), Vec::new(), Vec::new());
-    csv.read_until(b'\n', &mut csv_row)
-        .map_err(io_err(&csv_path))?;
+    csv.read_until(b'\n', &mut csv_row).map_err(io_err(&csv_path))?;
     if csv_row != CSV_HEADER.as_bytes() {
         return Err(BundleProblem::Csv { row: 0 }.into());
     }
@@ -811,29 +675,19 @@ fn check_bundle(dir: &Path, trusted: &[Verifier], report: &mut BundleReport) -> 
         line += 1;
         let seq = walker.next_seq();
         if body.pop() != Some(b'\n') {
-            return Err(BundleProblem::Event {
-                line,
-                problem: Problem::Malformed { seq },
-            }
-            .into());
+            return Err(BundleProblem::Event { line, problem: Problem::Malformed { seq } }.into());
         }
         let prev = walker.hash();
-        let fields = walker
-            .step(seq, &body, None, None)
-            .map_err(|problem| BundleProblem::Event { line, problem })?;
+        let fields = walker.step(seq, &body, None, None).map_err(|problem| BundleProblem::Event { line, problem })?;
         if fields.time.as_str() < from || fields.time.as_str() > to {
             return Err(BundleProblem::OutsidePeriod { seq }.into());
         }
         pending.event(seq, &fields.action, &body)?;
         // 4. The CSV mirrors the events, byte for byte.
         csv_row.clear();
-        csv.read_until(b'\n', &mut csv_row)
-            .map_err(io_err(&csv_path))?;
+        csv.read_until(b'\n', &mut csv_row).map_err(io_err(&csv_path))?;
         expected.clear();
-        let payload = payload_text(&body).ok_or(BundleProblem::Event {
-            line,
-            problem: Problem::Malformed { seq },
-        })?;
+        let payload = payload_text(&body).ok_or(BundleProblem::Event { line, problem: Problem::Malformed { seq } })?;
         csv_line(&mut expected, &fields, &prev, &walker.hash(), payload);
         if csv_row != expected {
             return Err(BundleProblem::Csv { row: line }.into());
@@ -847,58 +701,36 @@ fn check_bundle(dir: &Path, trusted: &[Verifier], report: &mut BundleReport) -> 
         }
     }
     csv_row.clear();
-    if csv
-        .read_until(b'\n', &mut csv_row)
-        .map_err(io_err(&csv_path))?
-        != 0
-    {
+    if csv.read_until(b'\n', &mut csv_row).map_err(io_err(&csv_path))? != 0 {
         return Err(BundleProblem::Csv { row: line + 1 }.into());
     }
     let found = walker.next_seq() - first;
     report.events = found;
     if found != count {
-        return Err(BundleProblem::Count {
-            expected: count,
-            found,
-        }
-        .into());
+        return Err(BundleProblem::Count { expected: count, found }.into());
     }
     // 5. The last event is in the signed tree, which pins every event before it.
     if let Some((prev, body)) = &last {
-        let cp = cp
-            .as_ref()
-            .ok_or_else(|| manifest_err("events but no checkpoint"))?;
+        let cp = cp.as_ref().ok_or_else(|| manifest_err("events but no checkpoint"))?;
         let inc = &m["proofs"]["inclusion"];
-        let index = inc["leaf_index"]
-            .as_u64()
-            .ok_or_else(|| manifest_err("no inclusion proof"))?;
-        let hashes =
-            decode_hashes(&inc["hashes"]).ok_or_else(|| manifest_err("bad inclusion hashes"))?;
+        let index = inc["leaf_index"].as_u64().ok_or_else(|| manifest_err("no inclusion proof"))?;
+        let hashes = decode_hashes(&inc["hashes"]).ok_or_else(|| manifest_err("bad inclusion hashes"))?;
         if index != walker.next_seq() - 2 || inc["tree_size"].as_u64() != Some(cp.size) {
             return Err(manifest_err("inclusion proof is for another leaf or tree"));
         }
         let leaf = event::leaf_hash(prev, body);
-        merkle::verify_inclusion(index, cp.size, &leaf, &hashes, &cp.root).map_err(|source| {
-            BundleProblem::Proof {
-                which: "inclusion",
-                source,
-            }
-        })?;
+        merkle::verify_inclusion(index, cp.size, &leaf, &hashes, &cp.root)
+            .map_err(|source| BundleProblem::Proof { which: "inclusion", source })?;
     }
     // 6. The previous checkpoint is consistent with the covering one.
     if let (Some(prev), Some(cp)) = (&previous, &cp) {
         let con = &m["proofs"]["consistency"];
-        let hashes =
-            decode_hashes(&con["hashes"]).ok_or_else(|| manifest_err("bad consistency hashes"))?;
+        let hashes = decode_hashes(&con["hashes"]).ok_or_else(|| manifest_err("bad consistency hashes"))?;
         if con["size1"].as_u64() != Some(prev.size) || con["size2"].as_u64() != Some(cp.size) {
             return Err(manifest_err("consistency proof is for other sizes"));
         }
-        merkle::verify_consistency(prev.size, cp.size, &hashes, &prev.root, &cp.root).map_err(
-            |source| BundleProblem::Proof {
-                which: "consistency",
-                source,
-            },
-        )?;
+        merkle::verify_consistency(prev.size, cp.size, &hashes, &prev.root, &cp.root)
+            .map_err(|source| BundleProblem::Proof { which: "consistency", source })?;
     }
     // 7. Every record was bound to the event that recorded it.
     report.records = pending.finish()?;

@@ -81,14 +81,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The note body that is signed (ends with a newline).
     pub fn body(&self) -> String {
-        format!(
-            "{}\n{}\n{}\nchain {}\ntime {}\n",
-            self.origin,
-            self.size,
-            B64.encode(self.root),
-            B64.encode(self.chain_hash),
-            self.time
-        )
+        format!("{}\n{}\n{}\nchain {}\ntime {}\n", self.origin, self.size, B64.encode(self.root), B64.encode(self.chain_hash), self.time)
     }
 
     /// Signs the checkpoint with every signer, in order, and returns the note.
@@ -103,55 +96,28 @@ impl Checkpoint {
     /// [`CheckpointError::Malformed`].
     pub fn parse_body(body: &str) -> Result<Self, CheckpointError> {
         let malformed = |reason| CheckpointError::Malformed { reason };
-        let lines: Vec<&str> = body
-            .strip_suffix('\n')
-            .ok_or(malformed("body does not end in a newline"))?
-            .split('\n')
-            .collect();
+        let lines: Vec<&str> = body.strip_suffix('\n').ok_or(malformed("body does not end in a newline"))?.split('\n').collect();
         let [origin, size, root, chain, time] = lines[..] else {
-            return Err(malformed(
-                "expected five lines: origin, size, root, chain, time",
-            ));
+            return Err(malformed("expected five lines: origin, size, root, chain, time"));
         };
         if origin.is_empty() || origin.contains(['\r', '\t']) {
             return Err(malformed("bad origin line"));
         }
-        if size.is_empty()
-            || !size.bytes().all(|b| b.is_ascii_digit())
-            || (size.len() > 1 && size.starts_with('0'))
-        {
+        if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) || (size.len() > 1 && size.starts_with('0')) {
             return Err(malformed("tree size is not a decimal number"));
         }
-        let size = size
-            .parse()
-            .map_err(|_| malformed("tree size is too large"))?;
+        let size = size.parse().map_err(|_| malformed("tree size is too large"))?;
         let hash = |text: &str| -> Result<Hash, CheckpointError> {
-            let bytes = B64
-                .decode(text)
-                .map_err(|_| malformed("a hash is not base64"))?;
-            bytes
-                .try_into()
-                .map_err(|_| malformed("a hash is not 32 bytes"))
+            let bytes = B64.decode(text).map_err(|_| malformed("a hash is not base64"))?;
+            bytes.try_into().map_err(|_| malformed("a hash is not 32 bytes"))
         };
         let root = hash(root)?;
-        let chain_hash = hash(
-            chain
-                .strip_prefix("chain ")
-                .ok_or(malformed("missing `chain` line"))?,
-        )?;
-        let time = time
-            .strip_prefix("time ")
-            .ok_or(malformed("missing `time` line"))?;
+        let chain_hash = hash(chain.strip_prefix("chain ").ok_or(malformed("missing `chain` line"))?)?;
+        let time = time.strip_prefix("time ").ok_or(malformed("missing `time` line"))?;
         if time.is_empty() {
             return Err(malformed("empty `time` line"));
         }
-        Ok(Self {
-            origin: origin.to_owned(),
-            size,
-            root,
-            chain_hash,
-            time: time.to_owned(),
-        })
+        Ok(Self { origin: origin.to_owned(), size, root, chain_hash, time: time.to_owned() })
     }
 
     /// Parses a signed note and checks that at least one signature is by a key in `trusted`;
@@ -190,32 +156,19 @@ pub fn sign_note(body: &str, signers: &[&Signer]) -> String {
 /// # Errors
 ///
 /// [`CheckpointError::Malformed`] or [`CheckpointError::Untrusted`].
-pub fn open_note<'a>(
-    note: &'a str,
-    trusted: &[Verifier],
-) -> Result<(&'a str, Vec<u32>), CheckpointError> {
+pub fn open_note<'a>(note: &'a str, trusted: &[Verifier]) -> Result<(&'a str, Vec<u32>), CheckpointError> {
     let malformed = |reason| CheckpointError::Malformed { reason };
-    let split = note
-        .find("\n\n")
-        .ok_or(malformed("no blank line before the signatures"))?;
+    let split = note.find("\n\n").ok_or(malformed("no blank line before the signatures"))?;
     let (body, sigs) = (&note[..split + 1], &note[split + 2..]);
     if sigs.is_empty() || !sigs.ends_with('\n') {
-        return Err(malformed(
-            "signature block is empty or does not end in a newline",
-        ));
+        return Err(malformed("signature block is empty or does not end in a newline"));
     }
     let mut signed_by = Vec::new();
     let mut signers = Vec::new();
     for line in sigs[..sigs.len() - 1].split('\n') {
-        let rest = line
-            .strip_prefix("\u{2014} ")
-            .ok_or(malformed("signature line does not start with an em dash"))?;
-        let (name, blob) = rest
-            .split_once(' ')
-            .ok_or(malformed("signature line lacks a signature"))?;
-        let blob = B64
-            .decode(blob)
-            .map_err(|_| malformed("signature is not base64"))?;
+        let rest = line.strip_prefix("\u{2014} ").ok_or(malformed("signature line does not start with an em dash"))?;
+        let (name, blob) = rest.split_once(' ').ok_or(malformed("signature line lacks a signature"))?;
+        let blob = B64.decode(blob).map_err(|_| malformed("signature is not base64"))?;
         if blob.len() < 5 {
             return Err(malformed("signature is too short"));
         }
@@ -225,19 +178,14 @@ pub fn open_note<'a>(
             continue;
         };
         let sig = Signature::from_bytes(&sig);
-        for v in trusted
-            .iter()
-            .filter(|v| v.name == name && v.key_id == key_id)
-        {
+        for v in trusted.iter().filter(|v| v.name == name && v.key_id == key_id) {
             if v.key.verify_strict(body.as_bytes(), &sig).is_ok() && !signed_by.contains(&key_id) {
                 signed_by.push(key_id);
             }
         }
     }
     if signed_by.is_empty() {
-        return Err(CheckpointError::Untrusted {
-            signers: signers.join(", "),
-        });
+        return Err(CheckpointError::Untrusted { signers: signers.join(", ") });
     }
     Ok((body, signed_by))
 }
@@ -253,14 +201,8 @@ pub fn key_id(name: &str, public: &[u8; 32]) -> u32 {
 }
 
 fn check_name(name: &str) -> Result<(), CheckpointError> {
-    if name.is_empty()
-        || name
-            .chars()
-            .any(|c| c == '+' || c.is_whitespace() || c.is_control())
-    {
-        return Err(CheckpointError::KeyName {
-            name: name.to_owned(),
-        });
+    if name.is_empty() || name.chars().any(|c| c == '+' || c.is_whitespace() || c.is_control()) {
+        return Err(CheckpointError::KeyName { name: name.to_owned() });
     }
     Ok(())
 }
@@ -292,11 +234,7 @@ impl Signer {
         getrandom::fill(&mut seed).map_err(|_| CheckpointError::Random)?;
         let key = SigningKey::from_bytes(&seed);
         let key_id = key_id(name, key.verifying_key().as_bytes());
-        Ok(Self {
-            name: name.to_owned(),
-            key_id,
-            key,
-        })
+        Ok(Self { name: name.to_owned(), key_id, key })
     }
 
     /// Reads a key written as `PRIVATE+KEY+name+keyid+base64(0x01 ‖ seed)`.
@@ -305,54 +243,35 @@ impl Signer {
     ///
     /// [`CheckpointError::MalformedKey`] or [`CheckpointError::KeyName`].
     pub fn from_text(text: &str) -> Result<Self, CheckpointError> {
-        let bad = |reason| CheckpointError::MalformedKey {
-            which: "signing",
-            reason,
-        };
-        let rest = text
-            .trim()
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or(bad("missing `PRIVATE+KEY+` prefix"))?;
+        let bad = |reason| CheckpointError::MalformedKey { which: "signing", reason };
+        let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or(bad("missing `PRIVATE+KEY+` prefix"))?;
         // The key data is base64 and may itself contain `+`.
         let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(id), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected name, key id and key data separated by `+`"));
         };
         check_name(name)?;
-        let data = B64
-            .decode(data)
-            .map_err(|_| bad("key data is not base64"))?;
+        let data = B64.decode(data).map_err(|_| bad("key data is not base64"))?;
         let [alg, seed @ ..] = &data[..] else {
             return Err(bad("key data is empty"));
         };
         if *alg != ALG_ED25519 {
             return Err(bad("not an Ed25519 key"));
         }
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| bad("key seed is not 32 bytes"))?;
+        let seed: [u8; 32] = seed.try_into().map_err(|_| bad("key seed is not 32 bytes"))?;
         let key = SigningKey::from_bytes(&seed);
         let key_id = key_id(name, key.verifying_key().as_bytes());
         if format!("{key_id:08x}") != id {
             return Err(bad("key id does not match the key"));
         }
-        Ok(Self {
-            name: name.to_owned(),
-            key_id,
-            key,
-        })
+        Ok(Self { name: name.to_owned(), key_id, key })
     }
 
     /// The key as [`Signer::from_text`] reads it. Secret: store it like a password.
     pub fn to_text(&self) -> String {
         let mut data = vec![ALG_ED25519];
         data.extend_from_slice(self.key.as_bytes());
-        format!(
-            "PRIVATE+KEY+{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            B64.encode(data)
-        )
+        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.key_id, B64.encode(data))
     }
 
     /// The key's name.
@@ -367,11 +286,7 @@ impl Signer {
 
     /// The matching verifier.
     pub fn verifier(&self) -> Verifier {
-        Verifier {
-            name: self.name.clone(),
-            key_id: self.key_id,
-            key: self.key.verifying_key(),
-        }
+        Verifier { name: self.name.clone(), key_id: self.key_id, key: self.key.verifying_key() }
     }
 }
 
@@ -390,39 +305,27 @@ impl Verifier {
     ///
     /// [`CheckpointError::MalformedKey`] or [`CheckpointError::KeyName`].
     pub fn from_text(text: &str) -> Result<Self, CheckpointError> {
-        let bad = |reason| CheckpointError::MalformedKey {
-            which: "verifier",
-            reason,
-        };
+        let bad = |reason| CheckpointError::MalformedKey { which: "verifier", reason };
         // The key data is base64 and may itself contain `+`.
         let mut parts = text.trim().splitn(3, '+');
         let (Some(name), Some(id), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected name, key id and key data separated by `+`"));
         };
         check_name(name)?;
-        let data = B64
-            .decode(data)
-            .map_err(|_| bad("key data is not base64"))?;
+        let data = B64.decode(data).map_err(|_| bad("key data is not base64"))?;
         let [alg, public @ ..] = &data[..] else {
             return Err(bad("key data is empty"));
         };
         if *alg != ALG_ED25519 {
             return Err(bad("not an Ed25519 key"));
         }
-        let public: [u8; 32] = public
-            .try_into()
-            .map_err(|_| bad("public key is not 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(&public)
-            .map_err(|_| bad("public key is not a valid point"))?;
+        let public: [u8; 32] = public.try_into().map_err(|_| bad("public key is not 32 bytes"))?;
+        let key = VerifyingKey::from_bytes(&public).map_err(|_| bad("public key is not a valid point"))?;
         let key_id = key_id(name, &public);
         if format!("{key_id:08x}") != id {
             return Err(bad("key id does not match the key"));
         }
-        Ok(Self {
-            name: name.to_owned(),
-            key_id,
-            key,
-        })
+        Ok(Self { name: name.to_owned(), key_id, key })
     }
 
     /// The key as [`Verifier::from_text`] reads it; safe to publish.

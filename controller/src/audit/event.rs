@@ -77,12 +77,7 @@ impl NewEvent {
         subject: impl Into<String>,
         payload: Value,
     ) -> Result<Self, EventError> {
-        let event = Self {
-            actor: actor.into(),
-            action: action.into(),
-            subject: subject.into(),
-            payload,
-        };
+        let event = Self { actor: actor.into(), action: action.into(), subject: subject.into(), payload };
         check_field("actor", &event.actor)?;
         check_field("action", &event.action)?;
         check_field("subject", &event.subject)?;
@@ -168,21 +163,9 @@ impl Event {
         let actor = text_field("actor")?;
         let action = text_field("action")?;
         let subject = text_field("subject")?;
-        let seq = map
-            .get("seq")
-            .and_then(Value::as_u64)
-            .ok_or(malformed("`seq` is missing"))?;
-        let payload = map
-            .remove("payload")
-            .ok_or(malformed("`payload` is missing"))?;
-        Ok(Self {
-            seq,
-            time,
-            actor,
-            action,
-            subject,
-            payload,
-        })
+        let seq = map.get("seq").and_then(Value::as_u64).ok_or(malformed("`seq` is missing"))?;
+        let payload = map.remove("payload").ok_or(malformed("`payload` is missing"))?;
+        Ok(Self { seq, time, actor, action, subject, payload })
     }
 }
 

@@ -64,10 +64,7 @@ pub fn canonicalize_str(json: &str) -> Result<Vec<u8>, JcsError> {
 pub fn parse_strict(json: &str) -> Result<Value, JcsError> {
     let mut de = serde_json::Deserializer::from_str(json);
     let mut duplicate = None;
-    let value = StrictValue {
-        duplicate: &mut duplicate,
-    }
-    .deserialize(&mut de);
+    let value = StrictValue { duplicate: &mut duplicate }.deserialize(&mut de);
     if let Some(name) = duplicate {
         return Err(JcsError::DuplicateMember { name });
     }
@@ -113,10 +110,7 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), JcsErr
 fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) -> Result<(), JcsError> {
     // RFC 8785 §3.2.3: sort by the UTF-16 code units of the names, not by UTF-8 bytes; the two
     // orders differ for characters above U+FFFF against U+E000..U+FFFF.
-    let mut members: Vec<(Vec<u16>, &String, &Value)> = map
-        .iter()
-        .map(|(k, v)| (k.encode_utf16().collect(), k, v))
-        .collect();
+    let mut members: Vec<(Vec<u16>, &String, &Value)> = map.iter().map(|(k, v)| (k.encode_utf16().collect(), k, v)).collect();
     members.sort_by(|a, b| a.0.cmp(&b.0));
     out.push(b'{');
     for (i, (_, name, value)) in members.into_iter().enumerate() {
@@ -165,16 +159,12 @@ pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
 pub(crate) fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), JcsError> {
     let value = if let Some(u) = n.as_u64() {
         if u > MAX_SAFE_INTEGER {
-            return Err(JcsError::UnsafeInteger {
-                number: n.to_string(),
-            });
+            return Err(JcsError::UnsafeInteger { number: n.to_string() });
         }
         u as f64
     } else if let Some(i) = n.as_i64() {
         if i.unsigned_abs() > MAX_SAFE_INTEGER {
-            return Err(JcsError::UnsafeInteger {
-                number: n.to_string(),
-            });
+            return Err(JcsError::UnsafeInteger { number: n.to_string() });
         }
         i as f64
     } else {
@@ -249,19 +239,11 @@ fn break_tie_to_even(value: f64, digits: String, exponent: i32) -> String {
     let prefix = &digits[..digits.len() - 1];
     // The two same-length neighbours, when they exist without a carry.
     let neighbours = [(last > 0).then(|| last - 1), (last < 9).then(|| last + 1)];
-    let decimal = |d: &str| {
-        format!("{}.{}e{exponent}", &d[..1], &d[1..])
-            .parse::<f64>()
-            .ok()
-    };
+    let decimal = |d: &str| format!("{}.{}e{exponent}", &d[..1], &d[1..]).parse::<f64>().ok();
     // A tie needs the double to equal a midpoint `low…5` exactly, so the midpoint must at least
     // parse back to it; this cheap test rules out almost every number before the exact one.
     let plausible = neighbours.into_iter().flatten().any(|n| {
-        let low = if n < last {
-            format!("{prefix}{n}")
-        } else {
-            digits.clone()
-        };
+        let low = if n < last { format!("{prefix}{n}") } else { digits.clone() };
         decimal(&format!("{low}5")) == Some(value)
     });
     if !plausible {
@@ -273,10 +255,7 @@ fn break_tie_to_even(value: f64, digits: String, exponent: i32) -> String {
     if exact_exp.parse::<i32>().ok() != Some(exponent) {
         return digits;
     }
-    let exact_digits: String = exact_mantissa
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
+    let exact_digits: String = exact_mantissa.chars().filter(char::is_ascii_digit).collect();
     let exact_digits = exact_digits.trim_end_matches('0');
     for n in neighbours.into_iter().flatten() {
         let candidate = format!("{prefix}{n}");
@@ -324,9 +303,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("number is not finite"))
+        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("number is not finite"))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -343,9 +320,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue {
-            duplicate: &mut *self.duplicate,
-        })? {
+        while let Some(item) = seq.next_element_seed(StrictValue { duplicate: &mut *self.duplicate })? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -354,9 +329,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            let value = access.next_value_seed(StrictValue {
-                duplicate: &mut *self.duplicate,
-            })?;
+            let value = access.next_value_seed(StrictValue { duplicate: &mut *self.duplicate })?;
             if map.contains_key(&key) {
                 *self.duplicate = Some(key.clone());
                 return Err(de::Error::custom("duplicate member name"));

@@ -81,23 +81,14 @@ pub fn empty_root() -> Hash {
 /// # Errors
 ///
 /// A [`ProofError`] saying why the proof does not hold.
-pub fn verify_inclusion(
-    index: u64,
-    size: u64,
-    leaf: &[u8],
-    proof: &[Vec<u8>],
-    root: &[u8],
-) -> Result<(), ProofError> {
+pub fn verify_inclusion(index: u64, size: u64, leaf: &[u8], proof: &[Vec<u8>], root: &[u8]) -> Result<(), ProofError> {
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
     }
     check_sizes(&[leaf, root], proof)?;
     let (inner, border) = decompose_inclusion(index, size);
     if proof.len() != inner + border {
-        return Err(ProofError::WrongLength {
-            got: proof.len(),
-            want: inner + border,
-        });
+        return Err(ProofError::WrongLength { got: proof.len(), want: inner + border });
     }
     let hash = chain_inner(leaf.to_vec(), &proof[..inner], index);
     let hash = chain_border_right(hash, &proof[inner..]);
@@ -113,13 +104,7 @@ pub fn verify_inclusion(
 /// # Errors
 ///
 /// A [`ProofError`] saying why the proof does not hold.
-pub fn verify_consistency(
-    size1: u64,
-    size2: u64,
-    proof: &[Vec<u8>],
-    root1: &[u8],
-    root2: &[u8],
-) -> Result<(), ProofError> {
+pub fn verify_consistency(size1: u64, size2: u64, proof: &[Vec<u8>], root1: &[u8], root2: &[u8]) -> Result<(), ProofError> {
     if size2 < size1 {
         return Err(ProofError::Shrunk { size1, size2 });
     }
@@ -129,10 +114,7 @@ pub fn verify_consistency(
     check_sizes(&[], proof)?;
     if size1 == size2 {
         if !proof.is_empty() {
-            return Err(ProofError::WrongLength {
-                got: proof.len(),
-                want: 0,
-            });
+            return Err(ProofError::WrongLength { got: proof.len(), want: 0 });
         }
         if root1 != root2 {
             return Err(ProofError::RootMismatch);
@@ -147,17 +129,10 @@ pub fn verify_consistency(
     let inner = inner.saturating_sub(shift);
     // The proof starts with the root of the subtree of size 2^shift, unless size1 is that very
     // subtree, whose root the verifier already holds.
-    let (seed, start) = if size1 == 1 << shift {
-        (root1.to_vec(), 0)
-    } else {
-        (proof[0].clone(), 1)
-    };
+    let (seed, start) = if size1 == 1 << shift { (root1.to_vec(), 0) } else { (proof[0].clone(), 1) };
     let want = start + inner + border;
     if proof.len() != want {
-        return Err(ProofError::WrongLength {
-            got: proof.len(),
-            want,
-        });
+        return Err(ProofError::WrongLength { got: proof.len(), want });
     }
     let proof = &proof[start..];
     let mask = (size1 - 1) >> shift;
@@ -175,11 +150,7 @@ pub fn verify_consistency(
 }
 
 fn check_sizes(hashes: &[&[u8]], proof: &[Vec<u8>]) -> Result<(), ProofError> {
-    if hashes.iter().all(|h| h.len() == 32) && proof.iter().all(|h| h.len() == 32) {
-        Ok(())
-    } else {
-        Err(ProofError::HashSize)
-    }
+    if hashes.iter().all(|h| h.len() == 32) && proof.iter().all(|h| h.len() == 32) { Ok(()) } else { Err(ProofError::HashSize) }
 }
 
 /// Splits an inclusion proof's length into the levels below and above the point where the
@@ -192,12 +163,7 @@ fn decompose_inclusion(index: u64, size: u64) -> (usize, usize) {
 
 fn chain_inner(mut seed: Vec<u8>, proof: &[Vec<u8>], index: u64) -> Vec<u8> {
     for (i, h) in proof.iter().enumerate() {
-        seed = if (index >> i) & 1 == 0 {
-            node_hash(&seed, h)
-        } else {
-            node_hash(h, &seed)
-        }
-        .to_vec();
+        seed = if (index >> i) & 1 == 0 { node_hash(&seed, h) } else { node_hash(h, &seed) }.to_vec();
     }
     seed
 }
@@ -312,10 +278,7 @@ impl CompactRange {
     /// The frontier: the roots of the perfect subtrees, largest first, concatenated. With the
     /// size it is all that is needed to carry on (see [`CompactRange::from_frontier`]).
     pub fn frontier(&self) -> Vec<u8> {
-        self.stack
-            .iter()
-            .flat_map(|(_, h)| h.iter().copied())
-            .collect()
+        self.stack.iter().flat_map(|(_, h)| h.iter().copied()).collect()
     }
 
     /// Rebuilds a range of `size` leaves from its [`CompactRange::frontier`]; `None` when the
@@ -325,10 +288,8 @@ impl CompactRange {
             return None;
         }
         let heights = (0..64u32).rev().filter(|h| size >> h & 1 == 1);
-        let stack = heights
-            .zip(frontier.chunks_exact(32))
-            .map(|(h, chunk)| Some((h, Hash::try_from(chunk).ok()?)))
-            .collect::<Option<Vec<_>>>()?;
+        let stack =
+            heights.zip(frontier.chunks_exact(32)).map(|(h, chunk)| Some((h, Hash::try_from(chunk).ok()?))).collect::<Option<Vec<_>>>()?;
         Some(Self { stack, size })
     }
 
@@ -358,19 +319,9 @@ pub struct RangeRoots {
 impl RangeRoots {
     /// Prepares to compute the roots of `ranges` (which must not overlap).
     pub fn new(ranges: &[Range<u64>]) -> Self {
-        let mut sorted: Vec<(Range<u64>, usize)> = ranges
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, r)| (r, i))
-            .collect();
+        let mut sorted: Vec<(Range<u64>, usize)> = ranges.iter().cloned().enumerate().map(|(i, r)| (r, i)).collect();
         sorted.sort_by_key(|(r, _)| r.start);
-        Self {
-            hashers: vec![CompactRange::new(); sorted.len()],
-            ranges: sorted,
-            cursor: 0,
-            next: 0,
-        }
+        Self { hashers: vec![CompactRange::new(); sorted.len()], ranges: sorted, cursor: 0, next: 0 }
     }
 
     /// Leaves past this index are not needed.

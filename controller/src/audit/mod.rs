@@ -70,12 +70,7 @@ pub struct AuditLog {
 impl AuditLog {
     /// An audit log over `store`, without a signing key.
     pub fn new(store: Store) -> Self {
-        Self {
-            store,
-            signers: Vec::new(),
-            origin: checkpoint::DEFAULT_ORIGIN.to_owned(),
-            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
-        }
+        Self { store, signers: Vec::new(), origin: checkpoint::DEFAULT_ORIGIN.to_owned(), checkpoint_every: DEFAULT_CHECKPOINT_EVERY }
     }
 
     /// Signs checkpoints with `current`, cosigned by `previous` keys (which vouches for a
@@ -134,13 +129,7 @@ impl AuditLog {
     /// # Errors
     ///
     /// [`AuditError::Store`].
-    pub async fn record(
-        &self,
-        kind: RecordKind,
-        actor: &str,
-        subject: &str,
-        doc: &Value,
-    ) -> Result<StoredEvent, AuditError> {
+    pub async fn record(&self, kind: RecordKind, actor: &str, subject: &str, doc: &Value) -> Result<StoredEvent, AuditError> {
         let out = self.store.record(kind, actor, subject, doc).await?;
         self.maybe_checkpoint(out.seq, out.seq).await;
         Ok(out)
@@ -170,15 +159,9 @@ impl AuditLog {
             return Ok(());
         };
         let inconsistent = AuditError::Inconsistent { size: cp.size };
-        let signed = cp
-            .note
-            .split_once("\n\n")
-            .and_then(|(b, _)| Checkpoint::parse_body(&format!("{b}\n")).ok());
-        let frontier_ok =
-            CompactRange::from_frontier(cp.size, &cp.frontier).is_some_and(|t| t.root() == cp.root);
-        let note_ok = signed.is_some_and(|c| {
-            c.size == cp.size && c.root == cp.root && c.chain_hash == cp.chain_hash
-        });
+        let signed = cp.note.split_once("\n\n").and_then(|(b, _)| Checkpoint::parse_body(&format!("{b}\n")).ok());
+        let frontier_ok = CompactRange::from_frontier(cp.size, &cp.frontier).is_some_and(|t| t.root() == cp.root);
+        let note_ok = signed.is_some_and(|c| c.size == cp.size && c.root == cp.root && c.chain_hash == cp.chain_hash);
         if !frontier_ok || !note_ok || self.store.head().await?.size < cp.size {
             return Err(inconsistent);
         }
@@ -256,13 +239,7 @@ impl AuditLog {
         if expected != head.size + 1 || prev_hash != head.hash {
             return Err(AuditError::Corrupt { seq: expected });
         }
-        let cp = Checkpoint {
-            origin: self.origin.clone(),
-            size: head.size,
-            root: tree.root(),
-            chain_hash: prev_hash,
-            time: event::now(),
-        };
+        let cp = Checkpoint { origin: self.origin.clone(), size: head.size, root: tree.root(), chain_hash: prev_hash, time: event::now() };
         let signers: Vec<&Signer> = self.signers.iter().collect();
         let stored = StoredCheckpoint {
             size: cp.size,
@@ -275,13 +252,7 @@ impl AuditLog {
         };
         if let Err(err) = self.store.insert_checkpoint(&stored).await {
             // Another process may have signed the same size meanwhile; that one stands.
-            return match self
-                .store
-                .checkpoints()
-                .await?
-                .into_iter()
-                .find(|c| c.size == stored.size)
-            {
+            return match self.store.checkpoints().await?.into_iter().find(|c| c.size == stored.size) {
                 Some(existing) => Ok(existing),
                 None => Err(err.into()),
             };

@@ -172,21 +172,13 @@ pub struct ChainWalker {
 impl ChainWalker {
     /// Starts at event 1.
     pub fn new() -> Self {
-        Self {
-            next: 1,
-            prev: GENESIS,
-            tree: CompactRange::new(),
-        }
+        Self { next: 1, prev: GENESIS, tree: CompactRange::new() }
     }
 
     /// Starts after event `seq - 1`, whose chain hash is `prev`, without a Merkle tree (for
     /// ranges that do not start at 1).
     pub fn starting_at(seq: u64, prev: Hash) -> Self {
-        Self {
-            next: seq,
-            prev,
-            tree: CompactRange::new(),
-        }
+        Self { next: seq, prev, tree: CompactRange::new() }
     }
 
     /// The seq expected next.
@@ -215,25 +207,13 @@ impl ChainWalker {
     /// # Errors
     ///
     /// The [`Problem`] with this event.
-    pub fn step(
-        &mut self,
-        seq: u64,
-        body: &[u8],
-        claimed_prev: Option<&Hash>,
-        claimed_hash: Option<&Hash>,
-    ) -> Result<BodyFields, Problem> {
+    pub fn step(&mut self, seq: u64, body: &[u8], claimed_prev: Option<&Hash>, claimed_hash: Option<&Hash>) -> Result<BodyFields, Problem> {
         if seq != self.next {
-            return Err(Problem::Missing {
-                expected: self.next,
-                found: seq,
-            });
+            return Err(Problem::Missing { expected: self.next, found: seq });
         }
         let fields = body_fields(body).ok_or(Problem::Malformed { seq })?;
         if fields.seq != seq {
-            return Err(Problem::SeqMismatch {
-                seq,
-                body_seq: fields.seq,
-            });
+            return Err(Problem::SeqMismatch { seq, body_seq: fields.seq });
         }
         if claimed_prev.is_some_and(|p| *p != self.prev) {
             return Err(Problem::PrevHashMismatch { seq });
@@ -310,24 +290,13 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
             ("subject", fields.subject == row.subject),
         ] {
             if !ok {
-                return fail(
-                    report,
-                    Problem::ColumnMismatch {
-                        seq: row.seq,
-                        column,
-                    },
-                );
+                return fail(report, Problem::ColumnMismatch { seq: row.seq, column });
             }
         }
         if fields.action == super::KEY_ROTATED
             && let Some(v) = event::Event::decode(&row.body)
                 .ok()
-                .and_then(|e| {
-                    e.payload
-                        .get("key")
-                        .and_then(|k| k.as_str())
-                        .map(str::to_owned)
-                })
+                .and_then(|e| e.payload.get("key").and_then(|k| k.as_str()).map(str::to_owned))
                 .and_then(|k| Verifier::from_text(&k).ok())
         {
             announced.push((row.seq, v));
@@ -343,22 +312,10 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report,
     }
     let last = walker.next_seq() - 1;
     if let Some(cp) = cps.next() {
-        return fail(
-            report,
-            Problem::TruncatedBehindCheckpoint {
-                size: cp.size,
-                last,
-            },
-        );
+        return fail(report, Problem::TruncatedBehindCheckpoint { size: cp.size, last });
     }
     if head.size != last || head.hash != walker.hash() {
-        return fail(
-            report,
-            Problem::HeadMismatch {
-                head: head.size,
-                found: last,
-            },
-        );
+        return fail(report, Problem::HeadMismatch { head: head.size, found: last });
     }
     Ok(report)
 }
@@ -370,13 +327,8 @@ fn check_checkpoint(
     announced: &mut Vec<(u64, Verifier)>,
 ) -> Result<(), Problem> {
     let size = cp.size;
-    let (signed, _) = Checkpoint::open(&cp.note, trusted)
-        .map_err(|source| Problem::BadSignature { size, source })?;
-    if signed.size != size
-        || signed.root != cp.root
-        || signed.chain_hash != cp.chain_hash
-        || signed.time != cp.time
-    {
+    let (signed, _) = Checkpoint::open(&cp.note, trusted).map_err(|source| Problem::BadSignature { size, source })?;
+    if signed.size != size || signed.root != cp.root || signed.chain_hash != cp.chain_hash || signed.time != cp.time {
         return Err(Problem::CheckpointRowMismatch { size });
     }
     if signed.root != walker.root() || signed.chain_hash != walker.hash() {

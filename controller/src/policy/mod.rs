@@ -241,7 +241,8 @@ impl Evaluator {
                     self.engine.set_input(input.0.clone());
                     input_set = true;
                 }
-                let value = self.engine.eval_rule(path.clone()).map_err(|e| PolicyError::Eval { rule: path.clone(), message: e.to_string() })?;
+                let value =
+                    self.engine.eval_rule(path.clone()).map_err(|e| PolicyError::Eval { rule: path.clone(), message: e.to_string() })?;
                 collect(&value, rule, package, &mut results);
             }
         }
@@ -327,7 +328,9 @@ fn collect(value: &RValue, rule: &'static str, package: &str, out: &mut Vec<Poli
     for item in items {
         let default_id = format!("{package}.{rule}");
         let result = match item {
-            RValue::String(s) => PolicyResult { rule, package: package.to_owned(), id: default_id, message: s.to_string(), path: None, hint: None },
+            RValue::String(s) => {
+                PolicyResult { rule, package: package.to_owned(), id: default_id, message: s.to_string(), path: None, hint: None }
+            }
             RValue::Object(obj) => {
                 let text = |k: &str| obj.get(&RValue::from(k)).and_then(|v| v.as_string().ok()).map(|s| s.to_string());
                 let message = text("msg").or_else(|| text("message")).unwrap_or_else(|| item.to_string());
@@ -473,8 +476,10 @@ pub enum CaseError {
 ///
 /// Returns [`CaseError`] when the file cannot be read as cases.
 pub fn run_cases(bundle: &Bundle, file: &str, text: &str) -> Result<Vec<TestOutcome>, CaseError> {
-    let docs = crate::yaml::parse_documents(text.as_bytes(), &crate::yaml::Limits::default())
-        .map_err(|e| CaseError::Yaml { file: file.to_owned(), message: format!("{}: {e}", e.pos().map(|p| p.to_string()).unwrap_or_default()) })?;
+    let docs = crate::yaml::parse_documents(text.as_bytes(), &crate::yaml::Limits::default()).map_err(|e| CaseError::Yaml {
+        file: file.to_owned(),
+        message: format!("{}: {e}", e.pos().map(|p| p.to_string()).unwrap_or_default()),
+    })?;
     let mut outcomes = Vec::new();
     for doc in docs {
         let cases = match doc.value {
@@ -498,11 +503,7 @@ pub fn run_cases(bundle: &Bundle, file: &str, text: &str) -> Result<Vec<TestOutc
             let result = match got {
                 Ok(value) => {
                     let got = serde_json::to_value(&value).unwrap_or(Value::Null);
-                    if same_result(&got, &want) {
-                        TestResult::Pass
-                    } else {
-                        TestResult::Error(format!("want {}, got {}", want, got))
-                    }
+                    if same_result(&got, &want) { TestResult::Pass } else { TestResult::Error(format!("want {}, got {}", want, got)) }
                 }
                 Err(e) => TestResult::Error(e.to_string()),
             };

@@ -49,17 +49,24 @@ fn compile_errors_name_file_line_and_column() {
 #[test]
 fn network_builtins_are_refused_but_not_in_strings_or_comments() {
     let err = Bundle::compile(
-        &[("n.rego".to_owned(), "package x\n\n# http.send(x) in a comment is fine\nr := \"http.send(\" if true\n\ns := net.lookup_ip_addr(\"example.com\")\n".to_owned())],
+        &[(
+            "n.rego".to_owned(),
+            "package x\n\n# http.send(x) in a comment is fine\nr := \"http.send(\" if true\n\ns := net.lookup_ip_addr(\"example.com\")\n"
+                .to_owned(),
+        )],
         false,
     )
     .unwrap_err();
     assert_eq!(err.len(), 1, "{err:?}");
-    assert_eq!(err[0], PolicyError::Compile {
-        file: "n.rego".into(),
-        line: 6,
-        column: 6,
-        message: "builtin `net.lookup_ip_addr` reaches the network or the host; tollgate policies cannot use it".into(),
-    });
+    assert_eq!(
+        err[0],
+        PolicyError::Compile {
+            file: "n.rego".into(),
+            line: 6,
+            column: 6,
+            message: "builtin `net.lookup_ip_addr` reaches the network or the host; tollgate policies cannot use it".into(),
+        }
+    );
 }
 
 #[test]
@@ -80,6 +87,8 @@ fn the_default_library_compiles_and_defines_rules_for_every_kind() {
 
 #[test]
 fn rule_heads_are_found_at_the_start_of_lines() {
-    let names = rule_heads("package p\n\ntest_a if true\ntest_b := true\n  test_c if true\ndefault allow := false\nhelper(x) := x\n# test_d if true\n");
+    let names = rule_heads(
+        "package p\n\ntest_a if true\ntest_b := true\n  test_c if true\ndefault allow := false\nhelper(x) := x\n# test_d if true\n",
+    );
     assert_eq!(names, ["test_a", "test_b", "allow", "helper"]);
 }

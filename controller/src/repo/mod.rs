@@ -134,13 +134,25 @@ pub struct Refused {
 pub enum RepoError {
     /// The folder does not exist or cannot be listed.
     #[error("cannot read repo folder `{path}`")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A file could not be read.
     #[error("cannot read `{path}`")]
-    Read { path: String, #[source] source: std::io::Error },
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// Git could not open the repo or resolve the revision.
     #[error("git: {context}")]
-    Git { context: String, #[source] source: git2::Error },
+    Git {
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
     /// The revision does not name a commit.
     #[error("`{rev}` does not name a commit")]
     NotACommit { rev: String },
@@ -182,10 +194,7 @@ impl Source {
     pub fn workdir(root: &Path) -> Result<Source, RepoError> {
         let root = root.canonicalize().map_err(|source| RepoError::Io { path: root.to_owned(), source })?;
         if !root.is_dir() {
-            return Err(RepoError::Io {
-                path: root,
-                source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
-            });
+            return Err(RepoError::Io { path: root, source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory") });
         }
         Ok(Source::WorkDir { root })
     }
@@ -260,8 +269,9 @@ impl Source {
     /// Returns [`RepoError::Read`] when it cannot be read.
     pub fn read_file(&self, file: &RepoFile) -> Result<Vec<u8>, RepoError> {
         match self {
-            Source::WorkDir { root } => std::fs::read(root.join(file.path.as_str()))
-                .map_err(|source| RepoError::Read { path: file.path.to_string(), source }),
+            Source::WorkDir { root } => {
+                std::fs::read(root.join(file.path.as_str())).map_err(|source| RepoError::Read { path: file.path.to_string(), source })
+            }
             Source::Commit { repo, .. } => read_blob(repo, file.blob, &file.path),
         }
     }
@@ -290,9 +300,7 @@ fn read_blob(repo: &Repository, blob: Oid, path: &RepoPath) -> Result<Vec<u8>, R
 ///
 /// Returns [`RepoError`] when the revision does not resolve to a commit.
 pub fn resolve_commit(repo: &Repository, rev: &str) -> Result<Oid, RepoError> {
-    let object = repo
-        .revparse_single(rev)
-        .map_err(|source| RepoError::Git { context: format!("cannot resolve `{rev}`"), source })?;
+    let object = repo.revparse_single(rev).map_err(|source| RepoError::Git { context: format!("cannot resolve `{rev}`"), source })?;
     let commit = object.peel_to_commit().map_err(|_| RepoError::NotACommit { rev: rev.to_owned() })?;
     Ok(commit.id())
 }
@@ -321,10 +329,9 @@ fn list_workdir(root: &Path) -> Result<Listing, RepoError> {
         }
         let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
         let Some(rel_str) = rel.to_str() else {
-            listing.refused.push(Refused {
-                path: rel.display().to_string(),
-                error: PathError::NotUtf8 { path: rel.display().to_string() },
-            });
+            listing
+                .refused
+                .push(Refused { path: rel.display().to_string(), error: PathError::NotUtf8 { path: rel.display().to_string() } });
             continue;
         };
         let rel_str = rel_str.replace('\\', "/");
@@ -346,13 +353,10 @@ fn list_workdir(root: &Path) -> Result<Listing, RepoError> {
                 }
                 Err(_) => {
                     let target = std::fs::read_link(entry.path()).map(|t| t.display().to_string()).unwrap_or_default();
-                    let escapes = Path::new(&target).is_absolute()
-                        || Path::new(&target).components().any(|c| matches!(c, Component::ParentDir));
+                    let escapes =
+                        Path::new(&target).is_absolute() || Path::new(&target).components().any(|c| matches!(c, Component::ParentDir));
                     if escapes {
-                        listing.refused.push(Refused {
-                            path: rel_str.clone(),
-                            error: PathError::LinkEscapes { path: rel_str, target },
-                        });
+                        listing.refused.push(Refused { path: rel_str.clone(), error: PathError::LinkEscapes { path: rel_str, target } });
                     }
                     continue;
                 }
@@ -393,10 +397,7 @@ fn list_commit(repo: &Repository, commit: Oid, prefix: &str) -> Result<Listing, 
     let mut links: Vec<(RepoPath, Oid)> = Vec::new();
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         let Ok(name) = entry.name() else {
-            listing.refused.push(Refused {
-                path: format!("{dir}<non-utf8>"),
-                error: PathError::NotUtf8 { path: dir.to_owned() },
-            });
+            listing.refused.push(Refused { path: format!("{dir}<non-utf8>"), error: PathError::NotUtf8 { path: dir.to_owned() } });
             return TreeWalkResult::Skip;
         };
         match entry.kind() {

@@ -77,7 +77,8 @@ pub fn load(source: &Source, options: &LoadOptions) -> Result<ConfigRepo, RepoEr
                 match String::from_utf8(data.bytes.clone()) {
                     Ok(text) => repo.policies.push((file.path.clone(), text)),
                     Err(_) => repo.findings.push(
-                        Finding::new(Severity::Fatal, Stage::Input, "utf8", path, "policy file is not valid UTF-8").hint("save the file as UTF-8"),
+                        Finding::new(Severity::Fatal, Stage::Input, "utf8", path, "policy file is not valid UTF-8")
+                            .hint("save the file as UTF-8"),
                     ),
                 }
             }
@@ -112,7 +113,13 @@ pub fn load(source: &Source, options: &LoadOptions) -> Result<ConfigRepo, RepoEr
     Ok(repo)
 }
 
-fn read_checked(source: &Source, listing: &Listing, file: &RepoFile, limits: &yaml::Limits, findings: &mut Vec<Finding>) -> Option<FileData> {
+fn read_checked(
+    source: &Source,
+    listing: &Listing,
+    file: &RepoFile,
+    limits: &yaml::Limits,
+    findings: &mut Vec<Finding>,
+) -> Option<FileData> {
     if file.size > limits.max_file_bytes as u64 {
         let err = yaml::YamlError::TooLarge { size: usize::try_from(file.size).unwrap_or(usize::MAX), limit: limits.max_file_bytes };
         findings.push(Finding::new(Severity::Fatal, Stage::Input, "too-large", file.path.as_str(), err.to_string()).hint(err.hint()));
@@ -123,7 +130,8 @@ fn read_checked(source: &Source, listing: &Listing, file: &RepoFile, limits: &ya
             // Sizes can change between listing and reading; check what was actually read.
             if bytes.len() > limits.max_file_bytes {
                 let err = yaml::YamlError::TooLarge { size: bytes.len(), limit: limits.max_file_bytes };
-                findings.push(Finding::new(Severity::Fatal, Stage::Input, "too-large", file.path.as_str(), err.to_string()).hint(err.hint()));
+                findings
+                    .push(Finding::new(Severity::Fatal, Stage::Input, "too-large", file.path.as_str(), err.to_string()).hint(err.hint()));
                 return None;
             }
             // Working-directory files get their blob id only when a comparison needs it.
@@ -158,8 +166,14 @@ impl Globs {
                         b.add(g);
                     }
                     Err(e) => findings.push(
-                        Finding::new(Severity::Fatal, Stage::Input, "glob", CONFIG_FILE, format!("invalid glob `{p}` in `spec.{field}`: {}", e.kind()))
-                            .hint("globs use `*`, `**`, `?`, `[...]` and `{a,b}`"),
+                        Finding::new(
+                            Severity::Fatal,
+                            Stage::Input,
+                            "glob",
+                            CONFIG_FILE,
+                            format!("invalid glob `{p}` in `spec.{field}`: {}", e.kind()),
+                        )
+                        .hint("globs use `*`, `**`, `?`, `[...]` and `{a,b}`"),
                     ),
                 }
             }
@@ -211,7 +225,14 @@ fn parse_file(data: &Arc<FileData>, is_plan: bool, globs: &Globs, limits: &yaml:
                 let ns = doc.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
                 let name = doc.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
                 let name = format!("{kind}/{ns}/{name}");
-                out.push(Document { file: data.clone(), index: doc.index, start: doc.start, kind: Kind::KubernetesManifest, name, value: doc.value });
+                out.push(Document {
+                    file: data.clone(),
+                    index: doc.index,
+                    start: doc.start,
+                    kind: Kind::KubernetesManifest,
+                    name,
+                    value: doc.value,
+                });
             }
             Classified::Foreign => {}
             Classified::Bad { message, hint, pointer } => {
@@ -228,7 +249,11 @@ enum Classified {
     Manifest,
     /// Not ours (a CI workflow, Helm values...): ignored.
     Foreign,
-    Bad { message: String, hint: String, pointer: &'static str },
+    Bad {
+        message: String,
+        hint: String,
+        pointer: &'static str,
+    },
 }
 
 fn classify(value: &Value, is_manifest_file: bool) -> Classified {
@@ -250,10 +275,7 @@ fn classify(value: &Value, is_manifest_file: bool) -> Classified {
                     Some(k) => format!("unknown kind `{k}`"),
                     None => "document has no `kind`".to_owned(),
                 },
-                hint: format!(
-                    "expected one of {}",
-                    Kind::DOCUMENTS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-                ),
+                hint: format!("expected one of {}", Kind::DOCUMENTS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")),
                 pointer: "/kind",
             },
         };
@@ -291,18 +313,22 @@ fn parse_plan(data: &Arc<FileData>, limits: &yaml::Limits) -> (Vec<Document>, Ve
         }
         Ok(_) => (
             Vec::new(),
-            vec![Finding::new(Severity::Fatal, Stage::Input, "plan", path, "plan is not a JSON object").at(Some(Pos { line: 1, column: 1 })).hint(
-                "write plans with `terraform show -json plan.out > plan.json`",
-            )],
+            vec![
+                Finding::new(Severity::Fatal, Stage::Input, "plan", path, "plan is not a JSON object")
+                    .at(Some(Pos { line: 1, column: 1 }))
+                    .hint("write plans with `terraform show -json plan.out > plan.json`"),
+            ],
         ),
         Err(err) => {
             let pos = Pos { line: u32::try_from(err.line()).unwrap_or(0), column: u32::try_from(err.column()).unwrap_or(0) };
             let _ = limits;
             (
                 Vec::new(),
-                vec![Finding::new(Severity::Fatal, Stage::Input, "json", path, format!("invalid JSON: {err}")).at(Some(pos)).hint(
-                    "write plans with `terraform show -json plan.out > plan.json`",
-                )],
+                vec![
+                    Finding::new(Severity::Fatal, Stage::Input, "json", path, format!("invalid JSON: {err}"))
+                        .at(Some(pos))
+                        .hint("write plans with `terraform show -json plan.out > plan.json`"),
+                ],
             )
         }
     }

@@ -16,9 +16,7 @@ use crate::audit::merkle::Hash;
 use futures_util::stream::{BoxStream, StreamExt};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Row as _};
 use std::str::FromStr;
 use std::time::Duration;
@@ -215,9 +213,7 @@ fn redact(url: &str) -> String {
 }
 
 fn to_hash(bytes: &[u8], table: &'static str, key: u64) -> Result<Hash, StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::BadHash { table, key })
+    bytes.try_into().map_err(|_| StoreError::BadHash { table, key })
 }
 
 impl Store {
@@ -231,10 +227,7 @@ impl Store {
     ///
     /// [`StoreError::UnsupportedUrl`], [`StoreError::Connect`] or [`StoreError::Migrate`].
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let connect = |source| StoreError::Connect {
-            url: redact(url),
-            source,
-        };
+        let connect = |source| StoreError::Connect { url: redact(url), source };
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(connect)?
@@ -244,11 +237,7 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(120))
                 .disable_statement_logging();
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options)
-                .await
-                .map_err(connect)?;
+            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(connect)?;
             // SQLite has no migration lock: a second process racing on a fresh file may fail
             // once on a table the first just created, and then finds the migration applied.
             let mut attempt = 0;
@@ -262,41 +251,21 @@ impl Store {
                     Err(err) => return Err(StoreError::Migrate(err)),
                 }
             }
-            Ok(Self {
-                backend: Backend::Sqlite(pool),
-            })
+            Ok(Self { backend: Backend::Sqlite(pool) })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url)
-                .map_err(connect)?
-                .disable_statement_logging();
-            let pool = PgPoolOptions::new()
-                .max_connections(8)
-                .connect_with(options)
-                .await
-                .map_err(connect)?;
+            let options = PgConnectOptions::from_str(url).map_err(connect)?.disable_statement_logging();
+            let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await.map_err(connect)?;
             // PostgreSQL serialises concurrent migrations with an advisory lock.
-            sqlx::migrate!("migrations/postgres")
-                .run(&pool)
-                .await
-                .map_err(StoreError::Migrate)?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await.map_err(StoreError::Migrate)?;
             for setting in ["fsync", "synchronous_commit"] {
-                let value: Result<String, _> =
-                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
-                        .fetch_one(&pool)
-                        .await;
+                let value: Result<String, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {setting}"))).fetch_one(&pool).await;
                 if let Ok(value) = value
                     && value != "on"
                 {
-                    tracing::warn!(
-                        setting,
-                        value,
-                        "postgresql is not durable: audit commits may be lost"
-                    );
+                    tracing::warn!(setting, value, "postgresql is not durable: audit commits may be lost");
                 }
             }
-            Ok(Self {
-                backend: Backend::Postgres(pool),
-            })
+            Ok(Self { backend: Backend::Postgres(pool) })
         } else {
             Err(StoreError::UnsupportedUrl { url: redact(url) })
         }
@@ -331,40 +300,21 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::append`].
-    pub async fn record(
-        &self,
-        kind: RecordKind,
-        actor: &str,
-        subject: &str,
-        doc: &Value,
-    ) -> Result<StoredEvent, StoreError> {
+    pub async fn record(&self, kind: RecordKind, actor: &str, subject: &str, doc: &Value) -> Result<StoredEvent, StoreError> {
         let event = NewEvent::new(actor, kind.action(), subject, doc.clone())?;
-        let canonical = crate::audit::jcs::canonicalize(doc)
-            .map_err(|e| StoreError::Event(EventError::Payload(e)))?;
+        let canonical = crate::audit::jcs::canonicalize(doc).map_err(|e| StoreError::Event(EventError::Payload(e)))?;
         let doc = String::from_utf8(canonical).unwrap_or_default();
-        let mut out = self
-            .append_inner(
-                std::slice::from_ref(&event),
-                Some(PendingRecord { kind, subject, doc }),
-            )
-            .await?;
+        let mut out = self.append_inner(std::slice::from_ref(&event), Some(PendingRecord { kind, subject, doc })).await?;
         out.pop().ok_or(StoreError::HeadMoved)
     }
 
-    async fn append_inner(
-        &self,
-        events: &[NewEvent],
-        record: Option<PendingRecord<'_>>,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn append_inner(&self, events: &[NewEvent], record: Option<PendingRecord<'_>>) -> Result<Vec<StoredEvent>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
         match &self.backend {
             Backend::Sqlite(pool) => {
-                let mut tx = pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(query_err("begin the append"))?;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_err("begin the append"))?;
                 let row = sqlx::query("SELECT size, hash, time FROM audit_head WHERE id = 1")
                     .fetch_one(&mut *tx)
                     .await
@@ -391,17 +341,15 @@ impl Store {
                     .map_err(query_err("insert an audit event"))?;
                 }
                 let last = built.last().ok_or(StoreError::HeadMoved)?;
-                let swapped = sqlx::query(
-                    "UPDATE audit_head SET size = ?, hash = ?, time = ? WHERE id = 1 AND size = ? AND hash = ?",
-                )
-                .bind(last.seq as i64)
-                .bind(&last.hash[..])
-                .bind(&time)
-                .bind(old_size as i64)
-                .bind(&old_hash[..])
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("advance the audit head"))?;
+                let swapped = sqlx::query("UPDATE audit_head SET size = ?, hash = ?, time = ? WHERE id = 1 AND size = ? AND hash = ?")
+                    .bind(last.seq as i64)
+                    .bind(&last.hash[..])
+                    .bind(&time)
+                    .bind(old_size as i64)
+                    .bind(&old_hash[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("advance the audit head"))?;
                 if swapped.rows_affected() != 1 {
                     return Err(StoreError::HeadMoved);
                 }
@@ -423,11 +371,10 @@ impl Store {
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(query_err("begin the append"))?;
-                let row =
-                    sqlx::query("SELECT size, hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(query_err("lock the audit head"))?;
+                let row = sqlx::query("SELECT size, hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(query_err("lock the audit head"))?;
                 let old_size = row.get::<i64, _>(0) as u64;
                 let old_hash = to_hash(&row.get::<Vec<u8>, _>(1), "audit_head", 1)?;
                 let time = next_time(&row.get::<String, _>(2));
@@ -450,17 +397,15 @@ impl Store {
                     .map_err(query_err("insert an audit event"))?;
                 }
                 let last = built.last().ok_or(StoreError::HeadMoved)?;
-                let swapped = sqlx::query(
-                    "UPDATE audit_head SET size = $1, hash = $2, time = $3 WHERE id = 1 AND size = $4 AND hash = $5",
-                )
-                .bind(last.seq as i64)
-                .bind(&last.hash[..])
-                .bind(&time)
-                .bind(old_size as i64)
-                .bind(&old_hash[..])
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("advance the audit head"))?;
+                let swapped = sqlx::query("UPDATE audit_head SET size = $1, hash = $2, time = $3 WHERE id = 1 AND size = $4 AND hash = $5")
+                    .bind(last.seq as i64)
+                    .bind(&last.hash[..])
+                    .bind(&time)
+                    .bind(old_size as i64)
+                    .bind(&old_hash[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("advance the audit head"))?;
                 if swapped.rows_affected() != 1 {
                     return Err(StoreError::HeadMoved);
                 }
@@ -495,31 +440,15 @@ impl Store {
             Backend::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await,
         }
         .map_err(query_err("read the audit head"))?;
-        Ok(Head {
-            size: size as u64,
-            hash: to_hash(&hash, "audit_head", 1)?,
-        })
+        Ok(Head { size: size as u64, hash: to_hash(&hash, "audit_head", 1)? })
     }
 
     /// Streams the events with `from <= seq <= to`, in `seq` order.
     pub fn events(&self, from: u64, to: u64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
-        let (from, to) = (
-            from.min(i64::MAX as u64) as i64,
-            to.min(i64::MAX as u64) as i64,
-        );
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            String,
-            Vec<u8>,
-            Vec<u8>,
-            Vec<u8>,
-        );
+        let (from, to) = (from.min(i64::MAX as u64) as i64, to.min(i64::MAX as u64) as i64);
+        type Row = (i64, String, String, String, String, Vec<u8>, Vec<u8>, Vec<u8>);
         let map = |r: Result<Row, sqlx::Error>| {
-            let (seq, time, actor, action, subject, body, prev, hash) =
-                r.map_err(query_err("read audit events"))?;
+            let (seq, time, actor, action, subject, body, prev, hash) = r.map_err(query_err("read audit events"))?;
             let seq = seq as u64;
             Ok(StoredEvent {
                 seq,
@@ -560,31 +489,24 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Query`].
-    pub async fn seq_range_for_times(
-        &self,
-        from: &str,
-        to: &str,
-    ) -> Result<Option<(u64, u64)>, StoreError> {
-        let row: (Option<i64>, Option<i64>) =
-            match &self.backend {
-                Backend::Sqlite(pool) => {
-                    sqlx::query_as(
-                        "SELECT MIN(seq), MAX(seq) FROM audit_events WHERE time >= ? AND time <= ?",
-                    )
+    pub async fn seq_range_for_times(&self, from: &str, to: &str) -> Result<Option<(u64, u64)>, StoreError> {
+        let row: (Option<i64>, Option<i64>) = match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM audit_events WHERE time >= ? AND time <= ?")
                     .bind(from)
                     .bind(to)
                     .fetch_one(pool)
                     .await
-                }
-                Backend::Postgres(pool) => sqlx::query_as(
-                    "SELECT MIN(seq), MAX(seq) FROM audit_events WHERE time >= $1 AND time <= $2",
-                )
-                .bind(from)
-                .bind(to)
-                .fetch_one(pool)
-                .await,
             }
-            .map_err(query_err("find events by time"))?;
+            Backend::Postgres(pool) => {
+                sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM audit_events WHERE time >= $1 AND time <= $2")
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(pool)
+                    .await
+            }
+        }
+        .map_err(query_err("find events by time"))?;
         Ok(match row {
             (Some(a), Some(b)) => Some((a as u64, b as u64)),
             _ => None,
@@ -652,31 +574,13 @@ impl Store {
     }
 
     /// Streams the records of `kind` whose audit events lie in `from_seq..=to_seq`, in event order.
-    pub fn records(
-        &self,
-        kind: RecordKind,
-        from_seq: u64,
-        to_seq: u64,
-    ) -> BoxStream<'_, Result<StoredRecord, StoreError>> {
+    pub fn records(&self, kind: RecordKind, from_seq: u64, to_seq: u64) -> BoxStream<'_, Result<StoredRecord, StoreError>> {
         let table = kind.table();
-        let (from, to) = (
-            from_seq.min(i64::MAX as u64) as i64,
-            to_seq.min(i64::MAX as u64) as i64,
-        );
+        let (from, to) = (from_seq.min(i64::MAX as u64) as i64, to_seq.min(i64::MAX as u64) as i64);
         let map = move |r: Result<(i64, String, String, String, i64), sqlx::Error>| {
             let (id, subject, doc, recorded_at, seq) = r.map_err(query_err("read records"))?;
-            let doc = serde_json::from_str(&doc).map_err(|source| StoreError::BadRecord {
-                table,
-                id,
-                source,
-            })?;
-            Ok(StoredRecord {
-                id,
-                subject,
-                doc,
-                recorded_at,
-                audit_seq: seq as u64,
-            })
+            let doc = serde_json::from_str(&doc).map_err(|source| StoreError::BadRecord { table, id, source })?;
+            Ok(StoredRecord { id, subject, doc, recorded_at, audit_seq: seq as u64 })
         };
         match &self.backend {
             Backend::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -739,17 +643,10 @@ impl Store {
     ///
     /// [`StoreError::Query`].
     #[doc(hidden)]
-    pub async fn bench_plain_insert(
-        &self,
-        first_seq: u64,
-        rows: &[(String, Vec<u8>)],
-    ) -> Result<(), StoreError> {
+    pub async fn bench_plain_insert(&self, first_seq: u64, rows: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => {
-                let mut tx = pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(query_err("begin"))?;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(query_err("begin"))?;
                 for (i, (time, body)) in rows.iter().enumerate() {
                     sqlx::query("INSERT INTO bench_plain (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                         .bind((first_seq + i as u64) as i64).bind(time).bind("bench").bind("bench.plain").bind("bench")
@@ -777,19 +674,10 @@ impl Store {
 /// follows `seq` order even when replicas' clocks disagree.
 fn next_time(previous: &str) -> String {
     let now = event::now();
-    if now.as_str() < previous {
-        previous.to_owned()
-    } else {
-        now
-    }
+    if now.as_str() < previous { previous.to_owned() } else { now }
 }
 
-fn build(
-    events: &[NewEvent],
-    size: u64,
-    mut prev: Hash,
-    time: &str,
-) -> Result<Vec<StoredEvent>, StoreError> {
+fn build(events: &[NewEvent], size: u64, mut prev: Hash, time: &str) -> Result<Vec<StoredEvent>, StoreError> {
     let mut out = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         let seq = size + 1 + i as u64;

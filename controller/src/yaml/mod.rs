@@ -33,10 +33,7 @@ pub struct Pos {
 
 impl Pos {
     fn from_span(span: &Span) -> Pos {
-        Pos {
-            line: u32::try_from(span.start.line()).unwrap_or(u32::MAX),
-            column: u32::try_from(span.start.col() + 1).unwrap_or(u32::MAX),
-        }
+        Pos { line: u32::try_from(span.start.line()).unwrap_or(u32::MAX), column: u32::try_from(span.start.col() + 1).unwrap_or(u32::MAX) }
     }
 }
 
@@ -211,7 +208,11 @@ struct Target {
 }
 
 enum Frame {
-    Seq { items: Vec<Value>, anchor: usize, nodes_at_start: usize },
+    Seq {
+        items: Vec<Value>,
+        anchor: usize,
+        nodes_at_start: usize,
+    },
     Map {
         map: Map<String, Value>,
         key: Option<(String, Pos)>,

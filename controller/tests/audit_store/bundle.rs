@@ -24,25 +24,26 @@ pub fn run_python(dir: &Path, trusted: Option<&Verifier>) -> (i32, String) {
         cmd.arg("--trusted-key").arg(v.to_text());
     }
     let out = cmd.output().expect("python3 runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
 }
 
 /// A log with events before, inside and after a period, records inside it, and checkpoints.
 async fn exported(db: &TestDb, key: &Signer, dir: &Path) -> (String, String) {
     let store = Store::open(&db.url).await.expect("open");
-    let log = AuditLog::new(store)
-        .with_signers(key.clone(), vec![])
-        .with_checkpoint_every(4);
+    let log = AuditLog::new(store).with_signers(key.clone(), vec![]).with_checkpoint_every(4);
     log.append(&[ev(1), ev(2), ev(3)]).await.expect("before");
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let from = event::now();
     log.append(&[ev(4), ev(5)]).await.expect("inside");
-    log.record(RecordKind::Decision, "tollgate", "release/churn-v7@prod", &json!({"state": "Promoted", "environment": "prod", "inputs": {"commit": "abc123", "gates": ["accuracy"], "score": 0.91}})).await.expect("decision");
+    log.record(
+        RecordKind::Decision,
+        "tollgate",
+        "release/churn-v7@prod",
+        &json!({"state": "Promoted", "environment": "prod", "inputs": {"commit": "abc123", "gates": ["accuracy"], "score": 0.91}}),
+    )
+    .await
+    .expect("decision");
     log.record(
         RecordKind::Approval,
         "bob",
@@ -100,43 +101,22 @@ async fn bundle_verifies_offline_in_rust_and_python(backend: Backend) {
         assert!(dir.join(name).is_file(), "{name} is written");
     }
     let html = std::fs::read_to_string(dir.join("report.html")).expect("report");
-    assert!(
-        html.contains("Approvals: who approved what") && html.contains("&lt;script&gt;alert(1)"),
-        "report escapes and lists approvals"
-    );
-    assert!(
-        !html.contains("http://") && !html.contains("https://") && !html.contains("<script src"),
-        "no external assets"
-    );
+    assert!(html.contains("Approvals: who approved what") && html.contains("&lt;script&gt;alert(1)"), "report escapes and lists approvals");
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script src"), "no external assets");
     let jsonl = std::fs::read_to_string(dir.join("events.jsonl")).expect("events");
     assert_eq!(jsonl.lines().count(), 7);
 
     let report = bundle::verify_bundle(&dir, &[key.verifier()]).expect("verify");
     assert!(report.problem.is_none(), "{:?}", report.problem);
-    assert_eq!(
-        (
-            report.events,
-            report.records,
-            report.checkpoint_size,
-            report.independently_trusted
-        ),
-        (7, 4, 12, true)
-    );
+    assert_eq!((report.events, report.records, report.checkpoint_size, report.independently_trusted), (7, 4, 12, true));
     let (code, text) = run_python(&dir, Some(&key.verifier()));
     assert_eq!(code, 0, "{text}");
-    assert!(
-        text.contains("ok: 7 events and 4 records verified against checkpoint 12"),
-        "{text}"
-    );
+    assert!(text.contains("ok: 7 events and 4 records verified against checkpoint 12"), "{text}");
 
     // Another key: both verifiers refuse.
     let other = Signer::generate("tollgate-test").expect("key");
     let report = bundle::verify_bundle(&dir, &[other.verifier()]).expect("verify");
-    assert!(
-        matches!(report.problem, Some(BundleProblem::Signature(_))),
-        "{:?}",
-        report.problem
-    );
+    assert!(matches!(report.problem, Some(BundleProblem::Signature(_))), "{:?}", report.problem);
     assert_eq!(run_python(&dir, Some(&other.verifier())).0, 1);
 }
 
@@ -146,11 +126,8 @@ fn forge(dir: &Path, name: &str, edit: impl FnOnce(String) -> String) {
     let text = edit(std::fs::read_to_string(&path).expect("read"));
     std::fs::write(&path, &text).expect("write");
     let mpath = dir.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&mpath).expect("manifest")).expect("json");
-    m["files"][name]["sha256"] = json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-        text.as_bytes()
-    )));
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).expect("manifest")).expect("json");
+    m["files"][name]["sha256"] = json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())));
     std::fs::write(&mpath, serde_json::to_vec_pretty(&m).expect("json")).expect("write");
 }
 
@@ -171,36 +148,11 @@ async fn tampered_bundles_are_refused(backend: Backend) {
     };
     type Attack = Box<dyn Fn(&Path)>;
     let attacks: Vec<(&str, Attack)> = vec![
-        (
-            "file edited, digest not fixed",
-            Box::new(|d: &Path| {
-                std::fs::write(d.join("report.html"), "<p>all good</p>").expect("write")
-            }),
-        ),
-        (
-            "payload edited",
-            Box::new(|d: &Path| forge(d, "events.jsonl", |t| t.replacen("\"n\":5", "\"n\":6", 1))),
-        ),
-        (
-            "event deleted",
-            Box::new(|d: &Path| {
-                forge(d, "events.jsonl", |t| {
-                    t.lines().skip(1).map(|l| format!("{l}\n")).collect()
-                })
-            }),
-        ),
-        (
-            "record edited",
-            Box::new(|d: &Path| {
-                forge(d, "approvals.jsonl", |t| {
-                    t.replace("\"bob\"", "\"mallory\"")
-                })
-            }),
-        ),
-        (
-            "csv edited",
-            Box::new(|d: &Path| forge(d, "events.csv", |t| t.replacen("alice", "mallory", 1))),
-        ),
+        ("file edited, digest not fixed", Box::new(|d: &Path| std::fs::write(d.join("report.html"), "<p>all good</p>").expect("write"))),
+        ("payload edited", Box::new(|d: &Path| forge(d, "events.jsonl", |t| t.replacen("\"n\":5", "\"n\":6", 1)))),
+        ("event deleted", Box::new(|d: &Path| forge(d, "events.jsonl", |t| t.lines().skip(1).map(|l| format!("{l}\n")).collect()))),
+        ("record edited", Box::new(|d: &Path| forge(d, "approvals.jsonl", |t| t.replace("\"bob\"", "\"mallory\"")))),
+        ("csv edited", Box::new(|d: &Path| forge(d, "events.csv", |t| t.replacen("alice", "mallory", 1)))),
     ];
     for (i, (what, attack)) in attacks.iter().enumerate() {
         let dir = copy(&format!("attack{i}"));
@@ -220,38 +172,16 @@ async fn empty_periods_export_empty_files(backend: Backend) {
     log.append(&[ev(1)]).await.expect("append");
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("empty");
-    let summary = bundle::export(
-        &log,
-        "2001-01-01T00:00:00Z",
-        "2001-01-02T00:00:00+02:00",
-        &dir,
-    )
-    .await
-    .expect("export");
+    let summary = bundle::export(&log, "2001-01-01T00:00:00Z", "2001-01-02T00:00:00+02:00", &dir).await.expect("export");
     assert_eq!(summary.range, None);
-    assert_eq!(
-        std::fs::read_to_string(dir.join("events.jsonl")).expect("events"),
-        ""
-    );
-    assert!(
-        bundle::verify_bundle(&dir, &[key.verifier()])
-            .expect("verify")
-            .problem
-            .is_none()
-    );
+    assert_eq!(std::fs::read_to_string(dir.join("events.jsonl")).expect("events"), "");
+    assert!(bundle::verify_bundle(&dir, &[key.verifier()]).expect("verify").problem.is_none());
     assert_eq!(run_python(&dir, Some(&key.verifier())).0, 0);
     // The output directory is never overwritten.
     let again = bundle::export(&log, "2001-01-01T00:00:00Z", "2001-01-02T00:00:00Z", &dir).await;
     assert!(matches!(again, Err(bundle::BundleError::OutExists { .. })));
-    assert!(matches!(
-        normalize_time("yesterday"),
-        Err(bundle::BundleError::Time { .. })
-    ));
+    assert!(matches!(normalize_time("yesterday"), Err(bundle::BundleError::Time { .. })));
     log.store().close().await;
 }
 
-both_backends!(
-    bundle_verifies_offline_in_rust_and_python,
-    tampered_bundles_are_refused,
-    empty_periods_export_empty_files
-);
+both_backends!(bundle_verifies_offline_in_rust_and_python, tampered_bundles_are_refused, empty_periods_export_empty_files);

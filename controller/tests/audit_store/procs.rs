@@ -23,10 +23,7 @@ const CHILD_ENV: &str = "TOLLGATE_AUDIT_CHILD";
 
 /// The writer process (a no-op in ordinary test runs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(
-    clippy::print_stdout,
-    reason = "stdout is the writer's acknowledgement channel"
-)]
+#[allow(clippy::print_stdout, reason = "stdout is the writer's acknowledgement channel")]
 async fn child_writer() {
     let Ok(spec) = std::env::var(CHILD_ENV) else {
         return;
@@ -37,20 +34,10 @@ async fn child_writer() {
     let tag = spec["tag"].as_str().expect("tag");
     let key = Signer::from_text(spec["key"].as_str().expect("key")).expect("signing key");
     let store = Store::open(url).await.expect("open");
-    let log = AuditLog::new(store)
-        .with_signers(key, vec![])
-        .with_checkpoint_every(25);
+    let log = AuditLog::new(store).with_signers(key, vec![]).with_checkpoint_every(25);
     for i in 0..count {
         let batch: Vec<NewEvent> = (0..=(i % 3))
-            .map(|j| {
-                NewEvent::new(
-                    tag,
-                    "test.child",
-                    format!("{tag}/{i}/{j}"),
-                    json!({ "tag": tag, "i": i, "j": j }),
-                )
-                .expect("event")
-            })
+            .map(|j| NewEvent::new(tag, "test.child", format!("{tag}/{i}/{j}"), json!({ "tag": tag, "i": i, "j": j })).expect("event"))
             .collect();
         let appended = loop {
             match log.append(&batch).await {
@@ -71,12 +58,7 @@ async fn child_writer() {
 fn spawn_writer(url: &str, count: u64, tag: &str, key: &Signer) -> Child {
     let spec = json!({ "url": url, "count": count, "tag": tag, "key": key.to_text() });
     Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "procs::child_writer",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["procs::child_writer", "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, spec.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -95,20 +77,14 @@ fn parse_ack(line: &str) -> Option<(u64, String)> {
 /// verifies, and returns its size.
 async fn check_acks(url: &str, acks: &BTreeMap<u64, String>, key: &Signer) -> u64 {
     let store = Store::open(url).await.expect("open");
-    let report = verify_store(&store, &[key.verifier()])
-        .await
-        .expect("verify");
+    let report = verify_store(&store, &[key.verifier()]).await.expect("verify");
     assert_eq!(report.problem, None, "log verifies");
     let mut seen = 0;
     let mut rows = store.events(1, u64::MAX);
     while let Some(row) = rows.next().await {
         let row = row.expect("row");
         if let Some(subject) = acks.get(&row.seq) {
-            assert_eq!(
-                &row.subject, subject,
-                "acknowledged event {} changed",
-                row.seq
-            );
+            assert_eq!(&row.subject, subject, "acknowledged event {} changed", row.seq);
             assert_eq!(Event::decode(&row.body).expect("body").subject, *subject);
             seen += 1;
         }
@@ -124,23 +100,13 @@ async fn writers_in_separate_processes_never_fork(backend: Backend) {
     // Apply the migrations once, so the writers race on appends rather than on schema setup.
     Store::open(&db.url).await.expect("open").close().await;
     let key = Signer::generate("tollgate").expect("key");
-    let children: Vec<(Child, String)> = (0..4)
-        .map(|w| {
-            (
-                spawn_writer(&db.url, 30, &format!("w{w}"), &key),
-                format!("w{w}"),
-            )
-        })
-        .collect();
+    let children: Vec<(Child, String)> = (0..4).map(|w| (spawn_writer(&db.url, 30, &format!("w{w}"), &key), format!("w{w}"))).collect();
     let mut acks = BTreeMap::new();
     for (mut child, _) in children {
         let out = child.stdout.take().expect("stdout");
         for line in BufReader::new(out).lines() {
             if let Some((seq, subject)) = parse_ack(&line.expect("line")) {
-                assert!(
-                    acks.insert(seq, subject).is_none(),
-                    "seq {seq} acknowledged twice: a fork"
-                );
+                assert!(acks.insert(seq, subject).is_none(), "seq {seq} acknowledged twice: a fork");
             }
         }
         assert!(child.wait().expect("wait").success(), "writer succeeded");
@@ -156,10 +122,7 @@ async fn sigkill_during_heavy_appends_loses_no_acknowledged_event(backend: Backe
     let db = TestDb::new(backend).await;
     Store::open(&db.url).await.expect("open").close().await;
     let key = Signer::generate("tollgate").expect("key");
-    let rounds = std::env::var("TOLLGATE_AUDIT_KILL_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(6);
+    let rounds = std::env::var("TOLLGATE_AUDIT_KILL_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(6);
     let mut acks = BTreeMap::new();
     for round in 0..rounds {
         let mut child = spawn_writer(&db.url, 1_000_000, &format!("r{round}"), &key);
@@ -183,10 +146,7 @@ async fn sigkill_during_heavy_appends_loses_no_acknowledged_event(backend: Backe
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
         for (seq, subject) in reader.join().expect("reader") {
-            assert!(
-                acks.insert(seq, subject).is_none(),
-                "seq {seq} acknowledged twice"
-            );
+            assert!(acks.insert(seq, subject).is_none(), "seq {seq} acknowledged twice");
         }
     }
     assert!(!acks.is_empty(), "the writers made progress");
@@ -194,7 +154,4 @@ async fn sigkill_during_heavy_appends_loses_no_acknowledged_event(backend: Backe
     assert!(size >= acks.len() as u64);
 }
 
-both_backends!(
-    writers_in_separate_processes_never_fork,
-    sigkill_during_heavy_appends_loses_no_acknowledged_event
-);
+both_backends!(writers_in_separate_processes_never_fork, sigkill_during_heavy_appends_loses_no_acknowledged_event);

@@ -6,8 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The PostgreSQL server tests use; override with `TOLLGATE_TEST_PG`.
 pub fn pg_admin_url() -> String {
-    std::env::var("TOLLGATE_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TOLLGATE_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +26,8 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A number that differs between calls and between processes.
 pub fn unique() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (u64::from(std::process::id()) << 32)
-        ^ (COUNTER.fetch_add(1, Ordering::Relaxed) << 20)
-        ^ u64::from(nanos)
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    (u64::from(std::process::id()) << 32) ^ (COUNTER.fetch_add(1, Ordering::Relaxed) << 20) ^ u64::from(nanos)
 }
 
 impl TestDb {
@@ -42,34 +36,19 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("audit.db").display());
-                TestDb {
-                    url,
-                    backend,
-                    _dir: Some(dir),
-                    pg_name: None,
-                }
+                TestDb { url, backend, _dir: Some(dir), pg_name: None }
             }
             Backend::Postgres => {
                 let name = format!("tollgate_test_{:x}", unique());
-                let admin = sqlx::PgPool::connect(&pg_admin_url())
-                    .await
-                    .expect("postgres is running");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&admin)
-                    .await
-                    .expect("create database");
+                let admin = sqlx::PgPool::connect(&pg_admin_url()).await.expect("postgres is running");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
                 admin.close().await;
                 let base = pg_admin_url();
                 let url = match base.rfind('/') {
                     Some(i) if i > "postgres://".len() => format!("{}/{name}", &base[..i]),
                     _ => format!("{base}/{name}"),
                 };
-                TestDb {
-                    url,
-                    backend,
-                    _dir: None,
-                    pg_name: Some(name),
-                }
+                TestDb { url, backend, _dir: None, pg_name: Some(name) }
             }
         }
     }
@@ -79,18 +58,12 @@ impl TestDb {
         match self.backend {
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&self.url).await.expect("connect");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .execute(&pool)
-                    .await
-                    .expect("tamper sql");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&pool).await.expect("tamper sql");
                 pool.close().await;
             }
             Backend::Postgres => {
                 let pool = sqlx::PgPool::connect(&self.url).await.expect("connect");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .execute(&pool)
-                    .await
-                    .expect("tamper sql");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&pool).await.expect("tamper sql");
                 pool.close().await;
             }
         }
@@ -99,16 +72,8 @@ impl TestDb {
     /// Lifts the append-only triggers, as an attacker would first.
     pub async fn drop_guards(&self) {
         match self.backend {
-            Backend::Sqlite => {
-                self.exec(
-                    "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;",
-                )
-                .await
-            }
-            Backend::Postgres => {
-                self.exec("DROP TRIGGER audit_events_no_change ON audit_events;")
-                    .await
-            }
+            Backend::Sqlite => self.exec("DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;").await,
+            Backend::Postgres => self.exec("DROP TRIGGER audit_events_no_change ON audit_events;").await,
         }
     }
 
@@ -128,17 +93,10 @@ impl Drop for TestDb {
         };
         // Drop runs outside async code; use a private runtime on a plain thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async {
                 let admin = sqlx::PgPool::connect(&pg_admin_url()).await.ok()?;
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&admin)
-                .await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
                 admin.close().await;
                 Some(())
             })

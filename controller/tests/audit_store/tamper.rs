@@ -13,27 +13,20 @@ async fn attacked(backend: Backend, attack: impl AsyncFnOnce(&TestDb, &Signer)) 
     let db = TestDb::new(backend).await;
     let key = Signer::generate("tollgate").expect("key");
     let log = seeded(&db, 12, 5, &key).await;
-    let clean = verify_store(log.store(), &[key.verifier()])
-        .await
-        .expect("verify");
-    assert_eq!(
-        (clean.events, clean.checkpoints, clean.problem),
-        (12, 2, None)
-    );
+    let clean = verify_store(log.store(), &[key.verifier()]).await.expect("verify");
+    assert_eq!((clean.events, clean.checkpoints, clean.problem), (12, 2, None));
     db.drop_guards().await;
     attack(&db, &key).await;
-    let report = verify_store(log.store(), &[key.verifier()])
-        .await
-        .expect("verify");
+    let report = verify_store(log.store(), &[key.verifier()]).await.expect("verify");
     log.store().close().await;
     report.problem
 }
 
 fn edit_body_sql(db: &TestDb, seq: u64, from: &str, to: &str) -> String {
     match db.backend {
-        Backend::Sqlite => format!(
-            "UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), '{from}', '{to}') AS BLOB) WHERE seq = {seq};"
-        ),
+        Backend::Sqlite => {
+            format!("UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), '{from}', '{to}') AS BLOB) WHERE seq = {seq};")
+        }
         Backend::Postgres => format!(
             "UPDATE audit_events SET body = convert_to(replace(convert_from(body, 'UTF8'), '{from}', '{to}'), 'UTF8') WHERE seq = {seq};"
         ),
@@ -41,10 +34,7 @@ fn edit_body_sql(db: &TestDb, seq: u64, from: &str, to: &str) -> String {
 }
 
 async fn payload_edited(backend: Backend) {
-    let problem = attacked(backend, async |db, _| {
-        db.exec(&edit_body_sql(db, 7, "\"n\":7", "\"n\":8")).await
-    })
-    .await;
+    let problem = attacked(backend, async |db, _| db.exec(&edit_body_sql(db, 7, "\"n\":7", "\"n\":8")).await).await;
     assert_eq!(problem, Some(Problem::HashMismatch { seq: 7 }));
 }
 
@@ -52,9 +42,7 @@ async fn payload_edited(backend: Backend) {
 /// signed checkpoint can tell, and it does.
 async fn payload_edited_and_chain_recomputed(backend: Backend) {
     let problem = attacked(backend, async |db, _| {
-        let store = tollgate_controller::store::Store::open(&db.url)
-            .await
-            .expect("open");
+        let store = tollgate_controller::store::Store::open(&db.url).await.expect("open");
         let rows: Vec<_> = store.events(1, 12).map(|r| r.expect("row")).collect().await;
         store.close().await;
         let mut prev = GENESIS;
@@ -62,10 +50,7 @@ async fn payload_edited_and_chain_recomputed(backend: Backend) {
         for row in rows {
             let mut body = row.body.clone();
             if row.seq == 3 {
-                body = String::from_utf8(body)
-                    .expect("utf-8")
-                    .replace("\"n\":3", "\"n\":33")
-                    .into_bytes();
+                body = String::from_utf8(body).expect("utf-8").replace("\"n\":3", "\"n\":33").into_bytes();
             }
             let hash = event::chain_hash(&prev, &body);
             sql.push_str(&format!(
@@ -77,10 +62,7 @@ async fn payload_edited_and_chain_recomputed(backend: Backend) {
             ));
             prev = hash;
         }
-        sql.push_str(&format!(
-            "UPDATE audit_head SET hash = {} WHERE id = 1;",
-            db.blob(&prev)
-        ));
+        sql.push_str(&format!("UPDATE audit_head SET hash = {} WHERE id = 1;", db.blob(&prev)));
         db.exec(&sql).await;
     })
     .await;
@@ -88,32 +70,13 @@ async fn payload_edited_and_chain_recomputed(backend: Backend) {
 }
 
 async fn column_edited(backend: Backend) {
-    let problem = attacked(backend, async |db, _| {
-        db.exec("UPDATE audit_events SET actor = 'mallory' WHERE seq = 4;")
-            .await
-    })
-    .await;
-    assert_eq!(
-        problem,
-        Some(Problem::ColumnMismatch {
-            seq: 4,
-            column: "actor"
-        })
-    );
+    let problem = attacked(backend, async |db, _| db.exec("UPDATE audit_events SET actor = 'mallory' WHERE seq = 4;").await).await;
+    assert_eq!(problem, Some(Problem::ColumnMismatch { seq: 4, column: "actor" }));
 }
 
 async fn row_deleted(backend: Backend) {
-    let problem = attacked(backend, async |db, _| {
-        db.exec("DELETE FROM audit_events WHERE seq = 6;").await
-    })
-    .await;
-    assert_eq!(
-        problem,
-        Some(Problem::Missing {
-            expected: 6,
-            found: 7
-        })
-    );
+    let problem = attacked(backend, async |db, _| db.exec("DELETE FROM audit_events WHERE seq = 6;").await).await;
+    assert_eq!(problem, Some(Problem::Missing { expected: 6, found: 7 }));
 }
 
 async fn rows_swapped(backend: Backend) {
@@ -125,13 +88,7 @@ async fn rows_swapped(backend: Backend) {
         .await
     })
     .await;
-    assert_eq!(
-        problem,
-        Some(Problem::SeqMismatch {
-            seq: 3,
-            body_seq: 4
-        })
-    );
+    assert_eq!(problem, Some(Problem::SeqMismatch { seq: 3, body_seq: 4 }));
 }
 
 /// A forged event is slid in at 6 with a correct link to event 5; everything after moves up.
@@ -154,13 +111,7 @@ async fn row_inserted(backend: Backend) {
         .await;
     })
     .await;
-    assert_eq!(
-        problem,
-        Some(Problem::SeqMismatch {
-            seq: 7,
-            body_seq: 6
-        })
-    );
+    assert_eq!(problem, Some(Problem::SeqMismatch { seq: 7, body_seq: 6 }));
 }
 
 async fn tail_truncated_behind_checkpoint(backend: Backend) {
@@ -175,62 +126,32 @@ async fn tail_truncated_behind_checkpoint(backend: Backend) {
         .await;
     })
     .await;
-    assert_eq!(
-        problem,
-        Some(Problem::TruncatedBehindCheckpoint { size: 10, last: 7 })
-    );
+    assert_eq!(problem, Some(Problem::TruncatedBehindCheckpoint { size: 10, last: 7 }));
 }
 
 async fn tail_truncated_without_head_update(backend: Backend) {
-    let problem = attacked(backend, async |db, _| {
-        db.exec("DELETE FROM audit_events WHERE seq > 11;").await
-    })
-    .await;
-    assert_eq!(
-        problem,
-        Some(Problem::HeadMismatch {
-            head: 12,
-            found: 11
-        })
-    );
+    let problem = attacked(backend, async |db, _| db.exec("DELETE FROM audit_events WHERE seq > 11;").await).await;
+    assert_eq!(problem, Some(Problem::HeadMismatch { head: 12, found: 11 }));
 }
 
 async fn checkpoint_forged_with_another_key(backend: Backend) {
     let problem = attacked(backend, async |db, _| {
-        let store = tollgate_controller::store::Store::open(&db.url)
-            .await
-            .expect("open");
-        let cp = store
-            .checkpoints()
-            .await
-            .expect("checkpoints")
-            .pop()
-            .expect("a checkpoint");
+        let store = tollgate_controller::store::Store::open(&db.url).await.expect("open");
+        let cp = store.checkpoints().await.expect("checkpoints").pop().expect("a checkpoint");
         store.close().await;
         let (body, _) = cp.note.split_once("\n\n").expect("note");
         let parsed = Checkpoint::parse_body(&format!("{body}\n")).expect("body");
         let forger = Signer::generate("tollgate").expect("key");
         let forged = parsed.sign(&[&forger]);
-        db.exec(&format!(
-            "UPDATE audit_checkpoints SET note = '{forged}' WHERE size = {};",
-            cp.size
-        ))
-        .await;
+        db.exec(&format!("UPDATE audit_checkpoints SET note = '{forged}' WHERE size = {};", cp.size)).await;
     })
     .await;
-    assert!(
-        matches!(problem, Some(Problem::BadSignature { size: 10, .. })),
-        "{problem:?}"
-    );
+    assert!(matches!(problem, Some(Problem::BadSignature { size: 10, .. })), "{problem:?}");
 }
 
 async fn checkpoint_row_edited(backend: Backend) {
     let problem = attacked(backend, async |db, _| {
-        db.exec(&format!(
-            "UPDATE audit_checkpoints SET root = {} WHERE size = 5;",
-            db.blob(&[9; 32])
-        ))
-        .await
+        db.exec(&format!("UPDATE audit_checkpoints SET root = {} WHERE size = 5;", db.blob(&[9; 32]))).await
     })
     .await;
     assert_eq!(problem, Some(Problem::CheckpointRowMismatch { size: 5 }));

@@ -96,9 +96,6 @@ impl Batch {
     /// The file line of row `row` of this batch, or its 1-based row number when the format
     /// has no lines.
     pub fn line(&self, row: usize) -> u64 {
-        self.lines
-            .get(row)
-            .copied()
-            .unwrap_or(self.first_row + row as u64 + 1)
+        self.lines.get(row).copied().unwrap_or(self.first_row + row as u64 + 1)
     }
 }

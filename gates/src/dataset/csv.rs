@@ -9,10 +9,7 @@ use super::schema::{ColumnSpec, ColumnType};
 use super::{CSV_NULL_TOKENS, DatasetError, ReadOptions, ReadSummary, missing_column};
 
 fn open(path: &Path) -> Result<File, DatasetError> {
-    File::open(path).map_err(|source| DatasetError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    File::open(path).map_err(|source| DatasetError::Io { path: path.to_owned(), source })
 }
 
 fn csv_error(path: &Path, source: ::csv::Error) -> DatasetError {
@@ -22,16 +19,9 @@ fn csv_error(path: &Path, source: ::csv::Error) -> DatasetError {
             ::csv::ErrorKind::Io(e) => e,
             _ => std::io::Error::other("i/o error while reading CSV"),
         };
-        return DatasetError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        return DatasetError::Io { path: path.to_owned(), source };
     }
-    DatasetError::Csv {
-        path: path.to_owned(),
-        line,
-        source,
-    }
+    DatasetError::Csv { path: path.to_owned(), line, source }
 }
 
 pub(crate) fn column_names(path: &Path) -> Result<Vec<String>, DatasetError> {
@@ -68,19 +58,14 @@ fn push(column: &mut Column, field: &str) -> Result<(), &'static str> {
         Column::Integer(v) => {
             let t = field.trim();
             // pandas writes integer columns that hold nulls as floats (`3.0`): accept whole floats.
-            let x = t.parse::<i64>().ok().or_else(|| {
-                t.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15)
-                    .map(|f| f as i64)
-            });
+            let x = t
+                .parse::<i64>()
+                .ok()
+                .or_else(|| t.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15).map(|f| f as i64));
             v.push(Some(x.ok_or("write whole numbers such as `42`")?));
         }
         Column::Float(v) => {
-            let x = field
-                .trim()
-                .parse::<f64>()
-                .map_err(|_| "write numbers such as `0.5`, `-3` or `1e-6`")?;
+            let x = field.trim().parse::<f64>().map_err(|_| "write numbers such as `0.5`, `-3` or `1e-6`")?;
             v.push(Some(x));
         }
         Column::Boolean(v) => {
@@ -107,24 +92,12 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     let file = open(path)?;
-    let mut reader = ::csv::ReaderBuilder::new()
-        .buffer_capacity(1 << 20)
-        .from_reader(HashingReader::new(file));
-    let file_columns: Vec<String> = reader
-        .headers()
-        .map_err(|e| csv_error(path, e))?
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let mut reader = ::csv::ReaderBuilder::new().buffer_capacity(1 << 20).from_reader(HashingReader::new(file));
+    let file_columns: Vec<String> = reader.headers().map_err(|e| csv_error(path, e))?.iter().map(str::to_owned).collect();
     let indices: Vec<usize> = options
         .columns
         .iter()
-        .map(|spec| {
-            file_columns
-                .iter()
-                .position(|c| *c == spec.name)
-                .ok_or_else(|| missing_column(path, &spec.name, &file_columns))
-        })
+        .map(|spec| file_columns.iter().position(|c| *c == spec.name).ok_or_else(|| missing_column(path, &spec.name, &file_columns)))
         .collect::<Result<_, _>>()?;
     let batch_rows = options.batch_rows.max(1);
     let specs: &[ColumnSpec] = options.columns;
@@ -137,14 +110,8 @@ where
     let mut batch = new_batch(0);
     let mut rows: u64 = 0;
     let mut record = ::csv::StringRecord::new();
-    let consumer_error = |e: E| DatasetError::Consumer {
-        path: path.to_owned(),
-        source: Box::new(e),
-    };
-    while reader
-        .read_record(&mut record)
-        .map_err(|e| csv_error(path, e))?
-    {
+    let consumer_error = |e: E| DatasetError::Consumer { path: path.to_owned(), source: Box::new(e) };
+    while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
         let line = record.position().map_or(rows + 2, ::csv::Position::line);
         for ((column, &index), spec) in batch.columns.iter_mut().zip(&indices).zip(specs) {
             let field = record.get(index).unwrap_or("");
@@ -168,18 +135,7 @@ where
     if batch.rows > 0 {
         consume(&batch).map_err(consumer_error)?;
     }
-    let (sha256, bytes) = reader
-        .into_inner()
-        .finish()
-        .map_err(|source| DatasetError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+    let (sha256, bytes) = reader.into_inner().finish().map_err(|source| DatasetError::Io { path: path.to_owned(), source })?;
     verify(path, options.expected_sha256, sha256)?;
-    Ok(ReadSummary {
-        rows,
-        bytes,
-        sha256,
-        file_columns,
-    })
+    Ok(ReadSummary { rows, bytes, sha256, file_columns })
 }

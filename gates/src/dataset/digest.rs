@@ -32,9 +32,7 @@ impl FromStr for Sha256Digest {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let hex_part = s.strip_prefix("sha256:").unwrap_or(s);
         let mut out = [0u8; 32];
-        hex::decode_to_slice(hex_part, &mut out).map_err(|_| DatasetError::BadDigest {
-            value: s.to_owned(),
-        })?;
+        hex::decode_to_slice(hex_part, &mut out).map_err(|_| DatasetError::BadDigest { value: s.to_owned() })?;
         Ok(Sha256Digest(out))
     }
 }
@@ -54,11 +52,7 @@ pub(crate) struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub(crate) fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
+        HashingReader { inner, hasher: Sha256::new(), bytes: 0 }
     }
 
     /// Reads what is left, then returns the digest of everything read and its length.
@@ -82,28 +76,15 @@ impl<R: Read> Read for HashingReader<R> {
 /// # Errors
 /// The file cannot be read.
 pub fn sha256_file(path: &Path) -> Result<(Sha256Digest, u64), DatasetError> {
-    let io_err = |source| DatasetError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io_err = |source| DatasetError::Io { path: path.to_owned(), source };
     let file = std::fs::File::open(path).map_err(io_err)?;
-    HashingReader::new(io::BufReader::with_capacity(1 << 20, file))
-        .finish()
-        .map_err(io_err)
+    HashingReader::new(io::BufReader::with_capacity(1 << 20, file)).finish().map_err(io_err)
 }
 
 /// Fails with [`DatasetError::DigestMismatch`] unless `actual` is the expected digest.
-pub(crate) fn verify(
-    path: &Path,
-    expected: Option<&Sha256Digest>,
-    actual: Sha256Digest,
-) -> Result<(), DatasetError> {
+pub(crate) fn verify(path: &Path, expected: Option<&Sha256Digest>, actual: Sha256Digest) -> Result<(), DatasetError> {
     match expected {
-        Some(e) if *e != actual => Err(DatasetError::DigestMismatch {
-            path: path.to_owned(),
-            expected: *e,
-            actual,
-        }),
+        Some(e) if *e != actual => Err(DatasetError::DigestMismatch { path: path.to_owned(), expected: *e, actual }),
         _ => Ok(()),
     }
 }

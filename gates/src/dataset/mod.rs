@@ -26,8 +26,8 @@ pub const DEFAULT_BATCH_ROWS: usize = 64 * 1024;
 
 /// CSV fields read as null: pandas' default `na_values`, so null rates agree with pandas.
 pub const CSV_NULL_TOKENS: &[&str] = &[
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None",
+    "n/a", "nan", "null",
 ];
 
 /// A file format tollgate reads.
@@ -80,37 +80,18 @@ pub enum DatasetError {
         source: ::csv::Error,
     },
     /// A column named by the schema is not in the file.
-    #[error(
-        "{path}: no column `{column}`; the file has {available}\nhint: check the column name and the dataset's schema"
-    )]
-    MissingColumn {
-        path: PathBuf,
-        column: String,
-        available: String,
-    },
+    #[error("{path}: no column `{column}`; the file has {available}\nhint: check the column name and the dataset's schema")]
+    MissingColumn { path: PathBuf, column: String, available: String },
     /// A value does not have the column's declared type.
     #[error("{path}:{line}: column `{column}`: expected {expected}, found `{value}`\nhint: {hint}")]
-    Type {
-        path: PathBuf,
-        line: u64,
-        column: String,
-        expected: &'static str,
-        value: String,
-        hint: &'static str,
-    },
+    Type { path: PathBuf, line: u64, column: String, expected: &'static str, value: String, hint: &'static str },
     /// The file's SHA-256 is not the one the spec pins.
     #[error(
         "{path}: sha256 is `{actual}`, expected `{expected}`\nhint: the file changed since its digest was recorded; update the digest only if the change is intended"
     )]
-    DigestMismatch {
-        path: PathBuf,
-        expected: Sha256Digest,
-        actual: Sha256Digest,
-    },
+    DigestMismatch { path: PathBuf, expected: Sha256Digest, actual: Sha256Digest },
     /// The expected digest is not 64 hexadecimal digits.
-    #[error(
-        "`{value}` is not a sha256 digest\nhint: give 64 hexadecimal digits, as `sha256sum` prints them"
-    )]
+    #[error("`{value}` is not a sha256 digest\nhint: give 64 hexadecimal digits, as `sha256sum` prints them")]
     BadDigest { value: String },
     /// The Parquet file could not be decoded.
     #[error("{path}: invalid Parquet file")]
@@ -121,23 +102,12 @@ pub enum DatasetError {
     },
     /// A Parquet column's type cannot be read as the declared type.
     #[error("{path}: column `{column}` is stored as {stored}, which cannot be read as {expected}")]
-    ParquetType {
-        path: PathBuf,
-        column: String,
-        stored: String,
-        expected: String,
-    },
+    ParquetType { path: PathBuf, column: String, stored: String, expected: String },
     /// This build cannot read the format.
     #[error("{path}: reading {format} needs tollgate built with the `{feature}` feature")]
-    FeatureDisabled {
-        path: PathBuf,
-        format: &'static str,
-        feature: &'static str,
-    },
+    FeatureDisabled { path: PathBuf, format: &'static str, feature: &'static str },
     /// The format could not be told from the file name.
-    #[error(
-        "{path}: cannot tell the format from the file name\nhint: name the file `*.csv` or `*.parquet`, or give the format"
-    )]
+    #[error("{path}: cannot tell the format from the file name\nhint: name the file `*.csv` or `*.parquet`, or give the format")]
     UnknownFormat { path: PathBuf },
     /// The callback that consumes batches failed.
     #[error("failed to process dataset `{path}`")]
@@ -179,11 +149,7 @@ where
         #[cfg(not(feature = "parquet"))]
         Format::Parquet => {
             let _ = consume;
-            Err(DatasetError::FeatureDisabled {
-                path: path.to_owned(),
-                format: "Parquet",
-                feature: "parquet",
-            })
+            Err(DatasetError::FeatureDisabled { path: path.to_owned(), format: "Parquet", feature: "parquet" })
         }
     }
 }
@@ -198,11 +164,7 @@ pub fn column_names(path: &Path, format: Format) -> Result<Vec<String>, DatasetE
         #[cfg(feature = "parquet")]
         Format::Parquet => parquet::column_names(path),
         #[cfg(not(feature = "parquet"))]
-        Format::Parquet => Err(DatasetError::FeatureDisabled {
-            path: path.to_owned(),
-            format: "Parquet",
-            feature: "parquet",
-        }),
+        Format::Parquet => Err(DatasetError::FeatureDisabled { path: path.to_owned(), format: "Parquet", feature: "parquet" }),
     }
 }
 
@@ -210,17 +172,9 @@ fn missing_column(path: &Path, column: &str, file_columns: &[String]) -> Dataset
     let available = if file_columns.is_empty() {
         "no columns".to_owned()
     } else {
-        file_columns
-            .iter()
-            .map(|c| format!("`{c}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        file_columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
     };
-    DatasetError::MissingColumn {
-        path: path.to_owned(),
-        column: column.to_owned(),
-        available,
-    }
+    DatasetError::MissingColumn { path: path.to_owned(), column: column.to_owned(), available }
 }
 
 #[cfg(test)]

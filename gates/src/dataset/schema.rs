@@ -71,12 +71,6 @@ fn yes() -> bool {
 impl ColumnSpec {
     /// A nullable column without constraints.
     pub fn new(name: impl Into<String>, ty: ColumnType) -> ColumnSpec {
-        ColumnSpec {
-            name: name.into(),
-            ty,
-            nullable: true,
-            range: None,
-            allowed_values: None,
-        }
+        ColumnSpec { name: name.into(), ty, nullable: true, range: None, allowed_values: None }
     }
 }

@@ -1,10 +1,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{
-    Column, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest, read,
-    sha256_file,
-};
+use super::{Column, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest, read, sha256_file};
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -13,18 +10,9 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
-fn read_all(
-    path: &Path,
-    columns: &[ColumnSpec],
-    sha: Option<&Sha256Digest>,
-    batch_rows: usize,
-) -> Result<Vec<super::Batch>, DatasetError> {
+fn read_all(path: &Path, columns: &[ColumnSpec], sha: Option<&Sha256Digest>, batch_rows: usize) -> Result<Vec<super::Batch>, DatasetError> {
     let mut batches = Vec::new();
-    let options = ReadOptions {
-        columns,
-        expected_sha256: sha,
-        batch_rows,
-    };
+    let options = ReadOptions { columns, expected_sha256: sha, batch_rows };
     read(path, Format::Csv, &options, |b| {
         batches.push(b.clone());
         Ok::<_, std::io::Error>(())
@@ -35,11 +23,7 @@ fn read_all(
 #[test]
 fn csv_types_columns_in_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(
-        dir.path(),
-        "d.csv",
-        "a,b,c,d\n1,0.5,x,true\n,NA,,0\n3,1e3,\"q,r\",1\n",
-    );
+    let path = write(dir.path(), "d.csv", "a,b,c,d\n1,0.5,x,true\n,NA,,0\n3,1e3,\"q,r\",1\n");
     let cols = [
         ColumnSpec::new("d", ColumnType::Boolean),
         ColumnSpec::new("a", ColumnType::Integer),
@@ -49,10 +33,7 @@ fn csv_types_columns_in_batches() {
     let batches = read_all(&path, &cols, None, 2).unwrap();
     assert_eq!(batches.len(), 2);
     assert_eq!(batches[0].columns[1], Column::Integer(vec![Some(1), None]));
-    assert_eq!(
-        batches[1].columns[3],
-        Column::String(vec![Some("q,r".into())])
-    );
+    assert_eq!(batches[1].columns[3], Column::String(vec![Some("q,r".into())]));
     assert_eq!(batches[1].columns[0], Column::Boolean(vec![Some(true)]));
     assert_eq!(batches[1].line(0), 4);
     assert_eq!(batches[1].first_row, 2);
@@ -62,18 +43,9 @@ fn csv_types_columns_in_batches() {
 fn type_error_names_line_column_and_hint() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "d.csv", "a\n1\nabc\n");
-    let err = read_all(
-        &path,
-        &[ColumnSpec::new("a", ColumnType::Integer)],
-        None,
-        10,
-    )
-    .unwrap_err();
+    let err = read_all(&path, &[ColumnSpec::new("a", ColumnType::Integer)], None, 10).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.contains("d.csv:3: column `a`: expected an integer, found `abc`"),
-        "{msg}"
-    );
+    assert!(msg.contains("d.csv:3: column `a`: expected an integer, found `abc`"), "{msg}");
     assert!(msg.contains("hint: "), "{msg}");
 }
 
@@ -81,18 +53,8 @@ fn type_error_names_line_column_and_hint() {
 fn missing_column_lists_the_available_ones() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "d.csv", "a,b\n1,2\n");
-    let err = read_all(
-        &path,
-        &[ColumnSpec::new("label", ColumnType::Integer)],
-        None,
-        10,
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("no column `label`; the file has `a`, `b`"),
-        "{err}"
-    );
+    let err = read_all(&path, &[ColumnSpec::new("label", ColumnType::Integer)], None, 10).unwrap_err();
+    assert!(err.to_string().contains("no column `label`; the file has `a`, `b`"), "{err}");
 }
 
 #[test]
@@ -123,16 +85,6 @@ fn digest_parses_with_or_without_prefix() {
 fn ragged_csv_is_an_error_with_a_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "d.csv", "a,b\n1,2\n3\n");
-    let err = read_all(
-        &path,
-        &[ColumnSpec::new("a", ColumnType::Integer)],
-        None,
-        10,
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with(&format!("{}:3: malformed CSV", path.display())),
-        "{err}"
-    );
+    let err = read_all(&path, &[ColumnSpec::new("a", ColumnType::Integer)], None, 10).unwrap_err();
+    assert!(err.to_string().starts_with(&format!("{}:3: malformed CSV", path.display())), "{err}");
 }

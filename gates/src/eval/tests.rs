@@ -27,41 +27,19 @@ fn write(dir: &Path, text: &str) -> std::path::PathBuf {
 fn threshold_turns_scores_into_predictions() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "y,s,g\n1,0.9,a\n0,0.6,a\n1,0.4,b\n0,0.1,b\n");
-    let r = evaluate(&request(
-        &p,
-        Predictions::Threshold {
-            score: "s".into(),
-            threshold: 0.5,
-        },
-        &["g"],
-    ))
-    .unwrap();
+    let r = evaluate(&request(&p, Predictions::Threshold { score: "s".into(), threshold: 0.5 }, &["g"])).unwrap();
     assert_eq!(r.overall["accuracy"], 0.5);
     assert_eq!(r.overall["roc_auc"], 0.75);
     assert_eq!(r.fairness.len(), 1);
-    assert_eq!(
-        r.fairness[0].between_groups.demographic_parity_difference,
-        1.0
-    );
+    assert_eq!(r.fairness[0].between_groups.demographic_parity_difference, 1.0);
     assert_eq!(r.dataset.rows, 4);
 }
 
 #[test]
 fn text_report_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(
-        dir.path(),
-        "y,p,g,h\n1,1,a,x\n0,1,a,y\n1,0,b,x\n0,0,b,x\n1,1,b,y\n",
-    );
-    let r = evaluate(&request(
-        &p,
-        Predictions::Column {
-            prediction: "p".into(),
-            score: None,
-        },
-        &["g", "h"],
-    ))
-    .unwrap();
+    let p = write(dir.path(), "y,p,g,h\n1,1,a,x\n0,1,a,y\n1,0,b,x\n0,0,b,x\n1,1,b,y\n");
+    let r = evaluate(&request(&p, Predictions::Column { prediction: "p".into(), score: None }, &["g", "h"])).unwrap();
     let text = render_text(&r);
     let text = text.replace(&p.display().to_string(), "d.csv");
     expect_test::expect![[r#"
@@ -135,90 +113,41 @@ fn text_report_snapshot() {
 fn bad_label_names_file_line_and_hint() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "y,p\n1,1\n2,0\n");
-    let err = evaluate(&request(
-        &p,
-        Predictions::Column {
-            prediction: "p".into(),
-            score: None,
-        },
-        &[],
-    ))
-    .unwrap_err();
+    let err = evaluate(&request(&p, Predictions::Column { prediction: "p".into(), score: None }, &[])).unwrap_err();
     assert!(matches!(err, EvalError::Value { line: 3, .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(
-        msg.contains("d.csv:3: column `y`: expected 0 or 1, found `2`\nhint: "),
-        "{msg}"
-    );
+    assert!(msg.contains("d.csv:3: column `y`: expected 0 or 1, found `2`\nhint: "), "{msg}");
 }
 
 #[test]
 fn null_sensitive_value_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "y,p,g\n1,1,a\n0,1,\n");
-    let err = evaluate(&request(
-        &p,
-        Predictions::Column {
-            prediction: "p".into(),
-            score: None,
-        },
-        &["g"],
-    ))
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("column `g`: expected a value"),
-        "{err}"
-    );
+    let err = evaluate(&request(&p, Predictions::Column { prediction: "p".into(), score: None }, &["g"])).unwrap_err();
+    assert!(err.to_string().contains("column `g`: expected a value"), "{err}");
 }
 
 #[test]
 fn same_column_twice_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "y,p\n1,1\n");
-    let err = evaluate(&request(
-        &p,
-        Predictions::Column {
-            prediction: "y".into(),
-            score: None,
-        },
-        &[],
-    ))
-    .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "column `y` is given as both label and prediction"
-    );
+    let err = evaluate(&request(&p, Predictions::Column { prediction: "y".into(), score: None }, &[])).unwrap_err();
+    assert_eq!(err.to_string(), "column `y` is given as both label and prediction");
 }
 
 #[test]
 fn baseline_is_computed_in_the_same_pass() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(
-        dir.path(),
-        "y,s,b,g\n1,0.9,0.2,a\n0,0.6,0.1,a\n1,0.4,0.8,b\n0,0.1,0.3,b\n",
-    );
-    let mut req = request(
-        &p,
-        Predictions::Threshold {
-            score: "s".into(),
-            threshold: 0.5,
-        },
-        &["g"],
-    );
-    req.baseline = Some(Predictions::Threshold {
-        score: "b".into(),
-        threshold: 0.5,
-    });
+    let p = write(dir.path(), "y,s,b,g\n1,0.9,0.2,a\n0,0.6,0.1,a\n1,0.4,0.8,b\n0,0.1,0.3,b\n");
+    let mut req = request(&p, Predictions::Threshold { score: "s".into(), threshold: 0.5 }, &["g"]);
+    req.baseline = Some(Predictions::Threshold { score: "b".into(), threshold: 0.5 });
     let r = evaluate(&req).unwrap();
     let b = r.baseline.as_ref().unwrap();
     assert_eq!(r.overall["accuracy"], 0.5);
     assert_eq!(b.overall["accuracy"], 0.75);
     assert_eq!(b.overall["roc_auc"], 0.75);
     assert!(!r.notes.iter().any(|n| n.starts_with("NO BASELINE")));
-    req.baseline = Some(Predictions::Threshold {
-        score: "s".into(),
-        threshold: 0.5,
-    });
+    req.baseline = Some(Predictions::Threshold { score: "s".into(), threshold: 0.5 });
     assert!(matches!(evaluate(&req), Err(EvalError::SameColumn { .. })));
 }
 
@@ -243,38 +172,16 @@ fn hostile_inputs_are_errors_not_panics() {
     for (i, bytes) in cases.iter().enumerate() {
         let p = dir.path().join(format!("c{i}.csv"));
         std::fs::write(&p, bytes).unwrap();
-        let mut req = request(
-            &p,
-            Predictions::Threshold {
-                score: "s".into(),
-                threshold: 0.5,
-            },
-            &["g"],
-        );
+        let mut req = request(&p, Predictions::Threshold { score: "s".into(), threshold: 0.5 }, &["g"]);
         let _ = evaluate(&req);
         req.weight = Some("w".into());
         let _ = evaluate(&req);
         req.sensitive = vec![];
-        req.predictions = Predictions::Column {
-            prediction: "s".into(),
-            score: None,
-        };
+        req.predictions = Predictions::Column { prediction: "s".into(), score: None };
         let _ = evaluate(&req);
     }
     // Scores outside [0, 1] still give ranking metrics, and say why the others are missing.
     let p = dir.path().join("c6.csv");
-    let r = evaluate(&request(
-        &p,
-        Predictions::Threshold {
-            score: "s".into(),
-            threshold: 0.5,
-        },
-        &["g"],
-    ))
-    .unwrap();
-    assert!(
-        r.notes.iter().any(|n| n.contains("not probabilities")),
-        "{:?}",
-        r.notes
-    );
+    let r = evaluate(&request(&p, Predictions::Threshold { score: "s".into(), threshold: 0.5 }, &["g"])).unwrap();
+    assert!(r.notes.iter().any(|n| n.contains("not probabilities")), "{:?}", r.notes);
 }

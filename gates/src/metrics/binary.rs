@@ -39,17 +39,9 @@ impl Confusion {
     ///
     /// # Errors
     /// Lengths differ, or a weight is negative or not finite.
-    pub fn from_columns(
-        labels: &[bool],
-        predictions: &[bool],
-        weights: Option<&[f64]>,
-    ) -> Result<Confusion, super::MetricError> {
+    pub fn from_columns(labels: &[bool], predictions: &[bool], weights: Option<&[f64]>) -> Result<Confusion, super::MetricError> {
         if predictions.len() != labels.len() {
-            return Err(super::MetricError::LengthMismatch {
-                name: "prediction",
-                expected: labels.len(),
-                actual: predictions.len(),
-            });
+            return Err(super::MetricError::LengthMismatch { name: "prediction", expected: labels.len(), actual: predictions.len() });
         }
         super::check_weights(weights, labels.len())?;
         let mut c = Confusion::default();
@@ -99,10 +91,7 @@ impl Confusion {
     pub fn balanced_accuracy(&self) -> f64 {
         let mut sum = 0.0;
         let mut n = 0.0;
-        for (correct, total) in [
-            (self.cells[0], self.negatives()),
-            (self.cells[3], self.positives()),
-        ] {
+        for (correct, total) in [(self.cells[0], self.negatives()), (self.cells[3], self.positives())] {
             if total != 0.0 {
                 sum += correct / total;
                 n += 1.0;

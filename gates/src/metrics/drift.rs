@@ -64,19 +64,11 @@ fn finite_sorted(values: &[f64]) -> Vec<f64> {
 /// `numpy.histogram_bin_edges(values, bins="sturges")` for sorted, finite, non-empty values.
 fn sturges_edges(sorted: &[f64]) -> Vec<f64> {
     let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
-    let (first, last) = if lo == hi {
-        (lo - 0.5, hi + 0.5)
-    } else {
-        (lo, hi)
-    };
+    let (first, last) = if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) };
     let width = (hi - lo) / ((sorted.len() as f64).log2() + 1.0);
     // Sturges gives about log2(n) + 1 bins; the clamp only matters for ranges so wide that
     // their width overflows to infinity, where the bins are meaningless but must not panic.
-    let bins = if width != 0.0 {
-        (((last - first) / width).ceil() as usize).clamp(1, 1024)
-    } else {
-        1
-    };
+    let bins = if width != 0.0 { (((last - first) / width).ceil() as usize).clamp(1, 1024) } else { 1 };
     // numpy.linspace: start + i * step, the last edge set to stop exactly.
     let step = (last - first) / bins as f64;
     let mut edges: Vec<f64> = (0..=bins).map(|i| i as f64 * step + first).collect();
@@ -225,11 +217,7 @@ pub fn ks_pvalue_exact(n1: usize, n2: usize, d: f64) -> Option<f64> {
     if h <= 0 {
         return Some(1.0);
     }
-    let p = if n1 == n2 {
-        prob_outside_square(n1 as i64, h)
-    } else {
-        prob_outside_band(n1 as i64, n2 as i64, g as i64, h)
-    };
+    let p = if n1 == n2 { prob_outside_square(n1 as i64, h) } else { prob_outside_band(n1 as i64, n2 as i64, g as i64, h) };
     (0.0..=1.0).contains(&p).then_some(p)
 }
 
@@ -278,10 +266,7 @@ fn prob_outside_band(m: i64, n: i64, g: i64, h: i64) -> f64 {
         }
         for jj in 0..(maxj - minj) {
             let j = jj + minj;
-            let prev = a
-                .get((jj + minj - lastminj) as usize)
-                .copied()
-                .unwrap_or(1.0);
+            let prev = a.get((jj + minj - lastminj) as usize).copied().unwrap_or(1.0);
             val = (prev * i as f64 + val * j as f64) / (i + j) as f64;
             a[jj as usize] = val;
         }
@@ -294,9 +279,7 @@ fn prob_outside_band(m: i64, n: i64, g: i64, h: i64) -> f64 {
             }
         }
     }
-    a.get((maxj - minj - 1).max(0) as usize)
-        .copied()
-        .unwrap_or(1.0)
+    a.get((maxj - minj - 1).max(0) as usize).copied().unwrap_or(1.0)
 }
 
 fn population_std(sorted: &[f64]) -> f64 {
@@ -313,14 +296,10 @@ pub fn numeric_drift(reference: &[f64], current: &[f64]) -> Result<NumericDrift,
     let r = finite_sorted(reference);
     let c = finite_sorted(current);
     if r.is_empty() {
-        return Err(MetricError::Empty {
-            metric: "drift (reference)",
-        });
+        return Err(MetricError::Empty { metric: "drift (reference)" });
     }
     if c.is_empty() {
-        return Err(MetricError::Empty {
-            metric: "drift (current)",
-        });
+        return Err(MetricError::Empty { metric: "drift (current)" });
     }
     let mut distinct_ref = r.clone();
     distinct_ref.dedup();
@@ -328,21 +307,13 @@ pub fn numeric_drift(reference: &[f64], current: &[f64]) -> Result<NumericDrift,
         let mut all = [r.as_slice(), c.as_slice()].concat();
         all.sort_unstable_by(f64::total_cmp);
         let edges = sturges_edges(&all);
-        (
-            histogram(&r, &edges),
-            histogram(&c, &edges),
-            DriftBinning::Sturges { edges },
-        )
+        (histogram(&r, &edges), histogram(&c, &edges), DriftBinning::Sturges { edges })
     } else {
         let mut keys = [r.as_slice(), c.as_slice()].concat();
         keys.sort_unstable_by(f64::total_cmp);
         keys.dedup();
         let n = keys.len();
-        (
-            value_counts(&r, &keys),
-            value_counts(&c, &keys),
-            DriftBinning::Values { values: n },
-        )
+        (value_counts(&r, &keys), value_counts(&c, &keys), DriftBinning::Values { values: n })
     };
     let rp: Vec<f64> = rc.iter().map(|x| x / r.len() as f64).collect();
     let cp: Vec<f64> = cc.iter().map(|x| x / c.len() as f64).collect();
@@ -366,10 +337,7 @@ pub fn numeric_drift(reference: &[f64], current: &[f64]) -> Result<NumericDrift,
 ///
 /// # Errors
 /// A sample has no value.
-pub fn categorical_drift<S: AsRef<str>>(
-    reference: &[Option<S>],
-    current: &[Option<S>],
-) -> Result<CategoricalDrift, MetricError> {
+pub fn categorical_drift<S: AsRef<str>>(reference: &[Option<S>], current: &[Option<S>]) -> Result<CategoricalDrift, MetricError> {
     let mut counts: BTreeMap<&str, [f64; 2]> = BTreeMap::new();
     let mut n = [0.0f64; 2];
     for (side, values) in [reference, current].into_iter().enumerate() {
@@ -379,14 +347,10 @@ pub fn categorical_drift<S: AsRef<str>>(
         }
     }
     if n[0] == 0.0 {
-        return Err(MetricError::Empty {
-            metric: "drift (reference)",
-        });
+        return Err(MetricError::Empty { metric: "drift (reference)" });
     }
     if n[1] == 0.0 {
-        return Err(MetricError::Empty {
-            metric: "drift (current)",
-        });
+        return Err(MetricError::Empty { metric: "drift (current)" });
     }
     let rp: Vec<f64> = counts.values().map(|c| c[0] / n[0]).collect();
     let cp: Vec<f64> = counts.values().map(|c| c[1] / n[1]).collect();

@@ -35,10 +35,7 @@ pub fn python_min(a: f64, b: f64) -> f64 {
 
 /// NaN-skipping fold, as pandas' `min()`/`max()`; NaN when every value is NaN.
 fn skipna(values: impl Iterator<Item = f64>, pick: fn(f64, f64) -> f64) -> f64 {
-    values
-        .filter(|v| !v.is_nan())
-        .reduce(pick)
-        .unwrap_or(f64::NAN)
+    values.filter(|v| !v.is_nan()).reduce(pick).unwrap_or(f64::NAN)
 }
 
 impl GroupedMetric {
@@ -96,12 +93,7 @@ pub struct Disparities {
 }
 
 impl Disparities {
-    pub fn new(
-        selection_rate: &GroupedMetric,
-        tpr: &GroupedMetric,
-        fpr: &GroupedMetric,
-        method: Method,
-    ) -> Disparities {
+    pub fn new(selection_rate: &GroupedMetric, tpr: &GroupedMetric, fpr: &GroupedMetric, method: Method) -> Disparities {
         let dp_ratio = selection_rate.ratio(method);
         Disparities {
             demographic_parity_difference: selection_rate.difference(method),

@@ -33,19 +33,10 @@ impl GroupEncoder {
     /// More than [`MAX_FEATURES`] features.
     pub fn new(features: Vec<String>) -> Result<GroupEncoder, MetricError> {
         if features.len() > MAX_FEATURES {
-            return Err(MetricError::TooManyFeatures {
-                features: features.len(),
-                limit: MAX_FEATURES,
-            });
+            return Err(MetricError::TooManyFeatures { features: features.len(), limit: MAX_FEATURES });
         }
         let n = features.len();
-        Ok(GroupEncoder {
-            features,
-            levels: vec![Vec::new(); n],
-            dicts: vec![HashMap::new(); n],
-            ids: HashMap::new(),
-            last: None,
-        })
+        Ok(GroupEncoder { features, levels: vec![Vec::new(); n], dicts: vec![HashMap::new(); n], ids: HashMap::new(), last: None })
     }
 
     /// An encoder whose callers pass level indices (see [`GroupEncoder::encode_codes`]) into
@@ -53,10 +44,7 @@ impl GroupEncoder {
     ///
     /// # Errors
     /// More than [`MAX_FEATURES`] features.
-    pub fn with_levels(
-        features: Vec<String>,
-        levels: Vec<Vec<String>>,
-    ) -> Result<GroupEncoder, MetricError> {
+    pub fn with_levels(features: Vec<String>, levels: Vec<Vec<String>>) -> Result<GroupEncoder, MetricError> {
         let mut enc = GroupEncoder::new(features)?;
         for (f, lv) in levels.into_iter().enumerate().take(enc.features.len()) {
             for (i, l) in lv.iter().enumerate() {
@@ -142,8 +130,7 @@ impl GroupEncoder {
         for &f in subset {
             let lv = &self.levels[f];
             let mut idx: Vec<usize> = (0..lv.len()).collect();
-            let numeric: Option<Vec<f64>> =
-                lv.iter().map(|s| s.trim().parse::<f64>().ok()).collect();
+            let numeric: Option<Vec<f64>> = lv.iter().map(|s| s.trim().parse::<f64>().ok()).collect();
             match numeric {
                 Some(nums) => idx.sort_by(|&a, &b| nums[a].total_cmp(&nums[b])),
                 None => idx.sort_by(|&a, &b| lv[a].cmp(&lv[b])),
@@ -157,10 +144,7 @@ impl GroupEncoder {
         }
         let cells: u128 = levels.iter().map(|l| l.len() as u128).product();
         if cells > MAX_GROUPS as u128 {
-            return Err(MetricError::TooManyGroups {
-                combinations: cells,
-                limit: MAX_GROUPS,
-            });
+            return Err(MetricError::TooManyGroups { combinations: cells, limit: MAX_GROUPS });
         }
         let mut ids: Vec<(u128, u32)> = self.ids.iter().map(|(&k, &v)| (k, v)).collect();
         ids.sort_unstable_by_key(|&(_, v)| v);
@@ -176,10 +160,7 @@ impl GroupEncoder {
             })
             .collect();
         let features = subset.iter().map(|&f| self.features[f].clone()).collect();
-        Ok(Layout {
-            groups: Groups { features, levels },
-            cell_of,
-        })
+        Ok(Layout { groups: Groups { features, levels }, cell_of })
     }
 }
 
@@ -221,18 +202,12 @@ impl Groups {
 
     /// Level names of cell `i`, one per feature.
     pub fn label(&self, i: usize) -> Vec<&str> {
-        self.cell(i)
-            .into_iter()
-            .enumerate()
-            .map(|(f, l)| self.levels[f].get(l).map_or("", String::as_str))
-            .collect()
+        self.cell(i).into_iter().enumerate().map(|(f, l)| self.levels[f].get(l).map_or("", String::as_str)).collect()
     }
 }
 
 /// Every metric of a binary classifier that can be computed per group.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BinaryMetric {
     Accuracy,
@@ -299,18 +274,12 @@ impl BinaryMetric {
 
     /// Whether the metric needs scores (ranking) or probabilities.
     pub fn needs_scores(self) -> bool {
-        matches!(self, BinaryMetric::RocAuc | BinaryMetric::AveragePrecision)
-            || self.needs_probabilities()
+        matches!(self, BinaryMetric::RocAuc | BinaryMetric::AveragePrecision) || self.needs_probabilities()
     }
 
     /// Whether the metric needs scores that are probabilities in `[0, 1]`.
     pub fn needs_probabilities(self) -> bool {
-        matches!(
-            self,
-            BinaryMetric::LogLoss
-                | BinaryMetric::BrierScore
-                | BinaryMetric::ExpectedCalibrationError
-        )
+        matches!(self, BinaryMetric::LogLoss | BinaryMetric::BrierScore | BinaryMetric::ExpectedCalibrationError)
     }
 
     /// Whether a larger value is better (for reporting regressions).
@@ -342,25 +311,14 @@ impl GroupMetrics {
     }
 
     fn empty() -> GroupMetrics {
-        GroupMetrics {
-            rows: 0,
-            weight: 0.0,
-            values: [f64::NAN; 15],
-        }
+        GroupMetrics { rows: 0, weight: 0.0, values: [f64::NAN; 15] }
     }
 
-    fn from_parts(
-        c: &Confusion,
-        curve: Option<&Curve>,
-        prob: Option<&ProbabilityAccumulator>,
-    ) -> GroupMetrics {
+    fn from_parts(c: &Confusion, curve: Option<&Curve>, prob: Option<&ProbabilityAccumulator>) -> GroupMetrics {
         if c.rows() == 0 || c.weight() == 0.0 {
             // scikit-learn refuses weights that are all zero; a group that weighs nothing
             // has no defined metric, like a group with no rows.
-            return GroupMetrics {
-                rows: c.rows(),
-                ..GroupMetrics::empty()
-            };
+            return GroupMetrics { rows: c.rows(), ..GroupMetrics::empty() };
         }
         let mut v = [f64::NAN; 15];
         v[BinaryMetric::Accuracy as usize] = c.accuracy();
@@ -382,11 +340,7 @@ impl GroupMetrics {
             v[BinaryMetric::BrierScore as usize] = p.brier_score();
             v[BinaryMetric::ExpectedCalibrationError as usize] = p.expected_calibration_error();
         }
-        GroupMetrics {
-            rows: c.rows(),
-            weight: c.weight(),
-            values: v,
-        }
+        GroupMetrics { rows: c.rows(), weight: c.weight(), values: v }
     }
 }
 
@@ -440,8 +394,7 @@ impl BinaryAccumulator {
         if g >= self.confusion.len() {
             self.confusion.resize(g + 1, Confusion::default());
             if self.with_scores {
-                self.probability
-                    .resize(g + 1, ProbabilityAccumulator::new(self.ece_bins));
+                self.probability.resize(g + 1, ProbabilityAccumulator::new(self.ece_bins));
             }
         }
         self.confusion[g].add(label, prediction, weight);
@@ -454,12 +407,7 @@ impl BinaryAccumulator {
                 } else {
                     self.not_probability.get_or_insert(self.rows);
                 }
-                self.scored.push(ScoredRow {
-                    score,
-                    weight,
-                    group,
-                    label,
-                });
+                self.scored.push(ScoredRow { score, weight, group, label });
             }
         }
         self.rows += 1;
@@ -478,40 +426,23 @@ impl BinaryAccumulator {
     /// No rows were pushed, or a score was NaN or infinite.
     pub fn finish(mut self, layouts: &[Layout]) -> Result<Vec<BinaryReport>, MetricError> {
         if self.rows == 0 {
-            return Err(MetricError::Empty {
-                metric: "binary classification metrics",
-            });
+            return Err(MetricError::Empty { metric: "binary classification metrics" });
         }
         if let Some(row) = self.non_finite {
-            return Err(MetricError::NonFinite {
-                name: "score",
-                row: row as usize,
-            });
+            return Err(MetricError::NonFinite { name: "score", row: row as usize });
         }
         if self.with_scores {
-            self.scored
-                .sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
+            self.scored.sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
         }
         let probabilities = self.with_scores && self.not_probability.is_none();
         let all_rows = vec![0u32; self.confusion.len()];
         let overall = self.aggregate(&all_rows, 1, probabilities);
-        let overall = overall
-            .into_iter()
-            .next()
-            .unwrap_or_else(GroupMetrics::empty);
+        let overall = overall.into_iter().next().unwrap_or_else(GroupMetrics::empty);
         let mut reports = Vec::with_capacity(layouts.len());
         for layout in layouts {
             // Group ids must come from the encoder the layout was made by.
-            if layout.cell_of.len() < self.confusion.len()
-                || layout
-                    .cell_of
-                    .iter()
-                    .any(|&c| c as usize >= layout.groups.len())
-            {
-                return Err(MetricError::LayoutMismatch {
-                    observed: self.confusion.len(),
-                    laid_out: layout.cell_of.len(),
-                });
+            if layout.cell_of.len() < self.confusion.len() || layout.cell_of.iter().any(|&c| c as usize >= layout.groups.len()) {
+                return Err(MetricError::LayoutMismatch { observed: self.confusion.len(), laid_out: layout.cell_of.len() });
             }
             let by_group = self.aggregate(&layout.cell_of, layout.groups.len(), probabilities);
             reports.push(BinaryReport {
@@ -519,11 +450,7 @@ impl BinaryAccumulator {
                 overall: overall.clone(),
                 by_group,
                 has_scores: self.with_scores,
-                not_probability_row: if self.with_scores {
-                    self.not_probability
-                } else {
-                    None
-                },
+                not_probability_row: if self.with_scores { self.not_probability } else { None },
             });
         }
         Ok(reports)
@@ -532,11 +459,7 @@ impl BinaryAccumulator {
     /// Metrics of `cells` groups, observed group `g` falling in cell `cell_of[g]`.
     fn aggregate(&self, cell_of: &[u32], cells: usize, probabilities: bool) -> Vec<GroupMetrics> {
         let mut confusion = vec![Confusion::default(); cells];
-        let mut prob = if probabilities {
-            vec![ProbabilityAccumulator::new(self.ece_bins); cells]
-        } else {
-            Vec::new()
-        };
+        let mut prob = if probabilities { vec![ProbabilityAccumulator::new(self.ece_bins); cells] } else { Vec::new() };
         for (g, c) in self.confusion.iter().enumerate() {
             let cell = cell_of[g] as usize;
             confusion[cell].merge(c);
@@ -544,9 +467,7 @@ impl BinaryAccumulator {
                 prob[cell].merge(&self.probability[g]);
             }
         }
-        let curves = self
-            .with_scores
-            .then(|| curves(&self.scored, cell_of, cells));
+        let curves = self.with_scores.then(|| curves(&self.scored, cell_of, cells));
         (0..cells)
             .map(|cell| {
                 GroupMetrics::from_parts(
@@ -611,10 +532,7 @@ impl BinaryReport {
 
     /// One metric overall and by group.
     pub fn metric(&self, metric: BinaryMetric) -> GroupedMetric {
-        GroupedMetric {
-            overall: self.overall.get(metric),
-            by_group: self.by_group.iter().map(|g| g.get(metric)).collect(),
-        }
+        GroupedMetric { overall: self.overall.get(metric), by_group: self.by_group.iter().map(|g| g.get(metric)).collect() }
     }
 
     /// Fairlearn's disparities of this grouping under `method`.

@@ -17,15 +17,11 @@ mod regression;
 
 pub use binary::Confusion;
 pub use drift::{
-    CategoricalDrift, ColumnDrift, DriftBinning, NumericDrift, categorical_drift,
-    jensen_shannon_distance, ks_pvalue_exact, ks_statistic, numeric_drift,
-    population_stability_index, wasserstein_distance,
+    CategoricalDrift, ColumnDrift, DriftBinning, NumericDrift, categorical_drift, jensen_shannon_distance, ks_pvalue_exact, ks_statistic,
+    numeric_drift, population_stability_index, wasserstein_distance,
 };
 pub use fairness::{Disparities, GroupedMetric, Method, python_max, python_min};
-pub use grouped::{
-    BinaryAccumulator, BinaryMetric, BinaryReport, GroupEncoder, GroupMetrics, Groups, Layout,
-    MAX_FEATURES, MAX_GROUPS,
-};
+pub use grouped::{BinaryAccumulator, BinaryMetric, BinaryReport, GroupEncoder, GroupMetrics, Groups, Layout, MAX_FEATURES, MAX_GROUPS};
 pub use multiclass::{Average, MulticlassConfusion};
 pub use probability::{DEFAULT_ECE_BINS, ProbabilityAccumulator, ece_bin};
 pub use ranking::{Curve, average_precision, roc_auc};
@@ -36,11 +32,7 @@ pub use regression::{RegressionMetrics, regression_metrics};
 pub enum MetricError {
     /// Two columns that must be aligned row by row have different lengths.
     #[error("column `{name}` has {actual} rows, expected {expected}")]
-    LengthMismatch {
-        name: &'static str,
-        expected: usize,
-        actual: usize,
-    },
+    LengthMismatch { name: &'static str, expected: usize, actual: usize },
     /// A value that must be finite is NaN or infinite.
     #[error("column `{name}` holds a non-finite value at row {row}")]
     NonFinite { name: &'static str, row: usize },
@@ -60,9 +52,7 @@ pub enum MetricError {
     #[error("{observed} groups were observed but the layout knows {laid_out}")]
     LayoutMismatch { observed: usize, laid_out: usize },
     /// Too many sensitive feature combinations to enumerate.
-    #[error(
-        "sensitive features form {combinations} intersectional groups, more than the limit of {limit}"
-    )]
+    #[error("sensitive features form {combinations} intersectional groups, more than the limit of {limit}")]
     TooManyGroups { combinations: u128, limit: usize },
 }
 
@@ -72,18 +62,11 @@ pub(crate) fn check_weights(weights: Option<&[f64]>, rows: usize) -> Result<(), 
         return Ok(());
     };
     if weights.len() != rows {
-        return Err(MetricError::LengthMismatch {
-            name: "sample_weight",
-            expected: rows,
-            actual: weights.len(),
-        });
+        return Err(MetricError::LengthMismatch { name: "sample_weight", expected: rows, actual: weights.len() });
     }
     for (row, w) in weights.iter().enumerate() {
         if !w.is_finite() {
-            return Err(MetricError::NonFinite {
-                name: "sample_weight",
-                row,
-            });
+            return Err(MetricError::NonFinite { name: "sample_weight", row });
         }
         if *w < 0.0 {
             return Err(MetricError::NegativeWeight { row });

@@ -40,31 +40,17 @@ impl MulticlassConfusion {
     ) -> Result<MulticlassConfusion, MetricError> {
         let n = labels.len();
         if predictions.len() != n {
-            return Err(MetricError::LengthMismatch {
-                name: "prediction",
-                expected: n,
-                actual: predictions.len(),
-            });
+            return Err(MetricError::LengthMismatch { name: "prediction", expected: n, actual: predictions.len() });
         }
         super::check_weights(weights, n)?;
-        let mut m = MulticlassConfusion {
-            k,
-            cells: vec![0.0; k * k],
-            present: vec![false; k],
-        };
+        let mut m = MulticlassConfusion { k, cells: vec![0.0; k * k], present: vec![false; k] };
         for i in 0..n {
             let (t, p) = (labels[i] as usize, predictions[i] as usize);
             if t >= k {
-                return Err(MetricError::ClassOutOfRange {
-                    class: t,
-                    classes: k,
-                });
+                return Err(MetricError::ClassOutOfRange { class: t, classes: k });
             }
             if p >= k {
-                return Err(MetricError::ClassOutOfRange {
-                    class: p,
-                    classes: k,
-                });
+                return Err(MetricError::ClassOutOfRange { class: p, classes: k });
             }
             m.cells[t * k + p] += super::weight_at(weights, i);
             m.present[t] = true;
@@ -119,11 +105,7 @@ impl MulticlassConfusion {
                 let (mut ps, mut rs, mut fs, mut ws) = (0.0, 0.0, 0.0, 0.0);
                 for &c in &classes {
                     let (tp, pred, truth) = (self.diag(c), self.col_sum(c), self.row_sum(c));
-                    let w = if average == Average::Macro {
-                        1.0
-                    } else {
-                        truth
-                    };
+                    let w = if average == Average::Macro { 1.0 } else { truth };
                     ps += w * zero_division(tp, pred);
                     rs += w * zero_division(tp, truth);
                     fs += w * zero_division(2.0 * tp, truth + pred);

@@ -39,12 +39,7 @@ pub struct ProbabilityAccumulator {
 impl ProbabilityAccumulator {
     /// An empty accumulator with `ece_bins` calibration bins (at least one).
     pub fn new(ece_bins: usize) -> ProbabilityAccumulator {
-        ProbabilityAccumulator {
-            weight: 0.0,
-            log_loss: 0.0,
-            brier: 0.0,
-            bins: vec![[0.0; 3]; ece_bins.max(1)],
-        }
+        ProbabilityAccumulator { weight: 0.0, log_loss: 0.0, brier: 0.0, bins: vec![[0.0; 3]; ece_bins.max(1)] }
     }
 
     /// Adds one row; `p` must lie in `[0, 1]` (the caller checks).

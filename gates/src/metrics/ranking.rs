@@ -61,11 +61,7 @@ impl Curve {
 
 fn curve(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Result<Curve, MetricError> {
     if scores.len() != labels.len() {
-        return Err(MetricError::LengthMismatch {
-            name: "score",
-            expected: labels.len(),
-            actual: scores.len(),
-        });
+        return Err(MetricError::LengthMismatch { name: "score", expected: labels.len(), actual: scores.len() });
     }
     super::check_weights(weights, labels.len())?;
     if let Some(row) = scores.iter().position(|s| !s.is_finite()) {
@@ -90,11 +86,7 @@ fn curve(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Result<Cur
 ///
 /// # Errors
 /// Lengths differ, a score is not finite, or a weight is invalid.
-pub fn roc_auc(
-    labels: &[bool],
-    scores: &[f64],
-    weights: Option<&[f64]>,
-) -> Result<f64, MetricError> {
+pub fn roc_auc(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Result<f64, MetricError> {
     Ok(curve(labels, scores, weights)?.roc_auc())
 }
 
@@ -102,11 +94,7 @@ pub fn roc_auc(
 ///
 /// # Errors
 /// Lengths differ, a score is not finite, or a weight is invalid.
-pub fn average_precision(
-    labels: &[bool],
-    scores: &[f64],
-    weights: Option<&[f64]>,
-) -> Result<f64, MetricError> {
+pub fn average_precision(labels: &[bool], scores: &[f64], weights: Option<&[f64]>) -> Result<f64, MetricError> {
     Ok(curve(labels, scores, weights)?.average_precision())
 }
 

@@ -19,33 +19,20 @@ pub struct RegressionMetrics {
 ///
 /// # Errors
 /// Lengths differ, the input is empty, a value is not finite, or a weight is invalid.
-pub fn regression_metrics(
-    targets: &[f64],
-    predictions: &[f64],
-    weights: Option<&[f64]>,
-) -> Result<RegressionMetrics, MetricError> {
+pub fn regression_metrics(targets: &[f64], predictions: &[f64], weights: Option<&[f64]>) -> Result<RegressionMetrics, MetricError> {
     let n = targets.len();
     if predictions.len() != n {
-        return Err(MetricError::LengthMismatch {
-            name: "prediction",
-            expected: n,
-            actual: predictions.len(),
-        });
+        return Err(MetricError::LengthMismatch { name: "prediction", expected: n, actual: predictions.len() });
     }
     if n == 0 {
-        return Err(MetricError::Empty {
-            metric: "regression metrics",
-        });
+        return Err(MetricError::Empty { metric: "regression metrics" });
     }
     super::check_weights(weights, n)?;
     if let Some(row) = targets.iter().position(|v| !v.is_finite()) {
         return Err(MetricError::NonFinite { name: "label", row });
     }
     if let Some(row) = predictions.iter().position(|v| !v.is_finite()) {
-        return Err(MetricError::NonFinite {
-            name: "prediction",
-            row,
-        });
+        return Err(MetricError::NonFinite { name: "prediction", row });
     }
     let (mut w_sum, mut abs_sum, mut sq_sum, mut wy_sum) = (0.0, 0.0, 0.0, 0.0);
     for (i, (&y, &p)) in targets.iter().zip(predictions).enumerate() {
@@ -70,11 +57,7 @@ pub fn regression_metrics(
     } else {
         1.0 - sq_sum / ss_tot
     };
-    Ok(RegressionMetrics {
-        mae: abs_sum / w_sum,
-        rmse: (sq_sum / w_sum).sqrt(),
-        r2,
-    })
+    Ok(RegressionMetrics { mae: abs_sum / w_sum, rmse: (sq_sum / w_sum).sqrt(), r2 })
 }
 
 #[cfg(test)]

@@ -13,19 +13,12 @@ fn digest_is_checked_before_loading() {
     assert!(matches!(err, RunnerError::Artifact { .. }));
     if !super::CAN_RUN_MODELS {
         let err = check_runnable(&path, ArtifactFormat::TorchScript, &good).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("needs tollgate built with the `torch` feature"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("needs tollgate built with the `torch` feature"), "{err}");
     }
 }
 
 #[test]
 fn signature_parses() {
-    let s: Signature = serde_json::from_str(
-        r#"{"inputs": ["age", "hours"], "output": "probability", "threshold": 0.5}"#,
-    )
-    .unwrap();
+    let s: Signature = serde_json::from_str(r#"{"inputs": ["age", "hours"], "output": "probability", "threshold": 0.5}"#).unwrap();
     assert_eq!(s.inputs.len(), 2);
 }

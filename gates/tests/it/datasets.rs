@@ -9,18 +9,9 @@ use tollgate_gates::dataset::{self, ColumnSpec, ColumnType, Format, ReadOptions}
 use tollgate_gates::dataset::{Batch, Column, DatasetError, Sha256Digest};
 
 #[cfg(feature = "parquet")]
-fn collect(
-    path: &Path,
-    format: Format,
-    columns: &[ColumnSpec],
-    sha: Option<&Sha256Digest>,
-) -> Result<Vec<Batch>, DatasetError> {
+fn collect(path: &Path, format: Format, columns: &[ColumnSpec], sha: Option<&Sha256Digest>) -> Result<Vec<Batch>, DatasetError> {
     let mut out = Vec::new();
-    let options = ReadOptions {
-        columns,
-        expected_sha256: sha,
-        batch_rows: 2,
-    };
+    let options = ReadOptions { columns, expected_sha256: sha, batch_rows: 2 };
     dataset::read(path, format, &options, |b| {
         out.push(b.clone());
         Ok::<_, std::io::Error>(())
@@ -32,36 +23,21 @@ fn collect(
 #[test]
 fn parquet_columns_are_typed_and_digest_checked() {
     use arrow_array::types::Int8Type;
-    use arrow_array::{
-        BooleanArray, DictionaryArray, Float32Array, Int32Array, RecordBatch, StringArray,
-    };
+    use arrow_array::{BooleanArray, DictionaryArray, Float32Array, Int32Array, RecordBatch, StringArray};
     use parquet::arrow::ArrowWriter;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.parquet");
     let sex: DictionaryArray<Int8Type> = vec![Some("f"), None, Some("m")].into_iter().collect();
     let batch = RecordBatch::try_from_iter([
-        (
-            "age",
-            Arc::new(Int32Array::from(vec![Some(30), Some(41), None])) as _,
-        ),
-        (
-            "score",
-            Arc::new(Float32Array::from(vec![0.5, 0.25, 1.0])) as _,
-        ),
-        (
-            "name",
-            Arc::new(StringArray::from(vec![Some("a"), Some("b"), None])) as _,
-        ),
+        ("age", Arc::new(Int32Array::from(vec![Some(30), Some(41), None])) as _),
+        ("score", Arc::new(Float32Array::from(vec![0.5, 0.25, 1.0])) as _),
+        ("name", Arc::new(StringArray::from(vec![Some("a"), Some("b"), None])) as _),
         ("sex", Arc::new(sex) as _),
-        (
-            "label",
-            Arc::new(BooleanArray::from(vec![true, false, true])) as _,
-        ),
+        ("label", Arc::new(BooleanArray::from(vec![true, false, true])) as _),
     ])
     .unwrap();
-    let mut writer =
-        ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None).unwrap();
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
 
@@ -73,45 +49,20 @@ fn parquet_columns_are_typed_and_digest_checked() {
     ];
     let batches = collect(&path, Format::Parquet, &cols, None).unwrap();
     assert_eq!(batches.len(), 2);
-    assert_eq!(
-        batches[0].columns[0],
-        Column::String(vec![Some("f".into()), None])
-    );
-    assert_eq!(
-        batches[0].columns[1],
-        Column::Float(vec![Some(30.0), Some(41.0)])
-    );
+    assert_eq!(batches[0].columns[0], Column::String(vec![Some("f".into()), None]));
+    assert_eq!(batches[0].columns[1], Column::Float(vec![Some(30.0), Some(41.0)]));
     assert_eq!(batches[1].columns[2], Column::Boolean(vec![Some(true)]));
-    assert_eq!(
-        batches[0].columns[3],
-        Column::String(vec![Some("30".into()), Some("41".into())])
-    );
-    assert_eq!(
-        dataset::column_names(&path, Format::Parquet).unwrap(),
-        ["age", "score", "name", "sex", "label"]
-    );
+    assert_eq!(batches[0].columns[3], Column::String(vec![Some("30".into()), Some("41".into())]));
+    assert_eq!(dataset::column_names(&path, Format::Parquet).unwrap(), ["age", "score", "name", "sex", "label"]);
 
     // A string column cannot be read as a number.
-    let err = collect(
-        &path,
-        Format::Parquet,
-        &[ColumnSpec::new("name", ColumnType::Float)],
-        None,
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("column `name` is stored as Utf8"),
-        "{err}"
-    );
+    let err = collect(&path, Format::Parquet, &[ColumnSpec::new("name", ColumnType::Float)], None).unwrap_err();
+    assert!(err.to_string().contains("column `name` is stored as Utf8"), "{err}");
 
     // The digest is checked before a single batch is handed over.
     let bad: Sha256Digest = "11".repeat(32).parse().unwrap();
     let mut seen = 0;
-    let options = ReadOptions {
-        columns: &cols,
-        expected_sha256: Some(&bad),
-        batch_rows: 2,
-    };
+    let options = ReadOptions { columns: &cols, expected_sha256: Some(&bad), batch_rows: 2 };
     let err = dataset::read(&path, Format::Parquet, &options, |_| {
         seen += 1;
         Ok::<_, std::io::Error>(())
@@ -130,11 +81,7 @@ fn golden_adult_csv_reads_through_the_dataset_reader() {
         ColumnSpec::new("sex", ColumnType::String),
     ];
     let mut rows = 0;
-    let options = ReadOptions {
-        columns: &cols,
-        expected_sha256: None,
-        batch_rows: 4096,
-    };
+    let options = ReadOptions { columns: &cols, expected_sha256: None, batch_rows: 4096 };
     let summary = dataset::read(&path, Format::Csv, &options, |b| {
         rows += b.rows;
         Ok::<_, std::io::Error>(())
@@ -154,16 +101,9 @@ fn drift_between_two_files() {
     let b = dir.path().join("b.csv");
     std::fs::write(&a, "x,c\n0,r\n1,g\n3,\n").unwrap();
     std::fs::write(&b, "x,c\n5,r\n6,r\n8,b\n").unwrap();
-    let cols = [
-        ColumnSpec::new("x", ColumnType::Integer),
-        ColumnSpec::new("c", ColumnType::String),
-    ];
+    let cols = [ColumnSpec::new("x", ColumnType::Integer), ColumnSpec::new("c", ColumnType::String)];
     fn side(p: &Path) -> Side<'_> {
-        Side {
-            path: p,
-            format: Format::Csv,
-            sha256: None,
-        }
+        Side { path: p, format: Format::Csv, sha256: None }
     }
     let report = drift(side(&a), side(&b), &cols).unwrap();
     match &report.columns[0].1 {
@@ -192,28 +132,18 @@ fn eval_and_data_quality_read_parquet() {
     let path = dir.path().join("e.parquet");
     let batch = RecordBatch::try_from_iter([
         ("y", Arc::new(Int64Array::from(vec![1, 0, 1, 0])) as _),
-        (
-            "s",
-            Arc::new(Float64Array::from(vec![0.9, 0.6, 0.4, 0.1])) as _,
-        ),
-        (
-            "g",
-            Arc::new(StringArray::from(vec!["a", "a", "b", "b"])) as _,
-        ),
+        ("s", Arc::new(Float64Array::from(vec![0.9, 0.6, 0.4, 0.1])) as _),
+        ("g", Arc::new(StringArray::from(vec!["a", "a", "b", "b"])) as _),
     ])
     .unwrap();
-    let mut writer =
-        ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None).unwrap();
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
     let report = evaluate(&EvalRequest {
         data: path.clone(),
         format: None,
         label: "y".into(),
-        predictions: Predictions::Threshold {
-            score: "s".into(),
-            threshold: 0.5,
-        },
+        predictions: Predictions::Threshold { score: "s".into(), threshold: 0.5 },
         sensitive: vec!["g".into()],
         weight: None,
         baseline: None,
@@ -227,11 +157,7 @@ fn eval_and_data_quality_read_parquet() {
 
     let mut y = ColumnSpec::new("y", ColumnType::Integer);
     y.allowed_values = Some(vec!["0".into(), "1".into()]);
-    let schema = [
-        y,
-        ColumnSpec::new("s", ColumnType::Float),
-        ColumnSpec::new("missing", ColumnType::String),
-    ];
+    let schema = [y, ColumnSpec::new("s", ColumnType::Float), ColumnSpec::new("missing", ColumnType::String)];
     let dq = tollgate_gates::data_quality::assess(&path, Format::Parquet, &schema, None).unwrap();
     assert_eq!(dq.rows, 4);
     assert_eq!(dq.missing_columns, ["missing"]);
@@ -243,9 +169,5 @@ fn eval_and_data_quality_read_parquet() {
 #[test]
 fn parquet_without_the_feature_says_so() {
     let err = dataset::column_names(Path::new("d.parquet"), Format::Parquet).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("needs tollgate built with the `parquet` feature"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("needs tollgate built with the `parquet` feature"), "{err}");
 }

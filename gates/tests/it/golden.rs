@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tollgate_gates::metrics::{
-    Average, BinaryAccumulator, BinaryMetric, DEFAULT_ECE_BINS, GroupEncoder, Method,
-    MulticlassConfusion, categorical_drift, numeric_drift, regression_metrics,
+    Average, BinaryAccumulator, BinaryMetric, DEFAULT_ECE_BINS, GroupEncoder, Method, MulticlassConfusion, categorical_drift,
+    numeric_drift, regression_metrics,
 };
 
 const TOLERANCE: f64 = 1e-9;
@@ -24,12 +24,7 @@ fn expected() -> Value {
 /// Columns of a golden CSV by header name.
 fn read_csv(name: &str) -> HashMap<String, Vec<String>> {
     let mut reader = csv::Reader::from_path(dir().join(name)).unwrap();
-    let headers: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
     let mut cols: Vec<Vec<String>> = vec![Vec::new(); headers.len()];
     for record in reader.records() {
         let record = record.unwrap();
@@ -66,12 +61,7 @@ fn binary_quality_and_fairness() {
         let preds: Vec<bool> = cols["prediction"].iter().map(|v| v == "1").collect();
         let scores = cols.get("score").map(|v| floats(v));
         let weights = cols.get("weight").map(|v| floats(v));
-        let features: Vec<String> = case["sensitive"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_str().unwrap().to_owned())
-            .collect();
+        let features: Vec<String> = case["sensitive"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect();
         let mut enc = GroupEncoder::new(features.clone()).unwrap();
         let mut acc = BinaryAccumulator::new(scores.is_some(), DEFAULT_ECE_BINS);
         for i in 0..labels.len() {
@@ -89,12 +79,7 @@ fn binary_quality_and_fairness() {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|f| {
-                        features
-                            .iter()
-                            .position(|x| x == f.as_str().unwrap())
-                            .unwrap()
-                    })
+                    .map(|f| features.iter().position(|x| x == f.as_str().unwrap()).unwrap())
                     .collect();
                 enc.layout(&subset).unwrap()
             })
@@ -104,69 +89,33 @@ fn binary_quality_and_fairness() {
         for (metric, value) in case["overall"].as_object().unwrap() {
             let m = BinaryMetric::from_name(metric).unwrap();
             assert!(reports[0].available(m), "{name}: {metric} not available");
-            check(
-                &format!("{name} overall {metric}"),
-                reports[0].overall.get(m),
-                value,
-                &mut failures,
-            );
+            check(&format!("{name} overall {metric}"), reports[0].overall.get(m), value, &mut failures);
             checked += 1;
         }
         for (grouping, report) in groupings.iter().zip(&reports) {
             let labels_expected = grouping["groups"].as_array().unwrap();
-            assert_eq!(
-                report.by_group.len(),
-                labels_expected.len(),
-                "{name}: number of groups"
-            );
-            for (i, (group, values)) in labels_expected
-                .iter()
-                .zip(grouping["by_group"].as_array().unwrap())
-                .enumerate()
-            {
-                let want: Vec<&str> = group
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap())
-                    .collect();
+            assert_eq!(report.by_group.len(), labels_expected.len(), "{name}: number of groups");
+            for (i, (group, values)) in labels_expected.iter().zip(grouping["by_group"].as_array().unwrap()).enumerate() {
+                let want: Vec<&str> = group.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
                 assert_eq!(report.groups.label(i), want, "{name}: group order");
                 for (metric, value) in values.as_object().unwrap() {
                     let m = BinaryMetric::from_name(metric).unwrap();
-                    check(
-                        &format!("{name} {want:?} {metric}"),
-                        report.by_group[i].get(m),
-                        value,
-                        &mut failures,
-                    );
+                    check(&format!("{name} {want:?} {metric}"), report.by_group[i].get(m), value, &mut failures);
                     checked += 1;
                 }
             }
-            for (method_name, method) in [
-                ("between_groups", Method::BetweenGroups),
-                ("to_overall", Method::ToOverall),
-            ] {
+            for (method_name, method) in [("between_groups", Method::BetweenGroups), ("to_overall", Method::ToOverall)] {
                 let d = serde_json::to_value(report.disparities(method)).unwrap();
                 for (metric, value) in grouping["disparities"][method_name].as_object().unwrap() {
                     let actual = d[metric].as_f64().unwrap_or(f64::NAN);
                     let features = &report.groups.features;
-                    check(
-                        &format!("{name} {features:?} {method_name} {metric}"),
-                        actual,
-                        value,
-                        &mut failures,
-                    );
+                    check(&format!("{name} {features:?} {method_name} {metric}"), actual, value, &mut failures);
                     checked += 1;
                 }
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {checked} values disagree:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {checked} values disagree:\n{}", failures.len(), failures.join("\n"));
     assert!(checked > 1000, "only {checked} values checked");
 }
 
@@ -178,19 +127,9 @@ fn regression() {
         let name = case["name"].as_str().unwrap();
         let cols = read_csv(case["data"].as_str().unwrap());
         let w = cols.get("weight").map(|v| floats(v));
-        let m = regression_metrics(
-            &floats(&cols["label"]),
-            &floats(&cols["prediction"]),
-            w.as_deref(),
-        )
-        .unwrap();
+        let m = regression_metrics(&floats(&cols["label"]), &floats(&cols["prediction"]), w.as_deref()).unwrap();
         check(&format!("{name} mae"), m.mae, &case["mae"], &mut failures);
-        check(
-            &format!("{name} rmse"),
-            m.rmse,
-            &case["rmse"],
-            &mut failures,
-        );
+        check(&format!("{name} rmse"), m.rmse, &case["rmse"], &mut failures);
         check(&format!("{name} r2"), m.r2, &case["r2"], &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -203,56 +142,17 @@ fn multiclass() {
     for case in expected["multiclass"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let cols = read_csv(case["data"].as_str().unwrap());
-        let ints = |v: &[String]| {
-            v.iter()
-                .map(|s| s.parse::<u32>().unwrap())
-                .collect::<Vec<_>>()
-        };
+        let ints = |v: &[String]| v.iter().map(|s| s.parse::<u32>().unwrap()).collect::<Vec<_>>();
         let w = cols.get("weight").map(|v| floats(v));
         let k = case["classes"].as_u64().unwrap() as usize;
-        let m = MulticlassConfusion::from_columns(
-            k,
-            &ints(&cols["label"]),
-            &ints(&cols["prediction"]),
-            w.as_deref(),
-        )
-        .unwrap();
-        check(
-            &format!("{name} accuracy"),
-            m.accuracy(),
-            &case["accuracy"],
-            &mut failures,
-        );
-        check(
-            &format!("{name} balanced_accuracy"),
-            m.balanced_accuracy(),
-            &case["balanced_accuracy"],
-            &mut failures,
-        );
-        for (avg_name, avg) in [
-            ("macro", Average::Macro),
-            ("micro", Average::Micro),
-            ("weighted", Average::Weighted),
-        ] {
+        let m = MulticlassConfusion::from_columns(k, &ints(&cols["label"]), &ints(&cols["prediction"]), w.as_deref()).unwrap();
+        check(&format!("{name} accuracy"), m.accuracy(), &case["accuracy"], &mut failures);
+        check(&format!("{name} balanced_accuracy"), m.balanced_accuracy(), &case["balanced_accuracy"], &mut failures);
+        for (avg_name, avg) in [("macro", Average::Macro), ("micro", Average::Micro), ("weighted", Average::Weighted)] {
             let (p, r, f) = m.precision_recall_f1(avg);
-            check(
-                &format!("{name} {avg_name} precision"),
-                p,
-                &case[avg_name]["precision"],
-                &mut failures,
-            );
-            check(
-                &format!("{name} {avg_name} recall"),
-                r,
-                &case[avg_name]["recall"],
-                &mut failures,
-            );
-            check(
-                &format!("{name} {avg_name} f1"),
-                f,
-                &case[avg_name]["f1"],
-                &mut failures,
-            );
+            check(&format!("{name} {avg_name} precision"), p, &case[avg_name]["precision"], &mut failures);
+            check(&format!("{name} {avg_name} recall"), r, &case[avg_name]["recall"], &mut failures);
+            check(&format!("{name} {avg_name} f1"), f, &case[avg_name]["f1"], &mut failures);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -266,64 +166,28 @@ fn drift() {
         let name = case["name"].as_str().unwrap();
         let cols = read_csv(case["data"].as_str().unwrap());
         let split = |side: &str| -> Vec<&String> {
-            cols["sample"]
-                .iter()
-                .zip(&cols["value"])
-                .filter(|(s, _)| *s == side)
-                .map(|(_, v)| v)
-                .collect()
+            cols["sample"].iter().zip(&cols["value"]).filter(|(s, _)| *s == side).map(|(_, v)| v).collect()
         };
         let (r, c) = (split("reference"), split("current"));
         if case["kind"] == "numeric" {
-            let parse = |v: &[&String]| {
-                v.iter()
-                    .map(|s| s.parse::<f64>().unwrap())
-                    .collect::<Vec<_>>()
-            };
+            let parse = |v: &[&String]| v.iter().map(|s| s.parse::<f64>().unwrap()).collect::<Vec<_>>();
             let d = numeric_drift(&parse(&r), &parse(&c)).unwrap();
             let v = serde_json::to_value(&d).unwrap();
             match d.ks_pvalue {
-                Some(p) => check(
-                    &format!("{name} ks_pvalue"),
-                    p,
-                    &case["ks_pvalue"],
-                    &mut failures,
-                ),
-                None => assert!(
-                    d.reference_rows.max(d.current_rows) > 10_000,
-                    "{name}: no exact p-value"
-                ),
+                Some(p) => check(&format!("{name} ks_pvalue"), p, &case["ks_pvalue"], &mut failures),
+                None => assert!(d.reference_rows.max(d.current_rows) > 10_000, "{name}: no exact p-value"),
             }
-            for metric in [
-                "population_stability_index",
-                "jensen_shannon_distance",
-                "ks_statistic",
-                "wasserstein_distance",
-                "wasserstein_normed",
-            ] {
-                check(
-                    &format!("{name} {metric}"),
-                    v[metric].as_f64().unwrap_or(f64::NAN),
-                    &case[metric],
-                    &mut failures,
-                );
+            for metric in
+                ["population_stability_index", "jensen_shannon_distance", "ks_statistic", "wasserstein_distance", "wasserstein_normed"]
+            {
+                check(&format!("{name} {metric}"), v[metric].as_f64().unwrap_or(f64::NAN), &case[metric], &mut failures);
             }
         } else {
             let r: Vec<Option<&str>> = r.into_iter().map(|s| Some(s.as_str())).collect();
             let c: Vec<Option<&str>> = c.into_iter().map(|s| Some(s.as_str())).collect();
             let d = categorical_drift(&r, &c).unwrap();
-            check(
-                &format!("{name} psi"),
-                d.population_stability_index,
-                &case["population_stability_index"],
-                &mut failures,
-            );
-            check(
-                &format!("{name} js"),
-                d.jensen_shannon_distance,
-                &case["jensen_shannon_distance"],
-                &mut failures,
-            );
+            check(&format!("{name} psi"), d.population_stability_index, &case["population_stability_index"], &mut failures);
+            check(&format!("{name} js"), d.jensen_shannon_distance, &case["jensen_shannon_distance"], &mut failures);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -339,17 +203,9 @@ fn data_quality() {
         let schema: Vec<ColumnSpec> = serde_json::from_value(case["schema"].clone()).unwrap();
         let path = dir().join(case["data"].as_str().unwrap());
         let file_columns = dataset::column_names(&path, Format::Csv).unwrap();
-        let present: Vec<ColumnSpec> = schema
-            .iter()
-            .filter(|s| file_columns.contains(&s.name))
-            .cloned()
-            .collect();
+        let present: Vec<ColumnSpec> = schema.iter().filter(|s| file_columns.contains(&s.name)).cloned().collect();
         let mut acc = DataQualityAccumulator::new(&present);
-        let options = ReadOptions {
-            columns: &present,
-            expected_sha256: None,
-            batch_rows: 1000,
-        };
+        let options = ReadOptions { columns: &present, expected_sha256: None, batch_rows: 1000 };
         dataset::read(&path, Format::Csv, &options, |b| {
             acc.push(b);
             Ok::<_, std::io::Error>(())
@@ -357,44 +213,16 @@ fn data_quality() {
         .unwrap();
         let report = acc.finish(&file_columns, &schema);
         assert_eq!(report.rows, case["rows"].as_u64().unwrap());
-        assert_eq!(
-            report.duplicate_rows,
-            case["duplicate_rows"].as_u64().unwrap()
-        );
-        assert_eq!(
-            serde_json::to_value(&report.missing_columns).unwrap(),
-            case["missing_columns"]
-        );
-        assert_eq!(
-            serde_json::to_value(&report.unexpected_columns).unwrap(),
-            case["unexpected_columns"]
-        );
-        for (got, want) in report
-            .columns
-            .iter()
-            .zip(case["columns"].as_array().unwrap())
-        {
+        assert_eq!(report.duplicate_rows, case["duplicate_rows"].as_u64().unwrap());
+        assert_eq!(serde_json::to_value(&report.missing_columns).unwrap(), case["missing_columns"]);
+        assert_eq!(serde_json::to_value(&report.unexpected_columns).unwrap(), case["unexpected_columns"]);
+        for (got, want) in report.columns.iter().zip(case["columns"].as_array().unwrap()) {
             assert_eq!(got.name, want["name"].as_str().unwrap());
             assert_eq!(got.nulls, want["nulls"].as_u64().unwrap(), "{}", got.name);
             assert!((got.null_rate - want["null_rate"].as_f64().unwrap()).abs() <= TOLERANCE);
-            assert_eq!(
-                got.below_min,
-                want["below_min"].as_u64().unwrap(),
-                "{}",
-                got.name
-            );
-            assert_eq!(
-                got.above_max,
-                want["above_max"].as_u64().unwrap(),
-                "{}",
-                got.name
-            );
-            assert_eq!(
-                got.not_allowed,
-                want["not_allowed"].as_u64().unwrap(),
-                "{}",
-                got.name
-            );
+            assert_eq!(got.below_min, want["below_min"].as_u64().unwrap(), "{}", got.name);
+            assert_eq!(got.above_max, want["above_max"].as_u64().unwrap(), "{}", got.name);
+            assert_eq!(got.not_allowed, want["not_allowed"].as_u64().unwrap(), "{}", got.name);
         }
     }
 }

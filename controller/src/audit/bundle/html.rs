@@ -93,11 +93,7 @@ impl Report {
             )
             .as_bytes(),
         )?;
-        Ok(Self {
-            file,
-            events: 0,
-            sections: Vec::new(),
-        })
+        Ok(Self { file, events: 0, sections: Vec::new() })
     }
 
     pub(super) fn event(&mut self, e: &BodyFields, payload: &str) -> Result<(), BundleError> {
@@ -130,11 +126,7 @@ impl Report {
         self.file.write(tail.as_bytes())
     }
 
-    pub(super) fn record(
-        &mut self,
-        kind: RecordKind,
-        rec: &StoredRecord,
-    ) -> Result<(), BundleError> {
+    pub(super) fn record(&mut self, kind: RecordKind, rec: &StoredRecord) -> Result<(), BundleError> {
         if self.sections.last().is_none_or(|(k, _, _)| *k != kind) {
             self.close_section()?;
             let (title, cols) = section_title(kind);
@@ -175,28 +167,19 @@ impl Report {
         if let Some((_, n, _)) = self.sections.last() {
             let mut tail = String::from("</tbody></table>\n");
             if *n > REPORT_ROW_LIMIT {
-                tail.push_str(&format!(
-                    "<p class=\"note\">Showing the first {REPORT_ROW_LIMIT} of {n}.</p>\n"
-                ));
+                tail.push_str(&format!("<p class=\"note\">Showing the first {REPORT_ROW_LIMIT} of {n}.</p>\n"));
             }
             self.file.write(tail.as_bytes())?;
         }
         Ok(())
     }
 
-    pub(super) fn finish(
-        &mut self,
-        checkpoint: Option<&StoredCheckpoint>,
-        keys: &[String],
-    ) -> Result<(), BundleError> {
+    pub(super) fn finish(&mut self, checkpoint: Option<&StoredCheckpoint>, keys: &[String]) -> Result<(), BundleError> {
         self.close_section()?;
         for kind in RecordKind::ALL {
             if !self.sections.iter().any(|(k, _, _)| *k == kind) {
                 let (title, _) = section_title(kind);
-                self.file.write(
-                    format!("<h2>{title}</h2>\n<p class=\"note\">None in this period.</p>\n")
-                        .as_bytes(),
-                )?;
+                self.file.write(format!("<h2>{title}</h2>\n<p class=\"note\">None in this period.</p>\n").as_bytes())?;
             }
         }
         let mut out = String::from("<h2>Checkpoint</h2>\n");
@@ -206,9 +189,7 @@ impl Report {
                 cp.size,
                 esc(&cp.note)
             )),
-            None => {
-                out.push_str("<p class=\"note\">No checkpoint: the period holds no events.</p>\n")
-            }
+            None => out.push_str("<p class=\"note\">No checkpoint: the period holds no events.</p>\n"),
         }
         if !keys.is_empty() {
             out.push_str("<p>Signing keys named in the manifest (check them against keys you obtained independently):</p><pre>");
@@ -232,10 +213,7 @@ fn section_title(kind: RecordKind) -> (&'static str, [&'static str; 2]) {
     match kind {
         RecordKind::Release => ("Releases", ["model", "environment"]),
         RecordKind::Decision => ("Decisions and their inputs", ["state", "environment"]),
-        RecordKind::Approval => (
-            "Approvals: who approved what",
-            ["approver", "content digest"],
-        ),
+        RecordKind::Approval => ("Approvals: who approved what", ["approver", "content digest"]),
         RecordKind::GateResult => ("Gate outcomes", ["gate", "outcome"]),
         RecordKind::Promotion => ("Promotions", ["environment", "commit"]),
         RecordKind::ModelCard => ("Model cards", ["model", "version"]),
@@ -258,10 +236,7 @@ fn section_values(kind: RecordKind, doc: &Value) -> [String; 2] {
     match kind {
         RecordKind::Release => [field(doc, &["model"]), field(doc, &["environment"])],
         RecordKind::Decision => [field(doc, &["state"]), field(doc, &["environment"])],
-        RecordKind::Approval => [
-            field(doc, &["approver", "by"]),
-            field(doc, &["content_digest", "contentDigest", "digest"]),
-        ],
+        RecordKind::Approval => [field(doc, &["approver", "by"]), field(doc, &["content_digest", "contentDigest", "digest"])],
         RecordKind::GateResult => {
             let outcome = field(doc, &["outcome", "status", "passed"]);
             let class = match outcome.as_str() {
@@ -269,10 +244,7 @@ fn section_values(kind: RecordKind, doc: &Value) -> [String; 2] {
                 "fail" | "failed" | "false" => "fail",
                 _ => "",
             };
-            [
-                field(doc, &["gate", "name"]),
-                format!("<span class=\"{class}\">{outcome}</span>"),
-            ]
+            [field(doc, &["gate", "name"]), format!("<span class=\"{class}\">{outcome}</span>")]
         }
         RecordKind::Promotion => [field(doc, &["environment"]), field(doc, &["commit"])],
         RecordKind::ModelCard => [field(doc, &["model", "name"]), field(doc, &["version"])],

@@ -2,14 +2,7 @@ use super::*;
 
 #[test]
 fn csv_fields_round_trip() {
-    let fields = [
-        "7",
-        "plain",
-        "with,comma",
-        "with \"quotes\"",
-        "{\"a\":[1,2]}",
-        "",
-    ];
+    let fields = ["7", "plain", "with,comma", "with \"quotes\"", "{\"a\":[1,2]}", ""];
     let mut line = Vec::new();
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
@@ -18,26 +11,17 @@ fn csv_fields_round_trip() {
         csv_field(&mut line, f);
     }
     let text = String::from_utf8(line).expect("utf-8");
-    assert_eq!(
-        text,
-        r#"7,plain,"with,comma","with ""quotes""","{""a"":[1,2]}","#
-    );
+    assert_eq!(text, r#"7,plain,"with,comma","with ""quotes""","{""a"":[1,2]}","#);
     assert_eq!(csv_split(&text), fields);
 }
 
 #[test]
 fn times_normalise_to_the_log_form() {
-    assert_eq!(
-        normalize_time("2026-03-29T03:30:00+02:00").expect("time"),
-        "2026-03-29T01:30:00.000000Z"
-    );
+    assert_eq!(normalize_time("2026-03-29T03:30:00+02:00").expect("time"), "2026-03-29T01:30:00.000000Z");
     assert!(normalize_time("2026-13-01T00:00:00Z").is_err());
 }
 
 #[test]
 fn html_is_escaped() {
-    assert_eq!(
-        html::esc("<a href=\"x\">&'"),
-        "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-    );
+    assert_eq!(html::esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
 }

@@ -1,7 +1,6 @@
 use super::*;
 
-const GO_SKEY: &str =
-    "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+const GO_SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
 const GO_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
 const GO_TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
 const GO_NOTE: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
@@ -20,13 +19,7 @@ fn go_sumdb_note_vector() {
 }
 
 fn sample() -> Checkpoint {
-    Checkpoint {
-        origin: DEFAULT_ORIGIN.into(),
-        size: 42,
-        root: [1; 32],
-        chain_hash: [2; 32],
-        time: "2026-11-28T09:00:00.000000Z".into(),
-    }
+    Checkpoint { origin: DEFAULT_ORIGIN.into(), size: 42, root: [1; 32], chain_hash: [2; 32], time: "2026-11-28T09:00:00.000000Z".into() }
 }
 
 #[test]
@@ -37,10 +30,7 @@ fn checkpoint_round_trips_and_pins_its_body() {
     let (cp, ids) = Checkpoint::open(&note, &[signer.verifier()]).expect("opens");
     assert_eq!((cp, ids), (sample(), vec![signer.key_id()]));
     let tampered = note.replacen("\n42\n", "\n43\n", 1);
-    assert!(matches!(
-        Checkpoint::open(&tampered, &[signer.verifier()]),
-        Err(CheckpointError::Untrusted { .. })
-    ));
+    assert!(matches!(Checkpoint::open(&tampered, &[signer.verifier()]), Err(CheckpointError::Untrusted { .. })));
 }
 
 #[test]
@@ -49,18 +39,9 @@ fn a_checkpoint_forged_with_another_key_is_refused() {
     let forger = Signer::generate("tollgate").expect("key");
     let note = sample().sign(&[&forger]);
     let err = Checkpoint::open(&note, &[ours.verifier()]).expect_err("untrusted");
-    assert!(
-        err.to_string()
-            .contains(&format!("{:08x}", forger.key_id())),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&format!("{:08x}", forger.key_id())), "{err}");
     let both = sample().sign(&[&forger, &ours]);
-    assert_eq!(
-        Checkpoint::open(&both, &[ours.verifier()])
-            .expect("one trusted")
-            .1,
-        vec![ours.key_id()]
-    );
+    assert_eq!(Checkpoint::open(&both, &[ours.verifier()]).expect("one trusted").1, vec![ours.key_id()]);
 }
 
 #[test]
@@ -81,19 +62,10 @@ fn malformed_notes_and_keys_are_errors() {
     ] {
         assert!(Checkpoint::open(note, &v).is_err(), "{note:?}");
     }
-    for key in [
-        "",
-        "PRIVATE+KEY+",
-        "PRIVATE+KEY+a+00000000+AQ==",
-        "PRIVATE+KEY+a b+00+AQ==",
-    ] {
+    for key in ["", "PRIVATE+KEY+", "PRIVATE+KEY+a+00000000+AQ==", "PRIVATE+KEY+a b+00+AQ=="] {
         assert!(Signer::from_text(key).is_err(), "{key}");
     }
-    for key in [
-        "",
-        "a+b",
-        "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
-    ] {
+    for key in ["", "a+b", "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"] {
         assert!(Verifier::from_text(key).is_err(), "{key}");
     }
 }

@@ -68,15 +68,8 @@ fn rfc8785_appendix_b_numbers() {
         let got = format_number(f64::from_bits(bits)).expect("finite");
         assert_eq!(got, expect, "bits {bits:016x}");
     }
-    for bits in [
-        0x7fffffffffffffff_u64,
-        0x7ff0000000000000,
-        0xfff0000000000000,
-    ] {
-        assert!(matches!(
-            format_number(f64::from_bits(bits)),
-            Err(JcsError::NonFinite { .. })
-        ));
+    for bits in [0x7fffffffffffffff_u64, 0x7ff0000000000000, 0xfff0000000000000] {
+        assert!(matches!(format_number(f64::from_bits(bits)), Err(JcsError::NonFinite { .. })));
     }
 }
 
@@ -90,18 +83,12 @@ fn numbers_in_text_take_the_double_they_denote() {
 
 #[test]
 fn strings_escape_only_what_json_requires() {
-    check(
-        r#""\u0000\u001f\u007f\u2028\b\t\n\f\r/""#,
-        "\"\\u0000\\u001f\u{7f}\u{2028}\\b\\t\\n\\f\\r/\"",
-    );
+    check(r#""\u0000\u001f\u007f\u2028\b\t\n\f\r/""#, "\"\\u0000\\u001f\u{7f}\u{2028}\\b\\t\\n\\f\\r/\"");
 }
 
 #[test]
 fn nested_objects_sort_at_every_level() {
-    check(
-        r#"{"b":{"z":1,"a":[{"y":2,"x":1}]},"a":null}"#,
-        r#"{"a":null,"b":{"a":[{"x":1,"y":2}],"z":1}}"#,
-    );
+    check(r#"{"b":{"z":1,"a":[{"y":2,"x":1}]},"a":null}"#, r#"{"a":null,"b":{"a":[{"x":1,"y":2}],"z":1}}"#);
 }
 
 #[test]
@@ -116,30 +103,14 @@ fn duplicate_members_are_refused_at_any_depth() {
 
 #[test]
 fn unsafe_integers_are_refused() {
-    for input in [
-        "9007199254740993",
-        "-9007199254740993",
-        "18446744073709551615",
-    ] {
-        assert!(
-            matches!(canonicalize_str(input), Err(JcsError::UnsafeInteger { .. })),
-            "{input}"
-        );
+    for input in ["9007199254740993", "-9007199254740993", "18446744073709551615"] {
+        assert!(matches!(canonicalize_str(input), Err(JcsError::UnsafeInteger { .. })), "{input}");
     }
 }
 
 #[test]
 fn malformed_input_is_an_error_not_a_panic() {
-    for input in [
-        "",
-        "{",
-        "[1,]",
-        "\"\\ud800\"",
-        "1 2",
-        "nan",
-        "{\"a\":1}x",
-        "\u{feff}{}",
-    ] {
+    for input in ["", "{", "[1,]", "\"\\ud800\"", "1 2", "nan", "{\"a\":1}x", "\u{feff}{}"] {
         assert!(canonicalize_str(input).is_err(), "{input:?}");
     }
 }

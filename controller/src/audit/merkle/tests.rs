@@ -4,9 +4,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn vectors(kind: &str) -> Vec<(PathBuf, Value)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/audit_data/merkle")
-        .join(kind);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/audit_data/merkle").join(kind);
     let mut out = Vec::new();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {
@@ -25,15 +23,11 @@ fn vectors(kind: &str) -> Vec<(PathBuf, Value)> {
 }
 
 fn b64(v: &Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(v.as_str().unwrap_or(""))
-        .expect("base64")
+    base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or("")).expect("base64")
 }
 
 fn proof(v: &Value) -> Vec<Vec<u8>> {
-    v.as_array()
-        .map(|a| a.iter().map(b64).collect())
-        .unwrap_or_default()
+    v.as_array().map(|a| a.iter().map(b64).collect()).unwrap_or_default()
 }
 
 /// transparency-dev/merkle inclusion vectors: exactly the `wantErr: false` cases are accepted.
@@ -49,12 +43,7 @@ fn inclusion_vectors() {
             &proof(&v["proof"]),
             &b64(&v["root"]),
         );
-        assert_eq!(
-            got.is_err(),
-            v["wantErr"].as_bool().expect("wantErr"),
-            "{}: {got:?}",
-            path.display()
-        );
+        assert_eq!(got.is_err(), v["wantErr"].as_bool().expect("wantErr"), "{}: {got:?}", path.display());
     }
 }
 
@@ -71,12 +60,7 @@ fn consistency_vectors() {
             &b64(&v["root1"]),
             &b64(&v["root2"]),
         );
-        assert_eq!(
-            got.is_err(),
-            v["wantErr"].as_bool().expect("wantErr"),
-            "{}: {got:?}",
-            path.display()
-        );
+        assert_eq!(got.is_err(), v["wantErr"].as_bool().expect("wantErr"), "{}: {got:?}", path.display());
     }
 }
 
@@ -122,10 +106,7 @@ fn generated_proofs_verify_and_mutations_fail() {
         let root = mth(&all[..size as usize]);
         for index in 0..size {
             let p = roots_of(&inclusion_ranges(index, size), &all);
-            assert_eq!(
-                verify_inclusion(index, size, &all[index as usize], &p, &root),
-                Ok(())
-            );
+            assert_eq!(verify_inclusion(index, size, &all[index as usize], &p, &root), Ok(()));
             if let Some(first) = p.first() {
                 let mut bad = p.clone();
                 bad[0] = node_hash(first, first).to_vec();
@@ -135,11 +116,7 @@ fn generated_proofs_verify_and_mutations_fail() {
         for size1 in 1..=size {
             let root1 = mth(&all[..size1 as usize]);
             let p = roots_of(&consistency_ranges(size1, size), &all);
-            assert_eq!(
-                verify_consistency(size1, size, &p, &root1, &root),
-                Ok(()),
-                "{size1}->{size}"
-            );
+            assert_eq!(verify_consistency(size1, size, &p, &root1, &root), Ok(()), "{size1}->{size}");
             if size1 < size {
                 assert!(verify_consistency(size1, size, &p, &root, &root1).is_err());
             }

@@ -3,10 +3,7 @@ use super::{ks_statistic, numeric_drift, sturges_edges, wasserstein_distance};
 #[test]
 fn scipy_wasserstein_examples() {
     // scipy.stats.wasserstein_distance docstring: [0, 1, 3] vs [5, 6, 8] is 5.0.
-    assert_eq!(
-        wasserstein_distance(&[0.0, 1.0, 3.0], &[5.0, 6.0, 8.0]),
-        5.0
-    );
+    assert_eq!(wasserstein_distance(&[0.0, 1.0, 3.0], &[5.0, 6.0, 8.0]), 5.0);
     assert_eq!(wasserstein_distance(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
 }
 
@@ -54,8 +51,6 @@ fn ks_exact_pvalue_small_cases() {
 
 #[test]
 fn extreme_ranges_do_not_panic() {
-    let r: Vec<f64> = (0..30)
-        .map(|i| if i % 2 == 0 { -1e308 } else { 1e308 } * f64::from(i + 1) / 30.0)
-        .collect();
+    let r: Vec<f64> = (0..30).map(|i| if i % 2 == 0 { -1e308 } else { 1e308 } * f64::from(i + 1) / 30.0).collect();
     assert!(numeric_drift(&r, &[0.0, 1e308]).is_ok());
 }

@@ -1,10 +1,7 @@
 use super::{GroupedMetric, Method, python_max, python_min};
 
 fn gm(overall: f64, by_group: &[f64]) -> GroupedMetric {
-    GroupedMetric {
-        overall,
-        by_group: by_group.to_vec(),
-    }
+    GroupedMetric { overall, by_group: by_group.to_vec() }
 }
 
 #[test]

@@ -18,29 +18,18 @@ fn intersections_cover_the_full_product() {
         acc.push(g, y, p, score, 1.0);
     }
     let layouts = [enc.layout_all().unwrap(), enc.layout(&[1]).unwrap()];
-    assert_eq!(
-        layouts[0].groups.levels,
-        vec![vec!["f", "m"], vec!["a", "b"]]
-    );
+    assert_eq!(layouts[0].groups.levels, vec![vec!["f", "m"], vec!["a", "b"]]);
     let reports = acc.finish(&layouts).unwrap();
     let report = &reports[0];
     // race alone: a has 3 rows (2 selected), b has 2 (both selected).
-    assert_eq!(
-        reports[1].metric(BinaryMetric::SelectionRate).by_group,
-        [1.0 / 3.0, 1.0]
-    );
+    assert_eq!(reports[1].metric(BinaryMetric::SelectionRate).by_group, [1.0 / 3.0, 1.0]);
     let sr = report.metric(BinaryMetric::SelectionRate);
     // Cells: (f,a) (f,b) (m,a) (m,b); (m,b) has no rows.
     assert_eq!(sr.by_group[..3], [1.0, 1.0, 0.0]);
     assert!(sr.by_group[3].is_nan());
     assert_eq!(report.by_group[3].rows, 0);
     assert_eq!(sr.overall, 0.6);
-    assert_eq!(
-        report
-            .disparities(Method::BetweenGroups)
-            .demographic_parity_difference,
-        1.0
-    );
+    assert_eq!(report.disparities(Method::BetweenGroups).demographic_parity_difference, 1.0);
     // Positives score 0.9, 0.8, 0.3 and negatives 0.6, 0.1: five of six pairs are ordered.
     assert!((report.overall.get(BinaryMetric::RocAuc) - 5.0 / 6.0).abs() < 1e-15);
     // A group with one class has no ROC AUC.
@@ -73,11 +62,7 @@ fn scores_outside_unit_interval_rule_out_probability_metrics() {
 #[test]
 fn no_rows_is_an_error() {
     let enc = GroupEncoder::new(vec![]).unwrap();
-    assert!(
-        BinaryAccumulator::new(false, 10)
-            .finish(&[enc.layout_all().unwrap()])
-            .is_err()
-    );
+    assert!(BinaryAccumulator::new(false, 10).finish(&[enc.layout_all().unwrap()]).is_err());
 }
 
 #[test]
@@ -96,10 +81,6 @@ fn group_weighing_nothing_is_nan() {
     acc.push(b, true, false, 0.0, 0.0);
     let report = acc.finish(&[enc.layout_all().unwrap()]).unwrap().remove(0);
     assert_eq!(report.by_group[1].rows, 1);
-    assert!(
-        report.by_group[1]
-            .get(BinaryMetric::TruePositiveRate)
-            .is_nan()
-    );
+    assert!(report.by_group[1].get(BinaryMetric::TruePositiveRate).is_nan());
     assert_eq!(report.overall.get(BinaryMetric::TruePositiveRate), 1.0);
 }

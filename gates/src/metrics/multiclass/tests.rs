@@ -11,11 +11,7 @@ fn sklearn_doc_example() {
     assert!((rm - 0.3333333333333333).abs() < 1e-15);
     assert!((fm - 0.26666666666666666).abs() < 1e-15);
     let (pi, ri, fi) = m.precision_recall_f1(Average::Micro);
-    assert!(
-        (pi - 1.0 / 3.0).abs() < 1e-15
-            && (ri - 1.0 / 3.0).abs() < 1e-15
-            && (fi - 1.0 / 3.0).abs() < 1e-15
-    );
+    assert!((pi - 1.0 / 3.0).abs() < 1e-15 && (ri - 1.0 / 3.0).abs() < 1e-15 && (fi - 1.0 / 3.0).abs() < 1e-15);
     let (pw, rw, fw) = m.precision_recall_f1(Average::Weighted);
     assert!((pw - 0.2222222222222222).abs() < 1e-15);
     assert!((rw - 0.3333333333333333).abs() < 1e-15);

@@ -28,8 +28,5 @@ fn one_class_is_nan_for_auc_and_zero_for_ap() {
 #[test]
 fn nan_score_is_an_error() {
     let err = roc_auc(&[true, false], &[f64::NAN, 0.1], None).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "column `score` holds a non-finite value at row 0"
-    );
+    assert_eq!(err.to_string(), "column `score` holds a non-finite value at row 0");
 }

@@ -13,24 +13,9 @@ fn sklearn_doc_examples() {
 
 #[test]
 fn constant_target_edge_cases() {
-    assert_eq!(
-        regression_metrics(&[1.0, 1.0], &[1.0, 1.0], None)
-            .unwrap()
-            .r2,
-        1.0
-    );
-    assert_eq!(
-        regression_metrics(&[1.0, 1.0], &[1.0, 2.0], None)
-            .unwrap()
-            .r2,
-        0.0
-    );
-    assert!(
-        regression_metrics(&[1.0], &[2.0], None)
-            .unwrap()
-            .r2
-            .is_nan()
-    );
+    assert_eq!(regression_metrics(&[1.0, 1.0], &[1.0, 1.0], None).unwrap().r2, 1.0);
+    assert_eq!(regression_metrics(&[1.0, 1.0], &[1.0, 2.0], None).unwrap().r2, 0.0);
+    assert!(regression_metrics(&[1.0], &[2.0], None).unwrap().r2.is_nan());
 }
 
 #[test]
