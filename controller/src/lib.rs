@@ -1,10 +1,15 @@
 //! The tollgate controller: the config-repo model and its loader, Git access, the Rego policy
 //! engine, checks, decisions, promotion, the store and the audit trail.
 
+pub mod approvals;
 pub mod audit;
 pub mod check;
+pub mod decision;
 pub mod diag;
+mod gating_bridge;
 pub mod policy;
+pub mod promote;
+pub mod reconcile;
 pub mod refs;
 pub mod repo;
 pub mod report;

@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod approve;
 mod audit;
 mod check;
+mod control;
 mod gate;
 mod init;
 mod policy;
@@ -43,6 +45,18 @@ pub enum Command {
     /// The tamper-evident audit trail: append, verify, checkpoint, export, verify-bundle.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// Turn release requests into promotions: decide every (release, environment), record
+    /// each change in the audit trail and promote what may be promoted.
+    Reconcile(control::ReconcileArgs),
+    /// Every release's state in every environment on its path.
+    Status(control::StatusArgs),
+    /// Every input of one decision, and why it is what it is.
+    Explain(control::ExplainArgs),
+    /// Approve a release into an environment (bound to its current content), or revoke.
+    Approve(approve::ApproveArgs),
+    /// API tokens for approvers: create, list, revoke.
+    #[command(subcommand)]
+    Token(approve::TokenCommand),
 }
 
 /// Installs the `tracing` subscriber; `RUST_LOG` (or `TOLLGATE_LOG`) selects levels.
@@ -65,5 +79,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(args),
         Command::Gate(cmd) => gate::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Reconcile(args) => control::reconcile(args),
+        Command::Status(args) => control::status(args),
+        Command::Explain(args) => control::explain(args),
+        Command::Approve(args) => approve::approve(args),
+        Command::Token(cmd) => approve::token(cmd),
     }
 }

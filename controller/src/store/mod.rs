@@ -21,8 +21,11 @@ use sqlx::{ConnectOptions as _, Row as _};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod control;
 #[cfg(test)]
 mod tests;
+
+pub use control::{Leadership, TokenRow};
 
 /// The default database, a SQLite file in the working directory.
 pub const DEFAULT_URL: &str = "sqlite://tollgate.db";

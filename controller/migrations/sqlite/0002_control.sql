@@ -1,0 +1,24 @@
+-- The controller's state next to the audit chain: lookups by subject, API tokens and the
+-- leader lease.
+
+CREATE INDEX decisions_subject    ON decisions (subject, audit_seq);
+CREATE INDEX approvals_subject    ON approvals (subject, audit_seq);
+CREATE INDEX promotions_subject   ON promotions (subject, audit_seq);
+CREATE INDEX gate_results_subject ON gate_results (subject, audit_seq);
+
+-- API tokens: only the SHA-256 of the secret is kept. `id` is the token's public prefix.
+CREATE TABLE api_tokens (
+    id           TEXT    PRIMARY KEY,
+    user_name    TEXT    NOT NULL,
+    secret_hash  BLOB    NOT NULL,
+    created_at   TEXT    NOT NULL,
+    revoked_at   TEXT,
+    audit_seq    INTEGER NOT NULL REFERENCES audit_events (seq)
+);
+
+-- SQLite has no advisory locks: the reconcile leader holds a lease it renews.
+CREATE TABLE leader_lease (
+    name        TEXT    PRIMARY KEY,
+    holder      TEXT    NOT NULL,
+    expires_at  INTEGER NOT NULL
+);

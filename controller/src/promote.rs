@@ -1,0 +1,319 @@
+//! Promotion: writing `deploy/<env>/<model>.yaml` and committing it as the tollgate bot.
+//!
+//! The commit is built from the branch tip's tree without a checkout, and the branch is moved
+//! with a compare-and-swap on the ref, so a concurrent push or commit is never overwritten: the
+//! write fails and the next pass starts again from the new tip. When the branch is the checked
+//! out branch of a working directory, the file and its index entry are updated too, leaving any
+//! other staged or unstaged change of the user alone.
+//!
+//! Commits carry trailers that name the decision (`Tollgate-Decision`, `Tollgate-Release`,
+//! `Tollgate-Environment`, `Tollgate-Audit-Seq`), so `git log` alone says why each promotion
+//! happened.
+
+use std::path::{Path, PathBuf};
+
+use git2::{FileMode, ObjectType, Oid, Repository, Signature};
+use serde_json::Value;
+
+/// Why a promotion could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    /// A Git operation failed.
+    #[error("failed to {op}")]
+    Git {
+        /// What was being done.
+        op: String,
+        /// The libgit2 error.
+        #[source]
+        source: git2::Error,
+    },
+    /// The branch moved while the commit was being written; nothing was changed.
+    #[error("branch `{branch}` moved while the promotion was written; the next pass retries from the new tip")]
+    Moved {
+        /// The branch.
+        branch: String,
+    },
+    /// The working-directory copy could not be updated (the commit itself was written).
+    #[error("failed to update `{path}` in the working directory")]
+    Workdir {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn git(op: impl Into<String>) -> impl FnOnce(git2::Error) -> PromoteError {
+    let op = op.into();
+    move |source| PromoteError::Git { op, source }
+}
+
+/// The path of a promotion file inside the config repo.
+pub fn deploy_path(env: &str, model: &str) -> String {
+    format!("deploy/{env}/{model}.yaml")
+}
+
+/// The branch a pull-request promotion is committed to.
+pub fn proposal_branch(env: &str, model: &str) -> String {
+    format!("tollgate/promote/{env}/{model}")
+}
+
+/// Renders a Promotion document as YAML (JSON is YAML; keys in a stable order, one per line).
+pub fn render(doc: &Value) -> Vec<u8> {
+    let mut out = String::from(
+        "# Written by tollgate: the release promoted to this environment. Do not edit by hand;\n# revert the commit to roll back.\n",
+    );
+    write_yaml(doc, 0, &mut out);
+    out.into_bytes()
+}
+
+fn write_yaml(v: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map {
+                match val {
+                    Value::Object(m) if !m.is_empty() => {
+                        out.push_str(&format!("{pad}{k}:\n"));
+                        write_yaml(val, indent + 2, out);
+                    }
+                    Value::Array(a) if !a.is_empty() => {
+                        out.push_str(&format!("{pad}{k}:\n"));
+                        for item in a {
+                            let mut inner = String::new();
+                            write_yaml(item, indent + 4, &mut inner);
+                            let trimmed = inner.trim_start();
+                            out.push_str(&format!("{pad}  - {trimmed}"));
+                            if !trimmed.ends_with('\n') {
+                                out.push('\n');
+                            }
+                        }
+                    }
+                    _ => out.push_str(&format!("{pad}{k}: {}\n", scalar(val))),
+                }
+            }
+        }
+        other => out.push_str(&format!("{pad}{}\n", scalar(other))),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Object(_) => "{}".to_owned(),
+        Value::Array(_) => "[]".to_owned(),
+        // JSON strings are valid YAML double-quoted scalars.
+        other => other.to_string(),
+    }
+}
+
+/// What to commit.
+#[derive(Debug)]
+pub struct Commit<'a> {
+    /// The branch to commit to (created from `base` when absent).
+    pub branch: &'a str,
+    /// The branch a new branch starts from (for pull-request promotions).
+    pub base: &'a str,
+    /// The config repo's folder inside the Git repository (`""` at the root).
+    pub prefix: &'a str,
+    /// Path inside the config repo.
+    pub path: &'a str,
+    /// File contents.
+    pub contents: &'a [u8],
+    /// The commit message, trailers included.
+    pub message: &'a str,
+    /// Committer and author.
+    pub bot: (&'a str, &'a str),
+}
+
+/// Commits one file onto `branch` and moves the branch with a compare-and-swap.
+///
+/// # Errors
+///
+/// [`PromoteError::Moved`] when the branch moved meanwhile (nothing written);
+/// [`PromoteError::Git`]; [`PromoteError::Workdir`] after the commit, when the checkout could not
+/// be refreshed.
+pub fn commit_file(repo: &Repository, c: &Commit<'_>) -> Result<Oid, PromoteError> {
+    let refname = format!("refs/heads/{}", c.branch);
+    let tip = match repo.refname_to_id(&refname) {
+        Ok(id) => Some(id),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+        Err(e) => return Err(git(format!("read branch `{}`", c.branch))(e)),
+    };
+    let parent_id = match tip {
+        Some(id) => id,
+        None => repo.refname_to_id(&format!("refs/heads/{}", c.base)).map_err(git(format!("read branch `{}`", c.base)))?,
+    };
+    let parent = repo.find_commit(parent_id).map_err(git("read the branch tip"))?;
+    let full: Vec<&str> = c.prefix.split('/').chain(c.path.split('/')).filter(|s| !s.is_empty()).collect();
+    let blob = repo.blob(c.contents).map_err(git("write the promotion file"))?;
+    let tree_id = upsert(repo, Some(parent.tree().map_err(git("read the tree"))?), &full, blob)?;
+    if tree_id == parent.tree_id() && tip.is_some() {
+        return Ok(parent_id);
+    }
+    let tree = repo.find_tree(tree_id).map_err(git("read the new tree"))?;
+    let sig = Signature::now(c.bot.0, c.bot.1).map_err(git("make the bot signature"))?;
+    let id = repo.commit(None, &sig, &sig, c.message, &tree, &[&parent]).map_err(git("write the commit"))?;
+    let moved = match tip {
+        Some(old) => repo.reference_matching(&refname, id, true, old, "tollgate: promote"),
+        None => repo.reference(&refname, id, false, "tollgate: promote"),
+    };
+    if let Err(e) = moved {
+        return Err(if matches!(e.code(), git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked) {
+            PromoteError::Moved { branch: c.branch.to_owned() }
+        } else {
+            git(format!("move branch `{}`", c.branch))(e)
+        });
+    }
+    refresh_checkout(repo, c.branch, &full, c.contents)?;
+    Ok(id)
+}
+
+/// Inserts (or replaces) `blob` at `path` below `base`, returning the new tree.
+fn upsert(repo: &Repository, base: Option<git2::Tree<'_>>, path: &[&str], blob: Oid) -> Result<Oid, PromoteError> {
+    let mut builder = repo.treebuilder(base.as_ref()).map_err(git("build a tree"))?;
+    let (first, rest) = path.split_first().expect("a path has at least one component");
+    if rest.is_empty() {
+        builder.insert(first, blob, FileMode::Blob.into()).map_err(git("add the promotion file"))?;
+    } else {
+        let sub = base
+            .as_ref()
+            .and_then(|t| t.get_name(first))
+            .filter(|e| e.kind() == Some(ObjectType::Tree))
+            .and_then(|e| repo.find_tree(e.id()).ok());
+        let id = upsert(repo, sub, rest, blob)?;
+        builder.insert(first, id, FileMode::Tree.into()).map_err(git("add a folder"))?;
+    }
+    builder.write().map_err(git("write a tree"))
+}
+
+/// When `branch` is checked out, writes the file and stages it so the working directory does
+/// not show the promotion as an undone change.
+fn refresh_checkout(repo: &Repository, branch: &str, path: &[&str], contents: &[u8]) -> Result<(), PromoteError> {
+    let Some(workdir) = repo.workdir() else { return Ok(()) };
+    let checked_out = repo.head().ok().and_then(|h| h.shorthand().ok().map(str::to_owned)).is_some_and(|h| h == branch);
+    if !checked_out {
+        return Ok(());
+    }
+    let rel: PathBuf = path.iter().collect();
+    let file = workdir.join(&rel);
+    let workdir_err = |source| PromoteError::Workdir { path: file.clone(), source };
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent).map_err(workdir_err)?;
+    }
+    let tmp = file.with_extension("yaml.tollgate-tmp");
+    std::fs::write(&tmp, contents).map_err(workdir_err)?;
+    std::fs::rename(&tmp, &file).map_err(workdir_err)?;
+    let mut index = repo.index().map_err(git("open the index"))?;
+    index.add_path(Path::new(&rel)).map_err(git("stage the promotion file"))?;
+    index.write().map_err(git("write the index"))?;
+    Ok(())
+}
+
+/// The newest commit on `branch` whose message has `Tollgate-Decision: <decision>`, searching at
+/// most `limit` commits back.
+pub fn find_decision_commit(repo: &Repository, tip: Oid, decision: &str, limit: usize) -> Option<Oid> {
+    let needle = format!("Tollgate-Decision: {decision}");
+    let mut walk = repo.revwalk().ok()?;
+    walk.push(tip).ok()?;
+    walk.take(limit)
+        .filter_map(Result::ok)
+        .find(|id| repo.find_commit(*id).ok().is_some_and(|c| c.message().is_ok_and(|m| m.contains(&needle))))
+}
+
+/// The author's email and the commit time (seconds since the epoch) of the newest commit (up to
+/// `limit` back from `tip`) that changed `path` (a path in the Git repository).
+pub fn last_change(repo: &Repository, tip: Oid, path: &str, limit: usize) -> Option<(String, i64)> {
+    let mut walk = repo.revwalk().ok()?;
+    walk.push(tip).ok()?;
+    let blob_at = |c: &git2::Commit<'_>| c.tree().ok().and_then(|t| t.get_path(Path::new(path)).ok()).map(|e| e.id());
+    for id in walk.take(limit).filter_map(Result::ok) {
+        let commit = repo.find_commit(id).ok()?;
+        let mine = blob_at(&commit);
+        let changed = if commit.parent_count() == 0 { mine.is_some() } else { commit.parents().all(|p| blob_at(&p) != mine) };
+        if changed {
+            return commit.author().email().ok().map(|e| (e.to_owned(), commit.time().seconds()));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn repo_with_commit(dir: &Path) -> Repository {
+        let repo = Repository::init(dir).unwrap();
+        std::fs::write(dir.join("a.txt"), "a").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("a.txt")).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = Signature::now("Alice", "alice@acme.example").unwrap();
+        repo.commit(Some("HEAD"), &sig, &sig, "init", &tree, &[]).unwrap();
+        drop(tree);
+        repo
+    }
+
+    fn branch(repo: &Repository) -> String {
+        repo.head().unwrap().shorthand().unwrap().to_owned()
+    }
+
+    #[test]
+    fn commits_a_file_and_refreshes_the_checkout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = repo_with_commit(tmp.path());
+        let b = branch(&repo);
+        let doc = json!({"apiVersion": "tollgate.dev/v1alpha1", "kind": "Promotion", "metadata": {"name": "income"}, "spec": {"release": "income-v2", "approvals": [{"user": "carol", "at": "t"}]}});
+        let bytes = render(&doc);
+        let c = Commit {
+            branch: &b,
+            base: &b,
+            prefix: "cfg",
+            path: "deploy/dev/income.yaml",
+            contents: &bytes,
+            message: "promote\n\nTollgate-Decision: dec-1\n",
+            bot: ("tollgate", "bot@tollgate.dev"),
+        };
+        let id = commit_file(&repo, &c).unwrap();
+        let commit = repo.find_commit(id).unwrap();
+        assert_eq!(commit.author().name().ok(), Some("tollgate"));
+        let entry = commit.tree().unwrap().get_path(Path::new("cfg/deploy/dev/income.yaml")).unwrap();
+        assert_eq!(repo.find_blob(entry.id()).unwrap().content(), &bytes[..]);
+        assert!(commit.tree().unwrap().get_path(Path::new("a.txt")).is_ok(), "other files are kept");
+        assert_eq!(std::fs::read(tmp.path().join("cfg/deploy/dev/income.yaml")).unwrap(), bytes);
+        let statuses = repo.statuses(None).unwrap();
+        assert!(statuses.iter().all(|s| s.path().ok() != Some("cfg/deploy/dev/income.yaml")), "the checkout is clean");
+        // Parsed back by our YAML loader, the document is what was written.
+        let parsed = crate::yaml::parse_documents(&bytes, &crate::yaml::Limits::default()).unwrap();
+        assert_eq!(parsed[0].value, doc);
+        assert_eq!(find_decision_commit(&repo, id, "dec-1", 10), Some(id));
+        assert_eq!(find_decision_commit(&repo, id, "dec-2", 10), None);
+        assert_eq!(last_change(&repo, id, "a.txt", 10).map(|c| c.0).as_deref(), Some("alice@acme.example"));
+        assert_eq!(last_change(&repo, id, "cfg/deploy/dev/income.yaml", 10).map(|c| c.0).as_deref(), Some("bot@tollgate.dev"));
+        // The same contents again change nothing.
+        assert_eq!(commit_file(&repo, &c).unwrap(), id);
+    }
+
+    #[test]
+    fn a_moved_branch_is_not_overwritten_and_proposals_get_their_own_branch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = repo_with_commit(tmp.path());
+        let b = branch(&repo);
+        let c = Commit {
+            branch: "tollgate/promote/prod/income",
+            base: &b,
+            prefix: "",
+            path: "deploy/prod/income.yaml",
+            contents: b"x: 1\n",
+            message: "m",
+            bot: ("t", "t@t"),
+        };
+        let id = commit_file(&repo, &c).unwrap();
+        assert_eq!(repo.refname_to_id("refs/heads/tollgate/promote/prod/income").unwrap(), id);
+        assert!(!tmp.path().join("deploy").exists(), "a proposal branch is not checked out");
+        let main = repo.refname_to_id(&format!("refs/heads/{b}")).unwrap();
+        assert_ne!(main, id);
+    }
+}

@@ -1,0 +1,799 @@
+//! The reconciler: one pass reads the config repo at a commit, gathers every decision's inputs,
+//! decides (see [`crate::decision`]), records each transition in the audit trail and promotes
+//! what may be promoted.
+//!
+//! A pass is split in three: [`prepare`] does the repo-side work (load, check, gates, authors,
+//! windows at the clock's instant) without the store; [`decide_all`] reads approvals and past
+//! promotions from the store and decides; [`act`] records and promotes. `status` and `explain`
+//! run the first two only.
+//!
+//! # Guarantees
+//!
+//! - Idempotent: a decision is recorded only when it differs from the last one recorded for its
+//!   (release, environment); a promotion is written only when Git does not already name the
+//!   release with its content. A crash between the promotion commit and its record is healed by
+//!   the next pass (the commit is found and recorded, not made again).
+//! - Nothing is promoted into an environment before the same content was promoted to the one it
+//!   promotes from, in Git.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use git2::Repository;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::approvals::{self, ApprovalPolicy, Directory};
+use crate::check::{self, CheckOptions};
+use crate::decision::{self, Decision, DecisionInputs, FindingInput, GateInput, PromotedInput, State, WindowInput};
+use crate::diag::Severity;
+use crate::promote::{self, PromoteError};
+use crate::refs::Index;
+use crate::repo::{RepoError, Source};
+use crate::spec::{self, ConfigRepo, Document, Kind, LoadOptions};
+use crate::store::{RecordKind, Store, StoreError};
+
+/// The bot identity promotion commits are made with, unless configured.
+pub const DEFAULT_BOT: (&str, &str) = ("tollgate", "tollgate-bot@users.noreply.tollgate.dev");
+
+/// Why a pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The config repo could not be read.
+    #[error("failed to read the config repo")]
+    Repo(#[from] RepoError),
+    /// The store failed.
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+    /// A promotion could not be written.
+    #[error("failed to promote `{release}` to {environment}")]
+    Promote {
+        /// The release.
+        release: String,
+        /// The environment.
+        environment: String,
+        /// Why.
+        #[source]
+        source: PromoteError,
+    },
+    /// `--release` names no release.
+    #[error("no release named `{0}` in the config repo")]
+    UnknownRelease(String),
+}
+
+/// How to run a pass.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The config repo (a folder in a Git repository).
+    pub repo: PathBuf,
+    /// The revision to read (default `HEAD`).
+    pub rev: String,
+    /// The clock.
+    pub now: jiff::Timestamp,
+    /// Only this release (for `explain`).
+    pub release: Option<String>,
+    /// Gate execution settings.
+    pub gates: GateSettings,
+    /// Commit identity for promotions.
+    pub bot: (String, String),
+    /// Worker threads for checks (0 = one per core).
+    pub jobs: usize,
+}
+
+/// Gate execution settings.
+#[derive(Debug, Clone, Default)]
+pub struct GateSettings {
+    /// Where gate results are cached.
+    pub cache_dir: Option<PathBuf>,
+    /// `auto`, `cpu` or `cuda`.
+    pub device: String,
+}
+
+/// One environment on a release's promotion path, as the repo describes it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvPlan {
+    /// Environment name.
+    pub name: String,
+    /// Where it promotes from.
+    pub promotes_from: Option<String>,
+    /// Its approval policy.
+    pub approvals: ApprovalPolicy,
+    /// Gate categories it requires.
+    pub required_gates: Vec<String>,
+    /// Its windows at the clock's instant.
+    pub window: WindowInput,
+    /// `commit`, `push` or `pullRequest`.
+    pub mode: String,
+    /// The branch promotions go to (default: the branch being reconciled).
+    pub branch: Option<String>,
+}
+
+/// A release with everything the repo says about it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleasePlan {
+    /// Release name.
+    pub name: String,
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub version: String,
+    /// The version's artifact digest.
+    pub model_sha256: Option<String>,
+    /// The serving image.
+    pub image: Option<String>,
+    /// Its spec.
+    pub spec: Value,
+    /// Its file, as a path in the Git repository.
+    pub git_path: String,
+    /// Emails of the authors of the release change (separation of duties).
+    pub authors: Vec<String>,
+    /// When the release file last changed (commit time, seconds since the epoch); of two
+    /// releases of one model, the later request wins.
+    pub changed_at: i64,
+    /// Findings on the release or what it references.
+    pub findings: Vec<FindingInput>,
+    /// Gate results.
+    pub gates: Option<GateOutcome>,
+    /// What approvals bind to.
+    pub content_digest: String,
+    /// Its promotion path, first environment first.
+    pub path: Vec<EnvPlan>,
+}
+
+/// What gates said about a release.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateOutcome {
+    /// Digest of the results (`None` when they could not be computed).
+    pub digest: Option<String>,
+    /// Each category the release defines, and whether it passed.
+    pub categories: BTreeMap<String, bool>,
+    /// One line per failing threshold.
+    pub failures: Vec<String>,
+    /// Why they could not be computed.
+    pub error: Option<String>,
+    /// The full results, for the record.
+    pub results: Value,
+}
+
+/// What `deploy/<env>/<model>.yaml` holds at the commit.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitPromotion {
+    /// The release named.
+    pub release: String,
+    /// Its content digest, when recorded.
+    pub content_digest: Option<String>,
+    /// The decision id, when tollgate wrote it.
+    pub decision: Option<String>,
+}
+
+/// The repo side of a pass.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The commit read.
+    pub commit: String,
+    /// The branch it is the tip of, when it is one.
+    pub branch: Option<String>,
+    /// Policy bundle digest.
+    pub policy_digest: Option<String>,
+    /// Fatal findings that stop the whole pass (unreadable input).
+    pub fatal: Vec<FindingInput>,
+    /// Releases.
+    pub releases: Vec<ReleasePlan>,
+    /// Users and groups.
+    pub directory: Directory,
+    /// Promotions in Git, by (environment, model).
+    pub promotions: HashMap<(String, String), GitPromotion>,
+    /// The Git repository's directory and the config repo's folder in it.
+    pub git_dir: PathBuf,
+    /// The config repo's folder inside the Git repository.
+    pub prefix: String,
+    /// The clock.
+    pub now: jiff::Timestamp,
+}
+
+fn finding_input(f: &crate::diag::Finding) -> FindingInput {
+    FindingInput { stage: f.stage.as_str().to_owned(), rule: f.rule.clone(), location: f.location(), message: f.message.clone() }
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
+}
+
+/// Reads the repo at `opts.rev` and gathers everything but the store's part.
+///
+/// # Errors
+///
+/// [`ReconcileError::Repo`] when the repository or revision cannot be read;
+/// [`ReconcileError::UnknownRelease`].
+pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
+    let source = Source::commit(&opts.repo, &opts.rev)?;
+    let Source::Commit { repo: git, commit, prefix } = &source else { unreachable!("a commit source") };
+    let branch = git
+        .head()
+        .ok()
+        .filter(|_| opts.rev == "HEAD")
+        .and_then(|h| h.shorthand().ok().map(str::to_owned))
+        .or_else(|| git.find_branch(&opts.rev, git2::BranchType::Local).ok().map(|_| opts.rev.clone()));
+    let git_dir = git.path().to_owned();
+    let prefix = prefix.clone();
+    let commit = *commit;
+    let repo = spec::load(&source, &LoadOptions { jobs: opts.jobs })?;
+    let bundle = check::compile_policies(&repo);
+    let (bundle, compile_findings) = match bundle {
+        Ok(b) => (Some(b), Vec::new()),
+        Err(f) => (None, f),
+    };
+    let author = crate::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| check::Author { name, email });
+    let report = check::check(&repo, bundle.as_ref(), &CheckOptions { changes: None, jobs: opts.jobs, author });
+    let mut fatal: Vec<FindingInput> =
+        report.findings.iter().chain(&compile_findings).filter(|f| f.severity == Severity::Fatal).map(finding_input).collect();
+    fatal.dedup();
+    let index = Index::new(&repo);
+    let directory = Directory::from_config(repo.config());
+    let promotions = git_promotions(&repo);
+    let mut releases = Vec::new();
+    for doc in repo.of_kind(Kind::Release) {
+        if opts.release.as_deref().is_some_and(|r| r != doc.name) {
+            continue;
+        }
+        releases.push(release_plan(&repo, &index, &report.findings, doc, git, commit, &prefix, opts));
+    }
+    if let Some(r) = &opts.release
+        && releases.is_empty()
+    {
+        return Err(ReconcileError::UnknownRelease(r.clone()));
+    }
+    // Newest request first: when two releases of a model may enter an environment in the same
+    // pass, the newer one is promoted and the older one is superseded.
+    releases.sort_by(|a, b| b.changed_at.cmp(&a.changed_at).then_with(|| b.name.cmp(&a.name)));
+    Ok(Prepared {
+        commit: commit.to_string(),
+        branch,
+        policy_digest: report.policy_digest.clone(),
+        fatal,
+        releases,
+        directory,
+        promotions,
+        git_dir,
+        prefix,
+        now: opts.now,
+    })
+}
+
+fn git_promotions(repo: &ConfigRepo) -> HashMap<(String, String), GitPromotion> {
+    let mut out = HashMap::new();
+    for doc in repo.of_kind(Kind::Promotion) {
+        let (Some(env), Some(model), Some(release)) =
+            (doc.str_at("/spec/environment"), doc.str_at("/spec/model/name"), doc.str_at("/spec/release"))
+        else {
+            continue;
+        };
+        // Only the file at the conventional path counts; a copy elsewhere promotes nothing.
+        if doc.file.path.as_str() != promote::deploy_path(env, model) {
+            continue;
+        }
+        out.insert(
+            (env.to_owned(), model.to_owned()),
+            GitPromotion {
+                release: release.to_owned(),
+                content_digest: doc.str_at("/spec/contentDigest").map(str::to_owned),
+                decision: doc.str_at("/spec/decision").map(str::to_owned),
+            },
+        );
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn release_plan(
+    repo: &ConfigRepo,
+    index: &Index<'_>,
+    findings: &[crate::diag::Finding],
+    doc: &Document,
+    git: &Repository,
+    commit: git2::Oid,
+    prefix: &str,
+    opts: &Options,
+) -> ReleasePlan {
+    let model = doc.str_at("/spec/model/name").unwrap_or_default().to_owned();
+    let version = doc.str_at("/spec/model/version").unwrap_or_default().to_owned();
+    let model_doc = index.get(Kind::Model, &model);
+    let model_sha256 = model_doc
+        .and_then(|m| m.spec().get("versions").and_then(Value::as_array))
+        .and_then(|vs| vs.iter().find(|v| v.get("version").and_then(Value::as_str) == Some(version.as_str())))
+        .and_then(|v| v.pointer("/artifact/sha256").and_then(Value::as_str))
+        .map(str::to_owned);
+    let image = doc.str_at("/spec/serving/image").map(str::to_owned);
+    let target = doc.str_at("/spec/environment").unwrap_or_default();
+    let path_docs = index.promotion_path(target);
+
+    // Findings on the release, its model, its datasets, the environments on its path and the
+    // Config block it.
+    let mut related: Vec<String> = vec![doc.id()];
+    related.extend(model_doc.map(Document::id));
+    for ptr in ["/spec/gates/evaluation", "/spec/gates/reference"] {
+        if let Some(d) = doc.str_at(ptr).and_then(|n| index.get(Kind::Dataset, n)) {
+            related.push(d.id());
+        }
+    }
+    related.extend(path_docs.iter().map(|e| e.id()));
+    related.extend(repo.config().map(Document::id));
+    let files: Vec<&str> = [doc.file.path.as_str()].into_iter().chain(model_doc.map(|m| m.file.path.as_str())).collect();
+    let mut mine: Vec<FindingInput> = findings
+        .iter()
+        .filter(|f| f.severity != Severity::Warning)
+        .filter(|f| f.document.as_ref().is_some_and(|d| related.contains(d)) || (f.document.is_none() && files.contains(&f.file.as_str())))
+        .map(finding_input)
+        .collect();
+    mine.dedup();
+
+    let git_path = if prefix.is_empty() { doc.file.path.to_string() } else { format!("{prefix}/{}", doc.file.path) };
+    let change = promote::last_change(git, commit, &git_path, 10_000);
+    let changed_at = change.as_ref().map_or(0, |c| c.1);
+    let authors = change.map(|c| c.0).into_iter().collect();
+
+    let defines_gates =
+        doc.spec().get("gates").is_some_and(|g| ["quality", "fairness", "dataQuality", "drift"].iter().any(|k| g.get(k).is_some()));
+    let gates = defines_gates.then(|| crate::gating_bridge::run(repo, &doc.name, &opts.gates));
+    let content_digest =
+        decision::content_digest(doc.spec(), model_sha256.as_deref(), image.as_deref(), gates.as_ref().and_then(|g| g.digest.as_deref()));
+
+    let path = path_docs
+        .iter()
+        .map(|env| EnvPlan {
+            name: env.name.clone(),
+            promotes_from: env.str_at("/spec/promotesFrom").map(str::to_owned),
+            approvals: ApprovalPolicy::from_environment(env),
+            required_gates: str_list(env.spec().get("gates")),
+            window: crate::gating_bridge::window(env, opts.now),
+            mode: env.str_at("/spec/promotion/mode").unwrap_or("commit").to_owned(),
+            branch: env.str_at("/spec/promotion/branch").map(str::to_owned),
+        })
+        .collect();
+    ReleasePlan {
+        name: doc.name.clone(),
+        model,
+        version,
+        model_sha256,
+        image,
+        spec: doc.spec().clone(),
+        git_path,
+        authors,
+        changed_at,
+        findings: mine,
+        gates,
+        content_digest,
+        path,
+    }
+}
+
+fn gate_input(plan: &ReleasePlan, env: &EnvPlan) -> GateInput {
+    if env.required_gates.is_empty() {
+        return GateInput::NotRequired;
+    }
+    match &plan.gates {
+        None => GateInput::Results {
+            digest: String::new(),
+            required: env.required_gates.iter().map(|c| (c.clone(), None)).collect(),
+            failures: vec![],
+        },
+        Some(g) => match (&g.error, &g.digest) {
+            (Some(e), _) => GateInput::Unavailable { reason: e.clone() },
+            (None, None) => GateInput::Unavailable { reason: "no results".into() },
+            (None, Some(d)) => GateInput::Results {
+                digest: d.clone(),
+                required: env.required_gates.iter().map(|c| (c.clone(), g.categories.get(c).copied())).collect(),
+                failures: g.failures.clone(),
+            },
+        },
+    }
+}
+
+/// Whether release `a` is a newer request than `b` (later change, then later name).
+fn newer(a: &ReleasePlan, b: &ReleasePlan) -> bool {
+    (a.changed_at, &a.name) > (b.changed_at, &b.name)
+}
+
+/// The store subject of a promotion slot.
+pub fn promotion_subject(env: &str, model: &str) -> String {
+    format!("deploy/{env}/{model}")
+}
+
+/// Whether the store recorded a promotion of `release` with `digest` to `env`, and whether the
+/// newest promotion recorded for the slot names the release Git names now.
+async fn promotion_history(
+    store: &Store,
+    env: &str,
+    model: &str,
+    release: &str,
+    digest: &str,
+    git_names: Option<&str>,
+) -> Result<(bool, bool), StoreError> {
+    let records = store.records_for(RecordKind::Promotion, &promotion_subject(env, model)).await?;
+    let before = records.iter().any(|r| {
+        r.doc.get("release").and_then(Value::as_str) == Some(release) && r.doc.get("contentDigest").and_then(Value::as_str) == Some(digest)
+    });
+    let latest_is_git = records.last().and_then(|r| r.doc.get("release").and_then(Value::as_str)).is_some_and(|r| Some(r) == git_names);
+    Ok((before, latest_is_git))
+}
+
+/// Decides every (release, environment) of a prepared pass, reading approvals and promotion
+/// history from the store.
+///
+/// # Errors
+///
+/// [`ReconcileError::Store`].
+pub async fn decide_all(store: &Store, prepared: &Prepared) -> Result<Vec<Decision>, ReconcileError> {
+    let mut out = Vec::new();
+    for plan in &prepared.releases {
+        out.extend(decide_release(store, prepared, plan, &prepared.promotions).await?);
+    }
+    Ok(out)
+}
+
+async fn decide_release(
+    store: &Store,
+    prepared: &Prepared,
+    plan: &ReleasePlan,
+    promotions: &HashMap<(String, String), GitPromotion>,
+) -> Result<Vec<Decision>, ReconcileError> {
+    let mut out = Vec::new();
+    for env in &plan.path {
+        out.push(decide_one(store, prepared, plan, env, promotions).await?);
+    }
+    Ok(out)
+}
+
+async fn decide_one(
+    store: &Store,
+    prepared: &Prepared,
+    plan: &ReleasePlan,
+    env: &EnvPlan,
+    promotions: &HashMap<(String, String), GitPromotion>,
+) -> Result<Decision, ReconcileError> {
+    let records = store.records_for(RecordKind::Approval, &approvals::subject(&plan.name, &env.name)).await?;
+    let live = approvals::live_approvals(records.iter().map(|r| (r.audit_seq, &r.doc)));
+    let status = approvals::evaluate(&env.approvals, &prepared.directory, &live, &plan.content_digest, &plan.authors);
+    let slot = (env.name.clone(), plan.model.clone());
+    let git = promotions.get(&slot);
+    let (promoted_before, latest_is_git) =
+        promotion_history(store, &env.name, &plan.model, &plan.name, &plan.content_digest, git.map(|g| g.release.as_str())).await?;
+    let promoted = match git {
+        None => PromotedInput::Nothing,
+        Some(g) if g.release == plan.name => PromotedInput::This { content_digest: g.content_digest.clone(), decision: g.decision.clone() },
+        Some(g) => PromotedInput::Other {
+            release: g.release.clone(),
+            by_tollgate: g.decision.is_some() && latest_is_git,
+            newer: prepared.releases.iter().find(|r| r.name == g.release).is_some_and(|other| newer(other, plan)),
+        },
+    };
+    let previous = env.promotes_from.as_ref().map(|prev| {
+        let there = promotions.get(&(prev.clone(), plan.model.clone()));
+        let ok = there.is_some_and(|g| g.release == plan.name && g.content_digest.as_deref() == Some(plan.content_digest.as_str()));
+        (prev.clone(), ok)
+    });
+    let mut findings = prepared.fatal.clone();
+    findings.extend(plan.findings.iter().cloned());
+    findings.dedup();
+    let inputs = DecisionInputs {
+        release: plan.name.clone(),
+        environment: env.name.clone(),
+        commit: Some(prepared.commit.clone()),
+        policy_digest: prepared.policy_digest.clone(),
+        content_digest: plan.content_digest.clone(),
+        model: json!({"name": plan.model, "version": plan.version, "sha256": plan.model_sha256}),
+        image: plan.image.clone(),
+        previous,
+        findings,
+        gates: gate_input(plan, env),
+        approvals: status,
+        window: env.window.clone(),
+        promoted,
+        promoted_before,
+        now: prepared.now.to_string(),
+    };
+    Ok(decision::decide(&inputs))
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase", tag = "action")]
+pub enum Action {
+    /// A decision changed and was recorded.
+    Recorded {
+        /// `release/<r>@<env>`.
+        subject: String,
+        /// The new state.
+        state: State,
+        /// Its audit event.
+        seq: u64,
+    },
+    /// A promotion commit was written.
+    Promoted {
+        /// Release.
+        release: String,
+        /// Environment.
+        environment: String,
+        /// The commit.
+        commit: String,
+        /// The branch it went to.
+        branch: String,
+    },
+    /// A pull-request branch was written; the promotion completes when it is merged.
+    Proposed {
+        /// Release.
+        release: String,
+        /// Environment.
+        environment: String,
+        /// The proposal branch.
+        branch: String,
+        /// Its tip.
+        commit: String,
+    },
+    /// A promotion found in Git without its record (a crash between the two) was recorded.
+    Healed {
+        /// Release.
+        release: String,
+        /// Environment.
+        environment: String,
+    },
+}
+
+/// A pass's result.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PassReport {
+    /// The commit reconciled.
+    pub commit: String,
+    /// Every decision, after acting.
+    pub decisions: Vec<Decision>,
+    /// What changed.
+    pub actions: Vec<Action>,
+}
+
+/// Records transitions and promotes. Runs only on the leader.
+///
+/// # Errors
+///
+/// [`ReconcileError::Store`] or [`ReconcileError::Promote`]; work done before the error stays
+/// done and recorded, and the next pass continues from there.
+pub async fn act(store: &Store, prepared: &Prepared, actor: &str, bot: (&str, &str)) -> Result<PassReport, ReconcileError> {
+    let mut promotions = prepared.promotions.clone();
+    let mut decisions = Vec::new();
+    let mut actions = Vec::new();
+    let mut promoted_now = std::collections::HashSet::new();
+    let git = Repository::open(&prepared.git_dir).map_err(|source| RepoError::Git { context: "open the repository".into(), source })?;
+    for plan in &prepared.releases {
+        record_release(store, actor, plan).await?;
+        for env in &plan.path {
+            let mut d = decide_one(store, prepared, plan, env, &promotions).await?;
+            let subject = approvals::subject(&plan.name, &env.name);
+            if d.state == State::Promoted {
+                heal(store, actor, prepared, plan, env, &d, &git, &mut actions).await?;
+            }
+            if let Some(seq) = record_decision(store, actor, &subject, &d).await? {
+                actions.push(Action::Recorded { subject: subject.clone(), state: d.state, seq });
+            }
+            let slot = (env.name.clone(), plan.model.clone());
+            if d.state == State::Promoting && promoted_now.contains(&slot) {
+                // A newer release took this slot in this pass; the next pass supersedes this one.
+                decisions.push(d);
+                continue;
+            }
+            if d.state == State::Promoting {
+                promoted_now.insert(slot);
+                let audit_seq = store.latest_record(RecordKind::Decision, &subject).await?.map_or(0, |r| r.audit_seq);
+                let doc = promotion_doc(prepared, plan, env, &d, audit_seq);
+                let bytes = promote::render(&doc);
+                let path = promote::deploy_path(&env.name, &plan.model);
+                let target = env.branch.clone().or_else(|| prepared.branch.clone()).unwrap_or_else(|| "main".into());
+                let proposal = env.mode == "pullRequest";
+                let branch = if proposal { promote::proposal_branch(&env.name, &plan.model) } else { target.clone() };
+                let message = commit_message(plan, env, &d, audit_seq, proposal);
+                let commit = promote::commit_file(
+                    &git,
+                    &promote::Commit {
+                        branch: &branch,
+                        base: &target,
+                        prefix: &prepared.prefix,
+                        path: &path,
+                        contents: &bytes,
+                        message: &message,
+                        bot,
+                    },
+                )
+                .map_err(|source| ReconcileError::Promote {
+                    release: plan.name.clone(),
+                    environment: env.name.clone(),
+                    source,
+                })?;
+                if proposal {
+                    let doc = json!({"release": plan.name, "environment": env.name, "branch": branch, "commit": commit.to_string(), "decision": d.id});
+                    store
+                        .append(
+                            &[crate::audit::event::NewEvent::new(actor, "promotion.proposed", &subject, doc).map_err(StoreError::from)?],
+                        )
+                        .await?;
+                    actions.push(Action::Proposed {
+                        release: plan.name.clone(),
+                        environment: env.name.clone(),
+                        branch,
+                        commit: commit.to_string(),
+                    });
+                } else {
+                    let record = promotion_record(plan, env, &d, &commit.to_string(), audit_seq, false);
+                    store.record(RecordKind::Promotion, actor, &promotion_subject(&env.name, &plan.model), &record).await?;
+                    actions.push(Action::Promoted {
+                        release: plan.name.clone(),
+                        environment: env.name.clone(),
+                        commit: commit.to_string(),
+                        branch,
+                    });
+                    promotions.insert(
+                        (env.name.clone(), plan.model.clone()),
+                        GitPromotion {
+                            release: plan.name.clone(),
+                            content_digest: Some(plan.content_digest.clone()),
+                            decision: Some(d.id.clone()),
+                        },
+                    );
+                    d = decide_one(store, prepared, plan, env, &promotions).await?;
+                    if let Some(seq) = record_decision(store, actor, &subject, &d).await? {
+                        actions.push(Action::Recorded { subject: subject.clone(), state: d.state, seq });
+                    }
+                }
+            }
+            decisions.push(d);
+        }
+    }
+    Ok(PassReport { commit: prepared.commit.clone(), decisions, actions })
+}
+
+async fn record_release(store: &Store, actor: &str, plan: &ReleasePlan) -> Result<(), StoreError> {
+    let subject = format!("release/{}", plan.name);
+    let latest = store.latest_record(RecordKind::Release, &subject).await?;
+    if latest.as_ref().and_then(|r| r.doc.get("contentDigest").and_then(Value::as_str)) != Some(plan.content_digest.as_str()) {
+        let doc = json!({"release": plan.name, "spec": plan.spec, "contentDigest": plan.content_digest, "modelSha256": plan.model_sha256});
+        store.record(RecordKind::Release, actor, &subject, &doc).await?;
+    }
+    if let Some(g) = &plan.gates
+        && let Some(digest) = &g.digest
+    {
+        let latest = store.latest_record(RecordKind::GateResult, &subject).await?;
+        if latest.as_ref().and_then(|r| r.doc.get("digest").and_then(Value::as_str)) != Some(digest.as_str()) {
+            let doc =
+                json!({"release": plan.name, "digest": digest, "categories": g.categories, "failures": g.failures, "results": g.results});
+            store.record(RecordKind::GateResult, actor, &subject, &doc).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records `d` unless the newest record for `subject` is the same decision in the same state.
+async fn record_decision(store: &Store, actor: &str, subject: &str, d: &Decision) -> Result<Option<u64>, StoreError> {
+    let latest = store.latest_record(RecordKind::Decision, subject).await?;
+    let same = latest.as_ref().is_some_and(|r| {
+        r.doc.get("id").and_then(Value::as_str) == Some(d.id.as_str())
+            && r.doc.get("state").and_then(Value::as_str) == Some(d.state.as_str())
+    });
+    if same {
+        return Ok(None);
+    }
+    let doc = serde_json::to_value(d).unwrap_or(Value::Null);
+    Ok(Some(store.record(RecordKind::Decision, actor, subject, &doc).await?.seq))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn heal(
+    store: &Store,
+    actor: &str,
+    prepared: &Prepared,
+    plan: &ReleasePlan,
+    env: &EnvPlan,
+    d: &Decision,
+    git: &Repository,
+    actions: &mut Vec<Action>,
+) -> Result<(), ReconcileError> {
+    let records = store.records_for(RecordKind::Promotion, &promotion_subject(&env.name, &plan.model)).await?;
+    let recorded = records.iter().any(|r| {
+        r.doc.get("release").and_then(Value::as_str) == Some(plan.name.as_str())
+            && r.doc.get("contentDigest").and_then(Value::as_str) == Some(plan.content_digest.as_str())
+    });
+    if recorded {
+        return Ok(());
+    }
+    let decision = match &d.inputs.promoted {
+        PromotedInput::This { decision, .. } => decision.clone(),
+        _ => None,
+    };
+    let tip = git2::Oid::from_str(&prepared.commit).ok();
+    let commit = tip
+        .zip(decision.as_deref())
+        .and_then(|(tip, dec)| promote::find_decision_commit(git, tip, dec, 10_000))
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| prepared.commit.clone());
+    let mut record = promotion_record(plan, env, d, &commit, 0, true);
+    if let Some(dec) = decision {
+        record["decision"] = json!(dec);
+    }
+    store.record(RecordKind::Promotion, actor, &promotion_subject(&env.name, &plan.model), &record).await?;
+    actions.push(Action::Healed { release: plan.name.clone(), environment: env.name.clone() });
+    Ok(())
+}
+
+fn promotion_record(plan: &ReleasePlan, env: &EnvPlan, d: &Decision, commit: &str, audit_seq: u64, healed: bool) -> Value {
+    json!({
+        "release": plan.name,
+        "environment": env.name,
+        "model": {"name": plan.model, "version": plan.version, "sha256": plan.model_sha256},
+        "image": plan.image,
+        "contentDigest": plan.content_digest,
+        "decision": d.id,
+        "decisionSeq": audit_seq,
+        "commit": commit,
+        "healed": healed,
+    })
+}
+
+fn promotion_doc(prepared: &Prepared, plan: &ReleasePlan, env: &EnvPlan, d: &Decision, audit_seq: u64) -> Value {
+    let gates = plan.gates.as_ref().map_or(Value::Null, |g| json!({"digest": g.digest, "passed": g.categories}));
+    let approvals: Vec<Value> = d.inputs.approvals.counted.iter().map(|a| json!({"user": a.user, "at": a.at})).collect();
+    let mut spec = json!({
+        "environment": env.name,
+        "release": plan.name,
+        "model": {"name": plan.model, "version": plan.version, "sha256": plan.model_sha256.clone().unwrap_or_default()},
+        "contentDigest": plan.content_digest,
+        "decision": d.id,
+        "auditSeq": audit_seq,
+        "promotedAt": prepared.now.to_string(),
+    });
+    if let Some(image) = &plan.image {
+        spec["image"] = json!(image);
+    }
+    if !gates.is_null() {
+        spec["gates"] = gates;
+    }
+    if !approvals.is_empty() {
+        spec["approvals"] = Value::Array(approvals);
+    }
+    json!({
+        "apiVersion": "tollgate.dev/v1alpha1",
+        "kind": "Promotion",
+        "metadata": {"name": promotion_name(&env.name, &plan.model)},
+        "spec": spec,
+    })
+}
+
+/// The Promotion document's name: unique per (environment, model), a DNS label.
+pub fn promotion_name(env: &str, model: &str) -> String {
+    let name = format!("{env}-{model}");
+    if name.len() <= 63 {
+        return name;
+    }
+    use sha2::{Digest, Sha256};
+    let h = hex::encode(Sha256::digest(name.as_bytes()));
+    format!("{}-{}", name[..50].trim_end_matches('-'), &h[..12])
+}
+
+fn commit_message(plan: &ReleasePlan, env: &EnvPlan, d: &Decision, audit_seq: u64, proposal: bool) -> String {
+    let verb = if proposal { "Propose promoting" } else { "Promote" };
+    let mut m = format!("{verb} {} ({}@{}) to {}\n\n", plan.name, plan.model, plan.version, env.name);
+    for r in &d.reasons {
+        m.push_str(&format!("- {}\n", r.message));
+    }
+    m.push_str(&format!(
+        "\nTollgate-Decision: {}\nTollgate-Release: {}\nTollgate-Environment: {}\nTollgate-Content-Digest: {}\nTollgate-Audit-Seq: {audit_seq}\n",
+        d.id, plan.name, env.name, plan.content_digest
+    ));
+    m
+}
+
+/// The path of the Git repository's work tree (or the repository itself when bare).
+pub fn git_root(dir: &Path) -> Option<PathBuf> {
+    let repo = Repository::discover(dir).ok()?;
+    Some(repo.workdir().unwrap_or(repo.path()).to_owned())
+}

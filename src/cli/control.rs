@@ -1,0 +1,401 @@
+//! `tollgate reconcile`, `status` and `explain`: the controller's loop and what it would do.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use tollgate_controller::decision::{Decision, GateInput, PromotedInput, State};
+use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, GateSettings, Options, PassReport};
+use tollgate_controller::store::{DEFAULT_URL, Store};
+
+/// Where the config repo is and how to read it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RepoArgs {
+    /// The config repo: a folder in a Git repository.
+    #[arg(long, env = "TOLLGATE_REPO", default_value = ".")]
+    pub repo: PathBuf,
+    /// The branch or revision to reconcile.
+    #[arg(long, env = "TOLLGATE_REV", default_value = "HEAD")]
+    pub rev: String,
+    /// Database URL: `sqlite://PATH` (one file, the default) or `postgres://…`.
+    #[arg(long, env = "TOLLGATE_DB", default_value = DEFAULT_URL)]
+    pub db: String,
+    /// Where the model runs for gates: auto (CUDA when present), cpu or cuda.
+    #[arg(long, env = "TOLLGATE_DEVICE", default_value = "auto")]
+    pub device: String,
+    /// Where gate results are cached (default: `~/.cache/tollgate/gates`).
+    #[arg(long, env = "TOLLGATE_GATE_CACHE")]
+    pub gate_cache: Option<PathBuf>,
+    /// Worker threads for checks (0 = one per core).
+    #[arg(long, env = "TOLLGATE_JOBS", default_value_t = 0)]
+    pub jobs: usize,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// Tables for people.
+    Text,
+    /// JSON for machines.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Run one pass and exit.
+    #[arg(long)]
+    once: bool,
+    /// Decide without recording or promoting (implied by `--at`).
+    #[arg(long)]
+    dry_run: bool,
+    /// Decide as if the clock said TIME (RFC 3339, `now`, or `2026-12-01T09:30[Europe/Berlin]`).
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Time between passes.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    interval: Duration,
+    /// This replica's name in leader election (default: host and process id).
+    #[arg(long, env = "TOLLGATE_REPLICA")]
+    replica: Option<String>,
+    /// Output format of each pass's report.
+    #[arg(long, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// What the state would be at TIME.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Output format.
+    #[arg(long, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The release.
+    release: String,
+    /// The environment.
+    #[arg(long)]
+    env: String,
+    #[command(flatten)]
+    repo: RepoArgs,
+    /// Explain the decision as it would be at TIME.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Output format.
+    #[arg(long, default_value = "text")]
+    format: Format,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. `30s`, `5m` or `1h`"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("`{s}` is not a duration; write e.g. `30s`, `5m` or `1h`")),
+    };
+    if secs == 0 {
+        return Err("the interval must be at least 1s".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// The clock: `--at TIME` or now.
+pub fn clock(at: Option<&str>) -> anyhow::Result<jiff::Timestamp> {
+    match at {
+        None => Ok(jiff::Timestamp::now()),
+        Some("now") => Ok(jiff::Timestamp::now()),
+        Some(s) => s.parse().with_context(|| format!("invalid --at `{s}`")),
+    }
+}
+
+pub(crate) fn options(repo: &RepoArgs, now: jiff::Timestamp, release: Option<String>) -> Options {
+    let cache_dir = repo.gate_cache.clone().or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/tollgate/gates")));
+    Options {
+        repo: repo.repo.clone(),
+        rev: repo.rev.clone(),
+        now,
+        release,
+        gates: GateSettings { cache_dir, device: repo.device.clone() },
+        bot: (
+            std::env::var("TOLLGATE_BOT_NAME").unwrap_or_else(|_| DEFAULT_BOT.0.into()),
+            std::env::var("TOLLGATE_BOT_EMAIL").unwrap_or_else(|_| DEFAULT_BOT.1.into()),
+        ),
+        jobs: repo.jobs,
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("failed to start the async runtime")
+}
+
+fn out(line: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+fn exit_for(decisions: &[Decision]) -> ExitCode {
+    if decisions.iter().any(|d| matches!(d.state, State::Blocked | State::RolledBack)) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// Runs `tollgate reconcile`.
+pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
+    let dry_run = args.dry_run || args.at.is_some();
+    let now = clock(args.at.as_deref())?;
+    runtime()?.block_on(async move {
+        let store = Store::open(&args.repo.db).await.context("failed to open the store")?;
+        if dry_run {
+            let opts = options(&args.repo, now, None);
+            let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
+            let decisions = reconcile::decide_all(&store, &prepared).await?;
+            let report = PassReport { commit: prepared.commit.clone(), decisions, actions: vec![] };
+            print_pass(&report, args.format, true)?;
+            return Ok(exit_for(&report.decisions));
+        }
+        let replica = args.replica.clone().unwrap_or_else(default_replica);
+        let name = std::fs::canonicalize(&args.repo.repo).unwrap_or(args.repo.repo.clone()).display().to_string();
+        let ttl = (args.interval * 3).max(Duration::from_secs(10));
+        let mut leadership = None;
+        loop {
+            if leadership.is_none() {
+                leadership = store.try_lead(&name, &replica, ttl).await?;
+                if leadership.is_none() {
+                    if args.once {
+                        anyhow::bail!(
+                            "another replica leads reconciliation of this repo; it does the work (use --dry-run to see its decisions)"
+                        );
+                    }
+                    tracing::info!(replica, "waiting for leadership");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+                tracing::info!(replica, "leading");
+            }
+            if let Some(l) = leadership.as_mut()
+                && !l.renew().await?
+            {
+                tracing::warn!(replica, "lost leadership");
+                leadership = None;
+                continue;
+            }
+            let opts = options(&args.repo, jiff::Timestamp::now(), None);
+            let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
+            let bot = options(&args.repo, now, None).bot;
+            let report = reconcile::act(&store, &prepared, "tollgate", (&bot.0, &bot.1)).await?;
+            print_pass(&report, args.format, false)?;
+            if args.once {
+                if let Some(l) = leadership.take() {
+                    l.release().await;
+                }
+                return Ok(exit_for(&report.decisions));
+            }
+            tokio::time::sleep(args.interval).await;
+        }
+    })
+}
+
+fn default_replica() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into());
+    format!("{host}-{}", std::process::id())
+}
+
+fn print_pass(report: &PassReport, format: Format, dry_run: bool) -> anyhow::Result<()> {
+    match format {
+        Format::Json => out(serde_json::to_string_pretty(report)?),
+        Format::Text => {
+            for a in &report.actions {
+                match a {
+                    Action::Promoted { release, environment, commit, branch } => {
+                        out(format!("promoted {release} to {environment}: commit {} on {branch}", &commit[..commit.len().min(12)]));
+                    }
+                    Action::Proposed { release, environment, branch, .. } => {
+                        out(format!("proposed {release} for {environment}: branch {branch} awaits merge"));
+                    }
+                    Action::Healed { release, environment } => {
+                        out(format!("recorded the promotion of {release} to {environment} found in Git"))
+                    }
+                    Action::Recorded { .. } => {}
+                }
+            }
+            print_table(&report.commit, &report.decisions, dry_run);
+        }
+    }
+    Ok(())
+}
+
+fn print_table(commit: &str, decisions: &[Decision], dry_run: bool) {
+    let at = decisions.first().map(|d| d.inputs.now.clone()).unwrap_or_default();
+    out(format!("commit {} at {at}{}", &commit[..commit.len().min(12)], if dry_run { " (dry run)" } else { "" }));
+    if decisions.is_empty() {
+        out("no releases");
+        return;
+    }
+    let rw = decisions.iter().map(|d| d.release.len()).max().unwrap_or(7).max(7);
+    let ew = decisions.iter().map(|d| d.environment.len()).max().unwrap_or(3).max(3);
+    out(format!("{:rw$}  {:ew$}  {:16}  WHY", "RELEASE", "ENV", "STATE"));
+    let mut last = "";
+    for d in decisions {
+        let name = if d.release == last { "" } else { d.release.as_str() };
+        last = &d.release;
+        let why = d.reasons.first().map(|r| r.message.as_str()).unwrap_or("");
+        out(format!("{name:rw$}  {:ew$}  {:16}  {why}", d.environment, d.state.as_str()));
+    }
+}
+
+/// Runs `tollgate status`.
+pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let now = clock(args.at.as_deref())?;
+    runtime()?.block_on(async move {
+        let store = Store::open(&args.repo.db).await.context("failed to open the store")?;
+        let opts = options(&args.repo, now, None);
+        let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
+        let decisions = reconcile::decide_all(&store, &prepared).await?;
+        match args.format {
+            Format::Json => out(serde_json::to_string_pretty(&serde_json::json!({"commit": prepared.commit, "decisions": decisions}))?),
+            Format::Text => print_table(&prepared.commit, &decisions, false),
+        }
+        Ok(exit_for(&decisions))
+    })
+}
+
+/// Runs `tollgate explain`.
+pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let now = clock(args.at.as_deref())?;
+    runtime()?.block_on(async move {
+        let store = Store::open(&args.repo.db).await.context("failed to open the store")?;
+        let opts = options(&args.repo, now, Some(args.release.clone()));
+        let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
+        let decisions = reconcile::decide_all(&store, &prepared).await?;
+        let Some(d) = decisions.into_iter().find(|d| d.environment == args.env) else {
+            let path: Vec<&str> = prepared.releases.iter().flat_map(|r| r.path.iter().map(|e| e.name.as_str())).collect();
+            anyhow::bail!(
+                "`{}` is not on the promotion path of `{}`\nhint: its path is {}",
+                args.env,
+                args.release,
+                if path.is_empty() { "empty (its environment does not exist)".to_owned() } else { path.join(" -> ") }
+            );
+        };
+        match args.format {
+            Format::Json => out(serde_json::to_string_pretty(&d)?),
+            Format::Text => print_explain(&d, prepared.releases.first()),
+        }
+        Ok(if matches!(d.state, State::Promoted | State::Promoting | State::Superseded) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    })
+}
+
+fn print_explain(d: &Decision, plan: Option<&reconcile::ReleasePlan>) {
+    let i = &d.inputs;
+    out(format!("{} -> {}: {}", d.release, d.environment, d.state));
+    out(format!("decision {} at {}", d.id, i.now));
+    out("");
+    out("why:");
+    for r in &d.reasons {
+        let kind = serde_json::to_value(r.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        out(format!("  {kind:10} {}", r.message));
+    }
+    out("");
+    out("inputs:");
+    let row = |k: &str, v: String| out(format!("  {k:16} {v}"));
+    row("commit", i.commit.clone().unwrap_or_default());
+    row("policy bundle", i.policy_digest.clone().unwrap_or_else(|| "(did not compile)".into()));
+    row("content digest", i.content_digest.clone());
+    row(
+        "model",
+        format!(
+            "{}@{} sha256:{}",
+            i.model["name"].as_str().unwrap_or(""),
+            i.model["version"].as_str().unwrap_or(""),
+            i.model["sha256"].as_str().unwrap_or("(unknown)")
+        ),
+    );
+    row("image", i.image.clone().unwrap_or_else(|| "(none)".into()));
+    if let Some(plan) = plan {
+        row("authors", if plan.authors.is_empty() { "(unknown)".into() } else { plan.authors.join(", ") });
+    }
+    row(
+        "previous stage",
+        match &i.previous {
+            None => "(first environment)".into(),
+            Some((env, true)) => format!("{env}: promoted with this content"),
+            Some((env, false)) => format!("{env}: not promoted with this content"),
+        },
+    );
+    if i.findings.is_empty() {
+        row("findings", "none".into());
+    } else {
+        for (n, f) in i.findings.iter().enumerate() {
+            row(if n == 0 { "findings" } else { "" }, format!("{}: {} [{}]", f.location, f.message, f.rule));
+        }
+    }
+    match &i.gates {
+        GateInput::NotRequired => row("gates", "none required here".into()),
+        GateInput::Unavailable { reason } => row("gates", format!("unavailable: {reason}")),
+        GateInput::Results { digest, required, failures } => {
+            let parts: Vec<String> = required
+                .iter()
+                .map(|(c, p)| {
+                    format!(
+                        "{c} {}",
+                        match p {
+                            Some(true) => "pass",
+                            Some(false) => "FAIL",
+                            None => "not defined",
+                        }
+                    )
+                })
+                .collect();
+            row("gates", format!("{} (results {})", parts.join(", "), &digest[..digest.len().min(12)]));
+            for f in failures {
+                row("", f.clone());
+            }
+        }
+    }
+    let a = &i.approvals;
+    let groups = if a.policy.groups.is_empty() { "any approver".to_owned() } else { a.policy.groups.join(", ") };
+    row(
+        "approvals",
+        format!(
+            "{} (need {} from {groups}{})",
+            a.summary(),
+            a.policy.required,
+            if a.policy.separation_of_duties { "; authors may not approve" } else { "" }
+        ),
+    );
+    for c in &a.counted {
+        row("", format!("counted: {} at {} via {}", c.user, c.at, c.via));
+    }
+    for (c, why) in &a.ignored {
+        row("", format!("not counted: {} at {}: {why}", c.user, c.at));
+    }
+    let w = &i.window;
+    let mut window = format!("{}: {}", if w.open { "open" } else { "closed" }, w.reason);
+    if let Some(u) = &w.until {
+        window.push_str(&format!(" (until {u})"));
+    }
+    if let Some(n) = &w.next_open {
+        window.push_str(&format!("; next opening {n}"));
+    }
+    row("window", window);
+    row(
+        "in Git",
+        match &i.promoted {
+            PromotedInput::Nothing => "nothing promoted for this model here".into(),
+            PromotedInput::This { content_digest, .. } => format!(
+                "this release{}",
+                if content_digest.as_deref() == Some(i.content_digest.as_str()) { "" } else { " with other content" }
+            ),
+            PromotedInput::Other { release, by_tollgate, .. } => {
+                format!("`{release}`{}", if *by_tollgate { " (promoted by tollgate)" } else { " (not by a tollgate promotion)" })
+            }
+        },
+    );
+}
