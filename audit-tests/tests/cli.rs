@@ -1,78 +1,16 @@
 //! `tollgate audit …` end to end: the real binary, real databases, the exit codes users see.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::Command;
 
-/// The `tollgate` binary, built once (a no-op when it is fresh). `TOLLGATE_BIN` overrides.
-fn tollgate() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(bin) = std::env::var("TOLLGATE_BIN") {
-            return PathBuf::from(bin);
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "tollgate", "--bin", "tollgate"])
-            .current_dir(&root)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building tollgate failed");
-        // Tests run from <target>/debug/deps/; the binary sits in <target>/debug/.
-        let exe = std::env::current_exe().expect("test binary path");
-        exe.parent().and_then(Path::parent).expect("target dir").join("tollgate")
-    })
-}
+use tollgate_audit_tests::{drop_db, fresh, tollgate};
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(db: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(tollgate());
-    cmd.arg("audit").args(args).env("TOLLGATE_DB", db).env_remove("TOLLGATE_AUDIT_KEY").env_remove("TOLLGATE_AUDIT_KEY_FILE");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let Output { status, stdout, stderr } = cmd.output().expect("tollgate runs");
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
-}
-
-fn pg_admin() -> String {
-    std::env::var("TOLLGATE_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh database URL for `backend`, and a guard that drops a PostgreSQL one.
-async fn fresh(backend: &str, dir: &Path) -> (String, Option<String>) {
-    if backend == "sqlite" {
-        return (format!("sqlite://{}", dir.join("tollgate.db").display()), None);
-    }
-    let name = format!(
-        "tollgate_e2e_{}_{}",
-        std::process::id(),
-        dir.file_name().and_then(|n| n.to_str()).unwrap_or("x").to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "")
-    );
-    let admin = sqlx::PgPool::connect(&pg_admin()).await.expect("postgres is running");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
-    admin.close().await;
-    let base = pg_admin();
-    let base = &base[..base.rfind('/').expect("url with a database")];
-    (format!("{base}/{name}"), Some(name))
-}
-
-async fn drop_db(name: Option<String>) {
-    if let Some(name) = name {
-        let admin = sqlx::PgPool::connect(&pg_admin()).await.expect("postgres is running");
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await.expect("drop");
-        admin.close().await;
-    }
+fn run(db: &str, args: &[&str], envs: &[(&str, &str)]) -> tollgate_audit_tests::Run {
+    let mut all: Vec<&str> = vec!["audit"];
+    all.extend_from_slice(args);
+    let mut envs = envs.to_vec();
+    envs.push(("TOLLGATE_DB", db));
+    tollgate_audit_tests::run_in(None, &all, &envs, &["TOLLGATE_AUDIT_KEY", "TOLLGATE_AUDIT_KEY_FILE"])
 }
 
 async fn tamper(db: &str, sql: &str) {

@@ -10,7 +10,7 @@
 //! 2. This content was promoted here before and Git now names something else: when a later
 //!    tollgate promotion replaced it → `Superseded`; when anything else did (a revert, a hand
 //!    edit) → `RolledBack`. Neither is promoted again until the release's content changes.
-//!    A newer release of the same model promoted here also supersedes it.
+//!    A newer release of the same model that is or was promoted here supersedes it too.
 //! 3. The environment promotes from another, and this content is not promoted there → `Pending`.
 //! 4. Schema, reference or policy errors on the release or what it references → `Blocked`.
 //! 5. Required gates that fail or could not be computed → `Blocked`.
@@ -178,8 +178,6 @@ pub enum PromotedInput {
         release: String,
         /// Whether tollgate wrote it (a Promotion with a decision id), rather than a person.
         by_tollgate: bool,
-        /// Whether it is a newer request for the same model than this release.
-        newer: bool,
     },
 }
 
@@ -215,6 +213,8 @@ pub struct DecisionInputs {
     pub promoted: PromotedInput,
     /// Whether the store recorded a promotion of this content here before.
     pub promoted_before: bool,
+    /// A newer release of the same model that is or was promoted here.
+    pub superseded_by: Option<String>,
     /// The instant the decision is for (RFC 3339).
     pub now: String,
 }
@@ -223,7 +223,7 @@ pub struct DecisionInputs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
-    /// `dec-` and 20 hex digits of the digest of the inputs (without the clock).
+    /// `dec-` and 20 hex digits of the digest of the inputs, without the clock and the commit.
     pub id: String,
     /// Release name.
     pub release: String,
@@ -256,7 +256,10 @@ pub fn decide(inputs: &DecisionInputs) -> Decision {
     let (state, reasons) = state_and_reasons(inputs);
     let mut keyed = serde_json::to_value(inputs).unwrap_or(Value::Null);
     if let Some(o) = keyed.as_object_mut() {
+        // Neither the clock nor an unrelated commit makes a new decision; what they change
+        // (windows, content, findings) is in the other inputs.
         o.remove("now");
+        o.remove("commit");
     }
     let id = format!("dec-{}", &hex::encode(Sha256::digest(canonical(&keyed)))[..20]);
     Decision {
@@ -277,11 +280,9 @@ fn state_and_reasons(i: &DecisionInputs) -> (State, Vec<Reason>) {
         PromotedInput::This { content_digest: Some(d), .. } if *d == i.content_digest => {
             return (State::Promoted, vec![Reason::new(K::Promotion, format!("deploy/{env} names this release with this content"))]);
         }
-        PromotedInput::Other { release, newer: true, .. } => {
-            return (
-                State::Superseded,
-                vec![Reason::new(K::Promotion, format!("`{release}`, a newer release of the model, is promoted to {env}"))],
-            );
+        _ if i.superseded_by.is_some() => {
+            let newer = i.superseded_by.as_deref().unwrap_or_default();
+            return (State::Superseded, vec![Reason::new(K::Promotion, format!("`{newer}`, a newer release of the model, reached {env}"))]);
         }
         PromotedInput::Other { release, by_tollgate, .. } if i.promoted_before => {
             return if *by_tollgate {
@@ -398,6 +399,7 @@ mod tests {
             window: WindowInput { open: true, reason: "allow window".into(), until: None, next_open: None },
             promoted: PromotedInput::Nothing,
             promoted_before: false,
+            superseded_by: None,
             now: "2026-11-28T10:00:00Z".into(),
         }
     }
@@ -441,18 +443,22 @@ mod tests {
     fn reverted_and_replaced_promotions_are_not_redone() {
         let mut i = inputs();
         i.promoted_before = true;
-        i.promoted = PromotedInput::Other { release: "income-v3".into(), by_tollgate: true, newer: false };
+        i.promoted = PromotedInput::Other { release: "income-v3".into(), by_tollgate: true };
         assert_eq!(decide(&i).state, State::Superseded);
-        i.promoted = PromotedInput::Other { release: "income-v1".into(), by_tollgate: false, newer: false };
+        i.promoted = PromotedInput::Other { release: "income-v1".into(), by_tollgate: false };
         assert_eq!(decide(&i).state, State::RolledBack);
         i.promoted = PromotedInput::Nothing;
         assert_eq!(decide(&i).state, State::RolledBack);
-        // A newer release of the model in place supersedes even what was never promoted here.
+        // A newer release of the model that reached the environment supersedes even what was
+        // never promoted here, also after its own rollback.
         i.promoted_before = false;
-        i.promoted = PromotedInput::Other { release: "income-v3".into(), by_tollgate: true, newer: true };
+        i.superseded_by = Some("income-v3".into());
+        assert_eq!(decide(&i).state, State::Superseded);
+        i.promoted = PromotedInput::Other { release: "income-v3".into(), by_tollgate: true };
         assert_eq!(decide(&i).state, State::Superseded);
         // An older one in place is replaced.
-        i.promoted = PromotedInput::Other { release: "income-v1".into(), by_tollgate: true, newer: false };
+        i.superseded_by = None;
+        i.promoted = PromotedInput::Other { release: "income-v1".into(), by_tollgate: true };
         assert_eq!(decide(&i).state, State::Promoting);
         // The same release with other content is a new candidate.
         i.promoted_before = false;
@@ -461,10 +467,11 @@ mod tests {
     }
 
     #[test]
-    fn the_id_ignores_the_clock_but_not_the_inputs() {
+    fn the_id_ignores_the_clock_and_commit_but_not_the_inputs() {
         let a = inputs();
         let mut b = a.clone();
         b.now = "2027-01-01T00:00:00Z".into();
+        b.commit = Some("def".into());
         assert_eq!(decide(&a).id, decide(&b).id);
         b.approvals.satisfied = false;
         assert_ne!(decide(&a).id, decide(&b).id);

@@ -403,8 +403,9 @@ pub fn promotion_subject(env: &str, model: &str) -> String {
     format!("deploy/{env}/{model}")
 }
 
-/// Whether the store recorded a promotion of `release` with `digest` to `env`, and whether the
-/// newest promotion recorded for the slot names the release Git names now.
+/// What the store says about a promotion slot: whether `release` was promoted there with
+/// `digest`, whether the newest promotion names the release Git names now, and every release
+/// ever promoted there.
 async fn promotion_history(
     store: &Store,
     env: &str,
@@ -412,13 +413,14 @@ async fn promotion_history(
     release: &str,
     digest: &str,
     git_names: Option<&str>,
-) -> Result<(bool, bool), StoreError> {
+) -> Result<(bool, bool, Vec<String>), StoreError> {
     let records = store.records_for(RecordKind::Promotion, &promotion_subject(env, model)).await?;
+    let name = |r: &crate::store::StoredRecord| r.doc.get("release").and_then(Value::as_str).map(str::to_owned);
     let before = records.iter().any(|r| {
         r.doc.get("release").and_then(Value::as_str) == Some(release) && r.doc.get("contentDigest").and_then(Value::as_str) == Some(digest)
     });
-    let latest_is_git = records.last().and_then(|r| r.doc.get("release").and_then(Value::as_str)).is_some_and(|r| Some(r) == git_names);
-    Ok((before, latest_is_git))
+    let latest_is_git = records.last().and_then(name).is_some_and(|r| Some(r.as_str()) == git_names);
+    Ok((before, latest_is_git, records.iter().filter_map(name).collect()))
 }
 
 /// Decides every (release, environment) of a prepared pass, reading approvals and promotion
@@ -460,16 +462,18 @@ async fn decide_one(
     let status = approvals::evaluate(&env.approvals, &prepared.directory, &live, &plan.content_digest, &plan.authors);
     let slot = (env.name.clone(), plan.model.clone());
     let git = promotions.get(&slot);
-    let (promoted_before, latest_is_git) =
+    let (promoted_before, latest_is_git, ever) =
         promotion_history(store, &env.name, &plan.model, &plan.name, &plan.content_digest, git.map(|g| g.release.as_str())).await?;
+    let superseded_by = prepared
+        .releases
+        .iter()
+        .filter(|other| other.model == plan.model && newer(other, plan))
+        .find(|other| git.is_some_and(|g| g.release == other.name) || ever.contains(&other.name))
+        .map(|other| other.name.clone());
     let promoted = match git {
         None => PromotedInput::Nothing,
         Some(g) if g.release == plan.name => PromotedInput::This { content_digest: g.content_digest.clone(), decision: g.decision.clone() },
-        Some(g) => PromotedInput::Other {
-            release: g.release.clone(),
-            by_tollgate: g.decision.is_some() && latest_is_git,
-            newer: prepared.releases.iter().find(|r| r.name == g.release).is_some_and(|other| newer(other, plan)),
-        },
+        Some(g) => PromotedInput::Other { release: g.release.clone(), by_tollgate: g.decision.is_some() && latest_is_git },
     };
     let previous = env.promotes_from.as_ref().map(|prev| {
         let there = promotions.get(&(prev.clone(), plan.model.clone()));
@@ -494,6 +498,7 @@ async fn decide_one(
         window: env.window.clone(),
         promoted,
         promoted_before,
+        superseded_by,
         now: prepared.now.to_string(),
     };
     Ok(decision::decide(&inputs))

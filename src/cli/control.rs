@@ -55,6 +55,10 @@ pub struct ReconcileArgs {
     /// Decide as if the clock said TIME (RFC 3339, `now`, or `2026-12-01T09:30[Europe/Berlin]`).
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
+    /// With `--once --at TIME`: record and promote as if the clock said TIME, instead of a dry
+    /// run. For drills and tests; each decision records the instant it was made for.
+    #[arg(long, hide = true, requires_all = ["at", "once"])]
+    act: bool,
     /// Time between passes.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     interval: Duration,
@@ -149,7 +153,7 @@ fn exit_for(decisions: &[Decision]) -> ExitCode {
 
 /// Runs `tollgate reconcile`.
 pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
-    let dry_run = args.dry_run || args.at.is_some();
+    let dry_run = args.dry_run || (args.at.is_some() && !args.act);
     let now = clock(args.at.as_deref())?;
     runtime()?.block_on(async move {
         let store = Store::open(&args.repo.db).await.context("failed to open the store")?;
@@ -187,7 +191,7 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                 leadership = None;
                 continue;
             }
-            let opts = options(&args.repo, jiff::Timestamp::now(), None);
+            let opts = options(&args.repo, if args.act { now } else { jiff::Timestamp::now() }, None);
             let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
             let bot = options(&args.repo, now, None).bot;
             let report = reconcile::act(&store, &prepared, "tollgate", (&bot.0, &bot.1)).await?;

@@ -1,0 +1,348 @@
+//! The controller end to end, on a copy of `examples/` in a real Git repository: reconcile,
+//! approvals, windows and freezes, promotion commits, rollbacks, crashes and leader election.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tollgate_audit_tests::{Run, drop_db, fresh, run_in, tollgate};
+
+/// A Tuesday, 11:00 in Berlin: staging (weekdays 07-18) and prod (Tue-Thu 09-15) are open.
+const TUESDAY: &str = "2026-12-01T10:00:00Z";
+/// A Monday, 11:00 in Berlin: staging is open, prod is not (Tuesday to Thursday only).
+const MONDAY: &str = "2026-12-07T10:00:00Z";
+/// Inside the year-end freeze, on a Tuesday.
+const FROZEN: &str = "2026-12-22T10:00:00Z";
+
+struct Repo {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    db: String,
+}
+
+fn git(dir: &Path, args: &[&str], who: (&str, &str)) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", who.0)
+        .env("GIT_AUTHOR_EMAIL", who.1)
+        .env("GIT_COMMITTER_NAME", who.0)
+        .env("GIT_COMMITTER_EMAIL", who.1)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const ALICE: (&str, &str) = ("Alice", "alice@acme.example");
+const CAROL: (&str, &str) = ("Carol", "carol@acme.example");
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read examples") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+impl Repo {
+    /// `examples/` committed by Alice, and a fresh database.
+    async fn new(backend: &str) -> (Repo, Option<String>) {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("config");
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), &dir);
+        git(&dir, &["init", "-q", "-b", "main"], ALICE);
+        git(&dir, &["add", "-A"], ALICE);
+        git(&dir, &["commit", "-q", "-m", "acme-ml config"], ALICE);
+        let (db, guard) = fresh(backend, tmp.path()).await;
+        (Repo { _tmp: tmp, dir, db }, guard)
+    }
+
+    fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        let mut envs = envs.to_vec();
+        envs.push(("TOLLGATE_DB", &self.db));
+        envs.push(("TOLLGATE_REPO", self.dir.to_str().expect("utf-8")));
+        let cache = self.dir.parent().expect("tmp").join("gate-cache");
+        envs.push(("TOLLGATE_GATE_CACHE", cache.to_str().expect("utf-8")));
+        envs.push(("TOLLGATE_REPLICA", "e2e"));
+        run_in(Some(&self.dir), args, &envs, &["TOLLGATE_TOKEN"])
+    }
+
+    fn reconcile_at(&self, at: &str) -> Run {
+        self.run(&["reconcile", "--once", "--at", at, "--act"], &[])
+    }
+
+    fn status(&self, at: &str) -> Value {
+        let r = self.run(&["status", "--at", at, "--format", "json"], &[]);
+        assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+        serde_json::from_str(&r.stdout).expect("status json")
+    }
+
+    fn token(&self, user: &str) -> String {
+        let r = self.run(&["token", "create", "--user", user], &[]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout.trim().to_owned()
+    }
+
+    fn approve(&self, release: &str, env: &str, token: &str) -> Run {
+        self.run(&["approve", release, "--env", env], &[("TOLLGATE_TOKEN", token)])
+    }
+
+    fn log(&self, args: &[&str]) -> String {
+        let mut all = vec!["log", "--all", "--format=%H%n%an <%ae>%n%B%n--end--"];
+        all.extend_from_slice(args);
+        git(&self.dir, &all, ALICE)
+    }
+
+    /// How many promotion commits name (release, env), on every branch.
+    fn promotion_commits(&self, release: &str, env: &str) -> usize {
+        self.log(&[])
+            .split("--end--")
+            .filter(|c| c.contains(&format!("Tollgate-Release: {release}\n")) && c.contains(&format!("Tollgate-Environment: {env}\n")))
+            .count()
+    }
+}
+
+fn state(status: &Value, release: &str, env: &str) -> (String, String) {
+    let d = status["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .find(|d| d["release"] == release && d["environment"] == env)
+        .unwrap_or_else(|| panic!("no decision for {release} in {env}: {status:#}"));
+    let reasons = d["reasons"].as_array().into_iter().flatten().filter_map(|r| r["message"].as_str()).collect::<Vec<_>>().join("; ");
+    (d["state"].as_str().unwrap_or_default().to_owned(), reasons)
+}
+
+fn verify(repo: &Repo) {
+    let v = repo.run(&["audit", "verify"], &[]);
+    assert_eq!(v.code, 0, "the audit chain verifies: {}{}", v.stdout, v.stderr);
+}
+
+#[tokio::test]
+async fn the_first_pass_promotes_to_dev_and_holds_at_staging() {
+    let (repo, guard) = Repo::new("sqlite").await;
+    let first = repo.reconcile_at(TUESDAY);
+    assert!(first.code == 0 || first.code == 1, "{}", first.stderr);
+    assert!(first.stdout.contains("promoted income-v2 to dev"), "{}", first.stdout);
+    assert!(first.stdout.contains("promoted churn-v3 to dev"), "{}", first.stdout);
+
+    // The promotion is a commit by the bot, with trailers naming the decision, and a file that
+    // says what is promoted.
+    let log = repo.log(&["-n", "1", "--", "deploy/dev/income.yaml"]);
+    assert!(log.contains("tollgate <tollgate-bot@users.noreply.tollgate.dev>"), "{log}");
+    for trailer in ["Tollgate-Decision: dec-", "Tollgate-Release: income-v2", "Tollgate-Environment: dev", "Tollgate-Audit-Seq: "] {
+        assert!(log.contains(trailer), "{trailer} in {log}");
+    }
+    let deploy = std::fs::read_to_string(repo.dir.join("deploy/dev/income.yaml")).expect("deploy file in the checkout");
+    assert!(deploy.contains("release: \"income-v2\""), "{deploy}");
+    let clean = git(&repo.dir, &["status", "--porcelain"], ALICE);
+    assert!(clean.is_empty(), "the checkout stays clean: {clean}");
+    // The promoted file passes `tollgate check` like any other document.
+    let check = repo.run(&["check", "--repo", repo.dir.to_str().expect("utf-8")], &[]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+
+    let status = repo.status(TUESDAY);
+    assert_eq!(state(&status, "income-v2", "dev").0, "Promoted");
+    assert_eq!(state(&status, "income-v1", "dev").0, "Superseded", "the newer release of the model wins");
+    let (staging, why) = state(&status, "income-v2", "staging");
+    assert_ne!(staging, "Promoted", "{why}");
+    assert_eq!(state(&status, "income-v2", "prod").0, "Pending");
+
+    // A second pass changes nothing: no commit, no new decision events.
+    let head = git(&repo.dir, &["rev-parse", "HEAD"], ALICE);
+    let events = repo.run(&["audit", "verify"], &[]).stdout;
+    let again = repo.reconcile_at(TUESDAY);
+    assert!(!again.stdout.contains("promoted income") && !again.stdout.contains("promoted churn"), "{}", again.stdout);
+    assert_eq!(git(&repo.dir, &["rev-parse", "HEAD"], ALICE), head);
+    assert_eq!(repo.run(&["audit", "verify"], &[]).stdout, events, "nothing new was recorded");
+    verify(&repo);
+    drop_db(guard).await;
+}
+
+#[tokio::test]
+async fn approvals_bind_to_people_groups_and_content() {
+    let (repo, guard) = Repo::new("sqlite").await;
+    repo.reconcile_at(TUESDAY);
+    let (alice, bob, carol) = (repo.token("alice"), repo.token("bob"), repo.token("carol"));
+
+    // Alice authored the release change: separation of duties refuses her.
+    let r = repo.approve("income-v2", "staging", &alice);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("refused: alice authored the change"), "{}", r.stdout);
+    // Carol is not an ML lead.
+    let r = repo.approve("income-v2", "staging", &carol);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("none of the groups ml-leads"), "{}", r.stdout);
+    // A forged or revoked token is refused without saying which.
+    let last = if bob.ends_with('0') { "1" } else { "0" };
+    let forged = format!("{}{last}", &bob[..bob.len() - 1]);
+    let r = repo.approve("income-v2", "staging", &forged);
+    assert_eq!(r.code, 2);
+    assert!(!r.stderr.contains(&bob[3..]), "a token never shows in errors");
+    // Bob counts.
+    let r = repo.approve("income-v2", "staging", &bob);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("approvals now 1 of 1"), "{}", r.stdout);
+    let explain = repo.run(&["explain", "income-v2", "--env", "staging", "--at", TUESDAY], &[]);
+    assert!(explain.stdout.contains("counted: bob"), "{}", explain.stdout);
+
+    // Any change to the release voids the approval.
+    let path = repo.dir.join("releases/income-v2.yaml");
+    let text = std::fs::read_to_string(&path).expect("release").replace("replicas: 3", "replicas: 4");
+    std::fs::write(&path, text).expect("edit");
+    git(&repo.dir, &["commit", "-q", "-am", "income-v2: four replicas"], CAROL);
+    let explain = repo.run(&["explain", "income-v2", "--env", "staging", "--at", TUESDAY], &[]);
+    assert!(explain.stdout.contains("not counted: bob"), "{}", explain.stdout);
+    assert!(explain.stdout.contains("the release changed since"), "{}", explain.stdout);
+    // Carol authored this change now; Alice may approve it (she is an ML lead).
+    let r = repo.approve("income-v2", "staging", &alice);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+    // Revoking withdraws it.
+    let r = repo.run(&["approve", "income-v2", "--env", "staging", "--revoke"], &[("TOLLGATE_TOKEN", &alice)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let explain = repo.run(&["explain", "income-v2", "--env", "staging", "--at", TUESDAY], &[]);
+    assert!(!explain.stdout.contains("counted: alice"), "{}", explain.stdout);
+
+    // Token revocation stops a token.
+    let id = &bob[3..15];
+    assert_eq!(repo.run(&["token", "revoke", id], &[]).code, 0);
+    let r = repo.approve("income-v2", "staging", &bob);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("invalid or revoked api token"), "{}", r.stderr);
+    verify(&repo);
+    drop_db(guard).await;
+}
+
+#[tokio::test]
+async fn a_reverted_promotion_is_a_rollback_and_is_not_redone() {
+    let (repo, guard) = Repo::new("sqlite").await;
+    repo.reconcile_at(TUESDAY);
+    let promotion = repo.log(&["-n", "1", "--", "deploy/dev/income.yaml"]);
+    let commit = promotion.lines().next().expect("a commit").trim().to_owned();
+    git(&repo.dir, &["revert", "--no-edit", &commit], ALICE);
+    let r = repo.reconcile_at(TUESDAY);
+    assert_eq!(r.code, 1, "a rollback is reported: {}", r.stdout);
+    let status = repo.status(TUESDAY);
+    let (s, why) = state(&status, "income-v2", "dev");
+    assert_eq!(s, "RolledBack", "{why}");
+    assert!(why.contains("reverted"), "{why}");
+    assert_eq!(repo.promotion_commits("income-v2", "dev"), 1, "not promoted again");
+    assert!(!repo.dir.join("deploy/dev/income.yaml").exists());
+    verify(&repo);
+    drop_db(guard).await;
+}
+
+#[tokio::test]
+async fn killing_the_controller_never_double_promotes() {
+    let (repo, guard) = Repo::new("sqlite").await;
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..12 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let mut child = Command::new(tollgate())
+            .args(["reconcile", "--once", "--at", TUESDAY, "--act", "--replica", "e2e"])
+            .current_dir(&repo.dir)
+            .env("TOLLGATE_DB", &repo.db)
+            .env("TOLLGATE_REPO", &repo.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(rng % 400));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let last = repo.reconcile_at(TUESDAY);
+    assert!(last.code == 0 || last.code == 1, "{}", last.stderr);
+    for (release, env) in [("income-v2", "dev"), ("churn-v3", "dev")] {
+        assert_eq!(repo.promotion_commits(release, env), 1, "{release} promoted to {env} exactly once");
+        assert_eq!(state(&repo.status(TUESDAY), release, env).0, "Promoted");
+    }
+    // Exactly one promotion record per slot: a crash after the commit is healed, not redone.
+    let pool = sqlx::SqlitePool::connect(&repo.db).await.expect("connect");
+    let records: Vec<(String,)> = sqlx::query_as("SELECT subject FROM promotions ORDER BY id").fetch_all(&pool).await.expect("query");
+    pool.close().await;
+    let subjects: Vec<&str> = records.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(subjects.iter().filter(|s| **s == "deploy/dev/income").count(), 1, "{subjects:?}");
+    assert_eq!(subjects.iter().filter(|s| **s == "deploy/dev/churn").count(), 1, "{subjects:?}");
+    verify(&repo);
+    drop_db(guard).await;
+}
+
+struct Replica {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Replica {
+    fn start(repo: &Repo, name: &str) -> Replica {
+        let mut child = Command::new(tollgate())
+            .args(["reconcile", "--interval", "1s", "--replica", name])
+            .current_dir(&repo.dir)
+            .env("TOLLGATE_DB", &repo.db)
+            .env("TOLLGATE_REPO", &repo.dir)
+            .env("TOLLGATE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let stderr = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("lock").push(line);
+            }
+        });
+        Replica { child, lines }
+    }
+
+    fn leads(&self) -> bool {
+        self.lines.lock().expect("lock").iter().any(|l| l.contains("leading"))
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn postgres_replicas_elect_one_leader_and_fail_over() {
+    let (repo, guard) = Repo::new("postgres").await;
+    // Migrations first, so both replicas start on a ready database.
+    assert_eq!(repo.run(&["audit", "verify"], &[]).code, 0);
+    let mut a = Replica::start(&repo, "replica-a");
+    let mut b = Replica::start(&repo, "replica-b");
+    wait_for("a leader", Duration::from_secs(60), || a.leads() || b.leads());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(a.leads() != b.leads(), "exactly one leader");
+    let (leader, follower) = if a.leads() { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    wait_for("the leader's first promotions", Duration::from_secs(60), || repo.promotion_commits("income-v2", "dev") == 1);
+    let _ = leader.child.kill();
+    let _ = leader.child.wait();
+    let killed = Instant::now();
+    wait_for("the follower to take over", Duration::from_secs(20), || follower.leads());
+    let takeover = killed.elapsed();
+    assert!(takeover < Duration::from_secs(10), "took over in {takeover:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = follower.child.kill();
+    let _ = follower.child.wait();
+    assert_eq!(repo.promotion_commits("income-v2", "dev"), 1, "never promoted twice");
+    verify(&repo);
+    drop_db(guard).await;
+}
