@@ -2,6 +2,7 @@
 //! every test gets a fresh database.
 
 mod bundle;
+mod control;
 mod procs;
 mod support;
 mod tamper;
