@@ -181,7 +181,11 @@ fn text(at: Timestamp, rows: &[Row<'_>]) -> String {
         let horizon_days = (s.searched_until.as_second() - s.at.as_second()) / 86_400;
         let never = format!("not within {horizon_days} days");
         let (label, next) = if s.open { ("closes", s.until) } else { ("opens", s.next_open) };
-        let next = next.map_or(never, |t| when(t, tz, zone));
+        let next = match next {
+            Some(t) => when(t, tz, zone),
+            None if s.reason == Reason::NoWindows => "never".to_owned(),
+            None => never,
+        };
         let _ = writeln!(out, "{:<width$}  {label:<6}  {next}", "");
     }
     out

@@ -102,7 +102,7 @@ fn every_environment_in_promotion_order() {
     let out = windows(&["--at", "2026-12-12T10:00:00Z"]);
     assert_eq!(code(&out), 1);
     let text = stdout(&out);
-    assert!(text.contains("dev          OPEN    no windows or freezes\n             closes  not within 366 days\n"), "{text}");
+    assert!(text.contains("dev          OPEN    no windows or freezes\n             closes  never\n"), "{text}");
     assert!(text.contains("staging      CLOSED  outside every allow window\n             opens   2026-12-14 06:00 UTC (Mon 2026-12-14 07:00 Europe/Berlin)\n"), "{text}");
 }
 
@@ -153,4 +153,12 @@ fn bad_windows_fail_check_with_their_line_and_windows_with_exit_2() {
     let err = stderr(&out);
     assert!(err.contains("environments/prod.yaml:21:"), "{err}");
     assert!(err.contains("hint: days of the week are 0-7"), "{err}");
+}
+
+#[test]
+fn cron_macros_pass_the_schema_and_check() {
+    let repo = Scratch::examples();
+    repo.edit("environments/prod.yaml", "schedule: \"0 14 * * 4\"", "schedule: \"@weekly\"");
+    let (c, report) = check_json(repo.path(), &[]);
+    assert_eq!(c, 0, "{report:#}");
 }
