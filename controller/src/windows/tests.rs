@@ -306,3 +306,20 @@ fn every_problem_is_reported_with_its_pointer() {
     assert_eq!(got, expected);
     assert!(errors.iter().all(|e| !e.hint().is_empty()));
 }
+
+#[test]
+fn the_busiest_schedules_stay_bounded() {
+    // Deny every minute for a minute: closed for good. Each step of the search moves one
+    // occurrence ahead, so this is the worst case for the horizon: a year of minutes.
+    let w = windows(json!({
+        "windows": [
+            {"kind": "deny", "schedule": "* * * * *", "duration": "1m"},
+            {"kind": "allow", "schedule": "*/2 * * * *", "duration": "1m"},
+        ],
+    }));
+    let started = std::time::Instant::now();
+    let s = evaluate_within(&w, ts("2026-06-01T00:00:30Z"), SignedDuration::from_hours(24 * 31));
+    assert!(!s.open);
+    assert_eq!(s.next_open, None);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+}
