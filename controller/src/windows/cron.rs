@@ -9,15 +9,18 @@
 //!
 //! Fire times are local times in the schedule's zone turned into instants by
 //! [`crate::time::resolve_local`], so a local time skipped by a daylight-saving change fires at
-//! the end of the gap and one that happens twice fires once, at its first occurrence.
+//! the end of the gap and one that happens twice fires once, at its first occurrence. As in
+//! Vixie cron, a schedule whose minute or hour field starts with `*` (it fires every hour or
+//! more often) keeps firing through the second pass of a repeated hour, so `0 * * * *` for `1h`
+//! leaves no hole when clocks go back.
 
 use std::fmt;
 
-use jiff::Timestamp;
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
+use jiff::tz::{Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp};
 
-use crate::time::resolve_local;
+use crate::time::{resolve_local, shift};
 
 #[cfg(test)]
 mod tests;
@@ -136,6 +139,9 @@ pub struct Schedule {
     dom_star: bool,
     /// Whether the day-of-week field starts with `*` (Vixie's `DOW_STAR`).
     dow_star: bool,
+    /// Whether the minute or hour field starts with `*` (Vixie's `MIN_STAR | HR_STAR`): such a
+    /// schedule fires every hour or more often, and fires in both passes of a repeated hour.
+    wildcard: bool,
     /// The local times of day it fires at (hour, minute), earliest first.
     times: Vec<(i8, i8)>,
 }
@@ -186,6 +192,7 @@ impl Schedule {
             days_of_week: u8::try_from(dow).unwrap_or(0),
             dom_star: fields[2].starts_with('*'),
             dow_star: fields[4].starts_with('*'),
+            wildcard: fields[0].starts_with('*') || fields[1].starts_with('*'),
         };
         if !schedule.can_fire() {
             return Err(CronError::NeverFires);
@@ -247,8 +254,12 @@ impl Schedule {
                 // Local times map to instants without ever going back, so the day's fire times
                 // are sorted and the first one at or after `t` can be found by bisection.
                 let i = self.times.partition_point(|&(h, m)| resolve_local(date.at(h, m, 0, 0), tz) < t);
-                if let Some(&(h, m)) = self.times.get(i) {
-                    let at = resolve_local(date.at(h, m, 0, 0), tz);
+                let first = self.times.get(i).map(|&(h, m)| resolve_local(date.at(h, m, 0, 0), tz));
+                let second = self.second_pass(date, tz).and_then(|(times, after)| {
+                    let j = times.partition_point(|&(h, m)| second_instant(date, h, m, after) < t);
+                    times.get(j).map(|&(h, m)| second_instant(date, h, m, after))
+                });
+                if let Some(at) = first.into_iter().chain(second).min() {
                     return (at < limit).then_some(at);
                 }
             }
@@ -280,8 +291,12 @@ impl Schedule {
             }
             if self.matches_date(date) {
                 let i = self.times.partition_point(|&(h, m)| resolve_local(date.at(h, m, 0, 0), tz) <= t);
-                if let Some(&(h, m)) = i.checked_sub(1).and_then(|i| self.times.get(i)) {
-                    let at = resolve_local(date.at(h, m, 0, 0), tz);
+                let first = i.checked_sub(1).and_then(|i| self.times.get(i)).map(|&(h, m)| resolve_local(date.at(h, m, 0, 0), tz));
+                let second = self.second_pass(date, tz).and_then(|(times, after)| {
+                    let j = times.partition_point(|&(h, m)| second_instant(date, h, m, after) <= t);
+                    j.checked_sub(1).and_then(|j| times.get(j)).map(|&(h, m)| second_instant(date, h, m, after))
+                });
+                if let Some(at) = first.into_iter().chain(second).max() {
                     return (at >= floor).then_some(at);
                 }
             }
@@ -289,6 +304,45 @@ impl Schedule {
         }
         None
     }
+}
+
+impl Schedule {
+    /// For a wildcard schedule on a date when clocks go back: its fire times inside the
+    /// repeated local hour (earliest first) and the offset of their second occurrence.
+    fn second_pass(&self, date: Date, tz: &TimeZone) -> Option<(&[(i8, i8)], Offset)> {
+        if !self.wildcard {
+            return None;
+        }
+        let start = resolve_local(date.at(0, 0, 0, 0), tz);
+        let end = resolve_local(date.tomorrow().ok()?.at(0, 0, 0, 0), tz);
+        let transition = tz.following(shift(start, SignedDuration::from_nanos(-1))).next()?;
+        let at = transition.timestamp();
+        let (before, after) = (tz.to_offset(shift(at, SignedDuration::from_nanos(-1))), transition.offset());
+        if at >= end || after >= before {
+            return None;
+        }
+        // The repeated local times run from the change read with the new offset to the change
+        // read with the old one.
+        let (from, to) = (after.to_datetime(at), before.to_datetime(at));
+        let key = |dt: jiff::civil::DateTime| {
+            if dt.date() < date {
+                (-1, 0)
+            } else if dt.date() > date {
+                (24, 0)
+            } else {
+                (dt.hour(), dt.minute())
+            }
+        };
+        let (lo, hi) = (key(from), key(to));
+        let i = self.times.partition_point(|&t| t < lo);
+        let j = self.times.partition_point(|&t| t < hi);
+        (i < j).then(|| (&self.times[i..j], after))
+    }
+}
+
+/// The second occurrence of a repeated local time.
+fn second_instant(date: Date, hour: i8, minute: i8, after: Offset) -> Timestamp {
+    after.to_timestamp(date.at(hour, minute, 0, 0)).unwrap_or(Timestamp::MAX)
 }
 
 /// Parses one field into a bit set of its allowed values.

@@ -219,6 +219,14 @@ fn windows_across_the_autumn_fold() {
 }
 
 #[test]
+fn an_hourly_window_has_no_hole_when_clocks_go_back() {
+    // Every hour for an hour is always open, also during the second 02:00-03:00 in Berlin.
+    let w = windows(json!({"windows": [{"kind": "allow", "schedule": "0 * * * *", "duration": "1h", "timeZone": "Europe/Berlin"}]}));
+    let s = check(&w, "2026-10-25T02:30+01:00[Europe/Berlin]", true, "-", "2026-10-25T01:30:00Z");
+    assert!(matches!(s.reason, Reason::AllowWindow { opened, .. } if opened == ts("2026-10-25T01:00:00Z")));
+}
+
+#[test]
 fn kolkata_and_utc_have_no_surprises() {
     let w = windows(json!({"windows": [{"kind": "allow", "schedule": "0 9 * * 1-5", "duration": "8h", "timeZone": "Asia/Kolkata"}]}));
     // Saturday: the next opening is Monday 09:00 IST, 03:30Z.

@@ -209,6 +209,58 @@ fn a_time_that_happens_twice_fires_once_at_its_first_occurrence() {
 }
 
 #[test]
+fn schedules_that_fire_hourly_or_more_fire_in_both_passes_of_a_repeated_hour() {
+    // Berlin, 2026-10-25: 02:00 happens at 00:00Z (CEST) and 01:00Z (CET).
+    check_fires(
+        "0 * * * *",
+        "Europe/Berlin",
+        "2026-10-24T23:30:00Z",
+        4,
+        expect![[r#"
+            2026-10-25T00:00:00Z  Sun 2026-10-25 02:00 +02:00
+            2026-10-25T01:00:00Z  Sun 2026-10-25 02:00 +01:00
+            2026-10-25T02:00:00Z  Sun 2026-10-25 03:00 +01:00
+            2026-10-25T03:00:00Z  Sun 2026-10-25 04:00 +01:00
+        "#]],
+    );
+    // New York, 2026-11-01: 01:00-02:00 happens twice.
+    check_fires(
+        "*/30 1 * * *",
+        "America/New_York",
+        "2026-11-01T04:45:00Z",
+        5,
+        expect![[r#"
+            2026-11-01T05:00:00Z  Sun 2026-11-01 01:00 -04:00
+            2026-11-01T05:30:00Z  Sun 2026-11-01 01:30 -04:00
+            2026-11-01T06:00:00Z  Sun 2026-11-01 01:00 -05:00
+            2026-11-01T06:30:00Z  Sun 2026-11-01 01:30 -05:00
+            2026-11-02T06:00:00Z  Mon 2026-11-02 01:00 -05:00
+        "#]],
+    );
+    // Lord Howe, 2026-04-05: only 01:30-02:00 repeats.
+    check_fires(
+        "*/15 1 * * *",
+        "Australia/Lord_Howe",
+        "2026-04-04T13:50:00Z",
+        7,
+        expect![[r#"
+            2026-04-04T14:00:00Z  Sun 2026-04-05 01:00 +11:00
+            2026-04-04T14:15:00Z  Sun 2026-04-05 01:15 +11:00
+            2026-04-04T14:30:00Z  Sun 2026-04-05 01:30 +11:00
+            2026-04-04T14:45:00Z  Sun 2026-04-05 01:45 +11:00
+            2026-04-04T15:00:00Z  Sun 2026-04-05 01:30 +10:30
+            2026-04-04T15:15:00Z  Sun 2026-04-05 01:45 +10:30
+            2026-04-05T14:30:00Z  Mon 2026-04-06 01:00 +10:30
+        "#]],
+    );
+    // `prev` sees the second pass too.
+    let s = Schedule::parse("0 * * * *").unwrap();
+    let berlin = time_zone("Europe/Berlin").unwrap();
+    assert_eq!(s.prev(ts("2026-10-25T01:30:00Z"), &berlin, Timestamp::MIN), Some(ts("2026-10-25T01:00:00Z")));
+    assert_eq!(s.prev(ts("2026-10-25T00:59:00Z"), &berlin, Timestamp::MIN), Some(ts("2026-10-25T00:00:00Z")));
+}
+
+#[test]
 fn zones_without_daylight_saving() {
     check_fires(
         "0 9 * * 1-5",
