@@ -157,10 +157,13 @@ pub fn check(repo: &ConfigRepo, bundle: Option<&Bundle>, options: &CheckOptions)
 
     let all_docs: Vec<&Document> = repo.documents.iter().collect();
     let references = refs::check(repo, &index, &repo.paths, &all_docs, true);
+    // Like references, windows are cheap to check and always checked everywhere.
+    let windows: Vec<Finding> = repo.of_kind(Kind::Environment).flat_map(|env| crate::windows::check(env, &limits)).collect();
 
     let mut findings = repo.findings.clone();
     findings.extend(schema);
     findings.extend(references);
+    findings.extend(windows);
     findings.extend(policy);
     diag::sort(&mut findings);
     findings.dedup();

@@ -40,6 +40,8 @@ pub enum Stage {
     Reference,
     /// Rego policies.
     Policy,
+    /// Deploy windows and freezes: cron schedules, durations, time zones, freeze times.
+    Windows,
 }
 
 impl Stage {
@@ -49,6 +51,7 @@ impl Stage {
             Stage::Schema => "schema",
             Stage::Reference => "reference",
             Stage::Policy => "policy",
+            Stage::Windows => "windows",
         }
     }
 }

@@ -15,12 +15,22 @@ pub(crate) fn run(_repo: &ConfigRepo, _release: &str, _settings: &GateSettings) 
     }
 }
 
-pub(crate) fn window(env: &Document, _now: jiff::Timestamp) -> WindowInput {
-    let has = env.spec().get("windows").is_some() || env.spec().get("freezes").is_some();
+/// The environment's windows at `now`, for a decision. A spec that does not parse is reported
+/// by `check` (stage `windows`); here it keeps the environment closed, never open by accident.
+pub(crate) fn window(env: &Document, now: jiff::Timestamp) -> WindowInput {
+    let parsed = match crate::windows::Windows::from_spec(env.spec()) {
+        Ok(w) => w,
+        Err(errors) => {
+            let why = errors.first().map(|e| e.message()).unwrap_or_default();
+            return WindowInput { open: false, reason: format!("the windows do not parse: {why}"), until: None, next_open: None };
+        }
+    };
+    let state = crate::windows::evaluate(&parsed, now);
+    let (tz, zone) = crate::windows::home_zone(&parsed);
     WindowInput {
-        open: !has,
-        reason: if has { "windows not evaluated yet".into() } else { "no windows".into() },
-        until: None,
-        next_open: None,
+        open: state.open,
+        reason: crate::windows::describe(&parsed, &state),
+        until: state.until.map(|t| crate::windows::when(t, tz, zone)),
+        next_open: state.next_open.map(|t| crate::windows::when(t, tz, zone)),
     }
 }

@@ -1,5 +1,5 @@
 //! The tollgate controller: the config-repo model and its loader, Git access, the Rego policy
-//! engine, checks, decisions, promotion, the store and the audit trail.
+//! engine, checks, deploy windows, decisions, promotion, the store and the audit trail.
 
 pub mod approvals;
 pub mod audit;
@@ -17,4 +17,6 @@ pub mod scaffold;
 pub mod schema;
 pub mod spec;
 pub mod store;
+pub mod time;
+pub mod windows;
 pub mod yaml;

@@ -52,7 +52,8 @@ pub struct ReconcileArgs {
     /// Decide without recording or promoting (implied by `--at`).
     #[arg(long)]
     dry_run: bool,
-    /// Decide as if the clock said TIME (RFC 3339, `now`, or `2026-12-01T09:30[Europe/Berlin]`).
+    /// Decide as if the clock said TIME (RFC 3339, `now`, or `2026-12-01T09:30[Europe/Berlin]`);
+    /// implies `--dry-run`.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
     /// With `--once --at TIME`: record and promote as if the clock said TIME, instead of a dry
@@ -118,8 +119,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn clock(at: Option<&str>) -> anyhow::Result<jiff::Timestamp> {
     match at {
         None => Ok(jiff::Timestamp::now()),
-        Some("now") => Ok(jiff::Timestamp::now()),
-        Some(s) => s.parse().with_context(|| format!("invalid --at `{s}`")),
+        Some(s) => tollgate_controller::time::parse_at(s).map_err(|e| {
+            let cause = std::error::Error::source(&e).map_or_else(String::new, |c| format!(": {c}"));
+            anyhow::anyhow!("invalid --at: {e}{cause}\nhint: {}", e.hint())
+        }),
     }
 }
 

@@ -11,6 +11,7 @@ mod control;
 mod gate;
 mod init;
 mod policy;
+mod windows;
 
 /// tollgate: policy and compliance gates for ML releases, kept in Git.
 #[derive(Debug, Parser)]
@@ -57,6 +58,29 @@ pub enum Command {
     /// API tokens for approvers: create, list, revoke.
     #[command(subcommand)]
     Token(approve::TokenCommand),
+    /// Deploy windows and freezes: which environments are open, why, and when that changes.
+    Windows(windows::Args),
+}
+
+/// The instant a command evaluates at. Every command that consults the clock flattens this in,
+/// so people can ask what would happen at a given moment. (Commands that record what happened,
+/// such as `audit append`, use the real clock on purpose: an audit trail holds no invented
+/// times.)
+#[derive(Debug, Clone, clap::Args)]
+pub struct Clock {
+    /// Evaluate at TIME instead of now: `now`, RFC 3339 (`2026-12-01T10:00:00Z`,
+    /// `2026-12-01T11:00:00+01:00`), or a local time with its zone
+    /// (`2026-03-29T02:30[Europe/Berlin]`).
+    #[arg(long, env = "TOLLGATE_AT", value_name = "TIME", default_value = "now", value_parser = parse_at)]
+    pub at: jiff::Timestamp,
+}
+
+/// `--at` for clap: the message and its hint, as clap prints them before exiting with 2.
+fn parse_at(s: &str) -> Result<jiff::Timestamp, String> {
+    tollgate_controller::time::parse_at(s).map_err(|err| {
+        let cause = std::error::Error::source(&err).map_or_else(String::new, |c| format!(": {c}"));
+        format!("{err}{cause}\n\nhint: {}", err.hint())
+    })
 }
 
 /// Installs the `tracing` subscriber; `RUST_LOG` (or `TOLLGATE_LOG`) selects levels.
@@ -84,5 +108,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => control::explain(args),
         Command::Approve(args) => approve::approve(args),
         Command::Token(cmd) => approve::token(cmd),
+        Command::Windows(args) => windows::run(args),
     }
 }

@@ -6,3 +6,4 @@ mod git;
 mod init;
 mod policy;
 mod support;
+mod windows;
