@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::approvals::{self, ApprovalPolicy, Directory};
+use crate::audit::{AuditError, AuditLog};
 use crate::check::{self, CheckOptions};
 use crate::decision::{self, Decision, DecisionInputs, FindingInput, GateInput, PromotedInput, State, WindowInput};
 use crate::diag::Severity;
@@ -45,6 +46,9 @@ pub enum ReconcileError {
     /// The store failed.
     #[error("the store failed")]
     Store(#[from] StoreError),
+    /// The audit log refused an event.
+    #[error("the audit log failed")]
+    Audit(#[from] AuditError),
     /// A promotion could not be written.
     #[error("failed to promote `{release}` to {environment}")]
     Promote {
@@ -566,21 +570,22 @@ pub struct PassReport {
 ///
 /// [`ReconcileError::Store`] or [`ReconcileError::Promote`]; work done before the error stays
 /// done and recorded, and the next pass continues from there.
-pub async fn act(store: &Store, prepared: &Prepared, actor: &str, bot: (&str, &str)) -> Result<PassReport, ReconcileError> {
+pub async fn act(log: &AuditLog, prepared: &Prepared, actor: &str, bot: (&str, &str)) -> Result<PassReport, ReconcileError> {
+    let store = log.store();
     let mut promotions = prepared.promotions.clone();
     let mut decisions = Vec::new();
     let mut actions = Vec::new();
     let mut promoted_now = std::collections::HashSet::new();
     let git = Repository::open(&prepared.git_dir).map_err(|source| RepoError::Git { context: "open the repository".into(), source })?;
     for plan in &prepared.releases {
-        record_release(store, actor, plan).await?;
+        record_release(log, actor, plan).await?;
         for env in &plan.path {
             let mut d = decide_one(store, prepared, plan, env, &promotions).await?;
             let subject = approvals::subject(&plan.name, &env.name);
             if d.state == State::Promoted {
-                heal(store, actor, prepared, plan, env, &d, &git, &mut actions).await?;
+                heal(log, actor, prepared, plan, env, &d, &git, &mut actions).await?;
             }
-            if let Some(seq) = record_decision(store, actor, &subject, &d).await? {
+            if let Some(seq) = record_decision(log, actor, &subject, &d).await? {
                 actions.push(Action::Recorded { subject: subject.clone(), state: d.state, seq });
             }
             let slot = (env.name.clone(), plan.model.clone());
@@ -631,7 +636,7 @@ pub async fn act(store: &Store, prepared: &Prepared, actor: &str, bot: (&str, &s
                     });
                 } else {
                     let record = promotion_record(plan, env, &d, &commit.to_string(), audit_seq, false);
-                    store.record(RecordKind::Promotion, actor, &promotion_subject(&env.name, &plan.model), &record).await?;
+                    log.record(RecordKind::Promotion, actor, &promotion_subject(&env.name, &plan.model), &record).await?;
                     actions.push(Action::Promoted {
                         release: plan.name.clone(),
                         environment: env.name.clone(),
@@ -647,7 +652,7 @@ pub async fn act(store: &Store, prepared: &Prepared, actor: &str, bot: (&str, &s
                         },
                     );
                     d = decide_one(store, prepared, plan, env, &promotions).await?;
-                    if let Some(seq) = record_decision(store, actor, &subject, &d).await? {
+                    if let Some(seq) = record_decision(log, actor, &subject, &d).await? {
                         actions.push(Action::Recorded { subject: subject.clone(), state: d.state, seq });
                     }
                 }
@@ -658,12 +663,13 @@ pub async fn act(store: &Store, prepared: &Prepared, actor: &str, bot: (&str, &s
     Ok(PassReport { commit: prepared.commit.clone(), decisions, actions })
 }
 
-async fn record_release(store: &Store, actor: &str, plan: &ReleasePlan) -> Result<(), StoreError> {
+async fn record_release(log: &AuditLog, actor: &str, plan: &ReleasePlan) -> Result<(), ReconcileError> {
+    let store = log.store();
     let subject = format!("release/{}", plan.name);
     let latest = store.latest_record(RecordKind::Release, &subject).await?;
     if latest.as_ref().and_then(|r| r.doc.get("contentDigest").and_then(Value::as_str)) != Some(plan.content_digest.as_str()) {
         let doc = json!({"release": plan.name, "spec": plan.spec, "contentDigest": plan.content_digest, "modelSha256": plan.model_sha256});
-        store.record(RecordKind::Release, actor, &subject, &doc).await?;
+        log.record(RecordKind::Release, actor, &subject, &doc).await?;
     }
     if let Some(g) = &plan.gates
         && let Some(digest) = &g.digest
@@ -672,15 +678,15 @@ async fn record_release(store: &Store, actor: &str, plan: &ReleasePlan) -> Resul
         if latest.as_ref().and_then(|r| r.doc.get("digest").and_then(Value::as_str)) != Some(digest.as_str()) {
             let doc =
                 json!({"release": plan.name, "digest": digest, "categories": g.categories, "failures": g.failures, "results": g.results});
-            store.record(RecordKind::GateResult, actor, &subject, &doc).await?;
+            log.record(RecordKind::GateResult, actor, &subject, &doc).await?;
         }
     }
     Ok(())
 }
 
 /// Records `d` unless the newest record for `subject` is the same decision in the same state.
-async fn record_decision(store: &Store, actor: &str, subject: &str, d: &Decision) -> Result<Option<u64>, StoreError> {
-    let latest = store.latest_record(RecordKind::Decision, subject).await?;
+async fn record_decision(log: &AuditLog, actor: &str, subject: &str, d: &Decision) -> Result<Option<u64>, ReconcileError> {
+    let latest = log.store().latest_record(RecordKind::Decision, subject).await?;
     let same = latest.as_ref().is_some_and(|r| {
         r.doc.get("id").and_then(Value::as_str) == Some(d.id.as_str())
             && r.doc.get("state").and_then(Value::as_str) == Some(d.state.as_str())
@@ -689,12 +695,12 @@ async fn record_decision(store: &Store, actor: &str, subject: &str, d: &Decision
         return Ok(None);
     }
     let doc = serde_json::to_value(d).unwrap_or(Value::Null);
-    Ok(Some(store.record(RecordKind::Decision, actor, subject, &doc).await?.seq))
+    Ok(Some(log.record(RecordKind::Decision, actor, subject, &doc).await?.seq))
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn heal(
-    store: &Store,
+    log: &AuditLog,
     actor: &str,
     prepared: &Prepared,
     plan: &ReleasePlan,
@@ -703,7 +709,7 @@ async fn heal(
     git: &Repository,
     actions: &mut Vec<Action>,
 ) -> Result<(), ReconcileError> {
-    let records = store.records_for(RecordKind::Promotion, &promotion_subject(&env.name, &plan.model)).await?;
+    let records = log.store().records_for(RecordKind::Promotion, &promotion_subject(&env.name, &plan.model)).await?;
     let recorded = records.iter().any(|r| {
         r.doc.get("release").and_then(Value::as_str) == Some(plan.name.as_str())
             && r.doc.get("contentDigest").and_then(Value::as_str) == Some(plan.content_digest.as_str())
@@ -725,7 +731,7 @@ async fn heal(
     if let Some(dec) = decision {
         record["decision"] = json!(dec);
     }
-    store.record(RecordKind::Promotion, actor, &promotion_subject(&env.name, &plan.model), &record).await?;
+    log.record(RecordKind::Promotion, actor, &promotion_subject(&env.name, &plan.model), &record).await?;
     actions.push(Action::Healed { release: plan.name.clone(), environment: env.name.clone() });
     Ok(())
 }

@@ -23,6 +23,8 @@ pub struct ApproveArgs {
     env: String,
     #[command(flatten)]
     repo: RepoArgs,
+    #[command(flatten)]
+    keys: super::audit::KeyArgs,
     /// Your API token (`tollgate token create`); prefer the environment variable.
     #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
     token: String,
@@ -43,6 +45,8 @@ pub enum TokenCommand {
         user: String,
         #[command(flatten)]
         repo: RepoArgs,
+        #[command(flatten)]
+        keys: super::audit::KeyArgs,
     },
     /// List tokens (ids and users; secrets are never stored).
     List {
@@ -55,6 +59,8 @@ pub enum TokenCommand {
         id: String,
         #[command(flatten)]
         repo: RepoArgs,
+        #[command(flatten)]
+        keys: super::audit::KeyArgs,
     },
 }
 
@@ -91,7 +97,8 @@ async fn authenticate(store: &Store, token: &str) -> anyhow::Result<String> {
 pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     let now = clock(None)?;
     runtime()?.block_on(async move {
-        let store = Store::open(&args.repo.db).await.context("failed to open the store")?;
+        let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
+        let store = log.store().clone();
         let user = authenticate(&store, &args.token).await?;
         let opts = options(&args.repo, now, Some(args.release.clone()));
         let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the check panicked")??;
@@ -135,7 +142,7 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         let doc = approvals::approval_doc(&plan.name, &env.name, &user, &plan.content_digest, &at, "cli");
-        let event = store.record(RecordKind::Approval, &user, &subject, &doc).await?;
+        let event = log.record(RecordKind::Approval, &user, &subject, &doc).await?;
         let mut all = live;
         all.push(approvals::Approval {
             seq: event.seq,
@@ -162,20 +169,21 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
 pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         match cmd {
-            TokenCommand::Create { user, repo } => {
+            TokenCommand::Create { user, repo, keys } => {
                 let dir = directory(&repo)?;
                 anyhow::ensure!(
                     dir.users.contains_key(&user),
                     "`{user}` is not a user in tollgate.yaml\nhint: add them under `spec.users` first; users are: {}",
                     dir.users.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
-                let store = Store::open(&repo.db).await.context("failed to open the store")?;
+                let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
+                let store = log.store();
                 let t = approvals::mint_token()?;
                 let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
                 // The event first: a crash before the row leaves an unusable token, never an
                 // unrecorded usable one.
                 let event = NewEvent::new(&actor, "token.created", &format!("user/{user}"), json!({"tokenId": t.id, "user": user}))?;
-                let stored = store.append(&[event]).await?;
+                let stored = log.append(&[event]).await?;
                 let seq = stored.first().map_or(0, |e| e.seq);
                 let row = TokenRow {
                     id: t.id.clone(),
@@ -198,15 +206,16 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            TokenCommand::Revoke { id, repo } => {
-                let store = Store::open(&repo.db).await.context("failed to open the store")?;
+            TokenCommand::Revoke { id, repo, keys } => {
+                let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
+                let store = log.store();
                 let id = approvals::parse_token(&id).map(|(i, _)| i.to_owned()).unwrap_or(id);
                 let at = jiff::Timestamp::now().to_string();
                 if !store.revoke_token(&id, &at).await? {
                     anyhow::bail!("no live token `{id}`\nhint: `tollgate token list` shows ids");
                 }
                 let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-                store.append(&[NewEvent::new(&actor, "token.revoked", &format!("token/{id}"), json!({"tokenId": id}))?]).await?;
+                log.append(&[NewEvent::new(&actor, "token.revoked", &format!("token/{id}"), json!({"tokenId": id}))?]).await?;
                 out(format!("revoked token {id}"));
                 Ok(ExitCode::SUCCESS)
             }

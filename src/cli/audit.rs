@@ -144,7 +144,13 @@ impl KeyArgs {
     }
 
     async fn log(&self, db: &DbArgs) -> anyhow::Result<AuditLog> {
-        let store = Store::open(&db.db).await?;
+        self.open_log(&db.db).await
+    }
+
+    /// Opens the audit log at `url` with this command's signing keys, after checking that it
+    /// still matches its last checkpoint. Every command that records events goes through it.
+    pub(crate) async fn open_log(&self, url: &str) -> anyhow::Result<AuditLog> {
+        let store = Store::open(url).await?;
         let log = AuditLog::new(store);
         let log = match self.signers()? {
             Some((current, previous)) => log.with_signers(current, previous),

@@ -46,6 +46,8 @@ pub enum Format {
 pub struct ReconcileArgs {
     #[command(flatten)]
     repo: RepoArgs,
+    #[command(flatten)]
+    keys: super::audit::KeyArgs,
     /// Run one pass and exit.
     #[arg(long)]
     once: bool,
@@ -159,7 +161,8 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let dry_run = args.dry_run || (args.at.is_some() && !args.act);
     let now = clock(args.at.as_deref())?;
     runtime()?.block_on(async move {
-        let store = Store::open(&args.repo.db).await.context("failed to open the store")?;
+        let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
+        let store = log.store().clone();
         if dry_run {
             let opts = options(&args.repo, now, None);
             let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
@@ -197,7 +200,7 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
             let opts = options(&args.repo, if args.act { now } else { jiff::Timestamp::now() }, None);
             let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
             let bot = options(&args.repo, now, None).bot;
-            let report = reconcile::act(&store, &prepared, "tollgate", (&bot.0, &bot.1)).await?;
+            let report = reconcile::act(&log, &prepared, "tollgate", (&bot.0, &bot.1)).await?;
             print_pass(&report, args.format, false)?;
             if args.once {
                 if let Some(l) = leadership.take() {
