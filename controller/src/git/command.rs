@@ -89,6 +89,9 @@ impl GitEnv {
         if let Some(ca_file) = &options.ca_file {
             std::fs::File::open(ca_file).map_err(|source| GitError::CaFile { path: ca_file.clone(), source })?;
             config.push(("http.sslCAInfo".into(), ca_file.to_string_lossy().into_owned()));
+            // `GIT_SSL_CAINFO` beats the configuration: an inherited one must not win over the
+            // bundle asked for.
+            vars.push(("GIT_SSL_CAINFO".into(), ca_file.clone().into_os_string()));
         }
         let mut secrets = Vec::new();
         match auth {
@@ -112,7 +115,10 @@ impl GitEnv {
                         expected: "an `ssh://` or `user@host:path` URL",
                     });
                 }
-                vars.push(("GIT_SSH_COMMAND".into(), ssh_command(key, known_hosts.as_deref(), *accept_new_host_keys, options.connect_timeout)?.into()));
+                vars.push((
+                    "GIT_SSH_COMMAND".into(),
+                    ssh_command(key, known_hosts.as_deref(), *accept_new_host_keys, options.connect_timeout)?.into(),
+                ));
                 vars.push(("GIT_SSH_VARIANT".into(), "ssh".into()));
             }
         }
@@ -125,6 +131,7 @@ impl GitEnv {
     }
 
     /// The value of a variable this environment sets.
+    #[cfg(test)]
     pub(crate) fn get(&self, name: &str) -> Option<&OsString> {
         self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
@@ -176,7 +183,14 @@ pub(crate) struct Output {
 /// or not, is `Ok`.
 ///
 /// `op` names the operation in errors; `target` is the (redacted) URL or path it concerns.
-pub(crate) fn run_raw(dir: &Path, args: &[&str], env: &GitEnv, timeout: Duration, op: &'static str, target: &str) -> Result<Output, GitError> {
+pub(crate) fn run_raw(
+    dir: &Path,
+    args: &[&str],
+    env: &GitEnv,
+    timeout: Duration,
+    op: &'static str,
+    target: &str,
+) -> Result<Output, GitError> {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for name in SCRUBBED {
@@ -255,8 +269,12 @@ pub(crate) fn classify(op: &'static str, target: &str, stderr: &str) -> GitError
         "invalid username or password",
     ]) {
         GitError::AuthFailed { url: target, source: output }
-    } else if has(&["ssl certificate problem", "server certificate verification failed", "unable to get local issuer", "certificate verify failed"])
-    {
+    } else if has(&[
+        "ssl certificate problem",
+        "server certificate verification failed",
+        "unable to get local issuer",
+        "certificate verify failed",
+    ]) {
         GitError::Tls { url: target, source: output }
     } else if has(&[
         "could not resolve host",

@@ -127,7 +127,9 @@ impl Secret {
     /// be read or is empty.
     pub fn read(&self) -> Result<String, GitError> {
         let value = match self {
-            Secret::Env(var) => std::env::var(var).map_err(|_| GitError::SecretUnavailable { from: format!("environment variable `{var}`") })?,
+            Secret::Env(var) => {
+                std::env::var(var).map_err(|_| GitError::SecretUnavailable { from: format!("environment variable `{var}`") })?
+            }
             Secret::File(path) => std::fs::read_to_string(path)
                 .map_err(|_| GitError::SecretUnavailable { from: format!("file `{}`", path.display()) })?
                 .trim_end()
@@ -256,7 +258,9 @@ pub enum GitError {
         source: GitOutput,
     },
     /// The server's TLS certificate is not trusted.
-    #[error("the TLS certificate of `{url}` is not trusted (hint: set `GIT_SSL_CAINFO` or `http.sslCAInfo` to the CA bundle that signed it)")]
+    #[error(
+        "the TLS certificate of `{url}` is not trusted (hint: set `GIT_SSL_CAINFO` or `http.sslCAInfo` to the CA bundle that signed it)"
+    )]
     Tls {
         /// The URL.
         url: String,
@@ -314,7 +318,9 @@ pub enum GitError {
         available: String,
     },
     /// The push was refused because the branch has commits the pushed commit does not contain.
-    #[error("push to `{branch}` of `{target}` was rejected as not a fast-forward (hint: fetch, rebuild the commit on the new tip, and push again)")]
+    #[error(
+        "push to `{branch}` of `{target}` was rejected as not a fast-forward (hint: fetch, rebuild the commit on the new tip, and push again)"
+    )]
     NonFastForward {
         /// The branch pushed to.
         branch: String,
@@ -322,7 +328,9 @@ pub enum GitError {
         target: String,
     },
     /// The remote refused the push for another reason (a protected branch, a hook).
-    #[error("push to `{branch}` of `{target}` was refused by the remote: {reason} (hint: check branch protection and the credentials' write access)")]
+    #[error(
+        "push to `{branch}` of `{target}` was refused by the remote: {reason} (hint: check branch protection and the credentials' write access)"
+    )]
     PushRejected {
         /// The branch pushed to.
         branch: String,
@@ -332,7 +340,9 @@ pub enum GitError {
         reason: String,
     },
     /// A local push would move the branch checked out in a working copy.
-    #[error("branch `{branch}` is checked out in `{path}`; tollgate will not move it under the working copy (hint: push to another branch, or use a bare repository)")]
+    #[error(
+        "branch `{branch}` is checked out in `{path}`; tollgate will not move it under the working copy (hint: push to another branch, or use a bare repository)"
+    )]
     CheckedOut {
         /// The branch.
         branch: String,
@@ -525,7 +535,14 @@ impl Mirror {
             let env = command::GitEnv::new(&remote.url, &remote.auth, &self.options)?;
             let target = remote.url.to_string();
             let dir = self.repo.path().to_owned();
-            command::run(&dir, &["fetch", "--prune", "--no-tags", "origin", "+refs/heads/*:refs/heads/*"], &env, self.options.timeout, "fetch", &target)?;
+            command::run(
+                &dir,
+                &["fetch", "--prune", "--no-tags", "origin", "+refs/heads/*:refs/heads/*"],
+                &env,
+                self.options.timeout,
+                "fetch",
+                &target,
+            )?;
         }
         let target = self.target();
         let after = match current_tip(&self.repo, &self.branch, &target) {
@@ -544,7 +561,7 @@ impl Mirror {
             Some(old) => {
                 let dropped = self.unreachable_from(old, after)?;
                 let preserved_ref = self.preserve(old)?;
-                tracing::warn!(repo = %target, branch = %self.branch, old = %old, new = %after, dropped = dropped.len(), preserved_ref, "force-push detected");
+                tracing::warn!(repo = %target, branch = %self.branch, old = %old, new = %after, dropped = dropped.len(), preserved_ref = %preserved_ref, "force-push detected");
                 FetchKind::ForcePush { dropped, preserved_ref }
             }
         };
@@ -635,7 +652,7 @@ impl Mirror {
         let target = self.target();
         if !self.repo.is_bare()
             && let Ok(head) = self.repo.head()
-            && head.name() == Some(refname)
+            && head.name().ok() == Some(refname)
         {
             return Err(GitError::CheckedOut { branch: branch.to_owned(), path: PathBuf::from(target) });
         }
@@ -651,7 +668,9 @@ impl Mirror {
                 Ok(())
             }
             Err(_) => {
-                self.repo.reference(refname, commit, false, "tollgate: promotion").map_err(repo_err(format!("cannot create `{refname}`")))?;
+                self.repo
+                    .reference(refname, commit, false, "tollgate: promotion")
+                    .map_err(repo_err(format!("cannot create `{refname}`")))?;
                 Ok(())
             }
         }
@@ -696,7 +715,10 @@ fn mirror_dir(cache_dir: &Path, url: &RemoteUrl) -> PathBuf {
 fn clone(url: &RemoteUrl, env: &command::GitEnv, dir: &Path, timeout: Duration) -> Result<Repository, GitError> {
     let parent = dir.parent().unwrap_or(dir);
     std::fs::create_dir_all(parent).map_err(|source| GitError::Cache { path: parent.to_owned(), source })?;
-    let tmp = tempfile::Builder::new().prefix(".clone-").tempdir_in(parent).map_err(|source| GitError::Cache { path: parent.to_owned(), source })?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".clone-")
+        .tempdir_in(parent)
+        .map_err(|source| GitError::Cache { path: parent.to_owned(), source })?;
     let into = tmp.path().join("repo.git");
     let into_str = into.to_string_lossy().into_owned();
     // `--` ends the options: the URL was checked not to start with `-`, this is belt and braces.
@@ -720,7 +742,7 @@ fn clone(url: &RemoteUrl, env: &command::GitEnv, dir: &Path, timeout: Duration) 
 /// The branch the mirror's `HEAD` points at: the remote's default branch at clone time.
 fn default_branch(repo: &Repository, url: &RemoteUrl) -> Result<String, GitError> {
     let head = repo.find_reference("HEAD").map_err(repo_err("cannot read the mirror's HEAD"))?;
-    match head.symbolic_target().and_then(|t| t.strip_prefix("refs/heads/")) {
+    match head.symbolic_target().ok().flatten().and_then(|t| t.strip_prefix("refs/heads/")) {
         Some(branch) => Ok(branch.to_owned()),
         None => Err(GitError::BranchNotFound { branch: "(default)".into(), target: url.to_string(), available: branches(repo) }),
     }
@@ -729,7 +751,7 @@ fn default_branch(repo: &Repository, url: &RemoteUrl) -> Result<String, GitError
 /// The branch a local repository's `HEAD` is on, or `HEAD` itself when detached.
 fn local_branch(repo: &Repository) -> Result<String, GitError> {
     let head = repo.find_reference("HEAD").map_err(repo_err("cannot read HEAD"))?;
-    Ok(head.symbolic_target().and_then(|t| t.strip_prefix("refs/heads/")).unwrap_or("HEAD").to_owned())
+    Ok(head.symbolic_target().ok().flatten().and_then(|t| t.strip_prefix("refs/heads/")).unwrap_or("HEAD").to_owned())
 }
 
 fn current_tip(repo: &Repository, branch: &str, target: &str) -> Result<Oid, GitError> {
@@ -738,7 +760,11 @@ fn current_tip(repo: &Repository, branch: &str, target: &str) -> Result<Oid, Git
     } else {
         repo.find_branch(branch, BranchType::Local).ok().and_then(|b| b.get().peel_to_commit().ok())
     };
-    found.map(|c| c.id()).ok_or_else(|| GitError::BranchNotFound { branch: branch.to_owned(), target: target.to_owned(), available: branches(repo) })
+    found.map(|c| c.id()).ok_or_else(|| GitError::BranchNotFound {
+        branch: branch.to_owned(),
+        target: target.to_owned(),
+        available: branches(repo),
+    })
 }
 
 fn branches(repo: &Repository) -> String {
@@ -776,7 +802,7 @@ pub async fn record_fetch(log: &AuditLog, repo: &str, outcome: &FetchOutcome) ->
             json!({
                 "repo": repo,
                 "branch": outcome.branch,
-                "kind": if outcome.kind == FetchKind::Initial { "initial" } else { "fast_forward" },
+                "kind": (if outcome.kind == FetchKind::Initial { "initial" } else { "fast_forward" }),
                 "before": before,
                 "after": outcome.after.to_string(),
             }),

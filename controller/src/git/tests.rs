@@ -16,7 +16,16 @@ const TOKEN: &str = "tg-test-token-5f1c9a7e";
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
         .current_dir(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
@@ -37,8 +46,8 @@ impl Upstream {
         std::fs::create_dir_all(up.root()).expect("mkdir");
         git(&up.root(), &["init", "--bare", "-b", "main", "repo.git"]);
         git(up.dir.path(), &["clone", "-q", up.bare().to_str().expect("utf-8"), "work"]);
-        git(&up.work(), &["checkout", "-q", "-b", "main"]);
-        up.commit("tollgate.yaml", "apiVersion: tollgate.dev/v1alpha1\nkind: Config\n", "initial");
+        up.commit_local("tollgate.yaml", "apiVersion: tollgate.dev/v1alpha1\nkind: Config\n", "initial");
+        git(&up.work(), &["push", "-q", "origin", "HEAD:main"]);
         up
     }
 
@@ -60,14 +69,23 @@ impl Upstream {
     }
 
     fn commit_local(&self, file: &str, text: &str, message: &str) -> Oid {
-        std::fs::write(self.work().join(file), text).expect("write");
+        let path = self.work().join(file);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
         git(&self.work(), &["add", "-A"]);
         git(&self.work(), &["commit", "-q", "-m", message]);
         git(&self.work(), &["rev-parse", "HEAD"]).parse().expect("oid")
     }
 
-    /// Commits and pushes to `main`.
+    /// Moves the working clone to the upstream `main` (which a mirror may have pushed to).
+    fn sync(&self) {
+        git(&self.work(), &["fetch", "-q", "origin", "main"]);
+        git(&self.work(), &["reset", "-q", "--hard", "FETCH_HEAD"]);
+    }
+
+    /// Commits on top of the upstream `main` and pushes.
     fn commit(&self, file: &str, text: &str, message: &str) -> Oid {
+        self.sync();
         let oid = self.commit_local(file, text, message);
         git(&self.work(), &["push", "-q", "origin", "HEAD:main"]);
         oid
@@ -75,6 +93,7 @@ impl Upstream {
 
     /// Drops the last commit, commits something else, and force-pushes.
     fn rewrite(&self, file: &str, text: &str, message: &str) -> Oid {
+        self.sync();
         git(&self.work(), &["reset", "-q", "--hard", "HEAD~1"]);
         let oid = self.commit_local(file, text, message);
         git(&self.work(), &["push", "-q", "--force", "origin", "HEAD:main"]);
@@ -182,6 +201,7 @@ fn a_force_push_is_detected_kept_and_audited() {
     assert_eq!(mirror.head(), replacement);
 
     // The dropped commit survives an aggressive garbage collection and is still readable.
+    git(mirror.repository().path(), &["reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all"]);
     git(mirror.repository().path(), &["gc", "-q", "--prune=now"]);
     assert_eq!(mirror.repository().refname_to_id(preserved_ref).expect("preserved ref"), doomed);
     assert_eq!(file_at(&mirror, doomed, "releases/r.yaml").as_deref(), Some("kind: Release\nversion: 2\n"));
@@ -302,7 +322,14 @@ fn a_wrong_or_missing_token_is_refused_without_showing_it() {
             for text in [shown, format!("{err:?}")] {
                 assert!(!text.contains(wrong) && !text.contains(TOKEN), "{text}");
             }
-            assert!(std::fs::read_dir(cache.path().join("repos")).expect("repos").all(|e| !e.expect("entry").file_name().to_string_lossy().starts_with(".clone-")), "no half clone is left");
+            assert!(
+                std::fs::read_dir(cache.path().join("repos")).expect("repos").all(|e| !e
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".clone-")),
+                "no half clone is left"
+            );
         });
         assert!(!logs.contains(wrong), "{logs}");
     }
@@ -354,7 +381,8 @@ fn bad_settings_are_clear_errors_before_any_network_use() {
     assert!(matches!(err, GitError::RepoNotFound { .. }), "{err:?}");
 
     let up = Upstream::new();
-    let err = Mirror::open(&RepoLocation::Remote { url: up.url(), auth: Auth::None, branch: Some("nope".into()) }, cache.path()).expect_err("no branch");
+    let err = Mirror::open(&RepoLocation::Remote { url: up.url(), auth: Auth::None, branch: Some("nope".into()) }, cache.path())
+        .expect_err("no branch");
     assert_eq!(err.to_string(), format!("branch `nope` does not exist in `{}` (hint: set the branch to one of: `main`)", up.url()));
     let err = Mirror::open(&RepoLocation::Local(cache.path().join("no-repo")), cache.path()).expect_err("no repo");
     assert!(matches!(err, GitError::Repo { .. }), "{err:?}");
@@ -388,13 +416,21 @@ fn ssh_runs_with_only_the_given_key_and_checked_host_keys() {
     let ssh = GitEnv::new(&url, &tofu, &MirrorOptions::default()).expect("env");
     let cmd = ssh.get("GIT_SSH_COMMAND").and_then(|v| v.to_str()).expect("ssh command").to_owned();
     assert!(cmd.contains("StrictHostKeyChecking=accept-new") && !cmd.contains("UserKnownHostsFile"), "{cmd}");
-    let err = GitEnv::new(&url, &Auth::SshKey { key: dir.path().join("k"), known_hosts: Some(dir.path().join("none")), accept_new_host_keys: false }, &MirrorOptions::default());
+    let err = GitEnv::new(
+        &url,
+        &Auth::SshKey { key: dir.path().join("k"), known_hosts: Some(dir.path().join("none")), accept_new_host_keys: false },
+        &MirrorOptions::default(),
+    );
     assert!(matches!(err, Err(GitError::KeyFile { .. })));
     // scp-like URLs are ssh too.
     assert_eq!(RemoteUrl::parse("git@github.com:org/repo.git").map(|u| u.scheme()), Ok(Scheme::Ssh));
 
     // What ssh says is classified into errors that say what to do.
-    let err = classify("fetch", "ssh://git@example.invalid/org/repo.git", "Host key verification failed.\nfatal: Could not read from remote repository.\n");
+    let err = classify(
+        "fetch",
+        "ssh://git@example.invalid/org/repo.git",
+        "Host key verification failed.\nfatal: Could not read from remote repository.\n",
+    );
     assert!(matches!(err, GitError::HostKey { .. }), "{err:?}");
     assert!(err.to_string().contains("known_hosts"), "{err}");
     let err = classify("fetch", "u", "git@example.invalid: Permission denied (publickey).\nfatal: Could not read from remote repository.");
@@ -480,4 +516,129 @@ fn assert_no_file_contains(dir: &Path, needle: &str) {
         let bytes = std::fs::read(entry.path()).expect("read");
         assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{} holds the secret", entry.path().display());
     }
+}
+
+/// An OpenSSH server on a loopback port, run as this user with its own host key and one
+/// authorized client key; stopped when dropped.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd", "/usr/local/sbin/sshd"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .expect("this test runs a real OpenSSH server: install it (`apt-get install openssh-server`; `scripts/test` does this)");
+        let dir = tempfile::tempdir().expect("dir");
+        for name in ["host_key", "client_key", "other_key"] {
+            keygen(&dir.path().join(name));
+        }
+        std::fs::copy(dir.path().join("client_key.pub"), dir.path().join("authorized_keys")).expect("authorized_keys");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let config = dir.path().join("sshd_config");
+        let d = dir.path().display();
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\n\
+                 StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+                 PermitRootLogin prohibit-password\nUsePAM no\nAllowUsers {}\n",
+                whoami()
+            ),
+        )
+        .expect("sshd_config");
+        // The privilege-separation folder sshd insists on when it runs as root.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let child = std::process::Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        let mut server = Sshd { child, port, dir };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "sshd did not start: {:?}", server.child.try_wait());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A known_hosts file trusting `key` (a `.pub` file) for this server.
+    fn known_hosts(&self, key: &str) -> PathBuf {
+        let public = std::fs::read_to_string(self.path(key)).expect("public key");
+        let mut parts = public.split_whitespace();
+        let line = format!("[127.0.0.1]:{} {} {}\n", self.port, parts.next().expect("type"), parts.next().expect("key"));
+        let path = self.path(&format!("known_hosts_{key}"));
+        std::fs::write(&path, line).expect("known_hosts");
+        path
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "tollgate-test", "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn whoami() -> String {
+    let out = std::process::Command::new("id").arg("-un").output().expect("id");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn ssh_with_a_key_clones_fetches_and_pushes_against_a_real_sshd() {
+    let up = Upstream::new();
+    let sshd = Sshd::start();
+    let url = format!("ssh://{}@127.0.0.1:{}{}", whoami(), sshd.port, up.bare().display());
+    let key =
+        |key: &str, known_hosts: PathBuf| Auth::SshKey { key: sshd.path(key), known_hosts: Some(known_hosts), accept_new_host_keys: false };
+    let options = MirrorOptions { timeout: Duration::from_secs(60), ..MirrorOptions::default() };
+
+    let cache = tempfile::tempdir().expect("cache");
+    let mut mirror = Mirror::open_with(&remote(&url, key("client_key", sshd.known_hosts("host_key.pub"))), cache.path(), &options)
+        .expect("clone over ssh");
+    assert_eq!(mirror.fetch().expect("fetch").kind, FetchKind::Initial);
+    let next = up.commit("c.yaml", "c: 1\n", "more");
+    assert_eq!(mirror.fetch().expect("fetch over ssh").after, next);
+    let promotion = commit_in(mirror.repository(), next, "deploy.yaml", "kind: Promotion\n");
+    mirror.push(promotion, "main").expect("push over ssh");
+    assert_eq!(up.tip("main"), promotion);
+
+    // A key the server does not know, and a server whose host key is not the trusted one.
+    let other = tempfile::tempdir().expect("cache");
+    let err = Mirror::open_with(&remote(&url, key("other_key", sshd.known_hosts("host_key.pub"))), other.path(), &options)
+        .expect_err("unknown key");
+    assert!(matches!(err, GitError::AuthFailed { .. }), "{err:?}");
+    let err = Mirror::open_with(&remote(&url, key("client_key", sshd.known_hosts("other_key.pub"))), other.path(), &options)
+        .expect_err("wrong host key");
+    assert!(matches!(err, GitError::HostKey { .. }), "{err:?}");
+    let empty = sshd.path("known_hosts_empty");
+    std::fs::write(&empty, "").expect("empty known_hosts");
+    let err = Mirror::open_with(&remote(&url, key("client_key", empty.clone())), other.path(), &options).expect_err("unknown host");
+    assert!(matches!(err, GitError::HostKey { .. }), "{err:?}");
+    // Trust on first use accepts the unknown host, and records its key.
+    let tofu = Auth::SshKey { key: sshd.path("client_key"), known_hosts: Some(empty.clone()), accept_new_host_keys: true };
+    Mirror::open_with(&remote(&url, tofu), other.path(), &options).expect("accept-new");
+    assert!(!std::fs::read_to_string(&empty).expect("known_hosts").trim().is_empty(), "the host key was recorded");
 }

@@ -40,7 +40,8 @@ impl RemoteUrl {
     ///
     /// A [`UrlProblem`] saying what is wrong and what to do.
     pub fn parse(url: &str) -> Result<RemoteUrl, UrlProblem> {
-        const FORMS: &str = "use `https://host/org/repo.git`, `ssh://git@host/org/repo.git`, `git@host:org/repo.git` or `file:///path/to/repo`";
+        const FORMS: &str =
+            "use `https://host/org/repo.git`, `ssh://git@host/org/repo.git`, `git@host:org/repo.git` or `file:///path/to/repo`";
         if url.trim() != url || url.is_empty() || url.chars().any(|c| c.is_control() || c == ' ') {
             return Err(UrlProblem { reason: "it is empty or contains spaces or control characters", hint: FORMS });
         }

@@ -39,7 +39,7 @@ impl Server {
         let leaf_key = KeyPair::generate().expect("leaf key");
         let mut leaf_params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("leaf params");
         leaf_params.distinguished_name.push(DnType::CommonName, "127.0.0.1");
-        let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("leaf cert");
+        let leaf = leaf_params.signed_by(&leaf_key, &*ca).expect("leaf cert");
         let ca_file = certs.path().join("ca.pem");
         std::fs::write(&ca_file, ca.pem()).expect("write ca");
 
@@ -65,7 +65,8 @@ impl Server {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (config, root, user, expected, log) = (config.clone(), root.clone(), user.clone(), expected.clone(), thread_log.clone());
+                let (config, root, user, expected, log) =
+                    (config.clone(), root.clone(), user.clone(), expected.clone(), thread_log.clone());
                 std::thread::spawn(move || {
                     // A client that gives up mid-request (a refused certificate) is not an error
                     // of the server.
@@ -177,7 +178,11 @@ fn serve(
     let _ = feeder.join();
     child.wait()?;
 
-    let split = output.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4)).or_else(|| output.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
+    let split = output
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| output.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
     let (head, body) = match split {
         Some((i, n)) => (String::from_utf8_lossy(&output[..i]).into_owned(), &output[i + n..]),
         None => (String::new(), &output[..]),
