@@ -242,6 +242,28 @@ fn a_force_push_is_detected_kept_and_audited() {
 }
 
 #[test]
+fn a_deleted_branch_keeps_its_last_tip() {
+    let up = Upstream::new();
+    git(&up.work(), &["push", "-q", "origin", "HEAD:refs/heads/release"]);
+    let tip = up.tip("release");
+    let cache = tempfile::tempdir().expect("cache");
+    let location = RepoLocation::Remote { url: up.url(), auth: Auth::None, branch: Some("release".into()) };
+    let mut mirror = Mirror::open(&location, cache.path()).expect("open");
+    assert_eq!(mirror.fetch().expect("fetch").kind, FetchKind::Initial);
+    assert_eq!(mirror.branch(), "release");
+    git(&up.work(), &["push", "-q", "origin", ":refs/heads/release"]);
+    let err = mirror.fetch().expect_err("the branch is gone");
+    assert_eq!(err.to_string(), format!("branch `release` does not exist in `{}` (hint: set the branch to one of: `main`)", up.url()));
+    let kept: Vec<Oid> = mirror
+        .repository()
+        .references_glob("refs/tollgate/force-pushed/release/*")
+        .expect("refs")
+        .filter_map(|r| r.ok()?.target())
+        .collect();
+    assert_eq!(kept, vec![tip]);
+}
+
+#[test]
 fn a_local_repository_is_used_in_place() {
     let up = Upstream::new();
     let work = up.work();
