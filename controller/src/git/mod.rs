@@ -159,7 +159,9 @@ pub struct GitOutput(String);
 impl GitOutput {
     fn new(stderr: &str) -> GitOutput {
         // The last lines say what went wrong; progress and hints before them do not.
-        let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("hint:")).collect();
+        const NOISE: &[&str] =
+            &["hint:", "Cloning into", "Please make sure you have the correct access rights", "and the repository exists"];
+        let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty() && !NOISE.iter().any(|n| l.starts_with(n))).collect();
         let tail = &lines[lines.len().saturating_sub(4)..];
         let text = if tail.is_empty() { "git printed nothing".to_owned() } else { tail.join("; ") };
         GitOutput(text.chars().take(1000).collect())

@@ -65,7 +65,7 @@ impl Upstream {
     }
 
     fn url(&self) -> String {
-        format!("file://{}", self.bare().display())
+        file_url(&self.bare())
     }
 
     fn commit_local(&self, file: &str, text: &str, message: &str) -> Oid {
@@ -103,6 +103,12 @@ impl Upstream {
     fn tip(&self, branch: &str) -> Oid {
         git(&self.bare(), &["rev-parse", branch]).parse().expect("oid")
     }
+}
+
+/// `file:///abs/path` (`file:///C:/abs/path` on Windows).
+fn file_url(path: &Path) -> String {
+    let path = path.display().to_string().replace('\\', "/");
+    if path.starts_with('/') { format!("file://{path}") } else { format!("file:///{path}") }
 }
 
 fn remote(url: &str, auth: Auth) -> RepoLocation {
@@ -373,6 +379,8 @@ fn bad_settings_are_clear_errors_before_any_network_use() {
         assert!(matches!(err, GitError::BadUrl { .. }), "{url}: {err:?}");
         assert!(err.to_string().contains("hint: "), "{err}");
     }
+    let err = open("bob:hunter2@example.invalid:org/repo.git", Auth::None);
+    assert!(matches!(err, GitError::BadUrl { reason: "it contains a password", .. }), "{err:?}");
     let err = open("https://bob:hunter2@example.invalid/repo.git", Auth::None);
     assert!(matches!(err, GitError::BadUrl { reason: "it contains a password", .. }), "{err:?}");
     assert!(!err.to_string().contains("hunter2") && !format!("{err:?}").contains("hunter2"), "{err}");
@@ -399,7 +407,7 @@ fn bad_settings_are_clear_errors_before_any_network_use() {
     let err = open("https://127.0.0.1:1/repo.git", Auth::None);
     assert!(matches!(err, GitError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains("hint: "), "{err}");
-    let err = open(&format!("file://{}", cache.path().join("nothing-here.git").display()), Auth::None);
+    let err = open(&file_url(&cache.path().join("nothing-here.git")), Auth::None);
     assert!(matches!(err, GitError::RepoNotFound { .. }), "{err:?}");
 
     let up = Upstream::new();
@@ -491,7 +499,12 @@ fn tokens_never_reach_a_command_line_a_debug_string_or_an_error() {
     assert_eq!(format!("{:?}", Secret::Env("GITHUB_TOKEN".into())), "Env(\"GITHUB_TOKEN\")");
     let err = classify("fetch", &url.to_string(), &env.scrub(&format!("fatal: Authentication failed for 'https://x:{TOKEN}@host/'")));
     assert!(!format!("{err:?} {err}").contains(TOKEN));
-    assert_eq!(redact_url("see https://user:pw@host:1/p?q and ssh://git@h/x"), "see https://…@host:1/p?q and ssh://…@h/x");
+    assert_eq!(redact_url("see https://user:pw@host:1/p?q and ssh://git@h/x"), "see https://…@host:1/p?q and ssh://git@h/x");
+    assert_eq!(redact_url("'https://ghp_abc@github.com/o/r' ssh://u:pw@h/x"), "'https://…@github.com/o/r' ssh://…@h/x");
+    assert_eq!(
+        GitOutput::new("Cloning into bare repository 'x'...\nfatal: Authentication failed for 'u'\n").to_string(),
+        "fatal: Authentication failed for 'u'"
+    );
 }
 
 #[tokio::test]
@@ -542,12 +555,14 @@ fn assert_no_file_contains(dir: &Path, needle: &str) {
 
 /// An OpenSSH server on a loopback port, run as this user with its own host key and one
 /// authorized client key; stopped when dropped.
+#[cfg(unix)]
 struct Sshd {
     child: std::process::Child,
     port: u16,
     dir: tempfile::TempDir,
 }
 
+#[cfg(unix)]
 impl Sshd {
     fn start() -> Sshd {
         let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd", "/usr/local/sbin/sshd"]
@@ -607,6 +622,7 @@ impl Sshd {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -614,6 +630,7 @@ impl Drop for Sshd {
     }
 }
 
+#[cfg(unix)]
 fn keygen(path: &Path) {
     let out = std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "tollgate-test", "-f"])
@@ -623,11 +640,13 @@ fn keygen(path: &Path) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+#[cfg(unix)]
 fn whoami() -> String {
     let out = std::process::Command::new("id").arg("-un").output().expect("id");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+#[cfg(unix)]
 #[test]
 fn ssh_with_a_key_clones_fetches_and_pushes_against_a_real_sshd() {
     let up = Upstream::new();

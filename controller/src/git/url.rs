@@ -50,6 +50,9 @@ impl RemoteUrl {
             return Err(UrlProblem { reason: "it starts with `-`", hint: FORMS });
         }
         let Some((scheme, rest)) = url.split_once("://") else {
+            if url.split_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':')) {
+                return Err(UrlProblem { reason: "it contains a password", hint: "remove it from the URL and use an ssh key" });
+            }
             return parse_scp_like(url).ok_or(UrlProblem { reason: "it has no scheme", hint: FORMS });
         };
         let scheme = match scheme.to_ascii_lowercase().as_str() {
@@ -123,14 +126,22 @@ impl fmt::Debug for RemoteUrl {
 
 /// Replaces the user-info of every `scheme://user[:password]@host` in `text` with `…`, so that
 /// a URL carrying credentials can be shown. Text without such URLs is returned unchanged.
+///
+/// The user name of an `ssh://` URL without a password is kept (`git@host` names an account,
+/// not a secret); any user-info of other schemes is removed, since `https://TOKEN@host/` is a
+/// common way to pass a token.
 pub fn redact_url(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
+        let scheme = head[..i].rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '+')).next().unwrap_or_default().to_ascii_lowercase();
         let end = tail.find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '\'' || c == '"').unwrap_or(tail.len());
+        let ssh_user =
+            matches!(scheme.as_str(), "ssh" | "git+ssh" | "ssh+git") && tail[..end].rfind('@').is_some_and(|at| !tail[..at].contains(':'));
         match tail[..end].rfind('@') {
+            Some(_) if ssh_user => out.push_str(&tail[..end]),
             Some(at) => {
                 out.push('…');
                 out.push_str(&tail[at..end]);
