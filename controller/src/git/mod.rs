@@ -37,7 +37,7 @@ use crate::store::StoreError;
 
 pub use command::DEFAULT_TOKEN_USERNAME;
 pub use fetcher::{FetchTrigger, Fetcher, Wake};
-pub use url::{RemoteUrl, Scheme, redact_url};
+pub use url::{RemoteUrl, Scheme, UrlProblem, redact_url};
 
 /// Where a mirror's last-seen tips are kept.
 pub const SEEN_PREFIX: &str = "refs/tollgate/seen/";
@@ -361,7 +361,9 @@ pub enum GitError {
         source: git2::Error,
     },
     /// The cache folder could not be prepared.
-    #[error("cannot prepare the mirror folder `{path}`")]
+    #[error(
+        "cannot prepare the mirror folder `{path}` (hint: check that tollgate may write there; a damaged mirror may be deleted, it is cloned again)"
+    )]
     Cache {
         /// The folder.
         path: PathBuf,
