@@ -381,10 +381,14 @@ fn bad_settings_are_clear_errors_before_any_network_use() {
     }
     let err = open("bob:hunter2@example.invalid:org/repo.git", Auth::None);
     assert!(matches!(err, GitError::BadUrl { reason: "it contains a password", .. }), "{err:?}");
-    let err = open("https://bob:hunter2@example.invalid/repo.git", Auth::None);
-    assert!(matches!(err, GitError::BadUrl { reason: "it contains a password", .. }), "{err:?}");
-    assert!(!err.to_string().contains("hunter2") && !format!("{err:?}").contains("hunter2"), "{err}");
-    assert!(err.to_string().contains("https://…@example.invalid/repo.git"), "{err}");
+    for (url, secret) in
+        [("https://bob:hunter2@example.invalid/repo.git", "hunter2"), ("https://ghp_0123abc@example.invalid/repo.git", "ghp_0123abc")]
+    {
+        let err = open(url, Auth::None);
+        assert!(matches!(err, GitError::BadUrl { reason: "it contains credentials", .. }), "{err:?}");
+        assert!(!err.to_string().contains(secret) && !format!("{err:?}").contains(secret), "{err}");
+        assert!(err.to_string().contains("https://…@example.invalid/repo.git"), "{err}");
+    }
 
     let err = open("git@example.invalid:org/repo.git", token_auth(TOKEN));
     assert!(matches!(err, GitError::AuthMismatch { .. }), "{err:?}");

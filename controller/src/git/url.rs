@@ -15,7 +15,8 @@ pub enum Scheme {
     File,
 }
 
-/// A checked remote URL. It never holds a password: [`RemoteUrl::parse`] refuses one.
+/// A checked remote URL. It never holds a password (nor any user-info over HTTP(S)):
+/// [`RemoteUrl::parse`] refuses them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RemoteUrl {
     url: String,
@@ -69,12 +70,14 @@ impl RemoteUrl {
         if scheme == Scheme::File && rest.is_empty() {
             return Err(UrlProblem { reason: "it names no path", hint: FORMS });
         }
+        // Over HTTP(S) any user-info may be a token (`https://TOKEN@host/`); over ssh only a
+        // password is.
         if let Some((userinfo, _)) = authority.rsplit_once('@')
-            && userinfo.contains(':')
+            && (userinfo.contains(':') || matches!(scheme, Scheme::Https | Scheme::Http))
         {
             return Err(UrlProblem {
-                reason: "it contains a password",
-                hint: "remove the credentials from the URL and give the token through the token auth (an environment variable or a file)",
+                reason: "it contains credentials",
+                hint: "remove them from the URL and give the token through the token auth (an environment variable or a file)",
             });
         }
         let origin = matches!(scheme, Scheme::Https | Scheme::Http).then(|| {
