@@ -7,6 +7,7 @@ pub mod check;
 pub mod decision;
 pub mod diag;
 mod gating_bridge;
+pub mod git;
 pub mod policy;
 pub mod promote;
 pub mod reconcile;
