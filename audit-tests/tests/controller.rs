@@ -346,3 +346,46 @@ async fn postgres_replicas_elect_one_leader_and_fail_over() {
     verify(&repo);
     drop_db(guard).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_repo_is_mirrored_pushed_to_and_force_pushes_are_recorded() {
+    let (repo, guard) = Repo::new("sqlite").await;
+    let tmp = repo.dir.parent().expect("tmp").to_owned();
+    let remote = tmp.join("remote.git");
+    git(&tmp, &["clone", "-q", "--bare", repo.dir.to_str().expect("utf-8"), remote.to_str().expect("utf-8")], ALICE);
+    let url = format!("file://{}", remote.display());
+    let cache = tmp.join("cache");
+    let run = |args: &[&str]| {
+        let envs = [
+            ("TOLLGATE_REPO", url.as_str()),
+            ("TOLLGATE_CACHE", cache.to_str().expect("utf-8")),
+            ("TOLLGATE_DB", repo.db.as_str()),
+            ("TOLLGATE_REPLICA", "e2e"),
+        ];
+        run_in(Some(&tmp), args, &envs, &[])
+    };
+    let first = run(&["reconcile", "--once", "--at", TUESDAY, "--act"]);
+    assert!(first.stdout.contains("promoted income-v2 to dev"), "{}{}", first.stdout, first.stderr);
+    // The promotion reached the remote.
+    let remote_log = git(&remote, &["log", "--format=%an %s", "main"], ALICE);
+    assert!(remote_log.lines().any(|l| l == "tollgate Promote income-v2 (income@2) to dev"), "{remote_log}");
+    let r = run(&["status", "--at", TUESDAY, "--format", "json"]);
+    let status: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(state(&status, "income-v2", "dev").0, "Promoted");
+
+    // Someone rewrites the branch: the rewrite is recorded, and the promotion it dropped is
+    // seen as rolled back rather than silently redone.
+    let root = git(&remote, &["rev-list", "--max-parents=0", "main"], ALICE);
+    git(&remote, &["update-ref", "refs/heads/main", root.trim()], ALICE);
+    let again = run(&["reconcile", "--once", "--at", TUESDAY, "--act"]);
+    assert!(again.code == 0 || again.code == 1, "{}", again.stderr);
+    let pool = sqlx::SqlitePool::connect(&repo.db).await.expect("connect");
+    let actions: Vec<(String,)> = sqlx::query_as("SELECT action FROM audit_events ORDER BY seq").fetch_all(&pool).await.expect("query");
+    pool.close().await;
+    assert!(actions.iter().any(|a| a.0 == "git.force_push"), "{actions:?}");
+    let r = run(&["status", "--at", TUESDAY, "--format", "json"]);
+    let status: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(state(&status, "income-v2", "dev").0, "RolledBack");
+    verify(&repo);
+    drop_db(guard).await;
+}

@@ -124,6 +124,9 @@ pub struct Commit<'a> {
     pub message: &'a str,
     /// Committer and author.
     pub bot: (&'a str, &'a str),
+    /// Write the commit without moving any ref (for a mirror, where the push to the remote is
+    /// the compare-and-swap and the next fetch brings the branch up to date).
+    pub detached: bool,
 }
 
 /// Commits one file onto `branch` and moves the branch with a compare-and-swap.
@@ -154,6 +157,9 @@ pub fn commit_file(repo: &Repository, c: &Commit<'_>) -> Result<Oid, PromoteErro
     let tree = repo.find_tree(tree_id).map_err(git("read the new tree"))?;
     let sig = Signature::now(c.bot.0, c.bot.1).map_err(git("make the bot signature"))?;
     let id = repo.commit(None, &sig, &sig, c.message, &tree, &[&parent]).map_err(git("write the commit"))?;
+    if c.detached {
+        return Ok(id);
+    }
     let moved = match tip {
         Some(old) => repo.reference_matching(&refname, id, true, old, "tollgate: promote"),
         None => repo.reference(&refname, id, false, "tollgate: promote"),

@@ -60,6 +60,17 @@ pub enum ReconcileError {
         #[source]
         source: PromoteError,
     },
+    /// A promotion commit could not be pushed.
+    #[error("failed to push the promotion of `{release}` to {environment}")]
+    Push {
+        /// The release.
+        release: String,
+        /// The environment.
+        environment: String,
+        /// Why.
+        #[source]
+        source: crate::git::GitError,
+    },
     /// `--release` names no release.
     #[error("no release named `{0}` in the config repo")]
     UnknownRelease(String),
@@ -216,12 +227,10 @@ fn str_list(v: Option<&Value>) -> Vec<String> {
 pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
     let source = Source::commit(&opts.repo, &opts.rev)?;
     let Source::Commit { repo: git, commit, prefix } = &source else { unreachable!("a commit source") };
-    let branch = git
-        .head()
-        .ok()
-        .filter(|_| opts.rev == "HEAD")
-        .and_then(|h| h.shorthand().ok().map(str::to_owned))
-        .or_else(|| git.find_branch(&opts.rev, git2::BranchType::Local).ok().map(|_| opts.rev.clone()));
+    let branch = git.head().ok().filter(|_| opts.rev == "HEAD").and_then(|h| h.shorthand().ok().map(str::to_owned)).or_else(|| {
+        let name = opts.rev.strip_prefix("refs/heads/").unwrap_or(&opts.rev);
+        git.find_branch(name, git2::BranchType::Local).ok().map(|_| name.to_owned())
+    });
     let git_dir = git.path().to_owned();
     let prefix = prefix.clone();
     let commit = *commit;
@@ -564,13 +573,37 @@ pub struct PassReport {
     pub actions: Vec<Action>,
 }
 
-/// Records transitions and promotes. Runs only on the leader.
+/// Where promotion commits go after they are written: a remote mirror pushes them.
+pub trait Publish {
+    /// Pushes `commit` to `branch` of the remote; a branch that moved meanwhile is an error and
+    /// the next pass starts over from the fetched tip.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the transport reports.
+    fn publish(&self, commit: git2::Oid, branch: &str) -> Result<(), crate::git::GitError>;
+}
+
+impl Publish for crate::git::Mirror {
+    fn publish(&self, commit: git2::Oid, branch: &str) -> Result<(), crate::git::GitError> {
+        self.push(commit, branch)
+    }
+}
+
+/// Records transitions and promotes. Runs only on the leader. With `publish`, promotion
+/// commits are written without moving local refs and pushed.
 ///
 /// # Errors
 ///
 /// [`ReconcileError::Store`] or [`ReconcileError::Promote`]; work done before the error stays
 /// done and recorded, and the next pass continues from there.
-pub async fn act(log: &AuditLog, prepared: &Prepared, actor: &str, bot: (&str, &str)) -> Result<PassReport, ReconcileError> {
+pub async fn act(
+    log: &AuditLog,
+    prepared: &Prepared,
+    actor: &str,
+    bot: (&str, &str),
+    publish: Option<&dyn Publish>,
+) -> Result<PassReport, ReconcileError> {
     let store = log.store();
     let mut promotions = prepared.promotions.clone();
     let mut decisions = Vec::new();
@@ -614,6 +647,7 @@ pub async fn act(log: &AuditLog, prepared: &Prepared, actor: &str, bot: (&str, &
                         contents: &bytes,
                         message: &message,
                         bot,
+                        detached: publish.is_some(),
                     },
                 )
                 .map_err(|source| ReconcileError::Promote {
@@ -621,6 +655,13 @@ pub async fn act(log: &AuditLog, prepared: &Prepared, actor: &str, bot: (&str, &
                     environment: env.name.clone(),
                     source,
                 })?;
+                if let Some(p) = publish {
+                    p.publish(commit, &branch).map_err(|source| ReconcileError::Push {
+                        release: plan.name.clone(),
+                        environment: env.name.clone(),
+                        source,
+                    })?;
+                }
                 if proposal {
                     let doc = json!({"release": plan.name, "environment": env.name, "branch": branch, "commit": commit.to_string(), "decision": d.id});
                     store

@@ -100,7 +100,8 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
         let store = log.store().clone();
         let user = authenticate(&store, &args.token).await?;
-        let opts = options(&args.repo, now, Some(args.release.clone()));
+        let (repo, _mirror) = super::control::locate(&args.repo, None).await?;
+        let opts = options(&repo, now, Some(args.release.clone()));
         let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the check panicked")??;
         let plan = prepared.releases.first().context("no such release")?;
         let Some(env) = plan.path.iter().find(|e| e.name == args.env) else {

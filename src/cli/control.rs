@@ -13,9 +13,28 @@ use tollgate_controller::store::{DEFAULT_URL, Store};
 /// Where the config repo is and how to read it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RepoArgs {
-    /// The config repo: a folder in a Git repository.
-    #[arg(long, env = "TOLLGATE_REPO", default_value = ".")]
+    /// The config repo: a folder in a Git repository, or a remote URL (`https://…`, `ssh://…`,
+    /// `git@host:org/repo.git`, `file://…`), mirrored under the cache folder.
+    #[arg(long, env = "TOLLGATE_REPO", default_value = ".", value_name = "DIR|URL")]
     pub repo: PathBuf,
+    /// With a remote URL: the branch to track (default: the remote's default branch).
+    #[arg(long, env = "TOLLGATE_BRANCH")]
+    pub branch: Option<String>,
+    /// With an https URL: a file holding the access token.
+    #[arg(long, env = "TOLLGATE_GIT_TOKEN_FILE", value_name = "FILE", conflicts_with = "git_token_env")]
+    pub git_token_file: Option<PathBuf>,
+    /// With an https URL: the environment variable holding the access token.
+    #[arg(long, env = "TOLLGATE_GIT_TOKEN_ENV", value_name = "VAR")]
+    pub git_token_env: Option<String>,
+    /// With a token: the user name sent with it (default `x-access-token`; GitLab wants `oauth2`).
+    #[arg(long, env = "TOLLGATE_GIT_USERNAME")]
+    pub git_username: Option<String>,
+    /// With an ssh URL: the private key (a deploy key without passphrase).
+    #[arg(long, env = "TOLLGATE_SSH_KEY", value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+    /// With an ssh URL: the known_hosts file holding the server's key.
+    #[arg(long, env = "TOLLGATE_KNOWN_HOSTS", value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
     /// The branch or revision to reconcile.
     #[arg(long, env = "TOLLGATE_REV", default_value = "HEAD")]
     pub rev: String,
@@ -144,6 +163,46 @@ pub(crate) fn options(repo: &RepoArgs, now: jiff::Timestamp, release: Option<Str
     }
 }
 
+/// Whether `--repo` names a remote rather than a folder.
+fn is_remote(repo: &std::path::Path) -> bool {
+    let s = repo.to_string_lossy();
+    s.contains("://") || (s.contains('@') && s.contains(':') && !repo.exists())
+}
+
+/// Opens the mirror of a remote `--repo` (cloning it on first use) and fetches; `None` for a
+/// local folder. The returned arguments point at the mirror and its tracked branch.
+pub(crate) async fn locate(
+    repo: &RepoArgs,
+    log: Option<&tollgate_controller::audit::AuditLog>,
+) -> anyhow::Result<(RepoArgs, Option<tollgate_controller::git::Mirror>)> {
+    use tollgate_controller::git::{Auth, Mirror, RepoLocation, Secret, record_fetch};
+    if !is_remote(&repo.repo) {
+        return Ok((repo.clone(), None));
+    }
+    let url = repo.repo.to_string_lossy().into_owned();
+    let token = repo.git_token_file.clone().map(Secret::File).or_else(|| repo.git_token_env.clone().map(Secret::Env));
+    let auth = match (token, &repo.ssh_key) {
+        (Some(secret), None) => Auth::Token { secret, username: repo.git_username.clone() },
+        (None, Some(key)) => Auth::SshKey { key: key.clone(), known_hosts: repo.known_hosts.clone(), accept_new_host_keys: false },
+        (None, None) => Auth::None,
+        (Some(_), Some(_)) => anyhow::bail!("give either a token (https) or an ssh key, not both"),
+    };
+    let cache = std::env::var_os("TOLLGATE_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/tollgate")))
+        .context("no cache folder: set TOLLGATE_CACHE")?;
+    let location = RepoLocation::Remote { url, auth, branch: repo.branch.clone() };
+    let mut mirror = tokio::task::block_in_place(|| Mirror::open(&location, &cache))?;
+    let outcome = tokio::task::block_in_place(|| mirror.fetch())?;
+    if let Some(log) = log {
+        record_fetch(log, &mirror.target(), &outcome).await?;
+    }
+    let mut resolved = repo.clone();
+    resolved.repo = mirror.repository().path().to_owned();
+    resolved.rev = format!("refs/heads/{}", mirror.branch());
+    Ok((resolved, Some(mirror)))
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("failed to start the async runtime")
 }
@@ -164,7 +223,8 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
         let store = log.store().clone();
         if dry_run {
-            let opts = options(&args.repo, now, None);
+            let (repo, _mirror) = locate(&args.repo, None).await?;
+            let opts = options(&repo, now, None);
             let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
             let decisions = reconcile::decide_all(&store, &prepared).await?;
             let report = PassReport { commit: prepared.commit.clone(), decisions, actions: vec![] };
@@ -197,10 +257,12 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                 leadership = None;
                 continue;
             }
-            let opts = options(&args.repo, if args.act { now } else { jiff::Timestamp::now() }, None);
+            let (repo, mirror) = locate(&args.repo, Some(&log)).await?;
+            let opts = options(&repo, if args.act { now } else { jiff::Timestamp::now() }, None);
+            let bot = opts.bot.clone();
             let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
-            let bot = options(&args.repo, now, None).bot;
-            let report = reconcile::act(&log, &prepared, "tollgate", (&bot.0, &bot.1)).await?;
+            let publish = mirror.as_ref().map(|m| m as &dyn reconcile::Publish);
+            let report = reconcile::act(&log, &prepared, "tollgate", (&bot.0, &bot.1), publish).await?;
             print_pass(&report, args.format, false)?;
             if args.once {
                 if let Some(l) = leadership.take() {
@@ -266,7 +328,8 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let now = clock(args.at.as_deref())?;
     runtime()?.block_on(async move {
         let store = Store::open(&args.repo.db).await.context("failed to open the store")?;
-        let opts = options(&args.repo, now, None);
+        let (repo, _mirror) = locate(&args.repo, None).await?;
+        let opts = options(&repo, now, None);
         let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
         let decisions = reconcile::decide_all(&store, &prepared).await?;
         match args.format {
@@ -282,7 +345,8 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let now = clock(args.at.as_deref())?;
     runtime()?.block_on(async move {
         let store = Store::open(&args.repo.db).await.context("failed to open the store")?;
-        let opts = options(&args.repo, now, Some(args.release.clone()));
+        let (repo, _mirror) = locate(&args.repo, None).await?;
+        let opts = options(&repo, now, Some(args.release.clone()));
         let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
         let decisions = reconcile::decide_all(&store, &prepared).await?;
         let Some(d) = decisions.into_iter().find(|d| d.environment == args.env) else {
