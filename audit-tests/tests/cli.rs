@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use tollgate_audit_tests::{drop_db, fresh, tollgate};
+use tollgate_audit_tests::{drop_db, fresh};
 
 fn run(db: &str, args: &[&str], envs: &[(&str, &str)]) -> tollgate_audit_tests::Run {
     let mut all: Vec<&str> = vec!["audit"];

@@ -281,6 +281,7 @@ mod tests {
             contents: &bytes,
             message: "promote\n\nTollgate-Decision: dec-1\n",
             bot: ("tollgate", "bot@tollgate.dev"),
+            detached: false,
         };
         let id = commit_file(&repo, &c).unwrap();
         let commit = repo.find_commit(id).unwrap();
@@ -315,11 +316,35 @@ mod tests {
             contents: b"x: 1\n",
             message: "m",
             bot: ("t", "t@t"),
+            detached: false,
         };
         let id = commit_file(&repo, &c).unwrap();
         assert_eq!(repo.refname_to_id("refs/heads/tollgate/promote/prod/income").unwrap(), id);
         assert!(!tmp.path().join("deploy").exists(), "a proposal branch is not checked out");
         let main = repo.refname_to_id(&format!("refs/heads/{b}")).unwrap();
         assert_ne!(main, id);
+    }
+
+    #[test]
+    fn a_detached_commit_moves_no_ref() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = repo_with_commit(tmp.path());
+        let b = branch(&repo);
+        let before = repo.refname_to_id(&format!("refs/heads/{b}")).unwrap();
+        let c = Commit {
+            branch: &b,
+            base: &b,
+            prefix: "",
+            path: "deploy/dev/m.yaml",
+            contents: b"x: 1\n",
+            message: "m",
+            bot: ("t", "t@t"),
+            detached: true,
+        };
+        let id = commit_file(&repo, &c).unwrap();
+        assert_ne!(id, before);
+        assert_eq!(repo.refname_to_id(&format!("refs/heads/{b}")).unwrap(), before, "the branch did not move");
+        assert_eq!(repo.find_commit(id).unwrap().parent_id(0).unwrap(), before);
+        assert!(!tmp.path().join("deploy").exists());
     }
 }
