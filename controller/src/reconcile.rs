@@ -416,24 +416,66 @@ pub fn promotion_subject(env: &str, model: &str) -> String {
     format!("deploy/{env}/{model}")
 }
 
-/// What the store says about a promotion slot: whether `release` was promoted there with
-/// `digest`, whether the newest promotion names the release Git names now, and every release
-/// ever promoted there.
-async fn promotion_history(
-    store: &Store,
-    env: &str,
-    model: &str,
-    release: &str,
-    digest: &str,
-    git_names: Option<&str>,
-) -> Result<(bool, bool, Vec<String>), StoreError> {
-    let records = store.records_for(RecordKind::Promotion, &promotion_subject(env, model)).await?;
-    let name = |r: &crate::store::StoredRecord| r.doc.get("release").and_then(Value::as_str).map(str::to_owned);
-    let before = records.iter().any(|r| {
-        r.doc.get("release").and_then(Value::as_str) == Some(release) && r.doc.get("contentDigest").and_then(Value::as_str) == Some(digest)
-    });
-    let latest_is_git = records.last().and_then(name).is_some_and(|r| Some(r.as_str()) == git_names);
-    Ok((before, latest_is_git, records.iter().filter_map(name).collect()))
+/// What the reconciler needs from the store, kept in memory and brought up to date by reading
+/// only the records appended since the last look (by audit sequence number). One view per
+/// reconciler process; `status` and `explain` load one for a single pass.
+#[derive(Debug, Default)]
+pub struct StoreView {
+    /// Every record up to this audit sequence number is applied.
+    seq: u64,
+    /// Approval records (seq, doc) by subject.
+    approvals: HashMap<String, Vec<(u64, Value)>>,
+    /// Promotion records by slot subject, oldest first.
+    promotions: HashMap<String, Vec<Value>>,
+    /// The newest recorded decision (id, state) by subject; loaded only when `decisions` is set.
+    decisions: HashMap<String, (String, String)>,
+    track_decisions: bool,
+}
+
+impl StoreView {
+    /// A view that also tracks recorded decisions (for the reconciler, which records changes).
+    pub fn with_decisions() -> StoreView {
+        StoreView { track_decisions: true, ..StoreView::default() }
+    }
+
+    /// Applies every record appended since the last refresh.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be read.
+    pub async fn refresh(&mut self, store: &Store) -> Result<(), StoreError> {
+        use futures_util::StreamExt as _;
+        let head = store.head().await?.size;
+        if head <= self.seq {
+            return Ok(());
+        }
+        let from = self.seq + 1;
+        let mut kinds = vec![RecordKind::Approval, RecordKind::Promotion];
+        if self.track_decisions {
+            kinds.push(RecordKind::Decision);
+        }
+        for kind in kinds {
+            let mut rows = store.records(kind, from, head);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                match kind {
+                    RecordKind::Approval => self.approvals.entry(row.subject).or_default().push((row.audit_seq, row.doc)),
+                    RecordKind::Promotion => self.promotions.entry(row.subject).or_default().push(row.doc),
+                    _ => {
+                        let id = row.doc.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+                        let state = row.doc.get("state").and_then(Value::as_str).unwrap_or_default().to_owned();
+                        self.decisions.insert(row.subject, (id, state));
+                    }
+                }
+            }
+        }
+        self.seq = head;
+        Ok(())
+    }
+
+    fn promotions(&self, env: &str, model: &str) -> &[Value] {
+        self.promotions.get(&promotion_subject(env, model)).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// Decides every (release, environment) of a prepared pass, reading approvals and promotion
@@ -443,45 +485,43 @@ async fn promotion_history(
 ///
 /// [`ReconcileError::Store`].
 pub async fn decide_all(store: &Store, prepared: &Prepared) -> Result<Vec<Decision>, ReconcileError> {
+    let mut view = StoreView::default();
+    view.refresh(store).await?;
     let mut out = Vec::new();
     for plan in &prepared.releases {
-        out.extend(decide_release(store, prepared, plan, &prepared.promotions).await?);
+        for env in &plan.path {
+            out.push(decide_one(&view, prepared, plan, env, &prepared.promotions));
+        }
     }
     Ok(out)
 }
 
-async fn decide_release(
-    store: &Store,
-    prepared: &Prepared,
-    plan: &ReleasePlan,
-    promotions: &HashMap<(String, String), GitPromotion>,
-) -> Result<Vec<Decision>, ReconcileError> {
-    let mut out = Vec::new();
-    for env in &plan.path {
-        out.push(decide_one(store, prepared, plan, env, promotions).await?);
-    }
-    Ok(out)
-}
-
-async fn decide_one(
-    store: &Store,
+fn decide_one(
+    view: &StoreView,
     prepared: &Prepared,
     plan: &ReleasePlan,
     env: &EnvPlan,
     promotions: &HashMap<(String, String), GitPromotion>,
-) -> Result<Decision, ReconcileError> {
-    let records = store.records_for(RecordKind::Approval, &approvals::subject(&plan.name, &env.name)).await?;
-    let live = approvals::live_approvals(records.iter().map(|r| (r.audit_seq, &r.doc)));
+) -> Decision {
+    let records = view.approvals.get(&approvals::subject(&plan.name, &env.name)).map_or(&[][..], Vec::as_slice);
+    let live = approvals::live_approvals(records.iter().map(|(seq, doc)| (*seq, doc)));
     let status = approvals::evaluate(&env.approvals, &prepared.directory, &live, &plan.content_digest, &plan.authors);
     let slot = (env.name.clone(), plan.model.clone());
     let git = promotions.get(&slot);
-    let (promoted_before, latest_is_git, ever) =
-        promotion_history(store, &env.name, &plan.model, &plan.name, &plan.content_digest, git.map(|g| g.release.as_str())).await?;
+    let history = view.promotions(&env.name, &plan.model);
+    let release_of = |r: &Value| r.get("release").and_then(Value::as_str).map(str::to_owned);
+    let promoted_before = history.iter().any(|r| {
+        r.get("release").and_then(Value::as_str) == Some(plan.name.as_str())
+            && r.get("contentDigest").and_then(Value::as_str) == Some(plan.content_digest.as_str())
+    });
+    let latest_is_git = history.last().and_then(release_of).is_some_and(|r| git.is_some_and(|g| g.release == r));
     let superseded_by = prepared
         .releases
         .iter()
         .filter(|other| other.model == plan.model && newer(other, plan))
-        .find(|other| git.is_some_and(|g| g.release == other.name) || ever.contains(&other.name))
+        .find(|other| {
+            git.is_some_and(|g| g.release == other.name) || history.iter().any(|r| release_of(r).as_deref() == Some(other.name.as_str()))
+        })
         .map(|other| other.name.clone());
     let promoted = match git {
         None => PromotedInput::Nothing,
@@ -514,7 +554,7 @@ async fn decide_one(
         superseded_by,
         now: prepared.now.to_string(),
     };
-    Ok(decision::decide(&inputs))
+    decision::decide(&inputs)
 }
 
 /// What a pass did.
@@ -599,12 +639,14 @@ impl Publish for crate::git::Mirror {
 /// done and recorded, and the next pass continues from there.
 pub async fn act(
     log: &AuditLog,
+    view: &mut StoreView,
     prepared: &Prepared,
     actor: &str,
     bot: (&str, &str),
     publish: Option<&dyn Publish>,
 ) -> Result<PassReport, ReconcileError> {
-    let store = log.store();
+    view.track_decisions = true;
+    view.refresh(log.store()).await?;
     let mut promotions = prepared.promotions.clone();
     let mut decisions = Vec::new();
     let mut actions = Vec::new();
@@ -613,12 +655,12 @@ pub async fn act(
     for plan in &prepared.releases {
         record_release(log, actor, plan).await?;
         for env in &plan.path {
-            let mut d = decide_one(store, prepared, plan, env, &promotions).await?;
+            let mut d = decide_one(view, prepared, plan, env, &promotions);
             let subject = approvals::subject(&plan.name, &env.name);
             if d.state == State::Promoted {
-                heal(log, actor, prepared, plan, env, &d, &git, &mut actions).await?;
+                heal(log, view, actor, prepared, plan, env, &d, &git, &mut actions).await?;
             }
-            if let Some(seq) = record_decision(log, actor, &subject, &d).await? {
+            if let Some(seq) = record_decision(log, view, actor, &subject, &d).await? {
                 actions.push(Action::Recorded { subject: subject.clone(), state: d.state, seq });
             }
             let slot = (env.name.clone(), plan.model.clone());
@@ -629,7 +671,7 @@ pub async fn act(
             }
             if d.state == State::Promoting {
                 promoted_now.insert(slot);
-                let audit_seq = store.latest_record(RecordKind::Decision, &subject).await?.map_or(0, |r| r.audit_seq);
+                let audit_seq = log.store().latest_record(RecordKind::Decision, &subject).await?.map_or(0, |r| r.audit_seq);
                 let doc = promotion_doc(prepared, plan, env, &d, audit_seq);
                 let bytes = promote::render(&doc);
                 let path = promote::deploy_path(&env.name, &plan.model);
@@ -637,6 +679,7 @@ pub async fn act(
                 let proposal = env.mode == "pullRequest";
                 let branch = if proposal { promote::proposal_branch(&env.name, &plan.model) } else { target.clone() };
                 let message = commit_message(plan, env, &d, audit_seq, proposal);
+                let before = git.refname_to_id(&format!("refs/heads/{branch}")).ok();
                 let commit = promote::commit_file(
                     &git,
                     &promote::Commit {
@@ -663,12 +706,14 @@ pub async fn act(
                     })?;
                 }
                 if proposal {
+                    if before == Some(commit) {
+                        // Already proposed with this content; waiting for the merge.
+                        decisions.push(d);
+                        continue;
+                    }
                     let doc = json!({"release": plan.name, "environment": env.name, "branch": branch, "commit": commit.to_string(), "decision": d.id});
-                    store
-                        .append(
-                            &[crate::audit::event::NewEvent::new(actor, "promotion.proposed", &subject, doc).map_err(StoreError::from)?],
-                        )
-                        .await?;
+                    let event = crate::audit::event::NewEvent::new(actor, "promotion.proposed", &subject, doc).map_err(StoreError::from)?;
+                    log.append(&[event]).await?;
                     actions.push(Action::Proposed {
                         release: plan.name.clone(),
                         environment: env.name.clone(),
@@ -692,8 +737,8 @@ pub async fn act(
                             decision: Some(d.id.clone()),
                         },
                     );
-                    d = decide_one(store, prepared, plan, env, &promotions).await?;
-                    if let Some(seq) = record_decision(log, actor, &subject, &d).await? {
+                    d = decide_one(view, prepared, plan, env, &promotions);
+                    if let Some(seq) = record_decision(log, view, actor, &subject, &d).await? {
                         actions.push(Action::Recorded { subject: subject.clone(), state: d.state, seq });
                     }
                 }
@@ -726,22 +771,26 @@ async fn record_release(log: &AuditLog, actor: &str, plan: &ReleasePlan) -> Resu
 }
 
 /// Records `d` unless the newest record for `subject` is the same decision in the same state.
-async fn record_decision(log: &AuditLog, actor: &str, subject: &str, d: &Decision) -> Result<Option<u64>, ReconcileError> {
-    let latest = log.store().latest_record(RecordKind::Decision, subject).await?;
-    let same = latest.as_ref().is_some_and(|r| {
-        r.doc.get("id").and_then(Value::as_str) == Some(d.id.as_str())
-            && r.doc.get("state").and_then(Value::as_str) == Some(d.state.as_str())
-    });
-    if same {
+async fn record_decision(
+    log: &AuditLog,
+    view: &mut StoreView,
+    actor: &str,
+    subject: &str,
+    d: &Decision,
+) -> Result<Option<u64>, ReconcileError> {
+    if view.decisions.get(subject).is_some_and(|(id, state)| *id == d.id && state == d.state.as_str()) {
         return Ok(None);
     }
     let doc = serde_json::to_value(d).unwrap_or(Value::Null);
-    Ok(Some(log.record(RecordKind::Decision, actor, subject, &doc).await?.seq))
+    let seq = log.record(RecordKind::Decision, actor, subject, &doc).await?.seq;
+    view.decisions.insert(subject.to_owned(), (d.id.clone(), d.state.as_str().to_owned()));
+    Ok(Some(seq))
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn heal(
     log: &AuditLog,
+    view: &StoreView,
     actor: &str,
     prepared: &Prepared,
     plan: &ReleasePlan,
@@ -750,10 +799,9 @@ async fn heal(
     git: &Repository,
     actions: &mut Vec<Action>,
 ) -> Result<(), ReconcileError> {
-    let records = log.store().records_for(RecordKind::Promotion, &promotion_subject(&env.name, &plan.model)).await?;
-    let recorded = records.iter().any(|r| {
-        r.doc.get("release").and_then(Value::as_str) == Some(plan.name.as_str())
-            && r.doc.get("contentDigest").and_then(Value::as_str) == Some(plan.content_digest.as_str())
+    let recorded = view.promotions(&env.name, &plan.model).iter().any(|r| {
+        r.get("release").and_then(Value::as_str) == Some(plan.name.as_str())
+            && r.get("contentDigest").and_then(Value::as_str) == Some(plan.content_digest.as_str())
     });
     if recorded {
         return Ok(());
