@@ -473,6 +473,12 @@ impl StoreView {
         Ok(())
     }
 
+    /// Applies a promotion this process just recorded, so the rest of the pass sees it. (The
+    /// next refresh reads it again; a repeated entry changes no answer.)
+    fn note_promotion(&mut self, env: &str, model: &str, doc: Value) {
+        self.promotions.entry(promotion_subject(env, model)).or_default().push(doc);
+    }
+
     fn promotions(&self, env: &str, model: &str) -> &[Value] {
         self.promotions.get(&promotion_subject(env, model)).map_or(&[], Vec::as_slice)
     }
@@ -723,6 +729,7 @@ pub async fn act(
                 } else {
                     let record = promotion_record(plan, env, &d, &commit.to_string(), audit_seq, false);
                     log.record(RecordKind::Promotion, actor, &promotion_subject(&env.name, &plan.model), &record).await?;
+                    view.note_promotion(&env.name, &plan.model, record);
                     actions.push(Action::Promoted {
                         release: plan.name.clone(),
                         environment: env.name.clone(),
@@ -790,7 +797,7 @@ async fn record_decision(
 #[allow(clippy::too_many_arguments)]
 async fn heal(
     log: &AuditLog,
-    view: &StoreView,
+    view: &mut StoreView,
     actor: &str,
     prepared: &Prepared,
     plan: &ReleasePlan,
@@ -821,6 +828,7 @@ async fn heal(
         record["decision"] = json!(dec);
     }
     log.record(RecordKind::Promotion, actor, &promotion_subject(&env.name, &plan.model), &record).await?;
+    view.note_promotion(&env.name, &plan.model, record);
     actions.push(Action::Healed { release: plan.name.clone(), environment: env.name.clone() });
     Ok(())
 }
