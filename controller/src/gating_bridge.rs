@@ -18,7 +18,12 @@ pub(crate) fn run(_repo: &ConfigRepo, _release: &str, _settings: &GateSettings) 
 /// The environment's windows at `now`, for a decision. A spec that does not parse is reported
 /// by `check` (stage `windows`); here it keeps the environment closed, never open by accident.
 pub(crate) fn window(env: &Document, now: jiff::Timestamp) -> WindowInput {
-    let parsed = match crate::windows::Windows::from_spec(env.spec()) {
+    window_of(env.spec(), now)
+}
+
+/// As [`window`], from an Environment's `spec`.
+pub(crate) fn window_of(spec: &serde_json::Value, now: jiff::Timestamp) -> WindowInput {
+    let parsed = match crate::windows::Windows::from_spec(spec) {
         Ok(w) => w,
         Err(errors) => {
             let why = errors.first().map(|e| e.message()).unwrap_or_default();

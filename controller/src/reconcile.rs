@@ -122,6 +122,9 @@ pub struct EnvPlan {
     pub mode: String,
     /// The branch promotions go to (default: the branch being reconciled).
     pub branch: Option<String>,
+    /// The environment's spec, to evaluate its windows again at another instant.
+    #[serde(skip)]
+    pub spec: Value,
 }
 
 /// A release with everything the repo says about it.
@@ -365,6 +368,7 @@ fn release_plan(
             window: crate::gating_bridge::window(env, opts.now),
             mode: env.str_at("/spec/promotion/mode").unwrap_or("commit").to_owned(),
             branch: env.str_at("/spec/promotion/branch").map(str::to_owned),
+            spec: env.spec().clone(),
         })
         .collect();
     ReleasePlan {
@@ -561,6 +565,78 @@ fn decide_one(
         now: prepared.now.to_string(),
     };
     decision::decide(&inputs)
+}
+
+impl Prepared {
+    /// Moves the clock: evaluates every environment's windows at `now` again. Everything else a
+    /// pass prepares depends on the commit only.
+    pub fn set_clock(&mut self, now: jiff::Timestamp) {
+        self.now = now;
+        for plan in &mut self.releases {
+            for env in &mut plan.path {
+                env.window = crate::gating_bridge::window_of(&env.spec, now);
+            }
+        }
+    }
+}
+
+/// A reconciler's memory between passes: the store view (read incrementally) and the last
+/// prepared commit, reused while the branch does not move (only the clock is applied again).
+/// This is what makes a pass with nothing changed cheap.
+#[derive(Debug)]
+pub struct Reconciler {
+    view: StoreView,
+    last: Option<(Options, Prepared)>,
+}
+
+impl Default for Reconciler {
+    fn default() -> Self {
+        Reconciler { view: StoreView::with_decisions(), last: None }
+    }
+}
+
+impl Reconciler {
+    /// Prepares a pass: reuses the last one when the commit and the options are the same.
+    ///
+    /// # Errors
+    ///
+    /// As [`prepare`].
+    pub fn prepare(&mut self, opts: &Options) -> Result<&Prepared, ReconcileError> {
+        let commit = Source::commit(&opts.repo, &opts.rev)?.commit_id().map(|c| c.to_string());
+        let reusable = self.last.as_ref().is_some_and(|(o, p)| {
+            Some(&p.commit) == commit.as_ref()
+                && o.repo == opts.repo
+                && o.release == opts.release
+                && o.gates.cache_dir == opts.gates.cache_dir
+        });
+        if reusable {
+            let (o, p) = self.last.as_mut().expect("checked");
+            o.now = opts.now;
+            p.set_clock(opts.now);
+        } else {
+            self.last = Some((opts.clone(), prepare(opts)?));
+        }
+        Ok(&self.last.as_ref().expect("just set").1)
+    }
+
+    /// Runs a whole pass: prepare (or reuse), decide, record, promote. The repo work runs on the
+    /// calling thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`prepare`] and [`act`].
+    pub async fn pass(
+        &mut self,
+        log: &AuditLog,
+        opts: &Options,
+        actor: &str,
+        publish: Option<&dyn Publish>,
+    ) -> Result<PassReport, ReconcileError> {
+        self.prepare(opts)?;
+        let prepared = &self.last.as_ref().expect("prepared").1;
+        let bot = (opts.bot.0.as_str(), opts.bot.1.as_str());
+        act(log, &mut self.view, prepared, actor, bot, publish).await
+    }
 }
 
 /// What a pass did.

@@ -235,8 +235,8 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         let name = std::fs::canonicalize(&args.repo.repo).unwrap_or(args.repo.repo.clone()).display().to_string();
         let ttl = (args.interval * 3).max(Duration::from_secs(10));
         let mut leadership = None;
-        // What the store holds, kept across passes and read incrementally.
-        let mut view = reconcile::StoreView::with_decisions();
+        // The store view and the last prepared commit, kept across passes.
+        let mut reconciler = reconcile::Reconciler::default();
         loop {
             if leadership.is_none() {
                 leadership = store.try_lead(&name, &replica, ttl).await?;
@@ -261,10 +261,8 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
             }
             let (repo, mirror) = locate(&args.repo, Some(&log)).await?;
             let opts = options(&repo, if args.act { now } else { jiff::Timestamp::now() }, None);
-            let bot = opts.bot.clone();
-            let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
             let publish = mirror.as_ref().map(|m| m as &dyn reconcile::Publish);
-            let report = reconcile::act(&log, &mut view, &prepared, "tollgate", (&bot.0, &bot.1), publish).await?;
+            let report = reconciler.pass(&log, &opts, "tollgate", publish).await?;
             print_pass(&report, args.format, false)?;
             if args.once {
                 if let Some(l) = leadership.take() {

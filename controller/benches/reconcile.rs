@@ -1,0 +1,150 @@
+//! A reconcile pass on a generated 10,000-document config repo: a full pass against a pass with
+//! nothing changed and a pass after one release changed.
+//!
+//! Run with `cargo bench -p tollgate-controller --bench reconcile` (`TOLLGATE_BENCH_DOCS` sets
+//! the document count, default 10,000). The repo is the one the `check` benchmark generates
+//! (about 6,000 releases, three environments each) in a Git repository, with a SQLite store.
+//! Measured, each in a fresh process, three times (median time, peak resident memory):
+//!
+//! - full: a reconciler's first pass on an empty store: load and check the repo, gather every
+//!   decision's inputs, decide about 18,000 (release, environment) pairs and record each one;
+//! - nothing changed: a long-running reconciler's next pass, same commit, nothing new in the
+//!   store (the first pass of that process is not timed);
+//! - one release changed: the next pass after a commit that edits one release file.
+
+#[path = "support/generate.rs"]
+mod generate;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tollgate_controller::audit::AuditLog;
+use tollgate_controller::reconcile::{GateSettings, Options, Reconciler};
+use tollgate_controller::store::Store;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--measure") {
+        let mode = args[i + 1].clone();
+        let root = Path::new(&args[i + 2]).to_owned();
+        let db = args[i + 3].clone();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let elapsed = rt.block_on(run(&mode, &root, &db));
+        println!("{} {}", elapsed.as_nanos(), peak_kib());
+        return;
+    }
+    let docs: usize = std::env::var("TOLLGATE_BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("repo");
+    let files = generate::generate(&root, docs);
+    git(&root, &["init", "-q", "-b", "main"]);
+    git(&root, &["add", "-A"]);
+    git(&root, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", "generated"]);
+    println!("generated {docs} documents in {} files", files.len());
+
+    let full_db = dir.path().join("full.db");
+    let (full, rss_full) = measure("full", &root, &full_db, None);
+    // The store as a full pass leaves it, copied for each run of the other modes.
+    let (nochange, rss_nochange) = measure("nochange", &root, &dir.path().join("nochange.db"), Some(&full_db));
+    let (changed, rss_changed) = measure("changed", &root, &dir.path().join("changed.db"), Some(&full_db));
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!();
+    println!("| pass | time (ms) | of a full pass | peak RSS (MiB) |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!("| full (empty store, every decision recorded) | {:.0} | 100% | {rss_full:.1} |", ms(full));
+    println!("| nothing changed | {:.1} | {:.2}% | {rss_nochange:.1} |", ms(nochange), 100.0 * ms(nochange) / ms(full));
+    println!("| one release changed | {:.0} | {:.1}% | {rss_changed:.1} |", ms(changed), 100.0 * ms(changed) / ms(full));
+}
+
+fn git(root: &Path, args: &[&str]) {
+    let status = Command::new("git").args(args).current_dir(root).status().expect("git");
+    assert!(status.success(), "git {args:?}");
+}
+
+fn options(root: &Path) -> Options {
+    Options {
+        repo: root.to_owned(),
+        rev: "HEAD".into(),
+        now: "2026-12-01T10:00:00Z".parse().expect("instant"),
+        release: None,
+        gates: GateSettings { cache_dir: None, device: "cpu".into() },
+        bot: ("tollgate".into(), "bot@example.invalid".into()),
+        jobs: 0,
+    }
+}
+
+async fn run(mode: &str, root: &Path, db: &str) -> Duration {
+    let store = Store::open(&format!("sqlite://{db}")).await.expect("store");
+    let log = AuditLog::new(store.clone());
+    let mut reconciler = Reconciler::default();
+    let opts = options(root);
+    let elapsed = match mode {
+        "full" => {
+            let start = Instant::now();
+            reconciler.pass(&log, &opts, "bench", None).await.expect("pass");
+            start.elapsed()
+        }
+        "nochange" => {
+            reconciler.pass(&log, &opts, "bench", None).await.expect("warm pass");
+            let start = Instant::now();
+            let report = reconciler.pass(&log, &opts, "bench", None).await.expect("pass");
+            let elapsed = start.elapsed();
+            assert!(report.actions.is_empty(), "nothing to do: {:?}", report.actions.first());
+            elapsed
+        }
+        "changed" => {
+            reconciler.pass(&log, &opts, "bench", None).await.expect("warm pass");
+            let file = root.join("releases/r00000.yaml");
+            let text = std::fs::read_to_string(&file).expect("read");
+            let edited = if text.contains("replicas: 2") {
+                text.replace("replicas: 2", "replicas: 3")
+            } else {
+                text.replace("replicas: 3", "replicas: 2")
+            };
+            std::fs::write(&file, edited).expect("write");
+            git(root, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qam", "one release changed"]);
+            let start = Instant::now();
+            reconciler.pass(&log, &opts, "bench", None).await.expect("pass");
+            start.elapsed()
+        }
+        other => panic!("unknown mode {other}"),
+    };
+    // Closing checkpoints the WAL into the file the other modes copy.
+    store.close().await;
+    elapsed
+}
+
+/// Runs one mode three times in fresh processes (each on a fresh copy of `seed`, or an empty
+/// store): median time, largest peak RSS (MiB).
+fn measure(mode: &str, root: &Path, db: &Path, seed: Option<&Path>) -> (Duration, f64) {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut times = Vec::new();
+    let mut peak: f64 = 0.0;
+    for _ in 0..3 {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        if let Some(seed) = seed {
+            std::fs::copy(seed, db).expect("copy the store");
+        }
+        let out = Command::new(&exe).args(["--measure", mode]).arg(root).arg(db).output().expect("run");
+        assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.split_whitespace();
+        let nanos: u64 = parts.next().and_then(|p| p.parse().ok()).expect("nanos");
+        let kib: f64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0.0);
+        times.push(Duration::from_nanos(nanos));
+        peak = peak.max(kib / 1024.0);
+    }
+    times.sort();
+    (times[1], peak)
+}
+
+fn peak_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
