@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod check;
 pub mod diag;
+pub mod gating;
 pub mod policy;
 pub mod refs;
 pub mod repo;
