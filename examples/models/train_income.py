@@ -26,8 +26,6 @@ import sys
 
 import torch
 
-torch.set_num_threads(1)
-torch.use_deterministic_algorithms(True)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week", "native_country"]
@@ -114,6 +112,9 @@ def save(model, x, path):
 
 
 def main():
+    # One thread and deterministic kernels: a rerun writes the same bytes.
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
     rows = list(csv.DictReader(open(ROOT / "data" / "adult-train.csv", newline="")))
     x = encode(rows)
     y = torch.tensor([float(r["income"]) for r in rows])

@@ -146,5 +146,8 @@ mod torch {
         std::fs::write(&path, b"placeholder").unwrap();
         let err = TorchModel::load(&path, Device::Cpu).unwrap_err();
         assert!(err.to_string().starts_with("failed to load"), "{err}");
+        // libtorch's own message, without the C++ stack trace it appends.
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(cause.contains("failed finding central directory") && !cause.contains("frame #"), "{cause}");
     }
 }

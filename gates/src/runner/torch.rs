@@ -9,6 +9,20 @@ use tch::{CModule, Kind, Tensor};
 use super::{Device, InputEncoder, OutputKind, RunnerError, Signature, check_outputs};
 use crate::dataset::Batch;
 
+/// libtorch's error without the C++ stack trace it appends (dozens of `frame #N` lines).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TorchError(String);
+
+impl From<tch::TchError> for TorchError {
+    fn from(e: tch::TchError) -> TorchError {
+        let text = e.to_string();
+        let short = text.split("\nException raised from").next().unwrap_or(&text);
+        let short = short.split("\nframe #").next().unwrap_or(short);
+        TorchError(short.trim_end().to_owned())
+    }
+}
+
 /// A TorchScript module loaded on a device, in eval mode.
 #[derive(Debug)]
 pub struct TorchModel {
@@ -45,7 +59,7 @@ impl TorchModel {
     pub fn load(path: &Path, device: Device) -> Result<TorchModel, RunnerError> {
         let device = resolve(device)?;
         let mut module =
-            CModule::load_on_device(path, device).map_err(|e| RunnerError::Load { path: path.to_owned(), source: Box::new(e) })?;
+            CModule::load_on_device(path, device).map_err(|e| RunnerError::Load { path: path.to_owned(), source: Box::new(TorchError::from(e)) })?;
         module.set_eval();
         Ok(TorchModel { path: path.to_owned(), module, device })
     }
@@ -61,7 +75,7 @@ impl TorchModel {
     /// # Errors
     /// The forward pass fails or returns a shape the runner cannot read.
     pub fn forward(&self, input: &[f32], rows: usize, width: usize) -> Result<Vec<f64>, RunnerError> {
-        let forward_error = |e: tch::TchError| RunnerError::Forward { path: self.path.clone(), rows, width, source: Box::new(e) };
+        let forward_error = |e: tch::TchError| RunnerError::Forward { path: self.path.clone(), rows, width, source: Box::new(TorchError::from(e)) };
         let _guard = tch::no_grad_guard();
         let x = Tensor::from_slice(input).view([rows as i64, width as i64]).to_device(self.device);
         let y = self.module.forward_ts(&[x]).map_err(forward_error)?;
