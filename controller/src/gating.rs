@@ -74,23 +74,42 @@ pub enum GatingError {
     Uri { uri: String },
     /// A model could not be verified, loaded or run.
     #[error(transparent)]
-    Runner(#[from] tollgate_gates::runner::RunnerError),
+    Runner(Box<tollgate_gates::runner::RunnerError>),
     /// The evaluation failed (data unreadable, digest mismatch, bad values).
     #[error(transparent)]
-    Eval(#[from] tollgate_gates::eval::EvalError),
+    Eval(Box<tollgate_gates::eval::EvalError>),
     /// The data-quality pass failed.
     #[error("failed to assess data quality of `{path}`")]
     DataQuality {
         path: PathBuf,
         #[source]
-        source: tollgate_gates::dataset::DatasetError,
+        source: Box<tollgate_gates::dataset::DatasetError>,
     },
     /// The drift pass failed.
     #[error(transparent)]
-    Drift(#[from] tollgate_gates::drift_files::DriftError),
+    Drift(Box<tollgate_gates::drift_files::DriftError>),
     /// The result cache could not be written.
     #[error(transparent)]
     Cache(#[from] tollgate_gates::cache::CacheError),
+}
+
+// The gates' errors are large; boxed so that `Result<_, GatingError>` stays small.
+impl From<tollgate_gates::runner::RunnerError> for GatingError {
+    fn from(e: tollgate_gates::runner::RunnerError) -> GatingError {
+        GatingError::Runner(Box::new(e))
+    }
+}
+
+impl From<tollgate_gates::eval::EvalError> for GatingError {
+    fn from(e: tollgate_gates::eval::EvalError) -> GatingError {
+        GatingError::Eval(Box::new(e))
+    }
+}
+
+impl From<tollgate_gates::drift_files::DriftError> for GatingError {
+    fn from(e: tollgate_gates::drift_files::DriftError) -> GatingError {
+        GatingError::Drift(Box::new(e))
+    }
 }
 
 fn spec_error(what: impl Into<String>, hint: impl Into<String>) -> GatingError {
@@ -616,8 +635,7 @@ fn compute(
         let checked = tollgate_gates::spec::check_eval(gates, &report);
         warnings.extend(checked.warnings.into_iter().filter(|w| !w.contains("needs the dataset's schema")));
         warnings.extend(report.notes.iter().filter(|n| !n.starts_with("NO BASELINE")).cloned());
-        let (quality, fairness): (Vec<_>, Vec<_>) =
-            checked.results.into_iter().partition(|r| gates.quality.iter().any(|t| *t == r.threshold));
+        let (quality, fairness): (Vec<_>, Vec<_>) = checked.results.into_iter().partition(|r| gates.quality.contains(&r.threshold));
         push_category(&mut categories, "quality", quality);
         push_category(&mut categories, "fairness", fairness);
         breakdown = breakdown_of(&report, gates);
@@ -626,7 +644,7 @@ fn compute(
         None
     } else {
         let report = tollgate_gates::data_quality::assess(&dataset.path, dataset.format, &dataset.schema, Some(&dataset.sha256))
-            .map_err(|source| GatingError::DataQuality { path: dataset.path.clone(), source })?;
+            .map_err(|source| GatingError::DataQuality { path: dataset.path.clone(), source: Box::new(source) })?;
         Some(report)
     };
     let drift = match reference {
@@ -662,7 +680,7 @@ fn compute(
         }
     };
     let data_results = tollgate_gates::spec::check_data(gates, data_quality.as_ref(), drift.as_ref());
-    let (dq, dr): (Vec<_>, Vec<_>) = data_results.into_iter().partition(|r| gates.data_quality.iter().any(|t| *t == r.threshold));
+    let (dq, dr): (Vec<_>, Vec<_>) = data_results.into_iter().partition(|r| gates.data_quality.contains(&r.threshold));
     push_category(&mut categories, "dataQuality", dq);
     push_category(&mut categories, "drift", dr);
 

@@ -58,8 +58,8 @@ impl TorchModel {
     /// CUDA is missing when asked for, or libtorch cannot load the file.
     pub fn load(path: &Path, device: Device) -> Result<TorchModel, RunnerError> {
         let device = resolve(device)?;
-        let mut module =
-            CModule::load_on_device(path, device).map_err(|e| RunnerError::Load { path: path.to_owned(), source: Box::new(TorchError::from(e)) })?;
+        let mut module = CModule::load_on_device(path, device)
+            .map_err(|e| RunnerError::Load { path: path.to_owned(), source: Box::new(TorchError::from(e)) })?;
         module.set_eval();
         Ok(TorchModel { path: path.to_owned(), module, device })
     }
@@ -75,7 +75,8 @@ impl TorchModel {
     /// # Errors
     /// The forward pass fails or returns a shape the runner cannot read.
     pub fn forward(&self, input: &[f32], rows: usize, width: usize) -> Result<Vec<f64>, RunnerError> {
-        let forward_error = |e: tch::TchError| RunnerError::Forward { path: self.path.clone(), rows, width, source: Box::new(TorchError::from(e)) };
+        let forward_error =
+            |e: tch::TchError| RunnerError::Forward { path: self.path.clone(), rows, width, source: Box::new(TorchError::from(e)) };
         let _guard = tch::no_grad_guard();
         let x = Tensor::from_slice(input).view([rows as i64, width as i64]).to_device(self.device);
         let y = self.module.forward_ts(&[x]).map_err(forward_error)?;
