@@ -1,4 +1,6 @@
-//! Embeds tollgate's default Rego library (`../policies/lib/*.rego`, tests excluded).
+//! Embeds tollgate's default Rego library (`../policies/lib/*.rego`, tests excluded) and the
+//! starter repo of `tollgate init`. With the `torch` feature, also gives this package's tests an
+//! rpath to libtorch and keeps `libtorch_cuda` linked (see docs/adr/0012-*.md).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -41,6 +43,21 @@ fn main() {
     }
     out.push_str("];\n");
     write(&Path::new(&out_dir).join("init_files.rs"), &out);
+
+    torch_link_args();
+}
+
+/// The libtorch directory comes from `tollgate-gates`' build script.
+fn torch_link_args() {
+    if std::env::var_os("CARGO_FEATURE_TORCH").is_none() {
+        return;
+    }
+    let Some(lib) = std::env::var_os("DEP_TOLLGATE_TORCH_LIBTORCH_LIB") else { return };
+    let lib = Path::new(&lib);
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if lib.join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
 }
 
 fn write(path: &Path, text: &str) {

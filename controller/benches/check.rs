@@ -182,4 +182,3 @@ fn floor(root: &Path, files: &[String]) -> Duration {
     std::hint::black_box(results);
     elapsed
 }
-

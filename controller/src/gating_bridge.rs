@@ -1,17 +1,43 @@
 //! Adapters from the reconciler to the gate runner and the window evaluator.
-// TEMPORARY: replaced when the gating and windows modules land.
 
 use crate::decision::WindowInput;
 use crate::reconcile::{GateOutcome, GateSettings};
 use crate::spec::{ConfigRepo, Document};
 
-pub(crate) fn run(_repo: &ConfigRepo, _release: &str, _settings: &GateSettings) -> GateOutcome {
-    GateOutcome {
-        digest: None,
-        categories: Default::default(),
-        failures: vec![],
-        error: Some("gate runner not wired yet".into()),
-        results: serde_json::Value::Null,
+/// A release's gates, for a decision: run (or read from the cache) by [`crate::gating`], and
+/// summarised. A gate that cannot be computed (a missing file, a model that needs the `torch`
+/// feature) is an outcome with an error, which blocks environments that require gates.
+pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, root: Option<&std::path::Path>) -> GateOutcome {
+    let device = match settings.device.as_str() {
+        "cpu" => tollgate_gates::runner::Device::Cpu,
+        "cuda" => tollgate_gates::runner::Device::Cuda,
+        _ => tollgate_gates::runner::Device::Auto,
+    };
+    let opts =
+        crate::gating::GateRunOptions { device, cache_dir: settings.cache_dir.clone(), progress: false, root: root.map(ToOwned::to_owned) };
+    match crate::gating::run_release_gates(repo, release, &opts) {
+        Ok(g) => GateOutcome {
+            digest: Some(g.digest.clone()),
+            categories: g.categories.iter().map(|c| (c.category.clone(), c.passed)).collect(),
+            failures: g.failures(),
+            error: None,
+            results: serde_json::to_value(&g).unwrap_or(serde_json::Value::Null),
+        },
+        Err(e) => {
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                reason.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            GateOutcome {
+                digest: None,
+                categories: Default::default(),
+                failures: vec![],
+                error: Some(reason),
+                results: serde_json::Value::Null,
+            }
+        }
     }
 }
 

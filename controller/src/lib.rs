@@ -6,6 +6,7 @@ pub mod audit;
 pub mod check;
 pub mod decision;
 pub mod diag;
+pub mod gating;
 mod gating_bridge;
 pub mod git;
 pub mod policy;

@@ -160,6 +160,7 @@ pub fn commit_file(repo: &Repository, c: &Commit<'_>) -> Result<Oid, PromoteErro
     if c.detached {
         return Ok(id);
     }
+    clear_stale_lock(repo, &refname);
     let moved = match tip {
         Some(old) => repo.reference_matching(&refname, id, true, old, "tollgate: promote"),
         None => repo.reference(&refname, id, false, "tollgate: promote"),
@@ -171,8 +172,30 @@ pub fn commit_file(repo: &Repository, c: &Commit<'_>) -> Result<Oid, PromoteErro
             git(format!("move branch `{}`", c.branch))(e)
         });
     }
-    refresh_checkout(repo, c.branch, &full, c.contents)?;
+    // The commit is what counts; a checkout that could not be refreshed only looks changed.
+    if let Err(err) = refresh_checkout(repo, c.branch, &full, c.contents) {
+        tracing::warn!(error = %err, "promotion committed, but the working directory was not refreshed");
+    }
     Ok(id)
+}
+
+/// Removes a branch lock left behind by a promotion that was killed while moving the branch:
+/// the lock names a tollgate promotion commit and is more than two seconds old. Promotions run
+/// only on the leader, so no live tollgate can own such a lock; any other lock (a person's `git`
+/// at work) is left alone and the write fails as if the branch moved.
+fn clear_stale_lock(repo: &Repository, refname: &str) {
+    let lock = repo.path().join(format!("{refname}.lock"));
+    let Ok(meta) = std::fs::metadata(&lock) else { return };
+    let old = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age > std::time::Duration::from_secs(2));
+    let ours = std::fs::read_to_string(&lock)
+        .ok()
+        .and_then(|t| Oid::from_str(t.trim()).ok())
+        .and_then(|id| repo.find_commit(id).ok())
+        .is_some_and(|c| c.message().is_ok_and(|m| m.contains("\nTollgate-Decision: ")));
+    if old && ours {
+        tracing::warn!(lock = %lock.display(), "removing a branch lock left by an interrupted promotion");
+        let _ = std::fs::remove_file(&lock);
+    }
 }
 
 /// Inserts (or replaces) `blob` at `path` below `base`, returning the new tree.

@@ -354,7 +354,10 @@ fn release_plan(
 
     let defines_gates =
         doc.spec().get("gates").is_some_and(|g| ["quality", "fairness", "dataQuality", "drift"].iter().any(|k| g.get(k).is_some()));
-    let gates = defines_gates.then(|| crate::gating_bridge::run(repo, &doc.name, &opts.gates));
+    // Gate data (datasets, artifacts) is read from the working tree of a local repository;
+    // every file's digest is checked against the spec at this commit before it is used.
+    let root = git.workdir().map(|w| w.join(prefix));
+    let gates = defines_gates.then(|| crate::gating_bridge::run(repo, &doc.name, &opts.gates, root.as_deref()));
     let content_digest =
         decision::content_digest(doc.spec(), model_sha256.as_deref(), image.as_deref(), gates.as_ref().and_then(|g| g.digest.as_deref()));
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::dataset::{self, Batch, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest};
 use crate::metrics::{BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, Method, MetricError};
+use crate::runner::RunnerError;
 
 pub use render::{render_data_quality, render_drift, render_gates, render_text};
 
@@ -20,6 +21,19 @@ pub enum Predictions {
     Column { prediction: String, score: Option<String> },
     /// A score column turned into labels by `score >= threshold`.
     Threshold { score: String, threshold: f64 },
+    /// Scores computed by a model from its input columns (by the [`Scorer`] at index `scorer`
+    /// of [`evaluate_with`]'s list), turned into labels by `score >= threshold`.
+    Model { name: String, inputs: Vec<(String, ColumnType)>, threshold: f64, scorer: usize },
+}
+
+/// Scores the rows of a batch from the model's input columns, for [`Predictions::Model`].
+pub trait Scorer {
+    /// One score per row of `batch`; `columns` are the batch indices of the model's inputs, in
+    /// the order the model takes them.
+    ///
+    /// # Errors
+    /// An input is unusable or the model fails.
+    fn score(&mut self, batch: &Batch, columns: &[usize]) -> Result<Vec<f64>, RunnerError>;
 }
 
 /// What to evaluate.
@@ -58,6 +72,12 @@ pub enum EvalError {
     /// The same column is named for two roles.
     #[error("column `{column}` is given as both {first} and {second}")]
     SameColumn { column: String, first: &'static str, second: &'static str },
+    /// A model could not score the data.
+    #[error(transparent)]
+    Model(#[from] RunnerError),
+    /// A [`Predictions::Model`] names a scorer that was not given.
+    #[error("no scorer at index {index} for model `{name}`")]
+    NoScorer { name: String, index: usize },
     /// The threshold is not a number in a usable range.
     #[error("threshold `{threshold}` is not a finite number")]
     BadThreshold { threshold: f64 },
@@ -132,11 +152,13 @@ fn metrics_of(report: &BinaryReport, g: &crate::metrics::GroupMetrics) -> BTreeM
 }
 
 /// Columns (batch indices) that give one model's predictions.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct ModelColumns {
     prediction: Option<usize>,
     score: Option<usize>,
     threshold: Option<f64>,
+    /// For a model: its scorer and the batch indices of its inputs.
+    model: Option<(usize, Vec<usize>)>,
 }
 
 /// Adds a model's columns to `roles` and says where they are.
@@ -146,7 +168,7 @@ fn model_columns(
     baseline: bool,
 ) -> Result<ModelColumns, EvalError> {
     let (p_role, s_role) = if baseline { ("baseline prediction", "baseline score") } else { ("prediction", "score") };
-    let mut cols = ModelColumns { prediction: None, score: None, threshold: None };
+    let mut cols = ModelColumns { prediction: None, score: None, threshold: None, model: None };
     match predictions {
         Predictions::Column { prediction, score } => {
             cols.prediction = Some(roles.len());
@@ -164,6 +186,13 @@ fn model_columns(
             cols.threshold = Some(*threshold);
             roles.push((s_role, score.clone(), ColumnType::Float));
         }
+        Predictions::Model { threshold, .. } => {
+            if !threshold.is_finite() {
+                return Err(EvalError::BadThreshold { threshold: *threshold });
+            }
+            // The score comes from the scorer; its input columns are added after the others.
+            cols.threshold = Some(*threshold);
+        }
     }
     Ok(cols)
 }
@@ -172,6 +201,7 @@ fn predictions_inputs(p: &Predictions) -> (Option<String>, Option<String>, Optio
     match p {
         Predictions::Column { prediction, score } => (Some(prediction.clone()), score.clone(), None),
         Predictions::Threshold { score, threshold } => (None, Some(score.clone()), Some(*threshold)),
+        Predictions::Model { name, threshold, .. } => (None, Some(format!("model {name}")), Some(*threshold)),
     }
 }
 
@@ -220,6 +250,20 @@ fn outcome(reports: &[BinaryReport], k: usize) -> ModelOutcome {
 /// The file cannot be read, a column is missing or holds a wrong or missing value, or there
 /// are no rows.
 pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
+    evaluate_with(request, &mut [], &mut |_| {})
+}
+
+/// [`evaluate`], with models that score the rows as they are read: `scorers` serve the
+/// [`Predictions::Model`] entries of the request (candidate and baseline run in the same
+/// pass), and `progress` is told the rows of each batch once it is done.
+///
+/// # Errors
+/// As [`evaluate`], and a model cannot score a batch.
+pub fn evaluate_with(
+    request: &EvalRequest,
+    scorers: &mut [&mut dyn Scorer],
+    progress: &mut dyn FnMut(usize),
+) -> Result<EvalReport, EvalError> {
     let path = &request.data;
     let format = match request.format {
         Some(f) => f,
@@ -245,11 +289,36 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
             return Err(EvalError::SameColumn { column: name.clone(), first: other, second: role });
         }
     }
+    // Model inputs may share columns with the roles above (a model may take a sensitive
+    // feature); each input column is read once.
+    let predictions = std::iter::once(&request.predictions).chain(request.baseline.as_ref());
+    for (model, p) in models.iter_mut().zip(predictions) {
+        if let Predictions::Model { name, inputs, scorer, .. } = p {
+            if *scorer >= scorers.len() {
+                return Err(EvalError::NoScorer { name: name.clone(), index: *scorer });
+            }
+            let mut indices = Vec::with_capacity(inputs.len());
+            for (input, ty) in inputs {
+                let index = match roles.iter().position(|(_, n, _)| n == input) {
+                    Some(i) => i,
+                    None => {
+                        roles.push(("model input", input.clone(), *ty));
+                        roles.len() - 1
+                    }
+                };
+                indices.push(index);
+            }
+            model.model = Some((*scorer, indices));
+            model.score = Some(usize::MAX);
+        }
+    }
     let specs: Vec<ColumnSpec> = roles.iter().map(|(_, name, ty)| ColumnSpec::new(name.clone(), *ty)).collect();
 
     let metric_error = |source| EvalError::Metric { path: path.clone(), source };
     let mut encoder = GroupEncoder::new(request.sensitive.clone()).map_err(metric_error)?;
     let mut accs: Vec<BinaryAccumulator> = models.iter().map(|m| BinaryAccumulator::new(m.score.is_some(), request.ece_bins)).collect();
+    let k = request.sensitive.len();
+    let mut model_scores: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
     let options = ReadOptions { columns: &specs, expected_sha256: request.expected_sha256.as_ref(), batch_rows: request.batch_rows };
     let mut values: Vec<String> = Vec::with_capacity(request.sensitive.len());
     let summary = dataset::read(path, format, &options, |batch: &Batch| -> Result<(), EvalError> {
@@ -264,6 +333,18 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
         for acc in &mut accs {
             acc.reserve(batch.rows);
         }
+        for (model, scores) in models.iter().zip(model_scores.iter_mut()) {
+            if let Some((scorer, columns)) = &model.model {
+                *scores = scorers[*scorer].score(batch, columns)?;
+                if scores.len() != batch.rows {
+                    return Err(EvalError::Model(RunnerError::OutputShape {
+                        path: path.clone(),
+                        shape: vec![scores.len() as i64],
+                        rows: batch.rows,
+                    }));
+                }
+            }
+        }
         for row in 0..batch.rows {
             let label = match batch.columns[0].binary(row) {
                 Some(Some(b)) => b,
@@ -277,7 +358,7 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
                 None => 1.0,
             };
             values.clear();
-            for c in first_sensitive..batch.columns.len() {
+            for c in first_sensitive..first_sensitive + k {
                 match batch.columns[c].text(row) {
                     Some(v) => values.push(v.into_owned()),
                     None => {
@@ -291,8 +372,9 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
                 }
             }
             let group = encoder.encode(&values);
-            for (model, acc) in models.iter().zip(accs.iter_mut()) {
+            for ((model, acc), scores) in models.iter().zip(accs.iter_mut()).zip(&model_scores) {
                 let score = match model.score {
+                    Some(_) if model.model.is_some() => scores[row],
                     Some(c) => match batch.columns[c].number(row) {
                         Some(s) if s.is_finite() => s,
                         _ => return Err(value_error(row, c, "a finite score", "drop or fill rows without a score")),
@@ -316,6 +398,7 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
                 acc.push(group, label, prediction, score, weight);
             }
         }
+        progress(batch.rows);
         Ok(())
     })
     .map_err(|e| match e {
@@ -327,7 +410,6 @@ pub fn evaluate(request: &EvalRequest) -> Result<EvalReport, EvalError> {
         other => EvalError::Dataset(other),
     })?;
 
-    let k = request.sensitive.len();
     let mut layouts = vec![encoder.layout_all().map_err(metric_error)?];
     if k > 1 {
         for f in 0..k {

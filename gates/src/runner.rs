@@ -1,6 +1,12 @@
 //! Running a model artifact: verify its digest, then (with the `torch` feature) load it with
 //! tch and run batched inference under no-grad on the chosen device.
 //!
+//! The model takes one `float32` tensor of shape `[rows, width]` built from the declared input
+//! columns, in order: a numeric input is one column (its value), a category input with `values`
+//! is one column per value (one-hot; a value not in the list, or null, is all zeros, as
+//! scikit-learn's `handle_unknown="ignore"`). It returns one value per row (`[rows]` or
+//! `[rows, 1]`), or two (`[rows, 2]`, the second being the positive class).
+//!
 //! A build without `torch` still verifies artifacts and computes every metric from
 //! predictions it is given (`tollgate gate eval`); asked to run a model, it fails with
 //! [`RunnerError::TorchDisabled`], which says how to get a build that can.
@@ -9,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{DatasetError, Sha256Digest, sha256_file};
+use crate::dataset::{Batch, Column, ColumnType, DatasetError, Sha256Digest, sha256_file};
 
 /// How a model artifact is stored. An enum so that an ahead-of-time format (`torch.export`,
 /// which upstream recommends over the deprecated TorchScript) can join later.
@@ -40,24 +46,63 @@ pub enum OutputKind {
     Score,
 }
 
+/// One input column of a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    pub name: String,
+    /// For a category input, the values it is one-hot encoded over, in order; `None` for a
+    /// numeric input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+}
+
+impl Input {
+    /// A numeric input.
+    pub fn numeric(name: impl Into<String>) -> Input {
+        Input { name: name.into(), values: None }
+    }
+
+    /// How the dataset reader should type the column.
+    pub fn column_type(&self) -> ColumnType {
+        if self.values.is_some() { ColumnType::String } else { ColumnType::Float }
+    }
+
+    fn width(&self) -> usize {
+        self.values.as_ref().map_or(1, Vec::len)
+    }
+}
+
 /// A model version's declared signature: which dataset columns feed it, in order, and how to
 /// read its output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Signature {
-    pub inputs: Vec<String>,
+    pub inputs: Vec<Input>,
     pub output: OutputKind,
     /// Predict positive when the output is at least this.
     pub threshold: f64,
 }
 
+impl Signature {
+    /// Columns of the input tensor.
+    pub fn width(&self) -> usize {
+        self.inputs.iter().map(Input::width).sum()
+    }
+}
+
 /// What a run records with its results.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunInfo {
+    /// `cpu` or `cuda:N`, or `none` when no model ran (predictions were read from the data).
     pub device: String,
+    /// The libtorch the build links, when a model ran.
     pub libtorch_version: Option<String>,
     pub model_sha256: Sha256Digest,
     pub rows: u64,
+    /// Seconds spent in inference (encoding inputs, forward passes, reading outputs).
+    pub inference_seconds: f64,
 }
 
 /// Why a model could not be run.
@@ -75,6 +120,44 @@ pub enum RunnerError {
         "running model `{path}` needs tollgate built with the `torch` feature\nhint: `cargo build --release --features torch` with libtorch 2.13 (see the README); `tollgate gate eval` computes every metric from predictions you already have"
     )]
     TorchDisabled { path: PathBuf },
+    /// CUDA was asked for and libtorch sees no GPU.
+    #[error(
+        "`--device cuda` was asked for, but libtorch sees no CUDA device\nhint: use `--device auto` to fall back to the CPU, or check the driver with `nvidia-smi`"
+    )]
+    NoCuda,
+    /// libtorch could not load the artifact as TorchScript.
+    #[error(
+        "failed to load `{path}` as TorchScript\nhint: save it with `torch.jit.save(torch.jit.trace(model, example), path)` or `torch.jit.script`"
+    )]
+    Load {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The forward pass failed (wrong input width, an exception in the model).
+    #[error(
+        "model `{path}` failed on a batch of {rows} rows x {width} inputs\nhint: the model takes a float32 tensor [rows, width] built from `signature.inputs` (one column per numeric input, one per value of a category input)"
+    )]
+    Forward {
+        path: PathBuf,
+        rows: usize,
+        width: usize,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The output tensor has a shape the signature cannot read.
+    #[error(
+        "model `{path}` returned a tensor of shape {shape:?} for {rows} rows\nhint: return one value per row ([rows] or [rows, 1]) or two class probabilities ([rows, 2])"
+    )]
+    OutputShape { path: PathBuf, shape: Vec<i64>, rows: usize },
+    /// A declared probability is outside `[0, 1]`, or an output is not finite.
+    #[error("model `{path}` returned {value} for the row at line {line}, expected {expected}\nhint: {hint}")]
+    OutputValue { path: PathBuf, line: u64, value: f64, expected: &'static str, hint: &'static str },
+    /// A numeric input cell is null or not a number.
+    #[error(
+        "line {line}: model input `{column}` is `{value}`, expected a number\nhint: fill or drop rows with missing inputs before evaluating, or declare the input as a category with `values`"
+    )]
+    InputValue { line: u64, column: String, value: String },
 }
 
 /// Checks a model artifact against its pinned digest before anything loads it.
@@ -93,7 +176,15 @@ pub fn verify_artifact(path: &Path, expected: &Sha256Digest) -> Result<Sha256Dig
 /// Whether this build can run models.
 pub const CAN_RUN_MODELS: bool = cfg!(feature = "torch");
 
-/// Verifies and loads a model for inference.
+/// The libtorch version this build links (`None` without the `torch` feature).
+pub fn libtorch_version() -> Option<&'static str> {
+    #[cfg(feature = "torch")]
+    return Some(env!("TOLLGATE_LIBTORCH_VERSION"));
+    #[cfg(not(feature = "torch"))]
+    None
+}
+
+/// Verifies an artifact and says whether this build can load it.
 ///
 /// # Errors
 /// Verification fails, or this build has no `torch` feature.
@@ -103,6 +194,113 @@ pub fn check_runnable(path: &Path, format: ArtifactFormat, expected: &Sha256Dige
         ArtifactFormat::TorchScript if !CAN_RUN_MODELS => Err(RunnerError::TorchDisabled { path: path.to_owned() }),
         ArtifactFormat::TorchScript => Ok(digest),
     }
+}
+
+/// Turns the input columns of a batch into the model's row-major `float32` input.
+#[derive(Clone, Debug)]
+pub struct InputEncoder {
+    inputs: Vec<Input>,
+    width: usize,
+}
+
+impl InputEncoder {
+    pub fn new(inputs: &[Input]) -> InputEncoder {
+        InputEncoder { inputs: inputs.to_vec(), width: inputs.iter().map(Input::width).sum() }
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Encodes `batch.rows` rows of `columns` (one batch column per input, in order) into
+    /// `out`, replacing its contents.
+    ///
+    /// # Errors
+    /// A numeric input is null or not a number.
+    pub fn encode(&self, batch: &Batch, columns: &[usize], out: &mut Vec<f32>) -> Result<(), RunnerError> {
+        let rows = batch.rows;
+        out.clear();
+        out.resize(rows * self.width, 0.0);
+        let mut offset = 0;
+        for (input, &c) in self.inputs.iter().zip(columns) {
+            let column = &batch.columns[c];
+            match &input.values {
+                None => {
+                    for row in 0..rows {
+                        let value = match column {
+                            Column::Float(v) => v[row],
+                            other => other.number(row),
+                        };
+                        match value {
+                            Some(x) if x.is_finite() => out[row * self.width + offset] = x as f32,
+                            _ => {
+                                return Err(RunnerError::InputValue {
+                                    line: batch.line(row),
+                                    column: input.name.clone(),
+                                    value: column.text(row).map(|t| t.into_owned()).unwrap_or_default(),
+                                });
+                            }
+                        }
+                    }
+                }
+                Some(values) => {
+                    for row in 0..rows {
+                        if let Some(text) = column.text(row)
+                            && let Some(k) = values.iter().position(|v| *v == text)
+                        {
+                            out[row * self.width + offset + k] = 1.0;
+                        }
+                    }
+                }
+            }
+            offset += input.width();
+        }
+        Ok(())
+    }
+}
+
+/// Reads a model's output values as scores, checking what the signature promises.
+///
+/// # Errors
+/// A value is not finite, or a declared probability is outside `[0, 1]`.
+pub fn check_outputs(path: &Path, output: OutputKind, batch: &Batch, scores: &[f64]) -> Result<(), RunnerError> {
+    for (row, &value) in scores.iter().enumerate() {
+        let (ok, expected, hint) = match output {
+            OutputKind::Probability => (
+                (0.0..=1.0).contains(&value),
+                "a probability in [0, 1]",
+                "end the model with a sigmoid (or softmax), or declare `output.kind: score`",
+            ),
+            OutputKind::Score => (value.is_finite(), "a finite score", "check the model for overflow on this row's inputs"),
+        };
+        if !ok {
+            return Err(RunnerError::OutputValue { path: path.to_owned(), line: batch.line(row), value, expected, hint });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "torch")]
+mod torch;
+#[cfg(feature = "torch")]
+pub use torch::{ModelScorer, TorchModel};
+
+/// Loads a verified model for scoring with `signature` on `device`.
+///
+/// # Errors
+/// The artifact fails verification, this build has no `torch` feature, libtorch cannot load
+/// it, or CUDA was asked for and is not there.
+#[cfg(feature = "torch")]
+pub fn load_scorer(
+    path: &Path,
+    format: ArtifactFormat,
+    expected: &Sha256Digest,
+    signature: &Signature,
+    device: Device,
+) -> Result<ModelScorer, RunnerError> {
+    check_runnable(path, format, expected)?;
+    let model = TorchModel::load(path, device)?;
+    Ok(ModelScorer::new(model, signature))
 }
 
 #[cfg(test)]

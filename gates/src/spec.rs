@@ -60,6 +60,12 @@ pub struct GateSpec {
     pub evaluation: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Baseline>,
+    /// Decision threshold of a binary classifier's output (0.5 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// The Dataset drift is measured against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     #[serde(default)]
     pub quality: Vec<Threshold>,
     #[serde(default)]
@@ -103,7 +109,7 @@ pub enum Direction {
 }
 
 /// The outcome of one threshold.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
@@ -117,7 +123,7 @@ pub enum Outcome {
 }
 
 /// A threshold with the values it was checked against.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     pub threshold: Threshold,
     pub value: Option<f64>,

@@ -1,5 +1,6 @@
-//! `tollgate gate`: compute gates. `eval` works on a file of labels and predictions without a
-//! config repo; `run` (a release's gates, with the model) joins once the controller's specs do.
+//! `tollgate gate`: compute gates. `run` computes every gate of a release from the config repo
+//! (running its model with the `torch` feature); `eval`, `data-quality` and `drift` work on
+//! files without a config repo.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +16,9 @@ use tollgate_gates::spec::{GateSpec, check_eval};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Run every gate of a release: score the evaluation data with the model (and the
+    /// baseline), check every threshold, and exit 1 when one fails.
+    Run(RunArgs),
     /// Print every quality and fairness metric of a file that holds labels and predictions
     /// (or scores and a threshold), without a config repo.
     Eval(EvalArgs),
@@ -24,6 +28,38 @@ pub enum Command {
     /// Measure drift of columns between a reference and a current dataset: PSI,
     /// Jensen-Shannon, Kolmogorov-Smirnov and Wasserstein.
     Drift(DriftArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The Release whose gates to run (its `metadata.name`).
+    pub release: String,
+    /// The config repo: a folder (a Git working directory or not).
+    #[arg(long, env = "TOLLGATE_REPO", default_value = ".")]
+    pub repo: PathBuf,
+    /// Where models run: `auto` is CUDA when libtorch sees a GPU, else the CPU.
+    #[arg(long, env = "TOLLGATE_DEVICE", default_value = "auto")]
+    pub device: DeviceArg,
+    /// Directory of cached results, keyed by (model, dataset, gate spec) digests.
+    #[arg(long, env = "TOLLGATE_GATE_CACHE", value_name = "DIR", default_value_os_t = default_cache_dir())]
+    pub cache_dir: PathBuf,
+    /// Compute everything again, without reading or writing the cache.
+    #[arg(long, env = "TOLLGATE_NO_CACHE")]
+    pub no_cache: bool,
+    /// Output format.
+    #[arg(long, env = "TOLLGATE_FORMAT", default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from(".tollgate-cache"), |h| PathBuf::from(h).join(".cache/tollgate/gates"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -134,6 +170,7 @@ pub struct EvalArgs {
 
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
+        Command::Run(args) => run_release(args),
         Command::Eval(args) => eval(args),
         Command::DataQuality(args) => data_quality(args),
         Command::Drift(args) => drift(args),
@@ -270,4 +307,36 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         Some(g) if !g.passed => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
+}
+
+fn run_release(args: RunArgs) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    use tollgate_controller::gating::{GateRunOptions, render_text, run_release_gates};
+    use tollgate_controller::repo::Source;
+    use tollgate_controller::spec::{self, LoadOptions};
+    use tollgate_gates::runner::Device;
+
+    let source = Source::workdir(&args.repo)?;
+    let repo = spec::load(&source, &LoadOptions::default())?;
+    if let Some(f) = repo.findings.iter().find(|f| f.severity == tollgate_controller::diag::Severity::Fatal) {
+        anyhow::bail!(
+            "the config repo `{}` cannot be read: {}\nhint: `tollgate check --repo {}` lists every problem",
+            args.repo.display(),
+            f.message,
+            args.repo.display()
+        );
+    }
+    let options = GateRunOptions {
+        device: match args.device {
+            DeviceArg::Auto => Device::Auto,
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Cuda => Device::Cuda,
+        },
+        cache_dir: (!args.no_cache).then_some(args.cache_dir),
+        progress: std::io::stderr().is_terminal(),
+        root: Some(args.repo.clone()),
+    };
+    let gates = run_release_gates(&repo, &args.release, &options)?;
+    write_out(args.format, || render_text(&gates), || serde_json::to_value(&gates))?;
+    Ok(if gates.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -27,7 +27,7 @@ fn text_output_groups_findings_by_file_with_positions_and_hints() {
     assert!(text.contains("hint: check the spelling; known fields are `intendedUse`"), "{text}");
     assert!(text.contains("releases/income-v1.yaml\n"), "{text}");
     assert!(text.contains("ref-model-version  Model `income` has no version `9`"), "{text}");
-    assert!(text.contains("hint: versions of `income` in models/income.yaml: `1`, `2`"), "{text}");
+    assert!(text.contains("hint: versions of `income` in models/income.yaml: `1`, `2`, `3`, `4`"), "{text}");
     assert!(text.trim_end().ends_with("documents checked)"), "{text}");
     assert!(text.contains("✗ 3 errors in 2 files"), "{text}");
 }
@@ -320,7 +320,16 @@ fn packages_named_by_an_environment_apply_to_releases_entering_it() {
     assert_eq!(code, 1);
     let mut msgs: Vec<&str> = findings(&report, "acme.staging.deny").iter().map(|f| f["message"].as_str().unwrap()).collect();
     msgs.sort_unstable();
-    assert_eq!(msgs, ["churn-v3 checked for staging", "income-v1 checked for staging", "income-v2 checked for staging"]);
+    assert_eq!(
+        msgs,
+        [
+            "churn-v3 checked for staging",
+            "income-v1 checked for staging",
+            "income-v2 checked for staging",
+            "income-v3 checked for staging",
+            "income-v4 checked for staging"
+        ]
+    );
     let missing = findings(&report, "policy-missing");
     assert_eq!(missing[0]["message"], "package `acme.missing` has no `deny`, `violation` or `warn` rules");
 }

@@ -43,6 +43,13 @@ impl serde::Serialize for Sha256Digest {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Sha256Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A reader that hashes and counts every byte read through it.
 pub(crate) struct HashingReader<R> {
     inner: R,

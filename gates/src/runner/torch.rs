@@ -1,0 +1,149 @@
+//! The tch (libtorch) side of the runner: load TorchScript on a device and run batches under
+//! no-grad. The only module of the workspace that names `tch`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tch::{CModule, Kind, Tensor};
+
+use super::{Device, InputEncoder, OutputKind, RunnerError, Signature, check_outputs};
+use crate::dataset::Batch;
+
+/// libtorch's error without the C++ stack trace it appends (dozens of `frame #N` lines).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TorchError(String);
+
+impl From<tch::TchError> for TorchError {
+    fn from(e: tch::TchError) -> TorchError {
+        let text = e.to_string();
+        let short = text.split("\nException raised from").next().unwrap_or(&text);
+        let short = short.split("\nframe #").next().unwrap_or(short);
+        TorchError(short.trim_end().to_owned())
+    }
+}
+
+/// A TorchScript module loaded on a device, in eval mode.
+#[derive(Debug)]
+pub struct TorchModel {
+    path: PathBuf,
+    module: CModule,
+    device: tch::Device,
+}
+
+/// The device `device` resolves to here.
+///
+/// # Errors
+/// `cuda` was asked for and libtorch sees no GPU.
+pub fn resolve(device: Device) -> Result<tch::Device, RunnerError> {
+    match device {
+        Device::Cpu => Ok(tch::Device::Cpu),
+        Device::Auto => Ok(tch::Device::cuda_if_available()),
+        Device::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+        Device::Cuda => Err(RunnerError::NoCuda),
+    }
+}
+
+fn device_name(device: tch::Device) -> String {
+    match device {
+        tch::Device::Cuda(n) => format!("cuda:{n}"),
+        _ => "cpu".to_owned(),
+    }
+}
+
+impl TorchModel {
+    /// Loads `path` (already verified) onto `device`.
+    ///
+    /// # Errors
+    /// CUDA is missing when asked for, or libtorch cannot load the file.
+    pub fn load(path: &Path, device: Device) -> Result<TorchModel, RunnerError> {
+        let device = resolve(device)?;
+        let mut module = CModule::load_on_device(path, device)
+            .map_err(|e| RunnerError::Load { path: path.to_owned(), source: Box::new(TorchError::from(e)) })?;
+        module.set_eval();
+        Ok(TorchModel { path: path.to_owned(), module, device })
+    }
+
+    /// `cpu` or `cuda:N`.
+    pub fn device(&self) -> String {
+        device_name(self.device)
+    }
+
+    /// Runs the model on `rows` rows of `width` inputs (row-major) and returns one value per
+    /// row: the output itself, or the second column of a `[rows, 2]` output.
+    ///
+    /// # Errors
+    /// The forward pass fails or returns a shape the runner cannot read.
+    pub fn forward(&self, input: &[f32], rows: usize, width: usize) -> Result<Vec<f64>, RunnerError> {
+        let forward_error =
+            |e: tch::TchError| RunnerError::Forward { path: self.path.clone(), rows, width, source: Box::new(TorchError::from(e)) };
+        let _guard = tch::no_grad_guard();
+        let x = Tensor::from_slice(input).view([rows as i64, width as i64]).to_device(self.device);
+        let y = self.module.forward_ts(&[x]).map_err(forward_error)?;
+        let shape = y.size();
+        let y = match shape.as_slice() {
+            [n] if *n == rows as i64 => y,
+            [n, 1] if *n == rows as i64 => y.view([rows as i64]),
+            [n, 2] if *n == rows as i64 => y.select(1, 1),
+            _ => return Err(RunnerError::OutputShape { path: self.path.clone(), shape, rows }),
+        };
+        let y = y.to_device(tch::Device::Cpu).to_kind(Kind::Double).contiguous();
+        let mut out = vec![0.0f64; rows];
+        y.f_copy_data(&mut out, rows).map_err(forward_error)?;
+        Ok(out)
+    }
+}
+
+/// A [`TorchModel`] with its signature: encodes a batch's input columns, runs the model and
+/// checks its outputs. Implements [`crate::eval::Scorer`].
+#[derive(Debug)]
+pub struct ModelScorer {
+    model: TorchModel,
+    encoder: InputEncoder,
+    output: OutputKind,
+    buffer: Vec<f32>,
+    rows: u64,
+    seconds: f64,
+}
+
+impl ModelScorer {
+    pub fn new(model: TorchModel, signature: &Signature) -> ModelScorer {
+        ModelScorer {
+            model,
+            encoder: InputEncoder::new(&signature.inputs),
+            output: signature.output,
+            buffer: Vec::new(),
+            rows: 0,
+            seconds: 0.0,
+        }
+    }
+
+    pub fn device(&self) -> String {
+        self.model.device()
+    }
+
+    /// Rows scored so far and the seconds spent on them.
+    pub fn totals(&self) -> (u64, f64) {
+        (self.rows, self.seconds)
+    }
+
+    /// Scores a batch whose input columns are `columns` (signature order).
+    ///
+    /// # Errors
+    /// An input cell is unusable, the model fails, or an output breaks the signature.
+    pub fn score_batch(&mut self, batch: &Batch, columns: &[usize]) -> Result<Vec<f64>, RunnerError> {
+        let start = Instant::now();
+        self.encoder.encode(batch, columns, &mut self.buffer)?;
+        let scores = self.model.forward(&self.buffer, batch.rows, self.encoder.width())?;
+        self.seconds += start.elapsed().as_secs_f64();
+        self.rows += batch.rows as u64;
+        check_outputs(&self.model.path, self.output, batch, &scores)?;
+        Ok(scores)
+    }
+}
+
+impl crate::eval::Scorer for ModelScorer {
+    fn score(&mut self, batch: &Batch, columns: &[usize]) -> Result<Vec<f64>, RunnerError> {
+        self.score_batch(batch, columns)
+    }
+}
