@@ -148,6 +148,9 @@ mod torch {
         assert!(err.to_string().starts_with("failed to load"), "{err}");
         // libtorch's own message, without the C++ stack trace it appends.
         let cause = std::error::Error::source(&err).unwrap().to_string();
-        assert!(cause.contains("failed finding central directory") && !cause.contains("frame #"), "{cause}");
+        // libtorch's wording varies by build ("failed finding central directory", "not a ZIP
+        // archive"); both name the zip container a TorchScript file is.
+        assert!(cause.to_lowercase().contains("zip") || cause.contains("central directory"), "{cause}");
+        assert!(!cause.contains("frame #"), "{cause}");
     }
 }
