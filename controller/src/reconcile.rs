@@ -201,6 +201,8 @@ pub struct Prepared {
     pub fatal: Vec<FindingInput>,
     /// Releases.
     pub releases: Vec<ReleasePlan>,
+    /// Indexes into `releases` by model name.
+    pub by_model: HashMap<String, Vec<usize>>,
     /// Users and groups.
     pub directory: Directory,
     /// Promotions in Git, by (environment, model).
@@ -266,7 +268,12 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
     // Newest request first: when two releases of a model may enter an environment in the same
     // pass, the newer one is promoted and the older one is superseded.
     releases.sort_by(|a, b| b.changed_at.cmp(&a.changed_at).then_with(|| b.name.cmp(&a.name)));
+    let mut by_model: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in releases.iter().enumerate() {
+        by_model.entry(r.model.clone()).or_default().push(i);
+    }
     Ok(Prepared {
+        by_model,
         commit: commit.to_string(),
         branch,
         policy_digest: report.policy_digest.clone(),
@@ -436,6 +443,10 @@ pub struct StoreView {
     promotions: HashMap<String, Vec<Value>>,
     /// The newest recorded decision (id, state) by subject; loaded only when `decisions` is set.
     decisions: HashMap<String, (String, String)>,
+    /// The newest recorded content digest by release subject (with `decisions`).
+    releases: HashMap<String, String>,
+    /// The newest recorded gate-results digest by release subject (with `decisions`).
+    gate_results: HashMap<String, String>,
     track_decisions: bool,
 }
 
@@ -459,7 +470,7 @@ impl StoreView {
         let from = self.seq + 1;
         let mut kinds = vec![RecordKind::Approval, RecordKind::Promotion];
         if self.track_decisions {
-            kinds.push(RecordKind::Decision);
+            kinds.extend([RecordKind::Decision, RecordKind::Release, RecordKind::GateResult]);
         }
         for kind in kinds {
             let mut rows = store.records(kind, from, head);
@@ -468,6 +479,14 @@ impl StoreView {
                 match kind {
                     RecordKind::Approval => self.approvals.entry(row.subject).or_default().push((row.audit_seq, row.doc)),
                     RecordKind::Promotion => self.promotions.entry(row.subject).or_default().push(row.doc),
+                    RecordKind::Release => {
+                        let d = row.doc.get("contentDigest").and_then(Value::as_str).unwrap_or_default().to_owned();
+                        self.releases.insert(row.subject, d);
+                    }
+                    RecordKind::GateResult => {
+                        let d = row.doc.get("digest").and_then(Value::as_str).unwrap_or_default().to_owned();
+                        self.gate_results.insert(row.subject, d);
+                    }
                     _ => {
                         let id = row.doc.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
                         let state = row.doc.get("state").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -529,9 +548,12 @@ fn decide_one(
     });
     let latest_is_git = history.last().and_then(release_of).is_some_and(|r| git.is_some_and(|g| g.release == r));
     let superseded_by = prepared
-        .releases
-        .iter()
-        .filter(|other| other.model == plan.model && newer(other, plan))
+        .by_model
+        .get(&plan.model)
+        .into_iter()
+        .flatten()
+        .map(|&i| &prepared.releases[i])
+        .filter(|other| newer(other, plan))
         .find(|other| {
             git.is_some_and(|g| g.release == other.name) || history.iter().any(|r| release_of(r).as_deref() == Some(other.name.as_str()))
         })
@@ -590,12 +612,19 @@ impl Prepared {
 pub struct Reconciler {
     view: StoreView,
     last: Option<(Options, Prepared)>,
+    /// The last pass's decisions, the store sequence number after it, and the window states it
+    /// saw: when none of them moved, the next pass has nothing to decide again.
+    settled: Option<(Vec<Decision>, u64, Vec<WindowInput>)>,
 }
 
 impl Default for Reconciler {
     fn default() -> Self {
-        Reconciler { view: StoreView::with_decisions(), last: None }
+        Reconciler { view: StoreView::with_decisions(), last: None, settled: None }
     }
+}
+
+fn window_states(p: &Prepared) -> Vec<WindowInput> {
+    p.releases.iter().flat_map(|r| r.path.iter().map(|e| e.window.clone())).collect()
 }
 
 impl Reconciler {
@@ -605,6 +634,10 @@ impl Reconciler {
     ///
     /// As [`prepare`].
     pub fn prepare(&mut self, opts: &Options) -> Result<&Prepared, ReconcileError> {
+        self.prepare_reusing(opts).map(|(p, _)| p)
+    }
+
+    fn prepare_reusing(&mut self, opts: &Options) -> Result<(&Prepared, bool), ReconcileError> {
         let commit = Source::commit(&opts.repo, &opts.rev)?.commit_id().map(|c| c.to_string());
         let reusable = self.last.as_ref().is_some_and(|(o, p)| {
             Some(&p.commit) == commit.as_ref()
@@ -619,7 +652,7 @@ impl Reconciler {
         } else {
             self.last = Some((opts.clone(), prepare(opts)?));
         }
-        Ok(&self.last.as_ref().expect("just set").1)
+        Ok((&self.last.as_ref().expect("just set").1, reusable))
     }
 
     /// Runs a whole pass: prepare (or reuse), decide, record, promote. The repo work runs on the
@@ -635,10 +668,24 @@ impl Reconciler {
         actor: &str,
         publish: Option<&dyn Publish>,
     ) -> Result<PassReport, ReconcileError> {
-        self.prepare(opts)?;
+        let (_, reused) = self.prepare_reusing(opts)?;
         let prepared = &self.last.as_ref().expect("prepared").1;
+        self.view.refresh(log.store()).await?;
+        let windows = window_states(prepared);
+        // Same commit, nothing new in the store, every window as it was: every decision is
+        // what it was, and there is nothing to record or promote.
+        if reused
+            && let Some((decisions, seq, seen)) = &self.settled
+            && *seq == self.view.seq
+            && *seen == windows
+        {
+            return Ok(PassReport { commit: prepared.commit.clone(), decisions: decisions.clone(), actions: Vec::new() });
+        }
         let bot = (opts.bot.0.as_str(), opts.bot.1.as_str());
-        act(log, &mut self.view, prepared, actor, bot, publish).await
+        let report = act(log, &mut self.view, prepared, actor, bot, publish).await?;
+        self.view.refresh(log.store()).await?;
+        self.settled = Some((report.decisions.clone(), self.view.seq, windows));
+        Ok(report)
     }
 }
 
@@ -738,7 +785,7 @@ pub async fn act(
     let mut promoted_now = std::collections::HashSet::new();
     let git = Repository::open(&prepared.git_dir).map_err(|source| RepoError::Git { context: "open the repository".into(), source })?;
     for plan in &prepared.releases {
-        record_release(log, actor, plan).await?;
+        record_release(log, view, actor, plan).await?;
         for env in &plan.path {
             let mut d = decide_one(view, prepared, plan, env, &promotions);
             let subject = approvals::subject(&plan.name, &env.name);
@@ -835,23 +882,20 @@ pub async fn act(
     Ok(PassReport { commit: prepared.commit.clone(), decisions, actions })
 }
 
-async fn record_release(log: &AuditLog, actor: &str, plan: &ReleasePlan) -> Result<(), ReconcileError> {
-    let store = log.store();
+async fn record_release(log: &AuditLog, view: &mut StoreView, actor: &str, plan: &ReleasePlan) -> Result<(), ReconcileError> {
     let subject = format!("release/{}", plan.name);
-    let latest = store.latest_record(RecordKind::Release, &subject).await?;
-    if latest.as_ref().and_then(|r| r.doc.get("contentDigest").and_then(Value::as_str)) != Some(plan.content_digest.as_str()) {
+    if view.releases.get(&subject) != Some(&plan.content_digest) {
         let doc = json!({"release": plan.name, "spec": plan.spec, "contentDigest": plan.content_digest, "modelSha256": plan.model_sha256});
         log.record(RecordKind::Release, actor, &subject, &doc).await?;
+        view.releases.insert(subject.clone(), plan.content_digest.clone());
     }
     if let Some(g) = &plan.gates
         && let Some(digest) = &g.digest
+        && view.gate_results.get(&subject) != Some(digest)
     {
-        let latest = store.latest_record(RecordKind::GateResult, &subject).await?;
-        if latest.as_ref().and_then(|r| r.doc.get("digest").and_then(Value::as_str)) != Some(digest.as_str()) {
-            let doc =
-                json!({"release": plan.name, "digest": digest, "categories": g.categories, "failures": g.failures, "results": g.results});
-            log.record(RecordKind::GateResult, actor, &subject, &doc).await?;
-        }
+        let doc = json!({"release": plan.name, "digest": digest, "categories": g.categories, "failures": g.failures, "results": g.results});
+        log.record(RecordKind::GateResult, actor, &subject, &doc).await?;
+        view.gate_results.insert(subject, digest.clone());
     }
     Ok(())
 }
