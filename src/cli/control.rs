@@ -455,7 +455,7 @@ fn print_explain(d: &Decision, plan: Option<&reconcile::ReleasePlan>) {
     if let Some(u) = &w.until {
         window.push_str(&format!(" (until {u})"));
     }
-    if let Some(n) = &w.next_open {
+    if let Some(n) = w.next_open.as_ref().filter(|_| !w.open) {
         window.push_str(&format!("; next opening {n}"));
     }
     row("window", window);
