@@ -26,6 +26,10 @@ use tollgate_controller::yaml::{Limits, parse_documents};
 
 #[path = "support/generate.rs"]
 mod generate;
+#[path = "support/peak.rs"]
+mod peak;
+
+use peak::peak_kib;
 
 use generate::{POLICY_COUNT, generate};
 
@@ -99,13 +103,6 @@ fn measure(mode: &str, root: &Path) -> (Duration, f64) {
     }
     times.sort();
     (times[1], peak)
-}
-
-fn peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
 }
 
 /// Everything `tollgate check --format json` does after parsing its arguments.

@@ -14,6 +14,10 @@
 
 #[path = "support/generate.rs"]
 mod generate;
+#[path = "support/peak.rs"]
+mod peak;
+
+use peak::peak_kib;
 
 use std::path::Path;
 use std::process::Command;
@@ -140,11 +144,4 @@ fn measure(mode: &str, root: &Path, db: &Path, seed: Option<&Path>) -> (Duration
     }
     times.sort();
     (times[1], peak)
-}
-
-fn peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
 }

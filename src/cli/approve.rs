@@ -1,10 +1,11 @@
 //! `tollgate approve` and `tollgate token`: approvals bound to a release's content, given by
 //! people who authenticate with an API token.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+use super::{out, runtime};
 use serde_json::json;
 use tollgate_controller::approvals::{self, Directory, Role, TokenError};
 use tollgate_controller::audit::event::NewEvent;
@@ -62,14 +63,6 @@ pub enum TokenCommand {
         #[command(flatten)]
         keys: super::audit::KeyArgs,
     },
-}
-
-fn out(line: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("failed to start the async runtime")
 }
 
 fn directory(repo: &RepoArgs) -> anyhow::Result<Directory> {

@@ -12,6 +12,8 @@ use tollgate_controller::audit::verify::verify_store;
 use tollgate_controller::audit::{AuditLog, KEY_ENV, jcs};
 use tollgate_controller::store::{DEFAULT_URL, Store};
 
+use super::out;
+
 #[derive(Debug, clap::Args)]
 pub struct DbArgs {
     /// Database URL: `sqlite://PATH` (one file, the default) or `postgres://…`.
@@ -113,13 +115,7 @@ pub enum Command {
 
 /// Runs one `tollgate audit` command.
 pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("failed to start the async runtime")?;
-    rt.block_on(run_async(cmd))
-}
-
-fn out(line: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    super::runtime()?.block_on(run_async(cmd))
 }
 
 fn read_signer(path: &Path) -> anyhow::Result<Signer> {

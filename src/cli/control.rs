@@ -1,11 +1,12 @@
 //! `tollgate reconcile`, `status` and `explain`: the controller's loop and what it would do.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+
+use super::{out, runtime};
 use tollgate_controller::decision::{Decision, GateInput, PromotedInput, State};
 use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, GateSettings, Options, PassReport};
 use tollgate_controller::store::{DEFAULT_URL, Store};
@@ -201,14 +202,6 @@ pub(crate) async fn locate(
     resolved.repo = mirror.repository().path().to_owned();
     resolved.rev = format!("refs/heads/{}", mirror.branch());
     Ok((resolved, Some(mirror)))
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("failed to start the async runtime")
-}
-
-fn out(line: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn exit_for(decisions: &[Decision]) -> ExitCode {

@@ -83,6 +83,18 @@ fn parse_at(s: &str) -> Result<jiff::Timestamp, String> {
     })
 }
 
+/// Writes one line to standard output (a closed pipe is not an error worth a panic).
+pub(crate) fn out(line: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// The async runtime commands that use the store run on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("failed to start the async runtime")
+}
+
 /// Installs the `tracing` subscriber; `RUST_LOG` (or `TOLLGATE_LOG`) selects levels.
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
