@@ -9,7 +9,8 @@
 //! - the whole check on one thread (`--jobs 1`): list and read files, parse, schemas,
 //!   references, compile and evaluate policies with their context, render the JSON report;
 //! - the same with one thread per core;
-//! - the check with `--base HEAD` after one release file changed.
+//! - the check with `--base HEAD` after one release file changed, with no summaries cached
+//!   (every unchanged file read and parsed once for its summary) and with them cached.
 //!
 //! Each measurement runs in a fresh process (this binary re-executed), three times; the median
 //! time and the peak resident memory (`VmHWM`) are reported.
@@ -18,10 +19,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tollgate_controller::check::{self, Changes, CheckOptions};
-use tollgate_controller::repo::{self, Source};
+use tollgate_controller::check::{self, CheckOptions};
+use tollgate_controller::repo;
 use tollgate_controller::report::{self, Format};
-use tollgate_controller::spec::{self, LoadOptions};
 use tollgate_controller::yaml::{Limits, parse_documents};
 
 #[path = "support/generate.rs"]
@@ -43,6 +43,11 @@ fn main() {
             "check1" => full_check(root, 1, false),
             "checkn" => full_check(root, 0, false),
             "base1" => full_check(root, 1, true),
+            "base1cold" => {
+                // No summaries cached: every unchanged file is read and parsed for its summary.
+                let _ = std::fs::remove_file(root.join(".git/tollgate/summaries"));
+                full_check(root, 1, true)
+            }
             other => panic!("unknown mode {other}"),
         };
         println!("{} {}", elapsed.as_nanos(), peak_kib());
@@ -65,6 +70,7 @@ fn main() {
     let changed = files.iter().find(|f| f.starts_with("releases/")).expect("a release");
     let text = std::fs::read_to_string(root.join(changed)).expect("read");
     std::fs::write(root.join(changed), text.replace("description: release", "description: changed release")).expect("write");
+    let (base_cold, rss_bc) = measure("base1cold", root);
     let (base1, rss_b) = measure("base1", root);
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -74,6 +80,11 @@ fn main() {
     println!("| floor: read + parse + bare regorus loop, 1 thread | {:.0} | 1.00 | {rss_f:.1} |", ms(floor));
     println!("| tollgate check, 1 thread | {:.0} | {:.2} x floor | {rss1:.1} |", ms(check1), ms(check1) / ms(floor));
     println!("| tollgate check, all cores | {:.0} | {:.2} x floor | {rss_n:.1} |", ms(check_n), ms(check_n) / ms(floor));
+    println!(
+        "| tollgate check --base HEAD, 1 file changed, 1 thread, no summaries cached | {:.0} | {:.1}% of the full check | {rss_bc:.1} |",
+        ms(base_cold),
+        100.0 * ms(base_cold) / ms(check1)
+    );
     println!(
         "| tollgate check --base HEAD, 1 file changed, 1 thread | {:.0} | {:.1}% of the full check | {rss_b:.1} |",
         ms(base1),
@@ -115,11 +126,9 @@ fn full_check(root: &Path, jobs: usize, base: bool) -> Duration {
         }
     };
     let t = Instant::now();
-    let source = Source::workdir(root).expect("source");
-    let repo = spec::load(&source, &LoadOptions { jobs }).expect("load");
+    let (repo, changes) = check::load(root, None, base.then_some("HEAD"), jobs).expect("load");
     phase("load", t);
     let t = Instant::now();
-    let changes = base.then(|| Changes::between("HEAD", &repo::blob_index(root, "HEAD").expect("base"), &repo));
     let author = repo::commit_author(root, "HEAD").map(|(name, email)| check::Author { name, email });
     phase("git", t);
     let t = Instant::now();

@@ -5,6 +5,7 @@
 //! cheap and repo-wide by nature, always run over everything.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -14,8 +15,8 @@ use serde_json::{Value, json};
 use crate::diag::{self, Finding, Severity, Stage};
 use crate::policy::{Bundle, ConvertedValue, PolicyError, PolicyInput};
 use crate::refs::{self, Index};
-use crate::repo::RepoPath;
-use crate::spec::{ConfigRepo, Document, Kind, load::CONFIG_FILE};
+use crate::repo::{RepoError, RepoPath, Source};
+use crate::spec::{self, ConfigRepo, Document, Kind, LoadOptions, Scoped, load::CONFIG_FILE};
 
 /// Who made the change being checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +34,8 @@ pub struct Changes {
     pub changed: HashSet<RepoPath>,
     /// Files present at the base and gone now.
     pub deleted: HashSet<RepoPath>,
+    /// Documents present at the base and gone now, when known (a scoped load knows them).
+    pub deleted_documents: HashSet<(Kind, String)>,
 }
 
 impl Changes {
@@ -50,7 +53,7 @@ impl Changes {
             }
         }
         let deleted = base_blobs.keys().filter(|p| !repo.paths.contains(*p)).cloned().collect();
-        Changes { base: base.to_owned(), changed, deleted }
+        Changes { base: base.to_owned(), changed, deleted, deleted_documents: HashSet::new() }
     }
 
     fn list(&self) -> Vec<String> {
@@ -110,6 +113,34 @@ impl Report {
     }
 }
 
+/// Loads what a check needs from the config repo at `dir` (its working directory, or the
+/// commit `rev`): the whole repo, or with a `base`, what changed since it with what that
+/// affects and needs ([`spec::load_scoped`]), falling back to the whole repo, compared file by
+/// file, where a scoped load does not apply.
+///
+/// # Errors
+///
+/// Returns [`RepoError`] when the repo, a revision or a file cannot be read.
+pub fn load(dir: &Path, rev: Option<&str>, base: Option<&str>, jobs: usize) -> Result<(ConfigRepo, Option<Changes>), RepoError> {
+    let options = LoadOptions { jobs };
+    if let Some(base) = base {
+        match spec::load_scoped(dir, rev, base, &options)? {
+            Scoped::Loaded(repo, changes) => return Ok((*repo, Some(changes))),
+            Scoped::Whole(reason) => tracing::debug!(reason, "checking the whole repo"),
+        }
+    }
+    let source = match rev {
+        Some(rev) => Source::commit(dir, rev)?,
+        None => Source::workdir(dir)?,
+    };
+    let repo = spec::load(&source, &options)?;
+    let changes = match base {
+        Some(base) => Some(Changes::between(base, &crate::repo::blob_index(dir, base)?, &repo)),
+        None => None,
+    };
+    Ok((repo, changes))
+}
+
 /// Compiles the repo's policy bundle (organisation policies plus the default library).
 ///
 /// # Errors
@@ -155,8 +186,10 @@ pub fn check(repo: &ConfigRepo, bundle: Option<&Bundle>, options: &CheckOptions)
         }
     };
 
-    let all_docs: Vec<&Document> = repo.documents.iter().collect();
-    let references = refs::check(repo, &index, &repo.paths, &all_docs, true);
+    // References are checked everywhere, except after a scoped load: there only the scope's
+    // documents have everything they reference loaded.
+    let ref_docs: Vec<&Document> = if repo.others.is_empty() { repo.documents.iter().collect() } else { scope.clone() };
+    let references = refs::check(repo, &index, &repo.paths, &ref_docs, true);
     // Like references, windows are cheap to check and always checked everywhere.
     let windows: Vec<Finding> = repo.of_kind(Kind::Environment).flat_map(|env| crate::windows::check(env, &limits)).collect();
 
@@ -181,14 +214,16 @@ pub fn check(repo: &ConfigRepo, bundle: Option<&Bundle>, options: &CheckOptions)
         base: options.changes.as_ref().map(|c| c.base.clone()),
         changed_files: options.changes.as_ref().map(Changes::list),
         policy_digest: bundle.map(|b| b.digest().to_owned()),
-        documents: repo.documents.len(),
+        documents: repo.document_count(),
         documents_checked: scope.len(),
         findings,
         summary,
     }
 }
 
-/// The documents to schema-check and evaluate: all, or those a change touches.
+/// The documents to schema-check and evaluate: all, or those a change touches (documents in
+/// changed files) and those that depend on them (they reference a touched or deleted document,
+/// or are releases whose promotion path crosses a touched environment).
 fn scope<'r>(repo: &'r ConfigRepo, index: &Index<'r>, changes: Option<&Changes>) -> Vec<&'r Document> {
     let Some(changes) = changes else {
         return repo.documents.iter().collect();
@@ -197,29 +232,26 @@ fn scope<'r>(repo: &'r ConfigRepo, index: &Index<'r>, changes: Option<&Changes>)
     if global {
         return repo.documents.iter().collect();
     }
-    let touched: Vec<&Document> = repo.documents.iter().filter(|d| changes.changed.contains(&d.file.path)).collect();
-    let touched_names: HashSet<(Kind, &str)> = touched.iter().map(|d| (d.kind, d.name.as_str())).collect();
-    let env_touched = touched.iter().any(|d| d.kind == Kind::Environment);
-    let mut out: Vec<&Document> = touched;
-    let mut seen: HashSet<*const Document> = out.iter().map(|d| std::ptr::from_ref(*d)).collect();
-    for release in repo.of_kind(Kind::Release) {
-        if seen.contains(&std::ptr::from_ref(release)) {
-            continue;
-        }
-        let uses = |kind: Kind, pointer: &str| release.str_at(pointer).is_some_and(|n| touched_names.contains(&(kind, n)));
-        let affected = uses(Kind::Model, "/spec/model/name")
-            || uses(Kind::Dataset, "/spec/gates/evaluation")
-            || uses(Kind::Dataset, "/spec/gates/reference")
-            || (env_touched
-                && release.str_at("/spec/environment").is_some_and(|e| {
-                    index.promotion_path(e).iter().any(|env| touched_names.contains(&(Kind::Environment, env.name.as_str())))
-                }));
-        if affected {
-            seen.insert(std::ptr::from_ref(release));
-            out.push(release);
-        }
-    }
-    out
+    let touched: HashSet<(Kind, &str)> = repo
+        .documents
+        .iter()
+        .filter(|d| changes.changed.contains(&d.file.path))
+        .map(|d| (d.kind, d.name.as_str()))
+        .chain(changes.deleted_documents.iter().map(|(k, n)| (*k, n.as_str())))
+        .collect();
+    let env_touched = touched.iter().any(|(k, _)| *k == Kind::Environment);
+    repo.documents
+        .iter()
+        .filter(|doc| {
+            changes.changed.contains(&doc.file.path)
+                || refs::outgoing(doc).iter().any(|(k, n)| touched.contains(&(*k, n.as_str())))
+                || (env_touched
+                    && doc.kind == Kind::Release
+                    && doc.str_at("/spec/environment").is_some_and(|e| {
+                        index.promotion_path(e).iter().any(|env| touched.contains(&(Kind::Environment, env.name.as_str())))
+                    }))
+        })
+        .collect()
 }
 
 /// Context shared by every evaluation: converted once.

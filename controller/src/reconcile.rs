@@ -32,7 +32,7 @@ use crate::promote::{self, PromoteError};
 use crate::refs::Index;
 use crate::repo::{RepoError, Source};
 use crate::spec::{self, ConfigRepo, Document, Kind, LoadOptions};
-use crate::store::{RecordKind, Store, StoreError};
+use crate::store::{NewRecord, RecordKind, Store, StoreError};
 
 /// The bot identity promotion commits are made with, unless configured.
 pub const DEFAULT_BOT: (&str, &str) = ("tollgate", "tollgate-bot@users.noreply.tollgate.dev");
@@ -682,7 +682,15 @@ impl Reconciler {
             return Ok(PassReport { commit: prepared.commit.clone(), decisions: decisions.clone(), actions: Vec::new() });
         }
         let bot = (opts.bot.0.as_str(), opts.bot.1.as_str());
-        let report = act(log, &mut self.view, prepared, actor, bot, publish).await?;
+        let report = match act(log, &mut self.view, prepared, actor, bot, publish).await {
+            Ok(report) => report,
+            Err(err) => {
+                // The view may count records a failed batch never wrote: read it afresh.
+                self.view = StoreView::with_decisions();
+                self.settled = None;
+                return Err(err);
+            }
+        };
         self.view.refresh(log.store()).await?;
         self.settled = Some((report.decisions.clone(), self.view.seq, windows));
         Ok(report)
@@ -784,17 +792,17 @@ pub async fn act(
     let mut actions = Vec::new();
     let mut promoted_now = std::collections::HashSet::new();
     let git = Repository::open(&prepared.git_dir).map_err(|source| RepoError::Git { context: "open the repository".into(), source })?;
+    let mut batch = Batch::default();
     for plan in &prepared.releases {
-        record_release(log, view, actor, plan).await?;
+        record_release(&mut batch, view, actor, plan);
         for env in &plan.path {
             let mut d = decide_one(view, prepared, plan, env, &promotions);
             let subject = approvals::subject(&plan.name, &env.name);
             if d.state == State::Promoted {
+                batch.flush(log, &mut actions).await?;
                 heal(log, view, actor, prepared, plan, env, &d, &git, &mut actions).await?;
             }
-            if let Some(seq) = record_decision(log, view, actor, &subject, &d).await? {
-                actions.push(Action::Recorded { subject: subject.clone(), state: d.state, seq });
-            }
+            record_decision(&mut batch, view, actor, &subject, &d, &mut actions);
             let slot = (env.name.clone(), plan.model.clone());
             if d.state == State::Promoting && promoted_now.contains(&slot) {
                 // A newer release took this slot in this pass; the next pass supersedes this one.
@@ -803,6 +811,8 @@ pub async fn act(
             }
             if d.state == State::Promoting {
                 promoted_now.insert(slot);
+                // The promotion names its decision's audit event: record it first.
+                batch.flush(log, &mut actions).await?;
                 let audit_seq = log.store().latest_record(RecordKind::Decision, &subject).await?.map_or(0, |r| r.audit_seq);
                 let doc = promotion_doc(prepared, plan, env, &d, audit_seq);
                 let bytes = promote::render(&doc);
@@ -871,22 +881,62 @@ pub async fn act(
                         },
                     );
                     d = decide_one(view, prepared, plan, env, &promotions);
-                    if let Some(seq) = record_decision(log, view, actor, &subject, &d).await? {
-                        actions.push(Action::Recorded { subject: subject.clone(), state: d.state, seq });
-                    }
+                    record_decision(&mut batch, view, actor, &subject, &d, &mut actions);
                 }
             }
             decisions.push(d);
         }
+        batch.flush_when_full(log, &mut actions).await?;
     }
+    batch.flush(log, &mut actions).await?;
     Ok(PassReport { commit: prepared.commit.clone(), decisions, actions })
 }
 
-async fn record_release(log: &AuditLog, view: &mut StoreView, actor: &str, plan: &ReleasePlan) -> Result<(), ReconcileError> {
+/// Records of a pass written together: release, gate-result and decision records are
+/// buffered and committed in one transaction, before anything that depends on them (a
+/// promotion names its decision's audit event; a healed promotion follows its release's
+/// record), every [`Batch::LIMIT`] records, and at the end of the pass. A crash before a flush
+/// loses only records the next pass writes again: the store holds none of them, and a
+/// [`Reconciler`] reads its view afresh after a failed pass.
+#[derive(Default)]
+struct Batch {
+    records: Vec<NewRecord>,
+    /// `(index of the record, index of its `Action::Recorded`)`, to fill in the audit seq.
+    tickets: Vec<(usize, usize)>,
+}
+
+impl Batch {
+    const LIMIT: usize = 512;
+
+    fn push(&mut self, kind: RecordKind, actor: &str, subject: &str, doc: Value) -> usize {
+        self.records.push(NewRecord { kind, actor: actor.to_owned(), subject: subject.to_owned(), doc });
+        self.records.len() - 1
+    }
+
+    async fn flush_when_full(&mut self, log: &AuditLog, actions: &mut [Action]) -> Result<(), ReconcileError> {
+        if self.records.len() >= Self::LIMIT { self.flush(log, actions).await } else { Ok(()) }
+    }
+
+    async fn flush(&mut self, log: &AuditLog, actions: &mut [Action]) -> Result<(), ReconcileError> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let stored = log.record_many(&self.records).await?;
+        for (record, action) in self.tickets.drain(..) {
+            if let (Some(event), Some(Action::Recorded { seq, .. })) = (stored.get(record), actions.get_mut(action)) {
+                *seq = event.seq;
+            }
+        }
+        self.records.clear();
+        Ok(())
+    }
+}
+
+fn record_release(batch: &mut Batch, view: &mut StoreView, actor: &str, plan: &ReleasePlan) {
     let subject = format!("release/{}", plan.name);
     if view.releases.get(&subject) != Some(&plan.content_digest) {
         let doc = json!({"release": plan.name, "spec": plan.spec, "contentDigest": plan.content_digest, "modelSha256": plan.model_sha256});
-        log.record(RecordKind::Release, actor, &subject, &doc).await?;
+        batch.push(RecordKind::Release, actor, &subject, doc);
         view.releases.insert(subject.clone(), plan.content_digest.clone());
     }
     if let Some(g) = &plan.gates
@@ -894,27 +944,22 @@ async fn record_release(log: &AuditLog, view: &mut StoreView, actor: &str, plan:
         && view.gate_results.get(&subject) != Some(digest)
     {
         let doc = json!({"release": plan.name, "digest": digest, "categories": g.categories, "failures": g.failures, "results": g.results});
-        log.record(RecordKind::GateResult, actor, &subject, &doc).await?;
+        batch.push(RecordKind::GateResult, actor, &subject, doc);
         view.gate_results.insert(subject, digest.clone());
     }
-    Ok(())
 }
 
-/// Records `d` unless the newest record for `subject` is the same decision in the same state.
-async fn record_decision(
-    log: &AuditLog,
-    view: &mut StoreView,
-    actor: &str,
-    subject: &str,
-    d: &Decision,
-) -> Result<Option<u64>, ReconcileError> {
+/// Records `d` unless the newest record for `subject` is the same decision in the same state,
+/// with an [`Action::Recorded`] whose seq the batch fills in when it is written.
+fn record_decision(batch: &mut Batch, view: &mut StoreView, actor: &str, subject: &str, d: &Decision, actions: &mut Vec<Action>) {
     if view.decisions.get(subject).is_some_and(|(id, state)| *id == d.id && state == d.state.as_str()) {
-        return Ok(None);
+        return;
     }
     let doc = serde_json::to_value(d).unwrap_or(Value::Null);
-    let seq = log.record(RecordKind::Decision, actor, subject, &doc).await?.seq;
+    let record = batch.push(RecordKind::Decision, actor, subject, doc);
     view.decisions.insert(subject.to_owned(), (d.id.clone(), d.state.as_str().to_owned()));
-    Ok(Some(seq))
+    actions.push(Action::Recorded { subject: subject.to_owned(), state: d.state, seq: 0 });
+    batch.tickets.push((record, actions.len() - 1));
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -50,6 +50,53 @@ impl<'r> Index<'r> {
     }
 }
 
+/// The documents `doc`'s reference checks and policy context look up, by kind and name.
+///
+/// A scoped check (`--base`) trusts this list to find what a change can affect without
+/// loading every document, so every name [`check`] resolves for `doc` must be here. The
+/// Config and the environments are not listed: a scoped load always has all of them.
+pub fn outgoing(doc: &Document) -> Vec<(Kind, String)> {
+    let mut out: Vec<(Kind, String)> = Vec::new();
+    let mut push = |kind: Kind, name: Option<&str>| {
+        if let Some(name) = name {
+            if !out.iter().any(|(k, n)| *k == kind && n == name) {
+                out.push((kind, name.to_owned()));
+            }
+        }
+    };
+    let strings = |pointer: &str, field: &str| -> Vec<String> {
+        doc.value
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.get(field).and_then(Value::as_str)).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    match doc.kind {
+        Kind::Environment => push(Kind::Environment, doc.str_at("/spec/promotesFrom")),
+        Kind::Model => {
+            push(Kind::Dataset, doc.str_at("/spec/card/trainingData/dataset"));
+            for name in strings("/spec/versions", "trainingData") {
+                push(Kind::Dataset, Some(&name));
+            }
+        }
+        Kind::Dataset => {
+            for name in strings("/spec/lineage/derivedFrom", "dataset") {
+                push(Kind::Dataset, Some(&name));
+            }
+        }
+        Kind::Release => {
+            push(Kind::Model, doc.str_at("/spec/model/name"));
+            push(Kind::Environment, doc.str_at("/spec/environment"));
+            push(Kind::Dataset, doc.str_at("/spec/gates/evaluation"));
+            push(Kind::Dataset, doc.str_at("/spec/gates/reference"));
+            push(Kind::Model, doc.str_at("/spec/gates/baseline").and_then(|b| b.split_once('@')).map(|(name, _)| name));
+        }
+        Kind::Promotion => push(Kind::Environment, doc.str_at("/spec/environment")),
+        Kind::Config | Kind::TerraformPlan | Kind::KubernetesManifest => {}
+    }
+    out
+}
+
 /// A reference check's context: the repo, its index and the set of file paths.
 struct Checker<'r> {
     repo: &'r ConfigRepo,
@@ -92,7 +139,8 @@ impl<'r> Checker<'r> {
     }
 
     fn names_of(&self, kind: Kind) -> String {
-        let mut names: Vec<&str> = self.repo.of_kind(kind).map(|d| d.name.as_str()).collect();
+        let others = self.repo.others.iter().filter(|s| s.kind == kind).map(|s| s.name.as_str());
+        let mut names: Vec<&str> = self.repo.of_kind(kind).map(|d| d.name.as_str()).chain(others).collect();
         names.sort_unstable();
         names.dedup();
         if names.is_empty() {

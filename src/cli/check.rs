@@ -6,10 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use tollgate_controller::check::{self, Author, Changes, CheckOptions};
-use tollgate_controller::repo::{self, Source};
+use tollgate_controller::check::{self, Author, CheckOptions};
+use tollgate_controller::repo;
 use tollgate_controller::report::{self, Format};
-use tollgate_controller::spec::{self, LoadOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -59,18 +58,7 @@ pub enum Color {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let source = match &args.rev {
-        Some(rev) => Source::commit(&args.repo, rev)?,
-        None => Source::workdir(&args.repo)?,
-    };
-    let repo = spec::load(&source, &LoadOptions { jobs: args.jobs })?;
-    let changes = match &args.base {
-        Some(base) => {
-            let blobs = repo::blob_index(&args.repo, base).with_context(|| format!("cannot read the base revision `{base}`"))?;
-            Some(Changes::between(base, &blobs, &repo))
-        }
-        None => None,
-    };
+    let (repo, changes) = check::load(&args.repo, args.rev.as_deref(), args.base.as_deref(), args.jobs)?;
     let author = repo::commit_author(&args.repo, args.rev.as_deref().unwrap_or("HEAD")).map(|(name, email)| Author { name, email });
     let (bundle, compile_findings) = match check::compile_policies(&repo) {
         Ok(bundle) => (Some(bundle), Vec::new()),

@@ -135,6 +135,20 @@ impl AuditLog {
         Ok(out)
     }
 
+    /// Records several domain records with their audit events in one transaction (see
+    /// [`Store::record_many`]).
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError::Store`].
+    pub async fn record_many(&self, records: &[crate::store::NewRecord]) -> Result<Vec<StoredEvent>, AuditError> {
+        let out = self.store.record_many(records).await?;
+        if let (Some(first), Some(last)) = (out.first(), out.last()) {
+            self.maybe_checkpoint(first.seq, last.seq).await;
+        }
+        Ok(out)
+    }
+
     /// Signs a checkpoint when events `first..=last` crossed a multiple of `checkpoint_every`.
     async fn maybe_checkpoint(&self, first: u64, last: u64) {
         let every = self.checkpoint_every;

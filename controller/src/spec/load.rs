@@ -47,10 +47,8 @@ pub fn load(source: &Source, options: &LoadOptions) -> Result<ConfigRepo, RepoEr
     let mut settings = Settings::default();
     if let Some(file) = config_file {
         if let Some(data) = read_checked(source, &listing, file, &settings.limits, &mut repo.findings) {
-            if let Ok(docs) = yaml::parse_documents(&data.bytes, &settings.limits) {
-                if let Some(doc) = docs.iter().find(|d| d.value.get("kind").and_then(Value::as_str) == Some("Config")) {
-                    settings = Settings::from_config(&doc.value);
-                }
+            if let Some(s) = settings_from(&data.bytes) {
+                settings = s;
             }
         }
     } else {
@@ -65,21 +63,19 @@ pub fn load(source: &Source, options: &LoadOptions) -> Result<ConfigRepo, RepoEr
     let mut plan_files = Vec::new();
     for file in &listing.files {
         let path = file.path.as_str();
-        if globs.exclude.is_match(path) {
-            continue;
-        }
-        if globs.plans.is_match(path) {
-            plan_files.push(file);
-        } else if globs.include.is_match(path) || globs.manifests.is_match(path) {
-            yaml_files.push(file);
-        } else if path.ends_with(".rego") && globs.is_policy(path) {
-            if let Some(data) = read_checked(source, &listing, file, &settings.limits, &mut repo.findings) {
-                match String::from_utf8(data.bytes.clone()) {
-                    Ok(text) => repo.policies.push((file.path.clone(), text)),
-                    Err(_) => repo.findings.push(
-                        Finding::new(Severity::Fatal, Stage::Input, "utf8", path, "policy file is not valid UTF-8")
-                            .hint("save the file as UTF-8"),
-                    ),
+        match globs.role(path) {
+            None => {}
+            Some(Role::Plan) => plan_files.push(file),
+            Some(Role::Yaml) => yaml_files.push(file),
+            Some(Role::Policy) => {
+                if let Some(data) = read_checked(source, &listing, file, &settings.limits, &mut repo.findings) {
+                    match String::from_utf8(data.bytes.clone()) {
+                        Ok(text) => repo.policies.push((file.path.clone(), text)),
+                        Err(_) => repo.findings.push(
+                            Finding::new(Severity::Fatal, Stage::Input, "utf8", path, "policy file is not valid UTF-8")
+                                .hint("save the file as UTF-8"),
+                        ),
+                    }
                 }
             }
         }
@@ -111,6 +107,13 @@ pub fn load(source: &Source, options: &LoadOptions) -> Result<ConfigRepo, RepoEr
     repo.files = datas.into_iter().map(|(d, _)| (d.path.clone(), d)).collect::<HashMap<_, _>>();
     repo.settings = settings;
     Ok(repo)
+}
+
+/// The settings of the Config document in `tollgate.yaml`'s bytes, when it parses.
+pub(super) fn settings_from(bytes: &[u8]) -> Option<Settings> {
+    let docs = yaml::parse_documents(bytes, &Settings::default().limits).ok()?;
+    let doc = docs.iter().find(|d| d.value.get("kind").and_then(Value::as_str) == Some("Config"))?;
+    Some(Settings::from_config(&doc.value))
 }
 
 fn read_checked(
@@ -148,16 +151,16 @@ fn read_checked(
     }
 }
 
-struct Globs {
-    include: GlobSet,
-    exclude: GlobSet,
-    plans: GlobSet,
-    manifests: GlobSet,
+pub(super) struct Globs {
+    pub(super) include: GlobSet,
+    pub(super) exclude: GlobSet,
+    pub(super) plans: GlobSet,
+    pub(super) manifests: GlobSet,
     policy_prefixes: Vec<String>,
 }
 
 impl Globs {
-    fn new(settings: &Settings, findings: &mut Vec<Finding>) -> Globs {
+    pub(super) fn new(settings: &Settings, findings: &mut Vec<Finding>) -> Globs {
         let mut build = |patterns: &[String], field: &str| {
             let mut b = GlobSetBuilder::new();
             for p in patterns {
@@ -196,10 +199,36 @@ impl Globs {
     fn is_policy(&self, path: &str) -> bool {
         self.policy_prefixes.iter().any(|p| path.starts_with(p.as_str()))
     }
+
+    /// What a file is to the loader, or `None` when it is not read at all.
+    pub(super) fn role(&self, path: &str) -> Option<Role> {
+        if self.exclude.is_match(path) {
+            None
+        } else if self.plans.is_match(path) {
+            Some(Role::Plan)
+        } else if self.include.is_match(path) || self.manifests.is_match(path) {
+            Some(Role::Yaml)
+        } else if path.ends_with(".rego") && self.is_policy(path) {
+            Some(Role::Policy)
+        } else {
+            None
+        }
+    }
+}
+
+/// What a file is to the loader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// YAML documents (tollgate's, or Kubernetes objects under `spec.manifests`).
+    Yaml,
+    /// A Terraform plan (JSON).
+    Plan,
+    /// A Rego policy.
+    Policy,
 }
 
 /// Parses one file into documents, or findings saying why it cannot be read.
-fn parse_file(data: &Arc<FileData>, is_plan: bool, globs: &Globs, limits: &yaml::Limits) -> (Vec<Document>, Vec<Finding>) {
+pub(super) fn parse_file(data: &Arc<FileData>, is_plan: bool, globs: &Globs, limits: &yaml::Limits) -> (Vec<Document>, Vec<Finding>) {
     let path = data.path.as_str();
     if is_plan {
         return parse_plan(data, limits);

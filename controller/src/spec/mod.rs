@@ -13,8 +13,11 @@ use crate::repo::RepoPath;
 use crate::yaml::Pos;
 
 pub mod load;
+pub mod scoped;
+mod summaries;
 
 pub use load::{LoadOptions, load};
+pub use scoped::{Scoped, load_scoped};
 
 /// The `apiVersion` of every tollgate document.
 pub const API_VERSION: &str = "tollgate.dev/v1alpha1";
@@ -66,6 +69,23 @@ impl Kind {
             Kind::TerraformPlan => "terraform",
             Kind::KubernetesManifest => "kubernetes",
         }
+    }
+
+    /// Every kind, documents first.
+    pub const ALL: [Kind; 8] = [
+        Kind::Config,
+        Kind::Environment,
+        Kind::Model,
+        Kind::Dataset,
+        Kind::Release,
+        Kind::Promotion,
+        Kind::TerraformPlan,
+        Kind::KubernetesManifest,
+    ];
+
+    /// The kind [`Kind::as_str`] names.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// Parses a document `kind` field.
@@ -150,12 +170,32 @@ pub struct ConfigRepo {
     /// Every file path in the repo, loaded or not (for "does this file exist" checks).
     pub paths: std::collections::HashSet<RepoPath>,
     pub settings: Settings,
+    /// Documents a scoped load ([`load_scoped`]) did not load, as summaries; empty after a
+    /// full load. When it is not empty, `documents` holds only what the change touches and
+    /// what that needs.
+    pub others: Vec<Summary>,
+}
+
+/// What a scoped load knows of a document it did not load: enough to tell whether a change
+/// affects it, and to name it in hints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub path: RepoPath,
+    pub kind: Kind,
+    pub name: String,
+    /// What its checks look up ([`crate::refs::outgoing`]).
+    pub refs: Vec<(Kind, String)>,
 }
 
 impl ConfigRepo {
     /// The Config document, when there is exactly one.
     pub fn config(&self) -> Option<&Document> {
         self.documents.iter().find(|d| d.kind == Kind::Config)
+    }
+
+    /// How many documents the repo has, loaded or not.
+    pub fn document_count(&self) -> usize {
+        self.documents.len() + self.others.len()
     }
 
     /// Documents of one kind.

@@ -201,6 +201,15 @@ pub struct Store {
 }
 
 /// A domain record to write in the same transaction as its audit event.
+/// A domain record to write with [`Store::record_many`].
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub kind: RecordKind,
+    pub actor: String,
+    pub subject: String,
+    pub doc: Value,
+}
+
 struct PendingRecord<'a> {
     kind: RecordKind,
     subject: &'a str,
@@ -294,7 +303,7 @@ impl Store {
     /// [`StoreError::Event`] for an event that cannot be encoded, [`StoreError::HeadMoved`] when
     /// the head's compare-and-swap fails, [`StoreError::Query`] when the database fails.
     pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, StoreError> {
-        self.append_inner(events, None).await
+        self.append_inner(events, &[]).await
     }
 
     /// Writes a domain record and the audit event that records it, atomically. The event has
@@ -307,11 +316,34 @@ impl Store {
         let event = NewEvent::new(actor, kind.action(), subject, doc.clone())?;
         let canonical = crate::audit::jcs::canonicalize(doc).map_err(|e| StoreError::Event(EventError::Payload(e)))?;
         let doc = String::from_utf8(canonical).unwrap_or_default();
-        let mut out = self.append_inner(std::slice::from_ref(&event), Some(PendingRecord { kind, subject, doc })).await?;
+        let mut out = self.append_inner(std::slice::from_ref(&event), &[PendingRecord { kind, subject, doc }]).await?;
         out.pop().ok_or(StoreError::HeadMoved)
     }
 
-    async fn append_inner(&self, events: &[NewEvent], record: Option<PendingRecord<'_>>) -> Result<Vec<StoredEvent>, StoreError> {
+    /// Writes several domain records, each with the audit event that records it, in order, as
+    /// one transaction (one durable commit for all of them).
+    ///
+    /// # Guarantees
+    ///
+    /// As [`Store::record`] for each, and all or none are written.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::append`].
+    pub async fn record_many(&self, records: &[NewRecord]) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events = Vec::with_capacity(records.len());
+        let mut pending = Vec::with_capacity(records.len());
+        for r in records {
+            events.push(NewEvent::new(&r.actor, r.kind.action(), &r.subject, r.doc.clone())?);
+            let canonical = crate::audit::jcs::canonicalize(&r.doc).map_err(|e| StoreError::Event(EventError::Payload(e)))?;
+            pending.push(PendingRecord { kind: r.kind, subject: &r.subject, doc: String::from_utf8(canonical).unwrap_or_default() });
+        }
+        self.append_inner(&events, &pending).await
+    }
+
+    /// Appends `events`; `records[i]`, when there is one, is written with `events[i]` as its
+    /// audit event.
+    async fn append_inner(&self, events: &[NewEvent], records: &[PendingRecord<'_>]) -> Result<Vec<StoredEvent>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -356,7 +388,7 @@ impl Store {
                 if swapped.rows_affected() != 1 {
                     return Err(StoreError::HeadMoved);
                 }
-                if let Some(rec) = record {
+                for (rec, event) in records.iter().zip(&built) {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "INSERT INTO {} (subject, doc, recorded_at, audit_seq) VALUES (?, ?, ?, ?)",
                         rec.kind.table()
@@ -364,7 +396,7 @@ impl Store {
                     .bind(rec.subject)
                     .bind(&rec.doc)
                     .bind(&time)
-                    .bind(last.seq as i64)
+                    .bind(event.seq as i64)
                     .execute(&mut *tx)
                     .await
                     .map_err(query_err("insert a record"))?;
@@ -412,7 +444,7 @@ impl Store {
                 if swapped.rows_affected() != 1 {
                     return Err(StoreError::HeadMoved);
                 }
-                if let Some(rec) = record {
+                for (rec, event) in records.iter().zip(&built) {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "INSERT INTO {} (subject, doc, recorded_at, audit_seq) VALUES ($1, $2, $3, $4)",
                         rec.kind.table()
@@ -420,7 +452,7 @@ impl Store {
                     .bind(rec.subject)
                     .bind(&rec.doc)
                     .bind(&time)
-                    .bind(last.seq as i64)
+                    .bind(event.seq as i64)
                     .execute(&mut *tx)
                     .await
                     .map_err(query_err("insert a record"))?;

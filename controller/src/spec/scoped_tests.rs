@@ -1,0 +1,212 @@
+//! A scoped load must change what a check looks at, never what it finds there: for every kind
+//! of change, on a real Git repo, the scoped check's findings are exactly the full check's
+//! findings on the documents the change can affect.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::check::{self, CheckOptions, Report};
+use crate::diag::Finding;
+use crate::refs;
+use crate::spec::{ConfigRepo, Kind};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn commit_all(repo: &git2::Repository, message: &str) {
+    let mut index = repo.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index.update_all(["*"], None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("test", "test@example.invalid").unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap();
+}
+
+fn run(dir: &Path, rev: Option<&str>, base: Option<&str>) -> (ConfigRepo, Report) {
+    let (repo, changes) = check::load(dir, rev, base, 1).unwrap();
+    let bundle = check::compile_policies(&repo).ok();
+    let report = check::check(&repo, bundle.as_ref(), &CheckOptions { changes, jobs: 1, author: None });
+    (repo, report)
+}
+
+/// The documents a change can affect, computed over the whole repo: this test's own oracle.
+fn affected(full: &ConfigRepo, changed: &HashSet<String>, deleted: &HashSet<(Kind, String)>) -> HashSet<String> {
+    let mut touched: HashSet<(Kind, String)> = deleted.clone();
+    touched.extend(full.documents.iter().filter(|d| changed.contains(d.file.path.as_str())).map(|d| (d.kind, d.name.clone())));
+    let index = refs::Index::new(full);
+    full.documents
+        .iter()
+        .filter(|d| {
+            changed.contains(d.file.path.as_str())
+                || refs::outgoing(d).iter().any(|r| touched.contains(r))
+                || (d.kind == Kind::Release
+                    && d.str_at("/spec/environment").is_some_and(|e| {
+                        index.promotion_path(e).iter().any(|env| touched.contains(&(Kind::Environment, env.name.clone())))
+                    }))
+        })
+        .map(|d| d.id())
+        .collect()
+}
+
+fn key(f: &Finding) -> String {
+    serde_json::to_string(f).unwrap()
+}
+
+/// Applies `change` to a committed copy of the examples, then compares the scoped check with
+/// the full one, from the working directory and from a commit.
+fn compare(name: &str, change: impl Fn(&Path)) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&examples(), dir.path());
+    let git = git2::Repository::init(dir.path()).unwrap();
+    commit_all(&git, "base");
+    // The deleted documents, as the base had them.
+    let (before, _) = run(dir.path(), None, None);
+    change(dir.path());
+
+    for rev in [None, Some("HEAD")] {
+        if rev.is_some() {
+            commit_all(&git, name);
+        }
+        let base = if rev.is_some() { "HEAD~1" } else { "HEAD" };
+        let (full_repo, full) = run(dir.path(), rev, None);
+        let (scoped_repo, scoped) = run(dir.path(), rev, Some(base));
+        assert!(!scoped_repo.others.is_empty(), "{name}: the scoped load loaded everything");
+        assert_eq!(scoped.documents, full.documents, "{name}: document count");
+
+        let changed: HashSet<String> = scoped.changed_files.clone().unwrap_or_default().into_iter().collect();
+        let now: HashSet<(Kind, String)> = full_repo.documents.iter().map(|d| (d.kind, d.name.clone())).collect();
+        let deleted: HashSet<(Kind, String)> =
+            before.documents.iter().map(|d| (d.kind, d.name.clone())).filter(|k| !now.contains(k)).collect();
+        let scope = affected(&full_repo, &changed, &deleted);
+        assert_eq!(scoped.documents_checked, scope.len(), "{name} ({rev:?}): scope {scope:?}");
+
+        let full_keys: HashSet<String> = full.findings.iter().map(key).collect();
+        let scoped_keys: HashSet<String> = scoped.findings.iter().map(key).collect();
+        for f in &scoped.findings {
+            assert!(full_keys.contains(&key(f)), "{name} ({rev:?}): the scoped check found what the full one did not: {f:?}");
+        }
+        for f in &full.findings {
+            let in_scope = changed.contains(&f.file) || f.document.as_ref().is_some_and(|d| scope.contains(d));
+            if in_scope {
+                assert!(scoped_keys.contains(&key(f)), "{name} ({rev:?}): the scoped check missed {f:?}");
+            }
+        }
+    }
+}
+
+fn edit(root: &Path, rel: &str, from: &str, to: &str) {
+    let path = root.join(rel);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "`{from}` not in {rel}");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn a_changed_model_card() {
+    compare("model card", |root| edit(root, "models/income.yaml", "limitations:", "limitation:"));
+}
+
+#[test]
+fn a_changed_training_dataset() {
+    compare("dataset", |root| edit(root, "datasets/adult-train.yaml", "rows: 120", "rows: 121\n  label: no-such-column"));
+}
+
+#[test]
+fn a_deleted_dataset() {
+    compare("deleted dataset", |root| std::fs::remove_file(root.join("datasets/adult-eval.yaml")).unwrap());
+}
+
+#[test]
+fn a_new_release_with_broken_references() {
+    compare("new release", |root| {
+        let text = std::fs::read_to_string(root.join("releases/income-v4.yaml")).unwrap();
+        let text = text.replacen("name: income-v4", "name: income-v9", 1).replacen("version: \"4\"", "version: \"9\"", 1);
+        std::fs::create_dir_all(root.join("releases/new")).unwrap();
+        std::fs::write(root.join("releases/new/income-v9.yaml"), text.replace("adult-eval", "adult-missing")).unwrap();
+    });
+}
+
+#[test]
+fn a_duplicate_model_name_in_a_new_file() {
+    compare("duplicate", |root| {
+        let text = std::fs::read_to_string(root.join("models/churn.yaml")).unwrap();
+        std::fs::write(root.join("models/churn-copy.yaml"), text).unwrap();
+    });
+}
+
+#[test]
+fn a_changed_environment_reaches_the_releases_downstream() {
+    compare("environment", |root| edit(root, "environments/staging.yaml", "required: 1", "required: 2"));
+}
+
+#[test]
+fn a_moved_release() {
+    compare("moved", |root| {
+        std::fs::create_dir_all(root.join("releases/old")).unwrap();
+        std::fs::rename(root.join("releases/income-v1.yaml"), root.join("releases/old/income-v1.yaml")).unwrap();
+    });
+}
+
+#[test]
+fn a_changed_manifest_and_plan() {
+    compare("manifest and plan", |root| {
+        edit(root, "k8s/income-serving.yaml", "replicas:", "replicas: 3\n  # was:\n  #replicas:");
+        edit(root, "infra/serving/plan.json", "{", "{\"x\": 1,");
+    });
+}
+
+#[test]
+fn summaries_are_cached_in_the_git_directory_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&examples(), dir.path());
+    let git = git2::Repository::init(dir.path()).unwrap();
+    commit_all(&git, "base");
+    edit(dir.path(), "models/income.yaml", "limitations:", "limitation:");
+    let (_, first) = run(dir.path(), None, Some("HEAD"));
+    let cache = dir.path().join(".git/tollgate/summaries");
+    let text = std::fs::read_to_string(&cache).expect("the cache was written");
+    assert!(text.lines().count() > 10, "{text}");
+    // A corrupt cache is an empty one: the same answer.
+    std::fs::write(&cache, "tollgate-summaries 1 garbage\n").unwrap();
+    let (_, again) = run(dir.path(), None, Some("HEAD"));
+    assert_eq!(serde_json::to_value(&first.findings).unwrap(), serde_json::to_value(&again.findings).unwrap());
+    assert_eq!(first.documents_checked, again.documents_checked);
+}
+
+#[test]
+fn a_changed_policy_or_config_loads_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&examples(), dir.path());
+    let git = git2::Repository::init(dir.path()).unwrap();
+    commit_all(&git, "base");
+    edit(dir.path(), "tollgate.yaml", "name: acme-ml", "name: acme-ml2");
+    let (repo, report) = run(dir.path(), None, Some("HEAD"));
+    assert!(repo.others.is_empty());
+    assert_eq!(report.documents_checked, report.documents);
+}
+
+#[test]
+fn a_renamed_model_breaks_its_releases() {
+    compare("renamed model", |root| edit(root, "models/churn.yaml", "name: churn", "name: churn2"));
+}
+
+#[test]
+fn a_dataset_description_only() {
+    compare("dataset description", |root| edit(root, "datasets/adult-eval.yaml", "description:", "description: edited,"));
+}
