@@ -224,7 +224,7 @@ pub fn check(repo: &ConfigRepo, bundle: Option<&Bundle>, options: &CheckOptions)
 /// The documents to schema-check and evaluate: all, or those a change touches (documents in
 /// changed files) and those that depend on them (they reference a touched or deleted document,
 /// or are releases whose promotion path crosses a touched environment).
-fn scope<'r>(repo: &'r ConfigRepo, index: &Index<'r>, changes: Option<&Changes>) -> Vec<&'r Document> {
+pub fn scope<'r>(repo: &'r ConfigRepo, index: &Index<'r>, changes: Option<&Changes>) -> Vec<&'r Document> {
     let Some(changes) = changes else {
         return repo.documents.iter().collect();
     };

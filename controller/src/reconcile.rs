@@ -16,7 +16,7 @@
 //! - Nothing is promoted into an environment before the same content was promoted to the one it
 //!   promotes from, in Git.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use git2::Repository;
@@ -199,6 +199,9 @@ pub struct Prepared {
     pub policy_digest: Option<String>,
     /// Fatal findings that stop the whole pass (unreadable input).
     pub fatal: Vec<FindingInput>,
+    /// Every finding of the check, kept so that an incremental pass can replace only what a
+    /// change affects.
+    findings: Vec<crate::diag::Finding>,
     /// Releases.
     pub releases: Vec<ReleasePlan>,
     /// Indexes into `releases` by model name.
@@ -232,10 +235,7 @@ fn str_list(v: Option<&Value>) -> Vec<String> {
 pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
     let source = Source::commit(&opts.repo, &opts.rev)?;
     let Source::Commit { repo: git, commit, prefix } = &source else { unreachable!("a commit source") };
-    let branch = git.head().ok().filter(|_| opts.rev == "HEAD").and_then(|h| h.shorthand().ok().map(str::to_owned)).or_else(|| {
-        let name = opts.rev.strip_prefix("refs/heads/").unwrap_or(&opts.rev);
-        git.find_branch(name, git2::BranchType::Local).ok().map(|_| name.to_owned())
-    });
+    let branch = branch_of(git, &opts.rev);
     let git_dir = git.path().to_owned();
     let prefix = prefix.clone();
     let commit = *commit;
@@ -247,9 +247,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
     };
     let author = crate::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| check::Author { name, email });
     let report = check::check(&repo, bundle.as_ref(), &CheckOptions { changes: None, jobs: opts.jobs, author });
-    let mut fatal: Vec<FindingInput> =
-        report.findings.iter().chain(&compile_findings).filter(|f| f.severity == Severity::Fatal).map(finding_input).collect();
-    fatal.dedup();
+    let fatal = fatal_of(report.findings.iter().chain(&compile_findings));
     let index = Index::new(&repo);
     let directory = Directory::from_config(repo.config());
     let promotions = git_promotions(&repo);
@@ -278,6 +276,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
         branch,
         policy_digest: report.policy_digest.clone(),
         fatal,
+        findings: report.findings,
         releases,
         directory,
         promotions,
@@ -285,6 +284,110 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
         prefix,
         now: opts.now,
     })
+}
+
+fn fatal_of<'f>(findings: impl Iterator<Item = &'f crate::diag::Finding>) -> Vec<FindingInput> {
+    let mut fatal: Vec<FindingInput> = findings.filter(|f| f.severity == Severity::Fatal).map(finding_input).collect();
+    fatal.dedup();
+    fatal
+}
+
+/// Rules that judge the repo as a whole; a scoped check computes them over what it loaded.
+const REPO_WIDE_RULES: [&str; 4] = ["duplicate-name", "duplicate-config", "promotion-order", "promotion-cycle"];
+
+fn branch_of(git: &Repository, rev: &str) -> Option<String> {
+    git.head().ok().filter(|_| rev == "HEAD").and_then(|h| h.shorthand().ok().map(str::to_owned)).or_else(|| {
+        let name = rev.strip_prefix("refs/heads/").unwrap_or(rev);
+        git.find_branch(name, git2::BranchType::Local).ok().map(|_| name.to_owned())
+    })
+}
+
+/// Prepares the pass at `opts.rev` from the pass prepared at an earlier commit, re-reading only
+/// what changed: the release plans a change can affect (the scope of `check --base`, which
+/// knows every other document by summary) are made again; every other plan, whose inputs are
+/// all unchanged files, is kept. `None` when that does not apply (a change to `tollgate.yaml`,
+/// a policy, or a file that is not a document, such as data or an artifact the gates read;
+/// a single-release pass), and the caller prepares from scratch.
+///
+/// # Errors
+///
+/// As [`prepare`].
+pub fn prepare_incremental(opts: &Options, last: &Prepared) -> Result<Option<Prepared>, ReconcileError> {
+    if opts.release.is_some() {
+        return Ok(None);
+    }
+    let (repo, changes) = check::load(&opts.repo, Some(&opts.rev), Some(&last.commit), opts.jobs)?;
+    let Some(changes) = changes.filter(|_| !repo.others.is_empty()) else { return Ok(None) };
+    // Gates read data and artifacts by path: a change to any file that is not a document may
+    // change a result, so it prepares from scratch.
+    let non_document = changes.changed.iter().any(|p| !repo.files.contains_key(p))
+        || changes.deleted.iter().any(|p| ![".yaml", ".yml", ".json"].iter().any(|e| p.as_str().ends_with(e)));
+    if non_document {
+        return Ok(None);
+    }
+    let source = Source::commit(&opts.repo, &opts.rev)?;
+    let Source::Commit { repo: git, commit, prefix } = &source else { unreachable!("a commit source") };
+    let (bundle, compile_findings) = match check::compile_policies(&repo) {
+        Ok(b) => (Some(b), Vec::new()),
+        Err(f) => (None, f),
+    };
+    let author = crate::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| check::Author { name, email });
+    let touched: HashSet<String> = changes.changed.iter().chain(&changes.deleted).map(ToString::to_string).collect();
+    let index = Index::new(&repo);
+    let scope = check::scope(&repo, &index, Some(&changes));
+    let in_scope: HashSet<String> = scope.iter().map(|d| d.id()).collect();
+    let loaded: HashSet<String> = repo.documents.iter().map(Document::id).collect();
+    let report = check::check(&repo, bundle.as_ref(), &CheckOptions { changes: Some(changes.clone()), jobs: opts.jobs, author });
+
+    // The findings: the last pass's, with what the change affects replaced by the scoped check's.
+    let affects = |f: &crate::diag::Finding| {
+        touched.contains(&f.file)
+            || f.document.as_ref().is_some_and(|d| in_scope.contains(d))
+            || (REPO_WIDE_RULES.contains(&f.rule.as_str()) && f.document.as_ref().is_none_or(|d| loaded.contains(d)))
+    };
+    let mut findings: Vec<crate::diag::Finding> = last.findings.iter().filter(|f| !affects(f)).cloned().collect();
+    findings.extend(report.findings.iter().filter(|f| affects(f)).cloned());
+    crate::diag::sort(&mut findings);
+    findings.dedup();
+
+    let affected: Vec<&Document> = scope.iter().copied().filter(|d| d.kind == Kind::Release).collect();
+    let mut gone: HashSet<&str> = affected.iter().map(|d| d.name.as_str()).collect();
+    gone.extend(changes.deleted_documents.iter().filter(|(k, _)| *k == Kind::Release).map(|(_, n)| n.as_str()));
+    let mut releases: Vec<ReleasePlan> = last.releases.iter().filter(|r| !gone.contains(r.name.as_str())).cloned().collect();
+    for doc in affected {
+        releases.push(release_plan(&repo, &index, &findings, doc, git, *commit, prefix, opts));
+    }
+    releases.sort_by(|a, b| b.changed_at.cmp(&a.changed_at).then_with(|| b.name.cmp(&a.name)));
+    let mut by_model: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in releases.iter().enumerate() {
+        by_model.entry(r.model.clone()).or_default().push(i);
+    }
+
+    let mut promotions: HashMap<(String, String), GitPromotion> = last
+        .promotions
+        .iter()
+        .filter(|((env, model), _)| !touched.contains(&promote::deploy_path(env, model)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    promotions.extend(git_promotions(&repo));
+    let fatal = fatal_of(findings.iter().chain(&compile_findings));
+
+    let mut prepared = Prepared {
+        by_model,
+        commit: commit.to_string(),
+        branch: branch_of(git, &opts.rev),
+        policy_digest: last.policy_digest.clone(),
+        fatal,
+        findings,
+        releases,
+        directory: last.directory.clone(),
+        promotions,
+        git_dir: git.path().to_owned(),
+        prefix: prefix.clone(),
+        now: opts.now,
+    };
+    prepared.set_clock(opts.now);
+    Ok(Some(prepared))
 }
 
 fn git_promotions(repo: &ConfigRepo) -> HashMap<(String, String), GitPromotion> {
@@ -645,10 +748,19 @@ impl Reconciler {
                 && o.release == opts.release
                 && o.gates.cache_dir == opts.gates.cache_dir
         });
+        let same_options = self.last.as_ref().is_some_and(|(o, _)| {
+            o.repo == opts.repo && o.rev == opts.rev && o.release == opts.release && o.gates.cache_dir == opts.gates.cache_dir
+        });
         if reusable {
             let (o, p) = self.last.as_mut().expect("checked");
             o.now = opts.now;
             p.set_clock(opts.now);
+        } else if let Some(next) = self.last.as_ref().filter(|_| same_options).and_then(|(_, p)| {
+            // Anything unexpected (the old commit gone after a force-push and a gc...) means a
+            // pass from scratch, which reports its own errors.
+            prepare_incremental(opts, p).inspect_err(|err| tracing::debug!(error = %err, "incremental prepare failed")).ok().flatten()
+        }) {
+            self.last = Some((opts.clone(), next));
         } else {
             self.last = Some((opts.clone(), prepare(opts)?));
         }
@@ -1073,3 +1185,7 @@ pub fn git_root(dir: &Path) -> Option<PathBuf> {
     let repo = Repository::discover(dir).ok()?;
     Some(repo.workdir().unwrap_or(repo.path()).to_owned())
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use tollgate_controller::approvals;
-use tollgate_controller::store::{RecordKind, Store, TokenRow};
+use tollgate_controller::audit::verify::verify_store;
+use tollgate_controller::store::{NewRecord, RecordKind, Store, TokenRow};
 
 use crate::both_backends;
 use crate::support::{Backend, TestDb};
@@ -21,6 +22,38 @@ async fn records_by_subject_come_oldest_first(backend: Backend) {
     assert_eq!(latest.audit_seq, 3);
     assert!(store.latest_record(RecordKind::Decision, "release/a@dev").await.expect("query").is_none(), "other kinds are apart");
     assert!(store.records_for(RecordKind::Approval, "release/c@dev").await.expect("query").is_empty());
+    store.close().await;
+}
+
+async fn many_records_in_one_transaction_each_with_its_own_event(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::open(&db.url).await.expect("open");
+    store.append(&[crate::ev(1)]).await.expect("append");
+    let rec = |kind, subject: &str, n: u64| NewRecord { kind, actor: "tollgate".into(), subject: subject.into(), doc: json!({"n": n}) };
+    let stored = store
+        .record_many(&[
+            rec(RecordKind::Release, "release/a", 1),
+            rec(RecordKind::Decision, "release/a@dev", 2),
+            rec(RecordKind::Decision, "release/a@staging", 3),
+        ])
+        .await
+        .expect("record many");
+    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3, 4]);
+    assert_eq!(stored[1].action, "decision.recorded");
+    assert_eq!(stored[1].subject, "release/a@dev");
+    // Each record points at its own event, not the batch's last.
+    let dev = store.latest_record(RecordKind::Decision, "release/a@dev").await.expect("query").expect("one");
+    assert_eq!((dev.audit_seq, dev.doc["n"].as_u64()), (3, Some(2)));
+    let release = store.latest_record(RecordKind::Release, "release/a").await.expect("query").expect("one");
+    assert_eq!(release.audit_seq, 2);
+    assert!(store.record_many(&[]).await.expect("nothing").is_empty());
+    // A record that cannot be encoded writes none of the batch.
+    let bad = NewRecord { kind: RecordKind::Decision, actor: String::new(), subject: "release/b@dev".into(), doc: json!({}) };
+    assert!(store.record_many(&[rec(RecordKind::Decision, "release/b@dev", 9), bad]).await.is_err());
+    assert!(store.latest_record(RecordKind::Decision, "release/b@dev").await.expect("query").is_none());
+    assert_eq!(store.head().await.expect("head").size, 4);
+    let report = verify_store(&store, &[]).await.expect("verify");
+    assert!(report.problem.is_none(), "{:?}", report.problem);
     store.close().await;
 }
 
@@ -88,4 +121,9 @@ async fn one_leader_at_a_time(backend: Backend) {
     b.close().await;
 }
 
-both_backends!(records_by_subject_come_oldest_first, tokens_are_stored_hashed_and_revoked_once, one_leader_at_a_time);
+both_backends!(
+    records_by_subject_come_oldest_first,
+    many_records_in_one_transaction_each_with_its_own_event,
+    tokens_are_stored_hashed_and_revoked_once,
+    one_leader_at_a_time
+);
