@@ -30,7 +30,7 @@ use crate::decision::{self, Decision, DecisionInputs, FindingInput, GateInput, P
 use crate::diag::Severity;
 use crate::promote::{self, PromoteError};
 use crate::refs::Index;
-use crate::repo::{RepoError, Source};
+use crate::repo::{RepoError, RepoPath, Source};
 use crate::spec::{self, ConfigRepo, Document, Kind, LoadOptions};
 use crate::store::{NewRecord, RecordKind, Store, StoreError};
 
@@ -464,10 +464,25 @@ fn release_plan(
 
     let defines_gates =
         doc.spec().get("gates").is_some_and(|g| ["quality", "fairness", "dataQuality", "drift"].iter().any(|k| g.get(k).is_some()));
-    // Gate data (datasets, artifacts) is read from the working tree of a local repository;
-    // every file's digest is checked against the spec at this commit before it is used.
-    let root = git.workdir().map(|w| w.join(prefix));
-    let gates = defines_gates.then(|| crate::gating_bridge::run(repo, &doc.name, &opts.gates, root.as_deref()));
+    // Gate data (datasets, artifacts) is read from the working tree of a local repository, or
+    // for a mirror (no working tree) from the commit, written out; either way every file's
+    // digest is checked against the spec at this commit before it is used.
+    let gates = defines_gates.then(|| {
+        let root = match git.workdir() {
+            Some(w) => Ok(w.join(prefix)),
+            None => materialize(git, commit, prefix, &gate_files(index, doc)),
+        };
+        match root {
+            Ok(root) => crate::gating_bridge::run(repo, &doc.name, &opts.gates, Some(&root)),
+            Err(err) => GateOutcome {
+                digest: None,
+                categories: BTreeMap::new(),
+                failures: vec![],
+                error: Some(format!("cannot read the gates' files from the commit: {err}")),
+                results: Value::Null,
+            },
+        }
+    });
     let content_digest =
         decision::content_digest(doc.spec(), model_sha256.as_deref(), image.as_deref(), gates.as_ref().and_then(|g| g.digest.as_deref()));
 
@@ -499,6 +514,58 @@ fn release_plan(
         content_digest,
         path,
     }
+}
+
+/// The repo paths a release's gates read: every artifact of its model and of a named
+/// baseline model, and its evaluation and reference datasets.
+fn gate_files(index: &Index<'_>, release: &Document) -> Vec<RepoPath> {
+    let mut models = vec![release.str_at("/spec/model/name")];
+    models.push(release.str_at("/spec/gates/baseline").and_then(|b| b.split_once('@')).map(|(m, _)| m));
+    let mut uris: Vec<&str> = Vec::new();
+    for model in models.into_iter().flatten().filter_map(|m| index.get(Kind::Model, m)) {
+        let versions = model.value.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten();
+        uris.extend(versions.filter_map(|v| v.pointer("/artifact/uri").and_then(Value::as_str)));
+    }
+    for pointer in ["/spec/gates/evaluation", "/spec/gates/reference"] {
+        if let Some(d) = release.str_at(pointer).and_then(|n| index.get(Kind::Dataset, n)) {
+            uris.extend(d.str_at("/spec/uri"));
+        }
+    }
+    uris.into_iter()
+        .filter(|u| !u.contains("://") || u.starts_with("file://"))
+        .filter_map(|u| RepoPath::new(u.trim_start_matches("file://")).ok())
+        .collect()
+}
+
+/// Writes `paths` as they are at `commit` under `<git dir>/tollgate/checkout/<commit>/`, for a
+/// repository without a working tree, and returns that folder. Blobs are streamed; a file
+/// already written for this commit is kept; folders of other commits are removed.
+fn materialize(git: &Repository, commit: git2::Oid, prefix: &str, paths: &[RepoPath]) -> Result<PathBuf, git2::Error> {
+    let base = git.path().join("tollgate").join("checkout");
+    let dir = base.join(commit.to_string());
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten().filter(|e| e.path() != dir) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    let tree = git.find_commit(commit)?.tree()?;
+    let odb = git.odb()?;
+    let io = |e: std::io::Error| git2::Error::from_str(&e.to_string());
+    for path in paths {
+        let full = if prefix.is_empty() { path.to_string() } else { format!("{prefix}/{path}") };
+        // A file the commit does not have is reported by the gates, which look for it.
+        let Ok(entry) = tree.get_path(Path::new(&full)) else { continue };
+        let target = dir.join(path.as_str());
+        if target.exists() {
+            continue;
+        }
+        std::fs::create_dir_all(target.parent().unwrap_or(&dir)).map_err(io)?;
+        let mut reader = odb.reader(entry.id())?.0;
+        let mut tmp = tempfile::NamedTempFile::new_in(target.parent().unwrap_or(&dir)).map_err(io)?;
+        std::io::copy(&mut reader, &mut tmp).map_err(io)?;
+        tmp.persist(&target).map_err(|e| io(e.error))?;
+    }
+    Ok(dir)
 }
 
 fn gate_input(plan: &ReleasePlan, env: &EnvPlan) -> GateInput {

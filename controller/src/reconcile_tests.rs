@@ -156,3 +156,31 @@ fn data_config_and_policy_changes_prepare_from_scratch() {
     assert!(!compare("config", |root| edit(root, "tollgate.yaml", "name: acme-ml", "name: acme-ml2")));
     assert!(!compare("policy", |root| edit(root, "policies/release.rego", "package", "# edited\npackage")));
 }
+
+/// A mirror has no working tree: the gates read their files from the commit, and agree with
+/// the gates of the working copy it mirrors.
+#[test]
+fn gates_of_a_mirror_read_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&examples(), dir.path());
+    let git = git2::Repository::init(dir.path()).unwrap();
+    commit_all(&git, "base");
+    let mirror = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(dir.path())
+        .arg(mirror.path().join("m.git"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let local = prepare(&options(dir.path())).unwrap();
+    let mut opts = options(&mirror.path().join("m.git"));
+    opts.gates.cache_dir = None;
+    let mirrored = prepare(&opts).unwrap();
+    let gates = |p: &Prepared| p.releases.iter().find(|r| r.name == "churn-v3").and_then(|r| r.gates.clone()).unwrap();
+    let (a, b) = (gates(&local), gates(&mirrored));
+    assert_eq!(b.error, None, "{b:?}");
+    assert!(b.digest.is_some());
+    assert_eq!(a.digest, b.digest);
+    assert!(mirror.path().join("m.git/tollgate/checkout").join(&mirrored.commit).join("data/churn-eval.csv").is_file());
+}
