@@ -370,11 +370,12 @@ fn evaluate_policies(repo: &ConfigRepo, index: &Index<'_>, bundle: &Bundle, scop
                 } else if !base_packages.is_empty() {
                     runs.push((base_packages, None));
                 }
-                for (packages, env) in runs {
-                    if packages.is_empty() {
-                        continue;
-                    }
-                    let input = build_input(doc, env, plan, index, &shared);
+                runs.retain(|(packages, _)| !packages.is_empty());
+                let mut converted = Some(ConvertedValue::new(&doc.value));
+                let last = runs.len().saturating_sub(1);
+                for (i, (packages, env)) in runs.into_iter().enumerate() {
+                    let document = if i == last { converted.take() } else { converted.clone() };
+                    let input = build_input(doc, document.unwrap_or_else(|| ConvertedValue::new(&doc.value)), env, plan, index, &shared);
                     match evaluator.evaluate(&input, packages) {
                         Ok(results) => {
                             for r in results {
@@ -423,7 +424,14 @@ struct EnvPlan<'r> {
     environments: ConvertedValue,
 }
 
-fn build_input(doc: &Document, env: Option<&Document>, plan: &EnvPlan<'_>, index: &Index<'_>, shared: &Shared) -> PolicyInput {
+fn build_input(
+    doc: &Document,
+    document: ConvertedValue,
+    env: Option<&Document>,
+    plan: &EnvPlan<'_>,
+    index: &Index<'_>,
+    shared: &Shared,
+) -> PolicyInput {
     let mut context: Vec<(&str, ConvertedValue)> = vec![
         ("file", ConvertedValue::new(&Value::String(doc.file.path.to_string()))),
         ("commit", shared.commit.clone()),
@@ -466,5 +474,5 @@ fn build_input(doc: &Document, env: Option<&Document>, plan: &EnvPlan<'_>, index
             shared.converted.get(&(Kind::Environment, doc.name.clone())).cloned().unwrap_or_else(|| ConvertedValue::new(&doc.value)),
         ));
     }
-    PolicyInput::from_parts(&ConvertedValue::new(&doc.value), context)
+    PolicyInput::from_parts(document, context)
 }

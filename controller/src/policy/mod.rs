@@ -14,7 +14,7 @@
 //! features, so `http.send` and `opa.runtime` do not exist and a policy naming them does not
 //! compile.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -164,7 +164,7 @@ impl Bundle {
 
     /// An evaluator for one thread; cloning the compiled engine is cheap next to compiling.
     pub fn evaluator(&self) -> Evaluator {
-        Evaluator { engine: self.engine.clone(), defined: self.defined.clone() }
+        Evaluator { engine: self.engine.clone(), defined: self.defined.clone(), paths: HashMap::new() }
     }
 
     /// Runs every `test_*` rule of the bundle's sources, like `opa test`.
@@ -220,6 +220,8 @@ pub enum TestResult {
 pub struct Evaluator {
     engine: Engine,
     defined: Arc<HashSet<String>>,
+    /// Per package, the `data.<package>.<rule>` paths of the rules it defines, built once.
+    paths: HashMap<String, Vec<(&'static str, String)>>,
 }
 
 impl Evaluator {
@@ -232,11 +234,15 @@ impl Evaluator {
         let mut results = Vec::new();
         let mut input_set = false;
         for package in packages {
-            for rule in RULES {
-                let path = format!("data.{package}.{rule}");
-                if !self.defined.contains(&path[5..]) {
-                    continue;
-                }
+            if !self.paths.contains_key(package) {
+                let defined = RULES
+                    .into_iter()
+                    .map(|rule| (rule, format!("data.{package}.{rule}")))
+                    .filter(|(_, path)| self.defined.contains(&path[5..]))
+                    .collect();
+                self.paths.insert(package.clone(), defined);
+            }
+            for (rule, path) in &self.paths[package] {
                 if !input_set {
                     self.engine.set_input(input.0.clone());
                     input_set = true;
@@ -262,9 +268,10 @@ impl PolicyInput {
 
     /// An input from already converted parts: the document and a context object whose
     /// members were converted before (shared documents are converted once, cloned cheaply).
-    pub fn from_parts(document: &ConvertedValue, context: Vec<(&str, ConvertedValue)>) -> PolicyInput {
+    pub fn from_parts(document: ConvertedValue, context: Vec<(&str, ConvertedValue)>) -> PolicyInput {
         let ctx: BTreeMap<RValue, RValue> = context.into_iter().map(|(k, v)| (RValue::from(k), v.0)).collect();
-        PolicyInput(with_context(document.0.clone(), RValue::from(ctx)))
+        // Taken by value: a document converted for this input alone is extended in place.
+        PolicyInput(with_context(document.0, RValue::from(ctx)))
     }
 }
 
