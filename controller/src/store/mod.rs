@@ -18,13 +18,16 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Row as _};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod bulk;
 mod control;
 #[cfg(test)]
 mod tests;
 
+pub use bulk::{BATCH_ROWS, EventBatch, EventBatches, EventRef};
 pub use control::{Leadership, TokenRow};
 
 /// The default database, a SQLite file in the working directory.
@@ -74,6 +77,21 @@ pub enum StoreError {
         table: &'static str,
         /// The row's key.
         key: u64,
+    },
+    /// A stored text column is not UTF-8.
+    #[error("stored text in `{table}` at `{key}` is not UTF-8")]
+    NotText {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: u64,
+    },
+    /// The bulk reader (a connection of its own to the SQLite file) failed.
+    #[error("failed to read audit events")]
+    BulkRead {
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
     },
     /// A stored record document is not JSON.
     #[error("stored `{table}` record `{id}` is not JSON")]
@@ -198,6 +216,9 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// The database file, for the bulk reader's own connection (`None` for PostgreSQL and
+    /// in-memory SQLite).
+    sqlite_file: Option<PathBuf>,
 }
 
 /// A domain record to write in the same transaction as its audit event.
@@ -249,7 +270,7 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(120))
                 .disable_statement_logging();
-            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(connect)?;
+            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(connect)?;
             // SQLite has no migration lock: a second process racing on a fresh file may fail
             // once on a table the first just created, and then finds the migration applied.
             let mut attempt = 0;
@@ -263,7 +284,11 @@ impl Store {
                     Err(err) => return Err(StoreError::Migrate(err)),
                 }
             }
-            Ok(Self { backend: Backend::Sqlite(pool) })
+            // An in-memory database is private to sqlx's connections; the bulk reader then
+            // batches the pool's stream instead.
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let sqlite_file = (!in_memory).then(|| options.get_filename().to_owned());
+            Ok(Self { backend: Backend::Sqlite(pool), sqlite_file })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect)?.disable_statement_logging();
             let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await.map_err(connect)?;
@@ -277,7 +302,7 @@ impl Store {
                     tracing::warn!(setting, value, "postgresql is not durable: audit commits may be lost");
                 }
             }
-            Ok(Self { backend: Backend::Postgres(pool) })
+            Ok(Self { backend: Backend::Postgres(pool), sqlite_file: None })
         } else {
             Err(StoreError::UnsupportedUrl { url: redact(url) })
         }
