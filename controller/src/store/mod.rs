@@ -93,6 +93,12 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL's binary `COPY` output is not what the bulk reader expects.
+    #[error("unexpected `COPY` data from PostgreSQL: {reason}")]
+    CopyFormat {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A stored record document is not JSON.
     #[error("stored `{table}` record `{id}` is not JSON")]
     BadRecord {
