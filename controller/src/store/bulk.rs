@@ -18,6 +18,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+#[cfg(test)]
+mod tests;
+
 /// Rows per batch: large enough that handing a batch over costs nothing per row, small enough
 /// that a few batches in flight keep memory flat.
 pub const BATCH_ROWS: usize = 1024;
