@@ -112,6 +112,20 @@ pub enum StoreError {
     },
 }
 
+const SQLITE_INSERT: &str =
+    "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+/// The last insert of an append and the head's compare-and-swap, as one call (sqlx runs the
+/// statements in turn and adds up their changes: 2 when the swap succeeded).
+const SQLITE_INSERT_AND_ADVANCE: &str = "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?); \
+     UPDATE audit_head SET size = ?, hash = ?, time = ? WHERE id = 1 AND size = ? AND hash = ?";
+const PG_INSERT: &str =
+    "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// The last insert of an append and the head's compare-and-swap, as one statement (1 row
+/// changed when the swap succeeded; the transaction is rolled back otherwise).
+const PG_INSERT_AND_ADVANCE: &str = "WITH inserted AS (INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq) \
+     UPDATE audit_head SET size = $9, hash = $10, time = $11 WHERE id = 1 AND size = $12 AND hash = $13 AND EXISTS (SELECT 1 FROM inserted)";
+
 fn query_err(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { op, source }
 }
@@ -388,36 +402,48 @@ impl Store {
                 let old_size = row.get::<i64, _>(0) as u64;
                 let old_hash = to_hash(&row.get::<Vec<u8>, _>(1), "audit_head", 1)?;
                 let time = next_time(&row.get::<String, _>(2));
-                let built = build(events, old_size, old_hash, &time)?;
-                for e in &built {
-                    sqlx::query(
-                        "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(e.seq as i64)
-                    .bind(&e.time)
-                    .bind(&e.actor)
-                    .bind(&e.action)
-                    .bind(&e.subject)
-                    .bind(&e.body)
-                    .bind(&e.prev_hash[..])
-                    .bind(&e.hash[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("insert an audit event"))?;
-                }
-                let last = built.last().ok_or(StoreError::HeadMoved)?;
-                let swapped = sqlx::query("UPDATE audit_head SET size = ?, hash = ?, time = ? WHERE id = 1 AND size = ? AND hash = ?")
-                    .bind(last.seq as i64)
-                    .bind(&last.hash[..])
-                    .bind(&time)
-                    .bind(old_size as i64)
-                    .bind(&old_hash[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("advance the audit head"))?;
-                if swapped.rows_affected() != 1 {
-                    return Err(StoreError::HeadMoved);
+                // The last insert and the head's compare-and-swap go to the driver as one call,
+                // and each event is encoded and hashed while the one before it is inserted, so
+                // that the audit work adds as little as possible to a plain insert's round trips.
+                let mut built = Vec::with_capacity(events.len());
+                let mut current = build_one(&events[0], old_size + 1, old_hash, &time)?;
+                for i in 1..=events.len() {
+                    let bind = |sql: &'static str| {
+                        sqlx::query(sql)
+                            .bind(current.seq as i64)
+                            .bind(&current.time)
+                            .bind(&current.actor)
+                            .bind(&current.action)
+                            .bind(&current.subject)
+                            .bind(&current.body)
+                            .bind(&current.prev_hash[..])
+                            .bind(&current.hash[..])
+                    };
+                    let insert = if i < events.len() {
+                        bind(SQLITE_INSERT).execute(&mut *tx)
+                    } else {
+                        bind(SQLITE_INSERT_AND_ADVANCE)
+                            .bind(current.seq as i64)
+                            .bind(&current.hash[..])
+                            .bind(&time)
+                            .bind(old_size as i64)
+                            .bind(&old_hash[..])
+                            .execute(&mut *tx)
+                    };
+                    let following = async { events.get(i).map(|e| build_one(e, current.seq + 1, current.hash, &time)).transpose() };
+                    let (inserted, following) = futures_util::future::join(insert, following).await;
+                    let inserted = inserted.map_err(query_err("insert an audit event"))?;
+                    // The last call reports the insert and the head's update together.
+                    if i == events.len() && inserted.rows_affected() != 2 {
+                        return Err(StoreError::HeadMoved);
+                    }
+                    match following? {
+                        Some(next) => built.push(std::mem::replace(&mut current, next)),
+                        None => {
+                            built.push(current);
+                            break;
+                        }
+                    }
                 }
                 for (rec, event) in records.iter().zip(&built) {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -444,36 +470,47 @@ impl Store {
                 let old_size = row.get::<i64, _>(0) as u64;
                 let old_hash = to_hash(&row.get::<Vec<u8>, _>(1), "audit_head", 1)?;
                 let time = next_time(&row.get::<String, _>(2));
-                let built = build(events, old_size, old_hash, &time)?;
-                for e in &built {
-                    sqlx::query(
-                        "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(e.seq as i64)
-                    .bind(&e.time)
-                    .bind(&e.actor)
-                    .bind(&e.action)
-                    .bind(&e.subject)
-                    .bind(&e.body)
-                    .bind(&e.prev_hash[..])
-                    .bind(&e.hash[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("insert an audit event"))?;
-                }
-                let last = built.last().ok_or(StoreError::HeadMoved)?;
-                let swapped = sqlx::query("UPDATE audit_head SET size = $1, hash = $2, time = $3 WHERE id = 1 AND size = $4 AND hash = $5")
-                    .bind(last.seq as i64)
-                    .bind(&last.hash[..])
-                    .bind(&time)
-                    .bind(old_size as i64)
-                    .bind(&old_hash[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("advance the audit head"))?;
-                if swapped.rows_affected() != 1 {
-                    return Err(StoreError::HeadMoved);
+                // As on SQLite: the last insert carries the head's compare-and-swap (a
+                // data-modifying CTE), and encoding overlaps the previous insert.
+                let mut built = Vec::with_capacity(events.len());
+                let mut current = build_one(&events[0], old_size + 1, old_hash, &time)?;
+                for i in 1..=events.len() {
+                    let bind = |sql: &'static str| {
+                        sqlx::query(sql)
+                            .bind(current.seq as i64)
+                            .bind(&current.time)
+                            .bind(&current.actor)
+                            .bind(&current.action)
+                            .bind(&current.subject)
+                            .bind(&current.body)
+                            .bind(&current.prev_hash[..])
+                            .bind(&current.hash[..])
+                    };
+                    let insert = if i < events.len() {
+                        bind(PG_INSERT).execute(&mut *tx)
+                    } else {
+                        bind(PG_INSERT_AND_ADVANCE)
+                            .bind(current.seq as i64)
+                            .bind(&current.hash[..])
+                            .bind(&time)
+                            .bind(old_size as i64)
+                            .bind(&old_hash[..])
+                            .execute(&mut *tx)
+                    };
+                    let following = async { events.get(i).map(|e| build_one(e, current.seq + 1, current.hash, &time)).transpose() };
+                    let (inserted, following) = futures_util::future::join(insert, following).await;
+                    let inserted = inserted.map_err(query_err("insert an audit event"))?;
+                    // The last call reports the head's update (the CTE's insert is not counted).
+                    if i == events.len() && inserted.rows_affected() != 1 {
+                        return Err(StoreError::HeadMoved);
+                    }
+                    match following? {
+                        Some(next) => built.push(std::mem::replace(&mut current, next)),
+                        None => {
+                            built.push(current);
+                            break;
+                        }
+                    }
                 }
                 for (rec, event) in records.iter().zip(&built) {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -743,23 +780,18 @@ fn next_time(previous: &str) -> String {
     if now.as_str() < previous { previous.to_owned() } else { now }
 }
 
-fn build(events: &[NewEvent], size: u64, mut prev: Hash, time: &str) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut out = Vec::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
-        let seq = size + 1 + i as u64;
-        let body = e.encode(seq, time)?;
-        let hash = event::chain_hash(&prev, &body);
-        out.push(StoredEvent {
-            seq,
-            time: time.to_owned(),
-            actor: e.actor.clone(),
-            action: e.action.clone(),
-            subject: e.subject.clone(),
-            body,
-            prev_hash: prev,
-            hash,
-        });
-        prev = hash;
-    }
-    Ok(out)
+/// Event `seq` of an append: encoded at `time` and chained to `prev`.
+fn build_one(e: &NewEvent, seq: u64, prev: Hash, time: &str) -> Result<StoredEvent, StoreError> {
+    let body = e.encode(seq, time)?;
+    let hash = event::chain_hash(&prev, &body);
+    Ok(StoredEvent {
+        seq,
+        time: time.to_owned(),
+        actor: e.actor.clone(),
+        action: e.action.clone(),
+        subject: e.subject.clone(),
+        body,
+        prev_hash: prev,
+        hash,
+    })
 }
