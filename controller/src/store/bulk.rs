@@ -1,13 +1,13 @@
-//! The bulk read path: audit events in batches, read ahead on a thread of their own, for
-//! callers that walk the whole log (`audit verify`).
+//! The bulk read path: audit events in batches, read ahead of the caller, for callers that walk
+//! the whole log (`audit verify`).
 //!
 //! sqlx hands rows over one at a time through its worker thread, which costs more than hashing
 //! them (ADR 0024). On a SQLite file this path opens its own read-only connection with
 //! rusqlite (linked to the same `libsqlite3-sys` as sqlx) on a blocking thread, steps the
 //! statement there and copies each batch of rows into two buffers. On PostgreSQL it streams the
-//! rows with a binary `COPY … TO STDOUT`. On an in-memory SQLite database it batches
-//! [`Store::events`]. Either way the rows and their order
-//! are exactly those of [`Store::events`]; the same tests check both paths.
+//! rows with a binary `COPY … TO STDOUT` on a task. On an in-memory SQLite database it batches
+//! [`Store::events`]. Either way the rows and their order are exactly those of
+//! [`Store::events`]; the same tests check both paths.
 
 use super::{Backend, Store, StoreError, to_hash};
 use crate::audit::event::StoredEvent;
@@ -167,8 +167,8 @@ impl EventBatches {
 
 impl Store {
     /// Streams the events with `from <= seq <= to` in `seq` order, in batches of up to
-    /// [`BATCH_ROWS`], read ahead on another thread (SQLite files) or task. Must be called
-    /// within a Tokio runtime.
+    /// [`BATCH_ROWS`], read ahead on a blocking thread (SQLite files) or a task (PostgreSQL's
+    /// binary `COPY`). Must be called within a Tokio runtime.
     ///
     /// # Guarantees
     ///
