@@ -8,7 +8,9 @@
 //!   every 100,000 events, with a new key written to KEYFILE.
 //! - `verify URL KEYFILE`: `verify_store`, the code behind `tollgate audit verify`.
 //! - `export URL KEYFILE OUT`: `bundle::export` of the whole log, as `tollgate audit export`.
-//! - `scan URL`: only streams the rows, to separate database cost from verification cost.
+//! - `scan URL`: only reads the rows, through `Store::events` (sqlx) and through
+//!   `Store::event_batches` (the bulk path `verify` uses), to separate database cost from
+//!   verification cost.
 //! - `verify-bundle DIR KEYFILE`: `bundle::verify_bundle`, as `tollgate audit verify-bundle`.
 
 #![allow(clippy::print_stdout)]
@@ -155,8 +157,20 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
                 bytes += row?.body.len() as u64;
                 rows += 1;
             }
+            drop(events);
             let secs = start.elapsed().as_secs_f64();
-            println!("scan rows={rows} bytes={bytes}: {secs:.3}s ({:.0} MB/s)", bytes as f64 / secs / 1e6);
+            println!("scan sqlx rows={rows} bytes={bytes}: {secs:.3}s ({:.0} MB/s)", bytes as f64 / secs / 1e6);
+            let start = Instant::now();
+            let (mut rows, mut bytes) = (0u64, 0u64);
+            let mut batches = store.event_batches(1, u64::MAX);
+            while let Some(batch) = batches.next().await {
+                for row in batch?.iter() {
+                    bytes += row.body.len() as u64;
+                    rows += 1;
+                }
+            }
+            let secs = start.elapsed().as_secs_f64();
+            println!("scan bulk rows={rows} bytes={bytes}: {secs:.3}s ({:.0} MB/s)", bytes as f64 / secs / 1e6);
             Ok(())
         }
         "verify-bundle" => {

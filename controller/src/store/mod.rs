@@ -18,13 +18,16 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Row as _};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod bulk;
 mod control;
 #[cfg(test)]
 mod tests;
 
+pub use bulk::{BATCH_ROWS, EventBatch, EventBatches, EventRef};
 pub use control::{Leadership, TokenRow};
 
 /// The default database, a SQLite file in the working directory.
@@ -75,6 +78,27 @@ pub enum StoreError {
         /// The row's key.
         key: u64,
     },
+    /// A stored text column is not UTF-8.
+    #[error("stored text in `{table}` at `{key}` is not UTF-8")]
+    NotText {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: u64,
+    },
+    /// The bulk reader (a connection of its own to the SQLite file) failed.
+    #[error("failed to read audit events")]
+    BulkRead {
+        /// The driver's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// PostgreSQL's binary `COPY` output is not what the bulk reader expects.
+    #[error("unexpected `COPY` data from PostgreSQL: {reason}")]
+    CopyFormat {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A stored record document is not JSON.
     #[error("stored `{table}` record `{id}` is not JSON")]
     BadRecord {
@@ -87,6 +111,20 @@ pub enum StoreError {
         source: serde_json::Error,
     },
 }
+
+const SQLITE_INSERT: &str =
+    "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+/// The last insert of an append and the head's compare-and-swap, as one call (sqlx runs the
+/// statements in turn and adds up their changes: 2 when the swap succeeded).
+const SQLITE_INSERT_AND_ADVANCE: &str = "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?); \
+     UPDATE audit_head SET size = ?, hash = ?, time = ? WHERE id = 1 AND size = ? AND hash = ?";
+const PG_INSERT: &str =
+    "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// The last insert of an append and the head's compare-and-swap, as one statement (1 row
+/// changed when the swap succeeded; the transaction is rolled back otherwise).
+const PG_INSERT_AND_ADVANCE: &str = "WITH inserted AS (INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq) \
+     UPDATE audit_head SET size = $9, hash = $10, time = $11 WHERE id = 1 AND size = $12 AND hash = $13 AND EXISTS (SELECT 1 FROM inserted)";
 
 fn query_err(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { op, source }
@@ -198,6 +236,9 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// The database file, for the bulk reader's own connection (`None` for PostgreSQL and
+    /// in-memory SQLite).
+    sqlite_file: Option<PathBuf>,
 }
 
 /// A domain record to write in the same transaction as its audit event.
@@ -249,7 +290,7 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(120))
                 .disable_statement_logging();
-            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(connect)?;
+            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(connect)?;
             // SQLite has no migration lock: a second process racing on a fresh file may fail
             // once on a table the first just created, and then finds the migration applied.
             let mut attempt = 0;
@@ -263,7 +304,11 @@ impl Store {
                     Err(err) => return Err(StoreError::Migrate(err)),
                 }
             }
-            Ok(Self { backend: Backend::Sqlite(pool) })
+            // An in-memory database is private to sqlx's connections; the bulk reader then
+            // batches the pool's stream instead.
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let sqlite_file = (!in_memory).then(|| options.get_filename().to_owned());
+            Ok(Self { backend: Backend::Sqlite(pool), sqlite_file })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect)?.disable_statement_logging();
             let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await.map_err(connect)?;
@@ -277,7 +322,7 @@ impl Store {
                     tracing::warn!(setting, value, "postgresql is not durable: audit commits may be lost");
                 }
             }
-            Ok(Self { backend: Backend::Postgres(pool) })
+            Ok(Self { backend: Backend::Postgres(pool), sqlite_file: None })
         } else {
             Err(StoreError::UnsupportedUrl { url: redact(url) })
         }
@@ -357,36 +402,48 @@ impl Store {
                 let old_size = row.get::<i64, _>(0) as u64;
                 let old_hash = to_hash(&row.get::<Vec<u8>, _>(1), "audit_head", 1)?;
                 let time = next_time(&row.get::<String, _>(2));
-                let built = build(events, old_size, old_hash, &time)?;
-                for e in &built {
-                    sqlx::query(
-                        "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(e.seq as i64)
-                    .bind(&e.time)
-                    .bind(&e.actor)
-                    .bind(&e.action)
-                    .bind(&e.subject)
-                    .bind(&e.body)
-                    .bind(&e.prev_hash[..])
-                    .bind(&e.hash[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("insert an audit event"))?;
-                }
-                let last = built.last().ok_or(StoreError::HeadMoved)?;
-                let swapped = sqlx::query("UPDATE audit_head SET size = ?, hash = ?, time = ? WHERE id = 1 AND size = ? AND hash = ?")
-                    .bind(last.seq as i64)
-                    .bind(&last.hash[..])
-                    .bind(&time)
-                    .bind(old_size as i64)
-                    .bind(&old_hash[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("advance the audit head"))?;
-                if swapped.rows_affected() != 1 {
-                    return Err(StoreError::HeadMoved);
+                // The last insert and the head's compare-and-swap go to the driver as one call,
+                // and each event is encoded and hashed while the one before it is inserted, so
+                // that the audit work adds as little as possible to a plain insert's round trips.
+                let mut built = Vec::with_capacity(events.len());
+                let mut current = build_one(&events[0], old_size + 1, old_hash, &time)?;
+                for i in 1..=events.len() {
+                    let bind = |sql: &'static str| {
+                        sqlx::query(sql)
+                            .bind(current.seq as i64)
+                            .bind(&current.time)
+                            .bind(&current.actor)
+                            .bind(&current.action)
+                            .bind(&current.subject)
+                            .bind(&current.body)
+                            .bind(&current.prev_hash[..])
+                            .bind(&current.hash[..])
+                    };
+                    let insert = if i < events.len() {
+                        bind(SQLITE_INSERT).execute(&mut *tx)
+                    } else {
+                        bind(SQLITE_INSERT_AND_ADVANCE)
+                            .bind(current.seq as i64)
+                            .bind(&current.hash[..])
+                            .bind(&time)
+                            .bind(old_size as i64)
+                            .bind(&old_hash[..])
+                            .execute(&mut *tx)
+                    };
+                    let following = async { events.get(i).map(|e| build_one(e, current.seq + 1, current.hash, &time)).transpose() };
+                    let (inserted, following) = futures_util::future::join(insert, following).await;
+                    let inserted = inserted.map_err(query_err("insert an audit event"))?;
+                    // The last call reports the insert and the head's update together.
+                    if i == events.len() && inserted.rows_affected() != 2 {
+                        return Err(StoreError::HeadMoved);
+                    }
+                    match following? {
+                        Some(next) => built.push(std::mem::replace(&mut current, next)),
+                        None => {
+                            built.push(current);
+                            break;
+                        }
+                    }
                 }
                 for (rec, event) in records.iter().zip(&built) {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -413,36 +470,47 @@ impl Store {
                 let old_size = row.get::<i64, _>(0) as u64;
                 let old_hash = to_hash(&row.get::<Vec<u8>, _>(1), "audit_head", 1)?;
                 let time = next_time(&row.get::<String, _>(2));
-                let built = build(events, old_size, old_hash, &time)?;
-                for e in &built {
-                    sqlx::query(
-                        "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(e.seq as i64)
-                    .bind(&e.time)
-                    .bind(&e.actor)
-                    .bind(&e.action)
-                    .bind(&e.subject)
-                    .bind(&e.body)
-                    .bind(&e.prev_hash[..])
-                    .bind(&e.hash[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("insert an audit event"))?;
-                }
-                let last = built.last().ok_or(StoreError::HeadMoved)?;
-                let swapped = sqlx::query("UPDATE audit_head SET size = $1, hash = $2, time = $3 WHERE id = 1 AND size = $4 AND hash = $5")
-                    .bind(last.seq as i64)
-                    .bind(&last.hash[..])
-                    .bind(&time)
-                    .bind(old_size as i64)
-                    .bind(&old_hash[..])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("advance the audit head"))?;
-                if swapped.rows_affected() != 1 {
-                    return Err(StoreError::HeadMoved);
+                // As on SQLite: the last insert carries the head's compare-and-swap (a
+                // data-modifying CTE), and encoding overlaps the previous insert.
+                let mut built = Vec::with_capacity(events.len());
+                let mut current = build_one(&events[0], old_size + 1, old_hash, &time)?;
+                for i in 1..=events.len() {
+                    let bind = |sql: &'static str| {
+                        sqlx::query(sql)
+                            .bind(current.seq as i64)
+                            .bind(&current.time)
+                            .bind(&current.actor)
+                            .bind(&current.action)
+                            .bind(&current.subject)
+                            .bind(&current.body)
+                            .bind(&current.prev_hash[..])
+                            .bind(&current.hash[..])
+                    };
+                    let insert = if i < events.len() {
+                        bind(PG_INSERT).execute(&mut *tx)
+                    } else {
+                        bind(PG_INSERT_AND_ADVANCE)
+                            .bind(current.seq as i64)
+                            .bind(&current.hash[..])
+                            .bind(&time)
+                            .bind(old_size as i64)
+                            .bind(&old_hash[..])
+                            .execute(&mut *tx)
+                    };
+                    let following = async { events.get(i).map(|e| build_one(e, current.seq + 1, current.hash, &time)).transpose() };
+                    let (inserted, following) = futures_util::future::join(insert, following).await;
+                    let inserted = inserted.map_err(query_err("insert an audit event"))?;
+                    // The last call reports the head's update (the CTE's insert is not counted).
+                    if i == events.len() && inserted.rows_affected() != 1 {
+                        return Err(StoreError::HeadMoved);
+                    }
+                    match following? {
+                        Some(next) => built.push(std::mem::replace(&mut current, next)),
+                        None => {
+                            built.push(current);
+                            break;
+                        }
+                    }
                 }
                 for (rec, event) in records.iter().zip(&built) {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -712,23 +780,18 @@ fn next_time(previous: &str) -> String {
     if now.as_str() < previous { previous.to_owned() } else { now }
 }
 
-fn build(events: &[NewEvent], size: u64, mut prev: Hash, time: &str) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut out = Vec::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
-        let seq = size + 1 + i as u64;
-        let body = e.encode(seq, time)?;
-        let hash = event::chain_hash(&prev, &body);
-        out.push(StoredEvent {
-            seq,
-            time: time.to_owned(),
-            actor: e.actor.clone(),
-            action: e.action.clone(),
-            subject: e.subject.clone(),
-            body,
-            prev_hash: prev,
-            hash,
-        });
-        prev = hash;
-    }
-    Ok(out)
+/// Event `seq` of an append: encoded at `time` and chained to `prev`.
+fn build_one(e: &NewEvent, seq: u64, prev: Hash, time: &str) -> Result<StoredEvent, StoreError> {
+    let body = e.encode(seq, time)?;
+    let hash = event::chain_hash(&prev, &body);
+    Ok(StoredEvent {
+        seq,
+        time: time.to_owned(),
+        actor: e.actor.clone(),
+        action: e.action.clone(),
+        subject: e.subject.clone(),
+        body,
+        prev_hash: prev,
+        hash,
+    })
 }

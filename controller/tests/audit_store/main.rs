@@ -11,10 +11,10 @@ use futures_util::StreamExt as _;
 use serde_json::json;
 use support::{Backend, TestDb};
 use tollgate_controller::audit::checkpoint::Signer;
-use tollgate_controller::audit::event::{GENESIS, NewEvent};
+use tollgate_controller::audit::event::{GENESIS, NewEvent, StoredEvent};
 use tollgate_controller::audit::verify::{Problem, verify_store};
 use tollgate_controller::audit::{AuditError, AuditLog, KEY_ROTATED};
-use tollgate_controller::store::{RecordKind, Store, StoreError};
+use tollgate_controller::store::{BATCH_ROWS, RecordKind, Store, StoreError};
 
 pub fn ev(i: u64) -> NewEvent {
     NewEvent::new("alice", "test.event", format!("thing/{i}"), json!({ "n": i, "note": "x" })).expect("valid event")
@@ -149,6 +149,73 @@ async fn writers_refuse_a_log_truncated_behind_its_checkpoint(backend: Backend) 
     log.store().close().await;
 }
 
+/// The rows of `event_batches(from, to)`, checked to come in batches of at most `BATCH_ROWS`.
+async fn batched(store: &Store, from: u64, to: u64) -> Vec<StoredEvent> {
+    let mut batches = store.event_batches(from, to);
+    let mut out = Vec::new();
+    while let Some(batch) = batches.next().await {
+        let batch = batch.expect("batch");
+        assert!(!batch.is_empty() && batch.len() <= BATCH_ROWS, "{}", batch.len());
+        out.extend(batch.iter().map(|row| row.to_stored()));
+    }
+    out
+}
+
+/// The bulk read path behind `audit verify` returns exactly what `Store::events` returns, over
+/// batch boundaries, partial ranges and empty ones, including tampered rows.
+async fn event_batches_match_events(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::open(&db.url).await.expect("open");
+    let n = 2 * BATCH_ROWS as u64 + 37;
+    let events: Vec<_> = (1..=n).map(ev).collect();
+    for chunk in events.chunks(500) {
+        store.append(chunk).await.expect("append");
+    }
+    db.drop_guards().await;
+    // Rows as an attacker may leave them: a deleted row, an edited column, an empty body.
+    db.exec(&format!(
+        "DELETE FROM audit_events WHERE seq = 1030; UPDATE audit_events SET actor = 'mallory', body = {} WHERE seq = 7;",
+        db.blob(b"")
+    ))
+    .await;
+    let ranges = [(1, u64::MAX), (1, n), (1000, 2100), (BATCH_ROWS as u64, BATCH_ROWS as u64 + 1), (5, 5), (n + 1, u64::MAX), (9, 3)];
+    for (from, to) in ranges {
+        let plain: Vec<_> = store.events(from, to).map(|r| r.expect("row")).collect().await;
+        let bulk = batched(&store, from, to).await;
+        assert_eq!(bulk.len(), plain.len(), "{from}..={to}");
+        assert!(bulk == plain, "rows differ in {from}..={to}");
+    }
+    assert_eq!(batched(&store, 1, u64::MAX).await.len() as u64, n - 1);
+    store.close().await;
+}
+
+/// An in-memory SQLite database has no file for the bulk reader; it batches sqlx's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_batches_of_an_in_memory_database() {
+    let store = Store::open("sqlite::memory:").await.expect("open");
+    store.append(&(1..=BATCH_ROWS as u64 + 1).map(ev).collect::<Vec<_>>()).await.expect("append");
+    let plain: Vec<_> = store.events(1, u64::MAX).map(|r| r.expect("row")).collect().await;
+    assert_eq!(plain.len(), BATCH_ROWS + 1);
+    assert!(batched(&store, 1, u64::MAX).await == plain);
+    let report = verify_store(&store, &[]).await.expect("verify");
+    assert_eq!((report.events, report.problem), (BATCH_ROWS as u64 + 1, None));
+    store.close().await;
+}
+
+/// Dropping the batches stops the reader; the store stays usable.
+async fn event_batches_can_be_dropped_early(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::open(&db.url).await.expect("open");
+    store.append(&(1..=3 * BATCH_ROWS as u64).map(ev).collect::<Vec<_>>()).await.expect("append");
+    let mut batches = store.event_batches(1, u64::MAX);
+    assert_eq!(batches.next().await.expect("a batch").expect("batch").len(), BATCH_ROWS);
+    drop(batches);
+    store.append(&[ev(0)]).await.expect("append after an abandoned read");
+    let report = verify_store(&store, &[]).await.expect("verify");
+    assert_eq!((report.events, report.problem), (3 * BATCH_ROWS as u64 + 1, None));
+    store.close().await;
+}
+
 async fn unsupported_urls_are_refused(_backend: Backend) {
     let err = Store::open("mysql://user:secret@host/db").await.expect_err("unsupported");
     assert!(matches!(err, StoreError::UnsupportedUrl { .. }));
@@ -162,4 +229,6 @@ both_backends!(
     concurrent_appends_in_one_process_never_fork,
     writers_refuse_a_log_truncated_behind_its_checkpoint,
     unsupported_urls_are_refused,
+    event_batches_match_events,
+    event_batches_can_be_dropped_early,
 );

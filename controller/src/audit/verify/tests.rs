@@ -54,3 +54,41 @@ fn problems_name_rows() {
         "event `8` is missing: the log ends at `7` but checkpoint `10` covers more"
     );
 }
+
+fn row<'a>(seq: u64, body: &'a [u8], prev_hash: &'a Hash, hash: &'a Hash) -> EventRef<'a> {
+    EventRef { seq, time: "2026-01-01T00:00:00.000000Z", actor: "a", action: "b", subject: "c", body, prev_hash, hash }
+}
+
+/// `step_digested` (rows hashed over their own `prev_hash`, in parallel) names the same problem
+/// as `step` (rows hashed over the previous hash) for every fault, and then checks columns.
+#[test]
+fn digested_steps_agree_with_step() {
+    let b = bodies(3);
+    let first = event::chain_hash(&GENESIS, &b[0]);
+    let second = event::chain_hash(&first, &b[1]);
+    // After event 1 is accepted, the next row is one of these.
+    let cases = [
+        row(2, &b[1], &first, &second),
+        row(3, &b[2], &first, &second),
+        row(2, &b[2], &first, &second),
+        row(2, b"{", &first, &second),
+        row(2, &b[1], &GENESIS, &second),
+        row(2, &b[1], &first, &first),
+        row(2, &b[0], &first, &second),
+    ];
+    for case in cases {
+        let mut plain = ChainWalker::new();
+        plain.step(1, &b[0], Some(&GENESIS), Some(&first)).expect("first");
+        let mut digested = ChainWalker::new();
+        let one = row(1, &b[0], &GENESIS, &first);
+        digested.step_digested(&one, &RowDigest::of(&one)).expect("first");
+        let expected = plain.step(case.seq, case.body, Some(case.prev_hash), Some(case.hash)).map(|_| ());
+        assert_eq!(digested.step_digested(&case, &RowDigest::of(&case)), expected, "{case:?}");
+        assert_eq!((digested.hash(), digested.root()), (plain.hash(), plain.root()));
+    }
+    let edited = EventRef { actor: "mallory", ..row(1, &b[0], &GENESIS, &first) };
+    assert_eq!(
+        ChainWalker::new().step_digested(&edited, &RowDigest::of(&edited)),
+        Err(Problem::ColumnMismatch { seq: 1, column: "actor" })
+    );
+}
