@@ -448,7 +448,8 @@ async fn a_pull_request_environment_is_promoted_through_one_pull_request() {
     let text = std::fs::read_to_string(&dev).expect("dev").replace("mode: commit", "mode: pullRequest");
     std::fs::write(&dev, text).expect("write dev");
     let mut config = std::fs::read_to_string(repo.dir.join("tollgate.yaml")).expect("config");
-    config.push_str(&format!("\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: E2E_GITHUB_TOKEN\n", double.url()));
+    config
+        .push_str(&format!("\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: E2E_GITHUB_TOKEN\n", double.url()));
     std::fs::write(repo.dir.join("tollgate.yaml"), config).expect("write config");
     git(&repo.dir, &["commit", "-q", "-am", "dev promotes through pull requests"], ALICE);
     let tmp = repo.dir.parent().expect("tmp").to_owned();
@@ -506,11 +507,12 @@ async fn a_pull_request_environment_is_promoted_through_one_pull_request() {
     assert_eq!(state(&status(TUESDAY), "income-v4", "dev").0, "Promoted");
     assert_eq!(double.violations(), Vec::<String>::new(), "the client held to GitHub's contract");
     let pool = sqlx::SqlitePool::connect(&repo.db).await.expect("connect");
-    let actions: Vec<(String,)> =
-        sqlx::query_as("SELECT action FROM audit_events WHERE action LIKE 'promotion.pull_request_%' AND subject = 'deploy/dev/income' ORDER BY seq")
-            .fetch_all(&pool)
-            .await
-            .expect("query");
+    let actions: Vec<(String,)> = sqlx::query_as(
+        "SELECT action FROM audit_events WHERE action LIKE 'promotion.pull_request_%' AND subject = 'deploy/dev/income' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("query");
     pool.close().await;
     let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
     assert_eq!(actions, ["promotion.pull_request_opened", "promotion.pull_request_merged"]);

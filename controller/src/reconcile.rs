@@ -610,10 +610,8 @@ fn decide_one(
         let ok = there.is_some_and(|g| g.release == plan.name && g.content_digest.as_deref() == Some(plan.content_digest.as_str()));
         (prev.clone(), ok)
     });
-    let closed_pull_request = view
-        .pull_request(&env.name, plan)
-        .filter(|p| p.get("state").and_then(Value::as_str) == Some("closed"))
-        .map(|p| PullRequestInput {
+    let closed_pull_request =
+        view.pull_request(&env.name, plan).filter(|p| p.get("state").and_then(Value::as_str) == Some("closed")).map(|p| PullRequestInput {
             number: p.get("number").and_then(Value::as_u64).unwrap_or_default(),
             url: p.get("url").and_then(Value::as_str).unwrap_or_default().to_owned(),
         });
@@ -964,13 +962,17 @@ pub async fn act(
                         }
                     }
                 }
-                let audit_seq = log.store().latest_record(RecordKind::Decision, &subject).await?.map_or(0, |r| r.audit_seq);
+                let mut audit_seq = log.store().latest_record(RecordKind::Decision, &subject).await?.map_or(0, |r| r.audit_seq);
                 let path = promote::deploy_path(&env.name, &plan.model);
                 // A proposal branch that already holds this decision is not written again (the
                 // file's `promotedAt` would make every pass a new commit).
                 let proposed = if proposal { proposed_tip(&git, &branch, &prepared.prefix, &path, plan, &d) } else { None };
                 let commit = match proposed {
-                    Some(tip) => tip,
+                    Some((tip, seq)) => {
+                        // The pull request says what the file on the branch says.
+                        audit_seq = seq;
+                        tip
+                    }
                     None => {
                         let doc = promotion_doc(prepared, plan, env, &d, audit_seq);
                         let bytes = promote::render(&doc);
@@ -988,7 +990,11 @@ pub async fn act(
                                 detached: publish.is_some(),
                             },
                         )
-                        .map_err(|source| ReconcileError::Promote { release: plan.name.clone(), environment: env.name.clone(), source })?;
+                        .map_err(|source| ReconcileError::Promote {
+                            release: plan.name.clone(),
+                            environment: env.name.clone(),
+                            source,
+                        })?;
                         if let Some(p) = publish {
                             p.publish(commit, &branch).map_err(|source| ReconcileError::Push {
                                 release: plan.name.clone(),
@@ -1002,7 +1008,8 @@ pub async fn act(
                 if proposal {
                     if proposed.is_none() {
                         let doc = json!({"release": plan.name, "environment": env.name, "branch": branch, "commit": commit.to_string(), "decision": d.id});
-                        let event = crate::audit::event::NewEvent::new(actor, "promotion.proposed", &subject, doc).map_err(StoreError::from)?;
+                        let event =
+                            crate::audit::event::NewEvent::new(actor, "promotion.proposed", &subject, doc).map_err(StoreError::from)?;
                         log.append(&[event]).await?;
                         actions.push(Action::Proposed {
                             release: plan.name.clone(),
@@ -1020,9 +1027,10 @@ pub async fn act(
                             None => c.ensure(&want).await,
                         }
                         .map_err(pr_err)?;
-                        let known = view
-                            .pull_request(&env.name, plan)
-                            .is_some_and(|p| p.get("number").and_then(Value::as_u64) == Some(pr.number) && p.get("state").and_then(Value::as_str) == Some("open"));
+                        let known = view.pull_request(&env.name, plan).is_some_and(|p| {
+                            p.get("number").and_then(Value::as_u64) == Some(pr.number)
+                                && p.get("state").and_then(Value::as_str) == Some("open")
+                        });
                         let what = match (ensured, known) {
                             (github::Ensured::Opened, _) => Some("opened"),
                             // Opened by an earlier pass that stopped before recording it.
@@ -1063,7 +1071,11 @@ pub async fn act(
                 });
                 promotions.insert(
                     (env.name.clone(), plan.model.clone()),
-                    GitPromotion { release: plan.name.clone(), content_digest: Some(plan.content_digest.clone()), decision: Some(d.id.clone()) },
+                    GitPromotion {
+                        release: plan.name.clone(),
+                        content_digest: Some(plan.content_digest.clone()),
+                        decision: Some(d.id.clone()),
+                    },
                 );
                 d = decide_one(view, prepared, plan, env, &promotions);
                 if let Some(seq) = record_decision(log, view, actor, &subject, &d).await? {
@@ -1134,9 +1146,9 @@ async fn pull_request_event(
     Ok(())
 }
 
-/// The tip of the proposal branch when its promotion file already names this release, content
-/// and decision.
-fn proposed_tip(git: &Repository, branch: &str, prefix: &str, path: &str, plan: &ReleasePlan, d: &Decision) -> Option<git2::Oid> {
+/// The tip of the proposal branch and the file's `auditSeq`, when its promotion file already
+/// names this release, content and decision.
+fn proposed_tip(git: &Repository, branch: &str, prefix: &str, path: &str, plan: &ReleasePlan, d: &Decision) -> Option<(git2::Oid, u64)> {
     let tip = git.refname_to_id(&format!("refs/heads/{branch}")).ok()?;
     let full = if prefix.is_empty() { path.to_owned() } else { format!("{prefix}/{path}") };
     let entry = git.find_commit(tip).ok()?.tree().ok()?.get_path(Path::new(&full)).ok()?;
@@ -1144,7 +1156,8 @@ fn proposed_tip(git: &Repository, branch: &str, prefix: &str, path: &str, plan: 
     let docs = crate::yaml::parse_documents(blob.content(), &crate::yaml::Limits::default()).ok()?;
     let spec = docs.first()?.value.get("spec")?.clone();
     let is = |k: &str, v: &str| spec.get(k).and_then(Value::as_str) == Some(v);
-    (is("release", &plan.name) && is("contentDigest", &plan.content_digest) && is("decision", &d.id)).then_some(tip)
+    let seq = spec.get("auditSeq").and_then(Value::as_u64).unwrap_or_default();
+    (is("release", &plan.name) && is("contentDigest", &plan.content_digest) && is("decision", &d.id)).then_some((tip, seq))
 }
 
 fn pull_request_title(plan: &ReleasePlan, env: &EnvPlan) -> String {
@@ -1152,7 +1165,15 @@ fn pull_request_title(plan: &ReleasePlan, env: &EnvPlan) -> String {
 }
 
 /// The pull request's body: the facts of the Promotion document, for reviewers.
-fn pull_request_body(prepared: &Prepared, plan: &ReleasePlan, env: &EnvPlan, d: &Decision, audit_seq: u64, branch: &str, commit: git2::Oid) -> String {
+fn pull_request_body(
+    prepared: &Prepared,
+    plan: &ReleasePlan,
+    env: &EnvPlan,
+    d: &Decision,
+    audit_seq: u64,
+    branch: &str,
+    commit: git2::Oid,
+) -> String {
     let mut b = format!("tollgate proposes promoting release `{}` to environment `{}`.\n\n", plan.name, env.name);
     b.push_str("| | |\n|---|---|\n");
     b.push_str(&format!("| Release | `{}` |\n| Environment | `{}` |\n", plan.name, env.name));
@@ -1166,7 +1187,11 @@ fn pull_request_body(prepared: &Prepared, plan: &ReleasePlan, env: &EnvPlan, d: 
         None => "none defined".to_owned(),
         Some(g) => {
             let cats: Vec<String> = g.categories.iter().map(|(c, ok)| format!("{c} {}", if *ok { "pass" } else { "fail" })).collect();
-            format!("{} (results `{}`)", if cats.is_empty() { "none".into() } else { cats.join(", ") }, g.digest.as_deref().unwrap_or("n/a"))
+            format!(
+                "{} (results `{}`)",
+                if cats.is_empty() { "none".into() } else { cats.join(", ") },
+                g.digest.as_deref().unwrap_or("n/a")
+            )
         }
     };
     b.push_str(&format!("| Gates | {gates} |\n"));

@@ -46,9 +46,7 @@ pub enum GitHubError {
         var: String,
     },
     /// GitHub refused the token (401).
-    #[error(
-        "GitHub at `{api}` refused the token from `{var}`: {message} (hint: check that the token is valid and has not expired)"
-    )]
+    #[error("GitHub at `{api}` refused the token from `{var}`: {message} (hint: check that the token is valid and has not expired)")]
     BadCredentials {
         /// The API base URL.
         api: String,
@@ -130,9 +128,7 @@ impl Target {
     /// [`GitHubError::BadConfig`] when `spec.github.repository` is not `OWNER/NAME`.
     pub fn resolve(config: Option<&GitHubConfig>, remote_url: Option<&str>) -> Result<Option<Target>, GitHubError> {
         let explicit = match config.and_then(|c| c.repository.as_deref()) {
-            Some(r) => {
-                Some(split_repo(r).ok_or_else(|| GitHubError::BadConfig(format!("`repository: {r}` is not `OWNER/NAME`")))?)
-            }
+            Some(r) => Some(split_repo(r).ok_or_else(|| GitHubError::BadConfig(format!("`repository: {r}` is not `OWNER/NAME`")))?),
             None => None,
         };
         let from_remote = remote_url.and_then(repo_from_url).filter(|(host, _, _)| host.eq_ignore_ascii_case("github.com"));
@@ -265,7 +261,11 @@ impl Client {
             .personal_token(token)
             .base_uri(target.api_url.as_str())
             .map_err(|_| GitHubError::BadConfig(format!("`apiUrl: {}` is not a URL", target.api_url)))?;
-        let octo = builder.build().map_err(|e| GitHubError::Transport { api: target.api_url.clone(), what: "make a client", source: Box::new(e) })?;
+        let octo = builder.build().map_err(|e| GitHubError::Transport {
+            api: target.api_url.clone(),
+            what: "make a client",
+            source: Box::new(e),
+        })?;
         Ok(Client { octo, target })
     }
 
@@ -343,7 +343,8 @@ impl Client {
     ///
     /// As [`Client::find_open`].
     pub async fn get(&self, number: u64) -> Result<PullRequest, GitHubError> {
-        let pr = self.octo.pulls(&self.target.owner, &self.target.repo).get(number).await.map_err(|e| self.error("read a pull request", e))?;
+        let pr =
+            self.octo.pulls(&self.target.owner, &self.target.repo).get(number).await.map_err(|e| self.error("read a pull request", e))?;
         Ok(Self::convert(pr))
     }
 
@@ -360,13 +361,16 @@ impl Client {
         let created = self.octo.pulls(&self.target.owner, &self.target.repo).create(p.title, p.head, p.base).body(p.body).send().await;
         match created {
             Ok(pr) => Ok((Self::convert(pr), Ensured::Opened)),
-            // Another writer opened it between the look and the create: adopt it.
-            Err(octocrab::Error::GitHub { source, .. })
-                if source.status_code.as_u16() == 422
-                    && let Some(found) = self.find_open(p.head, p.base).await? =>
-            {
-                tracing::info!(number = found.number, status = source.status_code.as_u16(), "a pull request for the branch was opened meanwhile");
-                self.refresh(found, p).await
+            // Another writer opened it between the look and the create (GitHub refuses a second
+            // open pull request for a head with 422): adopt the one that is open.
+            Err(e) if matches!(&e, octocrab::Error::GitHub { source, .. } if source.status_code.as_u16() == 422) => {
+                match self.find_open(p.head, p.base).await? {
+                    Some(found) => {
+                        tracing::info!(number = found.number, "a pull request for the branch was opened meanwhile");
+                        self.refresh(found, p).await
+                    }
+                    None => Err(self.error("open a pull request", e)),
+                }
             }
             Err(e) => Err(self.error("open a pull request", e)),
         }

@@ -25,7 +25,10 @@ fn owner_and_name_come_from_github_urls() {
 fn the_config_wins_over_the_remote_and_a_non_github_remote_opens_nothing() {
     let gh = Some("https://github.com/acme/from-remote.git");
     let t = Target::resolve(None, gh).unwrap().unwrap();
-    assert_eq!((t.owner.as_str(), t.repo.as_str(), t.api_url.as_str(), t.token_env.as_str()), ("acme", "from-remote", DEFAULT_API_URL, "GITHUB_TOKEN"));
+    assert_eq!(
+        (t.owner.as_str(), t.repo.as_str(), t.api_url.as_str(), t.token_env.as_str()),
+        ("acme", "from-remote", DEFAULT_API_URL, "GITHUB_TOKEN")
+    );
 
     let config = GitHubConfig {
         repository: Some("acme/explicit".into()),

@@ -57,10 +57,18 @@ impl World {
     /// The examples with dev promoting through pull requests, pushed to a bare remote; the
     /// double accepts `TOKEN`; `tollgate.yaml` names `token_env`.
     async fn new(token_env: &str) -> World {
+        World::without(token_env, &[]).await
+    }
+
+    /// As [`World::new`], without some files of the examples.
+    async fn without(token_env: &str, drop: &[&str]) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let double = GitHubDouble::start("acme", "ml-config", TOKEN).unwrap();
         let work = tmp.path().join("work");
         copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), &work);
+        for file in drop {
+            std::fs::remove_file(work.join(file)).unwrap();
+        }
         let dev = work.join("environments/dev.yaml");
         let text = std::fs::read_to_string(&dev).unwrap().replace("mode: commit", "mode: pullRequest");
         std::fs::write(&dev, text).unwrap();
@@ -210,7 +218,10 @@ async fn a_crash_between_push_and_pull_request_is_healed_without_a_second_one() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_request_closed_without_merging_blocks_until_reopened() {
-    let w = World::new(TOKEN_ENV).await;
+    // Only income-v4 asks for dev: with older releases of the model in the repo, the next one
+    // would be proposed once income-v4 is blocked, as after any other block.
+    let older = ["releases/income-v1.yaml", "releases/income-v2.yaml", "releases/income-v3.yaml"];
+    let w = World::without(TOKEN_ENV, &older).await;
     w.pass().await.unwrap();
     let pr = w.double.pulls().into_iter().find(|p| p.head == BRANCH).unwrap();
     w.double.close(pr.number);
@@ -248,7 +259,10 @@ async fn a_bad_token_writes_nothing_and_says_so() {
     let w = World::new("TOLLGATE_TEST_SURELY_UNSET_VARIABLE").await;
     let err = w.pass().await.unwrap_err();
     let chain = anyhow_like(&err);
-    assert!(chain.contains("the GitHub token is not set (hint: set the environment variable `TOLLGATE_TEST_SURELY_UNSET_VARIABLE`"), "{chain}");
+    assert!(
+        chain.contains("the GitHub token is not set (hint: set the environment variable `TOLLGATE_TEST_SURELY_UNSET_VARIABLE`"),
+        "{chain}"
+    );
     assert_eq!(w.remote_branch(BRANCH), None);
     assert!(w.double.requests().is_empty(), "nothing was sent without a token");
 }
