@@ -84,9 +84,9 @@ pub enum ReconcileError {
         release: String,
         /// The environment.
         environment: String,
-        /// Why.
+        /// Why (boxed: it is large, and rare).
         #[source]
-        source: github::GitHubError,
+        source: Box<github::GitHubError>,
     },
     /// `--release` names no release.
     #[error("no release named `{0}` in the config repo")]
@@ -893,7 +893,11 @@ pub async fn act(
         for env in &plan.path {
             let mut d = decide_one(view, prepared, plan, env, &promotions);
             let subject = approvals::subject(&plan.name, &env.name);
-            let pr_err = |source| ReconcileError::PullRequest { release: plan.name.clone(), environment: env.name.clone(), source };
+            let pr_err = |source| ReconcileError::PullRequest {
+                release: plan.name.clone(),
+                environment: env.name.clone(),
+                source: Box::new(source),
+            };
             if d.state == State::Blocked
                 && let Some(closed) = d.inputs.closed_pull_request.clone()
                 && reopened(&mut pulls, prepared, publish, closed.number).await
