@@ -468,4 +468,7 @@ fn print_explain(d: &Decision, plan: Option<&reconcile::ReleasePlan>) {
             }
         },
     );
+    if let Some(pr) = &i.closed_pull_request {
+        row("pull request", format!("#{} closed without merging ({})", pr.number, pr.url));
+    }
 }
