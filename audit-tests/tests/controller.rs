@@ -1,5 +1,6 @@
 //! The controller end to end, on a copy of `examples/` in a real Git repository: reconcile,
-//! approvals, windows and freezes, promotion commits, rollbacks, crashes and leader election.
+//! approvals, windows and freezes, promotion commits and pull requests, rollbacks, crashes and
+//! leader election.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -432,6 +433,89 @@ async fn approved_releases_wait_for_a_window_and_freezes_hold_prod() {
     let e = repo.run(&["explain", "income-v2", "--env", "prod", "--at", FROZEN], &[]);
     assert!(e.stdout.contains("window           closed: freezes[0]"), "{}", e.stdout);
     assert!(e.stdout.contains("next opening 2027-01-05 08:00 UTC"), "{}", e.stdout);
+    verify(&repo);
+    drop_db(guard).await;
+}
+
+/// dev promotes through pull requests on a GitHub double; the config repo is a `file://` remote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_environment_is_promoted_through_one_pull_request() {
+    const TOKEN: &str = "ghp_e2e-secret-token";
+    const BRANCH: &str = "tollgate/promote/dev/income";
+    let double = tollgate_github_double::GitHubDouble::start("acme", "ml-config", TOKEN).expect("double");
+    let (repo, guard) = Repo::new("sqlite").await;
+    let dev = repo.dir.join("environments/dev.yaml");
+    let text = std::fs::read_to_string(&dev).expect("dev").replace("mode: commit", "mode: pullRequest");
+    std::fs::write(&dev, text).expect("write dev");
+    let mut config = std::fs::read_to_string(repo.dir.join("tollgate.yaml")).expect("config");
+    config
+        .push_str(&format!("\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: E2E_GITHUB_TOKEN\n", double.url()));
+    std::fs::write(repo.dir.join("tollgate.yaml"), config).expect("write config");
+    git(&repo.dir, &["commit", "-q", "-am", "dev promotes through pull requests"], ALICE);
+    let tmp = repo.dir.parent().expect("tmp").to_owned();
+    let remote = tmp.join("remote.git");
+    git(&tmp, &["clone", "-q", "--bare", repo.dir.to_str().expect("utf-8"), remote.to_str().expect("utf-8")], ALICE);
+    let url = format!("file://{}", remote.display());
+    let cache = tmp.join("cache");
+    let run = |args: &[&str], token: &str| {
+        let envs = [
+            ("TOLLGATE_REPO", url.as_str()),
+            ("TOLLGATE_CACHE", cache.to_str().expect("utf-8")),
+            ("TOLLGATE_DB", repo.db.as_str()),
+            ("TOLLGATE_REPLICA", "e2e"),
+            ("E2E_GITHUB_TOKEN", token),
+        ];
+        run_in(Some(&tmp), args, &envs, &["GITHUB_TOKEN"])
+    };
+    let reconcile = ["reconcile", "--once", "--at", TUESDAY, "--act"];
+
+    // A wrong token: a clear error, nothing pushed, nothing opened, the token not shown.
+    let bad = run(&reconcile, "ghp_wrong");
+    assert_eq!(bad.code, 2, "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stderr.contains("refused the token from `E2E_GITHUB_TOKEN`: Bad credentials"), "{}", bad.stderr);
+    assert!(!bad.stderr.contains("ghp_wrong"), "{}", bad.stderr);
+    assert!(git(&remote, &["branch", "--list", "tollgate/*"], ALICE).is_empty(), "nothing pushed");
+    assert!(double.pulls().is_empty());
+
+    let first = run(&reconcile, TOKEN);
+    assert!(first.code == 0 || first.code == 1, "{}{}", first.stdout, first.stderr);
+    assert!(first.stdout.contains("proposed income-v4 for dev: branch tollgate/promote/dev/income awaits merge"), "{}", first.stdout);
+    assert!(first.stdout.contains("promoting income-v4 to dev: opened (https://github.example/acme/ml-config/pull/"), "{}", first.stdout);
+    let pulls: Vec<_> = double.pulls().into_iter().filter(|p| p.head == BRANCH).collect();
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    assert_eq!((pulls[0].base.as_str(), pulls[0].title.as_str()), ("main", "Promote income-v4 (income@4) to dev"));
+    let tip = git(&remote, &["rev-parse", BRANCH], ALICE).trim().to_owned();
+    let status = |at: &str| -> Value {
+        let r = run(&["status", "--at", at, "--format", "json"], TOKEN);
+        serde_json::from_str(&r.stdout).expect("status json")
+    };
+    assert_eq!(state(&status(TUESDAY), "income-v4", "dev").0, "Promoting");
+
+    // Another process, another pass: no second pull request, no new commit.
+    let posts = double.requests().iter().filter(|r| r.method == "POST").count();
+    let again = run(&reconcile, TOKEN);
+    assert!(again.code == 0 || again.code == 1, "{}", again.stderr);
+    assert!(!again.stdout.contains("pull request #"), "{}", again.stdout);
+    assert_eq!(double.requests().iter().filter(|r| r.method == "POST").count(), posts);
+    assert_eq!(git(&remote, &["rev-parse", BRANCH], ALICE).trim(), tip);
+
+    // The reviewer merges: the promotion file lands on main, the release is promoted.
+    git(&remote, &["update-ref", "refs/heads/main", &tip], ALICE);
+    double.mark_merged(pulls[0].number);
+    let merged = run(&reconcile, TOKEN);
+    assert!(merged.stdout.contains(": merged ("), "{}{}", merged.stdout, merged.stderr);
+    assert_eq!(state(&status(TUESDAY), "income-v4", "dev").0, "Promoted");
+    assert_eq!(double.violations(), Vec::<String>::new(), "the client held to GitHub's contract");
+    let pool = sqlx::SqlitePool::connect(&repo.db).await.expect("connect");
+    let actions: Vec<(String,)> = sqlx::query_as(
+        "SELECT action FROM audit_events WHERE action LIKE 'promotion.pull_request_%' AND subject = 'deploy/dev/income' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("query");
+    pool.close().await;
+    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(actions, ["promotion.pull_request_opened", "promotion.pull_request_merged"]);
     verify(&repo);
     drop_db(guard).await;
 }

@@ -16,7 +16,10 @@
 //! 5. Required gates that fail or could not be computed → `Blocked`.
 //! 6. Approvals short of the environment's policy → `AwaitingApproval`.
 //! 7. The environment's windows are closed (or a freeze holds) → `AwaitingWindow`.
-//! 8. Otherwise → `Promoting`.
+//! 8. The pull request that proposed this content (`promotion.mode: pullRequest`) was closed
+//!    without being merged → `Blocked`, until it is reopened or the release's content changes.
+//! 9. Otherwise → `Promoting` (in `pullRequest` mode: until the pull request is merged and the
+//!    promotion file lands on the environment's branch, when rule 1 makes it `Promoted`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -217,6 +220,19 @@ pub struct DecisionInputs {
     pub superseded_by: Option<String>,
     /// The instant the decision is for (RFC 3339).
     pub now: String,
+    /// The pull request that proposed this content here, when it was closed without being
+    /// merged. (Absent otherwise, so that decisions without pull requests keep their ids.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_pull_request: Option<PullRequestInput>,
+}
+
+/// A pull request that proposed a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequestInput {
+    /// Its number.
+    pub number: u64,
+    /// Its page.
+    pub url: String,
 }
 
 /// A decision and why.
@@ -362,6 +378,18 @@ fn state_and_reasons(i: &DecisionInputs) -> (State, Vec<Reason>) {
         }
         return (State::AwaitingWindow, vec![Reason::new(K::Window, msg)]);
     }
+    if let Some(pr) = &i.closed_pull_request {
+        return (
+            State::Blocked,
+            vec![Reason::new(
+                K::Promotion,
+                format!(
+                    "pull request #{} ({}) proposing this promotion was closed without merging; reopen it, or change the release to propose it again",
+                    pr.number, pr.url
+                ),
+            )],
+        );
+    }
     let mut ok = vec![Reason::new(K::Window, format!("open: {}", i.window.reason))];
     if i.approvals.policy.required > 0 {
         ok.push(Reason::new(K::Approval, format!("approvals: {}", i.approvals.summary())));
@@ -401,7 +429,32 @@ mod tests {
             promoted_before: false,
             superseded_by: None,
             now: "2026-11-28T10:00:00Z".into(),
+            closed_pull_request: None,
         }
+    }
+
+    #[test]
+    fn a_pull_request_closed_without_merging_blocks_until_reopened_or_changed() {
+        let mut i = inputs();
+        let open = decide(&i);
+        i.closed_pull_request = Some(PullRequestInput { number: 7, url: "https://github.example/o/r/pull/7".into() });
+        let d = decide(&i);
+        assert_eq!(d.state, State::Blocked);
+        assert_eq!(d.reasons[0].kind, ReasonKind::Promotion);
+        assert!(d.reasons[0].message.contains("pull request #7"), "{:?}", d.reasons);
+        assert_ne!(d.id, open.id, "closing the pull request is a new decision");
+        // What came before still decides first.
+        i.window.open = false;
+        assert_eq!(decide(&i).state, State::AwaitingWindow);
+        i.promoted = PromotedInput::This { content_digest: Some("c1".into()), decision: None };
+        assert_eq!(decide(&i).state, State::Promoted, "merged meanwhile: Git decides");
+    }
+
+    #[test]
+    fn decisions_without_pull_requests_keep_their_ids() {
+        // The field is left out when absent, so ids recorded before it existed still match.
+        let v = serde_json::to_value(inputs()).unwrap();
+        assert!(v.get("closedPullRequest").is_none(), "{v}");
     }
 
     #[test]

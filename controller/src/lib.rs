@@ -1,5 +1,6 @@
 //! The tollgate controller: the config-repo model and its loader, Git access, the Rego policy
-//! engine, checks, deploy windows, decisions, promotion, the store and the audit trail.
+//! engine, checks, deploy windows, decisions, promotion (and its GitHub pull requests), the store
+//! and the audit trail.
 
 pub mod approvals;
 pub mod audit;
@@ -9,6 +10,7 @@ pub mod diag;
 pub mod gating;
 mod gating_bridge;
 pub mod git;
+pub mod github;
 pub mod policy;
 pub mod promote;
 pub mod reconcile;

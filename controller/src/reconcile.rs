@@ -16,6 +16,11 @@
 //! - Nothing is promoted into an environment before the same content was promoted to the one it
 //!   promotes from, in Git.
 
+#[cfg(test)]
+mod incremental_tests;
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -26,8 +31,9 @@ use serde_json::{Value, json};
 use crate::approvals::{self, ApprovalPolicy, Directory};
 use crate::audit::{AuditError, AuditLog};
 use crate::check::{self, CheckOptions};
-use crate::decision::{self, Decision, DecisionInputs, FindingInput, GateInput, PromotedInput, State, WindowInput};
+use crate::decision::{self, Decision, DecisionInputs, FindingInput, GateInput, PromotedInput, PullRequestInput, State, WindowInput};
 use crate::diag::Severity;
+use crate::github::{self, GitHubConfig};
 use crate::promote::{self, PromoteError};
 use crate::refs::Index;
 use crate::repo::{RepoError, RepoPath, Source};
@@ -70,6 +76,19 @@ pub enum ReconcileError {
         /// Why.
         #[source]
         source: crate::git::GitError,
+    },
+    /// The pull request of a promotion could not be opened, found or read. Nothing of the
+    /// promotion is written when the token or repository is wrong: GitHub is asked before the
+    /// branch is pushed.
+    #[error("failed to open the pull request promoting `{release}` to {environment}")]
+    PullRequest {
+        /// The release.
+        release: String,
+        /// The environment.
+        environment: String,
+        /// Why (boxed: it is large, and rare).
+        #[source]
+        source: Box<github::GitHubError>,
     },
     /// `--release` names no release.
     #[error("no release named `{0}` in the config repo")]
@@ -216,6 +235,8 @@ pub struct Prepared {
     pub prefix: String,
     /// The clock.
     pub now: jiff::Timestamp,
+    /// `spec.github` of `tollgate.yaml`: where pull requests are opened.
+    pub github: Option<GitHubConfig>,
 }
 
 fn finding_input(f: &crate::diag::Finding) -> FindingInput {
@@ -283,6 +304,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
         git_dir,
         prefix,
         now: opts.now,
+        github: repo.config().and_then(|c| GitHubConfig::from_config(&c.value)),
     })
 }
 
@@ -381,6 +403,7 @@ pub fn prepare_incremental(opts: &Options, last: &Prepared) -> Result<Option<Pre
         findings,
         releases,
         directory: last.directory.clone(),
+        github: last.github.clone(),
         promotions,
         git_dir: git.path().to_owned(),
         prefix: prefix.clone(),
@@ -617,6 +640,8 @@ pub struct StoreView {
     releases: HashMap<String, String>,
     /// The newest recorded gate-results digest by release subject (with `decisions`).
     gate_results: HashMap<String, String>,
+    /// The payload of the newest `promotion.pull_request_*` event by slot subject.
+    pull_requests: HashMap<String, Value>,
     track_decisions: bool,
 }
 
@@ -665,6 +690,17 @@ impl StoreView {
                 }
             }
         }
+        // Pull-request events are plain audit events (their action names what happened); the
+        // action column is checked before a body is decoded.
+        let mut events = store.events(from, head);
+        while let Some(ev) = events.next().await {
+            let ev = ev?;
+            if ev.action.starts_with(PULL_REQUEST_ACTION_PREFIX)
+                && let Ok(decoded) = crate::audit::event::Event::decode(&ev.body)
+            {
+                self.pull_requests.insert(ev.subject, decoded.payload);
+            }
+        }
         self.seq = head;
         Ok(())
     }
@@ -673,6 +709,15 @@ impl StoreView {
     /// next refresh reads it again; a repeated entry changes no answer.)
     fn note_promotion(&mut self, env: &str, model: &str, doc: Value) {
         self.promotions.entry(promotion_subject(env, model)).or_default().push(doc);
+    }
+
+    /// The newest pull-request event's payload of a slot, when it is about this release with
+    /// this content.
+    fn pull_request(&self, env: &str, plan: &ReleasePlan) -> Option<&Value> {
+        self.pull_requests.get(&promotion_subject(env, &plan.model)).filter(|p| {
+            p.get("release").and_then(Value::as_str) == Some(plan.name.as_str())
+                && p.get("contentDigest").and_then(Value::as_str) == Some(plan.content_digest.as_str())
+        })
     }
 
     fn promotions(&self, env: &str, model: &str) -> &[Value] {
@@ -738,6 +783,11 @@ fn decide_one(
         let ok = there.is_some_and(|g| g.release == plan.name && g.content_digest.as_deref() == Some(plan.content_digest.as_str()));
         (prev.clone(), ok)
     });
+    let closed_pull_request =
+        view.pull_request(&env.name, plan).filter(|p| p.get("state").and_then(Value::as_str) == Some("closed")).map(|p| PullRequestInput {
+            number: p.get("number").and_then(Value::as_u64).unwrap_or_default(),
+            url: p.get("url").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        });
     let mut findings = prepared.fatal.clone();
     findings.extend(plan.findings.iter().cloned());
     findings.dedup();
@@ -758,6 +808,7 @@ fn decide_one(
         promoted_before,
         superseded_by,
         now: prepared.now.to_string(),
+        closed_pull_request,
     };
     decision::decide(&inputs)
 }
@@ -871,7 +922,10 @@ impl Reconciler {
             }
         };
         self.view.refresh(log.store()).await?;
-        self.settled = Some((report.decisions.clone(), self.view.seq, windows));
+        // A decision waiting on a pull request waits on GitHub, which the commit, the store and
+        // the clock do not show: such a pass is never settled, so the next one looks again.
+        let waits_on_github = report.decisions.iter().any(|d| d.state == State::Promoting || d.inputs.closed_pull_request.is_some());
+        self.settled = (!waits_on_github).then(|| (report.decisions.clone(), self.view.seq, windows));
         Ok(report)
     }
 }
@@ -911,6 +965,20 @@ pub enum Action {
         /// Its tip.
         commit: String,
     },
+    /// A promotion pull request was opened, adopted (found open, unrecorded), updated, closed
+    /// without merging, reopened or merged; its audit event was recorded.
+    PullRequest {
+        /// Release.
+        release: String,
+        /// Environment.
+        environment: String,
+        /// Its number.
+        number: u64,
+        /// Its page.
+        url: String,
+        /// `opened`, `adopted`, `updated`, `closed`, `reopened` or `merged`.
+        what: String,
+    },
     /// A promotion found in Git without its record (a crash between the two) was recorded.
     Healed {
         /// Release.
@@ -941,11 +1009,49 @@ pub trait Publish {
     ///
     /// Whatever the transport reports.
     fn publish(&self, commit: git2::Oid, branch: &str) -> Result<(), crate::git::GitError>;
+
+    /// The remote's URL (without credentials), from which a GitHub repository may be derived.
+    fn remote_url(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Publish for crate::git::Mirror {
     fn publish(&self, commit: git2::Oid, branch: &str) -> Result<(), crate::git::GitError> {
         self.push(commit, branch)
+    }
+
+    fn remote_url(&self) -> Option<String> {
+        self.remote_url().map(str::to_owned)
+    }
+}
+
+/// The audit actions of promotion pull requests: `…opened`, `…adopted`, `…updated`, `…closed`,
+/// `…reopened`, `…merged`.
+pub const PULL_REQUEST_ACTION_PREFIX: &str = "promotion.pull_request_";
+
+/// The GitHub client of a pass, made when the first pull-request promotion needs it.
+#[derive(Default)]
+struct PullRequests {
+    client: Option<Option<github::Client>>,
+}
+
+impl PullRequests {
+    /// The client, or `None` when pull requests are not opened: the config repo is not a remote
+    /// mirror (the branch stays local), or neither `spec.github` nor a `github.com` remote says
+    /// where.
+    fn client(&mut self, prepared: &Prepared, publish: Option<&dyn Publish>) -> Result<Option<&github::Client>, github::GitHubError> {
+        if self.client.is_none() {
+            let client = match publish {
+                None => None,
+                Some(p) => match github::Target::resolve(prepared.github.as_ref(), p.remote_url().as_deref())? {
+                    Some(target) => Some(github::Client::new(target)?),
+                    None => None,
+                },
+            };
+            self.client = Some(client);
+        }
+        Ok(self.client.as_ref().and_then(Option::as_ref))
     }
 }
 
@@ -970,6 +1076,7 @@ pub async fn act(
     let mut decisions = Vec::new();
     let mut actions = Vec::new();
     let mut promoted_now = std::collections::HashSet::new();
+    let mut pulls = PullRequests::default();
     let git = Repository::open(&prepared.git_dir).map_err(|source| RepoError::Git { context: "open the repository".into(), source })?;
     let mut batch = Batch::default();
     for plan in &prepared.releases {
@@ -977,9 +1084,32 @@ pub async fn act(
         for env in &plan.path {
             let mut d = decide_one(view, prepared, plan, env, &promotions);
             let subject = approvals::subject(&plan.name, &env.name);
+            let pr_err = |source| ReconcileError::PullRequest {
+                release: plan.name.clone(),
+                environment: env.name.clone(),
+                source: Box::new(source),
+            };
+            if d.state == State::Blocked
+                && let Some(closed) = d.inputs.closed_pull_request.clone()
+                && reopened(&mut pulls, prepared, publish, closed.number).await
+            {
+                let what = "reopened";
+                let payload = pull_request_payload(view, env, plan, what);
+                batch.flush(log, &mut actions).await?;
+                pull_request_event(log, view, actor, env, plan, what, payload, &mut actions).await?;
+                d = decide_one(view, prepared, plan, env, &promotions);
+            }
             if d.state == State::Promoted {
                 batch.flush(log, &mut actions).await?;
                 heal(log, view, actor, prepared, plan, env, &d, &git, &mut actions).await?;
+                if view.pull_request(&env.name, plan).is_some_and(|p| p.get("state").and_then(Value::as_str) == Some("open")) {
+                    // The proposal reached the environment's branch: its pull request was merged.
+                    let what = "merged";
+                    let mut payload = pull_request_payload(view, env, plan, what);
+                    payload["commit"] = json!(prepared.commit);
+                    batch.flush(log, &mut actions).await?;
+                    pull_request_event(log, view, actor, env, plan, what, payload, &mut actions).await?;
+                }
             }
             record_decision(&mut batch, view, actor, &subject, &d, &mut actions);
             let slot = (env.name.clone(), plan.model.clone());
@@ -992,76 +1122,161 @@ pub async fn act(
                 promoted_now.insert(slot);
                 // The promotion names its decision's audit event: record it first.
                 batch.flush(log, &mut actions).await?;
-                let audit_seq = log.store().latest_record(RecordKind::Decision, &subject).await?.map_or(0, |r| r.audit_seq);
-                let doc = promotion_doc(prepared, plan, env, &d, audit_seq);
-                let bytes = promote::render(&doc);
-                let path = promote::deploy_path(&env.name, &plan.model);
                 let target = env.branch.clone().or_else(|| prepared.branch.clone()).unwrap_or_else(|| "main".into());
                 let proposal = env.mode == "pullRequest";
                 let branch = if proposal { promote::proposal_branch(&env.name, &plan.model) } else { target.clone() };
-                let message = commit_message(plan, env, &d, audit_seq, proposal);
-                let before = git.refname_to_id(&format!("refs/heads/{branch}")).ok();
-                let commit = promote::commit_file(
-                    &git,
-                    &promote::Commit {
-                        branch: &branch,
-                        base: &target,
-                        prefix: &prepared.prefix,
-                        path: &path,
-                        contents: &bytes,
-                        message: &message,
-                        bot,
-                        detached: publish.is_some(),
-                    },
-                )
-                .map_err(|source| ReconcileError::Promote {
+                // GitHub is asked before anything is written, so a wrong token or repository
+                // leaves neither a pushed branch nor a record behind.
+                let client = if proposal { pulls.client(prepared, publish).map_err(pr_err)? } else { None };
+                let mut open_pr = None;
+                if let Some(c) = client {
+                    open_pr = c.find_open(&branch, &target).await.map_err(pr_err)?;
+                    let known = view
+                        .pull_request(&env.name, plan)
+                        .filter(|p| p.get("state").and_then(Value::as_str) == Some("open"))
+                        .and_then(|p| p.get("number").and_then(Value::as_u64));
+                    if open_pr.is_none()
+                        && let Some(number) = known
+                    {
+                        let now = c.get(number).await.map_err(pr_err)?;
+                        match now.state {
+                            github::PullState::Closed => {
+                                let what = "closed";
+                                let payload = pull_request_payload(view, env, plan, what);
+                                batch.flush(log, &mut actions).await?;
+                                pull_request_event(log, view, actor, env, plan, what, payload, &mut actions).await?;
+                                d = decide_one(view, prepared, plan, env, &promotions);
+                                record_decision(&mut batch, view, actor, &subject, &d, &mut actions);
+                                decisions.push(d);
+                                continue;
+                            }
+                            // Merged: the next fetch brings the promotion file, and with it `Promoted`.
+                            github::PullState::Merged => {
+                                decisions.push(d);
+                                continue;
+                            }
+                            github::PullState::Open => {}
+                        }
+                    }
+                }
+                let mut audit_seq = log.store().latest_record(RecordKind::Decision, &subject).await?.map_or(0, |r| r.audit_seq);
+                let path = promote::deploy_path(&env.name, &plan.model);
+                // A proposal branch that already holds this decision is not written again (the
+                // file's `promotedAt` would make every pass a new commit).
+                let proposed = if proposal { proposed_tip(&git, &branch, &prepared.prefix, &path, plan, &d) } else { None };
+                let commit = match proposed {
+                    Some((tip, seq)) => {
+                        // The pull request says what the file on the branch says.
+                        audit_seq = seq;
+                        tip
+                    }
+                    None => {
+                        let doc = promotion_doc(prepared, plan, env, &d, audit_seq);
+                        let bytes = promote::render(&doc);
+                        let message = commit_message(plan, env, &d, audit_seq, proposal);
+                        let commit = promote::commit_file(
+                            &git,
+                            &promote::Commit {
+                                branch: &branch,
+                                base: &target,
+                                prefix: &prepared.prefix,
+                                path: &path,
+                                contents: &bytes,
+                                message: &message,
+                                bot,
+                                detached: publish.is_some(),
+                            },
+                        )
+                        .map_err(|source| ReconcileError::Promote {
+                            release: plan.name.clone(),
+                            environment: env.name.clone(),
+                            source,
+                        })?;
+                        if let Some(p) = publish {
+                            p.publish(commit, &branch).map_err(|source| ReconcileError::Push {
+                                release: plan.name.clone(),
+                                environment: env.name.clone(),
+                                source,
+                            })?;
+                        }
+                        commit
+                    }
+                };
+                if proposal {
+                    if proposed.is_none() {
+                        let doc = json!({"release": plan.name, "environment": env.name, "branch": branch, "commit": commit.to_string(), "decision": d.id});
+                        let event =
+                            crate::audit::event::NewEvent::new(actor, "promotion.proposed", &subject, doc).map_err(StoreError::from)?;
+                        log.append(&[event]).await?;
+                        actions.push(Action::Proposed {
+                            release: plan.name.clone(),
+                            environment: env.name.clone(),
+                            branch: branch.clone(),
+                            commit: commit.to_string(),
+                        });
+                    }
+                    if let Some(c) = client {
+                        let title = pull_request_title(plan, env);
+                        let body = pull_request_body(prepared, plan, env, &d, audit_seq, &branch, commit);
+                        let want = github::Proposal { head: &branch, base: &target, title: &title, body: &body };
+                        let (pr, ensured) = match open_pr {
+                            Some(found) => c.refresh(found, &want).await,
+                            None => c.ensure(&want).await,
+                        }
+                        .map_err(pr_err)?;
+                        let known = view.pull_request(&env.name, plan).is_some_and(|p| {
+                            p.get("number").and_then(Value::as_u64) == Some(pr.number)
+                                && p.get("state").and_then(Value::as_str) == Some("open")
+                        });
+                        let what = match (ensured, known) {
+                            (github::Ensured::Opened, _) => Some("opened"),
+                            // Opened by an earlier pass that stopped before recording it.
+                            (_, false) => Some("adopted"),
+                            (github::Ensured::Updated, true) => Some("updated"),
+                            (github::Ensured::Found, true) => None,
+                        };
+                        if let Some(what) = what {
+                            let payload = json!({
+                                "release": plan.name,
+                                "environment": env.name,
+                                "model": plan.model,
+                                "contentDigest": plan.content_digest,
+                                "decision": d.id,
+                                "decisionSeq": audit_seq,
+                                "repository": c.target().full_name(),
+                                "number": pr.number,
+                                "url": pr.url,
+                                "head": branch,
+                                "base": target,
+                                "commit": commit.to_string(),
+                                "state": "open",
+                            });
+                            batch.flush(log, &mut actions).await?;
+                            pull_request_event(log, view, actor, env, plan, what, payload, &mut actions).await?;
+                        }
+                    }
+                    decisions.push(d);
+                    continue;
+                }
+                let record = promotion_record(plan, env, &d, &commit.to_string(), audit_seq, false);
+                log.record(RecordKind::Promotion, actor, &promotion_subject(&env.name, &plan.model), &record).await?;
+                view.note_promotion(&env.name, &plan.model, record);
+                actions.push(Action::Promoted {
                     release: plan.name.clone(),
                     environment: env.name.clone(),
-                    source,
-                })?;
-                if let Some(p) = publish {
-                    p.publish(commit, &branch).map_err(|source| ReconcileError::Push {
+                    commit: commit.to_string(),
+                    branch,
+                });
+                promotions.insert(
+                    (env.name.clone(), plan.model.clone()),
+                    GitPromotion {
                         release: plan.name.clone(),
-                        environment: env.name.clone(),
-                        source,
-                    })?;
-                }
-                if proposal {
-                    if before == Some(commit) {
-                        // Already proposed with this content; waiting for the merge.
-                        decisions.push(d);
-                        continue;
-                    }
-                    let doc = json!({"release": plan.name, "environment": env.name, "branch": branch, "commit": commit.to_string(), "decision": d.id});
-                    let event = crate::audit::event::NewEvent::new(actor, "promotion.proposed", &subject, doc).map_err(StoreError::from)?;
-                    log.append(&[event]).await?;
-                    actions.push(Action::Proposed {
-                        release: plan.name.clone(),
-                        environment: env.name.clone(),
-                        branch,
-                        commit: commit.to_string(),
-                    });
-                } else {
-                    let record = promotion_record(plan, env, &d, &commit.to_string(), audit_seq, false);
-                    log.record(RecordKind::Promotion, actor, &promotion_subject(&env.name, &plan.model), &record).await?;
-                    view.note_promotion(&env.name, &plan.model, record);
-                    actions.push(Action::Promoted {
-                        release: plan.name.clone(),
-                        environment: env.name.clone(),
-                        commit: commit.to_string(),
-                        branch,
-                    });
-                    promotions.insert(
-                        (env.name.clone(), plan.model.clone()),
-                        GitPromotion {
-                            release: plan.name.clone(),
-                            content_digest: Some(plan.content_digest.clone()),
-                            decision: Some(d.id.clone()),
-                        },
-                    );
-                    d = decide_one(view, prepared, plan, env, &promotions);
-                    record_decision(&mut batch, view, actor, &subject, &d, &mut actions);
-                }
+                        content_digest: Some(plan.content_digest.clone()),
+                        decision: Some(d.id.clone()),
+                    },
+                );
+                d = decide_one(view, prepared, plan, env, &promotions);
+                record_decision(&mut batch, view, actor, &subject, &d, &mut actions);
             }
             decisions.push(d);
         }
@@ -1069,6 +1284,133 @@ pub async fn act(
     }
     batch.flush(log, &mut actions).await?;
     Ok(PassReport { commit: prepared.commit.clone(), decisions, actions })
+}
+
+/// Whether the closed pull request `number` was reopened. GitHub being unreachable here is
+/// logged, not an error: the decision stays what the trail says until the next pass.
+async fn reopened(pulls: &mut PullRequests, prepared: &Prepared, publish: Option<&dyn Publish>, number: u64) -> bool {
+    let client = match pulls.client(prepared, publish) {
+        Ok(Some(c)) => c,
+        Ok(None) => return false,
+        Err(err) => {
+            tracing::warn!(error = %err, number, "cannot ask GitHub whether a closed promotion pull request was reopened");
+            return false;
+        }
+    };
+    match client.get(number).await {
+        Ok(pr) => pr.state == github::PullState::Open,
+        Err(err) => {
+            tracing::warn!(error = %err, number, "cannot ask GitHub whether a closed promotion pull request was reopened");
+            false
+        }
+    }
+}
+
+/// The payload of the slot's last pull-request event, with a new `state`.
+fn pull_request_payload(view: &StoreView, env: &EnvPlan, plan: &ReleasePlan, what: &str) -> Value {
+    let mut payload = view.pull_request(&env.name, plan).cloned().unwrap_or_else(|| json!({}));
+    payload["state"] = json!(match what {
+        "closed" => "closed",
+        "merged" => "merged",
+        _ => "open",
+    });
+    payload
+}
+
+/// Appends `promotion.pull_request_<what>` for the slot and applies it to the view.
+#[allow(clippy::too_many_arguments)]
+async fn pull_request_event(
+    log: &AuditLog,
+    view: &mut StoreView,
+    actor: &str,
+    env: &EnvPlan,
+    plan: &ReleasePlan,
+    what: &str,
+    payload: Value,
+    actions: &mut Vec<Action>,
+) -> Result<(), ReconcileError> {
+    let subject = promotion_subject(&env.name, &plan.model);
+    let action = format!("{PULL_REQUEST_ACTION_PREFIX}{what}");
+    let event = crate::audit::event::NewEvent::new(actor, &action, &subject, payload.clone()).map_err(StoreError::from)?;
+    log.append(&[event]).await?;
+    actions.push(Action::PullRequest {
+        release: plan.name.clone(),
+        environment: env.name.clone(),
+        number: payload.get("number").and_then(Value::as_u64).unwrap_or_default(),
+        url: payload.get("url").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        what: what.to_owned(),
+    });
+    view.pull_requests.insert(subject, payload);
+    Ok(())
+}
+
+/// The tip of the proposal branch and the file's `auditSeq`, when its promotion file already
+/// names this release, content and decision.
+fn proposed_tip(git: &Repository, branch: &str, prefix: &str, path: &str, plan: &ReleasePlan, d: &Decision) -> Option<(git2::Oid, u64)> {
+    let tip = git.refname_to_id(&format!("refs/heads/{branch}")).ok()?;
+    let full = if prefix.is_empty() { path.to_owned() } else { format!("{prefix}/{path}") };
+    let entry = git.find_commit(tip).ok()?.tree().ok()?.get_path(Path::new(&full)).ok()?;
+    let blob = git.find_blob(entry.id()).ok()?;
+    let docs = crate::yaml::parse_documents(blob.content(), &crate::yaml::Limits::default()).ok()?;
+    let spec = docs.first()?.value.get("spec")?.clone();
+    let is = |k: &str, v: &str| spec.get(k).and_then(Value::as_str) == Some(v);
+    let seq = spec.get("auditSeq").and_then(Value::as_u64).unwrap_or_default();
+    (is("release", &plan.name) && is("contentDigest", &plan.content_digest) && is("decision", &d.id)).then_some((tip, seq))
+}
+
+fn pull_request_title(plan: &ReleasePlan, env: &EnvPlan) -> String {
+    format!("Promote {} ({}@{}) to {}", plan.name, plan.model, plan.version, env.name)
+}
+
+/// The pull request's body: the facts of the Promotion document, for reviewers.
+fn pull_request_body(
+    prepared: &Prepared,
+    plan: &ReleasePlan,
+    env: &EnvPlan,
+    d: &Decision,
+    audit_seq: u64,
+    branch: &str,
+    commit: git2::Oid,
+) -> String {
+    let mut b = format!("tollgate proposes promoting release `{}` to environment `{}`.\n\n", plan.name, env.name);
+    b.push_str("| | |\n|---|---|\n");
+    b.push_str(&format!("| Release | `{}` |\n| Environment | `{}` |\n", plan.name, env.name));
+    b.push_str(&format!("| Model | `{}@{}` |\n", plan.model, plan.version));
+    b.push_str(&format!("| Model digest | `sha256:{}` |\n", plan.model_sha256.as_deref().unwrap_or("unknown")));
+    if let Some(image) = &plan.image {
+        b.push_str(&format!("| Serving image | `{image}` |\n"));
+    }
+    b.push_str(&format!("| Content digest | `{}` |\n", plan.content_digest));
+    let gates = match &plan.gates {
+        None => "none defined".to_owned(),
+        Some(g) => {
+            let cats: Vec<String> = g.categories.iter().map(|(c, ok)| format!("{c} {}", if *ok { "pass" } else { "fail" })).collect();
+            format!(
+                "{} (results `{}`)",
+                if cats.is_empty() { "none".into() } else { cats.join(", ") },
+                g.digest.as_deref().unwrap_or("n/a")
+            )
+        }
+    };
+    b.push_str(&format!("| Gates | {gates} |\n"));
+    let counted: Vec<String> = d.inputs.approvals.counted.iter().map(|a| format!("{} ({})", a.user, a.at)).collect();
+    let approvals = if counted.is_empty() { "none required".to_owned() } else { counted.join(", ") };
+    b.push_str(&format!("| Approvals counted | {approvals} |\n"));
+    b.push_str(&format!("| Decision | `{}` (audit seq {audit_seq}) |\n", d.id));
+    b.push_str(&format!("| Config commit | `{}` |\n| Proposal | `{branch}` at `{commit}` |\n\n", prepared.commit));
+    if !d.reasons.is_empty() {
+        b.push_str("Why:\n");
+        for r in &d.reasons {
+            b.push_str(&format!("- {}\n", r.message));
+        }
+        b.push('\n');
+    }
+    b.push_str(
+        "Merging promotes the release: the decision becomes `Promoted` when `deploy/` on the base branch names it. \
+         Closing without merging stops this promotion (`Blocked`) until the pull request is reopened or the release changes.\n\n",
+    );
+    b.push_str(&format!("<!-- tollgate: decision={} release={} environment={} -->\n", d.id, plan.name, env.name));
+    b
 }
 
 /// Records of a pass written together: release, gate-result and decision records are
@@ -1252,7 +1594,3 @@ pub fn git_root(dir: &Path) -> Option<PathBuf> {
     let repo = Repository::discover(dir).ok()?;
     Some(repo.workdir().unwrap_or(repo.path()).to_owned())
 }
-
-#[cfg(test)]
-#[path = "reconcile_tests.rs"]
-mod tests;

@@ -285,6 +285,9 @@ fn print_pass(report: &PassReport, format: Format, dry_run: bool) -> anyhow::Res
                     Action::Proposed { release, environment, branch, .. } => {
                         out(format!("proposed {release} for {environment}: branch {branch} awaits merge"));
                     }
+                    Action::PullRequest { release, environment, number, url, what } => {
+                        out(format!("pull request #{number} promoting {release} to {environment}: {what} ({url})"));
+                    }
                     Action::Healed { release, environment } => {
                         out(format!("recorded the promotion of {release} to {environment} found in Git"))
                     }
@@ -465,4 +468,7 @@ fn print_explain(d: &Decision, plan: Option<&reconcile::ReleasePlan>) {
             }
         },
     );
+    if let Some(pr) = &i.closed_pull_request {
+        row("pull request", format!("#{} closed without merging ({})", pr.number, pr.url));
+    }
 }

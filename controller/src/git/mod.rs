@@ -589,6 +589,12 @@ impl Mirror {
         &self.repo
     }
 
+    /// The remote's URL (never with credentials: [`RemoteUrl`] refuses them); `None` for a local
+    /// repository.
+    pub fn remote_url(&self) -> Option<&str> {
+        self.remote.as_ref().map(|r| r.url.as_str())
+    }
+
     /// The remote's URL without credentials, or the local repository's path: for logs, reports
     /// and audit subjects.
     pub fn target(&self) -> String {

@@ -1,0 +1,279 @@
+//! Pull-request promotions end to end in one process: `examples/` with dev in `pullRequest`
+//! mode, a bare `file://` remote mirrored by [`Mirror`], the real octocrab client and the GitHub
+//! double on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use tollgate_github_double::GitHubDouble;
+
+use super::*;
+use crate::git::{Auth, Mirror, RepoLocation};
+
+/// A Tuesday, 11:00 in Berlin: every window of the examples is open.
+const TUESDAY: &str = "2026-12-01T10:00:00Z";
+/// Rust 2024 makes setting environment variables unsafe (and the workspace forbids `unsafe`), so
+/// the token comes from a variable Cargo sets for every test run.
+const TOKEN_ENV: &str = "CARGO_PKG_NAME";
+const TOKEN: &str = env!("CARGO_PKG_NAME");
+const BRANCH: &str = "tollgate/promote/dev/income";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Alice")
+        .env("GIT_AUTHOR_EMAIL", "alice@acme.example")
+        .env("GIT_COMMITTER_NAME", "Alice")
+        .env("GIT_COMMITTER_EMAIL", "alice@acme.example")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+struct World {
+    tmp: tempfile::TempDir,
+    remote: PathBuf,
+    log: AuditLog,
+    double: GitHubDouble,
+}
+
+impl World {
+    /// The examples with dev promoting through pull requests, pushed to a bare remote; the
+    /// double accepts `TOKEN`; `tollgate.yaml` names `token_env`.
+    async fn new(token_env: &str) -> World {
+        World::without(token_env, &[]).await
+    }
+
+    /// As [`World::new`], without some files of the examples.
+    async fn without(token_env: &str, drop: &[&str]) -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let double = GitHubDouble::start("acme", "ml-config", TOKEN).unwrap();
+        let work = tmp.path().join("work");
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), &work);
+        for file in drop {
+            std::fs::remove_file(work.join(file)).unwrap();
+        }
+        let dev = work.join("environments/dev.yaml");
+        let text = std::fs::read_to_string(&dev).unwrap().replace("mode: commit", "mode: pullRequest");
+        std::fs::write(&dev, text).unwrap();
+        let mut config = std::fs::read_to_string(work.join("tollgate.yaml")).unwrap();
+        config.push_str(&format!("\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: {token_env}\n", double.url()));
+        std::fs::write(work.join("tollgate.yaml"), config).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-q", "-m", "acme-ml config"]);
+        let remote = tmp.path().join("remote.git");
+        git(tmp.path(), &["clone", "-q", "--bare", work.to_str().unwrap(), remote.to_str().unwrap()]);
+        let db = tmp.path().join("tollgate.db");
+        let store = crate::store::Store::open(&format!("sqlite://{}", db.display())).await.unwrap();
+        World { log: AuditLog::new(store), tmp, remote, double }
+    }
+
+    /// One pass of a fresh process: open the mirror, fetch, reconcile.
+    async fn pass(&self) -> Result<PassReport, ReconcileError> {
+        self.pass_with(&mut Reconciler::default()).await
+    }
+
+    async fn pass_with(&self, reconciler: &mut Reconciler) -> Result<PassReport, ReconcileError> {
+        let url = format!("file://{}", self.remote.display());
+        let location = RepoLocation::Remote { url, auth: Auth::None, branch: Some("main".into()) };
+        let mut mirror = Mirror::open(&location, &self.tmp.path().join("cache")).unwrap();
+        mirror.fetch().unwrap();
+        let opts = Options {
+            repo: mirror.repository().path().to_owned(),
+            rev: format!("refs/heads/{}", mirror.branch()),
+            now: TUESDAY.parse().unwrap(),
+            release: None,
+            gates: GateSettings { cache_dir: Some(self.tmp.path().join("gates")), device: "cpu".into() },
+            bot: ("tollgate".into(), "bot@example.invalid".into()),
+            jobs: 1,
+        };
+        reconciler.pass(&self.log, &opts, "tollgate", Some(&mirror)).await
+    }
+
+    fn remote_branch(&self, branch: &str) -> Option<String> {
+        let out = Command::new("git").args(["rev-parse", "--verify", "-q", branch]).current_dir(&self.remote).output().unwrap();
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    async fn events(&self, prefix: &str) -> Vec<(String, Value)> {
+        use futures_util::StreamExt as _;
+        let store = self.log.store();
+        let head = store.head().await.unwrap().size;
+        let mut out = Vec::new();
+        let mut events = store.events(1, head);
+        while let Some(ev) = events.next().await {
+            let ev = ev.unwrap();
+            if ev.action.starts_with(prefix) {
+                out.push((ev.action.clone(), crate::audit::event::Event::decode(&ev.body).unwrap().payload));
+            }
+        }
+        out
+    }
+
+    fn creates(&self) -> usize {
+        self.double.requests().iter().filter(|r| r.method == "POST").count()
+    }
+}
+
+fn state(report: &PassReport, release: &str, env: &str) -> (State, String) {
+    let d = report.decisions.iter().find(|d| d.release == release && d.environment == env).expect("a decision");
+    (d.state, d.reasons.iter().map(|r| r.message.clone()).collect::<Vec<_>>().join("; "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_promotion_pushes_opens_once_and_is_promoted_when_merged() {
+    let w = World::new(TOKEN_ENV).await;
+    let first = w.pass().await.unwrap();
+    assert_eq!(state(&first, "income-v4", "dev").0, State::Promoting);
+    let tip = w.remote_branch(BRANCH).expect("the promotion branch was pushed to the remote");
+    assert_eq!(w.remote_branch("main").map(|m| m != tip), Some(true), "main did not move");
+
+    let pulls = w.double.pulls();
+    let income: Vec<_> = pulls.iter().filter(|p| p.head == BRANCH).collect();
+    assert_eq!(income.len(), 1, "{pulls:?}");
+    let pr = income[0].clone();
+    assert_eq!((pr.base.as_str(), pr.title.as_str()), ("main", "Promote income-v4 (income@4) to dev"));
+    for fact in ["`income-v4`", "`dev`", "`income@4`", "Model digest", "Approvals counted", "Decision | `dec-", "audit seq", "Gates"] {
+        assert!(pr.body.contains(fact), "the body says {fact}: {}", pr.body);
+    }
+    let opened = w.events("promotion.pull_request_").await;
+    let mine: Vec<_> = opened.iter().filter(|(_, p)| p["head"] == BRANCH).collect();
+    assert_eq!(mine.len(), 1, "{opened:?}");
+    assert_eq!(mine[0].0, "promotion.pull_request_opened");
+    assert_eq!(mine[0].1["number"], pr.number);
+    assert_eq!(mine[0].1["url"], format!("https://github.example/acme/ml-config/pull/{}", pr.number));
+    assert_eq!(mine[0].1["commit"], tip.as_str());
+
+    // Passes of the same process and of a restarted one open nothing and write nothing again.
+    let creates = w.creates();
+    let mut reconciler = Reconciler::default();
+    for _ in 0..2 {
+        let again = w.pass_with(&mut reconciler).await.unwrap();
+        assert_eq!(state(&again, "income-v4", "dev").0, State::Promoting);
+        assert!(again.actions.iter().all(|a| !matches!(a, Action::Proposed { .. } | Action::PullRequest { .. })), "{:?}", again.actions);
+    }
+    assert_eq!(w.creates(), creates, "no second create");
+    assert_eq!(w.double.pulls().len(), pulls.len());
+    assert_eq!(w.remote_branch(BRANCH).as_deref(), Some(tip.as_str()), "no new commit on the branch");
+
+    // A reviewer merges (a fast-forward of main in the remote): the file lands, it is Promoted.
+    git(&w.remote, &["update-ref", "refs/heads/main", &tip]);
+    w.double.mark_merged(pr.number);
+    let merged = w.pass().await.unwrap();
+    let (s, why) = state(&merged, "income-v4", "dev");
+    assert_eq!(s, State::Promoted, "{why}");
+    let events = w.events("promotion.pull_request_merged").await;
+    assert!(events.iter().any(|(_, p)| p["number"] == pr.number && p["state"] == "merged"), "{events:?}");
+    assert_eq!(w.double.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_push_and_pull_request_is_healed_without_a_second_one() {
+    let w = World::new(TOKEN_ENV).await;
+    // GitHub fails the create after the branch was pushed (as a process killed there would).
+    w.double.fail_next("POST", 503);
+    let err = w.pass().await.unwrap_err();
+    assert!(matches!(err, ReconcileError::PullRequest { .. }), "{err:?}");
+    let tip = w.remote_branch(BRANCH).expect("pushed before the pull request");
+    assert!(w.double.pulls().is_empty());
+
+    let healed = w.pass().await.unwrap();
+    assert_eq!(state(&healed, "income-v4", "dev").0, State::Promoting);
+    let income: Vec<_> = w.double.pulls().into_iter().filter(|p| p.head == BRANCH).collect();
+    assert_eq!(income.len(), 1);
+    assert_eq!(w.remote_branch(BRANCH).as_deref(), Some(tip.as_str()), "the pushed commit is reused, not made again");
+
+    // An earlier process that opened the pull request but died before recording it: the next
+    // one adopts it instead of opening another.
+    let w = World::new(TOKEN_ENV).await;
+    let number = w.double.open_pull(BRANCH, "main", "opened by a process that died", "");
+    let report = w.pass().await.unwrap();
+    assert!(
+        report.actions.iter().any(|a| matches!(a, Action::PullRequest { number: n, what, .. } if *n == number && what == "adopted")),
+        "{:?}",
+        report.actions
+    );
+    assert_eq!(w.double.pulls().iter().filter(|p| p.head == BRANCH).count(), 1);
+    let pr = w.double.pulls().into_iter().find(|p| p.number == number).unwrap();
+    assert_eq!(pr.title, "Promote income-v4 (income@4) to dev", "brought up to date");
+    assert_eq!(w.double.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_closed_without_merging_blocks_until_reopened() {
+    // Only income-v4 asks for dev: with older releases of the model in the repo, the next one
+    // would be proposed once income-v4 is blocked, as after any other block.
+    let older = ["releases/income-v1.yaml", "releases/income-v2.yaml", "releases/income-v3.yaml"];
+    let w = World::without(TOKEN_ENV, &older).await;
+    w.pass().await.unwrap();
+    let pr = w.double.pulls().into_iter().find(|p| p.head == BRANCH).unwrap();
+    w.double.close(pr.number);
+    let closed = w.pass().await.unwrap();
+    let (s, why) = state(&closed, "income-v4", "dev");
+    assert_eq!(s, State::Blocked);
+    assert!(why.contains(&format!("pull request #{} (https://github.example/acme/ml-config/pull/{})", pr.number, pr.number)), "{why}");
+    assert!(why.contains("closed without merging"), "{why}");
+    let creates = w.creates();
+    let still = w.pass().await.unwrap();
+    assert_eq!(state(&still, "income-v4", "dev").0, State::Blocked);
+    assert_eq!(w.creates(), creates, "a closed proposal is not opened again");
+
+    w.double.reopen(pr.number);
+    let reopened = w.pass().await.unwrap();
+    assert_eq!(state(&reopened, "income-v4", "dev").0, State::Promoting);
+    let actions: Vec<_> = w.events("promotion.pull_request_").await.into_iter().filter(|(_, p)| p["head"] == BRANCH).map(|e| e.0).collect();
+    assert_eq!(actions, ["promotion.pull_request_opened", "promotion.pull_request_closed", "promotion.pull_request_reopened"]);
+    assert_eq!(w.double.pulls().iter().filter(|p| p.head == BRANCH).count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_token_writes_nothing_and_says_so() {
+    // `CARGO_PKG_VERSION` holds a value the double does not accept.
+    let w = World::new("CARGO_PKG_VERSION").await;
+    let err = w.pass().await.unwrap_err();
+    let chain = anyhow_like(&err);
+    assert!(chain.contains("failed to open the pull request promoting"), "{chain}");
+    assert!(chain.contains("refused the token from `CARGO_PKG_VERSION`: Bad credentials"), "{chain}");
+    assert_eq!(w.remote_branch(BRANCH), None, "nothing was pushed");
+    assert!(w.events("promotion.proposed").await.is_empty());
+    assert!(w.events("promotion.pull_request_").await.is_empty());
+    assert!(w.double.pulls().is_empty());
+
+    let w = World::new("TOLLGATE_TEST_SURELY_UNSET_VARIABLE").await;
+    let err = w.pass().await.unwrap_err();
+    let chain = anyhow_like(&err);
+    assert!(
+        chain.contains("the GitHub token is not set (hint: set the environment variable `TOLLGATE_TEST_SURELY_UNSET_VARIABLE`"),
+        "{chain}"
+    );
+    assert_eq!(w.remote_branch(BRANCH), None);
+    assert!(w.double.requests().is_empty(), "nothing was sent without a token");
+}
+
+/// The error and its causes on one line, as the binary prints them.
+fn anyhow_like(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        out.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    out
+}
