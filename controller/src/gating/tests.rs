@@ -128,7 +128,7 @@ fn a_baseline_version_is_scored_in_the_same_pass() {
     edit(
         "models/churn.yaml",
         "  versions:\n",
-        "  versions:\n    - version: \"2\"\n      artifact: {uri: models/churn-v3.pt, sha256: 333b975c11632176f5e35982d217f7927bd8aac7e5472a2104d8d52c8ce65137, format: torchscript}\n      predictions: [{dataset: churn-eval, score: churn_v2_score}]\n",
+        "  versions:\n    - version: \"2\"\n      artifact: {uri: models/churn-v3.pt, sha256: 842058092dfacd77925a5ce37b1f0cd6b116a7e47dc1f3a33244e8c6d68a3def, format: torchscript}\n      predictions: [{dataset: churn-eval, score: churn_v2_score}]\n",
     );
     edit("releases/churn-v3.yaml", "    threshold: 0.6\n", "    threshold: 0.6\n    baseline: churn@2\n");
     edit("releases/churn-v3.yaml", "{metric: roc_auc, min: 0.70}", "{metric: roc_auc, min: 0.70, maxRegression: 0.01}");
