@@ -18,7 +18,9 @@
 use std::time::Instant;
 
 use tollgate_gates::dataset::{Batch, Column, sha256_file};
-use tollgate_gates::runner::{ArtifactFormat, Device, Input, InputEncoder, OutputKind, Signature, TorchModel, load_scorer, set_threads, threads};
+use tollgate_gates::runner::{
+    ArtifactFormat, Device, Input, InputEncoder, OutputKind, Signature, TorchModel, load_scorer, set_threads, threads,
+};
 
 const NUMERIC: [&str; 5] = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"];
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tollgate_gates::metrics::{
-    Average, BinaryAccumulator, BinaryMetric, DEFAULT_ECE_BINS, GroupEncoder, Method, MulticlassConfusion, categorical_drift,
-    kstwo_sf, numeric_drift, regression_metrics,
+    Average, BinaryAccumulator, BinaryMetric, DEFAULT_ECE_BINS, GroupEncoder, Method, MulticlassConfusion, categorical_drift, kstwo_sf,
+    numeric_drift, regression_metrics,
 };
 
 const TOLERANCE: f64 = 1e-9;

@@ -249,9 +249,7 @@ fn pomeranz_cdf(n: u64, x: f64) -> f64 {
         if ln2 > 0 {
             // numpy.convolve(V0[k1 - V0s : k1 - V0s + ln2], pwrs[:ln2]), entries j1 - k1 onwards.
             let start = k1 - v0s;
-            let a: Vec<f64> = (0..ln2)
-                .map(|q| usize::try_from(start + q).ok().and_then(|i| v0.get(i)).copied().unwrap_or(0.0))
-                .collect();
+            let a: Vec<f64> = (0..ln2).map(|q| usize::try_from(start + q).ok().and_then(|i| v0.get(i)).copied().unwrap_or(0.0)).collect();
             let b = &pwrs[..(ln2 as usize).min(pwrs.len())];
             let conv_start = (j1 - k1) as usize;
             let conv_len = (j2 - j1 + 1).max(0) as usize;
