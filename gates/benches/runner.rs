@@ -15,6 +15,8 @@
 //! cargo bench -p tollgate-gates --features torch --bench runner -- --rows 1000000 --batch 4096 --device cpu --threads 1
 //! ```
 
+#![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+
 use std::time::Instant;
 
 use tollgate_gates::dataset::{Batch, Column, sha256_file};

@@ -117,10 +117,10 @@ fn durbin_cdf(n: u64, d: f64) -> f64 {
     let mut v: Vec<f64> = (1..=m).map(|j| 1.0 - h.powi(j as i32)).collect();
     let mut w = vec![0.0; m];
     let mut fac = 1.0;
-    for j in 1..=m {
-        w[j - 1] = fac;
-        fac /= j as f64;
-        v[j - 1] *= fac;
+    for (j, (wj, vj)) in w.iter_mut().zip(v.iter_mut()).enumerate() {
+        *wj = fac;
+        fac /= (j + 1) as f64;
+        *vj *= fac;
     }
     let tt = (2.0 * h - 1.0).max(0.0).powi(m as i32) - 2.0 * h.powi(m as i32);
     v[m - 1] = (1.0 + tt) * fac;
@@ -130,11 +130,11 @@ fn durbin_cdf(n: u64, d: f64) -> f64 {
             hm[r * m + i] = w[r - (i - 1)];
         }
     }
-    for r in 0..m {
-        hm[r * m] = v[r];
+    for (r, &vr) in v.iter().enumerate() {
+        hm[r * m] = vr;
     }
-    for c in 0..m {
-        hm[(m - 1) * m + c] = v[m - 1 - c];
+    for (c, &vr) in v.iter().rev().enumerate() {
+        hm[(m - 1) * m + c] = vr;
     }
     let matmul = |a: &[f64], b: &[f64]| {
         let mut out = vec![0.0; m * m];
