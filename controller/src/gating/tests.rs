@@ -243,9 +243,16 @@ fn a_model_that_differs_from_its_digest_is_never_loaded() {
 #[cfg(feature = "torch")]
 #[test]
 fn a_placeholder_artifact_is_a_load_error_with_a_hint() {
+    use sha2::Digest;
+    // A file that is not TorchScript, pinned by its digest so that only loading can fail.
     let dir = scratch();
-    let release = dir.path().join("releases/income-v3.yaml");
-    std::fs::write(&release, std::fs::read_to_string(&release).unwrap().replace("version: \"3\"", "version: \"1\"")).unwrap();
+    let placeholder = b"placeholder for the TorchScript artifact of model income, version 3\n";
+    std::fs::write(dir.path().join("models/income-v3.pt"), placeholder).unwrap();
+    let model = dir.path().join("models/income.yaml");
+    let text = std::fs::read_to_string(&model).unwrap();
+    let pinned = "feb6ae7533ac8cfa61cbb7510ac4fad93495b0822b1b242916a15ae7e18b4c52";
+    assert!(text.contains(pinned), "income-v3.pt's pin moved: update this test");
+    std::fs::write(&model, text.replace(pinned, &hex::encode(sha2::Sha256::digest(placeholder)))).unwrap();
     let err = run_release_gates(&load_repo(dir.path()), "income-v3", &options(dir.path(), None)).unwrap_err();
     assert!(err.to_string().contains("failed to load"), "{err}");
     assert!(err.to_string().contains("hint: "), "{err}");
