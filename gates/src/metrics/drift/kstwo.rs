@@ -87,7 +87,7 @@ fn log_nfactorial_div_n_pow_n(n: f64) -> f64 {
     // B_2j / (2j) / (2j − 1) for j = 8, …, 1, highest first.
     const STIRLING: [f64; 8] = [
         -2.955_065_359_477_124e-2,
-        6.410_256_410_256_410e-3,
+        6.410_256_410_256_41e-3,
         -1.917_526_917_526_917_5e-3,
         8.417_508_417_508_418e-4,
         -5.952_380_952_380_952e-4,
@@ -343,7 +343,7 @@ fn pelz_good_cdf(n: f64, x: f64) -> f64 {
 /// `P(D_n^+ ≥ x)`, the one-sided Smirnov tail (`scipy.special.smirnov(n, x)`), by Birnbaum
 /// and Tingey's sum `x · Σ_{v=0}^{⌊n(1−x)⌋} C(n, v) (1 − x − v/n)^(n−v) (x + v/n)^(v−1)`.
 fn smirnov(n: u64, x: f64) -> f64 {
-    if x.is_nan() || x < 0.0 || x > 1.0 {
+    if !(0.0..=1.0).contains(&x) {
         return f64::NAN;
     }
     if n == 1 {
