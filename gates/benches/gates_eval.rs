@@ -6,6 +6,8 @@
 //! cargo bench -p tollgate-gates --bench gates_eval -- --rows 1000000
 //! ```
 
+#![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+
 use std::io::{BufWriter, Write};
 use std::time::Instant;
 

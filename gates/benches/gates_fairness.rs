@@ -9,6 +9,8 @@
 //! cargo bench -p tollgate-gates --bench gates_fairness -- --rows 10000000 --out DIR
 //! ```
 
+#![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;

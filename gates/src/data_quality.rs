@@ -8,38 +8,50 @@ use serde::Serialize;
 
 use crate::dataset::{Batch, Column, ColumnSpec, ColumnType};
 
-/// Per-column findings.
+/// Per-column findings. The keys of measures that thresholds can name are those metric
+/// names, as specs spell them (`null_rate`); the others are camelCase.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ColumnQuality {
     pub name: String,
     #[serde(rename = "type")]
     pub ty: ColumnType,
     pub nulls: u64,
     /// Nulls over rows (NaN for an empty dataset).
+    #[serde(rename = "null_rate")]
     pub null_rate: f64,
     /// Nulls in a column declared non-nullable (0 when nulls are allowed).
+    #[serde(rename = "null_violations")]
     pub null_violations: u64,
+    #[serde(rename = "below_min")]
     pub below_min: u64,
+    #[serde(rename = "above_max")]
     pub above_max: u64,
     /// Non-null values outside the declared `allowedValues`.
+    #[serde(rename = "not_allowed")]
     pub not_allowed: u64,
     /// Smallest and largest non-null numeric value seen.
     pub min: Option<f64>,
     pub max: Option<f64>,
 }
 
-/// Data-quality findings of one dataset.
+/// Data-quality findings of one dataset. Keys of measures that thresholds can name are those
+/// metric names (`duplicate_rate`); the others are camelCase.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DataQualityReport {
     pub rows: u64,
     /// Whether the file has exactly the declared columns (in any order).
+    #[serde(rename = "schema_match")]
     pub schema_match: bool,
     pub missing_columns: Vec<String>,
     pub unexpected_columns: Vec<String>,
     pub columns: Vec<ColumnQuality>,
     /// Rows equal, on every declared column present, to an earlier row (pandas'
     /// `DataFrame.duplicated()`, nulls equal to nulls).
+    #[serde(rename = "duplicate_rows")]
     pub duplicate_rows: u64,
+    #[serde(rename = "duplicate_rate")]
     pub duplicate_rate: f64,
 }
 

@@ -85,6 +85,7 @@ pub enum EvalError {
 
 /// The dataset an evaluation read.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DatasetInfo {
     pub path: PathBuf,
     pub format: Format,
@@ -95,6 +96,7 @@ pub struct DatasetInfo {
 
 /// The columns an evaluation used.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Inputs {
     pub label: String,
     pub prediction: Option<String>,
@@ -105,8 +107,9 @@ pub struct Inputs {
     pub ece_bins: usize,
 }
 
-/// Metrics of one group.
+/// Metrics of one group (`metrics` is keyed by metric name, as specs spell them).
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GroupRow {
     pub group: Vec<String>,
     pub rows: u64,
@@ -116,6 +119,7 @@ pub struct GroupRow {
 
 /// Fairness of one grouping: a sensitive feature alone or the intersection of all.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Fairness {
     pub features: Vec<String>,
     pub groups: Vec<GroupRow>,
@@ -125,6 +129,7 @@ pub struct Fairness {
 
 /// Everything `tollgate gate eval` reports.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EvalReport {
     pub dataset: DatasetInfo,
     pub inputs: Inputs,
@@ -139,6 +144,7 @@ pub struct EvalReport {
 
 /// A baseline model's metrics, computed in the same pass as the candidate's.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BaselineReport {
     pub prediction: Option<String>,
     pub score: Option<String>,

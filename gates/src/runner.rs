@@ -213,7 +213,11 @@ impl InputEncoder {
     }
 
     /// Encodes `batch.rows` rows of `columns` (one batch column per input, in order) into
-    /// `out`, replacing its contents.
+    /// `out`, replacing its contents (its allocation is reused).
+    ///
+    /// One pass per input over the row-major output. Float and string columns, what the
+    /// dataset readers produce for numeric and category inputs, take a path without per-cell
+    /// conversions; other column types go through [`Column::number`] and [`Column::text`].
     ///
     /// # Errors
     /// A numeric input is null or not a number.
@@ -221,34 +225,50 @@ impl InputEncoder {
         let rows = batch.rows;
         out.clear();
         out.resize(rows * self.width, 0.0);
+        if self.width == 0 {
+            return Ok(());
+        }
         let mut offset = 0;
         for (input, &c) in self.inputs.iter().zip(columns) {
             let column = &batch.columns[c];
-            match &input.values {
-                None => {
-                    for row in 0..rows {
-                        let value = match column {
-                            Column::Float(v) => v[row],
-                            other => other.number(row),
-                        };
-                        match value {
-                            Some(x) if x.is_finite() => out[row * self.width + offset] = x as f32,
-                            _ => {
-                                return Err(RunnerError::InputValue {
-                                    line: batch.line(row),
-                                    column: input.name.clone(),
-                                    value: column.text(row).map(|t| t.into_owned()).unwrap_or_default(),
-                                });
-                            }
+            let cells = out.chunks_exact_mut(self.width).map(|row| &mut row[offset..offset + input.width()]);
+            let bad = |row: usize| RunnerError::InputValue {
+                line: batch.line(row),
+                column: input.name.clone(),
+                value: column.text(row).map(|t| t.into_owned()).unwrap_or_default(),
+            };
+            match (&input.values, column) {
+                (None, Column::Float(v)) => {
+                    for (row, (cell, x)) in cells.zip(v).enumerate() {
+                        match x {
+                            Some(x) if x.is_finite() => cell[0] = *x as f32,
+                            _ => return Err(bad(row)),
                         }
                     }
                 }
-                Some(values) => {
-                    for row in 0..rows {
+                (None, _) => {
+                    for (row, cell) in cells.enumerate() {
+                        match column.number(row) {
+                            Some(x) if x.is_finite() => cell[0] = x as f32,
+                            _ => return Err(bad(row)),
+                        }
+                    }
+                }
+                (Some(values), Column::String(v)) => {
+                    for (cell, text) in cells.zip(v) {
+                        if let Some(text) = text
+                            && let Some(k) = values.iter().position(|v| v == text)
+                        {
+                            cell[k] = 1.0;
+                        }
+                    }
+                }
+                (Some(values), _) => {
+                    for (row, cell) in cells.enumerate() {
                         if let Some(text) = column.text(row)
                             && let Some(k) = values.iter().position(|v| *v == text)
                         {
-                            out[row * self.width + offset + k] = 1.0;
+                            cell[k] = 1.0;
                         }
                     }
                 }
@@ -283,7 +303,7 @@ pub fn check_outputs(path: &Path, output: OutputKind, batch: &Batch, scores: &[f
 #[cfg(feature = "torch")]
 mod torch;
 #[cfg(feature = "torch")]
-pub use torch::{ModelScorer, TorchModel};
+pub use torch::{ModelScorer, TorchModel, set_threads, threads};
 
 /// Loads a verified model for scoring with `signature` on `device`.
 ///

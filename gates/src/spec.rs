@@ -87,6 +87,7 @@ impl GateSpec {
 
 /// What gate results are cached by: the same model, data and spec give the same results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CacheKey {
     pub model: Sha256Digest,
     pub dataset: Sha256Digest,
@@ -102,21 +103,23 @@ impl CacheKey {
 
 /// Whether a bigger value of a metric is better, for regressions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub enum Direction {
     HigherIsBetter,
     LowerIsBetter,
 }
 
-/// The outcome of one threshold.
+/// The outcome of one threshold. Results written before statuses were camelCase
+/// (`not_evaluated`) still read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+#[serde(tag = "status", rename_all = "camelCase")]
 pub enum Outcome {
     Pass,
     Fail {
         reasons: Vec<String>,
     },
     /// A bound that could not be checked (no baseline); the others passed.
+    #[serde(alias = "not_evaluated")]
     NotEvaluated {
         reasons: Vec<String>,
     },
@@ -124,9 +127,12 @@ pub enum Outcome {
 
 /// A threshold with the values it was checked against.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ThresholdResult {
     pub threshold: Threshold,
     pub value: Option<f64>,
+    /// Read from `baseline_value` too: results written before keys were camelCase.
+    #[serde(alias = "baseline_value")]
     pub baseline_value: Option<f64>,
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -198,6 +204,7 @@ mod tests;
 
 /// The thresholds of a spec checked against an evaluation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GateReport {
     /// False when any threshold failed.
     pub passed: bool,

@@ -128,7 +128,7 @@ fn a_baseline_version_is_scored_in_the_same_pass() {
     edit(
         "models/churn.yaml",
         "  versions:\n",
-        "  versions:\n    - version: \"2\"\n      artifact: {uri: models/churn-v3.pt, sha256: 333b975c11632176f5e35982d217f7927bd8aac7e5472a2104d8d52c8ce65137, format: torchscript}\n      predictions: [{dataset: churn-eval, score: churn_v2_score}]\n",
+        "  versions:\n    - version: \"2\"\n      artifact: {uri: models/churn-v3.pt, sha256: 842058092dfacd77925a5ce37b1f0cd6b116a7e47dc1f3a33244e8c6d68a3def, format: torchscript}\n      predictions: [{dataset: churn-eval, score: churn_v2_score}]\n",
     );
     edit("releases/churn-v3.yaml", "    threshold: 0.6\n", "    threshold: 0.6\n    baseline: churn@2\n");
     edit("releases/churn-v3.yaml", "{metric: roc_auc, min: 0.70}", "{metric: roc_auc, min: 0.70, maxRegression: 0.01}");
@@ -243,9 +243,16 @@ fn a_model_that_differs_from_its_digest_is_never_loaded() {
 #[cfg(feature = "torch")]
 #[test]
 fn a_placeholder_artifact_is_a_load_error_with_a_hint() {
+    use sha2::Digest;
+    // A file that is not TorchScript, pinned by its digest so that only loading can fail.
     let dir = scratch();
-    let release = dir.path().join("releases/income-v3.yaml");
-    std::fs::write(&release, std::fs::read_to_string(&release).unwrap().replace("version: \"3\"", "version: \"1\"")).unwrap();
+    let placeholder = b"placeholder for the TorchScript artifact of model income, version 3\n";
+    std::fs::write(dir.path().join("models/income-v3.pt"), placeholder).unwrap();
+    let model = dir.path().join("models/income.yaml");
+    let text = std::fs::read_to_string(&model).unwrap();
+    let pinned = "feb6ae7533ac8cfa61cbb7510ac4fad93495b0822b1b242916a15ae7e18b4c52";
+    assert!(text.contains(pinned), "income-v3.pt's pin moved: update this test");
+    std::fs::write(&model, text.replace(pinned, &hex::encode(sha2::Sha256::digest(placeholder)))).unwrap();
     let err = run_release_gates(&load_repo(dir.path()), "income-v3", &options(dir.path(), None)).unwrap_err();
     assert!(err.to_string().contains("failed to load"), "{err}");
     assert!(err.to_string().contains("hint: "), "{err}");

@@ -8,6 +8,7 @@ use serde::Serialize;
 /// negatives, true positives. `rows` counts rows regardless of weight, so that an empty group
 /// (no rows, all metrics NaN) is told apart from a group whose weights are all zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Confusion {
     cells: [f64; 4],
     rows: u64,

@@ -27,30 +27,41 @@ pub enum DriftBinning {
     Values { values: usize },
 }
 
-/// Drift measures of a numeric column.
+/// Drift measures of a numeric column. The keys of the measures are the metric names drift
+/// thresholds use (`ks_pvalue`); the others are camelCase.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NumericDrift {
     pub reference_rows: usize,
     pub current_rows: usize,
+    #[serde(rename = "population_stability_index")]
     pub population_stability_index: f64,
+    #[serde(rename = "jensen_shannon_distance")]
     pub jensen_shannon_distance: f64,
+    #[serde(rename = "ks_statistic")]
     pub ks_statistic: f64,
-    /// Two-sided p-value of the KS statistic by SciPy's exact method, used when neither sample
-    /// has more than 10,000 values (`ks_2samp(method="auto")`); `None` above that, where SciPy
-    /// switches to the asymptotic Kolmogorov distribution, not implemented yet.
+    /// Two-sided p-value of the KS statistic as `scipy.stats.ks_2samp(method="auto")` computes
+    /// it ([`ks_pvalue`]): exact when neither sample has more than 10,000 values, else
+    /// `kstwo.sf(d, round(n1·n2/(n1+n2)))`. `None` only when it cannot be computed.
+    #[serde(rename = "ks_pvalue")]
     pub ks_pvalue: Option<f64>,
+    #[serde(rename = "wasserstein_distance")]
     pub wasserstein_distance: f64,
     /// Wasserstein distance divided by `max(std(reference), 0.001)` (population std).
+    #[serde(rename = "wasserstein_normed")]
     pub wasserstein_normed: f64,
     pub binning: DriftBinning,
 }
 
-/// Drift measures of a categorical column.
+/// Drift measures of a categorical column (keys as [`NumericDrift`]'s).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CategoricalDrift {
     pub reference_rows: usize,
     pub current_rows: usize,
+    #[serde(rename = "population_stability_index")]
     pub population_stability_index: f64,
+    #[serde(rename = "jensen_shannon_distance")]
     pub jensen_shannon_distance: f64,
     pub categories: usize,
 }
@@ -190,6 +201,9 @@ pub fn wasserstein_distance(a: &[f64], b: &[f64]) -> f64 {
     total
 }
 
+mod kstwo;
+pub use kstwo::sf as kstwo_sf;
+
 /// Largest sample size for which the exact KS p-value is computed (SciPy's `MAX_AUTO_N`).
 pub const KS_EXACT_MAX_N: usize = 10_000;
 
@@ -219,6 +233,26 @@ pub fn ks_pvalue_exact(n1: usize, n2: usize, d: f64) -> Option<f64> {
     }
     let p = if n1 == n2 { prob_outside_square(n1 as i64, h) } else { prob_outside_band(n1 as i64, n2 as i64, g as i64, h) };
     (0.0..=1.0).contains(&p).then_some(p)
+}
+
+/// Two-sided p-value of the two-sample KS statistic `d` of samples of `n1` and `n2` values, as
+/// `scipy.stats.ks_2samp(method="auto")`: [`ks_pvalue_exact`] when both are at most
+/// [`KS_EXACT_MAX_N`] (and the exact computation succeeds), else [`ks_pvalue_asymptotic`].
+/// `None` for an empty sample.
+pub fn ks_pvalue(n1: usize, n2: usize, d: f64) -> Option<f64> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    ks_pvalue_exact(n1, n2, d).or_else(|| Some(ks_pvalue_asymptotic(n1, n2, d)))
+}
+
+/// SciPy's asymptotic two-sided p-value (`ks_2samp(method="asymp")`): the survival function of
+/// the one-sample two-sided Kolmogorov distribution `kstwo(n)` at `d`, with `n` the effective
+/// size `n1·n2/(n1+n2)` rounded half to even, as `numpy.round`.
+pub fn ks_pvalue_asymptotic(n1: usize, n2: usize, d: f64) -> f64 {
+    let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
+    let en = m * n / (m + n);
+    kstwo::sf(en.round_ties_even() as u64, d)
 }
 
 /// `P(D_{n,n} ≥ h/n)` = `2 Σ_k (−1)^{k+1} C(2n, n − kh) / C(2n, n)`, evaluated from the
@@ -325,7 +359,7 @@ pub fn numeric_drift(reference: &[f64], current: &[f64]) -> Result<NumericDrift,
         population_stability_index: population_stability_index(&rp, &cp),
         jensen_shannon_distance: jensen_shannon_distance(&rp, &cp),
         ks_statistic: ks,
-        ks_pvalue: ks_pvalue_exact(r.len(), c.len(), ks),
+        ks_pvalue: ks_pvalue(r.len(), c.len(), ks),
         wasserstein_distance: w,
         wasserstein_normed: w / population_std(&r).max(0.001),
         binning,

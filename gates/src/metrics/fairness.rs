@@ -16,6 +16,7 @@ pub enum Method {
 /// One metric on all the data and on every group of [`super::Groups`], in the same order.
 /// Groups absent from the data hold NaN, like the empty cells of Fairlearn's `MetricFrame`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GroupedMetric {
     pub overall: f64,
     pub by_group: Vec<f64>,
@@ -77,6 +78,7 @@ impl GroupedMetric {
 }
 
 /// The fairness disparities of one grouping, each as Fairlearn computes it with one `method`.
+/// The keys are the metric names fairness thresholds use (Fairlearn's names).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Disparities {
     pub demographic_parity_difference: f64,

@@ -17,8 +17,8 @@ mod regression;
 
 pub use binary::Confusion;
 pub use drift::{
-    CategoricalDrift, ColumnDrift, DriftBinning, NumericDrift, categorical_drift, jensen_shannon_distance, ks_pvalue_exact, ks_statistic,
-    numeric_drift, population_stability_index, wasserstein_distance,
+    CategoricalDrift, ColumnDrift, DriftBinning, NumericDrift, categorical_drift, jensen_shannon_distance, ks_pvalue, ks_pvalue_asymptotic,
+    ks_pvalue_exact, ks_statistic, kstwo_sf, numeric_drift, population_stability_index, wasserstein_distance,
 };
 pub use fairness::{Disparities, GroupedMetric, Method, python_max, python_min};
 pub use grouped::{BinaryAccumulator, BinaryMetric, BinaryReport, GroupEncoder, GroupMetrics, Groups, Layout, MAX_FEATURES, MAX_GROUPS};

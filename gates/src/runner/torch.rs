@@ -61,6 +61,7 @@ impl TorchModel {
         let mut module = CModule::load_on_device(path, device)
             .map_err(|e| RunnerError::Load { path: path.to_owned(), source: Box::new(TorchError::from(e)) })?;
         module.set_eval();
+        keep_freed_memory();
         Ok(TorchModel { path: path.to_owned(), module, device })
     }
 
@@ -75,10 +76,25 @@ impl TorchModel {
     /// # Errors
     /// The forward pass fails or returns a shape the runner cannot read.
     pub fn forward(&self, input: &[f32], rows: usize, width: usize) -> Result<Vec<f64>, RunnerError> {
+        let mut out = Vec::with_capacity(rows);
+        self.forward_into(input, rows, width, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`TorchModel::forward`] into `out` (its contents replaced, its allocation reused).
+    ///
+    /// The input is copied once into a tensor (`unsafe_code` is forbidden, which rules out
+    /// `Tensor::from_blob` over `input`); a `float32` output is read back as `float32` and
+    /// widened here, so no `float64` tensor is allocated.
+    ///
+    /// # Errors
+    /// The forward pass fails or returns a shape the runner cannot read.
+    pub fn forward_into(&self, input: &[f32], rows: usize, width: usize, out: &mut Vec<f64>) -> Result<(), RunnerError> {
         let forward_error =
             |e: tch::TchError| RunnerError::Forward { path: self.path.clone(), rows, width, source: Box::new(TorchError::from(e)) };
         let _guard = tch::no_grad_guard();
-        let x = Tensor::from_slice(input).view([rows as i64, width as i64]).to_device(self.device);
+        let x = Tensor::from_slice(input).view([rows as i64, width as i64]);
+        let x = if self.device == tch::Device::Cpu { x } else { x.to_device(self.device) };
         let y = self.module.forward_ts(&[x]).map_err(forward_error)?;
         let shape = y.size();
         let y = match shape.as_slice() {
@@ -87,11 +103,53 @@ impl TorchModel {
             [n, 2] if *n == rows as i64 => y.select(1, 1),
             _ => return Err(RunnerError::OutputShape { path: self.path.clone(), shape, rows }),
         };
-        let y = y.to_device(tch::Device::Cpu).to_kind(Kind::Double).contiguous();
-        let mut out = vec![0.0f64; rows];
-        y.f_copy_data(&mut out, rows).map_err(forward_error)?;
-        Ok(out)
+        let y = if self.device == tch::Device::Cpu { y } else { y.to_device(tch::Device::Cpu) };
+        out.clear();
+        if y.kind() == Kind::Float {
+            let mut values = vec![0.0f32; rows];
+            y.contiguous().f_copy_data(&mut values, rows).map_err(forward_error)?;
+            out.extend(values.iter().map(|&v| f64::from(v)));
+        } else {
+            out.resize(rows, 0.0);
+            y.to_kind(Kind::Double).contiguous().f_copy_data(out, rows).map_err(forward_error)?;
+        }
+        Ok(())
     }
+}
+
+/// Makes glibc's allocator keep the memory libtorch frees between batches instead of handing
+/// it back to the kernel after every batch.
+///
+/// Each forward pass allocates its intermediate tensors (a batch of 4,096 rows x 41 inputs is
+/// 0.7 MB per tensor, of 65,536 rows 11 MB) and frees them at the end. glibc serves blocks above
+/// its mmap threshold (128 KiB at start) with `mmap` and, once it has freed one, raises the
+/// threshold to that block's size and the heap's trim threshold to twice that. With the
+/// thresholds that one batch's tensors set, the heap grows and is trimmed again on every batch,
+/// so every batch faults its pages in anew: measured, half of the forward pass's time was page
+/// faults and `clear_page` in the kernel (`perf`), and the forward pass ran 4x slower than the
+/// same model from Python, whose earlier allocations had already raised the thresholds.
+///
+/// Freeing one 32 MiB block (glibc's largest dynamic mmap threshold) raises the mmap threshold
+/// to 32 MiB and the trim threshold to 64 MiB for the process, as a long-running Python process
+/// ends up with; the cost is that up to 64 MiB of freed heap is kept for reuse. `mallopt` would
+/// say this directly but needs `unsafe` FFI, which the workspace forbids. With another
+/// allocator this is one allocation and nothing else.
+fn keep_freed_memory() {
+    const BLOCK: usize = 32 * 1024 * 1024 - 64 * 1024;
+    let block: Vec<u8> = Vec::with_capacity(BLOCK);
+    // Without black_box the optimiser may drop an allocation nothing reads.
+    drop(std::hint::black_box(block));
+}
+
+/// Sets libtorch's intra-op thread count for this process (`torch.set_num_threads`); libtorch's
+/// default is one thread per physical core.
+pub fn set_threads(threads: usize) {
+    tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
+}
+
+/// libtorch's intra-op thread count.
+pub fn threads() -> usize {
+    usize::try_from(tch::get_num_threads()).unwrap_or(1)
 }
 
 /// A [`TorchModel`] with its signature: encodes a batch's input columns, runs the model and
@@ -101,6 +159,7 @@ pub struct ModelScorer {
     model: TorchModel,
     encoder: InputEncoder,
     output: OutputKind,
+    /// The encoded input of the last batch, reused so that batches allocate nothing for it.
     buffer: Vec<f32>,
     rows: u64,
     seconds: f64,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tollgate_gates::metrics::{
-    Average, BinaryAccumulator, BinaryMetric, DEFAULT_ECE_BINS, GroupEncoder, Method, MulticlassConfusion, categorical_drift,
+    Average, BinaryAccumulator, BinaryMetric, DEFAULT_ECE_BINS, GroupEncoder, Method, MulticlassConfusion, categorical_drift, kstwo_sf,
     numeric_drift, regression_metrics,
 };
 
@@ -173,10 +173,9 @@ fn drift() {
             let parse = |v: &[&String]| v.iter().map(|s| s.parse::<f64>().unwrap()).collect::<Vec<_>>();
             let d = numeric_drift(&parse(&r), &parse(&c)).unwrap();
             let v = serde_json::to_value(&d).unwrap();
-            match d.ks_pvalue {
-                Some(p) => check(&format!("{name} ks_pvalue"), p, &case["ks_pvalue"], &mut failures),
-                None => assert!(d.reference_rows.max(d.current_rows) > 10_000, "{name}: no exact p-value"),
-            }
+            // Exact up to 10,000 values a side, SciPy's asymptotic p-value above (the adult cases).
+            let p = d.ks_pvalue.unwrap_or(f64::NAN);
+            check(&format!("{name} ks_pvalue"), p, &case["ks_pvalue"], &mut failures);
             for metric in
                 ["population_stability_index", "jensen_shannon_distance", "ks_statistic", "wasserstein_distance", "wasserstein_normed"]
             {
@@ -189,6 +188,33 @@ fn drift() {
             check(&format!("{name} psi"), d.population_stability_index, &case["population_stability_index"], &mut failures);
             check(&format!("{name} js"), d.jensen_shannon_distance, &case["jensen_shannon_distance"], &mut failures);
         }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `kstwo.sf` at points that reach every method SciPy's `_kolmogn` switches between, and
+/// `ks_2samp` p-values above 10,000 values a side, where SciPy uses `kstwo.sf(d, round(en))`.
+#[test]
+fn ks_asymptotic() {
+    let expected = expected();
+    let mut failures = Vec::new();
+    for case in expected["kstwo"].as_array().unwrap() {
+        let (n, x) = (case["n"].as_u64().unwrap(), case["x"].as_f64().unwrap());
+        check(&format!("kstwo.sf({x}, {n})"), kstwo_sf(n, x), &case["sf"], &mut failures);
+    }
+    for case in expected["ks_asymptotic"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        // Value i of a sample is ((i * mult) % mod) / mod * scale + shift, as the generator has it.
+        let sample = |spec: &serde_json::Value| -> Vec<f64> {
+            let spec = spec.as_array().unwrap();
+            let int = |i: usize| spec[i].as_u64().unwrap();
+            let (size, mult, modulo, scale, shift) = (int(0), int(1), int(2), spec[3].as_f64().unwrap(), spec[4].as_f64().unwrap());
+            (0..size).map(|i| ((i * mult) % modulo) as f64 / modulo as f64 * scale + shift).collect()
+        };
+        let d = numeric_drift(&sample(&case["reference"]), &sample(&case["current"])).unwrap();
+        assert!(d.reference_rows.max(d.current_rows) > 10_000, "{name} is in the asymptotic regime");
+        check(&format!("{name} ks_statistic"), d.ks_statistic, &case["ks_statistic"], &mut failures);
+        check(&format!("{name} ks_pvalue"), d.ks_pvalue.unwrap_or(f64::NAN), &case["ks_pvalue"], &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
