@@ -281,25 +281,16 @@ fn evaluate_policies(repo: &ConfigRepo, index: &Index<'_>, bundle: &Bundle, scop
         author: ConvertedValue::new(&options.author.as_ref().map_or(Value::Null, |a| json!({"name": a.name, "email": a.email}))),
         converted,
     });
-    let packages_of_kind: HashMap<Kind, Vec<String>> = [
-        Kind::Config,
-        Kind::Environment,
-        Kind::Model,
-        Kind::Dataset,
-        Kind::Release,
-        Kind::Promotion,
-        Kind::TerraformPlan,
-        Kind::KubernetesManifest,
-    ]
-    .into_iter()
-    .map(|k| {
-        let packages = [format!("tollgate.{}", k.package_suffix()), format!("tollgate.lib.{}", k.package_suffix())]
-            .into_iter()
-            .filter(|p| bundle.has_rules(p))
-            .collect();
-        (k, packages)
-    })
-    .collect();
+    let packages_of_kind: HashMap<Kind, Vec<String>> = Kind::ALL
+        .into_iter()
+        .map(|k| {
+            let packages = [format!("tollgate.{}", k.package_suffix()), format!("tollgate.lib.{}", k.package_suffix())]
+                .into_iter()
+                .filter(|p| bundle.has_rules(p))
+                .collect();
+            (k, packages)
+        })
+        .collect();
     let disabled: HashSet<&str> = repo.settings.disabled_rules.iter().map(String::as_str).collect();
     let limits = repo.settings.limits;
 

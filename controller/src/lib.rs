@@ -21,6 +21,8 @@ pub mod scaffold;
 pub mod schema;
 pub mod spec;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 pub mod windows;
 pub mod yaml;

@@ -139,7 +139,7 @@ impl<'r> Checker<'r> {
     }
 
     fn names_of(&self, kind: Kind) -> String {
-        let others = self.repo.others.iter().filter(|s| s.kind == kind).map(|s| s.name.as_str());
+        let others = self.repo.others.iter().flat_map(|f| f.documents.iter()).filter(|s| s.kind == kind).map(|s| s.name.as_str());
         let mut names: Vec<&str> = self.repo.of_kind(kind).map(|d| d.name.as_str()).chain(others).collect();
         names.sort_unstable();
         names.dedup();

@@ -2,37 +2,10 @@
 //! of `examples/`, for each kind of change, the plans, findings, fatal problems and promotions
 //! it keeps or rebuilds equal what a full prepare at the new commit says.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{GateSettings, Options, Prepared, prepare, prepare_incremental};
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-fn commit_all(repo: &git2::Repository, message: &str) {
-    let mut index = repo.index().unwrap();
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
-    index.update_all(["*"], None).unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::now("dev", "dev@acme.example").unwrap();
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap();
-}
+use crate::test_support::{commit_all, committed_examples, edit};
 
 fn options(root: &Path) -> Options {
     Options {
@@ -66,10 +39,7 @@ fn view(p: &Prepared) -> serde_json::Value {
 
 /// Applies `change` and commits it; returns whether the incremental prepare applied.
 fn compare(name: &str, change: impl Fn(&Path)) -> bool {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&examples(), dir.path());
-    let git = git2::Repository::init(dir.path()).unwrap();
-    commit_all(&git, "base");
+    let (dir, git) = committed_examples();
     let opts = options(dir.path());
     let before = prepare(&opts).unwrap();
     change(dir.path());
@@ -100,13 +70,6 @@ fn compare(name: &str, change: impl Fn(&Path)) -> bool {
         }
         None => false,
     }
-}
-
-fn edit(root: &Path, rel: &str, from: &str, to: &str) {
-    let path = root.join(rel);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "`{from}` not in {rel}");
-    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
 #[test]
@@ -161,10 +124,7 @@ fn data_config_and_policy_changes_prepare_from_scratch() {
 /// the gates of the working copy it mirrors.
 #[test]
 fn gates_of_a_mirror_read_the_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&examples(), dir.path());
-    let git = git2::Repository::init(dir.path()).unwrap();
-    commit_all(&git, "base");
+    let (dir, _git) = committed_examples();
     let mirror = tempfile::tempdir().unwrap();
     let status = std::process::Command::new("git")
         .args(["clone", "-q", "--bare"])

@@ -170,17 +170,24 @@ pub struct ConfigRepo {
     /// Every file path in the repo, loaded or not (for "does this file exist" checks).
     pub paths: std::collections::HashSet<RepoPath>,
     pub settings: Settings,
-    /// Documents a scoped load ([`load_scoped`]) did not load, as summaries; empty after a
-    /// full load. When it is not empty, `documents` holds only what the change touches and
-    /// what that needs.
-    pub others: Vec<Summary>,
+    /// Files a scoped load ([`load_scoped`]) did not load, with summaries of their documents;
+    /// empty after a full load. When it is not empty, `documents` holds only what the change
+    /// touches and what that needs.
+    pub others: Vec<OtherFile>,
+}
+
+/// A file a scoped load did not load, and what it knows of the file's documents.
+#[derive(Debug, Clone)]
+pub struct OtherFile {
+    pub path: RepoPath,
+    /// Shared with the summaries cache: a scoped load copies nothing per document.
+    pub documents: Arc<[Summary]>,
 }
 
 /// What a scoped load knows of a document it did not load: enough to tell whether a change
 /// affects it, and to name it in hints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
-    pub path: RepoPath,
     pub kind: Kind,
     pub name: String,
     /// What its checks look up ([`crate::refs::outgoing`]).
@@ -195,7 +202,7 @@ impl ConfigRepo {
 
     /// How many documents the repo has, loaded or not.
     pub fn document_count(&self) -> usize {
-        self.documents.len() + self.others.len()
+        self.documents.len() + self.others.iter().map(|f| f.documents.len()).sum::<usize>()
     }
 
     /// Documents of one kind.

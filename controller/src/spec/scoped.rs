@@ -26,8 +26,8 @@ use git2::{Delta, DiffOptions, FileMode, ObjectType, Oid, Repository, Tree, Tree
 use rayon::prelude::*;
 
 use super::load::{CONFIG_FILE, Globs, Role, parse_file, settings_from};
-use super::summaries::{DocSummary, Summaries, Treatment};
-use super::{ConfigRepo, Document, FileData, Kind, LoadOptions, Summary};
+use super::summaries::{DocSummary, Docs, Summaries, Treatment};
+use super::{ConfigRepo, Document, FileData, Kind, LoadOptions, OtherFile};
 use crate::check::Changes;
 use crate::diag::{Finding, Severity, Stage};
 use crate::refs;
@@ -86,6 +86,9 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
         opts.pathspec(format!("{prefix}/"));
     }
     opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(true).recurse_ignored_dirs(true).include_typechange(true);
+    // As `git status` does: files whose stat data the index could not trust (written in the
+    // same second as the index) are hashed once and the index refreshed, not hashed every run.
+    opts.update_index(true);
     let (diff, commit) = match rev {
         Some(rev) => {
             let commit = resolve_commit(&git, rev)?;
@@ -187,7 +190,7 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
         .filter(|(p, _)| !changed.contains_key(*p) && !deleted.contains(*p))
         .filter_map(|(p, oid)| treatment(p).map(|t| (p, *oid, t)))
         .collect();
-    let mut known: HashMap<&RepoPath, Vec<DocSummary>> = HashMap::with_capacity(unchanged.len());
+    let mut known: HashMap<&RepoPath, Docs> = HashMap::with_capacity(unchanged.len());
     let mut missing = Vec::new();
     for &(path, oid, t) in &unchanged {
         match cache.get(oid, t) {
@@ -235,7 +238,7 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
                 docs
             }
         };
-        deleted_documents.extend(docs.into_iter().map(|d| (d.kind, d.name)));
+        deleted_documents.extend(docs.iter().map(|d| (d.kind, d.name.clone())));
     }
     let changed_docs: Vec<(Vec<Document>, Vec<Finding>)> =
         loaded.iter().map(|(data, t)| parse_file(data, *t == Treatment::Plan, &globs, &limits)).collect();
@@ -259,7 +262,7 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
             promotes_from.insert(doc.name.as_str(), from);
         }
     }
-    for d in known.values().flatten().filter(|d| d.kind == Kind::Environment) {
+    for d in known.values().flat_map(|docs| docs.iter()).filter(|d| d.kind == Kind::Environment) {
         if let Some((_, from)) = d.refs.iter().find(|(k, _)| *k == Kind::Environment) {
             promotes_from.entry(d.name.as_str()).or_insert(from.as_str());
         }
@@ -281,7 +284,7 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
     };
     let mut load_paths: HashSet<&RepoPath> = HashSet::new();
     for (path, docs) in &known {
-        for d in docs {
+        for d in docs.iter() {
             let depends = d.refs.iter().any(|(k, n)| touched.contains(&(*k, n.as_str())))
                 || (d.kind == Kind::Release
                     && !touched_envs.is_empty()
@@ -321,7 +324,7 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
         if load_paths.contains(path) {
             continue;
         }
-        repo.others.extend(docs.into_iter().map(|d| Summary { path: path.clone(), kind: d.kind, name: d.name, refs: d.refs }));
+        repo.others.push(OtherFile { path: path.clone(), documents: docs });
     }
     repo.others.sort_by(|a, b| a.path.cmp(&b.path));
     repo.files = loaded.into_iter().chain(context).map(|(d, _)| (d.path.clone(), d)).collect();
@@ -334,12 +337,12 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
 }
 
 /// The summaries of one file's documents; a file that does not parse has none.
-fn summarize(data: &Arc<FileData>, treatment: Treatment, globs: &Globs, limits: &yaml::Limits) -> Vec<DocSummary> {
+fn summarize(data: &Arc<FileData>, treatment: Treatment, globs: &Globs, limits: &yaml::Limits) -> Docs {
     if data.bytes.len() > limits.max_file_bytes {
-        return Vec::new();
+        return Docs::from([]);
     }
     let (docs, _) = parse_file(data, treatment == Treatment::Plan, globs, limits);
-    docs.iter().map(|d| DocSummary { kind: d.kind, name: d.name.clone(), refs: refs::outgoing(d) }).collect()
+    docs.iter().map(|d| DocSummary { kind: d.kind, name: d.name.clone(), refs: refs::outgoing(d) }).collect::<Vec<_>>().into()
 }
 
 fn pool<T: Send>(jobs: usize, work: impl FnOnce() -> T + Send) -> T {

@@ -3,40 +3,13 @@
 //! findings on the documents the change can affect.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::check::{self, CheckOptions, Report};
 use crate::diag::Finding;
 use crate::refs;
 use crate::spec::{ConfigRepo, Kind};
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-fn commit_all(repo: &git2::Repository, message: &str) {
-    let mut index = repo.index().unwrap();
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
-    index.update_all(["*"], None).unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::now("test", "test@example.invalid").unwrap();
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap();
-}
+use crate::test_support::{commit_all, committed_examples, edit};
 
 fn run(dir: &Path, rev: Option<&str>, base: Option<&str>) -> (ConfigRepo, Report) {
     let (repo, changes) = check::load(dir, rev, base, 1).unwrap();
@@ -71,10 +44,7 @@ fn key(f: &Finding) -> String {
 /// Applies `change` to a committed copy of the examples, then compares the scoped check with
 /// the full one, from the working directory and from a commit.
 fn compare(name: &str, change: impl Fn(&Path)) {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&examples(), dir.path());
-    let git = git2::Repository::init(dir.path()).unwrap();
-    commit_all(&git, "base");
+    let (dir, git) = committed_examples();
     // The deleted documents, as the base had them.
     let (before, _) = run(dir.path(), None, None);
     change(dir.path());
@@ -108,13 +78,6 @@ fn compare(name: &str, change: impl Fn(&Path)) {
             }
         }
     }
-}
-
-fn edit(root: &Path, rel: &str, from: &str, to: &str) {
-    let path = root.join(rel);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "`{from}` not in {rel}");
-    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
 #[test]
@@ -173,10 +136,7 @@ fn a_changed_manifest_and_plan() {
 
 #[test]
 fn summaries_are_cached_in_the_git_directory_and_reused() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&examples(), dir.path());
-    let git = git2::Repository::init(dir.path()).unwrap();
-    commit_all(&git, "base");
+    let (dir, _git) = committed_examples();
     edit(dir.path(), "models/income.yaml", "limitations:", "limitation:");
     let (_, first) = run(dir.path(), None, Some("HEAD"));
     let cache = dir.path().join(".git/tollgate/summaries");
@@ -191,10 +151,7 @@ fn summaries_are_cached_in_the_git_directory_and_reused() {
 
 #[test]
 fn a_changed_policy_or_config_loads_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&examples(), dir.path());
-    let git = git2::Repository::init(dir.path()).unwrap();
-    commit_all(&git, "base");
+    let (dir, _git) = committed_examples();
     edit(dir.path(), "tollgate.yaml", "name: acme-ml", "name: acme-ml2");
     let (repo, report) = run(dir.path(), None, Some("HEAD"));
     assert!(repo.others.is_empty());

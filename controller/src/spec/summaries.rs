@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use git2::Oid;
 
 use super::Kind;
@@ -51,13 +53,10 @@ impl Treatment {
     }
 }
 
-/// One document's summary, without its path (which the blob does not know).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct DocSummary {
-    pub kind: Kind,
-    pub name: String,
-    pub refs: Vec<(Kind, String)>,
-}
+pub(super) use super::Summary as DocSummary;
+
+/// The summaries of one blob's documents, shared.
+pub(super) type Docs = Arc<[DocSummary]>;
 
 type Key = (Oid, Treatment);
 
@@ -66,8 +65,8 @@ type Key = (Oid, Treatment);
 pub(super) struct Summaries {
     file: Option<PathBuf>,
     header: String,
-    entries: HashMap<Key, Vec<DocSummary>>,
-    used: HashMap<Key, Vec<DocSummary>>,
+    entries: HashMap<Key, Docs>,
+    used: HashMap<Key, Docs>,
     dirty: bool,
 }
 
@@ -82,7 +81,7 @@ impl Summaries {
             if lines.next() == Some(header.as_str()) {
                 for line in lines {
                     if let Some((key, docs)) = parse_line(line) {
-                        entries.insert(key, docs);
+                        entries.insert(key, docs.into());
                     }
                 }
             }
@@ -91,7 +90,7 @@ impl Summaries {
     }
 
     /// The summaries of a blob read as `treatment`, when cached.
-    pub fn get(&mut self, blob: Oid, treatment: Treatment) -> Option<Vec<DocSummary>> {
+    pub fn get(&mut self, blob: Oid, treatment: Treatment) -> Option<Docs> {
         let key = (blob, treatment);
         let docs = self.entries.get(&key)?.clone();
         self.used.insert(key, docs.clone());
@@ -99,7 +98,7 @@ impl Summaries {
     }
 
     /// Records the summaries of a blob.
-    pub fn put(&mut self, blob: Oid, treatment: Treatment, docs: Vec<DocSummary>) {
+    pub fn put(&mut self, blob: Oid, treatment: Treatment, docs: Docs) {
         let storable = docs.iter().all(|d| storable(&d.name) && d.refs.iter().all(|(_, n)| storable(n)));
         if storable && !blob.is_zero() {
             self.used.insert((blob, treatment), docs);
@@ -127,7 +126,7 @@ impl Summaries {
             out.push_str(&key.0.to_string());
             out.push(' ');
             out.push(key.1.as_char());
-            for doc in &self.used[key] {
+            for doc in self.used[key].iter() {
                 out.push('\t');
                 out.push_str(doc.kind.as_str());
                 out.push(SEP);
@@ -192,16 +191,16 @@ mod tests {
         ];
         let mut cache = Summaries::open(Some(dir.path()), &limits);
         assert!(cache.get(blob, Treatment::Yaml).is_none());
-        cache.put(blob, Treatment::Yaml, docs.clone());
-        cache.put(other, Treatment::Yaml, vec![DocSummary { kind: Kind::Model, name: "bad\tname".into(), refs: vec![] }]);
-        cache.put(other, Treatment::Plan, Vec::new());
+        cache.put(blob, Treatment::Yaml, docs.clone().into());
+        cache.put(other, Treatment::Yaml, vec![DocSummary { kind: Kind::Model, name: "bad\tname".into(), refs: vec![] }].into());
+        cache.put(other, Treatment::Plan, Vec::new().into());
         cache.save();
 
         let mut again = Summaries::open(Some(dir.path()), &limits);
-        assert_eq!(again.get(blob, Treatment::Yaml), Some(docs));
+        assert_eq!(again.get(blob, Treatment::Yaml).as_deref(), Some(&docs[..]));
         assert_eq!(again.get(blob, Treatment::Manifests), None, "the treatment is part of the key");
         assert_eq!(again.get(other, Treatment::Yaml), None, "a name with a tab is not cached");
-        assert_eq!(again.get(other, Treatment::Plan), Some(Vec::new()));
+        assert_eq!(again.get(other, Treatment::Plan).as_deref(), Some(&[][..]));
 
         let stricter = Limits { max_depth: 8, ..limits };
         assert!(Summaries::open(Some(dir.path()), &stricter).get(blob, Treatment::Yaml).is_none(), "other limits, other cache");

@@ -20,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{ConnectOptions as _, Row as _};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 mod bulk;
@@ -125,6 +126,14 @@ const PG_INSERT: &str =
 const PG_INSERT_AND_ADVANCE: &str = "WITH inserted AS (INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq) \
      UPDATE audit_head SET size = $9, hash = $10, time = $11 WHERE id = 1 AND size = $12 AND hash = $13 AND EXISTS (SELECT 1 FROM inserted)";
+
+/// The first event of an append that starts from a remembered head: the head's
+/// compare-and-swap runs first and the insert reads from it, so it inserts nothing (0 rows)
+/// when another writer moved the head.
+const PG_ADVANCE_THEN_INSERT: &str = "WITH head AS (UPDATE audit_head SET size = $9, hash = $10, time = $11 \
+     WHERE id = 1 AND size = $12 AND hash = $13 RETURNING id) \
+     INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM head";
 
 fn query_err(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { op, source }
@@ -239,9 +248,13 @@ pub struct Store {
     /// The database file, for the bulk reader's own connection (`None` for PostgreSQL and
     /// in-memory SQLite).
     sqlite_file: Option<PathBuf>,
+    /// PostgreSQL: the head this handle last wrote (size, hash, time). An append starts from it
+    /// without locking the head row first; the head's compare-and-swap in the same transaction
+    /// still decides, and when another writer moved the head the append is made again under
+    /// the lock. Shared by clones.
+    head_hint: Arc<std::sync::Mutex<Option<(u64, [u8; 32], String)>>>,
 }
 
-/// A domain record to write in the same transaction as its audit event.
 /// A domain record to write with [`Store::record_many`].
 #[derive(Debug, Clone)]
 pub struct NewRecord {
@@ -251,6 +264,7 @@ pub struct NewRecord {
     pub doc: Value,
 }
 
+/// A domain record to write in the same transaction as its audit event.
 struct PendingRecord<'a> {
     kind: RecordKind,
     subject: &'a str,
@@ -308,7 +322,7 @@ impl Store {
             // batches the pool's stream instead.
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let sqlite_file = (!in_memory).then(|| options.get_filename().to_owned());
-            Ok(Self { backend: Backend::Sqlite(pool), sqlite_file })
+            Ok(Self { backend: Backend::Sqlite(pool), sqlite_file, head_hint: Arc::default() })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect)?.disable_statement_logging();
             let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await.map_err(connect)?;
@@ -322,7 +336,7 @@ impl Store {
                     tracing::warn!(setting, value, "postgresql is not durable: audit commits may be lost");
                 }
             }
-            Ok(Self { backend: Backend::Postgres(pool), sqlite_file: None })
+            Ok(Self { backend: Backend::Postgres(pool), sqlite_file: None, head_hint: Arc::default() })
         } else {
             Err(StoreError::UnsupportedUrl { url: redact(url) })
         }
@@ -462,14 +476,90 @@ impl Store {
                 Ok(built)
             }
             Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(query_err("begin the append"))?;
-                let row = sqlx::query("SELECT size, hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
-                    .fetch_one(&mut *tx)
+                let hint = self.head_hint.lock().ok().and_then(|h| h.clone());
+                if hint.is_some() {
+                    match self.append_pg(pool, events, records, hint).await {
+                        // Another writer moved the head: nothing was written; again under the lock.
+                        Err(StoreError::HeadMoved) => {}
+                        other => return other,
+                    }
+                }
+                self.append_pg(pool, events, records, None).await
+            }
+        }
+    }
+
+    /// One PostgreSQL append transaction: from the `hint` head (no lock taken; the head's
+    /// compare-and-swap decides) or, without one, from the head row locked `FOR UPDATE`.
+    async fn append_pg(
+        &self,
+        pool: &PgPool,
+        events: &[NewEvent],
+        records: &[PendingRecord<'_>],
+        hint: Option<(u64, [u8; 32], String)>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let result = async {
+            let mut tx = pool.begin().await.map_err(query_err("begin the append"))?;
+            let optimistic = hint.is_some();
+            let (old_size, old_hash, time) = match hint {
+                Some((size, hash, time)) => (size, hash, next_time(&time)),
+                None => {
+                    let row = sqlx::query("SELECT size, hash, time FROM audit_head WHERE id = 1 FOR UPDATE")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(query_err("lock the audit head"))?;
+                    let hash = to_hash(&row.get::<Vec<u8>, _>(1), "audit_head", 1)?;
+                    (row.get::<i64, _>(0) as u64, hash, next_time(&row.get::<String, _>(2)))
+                }
+            };
+            let built = if optimistic {
+                // From the hint, the head's compare-and-swap comes first (the first insert
+                // reads from it), so every writer locks the head row before any event row, as
+                // the locked path does: no deadlock, and a moved head writes nothing.
+                let mut built = Vec::with_capacity(events.len());
+                let (mut seq, mut prev) = (old_size + 1, old_hash);
+                for e in events {
+                    let b = build_one(e, seq, prev, &time)?;
+                    (seq, prev) = (b.seq + 1, b.hash);
+                    built.push(b);
+                }
+                let (first, last) = (&built[0], &built[built.len() - 1]);
+                let advanced = sqlx::query(PG_ADVANCE_THEN_INSERT)
+                    .bind(first.seq as i64)
+                    .bind(&first.time)
+                    .bind(&first.actor)
+                    .bind(&first.action)
+                    .bind(&first.subject)
+                    .bind(&first.body)
+                    .bind(&first.prev_hash[..])
+                    .bind(&first.hash[..])
+                    .bind(last.seq as i64)
+                    .bind(&last.hash[..])
+                    .bind(&time)
+                    .bind(old_size as i64)
+                    .bind(&old_hash[..])
+                    .execute(&mut *tx)
                     .await
-                    .map_err(query_err("lock the audit head"))?;
-                let old_size = row.get::<i64, _>(0) as u64;
-                let old_hash = to_hash(&row.get::<Vec<u8>, _>(1), "audit_head", 1)?;
-                let time = next_time(&row.get::<String, _>(2));
+                    .map_err(query_err("insert an audit event"))?;
+                if advanced.rows_affected() != 1 {
+                    return Err(StoreError::HeadMoved);
+                }
+                for e in &built[1..] {
+                    sqlx::query(PG_INSERT)
+                        .bind(e.seq as i64)
+                        .bind(&e.time)
+                        .bind(&e.actor)
+                        .bind(&e.action)
+                        .bind(&e.subject)
+                        .bind(&e.body)
+                        .bind(&e.prev_hash[..])
+                        .bind(&e.hash[..])
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err("insert an audit event"))?;
+                }
+                built
+            } else {
                 // As on SQLite: the last insert carries the head's compare-and-swap (a
                 // data-modifying CTE), and encoding overlaps the previous insert.
                 let mut built = Vec::with_capacity(events.len());
@@ -499,7 +589,11 @@ impl Store {
                     };
                     let following = async { events.get(i).map(|e| build_one(e, current.seq + 1, current.hash, &time)).transpose() };
                     let (inserted, following) = futures_util::future::join(insert, following).await;
-                    let inserted = inserted.map_err(query_err("insert an audit event"))?;
+                    // Started from a stale hint, the first insert may meet the other writer's `seq`.
+                    let inserted = inserted.map_err(|e| match e.as_database_error() {
+                        Some(db) if optimistic && db.is_unique_violation() => StoreError::HeadMoved,
+                        _ => StoreError::Query { op: "insert an audit event", source: e },
+                    })?;
                     // The last call reports the head's update (the CTE's insert is not counted).
                     if i == events.len() && inserted.rows_affected() != 1 {
                         return Err(StoreError::HeadMoved);
@@ -512,21 +606,35 @@ impl Store {
                         }
                     }
                 }
-                for (rec, event) in records.iter().zip(&built) {
-                    sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "INSERT INTO {} (subject, doc, recorded_at, audit_seq) VALUES ($1, $2, $3, $4)",
-                        rec.kind.table()
-                    )))
-                    .bind(rec.subject)
-                    .bind(&rec.doc)
-                    .bind(&time)
-                    .bind(event.seq as i64)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("insert a record"))?;
-                }
-                tx.commit().await.map_err(query_err("commit the append"))?;
+                built
+            };
+            for (rec, event) in records.iter().zip(&built) {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO {} (subject, doc, recorded_at, audit_seq) VALUES ($1, $2, $3, $4)",
+                    rec.kind.table()
+                )))
+                .bind(rec.subject)
+                .bind(&rec.doc)
+                .bind(&time)
+                .bind(event.seq as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("insert a record"))?;
+            }
+
+            tx.commit().await.map_err(query_err("commit the append"))?;
+            Ok::<_, StoreError>((built, time))
+        }
+        .await;
+        let mut head = self.head_hint.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match result {
+            Ok((built, time)) => {
+                *head = built.last().map(|e| (e.seq, e.hash, time));
                 Ok(built)
+            }
+            Err(err) => {
+                *head = None;
+                Err(err)
             }
         }
     }
