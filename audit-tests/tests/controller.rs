@@ -519,3 +519,68 @@ async fn a_pull_request_environment_is_promoted_through_one_pull_request() {
     verify(&repo);
     drop_db(guard).await;
 }
+
+/// The whole path of a release to production: a failing gate blocks it with the reason; fixed,
+/// it enters dev, waits for an ML lead at staging, then for an ML lead and risk at prod (its
+/// author refused), waits for prod's window, is proposed on a branch (prod promotes by pull
+/// request) and is promoted when that branch is merged. The audit chain verifies.
+#[tokio::test]
+async fn a_release_flows_to_prod_through_gates_approvals_and_a_window() {
+    let (repo, guard) = Repo::new("sqlite").await;
+    let path = repo.dir.join("releases/churn-v3.yaml");
+    let text = std::fs::read_to_string(&path).expect("release");
+    let to_prod = text.replacen("  environment: staging\n", "  environment: prod\n", 1).replacen(
+        "      allowPrivilegeEscalation: false\n",
+        "      allowPrivilegeEscalation: false\n      readOnlyRootFilesystem: true\n",
+        1,
+    );
+    // A precision the scores cannot reach: staging and prod require quality gates.
+    std::fs::write(&path, to_prod.replacen("{metric: precision, min: 0.5}", "{metric: precision, min: 0.95}", 1)).expect("write");
+    git(&repo.dir, &["commit", "-q", "-am", "churn-v3: to prod"], ALICE);
+    repo.reconcile_at(TUESDAY);
+    let status = repo.status(TUESDAY);
+    let (s, why) = state(&status, "churn-v3", "staging");
+    assert_eq!(s, "Blocked", "{why}");
+    assert!(why.contains("precision"), "the failing gate is named: {why}");
+
+    // Fixed: dev at once, then staging waits for an ML lead.
+    std::fs::write(&path, &to_prod).expect("write");
+    git(&repo.dir, &["commit", "-q", "-am", "churn-v3: realistic precision"], ALICE);
+    let r = repo.reconcile_at(TUESDAY);
+    assert!(r.stdout.contains("promoted churn-v3 to dev"), "{}{}", r.stdout, r.stderr);
+    assert_eq!(state(&repo.status(TUESDAY), "churn-v3", "staging").0, "AwaitingApproval");
+    let (alice, bob, carol) = (repo.token("alice"), repo.token("bob"), repo.token("carol"));
+    assert_eq!(repo.approve("churn-v3", "staging", &bob).code, 0);
+    let r = repo.reconcile_at(TUESDAY);
+    assert!(r.stdout.contains("promoted churn-v3 to staging"), "{}{}", r.stdout, r.stderr);
+
+    // prod: two approvals, one from each group; the author is refused.
+    let (s, why) = state(&repo.status(TUESDAY), "churn-v3", "prod");
+    assert_eq!(s, "AwaitingApproval", "{why}");
+    let r = repo.approve("churn-v3", "prod", &alice);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("refused: alice authored the change"), "{}", r.stdout);
+    assert_eq!(repo.approve("churn-v3", "prod", &bob).code, 0);
+    assert_eq!(state(&repo.status(TUESDAY), "churn-v3", "prod").0, "AwaitingApproval", "one of two");
+    let r = repo.approve("churn-v3", "prod", &carol);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+    // Monday is outside prod's window: it waits.
+    let r = repo.reconcile_at(MONDAY);
+    assert!(!r.stdout.contains("churn-v3 for prod"), "{}", r.stdout);
+    let (s, why) = state(&repo.status(MONDAY), "churn-v3", "prod");
+    assert_eq!(s, "AwaitingWindow", "{why}");
+
+    // Tuesday: proposed on its branch, promoted once the branch is merged.
+    let r = repo.reconcile_at(TUESDAY);
+    assert!(r.stdout.contains("proposed churn-v3 for prod"), "{}{}", r.stdout, r.stderr);
+    assert_eq!(state(&repo.status(TUESDAY), "churn-v3", "prod").0, "Promoting");
+    git(&repo.dir, &["merge", "-q", "--ff-only", "tollgate/promote/prod/churn"], ALICE);
+    repo.reconcile_at(TUESDAY);
+    assert_eq!(state(&repo.status(TUESDAY), "churn-v3", "prod").0, "Promoted");
+    let deploy = std::fs::read_to_string(repo.dir.join("deploy/prod/churn.yaml")).expect("deploy file");
+    assert!(deploy.contains("user: \"bob\"") && deploy.contains("user: \"carol\""), "{deploy}");
+    assert!(deploy.contains("quality"), "the gate summary is recorded: {deploy}");
+    verify(&repo);
+    drop_db(guard).await;
+}
