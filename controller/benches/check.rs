@@ -15,6 +15,8 @@
 //! Each measurement runs in a fresh process (this binary re-executed), three times; the median
 //! time and the peak resident memory (`VmHWM`) are reported.
 
+#![allow(clippy::print_stdout)] // a benchmark reports on standard output
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -176,10 +178,10 @@ fn floor(root: &Path, files: &[String]) -> Duration {
             let kind = doc.value.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_lowercase();
             engine.set_input(regorus::Value::from(doc.value));
             for rule in ["deny", "warn"] {
-                if let Ok(v) = engine.eval_rule(format!("data.tollgate.{kind}.{rule}")) {
-                    if let Ok(set) = v.as_set() {
-                        results += set.len();
-                    }
+                if let Ok(v) = engine.eval_rule(format!("data.tollgate.{kind}.{rule}"))
+                    && let Ok(set) = v.as_set()
+                {
+                    results += set.len();
                 }
             }
         }

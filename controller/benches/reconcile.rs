@@ -12,6 +12,8 @@
 //!   store (the first pass of that process is not timed);
 //! - one release changed: the next pass after a commit that edits one release file.
 
+#![allow(clippy::print_stdout)] // a benchmark reports on standard output
+
 #[path = "support/generate.rs"]
 mod generate;
 #[path = "support/peak.rs"]

@@ -447,12 +447,11 @@ fn build_input(
         context.push(("environments", plan.environments.clone()));
         let mut datasets = Vec::new();
         for pointer in ["/spec/gates/evaluation", "/spec/gates/reference"] {
-            if let Some(name) = doc.str_at(pointer) {
-                if shared.converted.contains_key(&(Kind::Dataset, name.to_owned()))
-                    && !datasets.iter().any(|(n, _): &(String, _)| n == name)
-                {
-                    datasets.push((name.to_owned(), get(Kind::Dataset, Some(name))));
-                }
+            if let Some(name) = doc.str_at(pointer)
+                && shared.converted.contains_key(&(Kind::Dataset, name.to_owned()))
+                && !datasets.iter().any(|(n, _): &(String, _)| n == name)
+            {
+                datasets.push((name.to_owned(), get(Kind::Dataset, Some(name))));
             }
         }
         context.push(("datasets", ConvertedValue::object(datasets)));

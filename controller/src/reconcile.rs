@@ -73,9 +73,9 @@ pub enum ReconcileError {
         release: String,
         /// The environment.
         environment: String,
-        /// Why.
+        /// Why (boxed: Git errors carry the command's output).
         #[source]
-        source: crate::git::GitError,
+        source: Box<crate::git::GitError>,
     },
     /// The pull request of a promotion could not be opened, found or read. Nothing of the
     /// promotion is written when the token or repository is wrong: GitHub is asked before the
@@ -1196,7 +1196,7 @@ pub async fn act(
                             p.publish(commit, &branch).map_err(|source| ReconcileError::Push {
                                 release: plan.name.clone(),
                                 environment: env.name.clone(),
-                                source,
+                                source: Box::new(source),
                             })?;
                         }
                         commit

@@ -58,10 +58,10 @@ impl<'r> Index<'r> {
 pub fn outgoing(doc: &Document) -> Vec<(Kind, String)> {
     let mut out: Vec<(Kind, String)> = Vec::new();
     let mut push = |kind: Kind, name: Option<&str>| {
-        if let Some(name) = name {
-            if !out.iter().any(|(k, n)| *k == kind && n == name) {
-                out.push((kind, name.to_owned()));
-            }
+        if let Some(name) = name
+            && !out.iter().any(|(k, n)| *k == kind && n == name)
+        {
+            out.push((kind, name.to_owned()));
         }
     };
     let strings = |pointer: &str, field: &str| -> Vec<String> {
@@ -296,16 +296,16 @@ impl<'r> Checker<'r> {
         let Some(versions) = doc.value.pointer("/spec/versions").and_then(Value::as_array) else { return };
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, v) in versions.iter().enumerate() {
-            if let Some(ver) = v.get("version").and_then(Value::as_str) {
-                if let Some(first) = seen.insert(ver, i) {
-                    self.report(
-                        doc,
-                        "duplicate-version",
-                        &format!("/spec/versions/{i}/version"),
-                        format!("version `{ver}` is listed twice"),
-                        format!("it is already at `spec.versions[{first}]`; versions are immutable, add a new one instead"),
-                    );
-                }
+            if let Some(ver) = v.get("version").and_then(Value::as_str)
+                && let Some(first) = seen.insert(ver, i)
+            {
+                self.report(
+                    doc,
+                    "duplicate-version",
+                    &format!("/spec/versions/{i}/version"),
+                    format!("version `{ver}` is listed twice"),
+                    format!("it is already at `spec.versions[{first}]`; versions are immutable, add a new one instead"),
+                );
             }
             self.expect(doc, &format!("/spec/versions/{i}/trainingData"), Kind::Dataset, "ref-dataset");
             self.local_uri(doc, &format!("/spec/versions/{i}/artifact/uri"));
@@ -338,24 +338,24 @@ impl<'r> Checker<'r> {
         };
         for field in ["label", "prediction", "score"] {
             let pointer = format!("/spec/{field}");
-            if let Some(name) = doc.str_at(&pointer) {
-                if !columns.contains(&name) {
-                    self.report(doc, "ref-column", &pointer, format!("{field} column `{name}` is not in the schema"), column_hint());
-                }
+            if let Some(name) = doc.str_at(&pointer)
+                && !columns.contains(&name)
+            {
+                self.report(doc, "ref-column", &pointer, format!("{field} column `{name}` is not in the schema"), column_hint());
             }
         }
         if let Some(list) = doc.value.pointer("/spec/sensitiveFeatures").and_then(Value::as_array) {
             for (i, f) in list.iter().enumerate() {
-                if let Some(name) = f.as_str() {
-                    if !columns.contains(&name) {
-                        self.report(
-                            doc,
-                            "ref-column",
-                            &format!("/spec/sensitiveFeatures/{i}"),
-                            format!("sensitive feature `{name}` is not a column"),
-                            column_hint(),
-                        );
-                    }
+                if let Some(name) = f.as_str()
+                    && !columns.contains(&name)
+                {
+                    self.report(
+                        doc,
+                        "ref-column",
+                        &format!("/spec/sensitiveFeatures/{i}"),
+                        format!("sensitive feature `{name}` is not a column"),
+                        column_hint(),
+                    );
                 }
             }
         }
@@ -378,32 +378,32 @@ impl<'r> Checker<'r> {
     }
 
     fn release(&mut self, doc: &Document) {
-        if let Some(model) = self.expect(doc, "/spec/model/name", Kind::Model, "ref-model") {
-            if let Some(version) = doc.str_at("/spec/model/version") {
-                self.model_version(doc, "/spec/model/version", model, version);
-            }
+        if let Some(model) = self.expect(doc, "/spec/model/name", Kind::Model, "ref-model")
+            && let Some(version) = doc.str_at("/spec/model/version")
+        {
+            self.model_version(doc, "/spec/model/version", model, version);
         }
         self.expect(doc, "/spec/environment", Kind::Environment, "ref-environment");
         self.expect(doc, "/spec/gates/evaluation", Kind::Dataset, "ref-dataset");
         self.expect(doc, "/spec/gates/reference", Kind::Dataset, "ref-dataset");
-        if let Some(baseline) = doc.str_at("/spec/gates/baseline") {
-            if baseline != "production" {
-                match baseline.split_once('@') {
-                    Some((name, version)) => match self.index.get(Kind::Model, name) {
-                        Some(model) => self.model_version(doc, "/spec/gates/baseline", model, version),
-                        None => {
-                            let hint = self.names_of(Kind::Model);
-                            self.report(doc, "ref-model", "/spec/gates/baseline", format!("baseline Model `{name}` does not exist"), hint);
-                        }
-                    },
-                    None => self.report(
-                        doc,
-                        "ref-baseline",
-                        "/spec/gates/baseline",
-                        format!("baseline `{baseline}` is neither `production` nor `<model>@<version>`"),
-                        "write `production` to compare with what runs now, or `income@3` for a named version".to_owned(),
-                    ),
-                }
+        if let Some(baseline) = doc.str_at("/spec/gates/baseline")
+            && baseline != "production"
+        {
+            match baseline.split_once('@') {
+                Some((name, version)) => match self.index.get(Kind::Model, name) {
+                    Some(model) => self.model_version(doc, "/spec/gates/baseline", model, version),
+                    None => {
+                        let hint = self.names_of(Kind::Model);
+                        self.report(doc, "ref-model", "/spec/gates/baseline", format!("baseline Model `{name}` does not exist"), hint);
+                    }
+                },
+                None => self.report(
+                    doc,
+                    "ref-baseline",
+                    "/spec/gates/baseline",
+                    format!("baseline `{baseline}` is neither `production` nor `<model>@<version>`"),
+                    "write `production` to compare with what runs now, or `income@3` for a named version".to_owned(),
+                ),
             }
         }
         if doc.value.pointer("/spec/gates/drift").and_then(Value::as_array).is_some_and(|d| !d.is_empty())

@@ -176,7 +176,7 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
                 // The event first: a crash before the row leaves an unusable token, never an
                 // unrecorded usable one.
-                let event = NewEvent::new(&actor, "token.created", &format!("user/{user}"), json!({"tokenId": t.id, "user": user}))?;
+                let event = NewEvent::new(&actor, "token.created", format!("user/{user}"), json!({"tokenId": t.id, "user": user}))?;
                 let stored = log.append(&[event]).await?;
                 let seq = stored.first().map_or(0, |e| e.seq);
                 let row = TokenRow {
@@ -209,7 +209,7 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                     anyhow::bail!("no live token `{id}`\nhint: `tollgate token list` shows ids");
                 }
                 let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-                log.append(&[NewEvent::new(&actor, "token.revoked", &format!("token/{id}"), json!({"tokenId": id}))?]).await?;
+                log.append(&[NewEvent::new(&actor, "token.revoked", format!("token/{id}"), json!({"tokenId": id}))?]).await?;
                 out(format!("revoked token {id}"));
                 Ok(ExitCode::SUCCESS)
             }

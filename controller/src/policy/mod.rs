@@ -377,7 +377,7 @@ fn compile_error(path: &str, text: &str) -> PolicyError {
         .lines()
         .map(str::trim)
         .find_map(|l| l.strip_prefix("error:"))
-        .map_or_else(|| text.lines().map(str::trim).filter(|l| !l.is_empty()).last().unwrap_or("").to_owned(), |m| m.trim().to_owned());
+        .map_or_else(|| text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("").to_owned(), |m| m.trim().to_owned());
     PolicyError::Compile { file: path.to_owned(), line, column, message }
 }
 

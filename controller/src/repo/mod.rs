@@ -377,7 +377,7 @@ fn list_workdir(root: &Path) -> Result<Listing, RepoError> {
 
 /// Computes the Git blob id of `bytes`, the same id `git hash-object` prints.
 pub fn blob_id(bytes: &[u8]) -> Oid {
-    Oid::hash_object(ObjectType::Blob, bytes).unwrap_or_else(|_| Oid::ZERO_SHA1)
+    Oid::hash_object(ObjectType::Blob, bytes).unwrap_or(Oid::ZERO_SHA1)
 }
 
 fn list_commit(repo: &Repository, commit: Oid, prefix: &str) -> Result<Listing, RepoError> {

@@ -46,10 +46,10 @@ pub fn load(source: &Source, options: &LoadOptions) -> Result<ConfigRepo, RepoEr
     let config_file = listing.files.iter().find(|f| f.path.as_str() == CONFIG_FILE);
     let mut settings = Settings::default();
     if let Some(file) = config_file {
-        if let Some(data) = read_checked(source, &listing, file, &settings.limits, &mut repo.findings) {
-            if let Some(s) = settings_from(&data.bytes) {
-                settings = s;
-            }
+        if let Some(data) = read_checked(source, &listing, file, &settings.limits, &mut repo.findings)
+            && let Some(s) = settings_from(&data.bytes)
+        {
+            settings = s;
         }
     } else {
         repo.findings.push(

@@ -114,10 +114,10 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
         if modes.iter().any(|m| matches!(m, FileMode::Link | FileMode::Commit)) || delta.status() == Delta::Unreadable {
             return Ok(Scoped::Whole("the change involves symbolic links, submodules or unreadable files"));
         }
-        if matches!(delta.status(), Delta::Deleted | Delta::Renamed) {
-            if let Some(path) = strip(delta.old_file().path()) {
-                deleted.insert(path);
-            }
+        if matches!(delta.status(), Delta::Deleted | Delta::Renamed)
+            && let Some(path) = strip(delta.old_file().path())
+        {
+            deleted.insert(path);
         }
         if delta.status() == Delta::Deleted || delta.status() == Delta::Unmodified {
             continue;

@@ -252,8 +252,11 @@ pub struct Store {
     /// without locking the head row first; the head's compare-and-swap in the same transaction
     /// still decides, and when another writer moved the head the append is made again under
     /// the lock. Shared by clones.
-    head_hint: Arc<std::sync::Mutex<Option<(u64, [u8; 32], String)>>>,
+    head_hint: Arc<std::sync::Mutex<Option<HeadHint>>>,
 }
+
+/// A head this handle wrote: size, hash and time.
+type HeadHint = (u64, [u8; 32], String);
 
 /// A domain record to write with [`Store::record_many`].
 #[derive(Debug, Clone)]
@@ -496,7 +499,7 @@ impl Store {
         pool: &PgPool,
         events: &[NewEvent],
         records: &[PendingRecord<'_>],
-        hint: Option<(u64, [u8; 32], String)>,
+        hint: Option<HeadHint>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let result = async {
             let mut tx = pool.begin().await.map_err(query_err("begin the append"))?;

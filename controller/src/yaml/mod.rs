@@ -14,7 +14,6 @@
 //! at a value, [`locate`] parses the one file again and stops at the pointer: errors are rare,
 //! so the position index is built only when it is needed.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -280,10 +279,12 @@ impl<'l> Builder<'l> {
 
     /// Called when a node starts at the current path (with `pos` being its key, if any).
     fn mark(&mut self, pos: Pos) {
-        if let Some(target) = &mut self.target {
-            if target.doc == self.doc_index && target.found.is_none() && target.tokens == self.path {
-                target.found = Some(pos);
-            }
+        if let Some(target) = &mut self.target
+            && target.doc == self.doc_index
+            && target.found.is_none()
+            && target.tokens == self.path
+        {
+            target.found = Some(pos);
         }
     }
 
@@ -515,7 +516,7 @@ impl CloneWithin for Value {
 }
 
 /// Resolves a scalar by the YAML 1.2 core schema; quoted and block scalars are strings.
-fn resolve_scalar(text: &Cow<'_, str>, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result<Value, YamlError> {
+fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result<Value, YamlError> {
     if let Some(tag) = tag {
         if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
             return resolve_tagged(text, &tag.suffix, pos);
@@ -574,13 +575,13 @@ fn resolve_plain(text: &str, pos: Pos) -> Result<Value, YamlError> {
     if let Some(n) = parse_int(text) {
         return Ok(Value::Number(n));
     }
-    if is_core_float(text) {
-        if let Ok(f) = text.parse::<f64>() {
-            if let Some(n) = Number::from_f64(f) {
-                return Ok(Value::Number(n));
-            }
-            return Err(YamlError::NonFinite { pos, text: text.to_owned() });
+    if is_core_float(text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        if let Some(n) = Number::from_f64(f) {
+            return Ok(Value::Number(n));
         }
+        return Err(YamlError::NonFinite { pos, text: text.to_owned() });
     }
     Ok(Value::String(text.to_owned()))
 }
@@ -603,10 +604,10 @@ fn parse_int(text: &str) -> Option<Number> {
     if let Ok(i) = text.parse::<i64>() {
         return Some(Number::from(i));
     }
-    if let Ok(u) = digits.parse::<u64>() {
-        if !text.starts_with('-') {
-            return Some(Number::from(u));
-        }
+    if let Ok(u) = digits.parse::<u64>()
+        && !text.starts_with('-')
+    {
+        return Some(Number::from(u));
     }
     // Larger than 64 bits: fall back to the nearest float, as JSON parsers do.
     text.parse::<f64>().ok().and_then(Number::from_f64)
