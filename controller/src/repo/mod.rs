@@ -208,12 +208,7 @@ impl Source {
         let repo = Repository::discover(dir)
             .map_err(|source| RepoError::Git { context: format!("no Git repository at `{}`", dir.display()), source })?;
         let commit = resolve_commit(&repo, rev)?;
-        let prefix = repo
-            .workdir()
-            .and_then(|w| w.canonicalize().ok())
-            .zip(dir.canonicalize().ok())
-            .and_then(|(w, d)| d.strip_prefix(&w).ok().map(|p| p.to_string_lossy().replace('\\', "/")))
-            .unwrap_or_default();
+        let prefix = config_prefix(&repo, dir);
         Ok(Source::Commit { repo, commit, prefix })
     }
 
@@ -380,19 +375,35 @@ pub fn blob_id(bytes: &[u8]) -> Oid {
     Oid::hash_object(ObjectType::Blob, bytes).unwrap_or(Oid::ZERO_SHA1)
 }
 
+/// The config repo's folder inside the Git repository `repo` (`""` at its root, or when the
+/// repository has no working directory), for the folder `dir`.
+pub fn config_prefix(repo: &Repository, dir: &Path) -> String {
+    repo.workdir()
+        .and_then(|w| w.canonicalize().ok())
+        .zip(dir.canonicalize().ok())
+        .and_then(|(w, d)| d.strip_prefix(&w).ok().map(|p| p.to_string_lossy().replace('\\', "/")))
+        .unwrap_or_default()
+}
+
+/// The tree of the folder `prefix` in `root` (`root` itself for `""`), when it exists.
+pub fn subtree<'g>(repo: &'g Repository, root: &git2::Tree<'g>, prefix: &str) -> Option<git2::Tree<'g>> {
+    if prefix.is_empty() {
+        return Some(root.clone());
+    }
+    root.get_path(Path::new(prefix)).and_then(|e| e.to_object(repo)).and_then(|o| o.peel_to_tree()).ok()
+}
+
 fn list_commit(repo: &Repository, commit: Oid, prefix: &str) -> Result<Listing, RepoError> {
     let mut tree = repo
         .find_commit(commit)
         .and_then(|c| c.tree())
         .map_err(|source| RepoError::Git { context: format!("cannot read the tree of `{commit}`"), source })?;
-    if !prefix.is_empty() {
-        // The config repo is a folder of a larger Git repository: read only that folder.
-        tree = match tree.get_path(Path::new(prefix)).and_then(|e| e.to_object(repo)).and_then(|o| o.peel_to_tree()) {
-            Ok(t) => t,
-            // The folder does not exist at this commit: it has no files.
-            Err(_) => return Ok(Listing::default()),
-        };
-    }
+    // The config repo may be a folder of a larger Git repository: read only that folder. When
+    // the folder does not exist at this commit, it has no files.
+    tree = match subtree(repo, &tree, prefix) {
+        Some(t) => t,
+        None => return Ok(Listing::default()),
+    };
     let mut listing = Listing::default();
     let mut links: Vec<(RepoPath, Oid)> = Vec::new();
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {

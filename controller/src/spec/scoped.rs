@@ -65,15 +65,14 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
     };
     let workdir = git.workdir().and_then(|w| w.canonicalize().ok());
     let root = dir.canonicalize().map_err(|source| RepoError::Io { path: dir.to_owned(), source })?;
-    let prefix =
-        workdir.as_deref().and_then(|w| root.strip_prefix(w).ok()).map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+    let prefix = crate::repo::config_prefix(&git, dir);
     if rev.is_none() && workdir.is_none() {
         return Ok(Scoped::Whole("the repository has no working directory"));
     }
 
     let base_commit = resolve_commit(&git, base)?;
     let base_root = git.find_commit(base_commit).and_then(|c| c.tree()).map_err(git_err("cannot read the base tree"))?;
-    let Some(base_tree) = subtree(&git, &base_root, &prefix) else {
+    let Some(base_tree) = crate::repo::subtree(&git, &base_root, &prefix) else {
         return Ok(Scoped::Whole("the config repo's folder does not exist at the base"));
     };
     let Some(base_files) = tree_files(&base_tree)? else {
@@ -353,13 +352,6 @@ fn pool<T: Send>(jobs: usize, work: impl FnOnce() -> T + Send) -> T {
         Ok(pool) => pool.install(work),
         Err(_) => work(),
     }
-}
-
-fn subtree<'g>(git: &'g Repository, root: &Tree<'g>, prefix: &str) -> Option<Tree<'g>> {
-    if prefix.is_empty() {
-        return Some(root.clone());
-    }
-    root.get_path(Path::new(prefix)).and_then(|e| e.to_object(git)).and_then(|o| o.peel_to_tree()).ok()
 }
 
 /// Every file of a tree with its blob id; `None` when it holds links or submodules.

@@ -135,6 +135,21 @@ const PG_ADVANCE_THEN_INSERT: &str = "WITH head AS (UPDATE audit_head SET size =
      INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
      SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM head";
 
+/// Binds an event's eight columns, in `audit_events` order, to an insert of either backend.
+macro_rules! bind_event {
+    ($sql:expr, $e:expr) => {
+        sqlx::query($sql)
+            .bind($e.seq as i64)
+            .bind(&$e.time)
+            .bind(&$e.actor)
+            .bind(&$e.action)
+            .bind(&$e.subject)
+            .bind(&$e.body)
+            .bind(&$e.prev_hash[..])
+            .bind(&$e.hash[..])
+    };
+}
+
 fn query_err(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { op, source }
 }
@@ -425,17 +440,7 @@ impl Store {
                 let mut built = Vec::with_capacity(events.len());
                 let mut current = build_one(&events[0], old_size + 1, old_hash, &time)?;
                 for i in 1..=events.len() {
-                    let bind = |sql: &'static str| {
-                        sqlx::query(sql)
-                            .bind(current.seq as i64)
-                            .bind(&current.time)
-                            .bind(&current.actor)
-                            .bind(&current.action)
-                            .bind(&current.subject)
-                            .bind(&current.body)
-                            .bind(&current.prev_hash[..])
-                            .bind(&current.hash[..])
-                    };
+                    let bind = |sql: &'static str| bind_event!(sql, current);
                     let insert = if i < events.len() {
                         bind(SQLITE_INSERT).execute(&mut *tx)
                     } else {
@@ -527,15 +532,7 @@ impl Store {
                     built.push(b);
                 }
                 let (first, last) = (&built[0], &built[built.len() - 1]);
-                let advanced = sqlx::query(PG_ADVANCE_THEN_INSERT)
-                    .bind(first.seq as i64)
-                    .bind(&first.time)
-                    .bind(&first.actor)
-                    .bind(&first.action)
-                    .bind(&first.subject)
-                    .bind(&first.body)
-                    .bind(&first.prev_hash[..])
-                    .bind(&first.hash[..])
+                let advanced = bind_event!(PG_ADVANCE_THEN_INSERT, first)
                     .bind(last.seq as i64)
                     .bind(&last.hash[..])
                     .bind(&time)
@@ -548,18 +545,7 @@ impl Store {
                     return Err(StoreError::HeadMoved);
                 }
                 for e in &built[1..] {
-                    sqlx::query(PG_INSERT)
-                        .bind(e.seq as i64)
-                        .bind(&e.time)
-                        .bind(&e.actor)
-                        .bind(&e.action)
-                        .bind(&e.subject)
-                        .bind(&e.body)
-                        .bind(&e.prev_hash[..])
-                        .bind(&e.hash[..])
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(query_err("insert an audit event"))?;
+                    bind_event!(PG_INSERT, e).execute(&mut *tx).await.map_err(query_err("insert an audit event"))?;
                 }
                 built
             } else {
@@ -568,17 +554,7 @@ impl Store {
                 let mut built = Vec::with_capacity(events.len());
                 let mut current = build_one(&events[0], old_size + 1, old_hash, &time)?;
                 for i in 1..=events.len() {
-                    let bind = |sql: &'static str| {
-                        sqlx::query(sql)
-                            .bind(current.seq as i64)
-                            .bind(&current.time)
-                            .bind(&current.actor)
-                            .bind(&current.action)
-                            .bind(&current.subject)
-                            .bind(&current.body)
-                            .bind(&current.prev_hash[..])
-                            .bind(&current.hash[..])
-                    };
+                    let bind = |sql: &'static str| bind_event!(sql, current);
                     let insert = if i < events.len() {
                         bind(PG_INSERT).execute(&mut *tx)
                     } else {
@@ -592,11 +568,7 @@ impl Store {
                     };
                     let following = async { events.get(i).map(|e| build_one(e, current.seq + 1, current.hash, &time)).transpose() };
                     let (inserted, following) = futures_util::future::join(insert, following).await;
-                    // Started from a stale hint, the first insert may meet the other writer's `seq`.
-                    let inserted = inserted.map_err(|e| match e.as_database_error() {
-                        Some(db) if optimistic && db.is_unique_violation() => StoreError::HeadMoved,
-                        _ => StoreError::Query { op: "insert an audit event", source: e },
-                    })?;
+                    let inserted = inserted.map_err(query_err("insert an audit event"))?;
                     // The last call reports the head's update (the CTE's insert is not counted).
                     if i == events.len() && inserted.rows_affected() != 1 {
                         return Err(StoreError::HeadMoved);
