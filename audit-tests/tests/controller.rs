@@ -584,3 +584,66 @@ async fn a_release_flows_to_prod_through_gates_approvals_and_a_window() {
     verify(&repo);
     drop_db(guard).await;
 }
+
+/// `tollgate serve` over TLS and `tollgate approve --server`: an approval given through the API
+/// is the same approval as one given with the database (bound to the content, the author
+/// refused), and the next pass promotes with it. SIGTERM stops the server cleanly.
+#[tokio::test]
+async fn an_approval_through_the_api_over_tls_lets_the_release_through() {
+    let (repo, guard) = Repo::new("sqlite").await;
+    let first = repo.reconcile_at(TUESDAY);
+    assert!(first.code == 0 || first.code == 1, "{}", first.stderr);
+    let (alice, bob) = (repo.token("alice"), repo.token("bob"));
+
+    let tls = repo.dir.parent().expect("tmp").join("tls");
+    std::fs::create_dir_all(&tls).expect("mkdir");
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
+    let (cert, pkey) = (tls.join("cert.pem"), tls.join("key.pem"));
+    std::fs::write(&cert, key.cert.pem()).expect("write");
+    std::fs::write(&pkey, key.signing_key.serialize_pem()).expect("write");
+    let mut server = Command::new(tollgate())
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert", cert.to_str().expect("utf-8"), "--tls-key", pkey.to_str().expect("utf-8")])
+        .current_dir(&repo.dir)
+        .env("TOLLGATE_DB", &repo.db)
+        .env("TOLLGATE_REPO", &repo.dir)
+        .env("TOLLGATE_GATE_CACHE", repo.dir.parent().expect("tmp").join("gate-cache"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut line).expect("first line");
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve said {line:?}")).to_owned();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+    let remote = |token: &str, extra: &[&str]| {
+        let mut args = vec!["approve", "churn-v3", "--env", "staging", "--server", &url, "--ca-cert", cert.to_str().expect("utf-8")];
+        args.extend_from_slice(extra);
+        repo.run(&args, &[("TOLLGATE_TOKEN", token)])
+    };
+    let r = remote(&alice, &[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("refused: alice authored the change"), "{}", r.stdout);
+    let r = remote(&bob, &["--digest", &"ab".repeat(32)]);
+    assert_eq!(r.code, 1, "a digest that is not the release's is refused: {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("refused: `churn-v3` changed"), "{}", r.stdout);
+    let r = remote(&bob, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("approved churn-v3 for staging as bob") && r.stdout.contains("approvals now 1 of 1, enough"), "{}", r.stdout);
+    // Plain HTTP is refused by the client before any token leaves for a non-loopback host.
+    let r = repo.run(&["approve", "churn-v3", "--env", "staging", "--server", "http://tollgate.example"], &[("TOLLGATE_TOKEN", &bob)]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("refusing to send an API token over plain HTTP"), "{}", r.stderr);
+
+    let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
+    assert!(term.success());
+    let exit = server.wait().expect("wait");
+    assert_eq!(exit.code(), Some(0), "serve stops cleanly on SIGTERM");
+
+    let explain = repo.run(&["explain", "churn-v3", "--env", "staging", "--at", TUESDAY], &[]);
+    assert!(explain.stdout.contains("counted: bob") && explain.stdout.contains("via api"), "{}", explain.stdout);
+    let pass = repo.reconcile_at(TUESDAY);
+    assert!(pass.stdout.contains("promoted churn-v3 to staging"), "{}{}", pass.stdout, pass.stderr);
+    verify(&repo);
+    drop_db(guard).await;
+}

@@ -19,6 +19,7 @@ pub mod repo;
 pub mod report;
 pub mod scaffold;
 pub mod schema;
+pub mod service;
 pub mod spec;
 pub mod store;
 #[cfg(test)]

@@ -734,13 +734,18 @@ impl StoreView {
 pub async fn decide_all(store: &Store, prepared: &Prepared) -> Result<Vec<Decision>, ReconcileError> {
     let mut view = StoreView::default();
     view.refresh(store).await?;
-    let mut out = Vec::new();
-    for plan in &prepared.releases {
-        for env in &plan.path {
-            out.push(decide_one(&view, prepared, plan, env, &prepared.promotions));
-        }
-    }
-    Ok(out)
+    Ok(decide_with(&view, prepared))
+}
+
+/// Decides every (release, environment) of a prepared pass against a store view the caller
+/// keeps up to date (see [`StoreView::refresh`]).
+pub fn decide_with(view: &StoreView, prepared: &Prepared) -> Vec<Decision> {
+    prepared.releases.iter().flat_map(|plan| plan.path.iter().map(move |env| decide_for(view, prepared, plan, env))).collect()
+}
+
+/// Decides one release into one environment on its path.
+pub fn decide_for(view: &StoreView, prepared: &Prepared, plan: &ReleasePlan, env: &EnvPlan) -> Decision {
+    decide_one(view, prepared, plan, env, &prepared.promotions)
 }
 
 fn decide_one(
@@ -849,6 +854,11 @@ fn window_states(p: &Prepared) -> Vec<WindowInput> {
 }
 
 impl Reconciler {
+    /// The last prepared commit.
+    pub fn last(&self) -> Option<&Prepared> {
+        self.last.as_ref().map(|(_, p)| p)
+    }
+
     /// Prepares a pass: reuses the last one when the commit and the options are the same.
     ///
     /// # Errors

@@ -6,12 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{out, runtime};
-use serde_json::json;
-use tollgate_controller::approvals::{self, Directory, Role, TokenError};
-use tollgate_controller::audit::event::NewEvent;
-use tollgate_controller::reconcile;
+use std::time::Duration;
+use tollgate_controller::approvals::Directory;
+use tollgate_controller::service::{self, Service, ServiceError, Via};
 use tollgate_controller::spec::{Kind, LoadOptions};
-use tollgate_controller::store::{RecordKind, Store, TokenRow};
+use tollgate_controller::store::Store;
 
 use super::control::{RepoArgs, clock, options};
 
@@ -35,6 +34,17 @@ pub struct ApproveArgs {
     /// With `--revoke`: whose approvals to withdraw (admins only).
     #[arg(long, requires = "revoke")]
     user: Option<String>,
+    /// The content digest you reviewed (from `tollgate explain`): refuse if the release has
+    /// changed since.
+    #[arg(long, value_name = "SHA256", conflicts_with = "revoke")]
+    digest: Option<String>,
+    /// Approve through a running `tollgate serve` at URL instead of the database (`https://…`;
+    /// `http://` only to a loopback address).
+    #[arg(long, env = "TOLLGATE_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// With `--server`: trust this PEM CA certificate instead of the Web PKI roots.
+    #[arg(long, env = "TOLLGATE_CA_CERT", value_name = "FILE", requires = "server")]
+    ca_cert: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -75,88 +85,133 @@ fn directory(repo: &RepoArgs) -> anyhow::Result<Directory> {
     Ok(Directory::from_config(loaded.config()))
 }
 
-/// Authenticates a token: the user it belongs to.
-async fn authenticate(store: &Store, token: &str) -> anyhow::Result<String> {
-    let (id, secret) = approvals::parse_token(token)
-        .map_err(|e| anyhow::anyhow!("{e}\nhint: tokens look like `tg_<12 hex>_<64 hex>`; create one with `tollgate token create`"))?;
-    let row = store.token(id).await?;
-    match row {
-        Some(row) if row.revoked_at.is_none() && approvals::secret_matches(secret, &row.secret_hash) => Ok(row.user),
-        _ => Err(anyhow::anyhow!("{}", TokenError::Invalid)),
-    }
-}
-
 /// Runs `tollgate approve`.
 pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
+    if let Some(server) = &args.server {
+        return approve_remote(&args, server);
+    }
     let now = clock(None)?;
     runtime()?.block_on(async move {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
-        let store = log.store().clone();
-        let user = authenticate(&store, &args.token).await?;
         let (repo, _mirror) = super::control::locate(&args.repo, None).await?;
-        let opts = options(&repo, now, Some(args.release.clone()));
-        let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the check panicked")??;
-        let plan = prepared.releases.first().context("no such release")?;
-        let Some(env) = plan.path.iter().find(|e| e.name == args.env) else {
-            let path: Vec<&str> = plan.path.iter().map(|e| e.name.as_str()).collect();
-            anyhow::bail!("`{}` is not on the promotion path of `{}`\nhint: its path is {}", args.env, plan.name, path.join(" -> "));
-        };
-        let subject = approvals::subject(&plan.name, &env.name);
-        let at = now.to_string();
+        let service = Service::new(log, options(&repo, now, Some(args.release.clone())), None, Duration::ZERO);
+        let user = service.authenticate(&args.token).await.map_err(with_hint)?;
         if args.revoke {
-            let target = args.user.clone().unwrap_or_else(|| user.clone());
-            let me = prepared.directory.users.get(&user);
-            if target != user && !me.is_some_and(|u| u.roles.contains(&Role::Admin)) {
-                out(format!("refused: only an admin may revoke {target}'s approvals"));
+            let r = match service.revoke(&user, &args.release, &args.env, args.user.as_deref()).await {
+                Err(ServiceError::Forbidden { .. }) => {
+                    out(format!("refused: only an admin may revoke {}'s approvals", args.user.as_deref().unwrap_or_default()));
+                    return Ok(ExitCode::from(1));
+                }
+                r => r.map_err(with_hint)?,
+            };
+            let target = args.user.as_deref().unwrap_or(&user);
+            if r.revoked.is_empty() {
+                out(format!("{target} has no approval of {} for {} to revoke", r.release, r.environment));
+            }
+            for a in &r.revoked {
+                out(format!("revoked {}'s approval (audit seq {}) of {} for {}", a.user, a.seq, r.release, r.environment));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let a = match service.approve(&user, &args.release, &args.env, args.digest.as_deref(), Via::Cli).await {
+            Err(e @ (ServiceError::Refused { .. } | ServiceError::ContentChanged { .. })) => {
+                out(format!("refused: {e}"));
                 return Ok(ExitCode::from(1));
             }
-            let records = store.records_for(RecordKind::Approval, &subject).await?;
-            let live = approvals::live_approvals(records.iter().map(|r| (r.audit_seq, &r.doc)));
-            let mine: Vec<_> = live.iter().filter(|a| a.user == target).collect();
-            if mine.is_empty() {
-                out(format!("{target} has no approval of {} for {} to revoke", plan.name, env.name));
-                return Ok(ExitCode::SUCCESS);
-            }
-            for a in mine {
-                store
-                    .record(RecordKind::Approval, &user, &subject, &approvals::revocation_doc(&plan.name, &env.name, &user, a.seq, &at))
-                    .await?;
-                out(format!("revoked {}'s approval (audit seq {}) of {} for {}", a.user, a.seq, plan.name, env.name));
-            }
+            r => r.map_err(with_hint)?,
+        };
+        if !a.recorded {
+            out(format!("{user} already approved {} for {} with this content", a.release, a.environment));
             return Ok(ExitCode::SUCCESS);
         }
-        if let Err(why) = approvals::eligible(&env.approvals, &prepared.directory, &user, &plan.authors) {
-            out(format!("refused: {user} {why}"));
-            return Ok(ExitCode::from(1));
-        }
-        let records = store.records_for(RecordKind::Approval, &subject).await?;
-        let live = approvals::live_approvals(records.iter().map(|r| (r.audit_seq, &r.doc)));
-        if live.iter().any(|a| a.user == user && a.content_digest == plan.content_digest) {
-            out(format!("{user} already approved {} for {} with this content", plan.name, env.name));
-            return Ok(ExitCode::SUCCESS);
-        }
-        let doc = approvals::approval_doc(&plan.name, &env.name, &user, &plan.content_digest, &at, "cli");
-        let event = log.record(RecordKind::Approval, &user, &subject, &doc).await?;
-        let mut all = live;
-        all.push(approvals::Approval {
-            seq: event.seq,
-            user: user.clone(),
-            content_digest: plan.content_digest.clone(),
-            at,
-            via: "cli".into(),
-        });
-        let status = approvals::evaluate(&env.approvals, &prepared.directory, &all, &plan.content_digest, &plan.authors);
         out(format!(
             "approved {} for {} as {user} (content {}…, audit seq {}); approvals now {}{}",
-            plan.name,
-            env.name,
-            &plan.content_digest[..12],
-            event.seq,
-            status.summary(),
-            if status.satisfied { ", enough" } else { "" }
+            a.release,
+            a.environment,
+            &a.approval.content_digest[..12],
+            a.approval.seq,
+            a.status.summary(),
+            if a.status.satisfied { ", enough" } else { "" }
         ));
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `tollgate approve --server URL`: the same through the API.
+fn approve_remote(args: &ApproveArgs, server: &str) -> anyhow::Result<ExitCode> {
+    use tollgate_webhooks::client::Client;
+    let client = Client::new(server, &args.token, args.ca_cert.as_deref())?;
+    runtime()?.block_on(async move {
+        let answer = if args.revoke {
+            client.revoke(&args.release, &args.env, args.user.as_deref()).await?
+        } else {
+            client.approve(&args.release, &args.env, args.digest.as_deref()).await?
+        };
+        let b = &answer.body;
+        let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        match answer.status {
+            200 | 201 if args.revoke => {
+                let revoked = b["revoked"].as_array().cloned().unwrap_or_default();
+                if revoked.is_empty() {
+                    out(format!(
+                        "{} has no approval of {} for {} to revoke",
+                        args.user.as_deref().unwrap_or("you"),
+                        args.release,
+                        args.env
+                    ));
+                }
+                for (a, seq) in revoked.iter().zip(b["auditSeqs"].as_array().into_iter().flatten()) {
+                    out(format!(
+                        "revoked {}'s approval (audit seq {}) of {} for {} (revocation seq {seq})",
+                        s(&a["user"]),
+                        a["seq"],
+                        args.release,
+                        args.env
+                    ));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            200 => {
+                out(format!("{} already approved {} for {} with this content", s(&b["approval"]["user"]), args.release, args.env));
+                Ok(ExitCode::SUCCESS)
+            }
+            201 => {
+                let digest = s(&b["approval"]["contentDigest"]);
+                let counted = b["status"]["counted"].as_array().map_or(0, Vec::len);
+                out(format!(
+                    "approved {} for {} as {} (content {}…, audit seq {}); approvals now {counted} of {}{}",
+                    args.release,
+                    args.env,
+                    s(&b["approval"]["user"]),
+                    &digest[..digest.len().min(12)],
+                    b["approval"]["seq"],
+                    b["status"]["policy"]["required"],
+                    if b["status"]["satisfied"].as_bool() == Some(true) { ", enough" } else { "" }
+                ));
+                Ok(ExitCode::SUCCESS)
+            }
+            403 | 409 => {
+                let (message, _) = answer.error().unwrap_or_default();
+                out(format!("refused: {message}"));
+                Ok(ExitCode::from(1))
+            }
+            status => {
+                let (message, hint) = answer.error().unwrap_or_else(|| (format!("the server answered {status}"), None));
+                match hint {
+                    Some(h) => anyhow::bail!("{message}\nhint: {h}"),
+                    None => anyhow::bail!("{message}"),
+                }
+            }
+        }
+    })
+}
+
+/// A service error with its hint, for the CLI's error output (exit 2).
+pub(crate) fn with_hint(e: ServiceError) -> anyhow::Error {
+    match e.hint() {
+        Some(hint) => anyhow::anyhow!("{e}\nhint: {hint}"),
+        None => anyhow::Error::new(e),
+    }
 }
 
 /// Runs `tollgate token`.
@@ -171,23 +226,7 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                     dir.users.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
                 let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
-                let store = log.store();
-                let t = approvals::mint_token()?;
-                let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-                // The event first: a crash before the row leaves an unusable token, never an
-                // unrecorded usable one.
-                let event = NewEvent::new(&actor, "token.created", format!("user/{user}"), json!({"tokenId": t.id, "user": user}))?;
-                let stored = log.append(&[event]).await?;
-                let seq = stored.first().map_or(0, |e| e.seq);
-                let row = TokenRow {
-                    id: t.id.clone(),
-                    user: user.clone(),
-                    secret_hash: t.secret_hash,
-                    created_at: jiff::Timestamp::now().to_string(),
-                    revoked_at: None,
-                    audit_seq: seq,
-                };
-                store.insert_token(&row).await?;
+                let t = service::create_token(&log, &user, &actor()).await?;
                 out(&t.token);
                 eprintln!("token {} for {user} created; it is shown only this once", t.id);
                 Ok(ExitCode::SUCCESS)
@@ -202,17 +241,17 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             }
             TokenCommand::Revoke { id, repo, keys } => {
                 let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
-                let store = log.store();
-                let id = approvals::parse_token(&id).map(|(i, _)| i.to_owned()).unwrap_or(id);
-                let at = jiff::Timestamp::now().to_string();
-                if !store.revoke_token(&id, &at).await? {
+                if !service::revoke_token(&log, &id, &actor()).await? {
                     anyhow::bail!("no live token `{id}`\nhint: `tollgate token list` shows ids");
                 }
-                let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-                log.append(&[NewEvent::new(&actor, "token.revoked", format!("token/{id}"), json!({"tokenId": id}))?]).await?;
                 out(format!("revoked token {id}"));
                 Ok(ExitCode::SUCCESS)
             }
         }
     })
+}
+
+/// Who runs the command, for the audit trail.
+fn actor() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "cli".into())
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{out, runtime};
+use tollgate_controller::audit::AuditLog;
 use tollgate_controller::decision::{Decision, GateInput, PromotedInput, State};
 use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, GateSettings, Options, PassReport};
+use tollgate_controller::service::Service;
 use tollgate_controller::store::{DEFAULT_URL, Store};
 
 /// Where the config repo is and how to read it.
@@ -122,7 +124,7 @@ pub struct ExplainArgs {
     format: Format,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
     let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. `30s`, `5m` or `1h`"))?;
     let secs = match unit {
@@ -319,20 +321,24 @@ fn print_table(commit: &str, decisions: &[Decision], dry_run: bool) {
     }
 }
 
+/// A service reading the config repo for one command (fetched already when remote).
+async fn read_service(args: &RepoArgs, now: jiff::Timestamp, release: Option<String>) -> anyhow::Result<Service> {
+    let store = Store::open(&args.db).await.context("failed to open the store")?;
+    let (repo, _mirror) = locate(args, None).await?;
+    Ok(Service::new(AuditLog::new(store), options(&repo, now, release), None, Duration::ZERO))
+}
+
 /// Runs `tollgate status`.
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let now = clock(args.at.as_deref())?;
     runtime()?.block_on(async move {
-        let store = Store::open(&args.repo.db).await.context("failed to open the store")?;
-        let (repo, _mirror) = locate(&args.repo, None).await?;
-        let opts = options(&repo, now, None);
-        let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
-        let decisions = reconcile::decide_all(&store, &prepared).await?;
+        let service = read_service(&args.repo, now, None).await?;
+        let report = service.status(now).await?;
         match args.format {
-            Format::Json => out(serde_json::to_string_pretty(&serde_json::json!({"commit": prepared.commit, "decisions": decisions}))?),
-            Format::Text => print_table(&prepared.commit, &decisions, false),
+            Format::Json => out(serde_json::to_string_pretty(&report)?),
+            Format::Text => print_table(&report.commit, &report.decisions, false),
         }
-        Ok(exit_for(&decisions))
+        Ok(exit_for(&report.decisions))
     })
 }
 
@@ -340,29 +346,18 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let now = clock(args.at.as_deref())?;
     runtime()?.block_on(async move {
-        let store = Store::open(&args.repo.db).await.context("failed to open the store")?;
-        let (repo, _mirror) = locate(&args.repo, None).await?;
-        let opts = options(&repo, now, Some(args.release.clone()));
-        let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
-        let decisions = reconcile::decide_all(&store, &prepared).await?;
-        let Some(d) = decisions.into_iter().find(|d| d.environment == args.env) else {
-            let path: Vec<&str> = prepared.releases.iter().flat_map(|r| r.path.iter().map(|e| e.name.as_str())).collect();
-            anyhow::bail!(
-                "`{}` is not on the promotion path of `{}`\nhint: its path is {}",
-                args.env,
-                args.release,
-                if path.is_empty() { "empty (its environment does not exist)".to_owned() } else { path.join(" -> ") }
-            );
-        };
+        let service = read_service(&args.repo, now, Some(args.release.clone())).await?;
+        let e = service.explain(&args.release, &args.env, now).await.map_err(super::approve::with_hint)?;
+        let d = &e.decision;
         match args.format {
-            Format::Json => out(serde_json::to_string_pretty(&d)?),
-            Format::Text => print_explain(&d, prepared.releases.first()),
+            Format::Json => out(serde_json::to_string_pretty(d)?),
+            Format::Text => print_explain(d, &e.authors),
         }
         Ok(if matches!(d.state, State::Promoted | State::Promoting | State::Superseded) { ExitCode::SUCCESS } else { ExitCode::from(1) })
     })
 }
 
-fn print_explain(d: &Decision, plan: Option<&reconcile::ReleasePlan>) {
+fn print_explain(d: &Decision, authors: &[String]) {
     let i = &d.inputs;
     out(format!("{} -> {}: {}", d.release, d.environment, d.state));
     out(format!("decision {} at {}", d.id, i.now));
@@ -388,9 +383,7 @@ fn print_explain(d: &Decision, plan: Option<&reconcile::ReleasePlan>) {
         ),
     );
     row("image", i.image.clone().unwrap_or_else(|| "(none)".into()));
-    if let Some(plan) = plan {
-        row("authors", if plan.authors.is_empty() { "(unknown)".into() } else { plan.authors.join(", ") });
-    }
+    row("authors", if authors.is_empty() { "(unknown)".into() } else { authors.join(", ") });
     row(
         "previous stage",
         match &i.previous {

@@ -11,6 +11,7 @@ mod control;
 mod gate;
 mod init;
 mod policy;
+mod serve;
 mod windows;
 
 /// tollgate: policy and compliance gates for ML releases, kept in Git.
@@ -60,6 +61,8 @@ pub enum Command {
     Token(approve::TokenCommand),
     /// Deploy windows and freezes: which environments are open, why, and when that changes.
     Windows(windows::Args),
+    /// Serve the JSON API (decisions, approvals), health, readiness and metrics over HTTP(S).
+    Serve(serve::ServeArgs),
 }
 
 /// The instant a command evaluates at. Every command that consults the clock flattens this in,
@@ -121,5 +124,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approve(args) => approve::approve(args),
         Command::Token(cmd) => approve::token(cmd),
         Command::Windows(args) => windows::run(args),
+        Command::Serve(args) => serve::serve(args),
     }
 }

@@ -1,0 +1,533 @@
+//! The control service: what `tollgate approve`, `status` and `explain` and the HTTP API share.
+//!
+//! A [`Service`] answers questions about the config repo's current commit (the decisions, one
+//! decision explained, a release's approvals) and records approvals and their revocations, bound
+//! to the release's content digest. It keeps the last prepared commit and an incremental view of
+//! the store between calls, so a long-running server pays for a commit once and for each new
+//! store record once; a CLI command makes one and uses it once.
+//!
+//! **Authentication and authorization.** [`Service::authenticate`] turns an API token into the
+//! user it belongs to (the secret compared in constant time; an unknown id, a wrong secret and a
+//! revoked token are indistinguishable). What the user may do is read from the `Config` document
+//! at the commit being acted on, so removing someone from `tollgate.yaml` takes effect with the
+//! next commit: reading needs any role, approving needs what [`approvals::eligible`] asks, and
+//! revoking someone else's approval needs `admin`.
+
+use std::sync::Mutex as SyncMutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::approvals::{self, Approval, ApprovalStatus, NotCounted, Role, TokenError, User};
+use crate::audit::event::NewEvent;
+use crate::audit::{AuditError, AuditLog};
+use crate::decision::Decision;
+use crate::git::{GitError, Mirror, record_fetch};
+use crate::reconcile::{self, Options, Prepared, ReconcileError, ReleasePlan, StoreView};
+use crate::store::{RecordKind, Store, StoreError, TokenRow};
+
+/// Where an approval came from, as recorded (`via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `tollgate approve`.
+    Cli,
+    /// The HTTP API.
+    Api,
+}
+
+impl Via {
+    fn as_str(self) -> &'static str {
+        match self {
+            Via::Cli => "cli",
+            Via::Api => "api",
+        }
+    }
+}
+
+/// Why the service did not do what it was asked. Messages never contain a token.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The API token was malformed, unknown, wrong or revoked.
+    #[error(transparent)]
+    Unauthenticated(#[from] TokenError),
+    /// The user may not do this (a role is missing); `approve` refusals are [`Self::Refused`].
+    #[error("{user} may not {action}")]
+    Forbidden {
+        /// Who asked.
+        user: String,
+        /// What they may not do, and why.
+        action: String,
+    },
+    /// The user may not approve this release into this environment.
+    #[error("{user} {reason}")]
+    Refused {
+        /// Who asked.
+        user: String,
+        /// Why not.
+        reason: NotCounted,
+    },
+    /// No release of that name at the commit.
+    #[error("no release `{release}` at commit {}", short(commit))]
+    NoSuchRelease {
+        /// The name asked for.
+        release: String,
+        /// The commit read.
+        commit: String,
+    },
+    /// The environment is not on the release's promotion path.
+    #[error("`{environment}` is not on the promotion path of `{release}`")]
+    NotOnPath {
+        /// The release.
+        release: String,
+        /// The environment asked for.
+        environment: String,
+        /// The release's path.
+        path: Vec<String>,
+    },
+    /// The caller approved content it had seen, and the release has changed since.
+    #[error("`{release}` changed: its content digest is {}…, not the {}… you reviewed", short(current), short(expected))]
+    ContentChanged {
+        /// The release.
+        release: String,
+        /// The digest the caller named.
+        expected: String,
+        /// The digest at the current commit.
+        current: String,
+    },
+    /// The config repo could not be read or prepared.
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    /// The remote config repo could not be fetched.
+    #[error("failed to fetch the config repo")]
+    Fetch(#[source] Box<GitError>),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The audit log failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl ServiceError {
+    /// A hint for people: what to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ServiceError::Unauthenticated(_) => {
+                Some("tokens look like `tg_<12 hex>_<64 hex>`; create one with `tollgate token create --user NAME`".into())
+            }
+            ServiceError::Forbidden { .. } => Some("roles are given to users under `spec.users` in tollgate.yaml".into()),
+            ServiceError::Refused { reason: NotCounted::Author, .. } => {
+                Some("someone who did not author the change must approve it".into())
+            }
+            ServiceError::Refused { .. } => Some("the environment's `approvals` say who may approve".into()),
+            ServiceError::NoSuchRelease { .. } => Some("`tollgate status` lists the releases".into()),
+            ServiceError::NotOnPath { path, .. } => Some(format!(
+                "its path is {}",
+                if path.is_empty() { "empty (its environment does not exist)".to_owned() } else { path.join(" -> ") }
+            )),
+            ServiceError::ContentChanged { .. } => {
+                Some("review the release again (`tollgate explain`) and approve what is there now".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
+}
+
+/// The decisions at a commit.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    /// The commit read.
+    pub commit: String,
+    /// One per (release, environment on its path).
+    pub decisions: Vec<Decision>,
+}
+
+/// One decision and what a person needs besides it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    /// The decision, with every input.
+    pub decision: Decision,
+    /// The authors of the release change (emails).
+    pub authors: Vec<String>,
+}
+
+/// What [`Service::approve`] did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approved {
+    /// The release.
+    pub release: String,
+    /// The environment.
+    pub environment: String,
+    /// The commit read.
+    pub commit: String,
+    /// The approval (a new one, or the user's live one for this content).
+    pub approval: Approval,
+    /// False when the user had already approved this content (nothing was recorded).
+    pub recorded: bool,
+    /// The environment's approvals, counted with this one.
+    pub status: ApprovalStatus,
+}
+
+/// What [`Service::revoke`] did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Revoked {
+    /// The release.
+    pub release: String,
+    /// The environment.
+    pub environment: String,
+    /// The approvals withdrawn (none when the user had none).
+    pub revoked: Vec<Approval>,
+    /// The audit sequence numbers of the revocations.
+    pub audit_seqs: Vec<u64>,
+    /// The environment's approvals after.
+    pub status: ApprovalStatus,
+}
+
+/// A release's approvals into one environment.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalsReport {
+    /// The release.
+    pub release: String,
+    /// The environment.
+    pub environment: String,
+    /// The content digest approvals must be given for.
+    pub content_digest: String,
+    /// Live (not revoked) approvals, for any content.
+    pub approvals: Vec<Approval>,
+    /// Counted under the environment's policy.
+    pub status: ApprovalStatus,
+}
+
+struct Cache {
+    reconciler: reconcile::Reconciler,
+    view: StoreView,
+}
+
+struct Remote {
+    mirror: Mirror,
+    last_fetch: Option<Instant>,
+}
+
+/// The control service; see the module docs.
+pub struct Service {
+    log: AuditLog,
+    template: Options,
+    remote: Option<SyncMutex<Remote>>,
+    fetch_every: Duration,
+    cache: Mutex<Cache>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("repo", &self.template.repo).field("rev", &self.template.rev).finish_non_exhaustive()
+    }
+}
+
+/// A prepared commit and the store view, held for one call.
+struct Snapshot<'a> {
+    guard: MutexGuard<'a, Cache>,
+}
+
+impl Snapshot<'_> {
+    fn prepared(&self) -> &Prepared {
+        self.guard.reconciler.last().expect("a snapshot is made after a prepare")
+    }
+
+    fn plan(&self, release: &str) -> Result<&ReleasePlan, ServiceError> {
+        let p = self.prepared();
+        p.releases
+            .iter()
+            .find(|r| r.name == release)
+            .ok_or_else(|| ServiceError::NoSuchRelease { release: release.to_owned(), commit: p.commit.clone() })
+    }
+
+    fn env<'p>(plan: &'p ReleasePlan, env: &str) -> Result<&'p reconcile::EnvPlan, ServiceError> {
+        plan.path.iter().find(|e| e.name == env).ok_or_else(|| ServiceError::NotOnPath {
+            release: plan.name.clone(),
+            environment: env.to_owned(),
+            path: plan.path.iter().map(|e| e.name.clone()).collect(),
+        })
+    }
+}
+
+impl Service {
+    /// A service reading the config repo as `template` says (`repo`, `rev`, `release`, gates…;
+    /// `now` is replaced per call). With a `mirror`, `template.repo`/`rev` name the mirror and
+    /// its branch, and the mirror is fetched at most every `fetch_every` for reads and before
+    /// every approval or revocation.
+    pub fn new(log: AuditLog, template: Options, mirror: Option<Mirror>, fetch_every: Duration) -> Service {
+        Service {
+            log,
+            template,
+            remote: mirror.map(|mirror| SyncMutex::new(Remote { mirror, last_fetch: None })),
+            fetch_every,
+            cache: Mutex::new(Cache { reconciler: reconcile::Reconciler::default(), view: StoreView::default() }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        self.log.store()
+    }
+
+    /// The user an API token belongs to.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Unauthenticated`] for a malformed, unknown, wrong or revoked token (the
+    /// last three deliberately alike); [`ServiceError::Store`].
+    pub async fn authenticate(&self, token: &str) -> Result<String, ServiceError> {
+        let (id, secret) = approvals::parse_token(token)?;
+        match self.store().token(id).await? {
+            Some(row) if row.revoked_at.is_none() && approvals::secret_matches(secret, &row.secret_hash) => Ok(row.user),
+            _ => Err(TokenError::Invalid.into()),
+        }
+    }
+
+    /// Fetches the mirror when it is due (`force`: now), recording what moved.
+    async fn refresh(&self, force: bool) -> Result<(), ServiceError> {
+        let Some(remote) = &self.remote else { return Ok(()) };
+        let fetched = tokio::task::block_in_place(|| {
+            let mut r = remote.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !force && r.last_fetch.is_some_and(|t| t.elapsed() < self.fetch_every) {
+                return Ok(None);
+            }
+            let outcome = r.mirror.fetch().map_err(|e| ServiceError::Fetch(Box::new(e)))?;
+            r.last_fetch = Some(Instant::now());
+            Ok::<_, ServiceError>(Some((r.mirror.target(), outcome)))
+        })?;
+        if let Some((target, outcome)) = fetched {
+            record_fetch(&self.log, &target, &outcome).await?;
+        }
+        Ok(())
+    }
+
+    /// Prepares the current commit at `now` (reusing the last one when the branch has not moved)
+    /// and brings the store view up to date.
+    async fn snapshot(&self, now: jiff::Timestamp, fetch: bool) -> Result<Snapshot<'_>, ServiceError> {
+        self.refresh(fetch).await?;
+        let mut guard = self.cache.lock().await;
+        let mut opts = self.template.clone();
+        opts.now = now;
+        let cache = &mut *guard;
+        tokio::task::block_in_place(|| cache.reconciler.prepare(&opts))?;
+        cache.view.refresh(self.log.store()).await?;
+        Ok(Snapshot { guard })
+    }
+
+    /// The user as `tollgate.yaml` at the current commit names them, if they hold any role.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Forbidden`] when they are not a user there or hold no role; as
+    /// [`Self::status`].
+    pub async fn reader(&self, user: &str) -> Result<User, ServiceError> {
+        let snap = self.snapshot(jiff::Timestamp::now(), false).await?;
+        match snap.prepared().directory.users.get(user) {
+            Some(u) if !u.roles.is_empty() => Ok(u.clone()),
+            _ => Err(ServiceError::Forbidden { user: user.to_owned(), action: "read: they hold no role in tollgate.yaml".into() }),
+        }
+    }
+
+    /// Every decision at the current commit, as it would be at `now`.
+    ///
+    /// # Errors
+    ///
+    /// When the repo cannot be read or prepared, or the store cannot be read.
+    pub async fn status(&self, now: jiff::Timestamp) -> Result<StatusReport, ServiceError> {
+        let snap = self.snapshot(now, false).await?;
+        let prepared = snap.prepared();
+        Ok(StatusReport { commit: prepared.commit.clone(), decisions: reconcile::decide_with(&snap.guard.view, prepared) })
+    }
+
+    /// The decision for `release` into `env` at `now`, with every input.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::NoSuchRelease`], [`ServiceError::NotOnPath`]; as [`Self::status`].
+    pub async fn explain(&self, release: &str, env: &str, now: jiff::Timestamp) -> Result<Explanation, ServiceError> {
+        let snap = self.snapshot(now, false).await?;
+        let plan = snap.plan(release)?;
+        let env = Snapshot::env(plan, env)?;
+        let decision = reconcile::decide_for(&snap.guard.view, snap.prepared(), plan, env);
+        Ok(Explanation { decision, authors: plan.authors.clone() })
+    }
+
+    /// `release`'s live approvals into `env`, counted.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::explain`].
+    pub async fn approvals(&self, release: &str, env: &str) -> Result<ApprovalsReport, ServiceError> {
+        let snap = self.snapshot(jiff::Timestamp::now(), false).await?;
+        let plan = snap.plan(release)?;
+        let env = Snapshot::env(plan, env)?;
+        let live = self.live(&plan.name, &env.name).await?;
+        let status = approvals::evaluate(&env.approvals, &snap.prepared().directory, &live, &plan.content_digest, &plan.authors);
+        Ok(ApprovalsReport {
+            release: plan.name.clone(),
+            environment: env.name.clone(),
+            content_digest: plan.content_digest.clone(),
+            approvals: live,
+            status,
+        })
+    }
+
+    async fn live(&self, release: &str, env: &str) -> Result<Vec<Approval>, ServiceError> {
+        let records = self.store().records_for(RecordKind::Approval, &approvals::subject(release, env)).await?;
+        Ok(approvals::live_approvals(records.iter().map(|r| (r.audit_seq, &r.doc))))
+    }
+
+    /// Records `user`'s approval of `release` into `env`, bound to the release's content digest
+    /// at the current commit (fetched first). With `expected`, refuses when that is not the
+    /// current digest, so nobody approves content they did not review. Approving the same
+    /// content twice records nothing the second time.
+    ///
+    /// Calls are serialized within a service, so one user's concurrent approvals record once.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Refused`] when the user may not approve here (not an approver, in none of
+    /// the groups, an author of the change); [`ServiceError::ContentChanged`]; as
+    /// [`Self::explain`]; [`ServiceError::Audit`] when it could not be recorded.
+    pub async fn approve(&self, user: &str, release: &str, env: &str, expected: Option<&str>, via: Via) -> Result<Approved, ServiceError> {
+        let now = jiff::Timestamp::now();
+        let snap = self.snapshot(now, true).await?;
+        let prepared = snap.prepared();
+        let plan = snap.plan(release)?;
+        let env = Snapshot::env(plan, env)?;
+        if let Some(expected) = expected.filter(|e| *e != plan.content_digest) {
+            return Err(ServiceError::ContentChanged {
+                release: plan.name.clone(),
+                expected: expected.to_owned(),
+                current: plan.content_digest.clone(),
+            });
+        }
+        approvals::eligible(&env.approvals, &prepared.directory, user, &plan.authors)
+            .map_err(|reason| ServiceError::Refused { user: user.to_owned(), reason })?;
+        let mut live = self.live(&plan.name, &env.name).await?;
+        let existing = live.iter().find(|a| a.user == user && a.content_digest == plan.content_digest).cloned();
+        let (approval, recorded) = match existing {
+            Some(a) => (a, false),
+            None => {
+                let at = now.to_string();
+                let doc = approvals::approval_doc(&plan.name, &env.name, user, &plan.content_digest, &at, via.as_str());
+                let subject = approvals::subject(&plan.name, &env.name);
+                let event = self.log.record(RecordKind::Approval, user, &subject, &doc).await?;
+                let a = Approval {
+                    seq: event.seq,
+                    user: user.to_owned(),
+                    content_digest: plan.content_digest.clone(),
+                    at,
+                    via: via.as_str().into(),
+                };
+                live.push(a.clone());
+                (a, true)
+            }
+        };
+        let status = approvals::evaluate(&env.approvals, &prepared.directory, &live, &plan.content_digest, &plan.authors);
+        Ok(Approved {
+            release: plan.name.clone(),
+            environment: env.name.clone(),
+            commit: prepared.commit.clone(),
+            approval,
+            recorded,
+            status,
+        })
+    }
+
+    /// Withdraws the live approvals of `target` (default: `user`) of `release` into `env`; only
+    /// an admin may withdraw someone else's. Each revocation is its own audit event naming the
+    /// approval it withdraws.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Forbidden`] when `user` is not an admin and `target` is someone else; as
+    /// [`Self::explain`]; [`ServiceError::Audit`].
+    pub async fn revoke(&self, user: &str, release: &str, env: &str, target: Option<&str>) -> Result<Revoked, ServiceError> {
+        let now = jiff::Timestamp::now();
+        let snap = self.snapshot(now, true).await?;
+        let prepared = snap.prepared();
+        let plan = snap.plan(release)?;
+        let env = Snapshot::env(plan, env)?;
+        let target = target.unwrap_or(user);
+        if target != user && !prepared.directory.users.get(user).is_some_and(|u| u.roles.contains(&Role::Admin)) {
+            return Err(ServiceError::Forbidden {
+                user: user.to_owned(),
+                action: format!("revoke {target}'s approvals: only an admin may"),
+            });
+        }
+        let mut live = self.live(&plan.name, &env.name).await?;
+        let (revoked, kept): (Vec<_>, Vec<_>) = live.drain(..).partition(|a| a.user == target);
+        let subject = approvals::subject(&plan.name, &env.name);
+        let at = now.to_string();
+        let mut audit_seqs = Vec::with_capacity(revoked.len());
+        for a in &revoked {
+            let doc = approvals::revocation_doc(&plan.name, &env.name, user, a.seq, &at);
+            audit_seqs.push(self.log.record(RecordKind::Approval, user, &subject, &doc).await?.seq);
+        }
+        let status = approvals::evaluate(&env.approvals, &prepared.directory, &kept, &plan.content_digest, &plan.authors);
+        Ok(Revoked { release: plan.name.clone(), environment: env.name.clone(), revoked, audit_seqs, status })
+    }
+
+    /// Whether the store answers and the config repo's current commit can be prepared.
+    ///
+    /// # Errors
+    ///
+    /// What failed.
+    pub async fn ready(&self) -> Result<String, ServiceError> {
+        let snap = self.snapshot(jiff::Timestamp::now(), false).await?;
+        Ok(snap.prepared().commit.clone())
+    }
+}
+
+/// Creates an API token for `user`, recording `token.created` by `actor` first (a crash before
+/// the row leaves an unusable token, never an unrecorded usable one). The caller checks that the
+/// user exists; the whole token is returned once and only its hash is stored.
+///
+/// # Errors
+///
+/// [`ServiceError::Unauthenticated`] when no random secret could be made; the store's errors.
+pub async fn create_token(log: &AuditLog, user: &str, actor: &str) -> Result<approvals::NewToken, ServiceError> {
+    let token = approvals::mint_token()?;
+    let event = NewEvent::new(actor, "token.created", format!("user/{user}"), serde_json::json!({"tokenId": token.id, "user": user}))
+        .map_err(StoreError::from)?;
+    let seq = log.append(&[event]).await?.first().map_or(0, |e| e.seq);
+    let row = TokenRow {
+        id: token.id.clone(),
+        user: user.to_owned(),
+        secret_hash: token.secret_hash.clone(),
+        created_at: jiff::Timestamp::now().to_string(),
+        revoked_at: None,
+        audit_seq: seq,
+    };
+    log.store().insert_token(&row).await?;
+    Ok(token)
+}
+
+/// Revokes the token with `id` (`tg_<id>_…` or the id alone), recording `token.revoked` by
+/// `actor`. False when there is no live token with that id.
+///
+/// # Errors
+///
+/// The store's errors.
+pub async fn revoke_token(log: &AuditLog, id: &str, actor: &str) -> Result<bool, ServiceError> {
+    let id = approvals::parse_token(id).map_or(id, |(i, _)| i);
+    if !log.store().revoke_token(id, &jiff::Timestamp::now().to_string()).await? {
+        return Ok(false);
+    }
+    let event =
+        NewEvent::new(actor, "token.revoked", format!("token/{id}"), serde_json::json!({"tokenId": id})).map_err(StoreError::from)?;
+    log.append(&[event]).await?;
+    Ok(true)
+}

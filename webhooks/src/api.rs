@@ -1,0 +1,237 @@
+//! The JSON API under `/api/v1` (documented in `docs/api.md`).
+//!
+//! | Method and path                                              | Needs            |
+//! |--------------------------------------------------------------|------------------|
+//! | `GET /whoami`                                                | any role         |
+//! | `GET /status[?at=TIME]`                                      | any role         |
+//! | `GET /releases/{release}/environments/{env}[?at=TIME]`       | any role         |
+//! | `GET /releases/{release}/environments/{env}/approvals`       | any role         |
+//! | `POST /releases/{release}/environments/{env}/approvals`      | may approve      |
+//! | `DELETE /releases/{release}/environments/{env}/approvals`    | approver / admin |
+//!
+//! Errors are `{"error": {"status", "code", "message", "hint"}}` with the matching status: 400 bad
+//! input, 401 no or a bad token, 403 not allowed, 404 no such release or environment on its path,
+//! 409 the release changed since the caller reviewed it, 503 the config repo or store failed.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tollgate_controller::service::{ServiceError, Via};
+
+use crate::AppState;
+use crate::auth::Caller;
+
+/// The `/api/v1` routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/whoami", get(whoami))
+        .route("/status", get(status))
+        .route("/releases/{release}/environments/{env}", get(explain))
+        .route("/releases/{release}/environments/{env}/approvals", get(list_approvals).post(approve).delete(revoke))
+}
+
+/// An API error: a status and a JSON body saying what and what to do.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    hint: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>, hint: Option<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), hint }
+    }
+
+    pub(crate) fn unauthenticated(message: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            message,
+            Some("create a token with `tollgate token create --user NAME`".into()),
+        )
+    }
+
+    fn bad_request(message: impl Into<String>, hint: Option<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message, hint)
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> ApiError {
+        let (status, code) = match &err {
+            ServiceError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ServiceError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            ServiceError::Refused { .. } => (StatusCode::FORBIDDEN, "refused"),
+            ServiceError::NoSuchRelease { .. } => (StatusCode::NOT_FOUND, "no_such_release"),
+            ServiceError::NotOnPath { .. } => (StatusCode::NOT_FOUND, "not_on_path"),
+            ServiceError::ContentChanged { .. } => (StatusCode::CONFLICT, "content_changed"),
+            ServiceError::Reconcile(_) | ServiceError::Fetch(_) | ServiceError::Store(_) | ServiceError::Audit(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+        };
+        let hint = err.hint();
+        // Causes name files and commits, never secrets; the whole chain helps whoever operates it.
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %err, "api call failed");
+            while let Some(s) = source {
+                message.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+        }
+        ApiError::new(status, code, message, hint)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"status": self.status.as_u16(), "code": self.code, "message": self.message, "hint": self.hint}});
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tollgate\""));
+        }
+        response
+    }
+}
+
+/// `?at=TIME` on reads: what would be decided then.
+#[derive(Debug, Deserialize)]
+struct AtQuery {
+    at: Option<String>,
+}
+
+impl AtQuery {
+    fn clock(&self) -> Result<jiff::Timestamp, ApiError> {
+        match self.at.as_deref() {
+            None => Ok(jiff::Timestamp::now()),
+            Some(s) => tollgate_controller::time::parse_at(s)
+                .map_err(|e| ApiError::bad_request(format!("invalid `at`: {e}"), Some(e.hint().to_owned()))),
+        }
+    }
+}
+
+/// A query string, or a 400 saying what is wrong with it.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| ApiError::bad_request(e.body_text(), Some("see docs/api.md for the parameters".into())))
+}
+
+#[derive(Debug, Serialize)]
+struct WhoAmI {
+    user: String,
+    email: Option<String>,
+    roles: Vec<tollgate_controller::approvals::Role>,
+}
+
+async fn whoami(State(state): State<Arc<AppState>>, Caller(user): Caller) -> Result<Json<WhoAmI>, ApiError> {
+    let u = state.service.reader(&user).await?;
+    Ok(Json(WhoAmI { user: u.name, email: u.email, roles: u.roles.into_iter().collect() }))
+}
+
+async fn status(
+    State(state): State<Arc<AppState>>,
+    Caller(user): Caller,
+    q: Result<Query<AtQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let at = query(q)?;
+    let now = at.clock()?;
+    state.service.reader(&user).await?;
+    Ok(Json(state.service.status(now).await?).into_response())
+}
+
+async fn explain(
+    State(state): State<Arc<AppState>>,
+    Caller(user): Caller,
+    Path((release, env)): Path<(String, String)>,
+    q: Result<Query<AtQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let at = query(q)?;
+    let now = at.clock()?;
+    state.service.reader(&user).await?;
+    Ok(Json(state.service.explain(&release, &env, now).await?).into_response())
+}
+
+async fn list_approvals(
+    State(state): State<Arc<AppState>>,
+    Caller(user): Caller,
+    Path((release, env)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    state.service.reader(&user).await?;
+    Ok(Json(state.service.approvals(&release, &env).await?).into_response())
+}
+
+/// The body of an approval (optional: an empty body approves what is there now).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ApproveBody {
+    /// The content digest the approver reviewed; the approval is refused (409) if the release
+    /// has changed since.
+    content_digest: Option<String>,
+}
+
+async fn approve(
+    State(state): State<Arc<AppState>>,
+    Caller(user): Caller,
+    Path((release, env)): Path<(String, String)>,
+    body: Result<Json<ApproveBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(JsonRejection::MissingJsonContentType(_)) => ApproveBody::default(),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                e.body_text(),
+                Some(format!("bodies are at most {} bytes", crate::MAX_BODY)),
+            ));
+        }
+        Err(e) => {
+            return Err(ApiError::bad_request(
+                e.body_text(),
+                Some(r#"send `{"contentDigest": "<sha256 from explain>"}` with `Content-Type: application/json`, or no body"#.into()),
+            ));
+        }
+    };
+    let result = state.service.approve(&user, &release, &env, body.content_digest.as_deref(), Via::Api).await;
+    state.metrics.approval(match &result {
+        Ok(a) if a.recorded => "recorded",
+        Ok(_) => "duplicate",
+        Err(ServiceError::Refused { .. }) => "refused",
+        Err(ServiceError::ContentChanged { .. }) => "content_changed",
+        Err(_) => "error",
+    });
+    let approved = result?;
+    let status = if approved.recorded { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(approved)).into_response())
+}
+
+/// `?user=NAME`: whose approvals to withdraw (admins only; default: the caller's).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeQuery {
+    user: Option<String>,
+}
+
+async fn revoke(
+    State(state): State<Arc<AppState>>,
+    Caller(user): Caller,
+    Path((release, env)): Path<(String, String)>,
+    q: Result<Query<RevokeQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let revoked = state.service.revoke(&user, &release, &env, q.user.as_deref()).await?;
+    for _ in &revoked.revoked {
+        state.metrics.approval("revoked");
+    }
+    Ok(Json(revoked).into_response())
+}

@@ -1,0 +1,86 @@
+//! tollgate's HTTP server (`tollgate serve`): the JSON API people and tools use to read
+//! decisions and give approvals, `/healthz`, `/readyz` and Prometheus `/metrics`, over plain HTTP
+//! or TLS. See `docs/api.md` for the routes and `docs/adr/0040-*.md` for the choices.
+//!
+//! Every `/api` call is authenticated with an API token (`Authorization: Bearer tg_…`); reads need
+//! any role in `tollgate.yaml`, approvals what the environment asks. The work is done by
+//! [`tollgate_controller::service::Service`], which `tollgate approve`, `status` and `explain`
+//! use too, so the CLI and the API cannot disagree.
+
+pub mod api;
+mod auth;
+pub mod client;
+pub mod metrics;
+pub mod tls;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tollgate_controller::service::Service;
+
+pub use metrics::Metrics;
+
+/// The largest request body accepted (approvals carry at most a digest).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// Reads the config repo and the store, records approvals.
+    pub service: Service,
+    /// Counters and histograms served at `/metrics`.
+    pub metrics: Metrics,
+}
+
+/// The whole application: API, health, readiness and metrics.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .nest("/api/v1", api::routes())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::serve))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.service.ready().await {
+        Ok(commit) => axum::Json(serde_json::json!({"ready": true, "commit": commit})).into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"ready": false, "error": err.to_string()}))).into_response()
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish
+/// (at most `grace`). With `tls`, every connection is TLS (HTTP/1.1).
+///
+/// # Errors
+///
+/// When accepting connections fails for good.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+        Some(config) => tls::serve(listener, app, config, shutdown, grace).await,
+    }
+}

@@ -1,0 +1,327 @@
+//! The API over real loopback HTTP and TLS: a committed copy of `examples/`, a SQLite store, API
+//! tokens in it, the server on an ephemeral port and the crate's own client.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tollgate_controller::audit::AuditLog;
+use tollgate_controller::reconcile::{GateSettings, Options};
+use tollgate_controller::service::Service;
+use tollgate_controller::store::Store;
+use tollgate_webhooks::client::{Answer, Client};
+use tollgate_webhooks::{AppState, Metrics};
+
+const ALICE: (&str, &str) = ("Alice", "alice@acme.example");
+const CAROL: (&str, &str) = ("Carol", "carol@acme.example");
+
+fn git(dir: &Path, args: &[&str], who: (&str, &str)) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", who.0)
+        .env("GIT_AUTHOR_EMAIL", who.1)
+        .env("GIT_COMMITTER_NAME", who.0)
+        .env("GIT_COMMITTER_EMAIL", who.1)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A running server and what the tests need to talk to it.
+struct Server {
+    _tmp: tempfile::TempDir,
+    repo: PathBuf,
+    base: String,
+    ca: Option<PathBuf>,
+    store: Store,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// `examples/` committed by Alice, with a viewer (`vera`) added, served over TLS or not.
+    async fn start(tls: bool) -> Server {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let repo = tmp.path().join("config");
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), &repo);
+        let config = repo.join("tollgate.yaml");
+        let text = std::fs::read_to_string(&config).expect("tollgate.yaml");
+        let users = "  users:\n";
+        assert!(text.contains(users));
+        std::fs::write(
+            &config,
+            text.replacen(users, "  users:\n    - name: vera\n      email: vera@acme.example\n      roles: [viewer]\n", 1),
+        )
+        .expect("write");
+        git(&repo, &["init", "-q", "-b", "main"], ALICE);
+        git(&repo, &["add", "-A"], ALICE);
+        git(&repo, &["commit", "-q", "-m", "acme-ml config"], ALICE);
+
+        let url = format!("sqlite://{}", tmp.path().join("tollgate.db").display());
+        let store = Store::open(&url).await.expect("store");
+        let opts = Options {
+            repo: repo.clone(),
+            rev: "HEAD".into(),
+            now: jiff::Timestamp::now(),
+            release: None,
+            gates: GateSettings { cache_dir: Some(tmp.path().join("gates")), device: "cpu".into() },
+            bot: ("tollgate".into(), "bot@acme.example".into()),
+            jobs: 1,
+        };
+        let service = Service::new(AuditLog::new(store.clone()), opts, None, Duration::ZERO);
+        let state = Arc::new(AppState { service, metrics: Metrics::new() });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (config, ca) = if tls {
+            let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).expect("cert");
+            let (cert, pkey, ca) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"), tmp.path().join("ca.pem"));
+            std::fs::write(&cert, key.cert.pem()).expect("write");
+            std::fs::write(&ca, key.cert.pem()).expect("write");
+            std::fs::write(&pkey, key.signing_key.serialize_pem()).expect("write");
+            (Some(tollgate_webhooks::tls::server_config(&cert, &pkey).expect("tls config")), Some(ca))
+        } else {
+            (None, None)
+        };
+        let base = format!("{}://{addr}", if tls { "https" } else { "http" });
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let app = tollgate_webhooks::router(state);
+        let task = tokio::spawn(tollgate_webhooks::serve(
+            listener,
+            app,
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(5),
+        ));
+        Server { _tmp: tmp, repo, base, ca, store, stop: Some(stop), task }
+    }
+
+    /// A token for `user`, made as `tollgate token create` makes it.
+    async fn token(&self, user: &str) -> String {
+        tollgate_controller::service::create_token(&AuditLog::new(self.store.clone()), user, "test").await.expect("token").token
+    }
+
+    fn client(&self, token: &str) -> Client {
+        Client::new(&self.base, token, self.ca.as_deref()).expect("client")
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.await.expect("server task").expect("server");
+    }
+}
+
+fn message(a: &Answer) -> String {
+    a.error().map(|(m, h)| format!("{m} (hint: {})", h.unwrap_or_default())).unwrap_or_else(|| a.body.to_string())
+}
+
+const EXPLAIN: &str = "releases/churn-v3/environments/staging";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_over_tls_bind_to_content_and_people() {
+    let server = Server::start(true).await;
+    let (alice, bob, carol, vera, mallory) = (
+        server.token("alice").await,
+        server.token("bob").await,
+        server.token("carol").await,
+        server.token("vera").await,
+        server.token("mallory").await,
+    );
+
+    // Health and readiness need no token; readiness names the commit it read.
+    let anon = server.client("none");
+    let ready = anon.get("/readyz").await.expect("readyz");
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.body["commit"].as_str().map(str::len), Some(40));
+
+    // Without a token, with a malformed one, a forged one or one of nobody in tollgate.yaml.
+    let a = anon.get("status").await.expect("status");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (401, Some("unauthenticated")), "{}", a.body);
+    let forged = format!("{}{}", &bob[..bob.len() - 1], if bob.ends_with('0') { '1' } else { '0' });
+    let a = server.client(&forged).get("status").await.expect("status");
+    assert_eq!(a.status, 401);
+    assert!(!a.body.to_string().contains(&bob[16..]), "errors never echo a token");
+    let a = server.client(&mallory).get("status").await.expect("status");
+    assert_eq!(a.status, 403, "a token of someone not in tollgate.yaml reads nothing: {}", a.body);
+
+    // A viewer reads decisions and explanations but may not approve.
+    let v = server.client(&vera);
+    let who = v.get("whoami").await.expect("whoami");
+    assert_eq!((who.status, who.body["roles"].clone()), (200, serde_json::json!(["viewer"])));
+    let status = v.get("status").await.expect("status");
+    assert_eq!(status.status, 200);
+    assert!(status.body["decisions"].as_array().is_some_and(|d| d.iter().any(|d| d["release"] == "churn-v3")), "{}", status.body);
+    let explain = v.get(EXPLAIN).await.expect("explain");
+    assert_eq!(explain.status, 200, "{}", explain.body);
+    let digest = explain.body["decision"]["inputs"]["contentDigest"].as_str().expect("digest").to_owned();
+    let a = v.approve("churn-v3", "staging", None).await.expect("approve");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (403, Some("refused")), "{}", a.body);
+    assert!(message(&a).contains("does not have the approver role"), "{}", message(&a));
+
+    // Alice authored the release: separation of duties. Carol is not an ML lead.
+    let a = server.client(&alice).approve("churn-v3", "staging", Some(&digest)).await.expect("approve");
+    assert_eq!(a.status, 403);
+    assert!(message(&a).contains("alice authored the change"), "{}", message(&a));
+    let a = server.client(&carol).approve("churn-v3", "staging", None).await.expect("approve");
+    assert_eq!(a.status, 403);
+    assert!(message(&a).contains("none of the groups ml-leads"), "{}", message(&a));
+
+    // Bob approves what he reviewed: a digest that is not the release's is a conflict.
+    let b = server.client(&bob);
+    let a = b.approve("churn-v3", "staging", Some(&"0".repeat(64))).await.expect("approve");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (409, Some("content_changed")), "{}", a.body);
+    let a = b.approve("churn-v3", "staging", Some(&digest)).await.expect("approve");
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.body["recorded"], true);
+    assert_eq!(a.body["approval"]["via"], "api");
+    assert_eq!(a.body["approval"]["contentDigest"], digest.as_str());
+    assert_eq!(a.body["status"]["satisfied"], true, "staging needs one ML lead: {}", a.body);
+    let seq = a.body["approval"]["seq"].as_u64().expect("seq");
+    // Twice is once.
+    let again = b.approve("churn-v3", "staging", None).await.expect("approve");
+    assert_eq!(
+        (again.status, again.body["recorded"].clone(), again.body["approval"]["seq"].as_u64()),
+        (200, Value::Bool(false), Some(seq))
+    );
+    let list = v.get(&tollgate_webhooks::client::approvals_path("churn-v3", "staging", None)).await.expect("list");
+    assert_eq!(list.body["status"]["counted"].as_array().map(Vec::len), Some(1), "{}", list.body);
+    let explain = v.get(EXPLAIN).await.expect("explain");
+    let counted = &explain.body["decision"]["inputs"]["approvals"]["counted"];
+    assert_eq!(counted[0]["user"], "bob", "{}", explain.body);
+
+    // A change to the release in Git voids it.
+    let path = server.repo.join("releases/churn-v3.yaml");
+    let text = std::fs::read_to_string(&path).expect("release");
+    std::fs::write(&path, text.replacen("description:", "description: (edited)", 1)).expect("edit");
+    git(&server.repo, &["commit", "-q", "-am", "churn-v3: edited"], CAROL);
+    let list = v.get(&tollgate_webhooks::client::approvals_path("churn-v3", "staging", None)).await.expect("list");
+    assert_ne!(list.body["contentDigest"], digest.as_str(), "{}", list.body);
+    assert_eq!(list.body["status"]["satisfied"], false, "{}", list.body);
+    assert_eq!(list.body["status"]["ignored"][0][1]["reason"], "voided", "{}", list.body);
+    // The old digest is now a conflict; Alice (not the author of this change) may approve.
+    let a = b.approve("churn-v3", "staging", Some(&digest)).await.expect("approve");
+    assert_eq!(a.status, 409);
+    let a = server.client(&alice).approve("churn-v3", "staging", None).await.expect("approve");
+    assert_eq!(a.status, 201, "{}", a.body);
+
+    // Only an admin revokes someone else's approval; Bob is one.
+    let a = server.client(&carol).revoke("churn-v3", "staging", Some("alice")).await.expect("revoke");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (403, Some("forbidden")), "{}", a.body);
+    let a = b.revoke("churn-v3", "staging", Some("alice")).await.expect("revoke");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["revoked"][0]["user"], "alice");
+    assert_eq!(a.body["status"]["counted"].as_array().map(Vec::len), Some(0));
+
+    // Every approval and revocation is in the audit chain, which verifies.
+    let report = tollgate_controller::audit::verify::verify_store(&server.store, &[]).await.expect("verify");
+    assert!(report.problem.is_none() && report.events == 5 + 3, "five tokens, two approvals, a revocation: {report:?}");
+
+    // Metrics count by route pattern, never by release.
+    let (code, text) = anon.get_text("/metrics").await.expect("metrics");
+    assert_eq!(code, 200);
+    assert!(text.contains(r#"tollgate_api_approvals_total{outcome="recorded"} 2"#), "{text}");
+    assert!(text.contains(r#"tollgate_api_approvals_total{outcome="refused"} 3"#), "{text}");
+    assert!(text.contains(r#"tollgate_api_auth_failures_total{reason="invalid"} 2"#), "{text}");
+    assert!(text.contains(r#"route="/api/v1/releases/{release}/environments/{env}/approvals""#), "{text}");
+    assert!(!text.contains("churn-v3"), "{text}");
+    server.stop().await;
+}
+
+/// One HTTP/1.1 request written by hand (for bodies the client would never send): status and body.
+async fn raw(server: &Server, request: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = server.base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    // The server may answer (413) before the whole body is sent, and close.
+    let _ = s.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors() {
+    let server = Server::start(false).await;
+    let bob = server.token("bob").await;
+    let b = server.client(&bob);
+
+    let (code, text) = b.get_text("/healthz").await.expect("healthz");
+    assert_eq!((code, text.as_str()), (200, "ok\n"));
+    let a = b.get("status?at=yesterday-ish").await.expect("status");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (400, Some("bad_request")), "{}", a.body);
+    assert!(a.body["error"]["hint"].as_str().is_some_and(|h| !h.is_empty()), "{}", a.body);
+    // `at` works: a Monday morning in Berlin, when prod's window is closed.
+    let a = b.get("releases/churn-v3/environments/staging?at=2026-12-07T10:00:00Z").await.expect("explain");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["decision"]["inputs"]["now"], "2026-12-07T10:00:00Z");
+    let a = b.get("releases/no-such/environments/staging").await.expect("explain");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (404, Some("no_such_release")), "{}", a.body);
+    let a = b.approve("churn-v3", "moon", None).await.expect("approve");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (404, Some("not_on_path")), "{}", a.body);
+    assert!(a.body["error"]["hint"].as_str().is_some_and(|h| h.contains("dev -> staging")), "{}", a.body);
+    let a = b.revoke("churn-v3", "staging", None).await.expect("revoke");
+    assert_eq!((a.status, a.body["revoked"].as_array().map(Vec::len)), (200, Some(0)), "nothing to revoke is not an error: {}", a.body);
+
+    // Bodies: not JSON, unknown fields, too large. Nothing is recorded.
+    let path = "/api/v1/releases/churn-v3/environments/staging/approvals";
+    let req = |len: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {bob}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
+        )
+    };
+    let (code, body) = raw(&server, &req(9), b"{not json").await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("bad_request") && body.contains("contentDigest"), "{body}");
+    let wrong = br#"{"digest": "abc"}"#;
+    let (code, body) = raw(&server, &req(wrong.len()), wrong).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("unknown field"), "{body}");
+    let big = vec![b' '; tollgate_webhooks::MAX_BODY + 1];
+    let (code, _) = raw(&server, &req(big.len()), &big).await;
+    assert_eq!(code, 413);
+    // Unknown routes are 404; a GET where only POST/DELETE/GET are allowed is 405.
+    let (code, _) = raw(&server, "PUT /api/v1/status HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 0\r\n\r\n", b"").await;
+    assert_eq!(code, 405);
+    let (code, _) = raw(&server, "GET /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", b"").await;
+    assert_eq!(code, 404);
+    let report = tollgate_controller::audit::verify::verify_store(&server.store, &[]).await.expect("verify");
+    assert_eq!(report.events, 1, "bad requests record nothing (the one event is the token): {report:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_refuses_plain_http_and_untrusted_clients_refuse_the_server() {
+    let server = Server::start(true).await;
+    let bob = server.token("bob").await;
+    // A client that does not trust the server's CA (the Web PKI roots) fails the handshake.
+    let untrusted = Client::new(&server.base, &bob, None).expect("client");
+    assert!(matches!(untrusted.get("whoami").await, Err(tollgate_webhooks::client::ClientError::Request { .. })));
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = Client::new(&server.base.replace("https://", "http://"), &bob, None).expect("client");
+    assert!(plain.get("whoami").await.is_err());
+    // The trusted client works.
+    let who = server.client(&bob).get("whoami").await.expect("whoami");
+    assert_eq!((who.status, who.body["user"].as_str()), (200, Some("bob")), "{}", who.body);
+    server.stop().await;
+}
