@@ -247,12 +247,21 @@ async fn approvals_over_tls_bind_to_content_and_people() {
 
 /// One HTTP/1.1 request written by hand (for bodies the client would never send): status and body.
 async fn raw(server: &Server, request: &str, body: &[u8]) -> (u16, String) {
+    raw_with(server, request, body, false).await
+}
+
+/// As [`raw`]; `eof` closes the sending side after the request, so a request cut short ends
+/// instead of waiting for the rest.
+async fn raw_with(server: &Server, request: &str, body: &[u8], eof: bool) -> (u16, String) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let addr = server.base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     s.write_all(request.as_bytes()).await.expect("write");
     // The server may answer (413) before the whole body is sent, and close.
     let _ = s.write_all(body).await;
+    if eof {
+        let _ = s.shutdown().await;
+    }
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
     let text = String::from_utf8_lossy(&out).into_owned();
@@ -323,5 +332,58 @@ async fn tls_refuses_plain_http_and_untrusted_clients_refuse_the_server() {
     // The trusted client works.
     let who = server.client(&bob).get("whoami").await.expect("whoami");
     assert_eq!((who.status, who.body["user"].as_str()), (200, Some("bob")), "{}", who.body);
+    server.stop().await;
+}
+
+/// Mutated requests (a deterministic generator: bytes flipped, cut, inserted, in the request
+/// line, headers, token and body) never make the server answer 5xx or stop answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mangled_requests_never_crash_the_server() {
+    let server = Server::start(false).await;
+    let bob = server.token("bob").await;
+    let body = br#"{"contentDigest": "0000000000000000000000000000000000000000000000000000000000000000"}"#;
+    let seeds = [
+        format!(
+            "GET /api/v1/status?at=2026-12-01T10:00:00Z HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {bob}\r\nconnection: close\r\n\r\n"
+        ),
+        format!(
+            "POST /api/v1/releases/churn-v3/environments/staging/approvals HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {bob}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+            body.len(),
+            String::from_utf8_lossy(body)
+        ),
+        format!(
+            "DELETE /api/v1/releases/churn-v3/environments/staging/approvals?user=bob HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {bob}\r\nconnection: close\r\n\r\n"
+        ),
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut answered = 0;
+    for round in 0..240 {
+        let mut bytes = seeds[round % seeds.len()].clone().into_bytes();
+        for _ in 0..=(next() % 4) {
+            let at = (next() as usize) % bytes.len();
+            match next() % 4 {
+                0 => bytes[at] = (next() % 256) as u8,
+                1 => bytes.truncate(at.max(1)),
+                2 => bytes.insert(at, [b'%', b'\0', b'{', b'/', b'\xff', b' '][(next() % 6) as usize]),
+                _ => bytes[at] = b'\r',
+            }
+        }
+        let (code, text) = raw_with(&server, &String::from_utf8_lossy(&bytes), b"", true).await;
+        assert!(code < 500, "a mangled request got {code}: {:?} -> {text}", String::from_utf8_lossy(&bytes));
+        if code > 0 {
+            answered += 1;
+        }
+    }
+    assert!(answered > 100, "most mangled requests still get an HTTP answer ({answered})");
+    let who = server.client(&bob).get("whoami").await.expect("whoami");
+    assert_eq!(who.status, 200, "the server still answers");
+    let report = tollgate_controller::audit::verify::verify_store(&server.store, &[]).await.expect("verify");
+    assert!(report.problem.is_none(), "{report:?}");
     server.stop().await;
 }
