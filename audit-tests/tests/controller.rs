@@ -647,3 +647,59 @@ async fn an_approval_through_the_api_over_tls_lets_the_release_through() {
     verify(&repo);
     drop_db(guard).await;
 }
+
+/// `tollgate serve --reconcile`: one process serves the API and reconciles; its first pass runs
+/// at start, an approval through the API starts the next pass at once (the interval is an
+/// hour), and SIGTERM ends the pass loop and gives up leadership.
+#[tokio::test]
+async fn serve_reconciles_and_an_api_approval_starts_a_pass_at_once() {
+    let (repo, guard) = Repo::new("sqlite").await;
+    // Staging's working-hours window would make this test depend on the real clock.
+    let staging = repo.dir.join("environments/staging.yaml");
+    let text = std::fs::read_to_string(&staging).expect("staging");
+    let window = "  windows:\n    - kind: allow\n      schedule: \"0 7 * * 1-5\"\n      duration: 11h\n      timeZone: Europe/Berlin\n";
+    assert!(text.contains(window), "{text}");
+    std::fs::write(&staging, text.replace(window, "")).expect("write");
+    git(&repo.dir, &["commit", "-q", "-am", "staging: open around the clock"], ALICE);
+    let bob = repo.token("bob");
+
+    let mut server = Command::new(tollgate())
+        .args(["serve", "--listen", "127.0.0.1:0", "--reconcile", "--interval", "1h", "--replica", "serve-a"])
+        .current_dir(&repo.dir)
+        .env("TOLLGATE_DB", &repo.db)
+        .env("TOLLGATE_REPO", &repo.dir)
+        .env("TOLLGATE_GATE_CACHE", repo.dir.parent().expect("tmp").join("gate-cache"))
+        .env("TOLLGATE_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut line).expect("first line");
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve said {line:?}")).to_owned();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let stderr = server.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().expect("lock").push(line);
+        }
+    });
+
+    wait_for("the first pass to promote churn-v3 to dev", Duration::from_secs(90), || repo.promotion_commits("churn-v3", "dev") == 1);
+    assert_eq!(repo.promotion_commits("churn-v3", "staging"), 0, "staging waits for an approval");
+    let r = repo.run(&["approve", "churn-v3", "--env", "staging", "--server", &url], &[("TOLLGATE_TOKEN", &bob)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    wait_for("the approval's pass to promote churn-v3 to staging", Duration::from_secs(60), || {
+        repo.promotion_commits("churn-v3", "staging") == 1
+    });
+
+    let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
+    assert!(term.success());
+    let exit = server.wait().expect("wait");
+    let log = lines.lock().expect("lock").join("\n");
+    assert_eq!(exit.code(), Some(0), "{log}");
+    assert!(log.contains("leading") && log.contains("stopped leading"), "{log}");
+    verify(&repo);
+    drop_db(guard).await;
+}

@@ -9,6 +9,7 @@ use anyhow::Context;
 use super::{out, runtime};
 use tollgate_controller::audit::AuditLog;
 use tollgate_controller::decision::{Decision, GateInput, PromotedInput, State};
+use tollgate_controller::git::Fetcher;
 use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, GateSettings, Options, PassReport};
 use tollgate_controller::service::Service;
 use tollgate_controller::store::{DEFAULT_URL, Store};
@@ -216,66 +217,139 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let now = clock(args.at.as_deref())?;
     runtime()?.block_on(async move {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
-        let store = log.store().clone();
         if dry_run {
             let (repo, _mirror) = locate(&args.repo, None).await?;
             let opts = options(&repo, now, None);
             let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
-            let decisions = reconcile::decide_all(&store, &prepared).await?;
+            let decisions = reconcile::decide_all(log.store(), &prepared).await?;
             let report = PassReport { commit: prepared.commit.clone(), decisions, actions: vec![] };
             print_pass(&report, args.format, true)?;
             return Ok(exit_for(&report.decisions));
         }
-        let replica = args.replica.clone().unwrap_or_else(default_replica);
-        let name = std::fs::canonicalize(&args.repo.repo).unwrap_or(args.repo.repo.clone()).display().to_string();
-        let ttl = (args.interval * 3).max(Duration::from_secs(10));
-        let mut leadership = None;
-        // The store view and the last prepared commit, kept across passes.
-        let mut reconciler = reconcile::Reconciler::default();
-        loop {
-            if leadership.is_none() {
-                leadership = store.try_lead(&name, &replica, ttl).await?;
-                if leadership.is_none() {
-                    if args.once {
-                        anyhow::bail!(
-                            "another replica leads reconciliation of this repo; it does the work (use --dry-run to see its decisions)"
-                        );
-                    }
-                    tracing::info!(replica, "waiting for leadership");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    continue;
-                }
-                tracing::info!(replica, "leading");
-            }
-            if let Some(l) = leadership.as_mut()
-                && !l.renew().await?
-            {
-                tracing::warn!(replica, "lost leadership");
-                leadership = None;
-                continue;
-            }
-            let (repo, mirror) = locate(&args.repo, Some(&log)).await?;
-            let opts = options(&repo, if args.act { now } else { jiff::Timestamp::now() }, None);
-            let publish = mirror.as_ref().map(|m| m as &dyn reconcile::Publish);
-            let report = reconciler.pass(&log, &opts, "tollgate", publish).await?;
-            print_pass(&report, args.format, false)?;
-            if args.once {
-                if let Some(l) = leadership.take() {
-                    l.release().await;
-                }
-                return Ok(exit_for(&report.decisions));
-            }
-            tokio::time::sleep(args.interval).await;
-        }
+        let cfg = Looping {
+            repo: args.repo.clone(),
+            replica: args.replica.clone().unwrap_or_else(default_replica),
+            interval: args.interval,
+            once: args.once,
+            at: args.act.then_some(now),
+            keep_going: false,
+        };
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            super::shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let format = args.format;
+        let last = run_loop(&cfg, &log, Fetcher::new(cfg.interval), stop, |report| print_pass(report, format, false)).await?;
+        Ok(last.map_or(ExitCode::SUCCESS, |r| exit_for(&r.decisions)))
     })
 }
 
-fn default_replica() -> String {
+/// How the reconcile loop runs (`tollgate reconcile`, `tollgate serve --reconcile`).
+#[derive(Debug, Clone)]
+pub(crate) struct Looping {
+    /// The config repo.
+    pub repo: RepoArgs,
+    /// This replica's name in leader election.
+    pub replica: String,
+    /// Time between passes (also the leadership lease, times three).
+    pub interval: Duration,
+    /// One pass, then return its report.
+    pub once: bool,
+    /// Act as if the clock said this (drills and tests).
+    pub at: Option<jiff::Timestamp>,
+    /// Log a failed pass and try again at the next one, instead of returning the error.
+    pub keep_going: bool,
+}
+
+/// The reconcile loop: leads (or waits to), then runs a pass whenever `fetcher` says (at once,
+/// every interval, and when a [`tollgate_controller::git::FetchTrigger`] asks), until `stop`
+/// turns true; then gives up leadership. Returns the report of a `once` pass.
+pub(crate) async fn run_loop(
+    cfg: &Looping,
+    log: &AuditLog,
+    mut fetcher: Fetcher,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut on_pass: impl FnMut(&PassReport) -> anyhow::Result<()>,
+) -> anyhow::Result<Option<PassReport>> {
+    let store = log.store();
+    let replica = cfg.replica.as_str();
+    let name = std::fs::canonicalize(&cfg.repo.repo).unwrap_or(cfg.repo.repo.clone()).display().to_string();
+    let ttl = (cfg.interval * 3).max(Duration::from_secs(10));
+    let mut leadership = None;
+    // The store view and the last prepared commit, kept across passes.
+    let mut reconciler = reconcile::Reconciler::default();
+    let stopping = |stop: &tokio::sync::watch::Receiver<bool>| *stop.borrow();
+    'passes: loop {
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break 'passes,
+            why = fetcher.wait() => tracing::debug!(?why, "pass due"),
+        }
+        loop {
+            if stopping(&stop) {
+                break 'passes;
+            }
+            let Some(l) = leadership.as_mut() else {
+                leadership = store.try_lead(&name, replica, ttl).await?;
+                if leadership.is_some() {
+                    tracing::info!(replica, "leading");
+                    continue;
+                }
+                if cfg.once {
+                    anyhow::bail!(
+                        "another replica leads reconciliation of this repo; it does the work (use --dry-run to see its decisions)"
+                    );
+                }
+                tracing::info!(replica, "waiting for leadership");
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => break 'passes,
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+                continue;
+            };
+            if l.renew().await? {
+                break;
+            }
+            tracing::warn!(replica, "lost leadership");
+            leadership = None;
+        }
+        let result = async {
+            let (repo, mirror) = locate(&cfg.repo, Some(log)).await?;
+            let opts = options(&repo, cfg.at.unwrap_or_else(jiff::Timestamp::now), None);
+            let publish = mirror.as_ref().map(|m| m as &dyn reconcile::Publish);
+            let report = reconciler.pass(log, &opts, "tollgate", publish).await?;
+            on_pass(&report)?;
+            anyhow::Ok(report)
+        }
+        .await;
+        match result {
+            Ok(report) if cfg.once => {
+                if let Some(l) = leadership.take() {
+                    l.release().await;
+                }
+                return Ok(Some(report));
+            }
+            Ok(_) => {}
+            Err(err) if cfg.keep_going => {
+                tracing::error!(error = format!("{err:#}"), "reconcile pass failed; trying again at the next one");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    if let Some(l) = leadership.take() {
+        l.release().await;
+        tracing::info!(replica, "stopped leading");
+    }
+    Ok(None)
+}
+
+pub(crate) fn default_replica() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into());
     format!("{host}-{}", std::process::id())
 }
 
-fn print_pass(report: &PassReport, format: Format, dry_run: bool) -> anyhow::Result<()> {
+pub(crate) fn print_pass(report: &PassReport, format: Format, dry_run: bool) -> anyhow::Result<()> {
     match format {
         Format::Json => out(serde_json::to_string_pretty(report)?),
         Format::Text => {

@@ -10,8 +10,10 @@ use anyhow::Context;
 use tollgate_controller::service::Service;
 use tollgate_webhooks::{AppState, Metrics};
 
-use super::control::{RepoArgs, locate, options, parse_duration};
+use super::control::{Looping, RepoArgs, default_replica, locate, options, parse_duration, run_loop};
 use super::{out, runtime};
+use tollgate_controller::git::Fetcher;
+use tollgate_controller::reconcile::{Action, PassReport};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -31,6 +33,16 @@ pub struct ServeArgs {
     /// With a remote `--repo`: fetch at most this often for reads (approvals always fetch).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     fetch_interval: Duration,
+    /// Also run the reconcile loop in this process (one leader among replicas, as `tollgate
+    /// reconcile`); approvals and `POST /api/v1/reconcile` then start a pass at once.
+    #[arg(long)]
+    reconcile: bool,
+    /// With `--reconcile`: time between passes.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "reconcile")]
+    interval: Duration,
+    /// With `--reconcile`: this replica's name in leader election (default: host and process id).
+    #[arg(long, env = "TOLLGATE_REPLICA", requires = "reconcile")]
+    replica: Option<String>,
 }
 
 /// Runs `tollgate serve` until SIGINT or SIGTERM.
@@ -49,36 +61,72 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
         let (repo, mirror) = locate(&args.repo, Some(&log)).await?;
-        let service = Service::new(log, options(&repo, jiff::Timestamp::now(), None), mirror, args.fetch_interval);
-        let state = Arc::new(AppState { service, metrics: Metrics::new() });
+        let service = Service::new(log.clone(), options(&repo, jiff::Timestamp::now(), None), mirror, args.fetch_interval);
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let looping = args.reconcile.then(|| {
+            let cfg = Looping {
+                repo: args.repo.clone(),
+                replica: args.replica.clone().unwrap_or_else(default_replica),
+                interval: args.interval,
+                once: false,
+                at: None,
+                keep_going: true,
+            };
+            let fetcher = Fetcher::new(cfg.interval);
+            (cfg, fetcher)
+        });
+        let trigger = looping.as_ref().map(|(_, f)| f.trigger());
+        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: trigger });
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("failed to listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         // The first line on stdout, so scripts (and tests) can find a port chosen by the system.
         out(format!("listening on {scheme}://{addr}"));
-        tracing::info!(%addr, scheme, "serving");
-        tollgate_webhooks::serve(listener, tollgate_webhooks::router(state), tls, shutdown_signal(), Duration::from_secs(10))
-            .await
-            .context("the server failed")?;
+        tracing::info!(%addr, scheme, reconcile = args.reconcile, "serving");
+        let stop_tx = Arc::new(stop_tx);
+        let on_signal = Arc::clone(&stop_tx);
+        tokio::spawn(async move {
+            super::shutdown_signal().await;
+            let _ = on_signal.send(true);
+        });
+        let mut stopped = stop.clone();
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        // The server runs on its own task; the loop runs on this one (it holds Git handles,
+        // which may not be shared across threads, and blocks while it prepares a commit, which
+        // must not hold up accepting connections). Whichever ends first stops the other.
+        let server = tokio::spawn({
+            let stop_tx = Arc::clone(&stop_tx);
+            async move {
+                let r = tollgate_webhooks::serve(listener, tollgate_webhooks::router(state), tls, shutdown, Duration::from_secs(10)).await;
+                let _ = stop_tx.send(true);
+                r
+            }
+        });
+        if let Some((cfg, fetcher)) = looping {
+            let r = run_loop(&cfg, &log, fetcher, stop.clone(), |report| {
+                log_pass(report);
+                Ok(())
+            })
+            .await;
+            let _ = stop_tx.send(true);
+            r.context("the reconcile loop failed")?;
+        }
+        server.await.context("the server panicked")?.context("the server failed")?;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// A pass's report as log lines (a server has no terminal to print tables on).
+fn log_pass(report: &PassReport) {
+    for a in &report.actions {
+        match a {
+            Action::Recorded { subject, state, seq } => tracing::debug!(subject, state = state.as_str(), seq, "decision recorded"),
+            other => tracing::info!(action = ?other, "promotion"),
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
+    let blocked = report.decisions.iter().filter(|d| d.state == tollgate_controller::decision::State::Blocked).count();
+    tracing::info!(commit = report.commit, decisions = report.decisions.len(), blocked, "pass done");
 }

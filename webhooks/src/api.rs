@@ -8,6 +8,7 @@
 //! | `GET /releases/{release}/environments/{env}/approvals`       | any role         |
 //! | `POST /releases/{release}/environments/{env}/approvals`      | may approve      |
 //! | `DELETE /releases/{release}/environments/{env}/approvals`    | approver / admin |
+//! | `POST /reconcile`                                            | any role         |
 //!
 //! Errors are `{"error": {"status", "code", "message", "hint"}}` with the matching status: 400 bad
 //! input, 401 no or a bad token, 403 not allowed, 404 no such release or environment on its path,
@@ -19,7 +20,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -35,6 +36,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/status", get(status))
         .route("/releases/{release}/environments/{env}", get(explain))
         .route("/releases/{release}/environments/{env}/approvals", get(list_approvals).post(approve).delete(revoke))
+        .route("/reconcile", post(reconcile))
 }
 
 /// An API error: a status and a JSON body saying what and what to do.
@@ -211,6 +213,9 @@ async fn approve(
         Err(_) => "error",
     });
     let approved = result?;
+    if approved.recorded {
+        wake(&state);
+    }
     let status = if approved.recorded { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(approved)).into_response())
 }
@@ -233,5 +238,33 @@ async fn revoke(
     for _ in &revoked.revoked {
         state.metrics.approval("revoked");
     }
+    if !revoked.revoked.is_empty() {
+        wake(&state);
+    }
     Ok(Json(revoked).into_response())
+}
+
+/// Asks this process's reconcile loop for a pass now, if it runs one: an approval or a
+/// revocation takes effect at once instead of at the next interval.
+fn wake(state: &AppState) {
+    if let Some(trigger) = &state.reconcile {
+        trigger.fetch_now();
+    }
+}
+
+/// `POST /reconcile`: fetch the config repo and run a pass now (a CI job after a merge, a push
+/// webhook). Requests made while a pass runs merge into one more pass.
+async fn reconcile(State(state): State<Arc<AppState>>, Caller(user): Caller) -> Result<Response, ApiError> {
+    state.service.reader(&user).await?;
+    let Some(trigger) = &state.reconcile else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_reconciling",
+            "this server does not reconcile",
+            Some("start it with `tollgate serve --reconcile`, or run `tollgate reconcile` next to it".into()),
+        ));
+    };
+    trigger.fetch_now();
+    tracing::info!(user, "pass requested");
+    Ok((StatusCode::ACCEPTED, Json(json!({"requested": true}))).into_response())
 }

@@ -134,6 +134,15 @@ impl Client {
         self.call(Method::GET, path, None).await
     }
 
+    /// `POST path` without a body (`reconcile`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
+    pub async fn post(&self, path: &str) -> Result<Answer, ClientError> {
+        self.call(Method::POST, path, None).await
+    }
+
     /// Approves `release` into `env` (`digest`: the content reviewed).
     ///
     /// # Errors

@@ -23,6 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tollgate_controller::git::FetchTrigger;
 use tollgate_controller::service::Service;
 
 pub use metrics::Metrics;
@@ -37,6 +38,9 @@ pub struct AppState {
     pub service: Service,
     /// Counters and histograms served at `/metrics`.
     pub metrics: Metrics,
+    /// Asks this process's reconcile loop for a pass now (`tollgate serve --reconcile`); `None`
+    /// when it does not reconcile.
+    pub reconcile: Option<FetchTrigger>,
 }
 
 /// The whole application: API, health, readiness and metrics.

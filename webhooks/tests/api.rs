@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tollgate_controller::audit::AuditLog;
+use tollgate_controller::git::{FetchTrigger, Fetcher, Wake};
 use tollgate_controller::reconcile::{GateSettings, Options};
 use tollgate_controller::service::Service;
 use tollgate_controller::store::Store;
@@ -56,6 +57,11 @@ struct Server {
 impl Server {
     /// `examples/` committed by Alice, with a viewer (`vera`) added, served over TLS or not.
     async fn start(tls: bool) -> Server {
+        Server::start_with(tls, None).await
+    }
+
+    /// As [`Server::start`], with a reconcile loop's trigger.
+    async fn start_with(tls: bool, reconcile: Option<FetchTrigger>) -> Server {
         let tmp = tempfile::tempdir().expect("tmp");
         let repo = tmp.path().join("config");
         copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), &repo);
@@ -84,7 +90,7 @@ impl Server {
             jobs: 1,
         };
         let service = Service::new(AuditLog::new(store.clone()), opts, None, Duration::ZERO);
-        let state = Arc::new(AppState { service, metrics: Metrics::new() });
+        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (config, ca) = if tls {
@@ -385,5 +391,32 @@ async fn mangled_requests_never_crash_the_server() {
     assert_eq!(who.status, 200, "the server still answers");
     let report = tollgate_controller::audit::verify::verify_store(&server.store, &[]).await.expect("verify");
     assert!(report.problem.is_none(), "{report:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_is_requested_only_where_the_server_reconciles() {
+    let server = Server::start(false).await;
+    let vera = server.token("vera").await;
+    let a = server.client(&vera).post("reconcile").await.expect("reconcile");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (409, Some("not_reconciling")), "{}", a.body);
+    server.stop().await;
+
+    // Where it does, the call and every recorded approval wake the loop.
+    let mut fetcher = Fetcher::new(Duration::from_secs(3600));
+    assert_eq!(fetcher.wait().await, Wake::Interval, "the first pass is due at once");
+    let server = Server::start_with(false, Some(fetcher.trigger())).await;
+    let (vera, bob) = (server.token("vera").await, server.token("bob").await);
+    let a = server.client(&vera).post("reconcile").await.expect("reconcile");
+    assert_eq!((a.status, a.body["requested"].as_bool()), (202, Some(true)), "{}", a.body);
+    let why = tokio::time::timeout(Duration::from_secs(5), fetcher.wait()).await.expect("woken");
+    assert_eq!(why, Wake::Requested);
+    let a = server.client(&bob).approve("churn-v3", "staging", None).await.expect("approve");
+    assert_eq!(a.status, 201, "{}", a.body);
+    let why = tokio::time::timeout(Duration::from_secs(5), fetcher.wait()).await.expect("woken");
+    assert_eq!(why, Wake::Requested);
+    // Unauthenticated callers cannot ask for passes.
+    let a = server.client("tg_x").post("reconcile").await.expect("reconcile");
+    assert_eq!(a.status, 401);
     server.stop().await;
 }
