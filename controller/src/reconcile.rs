@@ -690,9 +690,9 @@ impl StoreView {
                 }
             }
         }
-        // Pull-request events are plain audit events (their action names what happened); the
-        // action column is checked before a body is decoded.
-        let mut events = store.events(from, head);
+        // Pull-request events are plain audit events (their action names what happened), read
+        // through their own index.
+        let mut events = store.pull_request_events(from, head);
         while let Some(ev) = events.next().await {
             let ev = ev?;
             if ev.action.starts_with(PULL_REQUEST_ACTION_PREFIX)

@@ -189,6 +189,43 @@ async fn event_batches_match_events(backend: Backend) {
     store.close().await;
 }
 
+/// `pull_request_events` returns exactly the `promotion.pull_request_*` events `events` returns,
+/// in order, over any range, and the planner reads them through their partial index.
+async fn pull_request_events_are_read_through_their_index(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::open(&db.url).await.expect("open");
+    let actions = [
+        "promotion.pull_request_opened",
+        "test.event",
+        "promotion.pull_request_merged",
+        "promotion.recorded",
+        "promotion.pull_request_closed",
+    ];
+    let events: Vec<_> = (0..500u64)
+        .map(|i| NewEvent::new("bot", actions[(i % 5) as usize], format!("deploy/dev/m{}", i % 7), json!({ "n": i })).expect("event"))
+        .collect();
+    store.append(&events).await.expect("append");
+    for (from, to) in [(1, u64::MAX), (1, 500), (37, 263), (3, 3), (501, u64::MAX), (9, 3)] {
+        let want: Vec<_> = store
+            .events(from, to)
+            .map(|r| r.expect("row"))
+            .filter(|e| std::future::ready(e.action.starts_with("promotion.pull_request_")))
+            .collect()
+            .await;
+        let got: Vec<_> = store.pull_request_events(from, to).map(|r| r.expect("row")).collect().await;
+        assert!(got == want, "{from}..={to}: {} rows, want {}", got.len(), want.len());
+    }
+    assert_eq!(store.pull_request_events(1, u64::MAX).count().await, 300);
+    let plan = db
+        .query_text(match backend {
+            Backend::Sqlite => "EXPLAIN QUERY PLAN SELECT seq FROM audit_events WHERE seq >= 1 AND seq <= 100 AND action LIKE 'promotion.pull_request%' ORDER BY seq",
+            Backend::Postgres => "EXPLAIN SELECT seq FROM audit_events WHERE seq >= 1 AND seq <= 100 AND action LIKE 'promotion.pull_request%' ORDER BY seq",
+        })
+        .await;
+    assert!(plan.contains("audit_events_pull_requests"), "{plan}");
+    store.close().await;
+}
+
 /// An in-memory SQLite database has no file for the bulk reader; it batches sqlx's rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_batches_of_an_in_memory_database() {
@@ -231,4 +268,5 @@ both_backends!(
     unsupported_urls_are_refused,
     event_batches_match_events,
     event_batches_can_be_dropped_early,
+    pull_request_events_are_read_through_their_index,
 );

@@ -69,6 +69,31 @@ impl TestDb {
         }
     }
 
+    /// The text of a query plan (`EXPLAIN …`), one line per row. On PostgreSQL sequential scans
+    /// are switched off first, so the plan shows whether an index *can* serve the query however
+    /// small the test table is.
+    pub async fn query_text(&self, sql: &str) -> String {
+        use sqlx::Row as _;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.url).await.expect("connect");
+                let rows = sqlx::query(sql).fetch_all(&pool).await.expect("explain");
+                pool.close().await;
+                rows.iter().map(|r| r.try_get::<String, _>("detail").expect("detail")).collect::<Vec<_>>().join("\n")
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.url).await.expect("connect");
+                let mut conn = pool.acquire().await.expect("connection");
+                sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.expect("set");
+                let rows = sqlx::query(sql).fetch_all(&mut *conn).await.expect("explain");
+                drop(conn);
+                pool.close().await;
+                rows.iter().map(|r| r.try_get::<String, _>(0).expect("plan")).collect::<Vec<_>>().join("\n")
+            }
+        }
+    }
+
     /// Lifts the append-only triggers, as an attacker would first.
     pub async fn drop_guards(&self) {
         match self.backend {
