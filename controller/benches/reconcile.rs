@@ -11,6 +11,10 @@
 //! - nothing changed: a long-running reconciler's next pass, same commit, nothing new in the
 //!   store (the first pass of that process is not timed);
 //! - one release changed: the next pass after a commit that edits one release file.
+//!
+//! And what the API (`tollgate serve`) pays per call once its service has prepared the commit
+//! (the first call of each process is not timed): every decision (`GET /api/v1/status`), one
+//! decision explained, and an approval recorded.
 
 #![allow(clippy::print_stdout)] // a benchmark reports on standard output
 
@@ -27,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use tollgate_controller::audit::AuditLog;
 use tollgate_controller::reconcile::{GateSettings, Options, Reconciler};
+use tollgate_controller::service::{Service, Via};
 use tollgate_controller::store::Store;
 
 fn main() {
@@ -35,7 +40,8 @@ fn main() {
         let mode = args[i + 1].clone();
         let root = Path::new(&args[i + 2]).to_owned();
         let db = args[i + 3].clone();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        // The service prepares on the runtime's workers (`block_in_place`): a multi-threaded one.
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let elapsed = rt.block_on(run(&mode, &root, &db));
         println!("{} {}", elapsed.as_nanos(), peak_kib());
         return;
@@ -55,6 +61,10 @@ fn main() {
     let (nochange, rss_nochange) = measure("nochange", &root, &dir.path().join("nochange.db"), Some(&full_db));
     let (changed, rss_changed) = measure("changed", &root, &dir.path().join("changed.db"), Some(&full_db));
 
+    let (status, rss_status) = measure("service-status", &root, &dir.path().join("status.db"), Some(&full_db));
+    let (explain, rss_explain) = measure("service-explain", &root, &dir.path().join("explain.db"), Some(&full_db));
+    let (approve, rss_approve) = measure("service-approve", &root, &dir.path().join("approve.db"), Some(&full_db));
+
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!();
     println!("| pass | time (ms) | of a full pass | peak RSS (MiB) |");
@@ -62,6 +72,12 @@ fn main() {
     println!("| full (empty store, every decision recorded) | {:.0} | 100% | {rss_full:.1} |", ms(full));
     println!("| nothing changed | {:.1} | {:.2}% | {rss_nochange:.1} |", ms(nochange), 100.0 * ms(nochange) / ms(full));
     println!("| one release changed | {:.0} | {:.1}% | {rss_changed:.1} |", ms(changed), 100.0 * ms(changed) / ms(full));
+    println!();
+    println!("| API call, service warm | time (ms) | peak RSS (MiB) |");
+    println!("| --- | ---: | ---: |");
+    println!("| status (every decision) | {:.1} | {rss_status:.1} |", ms(status));
+    println!("| explain (one decision) | {:.2} | {rss_explain:.1} |", ms(explain));
+    println!("| approve (recorded) | {:.2} | {rss_approve:.1} |", ms(approve));
 }
 
 fn git(root: &Path, args: &[&str]) {
@@ -113,6 +129,26 @@ async fn run(mode: &str, root: &Path, db: &str) -> Duration {
             git(root, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qam", "one release changed"]);
             let start = Instant::now();
             reconciler.pass(&log, &opts, "bench", None).await.expect("pass");
+            start.elapsed()
+        }
+        "service-status" | "service-explain" | "service-approve" => {
+            let service = Service::new(log.clone(), opts.clone(), None, Duration::ZERO);
+            let now = opts.now;
+            service.status(now).await.expect("warm");
+            let start = Instant::now();
+            match mode {
+                "service-status" => {
+                    let s = service.status(now).await.expect("status");
+                    assert!(s.decisions.len() > 1000);
+                }
+                "service-explain" => {
+                    service.explain("r00000", "staging", now).await.expect("explain");
+                }
+                _ => {
+                    let a = service.approve("bob", "r00000", "staging", None, Via::Api).await.expect("approve");
+                    assert!(a.recorded);
+                }
+            }
             start.elapsed()
         }
         other => panic!("unknown mode {other}"),

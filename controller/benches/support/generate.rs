@@ -18,7 +18,7 @@ pub fn generate(root: &Path, docs: usize) -> Vec<String> {
     write(
         "tollgate.yaml",
         &format!(
-            "{api}\nkind: Config\nmetadata: {{name: bench}}\nspec:\n  environments: [dev, staging, prod]\n  groups:\n    - {{name: leads, members: [alice, bob]}}\n  policies:\n    paths: [policies]\n    defaultLibrary: false\n"
+            "{api}\nkind: Config\nmetadata: {{name: bench}}\nspec:\n  environments: [dev, staging, prod]\n  groups:\n    - {{name: leads, members: [alice, bob]}}\n  users:\n    - {{name: alice, email: alice@example.invalid, roles: [approver]}}\n    - {{name: bob, email: bob@example.invalid, roles: [approver, admin]}}\n  policies:\n    paths: [policies]\n    defaultLibrary: false\n"
         ),
     );
     files.push("tollgate.yaml".to_owned());
