@@ -3,13 +3,13 @@
 //! leader election.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tollgate_audit_tests::{Run, drop_db, fresh, run_in, tollgate};
+use tollgate_audit_tests::{ALICE, CAROL, Run, commit_examples, drop_db, fresh, git, run_in, tollgate};
 
 /// A Tuesday, 11:00 in Berlin: staging (weekdays 07-18) and prod (Tue-Thu 09-15) are open.
 const TUESDAY: &str = "2026-12-01T10:00:00Z";
@@ -24,45 +24,12 @@ struct Repo {
     db: String,
 }
 
-fn git(dir: &Path, args: &[&str], who: (&str, &str)) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", who.0)
-        .env("GIT_AUTHOR_EMAIL", who.1)
-        .env("GIT_COMMITTER_NAME", who.0)
-        .env("GIT_COMMITTER_EMAIL", who.1)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-const ALICE: (&str, &str) = ("Alice", "alice@acme.example");
-const CAROL: (&str, &str) = ("Carol", "carol@acme.example");
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read examples") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 impl Repo {
     /// `examples/` committed by Alice, and a fresh database.
     async fn new(backend: &str) -> (Repo, Option<String>) {
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path().join("config");
-        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), &dir);
-        git(&dir, &["init", "-q", "-b", "main"], ALICE);
-        git(&dir, &["add", "-A"], ALICE);
-        git(&dir, &["commit", "-q", "-m", "acme-ml config"], ALICE);
+        commit_examples(&dir, |_| {});
         let (db, guard) = fresh(backend, tmp.path()).await;
         (Repo { _tmp: tmp, dir, db }, guard)
     }

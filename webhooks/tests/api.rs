@@ -1,11 +1,12 @@
 //! The API over real loopback HTTP and TLS: a committed copy of `examples/`, a SQLite store, API
 //! tokens in it, the server on an ephemeral port and the crate's own client.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tollgate_audit_tests::{CAROL, commit_examples, git};
 use tollgate_controller::audit::AuditLog;
 use tollgate_controller::git::{FetchTrigger, Fetcher, Wake};
 use tollgate_controller::reconcile::{GateSettings, Options};
@@ -13,35 +14,6 @@ use tollgate_controller::service::Service;
 use tollgate_controller::store::Store;
 use tollgate_webhooks::client::{Answer, Client};
 use tollgate_webhooks::{AppState, Metrics};
-
-const ALICE: (&str, &str) = ("Alice", "alice@acme.example");
-const CAROL: (&str, &str) = ("Carol", "carol@acme.example");
-
-fn git(dir: &Path, args: &[&str], who: (&str, &str)) {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", who.0)
-        .env("GIT_AUTHOR_EMAIL", who.1)
-        .env("GIT_COMMITTER_NAME", who.0)
-        .env("GIT_COMMITTER_EMAIL", who.1)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
 
 /// A running server and what the tests need to talk to it.
 struct Server {
@@ -64,19 +36,14 @@ impl Server {
     async fn start_with(tls: bool, reconcile: Option<FetchTrigger>) -> Server {
         let tmp = tempfile::tempdir().expect("tmp");
         let repo = tmp.path().join("config");
-        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), &repo);
-        let config = repo.join("tollgate.yaml");
-        let text = std::fs::read_to_string(&config).expect("tollgate.yaml");
-        let users = "  users:\n";
-        assert!(text.contains(users));
-        std::fs::write(
-            &config,
-            text.replacen(users, "  users:\n    - name: vera\n      email: vera@acme.example\n      roles: [viewer]\n", 1),
-        )
-        .expect("write");
-        git(&repo, &["init", "-q", "-b", "main"], ALICE);
-        git(&repo, &["add", "-A"], ALICE);
-        git(&repo, &["commit", "-q", "-m", "acme-ml config"], ALICE);
+        commit_examples(&repo, |dir| {
+            let config = dir.join("tollgate.yaml");
+            let text = std::fs::read_to_string(&config).expect("tollgate.yaml");
+            let users = "  users:\n";
+            assert!(text.contains(users));
+            let vera = "  users:\n    - name: vera\n      email: vera@acme.example\n      roles: [viewer]\n";
+            std::fs::write(&config, text.replacen(users, vera, 1)).expect("write");
+        });
 
         let url = format!("sqlite://{}", tmp.path().join("tollgate.db").display());
         let store = Store::open(&url).await.expect("store");
