@@ -223,3 +223,37 @@ pub fn encode(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_percent_encoded() {
+        assert_eq!(encode("income-v2.1_a~b"), "income-v2.1_a~b");
+        assert_eq!(encode("a/b c?d#é"), "a%2Fb%20c%3Fd%23%C3%A9");
+        assert_eq!(approvals_path("r/1", "prod", Some("bob smith")), "releases/r%2F1/environments/prod/approvals?user=bob%20smith");
+    }
+
+    #[test]
+    fn tokens_go_over_tls_or_to_loopback_only() {
+        for ok in ["https://tollgate.example", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:8080/"] {
+            assert!(Client::new(ok, "t", None).is_ok(), "{ok}");
+        }
+        for bad in ["http://tollgate.example", "http://10.0.0.1", "ftp://x", "tollgate.example", "http://"] {
+            let err = Client::new(bad, "tg_secret", None).expect_err(bad);
+            assert!(!err.to_string().contains("tg_secret"), "{err}");
+        }
+        let c = Client::new("https://tollgate.example/", "tg_secret", None).expect("client");
+        assert!(!format!("{c:?}").contains("tg_secret"));
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").expect("write");
+        assert!(matches!(Client::new("https://x", "t", Some(&ca)), Err(ClientError::Ca { .. })));
+        assert!(matches!(Client::new("https://x", "t", Some(&dir.path().join("missing.pem"))), Err(ClientError::Ca { .. })));
+    }
+}

@@ -114,3 +114,31 @@ pub(crate) async fn serve(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
+        let (cert, pkey) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+        std::fs::write(&cert, key.cert.pem()).expect("write");
+        std::fs::write(&pkey, key.signing_key.serialize_pem()).expect("write");
+        (cert, pkey)
+    }
+
+    #[test]
+    fn certificates_and_keys_are_checked_with_clear_errors() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (cert, key) = pair(dir.path(), "a");
+        assert!(server_config(&cert, &key).is_ok());
+        // Swapped files, a missing file, a key of another certificate.
+        let err = server_config(&key, &cert).expect_err("swapped");
+        assert!(err.to_string().contains("a.key"), "{err}");
+        let err = server_config(&dir.path().join("none.pem"), &key).expect_err("missing");
+        assert!(err.to_string().contains("none.pem"), "{err}");
+        let (_, other) = pair(dir.path(), "b");
+        let err = server_config(&cert, &other).expect_err("mismatched");
+        assert!(matches!(err, TlsError::Config(_)), "{err}");
+    }
+}
