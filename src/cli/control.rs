@@ -291,7 +291,15 @@ pub(crate) async fn run_loop(
                 break 'passes;
             }
             let Some(l) = leadership.as_mut() else {
-                leadership = store.try_lead(&name, replica, ttl).await?;
+                leadership = match store.try_lead(&name, replica, ttl).await {
+                    Ok(l) => l,
+                    // A server keeps serving through a database fail-over; it leads again later.
+                    Err(err) if cfg.keep_going => {
+                        tracing::error!(error = format!("{err:#}"), "leader election failed; trying again");
+                        None
+                    }
+                    Err(err) => return Err(err.into()),
+                };
                 if leadership.is_some() {
                     tracing::info!(replica, "leading");
                     continue;
@@ -308,10 +316,14 @@ pub(crate) async fn run_loop(
                 }
                 continue;
             };
-            if l.renew().await? {
-                break;
+            match l.renew().await {
+                Ok(true) => break,
+                Ok(false) => tracing::warn!(replica, "lost leadership"),
+                Err(err) if cfg.keep_going => {
+                    tracing::error!(error = format!("{err:#}"), "lost leadership: the lease could not be renewed")
+                }
+                Err(err) => return Err(err.into()),
             }
-            tracing::warn!(replica, "lost leadership");
             leadership = None;
         }
         let result = async {
