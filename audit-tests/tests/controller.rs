@@ -44,6 +44,28 @@ impl Repo {
         run_in(Some(&self.dir), args, &envs, &["TOLLGATE_TOKEN"])
     }
 
+    /// Starts `tollgate serve ARGS` on this repo and store: the child, the URL its first line
+    /// names, and its standard error as it comes.
+    fn serve(&self, args: &[&str]) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+        let mut child = Command::new(tollgate())
+            .arg("serve")
+            .args(args)
+            .current_dir(&self.dir)
+            .env("TOLLGATE_DB", &self.db)
+            .env("TOLLGATE_REPO", &self.dir)
+            .env("TOLLGATE_GATE_CACHE", self.dir.parent().expect("tmp").join("gate-cache"))
+            .env("TOLLGATE_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).expect("first line");
+        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve said {line:?}")).to_owned();
+        let lines = collect(child.stderr.take().expect("piped"));
+        (child, url, lines)
+    }
+
     fn reconcile_at(&self, at: &str) -> Run {
         self.run(&["reconcile", "--once", "--at", at, "--act"], &[])
     }
@@ -281,20 +303,32 @@ impl Replica {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let stderr = child.stderr.take().expect("piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().expect("lock").push(line);
-            }
-        });
+        let lines = collect(child.stderr.take().expect("piped"));
         Replica { child, lines }
     }
 
     fn leads(&self) -> bool {
         self.lines.lock().expect("lock").iter().any(|l| l.contains("leading"))
     }
+}
+
+/// The lines a child writes, collected as they come.
+fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            sink.lock().expect("lock").push(line);
+        }
+    });
+    lines
+}
+
+/// Sends SIGTERM and waits: the exit code.
+fn terminate(mut child: Child) -> Option<i32> {
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(term.success());
+    child.wait().expect("wait").code()
 }
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
@@ -568,19 +602,8 @@ async fn an_approval_through_the_api_over_tls_lets_the_release_through() {
     let (cert, pkey) = (tls.join("cert.pem"), tls.join("key.pem"));
     std::fs::write(&cert, key.cert.pem()).expect("write");
     std::fs::write(&pkey, key.signing_key.serialize_pem()).expect("write");
-    let mut server = Command::new(tollgate())
-        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert", cert.to_str().expect("utf-8"), "--tls-key", pkey.to_str().expect("utf-8")])
-        .current_dir(&repo.dir)
-        .env("TOLLGATE_DB", &repo.db)
-        .env("TOLLGATE_REPO", &repo.dir)
-        .env("TOLLGATE_GATE_CACHE", repo.dir.parent().expect("tmp").join("gate-cache"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut line).expect("first line");
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve said {line:?}")).to_owned();
+    let (server, url, _) =
+        repo.serve(&["--listen", "127.0.0.1:0", "--tls-cert", cert.to_str().expect("utf-8"), "--tls-key", pkey.to_str().expect("utf-8")]);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
 
     let remote = |token: &str, extra: &[&str]| {
@@ -602,10 +625,7 @@ async fn an_approval_through_the_api_over_tls_lets_the_release_through() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("refusing to send an API token over plain HTTP"), "{}", r.stderr);
 
-    let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
-    assert!(term.success());
-    let exit = server.wait().expect("wait");
-    assert_eq!(exit.code(), Some(0), "serve stops cleanly on SIGTERM");
+    assert_eq!(terminate(server), Some(0), "serve stops cleanly on SIGTERM");
 
     let explain = repo.run(&["explain", "churn-v3", "--env", "staging", "--at", TUESDAY], &[]);
     assert!(explain.stdout.contains("counted: bob") && explain.stdout.contains("via api"), "{}", explain.stdout);
@@ -630,28 +650,7 @@ async fn serve_reconciles_and_an_api_approval_starts_a_pass_at_once() {
     git(&repo.dir, &["commit", "-q", "-am", "staging: open around the clock"], ALICE);
     let bob = repo.token("bob");
 
-    let mut server = Command::new(tollgate())
-        .args(["serve", "--listen", "127.0.0.1:0", "--reconcile", "--interval", "1h", "--replica", "serve-a"])
-        .current_dir(&repo.dir)
-        .env("TOLLGATE_DB", &repo.db)
-        .env("TOLLGATE_REPO", &repo.dir)
-        .env("TOLLGATE_GATE_CACHE", repo.dir.parent().expect("tmp").join("gate-cache"))
-        .env("TOLLGATE_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut line).expect("first line");
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve said {line:?}")).to_owned();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&lines);
-    let stderr = server.stderr.take().expect("piped");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().expect("lock").push(line);
-        }
-    });
+    let (server, url, lines) = repo.serve(&["--listen", "127.0.0.1:0", "--reconcile", "--interval", "1h", "--replica", "serve-a"]);
 
     wait_for("the first pass to promote churn-v3 to dev", Duration::from_secs(90), || repo.promotion_commits("churn-v3", "dev") == 1);
     assert_eq!(repo.promotion_commits("churn-v3", "staging"), 0, "staging waits for an approval");
@@ -661,11 +660,9 @@ async fn serve_reconciles_and_an_api_approval_starts_a_pass_at_once() {
         repo.promotion_commits("churn-v3", "staging") == 1
     });
 
-    let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
-    assert!(term.success());
-    let exit = server.wait().expect("wait");
+    let exit = terminate(server);
     let log = lines.lock().expect("lock").join("\n");
-    assert_eq!(exit.code(), Some(0), "{log}");
+    assert_eq!(exit, Some(0), "{log}");
     assert!(log.contains("leading") && log.contains("stopped leading"), "{log}");
     verify(&repo);
     drop_db(guard).await;
