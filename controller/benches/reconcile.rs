@@ -134,15 +134,15 @@ async fn run(mode: &str, root: &Path, db: &str) -> Duration {
         "service-status" | "service-explain" | "service-approve" => {
             let service = Service::new(log.clone(), opts.clone(), None, Duration::ZERO);
             let now = opts.now;
-            service.status(now).await.expect("warm");
+            service.status(now, None).await.expect("warm");
             let start = Instant::now();
             match mode {
                 "service-status" => {
-                    let s = service.status(now).await.expect("status");
+                    let s = service.status(now, None).await.expect("status");
                     assert!(s.decisions.len() > 1000);
                 }
                 "service-explain" => {
-                    service.explain("r00000", "staging", now).await.expect("explain");
+                    service.explain("r00000", "staging", now, None).await.expect("explain");
                 }
                 _ => {
                     let a = service.approve("bob", "r00000", "staging", None, Via::Api).await.expect("approve");

@@ -251,6 +251,20 @@ impl Snapshot<'_> {
             .ok_or_else(|| ServiceError::NoSuchRelease { release: release.to_owned(), commit: p.commit.clone() })
     }
 
+    /// `user` as the commit's `tollgate.yaml` names them, if they hold any role.
+    fn reader(&self, user: &str) -> Result<&User, ServiceError> {
+        match self.prepared().directory.users.get(user) {
+            Some(u) if !u.roles.is_empty() => Ok(u),
+            _ => Err(ServiceError::Forbidden { user: user.to_owned(), action: "read: they hold no role in tollgate.yaml".into() }),
+        }
+    }
+
+    /// Checks `reader` (an API caller) may read; `None` is a caller the store trusts already
+    /// (the CLI, which holds the database).
+    fn check_reader(&self, reader: Option<&str>) -> Result<(), ServiceError> {
+        reader.map_or(Ok(()), |u| self.reader(u).map(drop))
+    }
+
     fn env<'p>(plan: &'p ReleasePlan, env: &str) -> Result<&'p reconcile::EnvPlan, ServiceError> {
         plan.path.iter().find(|e| e.name == env).ok_or_else(|| ServiceError::NotOnPath {
             release: plan.name.clone(),
@@ -333,43 +347,46 @@ impl Service {
     /// [`Self::status`].
     pub async fn reader(&self, user: &str) -> Result<User, ServiceError> {
         let snap = self.snapshot(jiff::Timestamp::now(), false).await?;
-        match snap.prepared().directory.users.get(user) {
-            Some(u) if !u.roles.is_empty() => Ok(u.clone()),
-            _ => Err(ServiceError::Forbidden { user: user.to_owned(), action: "read: they hold no role in tollgate.yaml".into() }),
-        }
+        snap.reader(user).cloned()
     }
 
-    /// Every decision at the current commit, as it would be at `now`.
+    /// Every decision at the current commit, as it would be at `now`. With `reader` (an API
+    /// caller), only if they may read (checked at the same commit).
     ///
     /// # Errors
     ///
-    /// When the repo cannot be read or prepared, or the store cannot be read.
-    pub async fn status(&self, now: jiff::Timestamp) -> Result<StatusReport, ServiceError> {
+    /// When the repo cannot be read or prepared, or the store cannot be read;
+    /// [`ServiceError::Forbidden`] for a reader without a role.
+    pub async fn status(&self, now: jiff::Timestamp, reader: Option<&str>) -> Result<StatusReport, ServiceError> {
         let snap = self.snapshot(now, false).await?;
+        snap.check_reader(reader)?;
         let prepared = snap.prepared();
         Ok(StatusReport { commit: prepared.commit.clone(), decisions: reconcile::decide_with(&snap.guard.view, prepared) })
     }
 
-    /// The decision for `release` into `env` at `now`, with every input.
+    /// The decision for `release` into `env` at `now`, with every input (`reader`: as for
+    /// [`Self::status`]).
     ///
     /// # Errors
     ///
     /// [`ServiceError::NoSuchRelease`], [`ServiceError::NotOnPath`]; as [`Self::status`].
-    pub async fn explain(&self, release: &str, env: &str, now: jiff::Timestamp) -> Result<Explanation, ServiceError> {
+    pub async fn explain(&self, release: &str, env: &str, now: jiff::Timestamp, reader: Option<&str>) -> Result<Explanation, ServiceError> {
         let snap = self.snapshot(now, false).await?;
+        snap.check_reader(reader)?;
         let plan = snap.plan(release)?;
         let env = Snapshot::env(plan, env)?;
         let decision = reconcile::decide_for(&snap.guard.view, snap.prepared(), plan, env);
         Ok(Explanation { decision, authors: plan.authors.clone() })
     }
 
-    /// `release`'s live approvals into `env`, counted.
+    /// `release`'s live approvals into `env`, counted (`reader`: as for [`Self::status`]).
     ///
     /// # Errors
     ///
     /// As [`Self::explain`].
-    pub async fn approvals(&self, release: &str, env: &str) -> Result<ApprovalsReport, ServiceError> {
+    pub async fn approvals(&self, release: &str, env: &str, reader: Option<&str>) -> Result<ApprovalsReport, ServiceError> {
         let snap = self.snapshot(jiff::Timestamp::now(), false).await?;
+        snap.check_reader(reader)?;
         let plan = snap.plan(release)?;
         let env = Snapshot::env(plan, env)?;
         let live = self.live(&plan.name, &env.name).await?;

@@ -419,7 +419,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let now = clock(args.at.as_deref())?;
     runtime()?.block_on(async move {
         let service = read_service(&args.repo, now, None).await?;
-        let report = service.status(now).await?;
+        let report = service.status(now, None).await?;
         match args.format {
             Format::Json => out(serde_json::to_string_pretty(&report)?),
             Format::Text => print_table(&report.commit, &report.decisions, false),
@@ -433,7 +433,7 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let now = clock(args.at.as_deref())?;
     runtime()?.block_on(async move {
         let service = read_service(&args.repo, now, Some(args.release.clone())).await?;
-        let e = service.explain(&args.release, &args.env, now).await.map_err(super::approve::with_hint)?;
+        let e = service.explain(&args.release, &args.env, now, None).await.map_err(super::approve::with_hint)?;
         let d = &e.decision;
         match args.format {
             Format::Json => out(serde_json::to_string_pretty(d)?),
