@@ -18,10 +18,7 @@
 
 #![allow(clippy::print_stdout)] // a benchmark reports on standard output
 
-#[path = "support/generate.rs"]
-mod generate;
-#[path = "support/peak.rs"]
-mod peak;
+use tollgate_test_support::{generate, peak};
 
 use peak::peak_kib;
 
@@ -29,10 +26,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tollgate_controller::audit::AuditLog;
 use tollgate_controller::reconcile::{GateSettings, Options, Reconciler};
 use tollgate_controller::service::{Service, Via};
-use tollgate_controller::store::Store;
+use tollgate_store::AuditLog;
+use tollgate_store::Store;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

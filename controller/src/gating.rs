@@ -31,7 +31,7 @@ use tollgate_gates::metrics::DEFAULT_ECE_BINS;
 use tollgate_gates::runner::{ArtifactFormat, Device, Input, OutputKind, RunInfo, Signature};
 use tollgate_gates::spec::{Baseline, CacheKey, GateSpec, Outcome, ThresholdResult};
 
-use crate::spec::{ConfigRepo, Document, Kind};
+use tollgate_spec::{ConfigRepo, Document, Kind};
 
 /// The gate categories a release may define, in report order. Environments name them in
 /// `spec.gates`.
@@ -219,7 +219,7 @@ impl ReleaseGates {
             }
         }
         // Non-finite numbers are already null in the JSON form, so canonicalisation succeeds.
-        let bytes = crate::audit::jcs::canonicalize(&value).unwrap_or_else(|_| value.to_string().into_bytes());
+        let bytes = tollgate_audit::jcs::canonicalize(&value).unwrap_or_else(|_| value.to_string().into_bytes());
         hex::encode(Sha256::digest(&bytes))
     }
 }

@@ -1,8 +1,8 @@
 //! Adapters from the reconciler to the gate runner and the window evaluator.
 
-use crate::decision::WindowInput;
 use crate::reconcile::{GateOutcome, GateSettings};
-use crate::spec::{ConfigRepo, Document};
+use tollgate_decision::WindowInput;
+use tollgate_spec::{ConfigRepo, Document};
 
 /// A release's gates, for a decision: run (or read from the cache) by [`crate::gating`], and
 /// summarised. A gate that cannot be computed (a missing file, a model that needs the `torch`
@@ -49,19 +49,19 @@ pub(crate) fn window(env: &Document, now: jiff::Timestamp) -> WindowInput {
 
 /// As [`window`], from an Environment's `spec`.
 pub(crate) fn window_of(spec: &serde_json::Value, now: jiff::Timestamp) -> WindowInput {
-    let parsed = match crate::windows::Windows::from_spec(spec) {
+    let parsed = match tollgate_spec::windows::Windows::from_spec(spec) {
         Ok(w) => w,
         Err(errors) => {
             let why = errors.first().map(|e| e.message()).unwrap_or_default();
             return WindowInput { open: false, reason: format!("the windows do not parse: {why}"), until: None, next_open: None };
         }
     };
-    let state = crate::windows::evaluate(&parsed, now);
-    let (tz, zone) = crate::windows::home_zone(&parsed);
+    let state = tollgate_spec::windows::evaluate(&parsed, now);
+    let (tz, zone) = tollgate_spec::windows::home_zone(&parsed);
     WindowInput {
         open: state.open,
-        reason: crate::windows::describe(&parsed, &state),
-        until: state.until.map(|t| crate::windows::when(t, tz, zone)),
-        next_open: state.next_open.map(|t| crate::windows::when(t, tz, zone)),
+        reason: tollgate_spec::windows::describe(&parsed, &state),
+        until: state.until.map(|t| tollgate_spec::windows::when(t, tz, zone)),
+        next_open: state.next_open.map(|t| tollgate_spec::windows::when(t, tz, zone)),
     }
 }

@@ -1,29 +1,14 @@
-//! The tollgate controller: the config-repo model and its loader, Git access, the Rego policy
-//! engine, checks, deploy windows, decisions, promotion (and its GitHub pull requests), the store
-//! and the audit trail.
+//! The tollgate controller: Git access (mirrors, fetches, pushes), GitHub pull requests, release
+//! gates, promotion, the reconcile loop and the service behind the CLI and the API.
+//!
+//! The config-repo model is `tollgate-spec`, policies `tollgate-policy`, checks `tollgate-check`,
+//! decisions `tollgate-decision`, the audit formats `tollgate-audit` and the store
+//! `tollgate-store`; this crate ties them together and is the only one that does network IO.
 
-pub mod approvals;
-pub mod audit;
-pub mod check;
-pub mod decision;
-pub mod diag;
 pub mod gating;
 mod gating_bridge;
 pub mod git;
 pub mod github;
-pub mod policy;
 pub mod promote;
 pub mod reconcile;
-pub mod refs;
-pub mod repo;
-pub mod report;
-pub mod scaffold;
-pub mod schema;
 pub mod service;
-pub mod spec;
-pub mod store;
-#[cfg(test)]
-mod test_support;
-pub mod time;
-pub mod windows;
-pub mod yaml;

@@ -316,7 +316,7 @@ mod tests {
         let statuses = repo.statuses(None).unwrap();
         assert!(statuses.iter().all(|s| s.path().ok() != Some("cfg/deploy/dev/income.yaml")), "the checkout is clean");
         // Parsed back by our YAML loader, the document is what was written.
-        let parsed = crate::yaml::parse_documents(&bytes, &crate::yaml::Limits::default()).unwrap();
+        let parsed = tollgate_spec::yaml::parse_documents(&bytes, &tollgate_spec::yaml::Limits::default()).unwrap();
         assert_eq!(parsed[0].value, doc);
         assert_eq!(find_decision_commit(&repo, id, "dec-1", 10), Some(id));
         assert_eq!(find_decision_commit(&repo, id, "dec-2", 10), None);

@@ -1,5 +1,5 @@
 //! The reconciler: one pass reads the config repo at a commit, gathers every decision's inputs,
-//! decides (see [`crate::decision`]), records each transition in the audit trail and promotes
+//! decides (see [`tollgate_decision`]), records each transition in the audit trail and promotes
 //! what may be promoted.
 //!
 //! A pass is split in three: [`prepare`] does the repo-side work (load, check, gates, authors,
@@ -28,17 +28,17 @@ use git2::Repository;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::approvals::{self, ApprovalPolicy, Directory};
-use crate::audit::{AuditError, AuditLog};
-use crate::check::{self, CheckOptions};
-use crate::decision::{self, Decision, DecisionInputs, FindingInput, GateInput, PromotedInput, PullRequestInput, State, WindowInput};
-use crate::diag::Severity;
 use crate::github::{self, GitHubConfig};
 use crate::promote::{self, PromoteError};
-use crate::refs::Index;
-use crate::repo::{RepoError, RepoPath, Source};
-use crate::spec::{self, ConfigRepo, Document, Kind, LoadOptions};
-use crate::store::{NewRecord, RecordKind, Store, StoreError};
+use tollgate_check::CheckOptions;
+use tollgate_decision::approvals::{self, ApprovalPolicy, Directory};
+use tollgate_decision::{Decision, DecisionInputs, FindingInput, GateInput, PromotedInput, PullRequestInput, State, WindowInput};
+use tollgate_spec::diag::Severity;
+use tollgate_spec::refs::Index;
+use tollgate_spec::repo::{RepoError, RepoPath, Source};
+use tollgate_spec::{ConfigRepo, Document, Kind, LoadOptions};
+use tollgate_store::{AuditError, AuditLog};
+use tollgate_store::{NewRecord, RecordKind, Store, StoreError};
 
 /// The bot identity promotion commits are made with, unless configured.
 pub const DEFAULT_BOT: (&str, &str) = ("tollgate", "tollgate-bot@users.noreply.tollgate.dev");
@@ -220,7 +220,7 @@ pub struct Prepared {
     pub fatal: Vec<FindingInput>,
     /// Every finding of the check, kept so that an incremental pass can replace only what a
     /// change affects.
-    findings: Vec<crate::diag::Finding>,
+    findings: Vec<tollgate_spec::diag::Finding>,
     /// Releases.
     pub releases: Vec<ReleasePlan>,
     /// Indexes into `releases` by model name.
@@ -239,7 +239,7 @@ pub struct Prepared {
     pub github: Option<GitHubConfig>,
 }
 
-fn finding_input(f: &crate::diag::Finding) -> FindingInput {
+fn finding_input(f: &tollgate_spec::diag::Finding) -> FindingInput {
     FindingInput { stage: f.stage.as_str().to_owned(), rule: f.rule.clone(), location: f.location(), message: f.message.clone() }
 }
 
@@ -260,14 +260,15 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
     let git_dir = git.path().to_owned();
     let prefix = prefix.clone();
     let commit = *commit;
-    let repo = spec::load(&source, &LoadOptions { jobs: opts.jobs })?;
-    let bundle = check::compile_policies(&repo);
+    let repo = tollgate_spec::load(&source, &LoadOptions { jobs: opts.jobs })?;
+    let bundle = tollgate_check::compile_policies(&repo);
     let (bundle, compile_findings) = match bundle {
         Ok(b) => (Some(b), Vec::new()),
         Err(f) => (None, f),
     };
-    let author = crate::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| check::Author { name, email });
-    let report = check::check(&repo, bundle.as_ref(), &CheckOptions { changes: None, jobs: opts.jobs, author });
+    let author =
+        tollgate_spec::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| tollgate_check::Author { name, email });
+    let report = tollgate_check::check(&repo, bundle.as_ref(), &CheckOptions { changes: None, jobs: opts.jobs, author });
     let fatal = fatal_of(report.findings.iter().chain(&compile_findings));
     let index = Index::new(&repo);
     let directory = Directory::from_config(repo.config());
@@ -308,7 +309,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
     })
 }
 
-fn fatal_of<'f>(findings: impl Iterator<Item = &'f crate::diag::Finding>) -> Vec<FindingInput> {
+fn fatal_of<'f>(findings: impl Iterator<Item = &'f tollgate_spec::diag::Finding>) -> Vec<FindingInput> {
     let mut fatal: Vec<FindingInput> = findings.filter(|f| f.severity == Severity::Fatal).map(finding_input).collect();
     fatal.dedup();
     fatal
@@ -338,7 +339,7 @@ pub fn prepare_incremental(opts: &Options, last: &Prepared) -> Result<Option<Pre
     if opts.release.is_some() {
         return Ok(None);
     }
-    let (repo, changes) = check::load(&opts.repo, Some(&opts.rev), Some(&last.commit), opts.jobs)?;
+    let (repo, changes) = tollgate_check::load(&opts.repo, Some(&opts.rev), Some(&last.commit), opts.jobs)?;
     let Some(changes) = changes.filter(|_| !repo.others.is_empty()) else { return Ok(None) };
     // Gates read data and artifacts by path: a change to any file that is not a document may
     // change a result, so it prepares from scratch.
@@ -349,27 +350,28 @@ pub fn prepare_incremental(opts: &Options, last: &Prepared) -> Result<Option<Pre
     }
     let source = Source::commit(&opts.repo, &opts.rev)?;
     let Source::Commit { repo: git, commit, prefix } = &source else { unreachable!("a commit source") };
-    let (bundle, compile_findings) = match check::compile_policies(&repo) {
+    let (bundle, compile_findings) = match tollgate_check::compile_policies(&repo) {
         Ok(b) => (Some(b), Vec::new()),
         Err(f) => (None, f),
     };
-    let author = crate::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| check::Author { name, email });
+    let author =
+        tollgate_spec::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| tollgate_check::Author { name, email });
     let touched: HashSet<String> = changes.changed.iter().chain(&changes.deleted).map(ToString::to_string).collect();
     let index = Index::new(&repo);
-    let scope = check::scope(&repo, &index, Some(&changes));
+    let scope = tollgate_check::scope(&repo, &index, Some(&changes));
     let in_scope: HashSet<String> = scope.iter().map(|d| d.id()).collect();
     let loaded: HashSet<String> = repo.documents.iter().map(Document::id).collect();
-    let report = check::check(&repo, bundle.as_ref(), &CheckOptions { changes: Some(changes.clone()), jobs: opts.jobs, author });
+    let report = tollgate_check::check(&repo, bundle.as_ref(), &CheckOptions { changes: Some(changes.clone()), jobs: opts.jobs, author });
 
     // The findings: the last pass's, with what the change affects replaced by the scoped check's.
-    let affects = |f: &crate::diag::Finding| {
+    let affects = |f: &tollgate_spec::diag::Finding| {
         touched.contains(&f.file)
             || f.document.as_ref().is_some_and(|d| in_scope.contains(d))
             || (REPO_WIDE_RULES.contains(&f.rule.as_str()) && f.document.as_ref().is_none_or(|d| loaded.contains(d)))
     };
-    let mut findings: Vec<crate::diag::Finding> = last.findings.iter().filter(|f| !affects(f)).cloned().collect();
+    let mut findings: Vec<tollgate_spec::diag::Finding> = last.findings.iter().filter(|f| !affects(f)).cloned().collect();
     findings.extend(report.findings.iter().filter(|f| affects(f)).cloned());
-    crate::diag::sort(&mut findings);
+    tollgate_spec::diag::sort(&mut findings);
     findings.dedup();
 
     let affected: Vec<&Document> = scope.iter().copied().filter(|d| d.kind == Kind::Release).collect();
@@ -441,7 +443,7 @@ fn git_promotions(repo: &ConfigRepo) -> HashMap<(String, String), GitPromotion> 
 fn release_plan(
     repo: &ConfigRepo,
     index: &Index<'_>,
-    findings: &[crate::diag::Finding],
+    findings: &[tollgate_spec::diag::Finding],
     doc: &Document,
     git: &Repository,
     commit: git2::Oid,
@@ -506,8 +508,12 @@ fn release_plan(
             },
         }
     });
-    let content_digest =
-        decision::content_digest(doc.spec(), model_sha256.as_deref(), image.as_deref(), gates.as_ref().and_then(|g| g.digest.as_deref()));
+    let content_digest = tollgate_decision::content_digest(
+        doc.spec(),
+        model_sha256.as_deref(),
+        image.as_deref(),
+        gates.as_ref().and_then(|g| g.digest.as_deref()),
+    );
 
     let path = path_docs
         .iter()
@@ -696,7 +702,7 @@ impl StoreView {
         while let Some(ev) = events.next().await {
             let ev = ev?;
             if ev.action.starts_with(PULL_REQUEST_ACTION_PREFIX)
-                && let Ok(decoded) = crate::audit::event::Event::decode(&ev.body)
+                && let Ok(decoded) = tollgate_audit::event::Event::decode(&ev.body)
             {
                 self.pull_requests.insert(ev.subject, decoded.payload);
             }
@@ -815,7 +821,7 @@ fn decide_one(
         now: prepared.now.to_string(),
         closed_pull_request,
     };
-    decision::decide(&inputs)
+    tollgate_decision::decide(&inputs)
 }
 
 impl Prepared {
@@ -1216,7 +1222,7 @@ pub async fn act(
                     if proposed.is_none() {
                         let doc = json!({"release": plan.name, "environment": env.name, "branch": branch, "commit": commit.to_string(), "decision": d.id});
                         let event =
-                            crate::audit::event::NewEvent::new(actor, "promotion.proposed", &subject, doc).map_err(StoreError::from)?;
+                            tollgate_audit::event::NewEvent::new(actor, "promotion.proposed", &subject, doc).map_err(StoreError::from)?;
                         log.append(&[event]).await?;
                         actions.push(Action::Proposed {
                             release: plan.name.clone(),
@@ -1341,7 +1347,7 @@ async fn pull_request_event(
 ) -> Result<(), ReconcileError> {
     let subject = promotion_subject(&env.name, &plan.model);
     let action = format!("{PULL_REQUEST_ACTION_PREFIX}{what}");
-    let event = crate::audit::event::NewEvent::new(actor, &action, &subject, payload.clone()).map_err(StoreError::from)?;
+    let event = tollgate_audit::event::NewEvent::new(actor, &action, &subject, payload.clone()).map_err(StoreError::from)?;
     log.append(&[event]).await?;
     actions.push(Action::PullRequest {
         release: plan.name.clone(),
@@ -1361,7 +1367,7 @@ fn proposed_tip(git: &Repository, branch: &str, prefix: &str, path: &str, plan: 
     let full = if prefix.is_empty() { path.to_owned() } else { format!("{prefix}/{path}") };
     let entry = git.find_commit(tip).ok()?.tree().ok()?.get_path(Path::new(&full)).ok()?;
     let blob = git.find_blob(entry.id()).ok()?;
-    let docs = crate::yaml::parse_documents(blob.content(), &crate::yaml::Limits::default()).ok()?;
+    let docs = tollgate_spec::yaml::parse_documents(blob.content(), &tollgate_spec::yaml::Limits::default()).ok()?;
     let spec = docs.first()?.value.get("spec")?.clone();
     let is = |k: &str, v: &str| spec.get(k).and_then(Value::as_str) == Some(v);
     let seq = spec.get("auditSeq").and_then(Value::as_u64).unwrap_or_default();

@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::approvals::{self, Approval, ApprovalStatus, NotCounted, Role, TokenError, User};
-use crate::audit::event::NewEvent;
-use crate::audit::{AuditError, AuditLog};
-use crate::decision::Decision;
 use crate::git::{GitError, Mirror, record_fetch};
 use crate::reconcile::{self, Options, Prepared, ReconcileError, ReleasePlan, StoreView};
-use crate::store::{RecordKind, Store, StoreError, TokenRow};
+use tollgate_audit::event::NewEvent;
+use tollgate_decision::Decision;
+use tollgate_decision::approvals::{self, Approval, ApprovalStatus, NotCounted, Role, TokenError, User};
+use tollgate_store::{AuditError, AuditLog};
+use tollgate_store::{RecordKind, Store, StoreError, TokenRow};
 
 /// Where an approval came from, as recorded (`via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

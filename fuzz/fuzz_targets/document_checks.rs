@@ -5,10 +5,10 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_controller::check::{self, CheckOptions};
-use tollgate_controller::policy::Bundle;
-use tollgate_controller::repo::Source;
-use tollgate_controller::spec::{self, LoadOptions};
+use tollgate_check::{CheckOptions};
+use tollgate_policy::Bundle;
+use tollgate_spec::repo::Source;
+use tollgate_spec::{LoadOptions};
 
 fn bundle() -> &'static Bundle {
     static BUNDLE: OnceLock<Bundle> = OnceLock::new();
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(dir.path().join("tollgate.yaml"), config).expect("write");
     std::fs::write(dir.path().join("doc.yaml"), data).expect("write");
     let source = Source::workdir(dir.path()).expect("source");
-    let repo = spec::load(&source, &LoadOptions { jobs: 1 }).expect("load");
-    let report = check::check(&repo, Some(bundle()), &CheckOptions { jobs: 1, ..CheckOptions::default() });
+    let repo = tollgate_spec::load(&source, &LoadOptions { jobs: 1 }).expect("load");
+    let report = tollgate_check::check(&repo, Some(bundle()), &CheckOptions { jobs: 1, ..CheckOptions::default() });
     assert!(report.exit_code() <= 2);
 });

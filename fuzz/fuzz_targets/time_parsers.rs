@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_controller::time::{parse_duration, parse_instant, time_zone};
-use tollgate_controller::windows::Schedule;
+use tollgate_spec::time::{parse_duration, parse_instant, time_zone};
+use tollgate_spec::windows::Schedule;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_controller::yaml::{Limits, locate, locate_nearest, parse_documents};
+use tollgate_spec::yaml::{Limits, locate, locate_nearest, parse_documents};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits { max_file_bytes: 64 * 1024, max_depth: 32, max_nodes: 20_000 };

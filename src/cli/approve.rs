@@ -7,10 +7,10 @@ use anyhow::Context;
 
 use super::{out, runtime};
 use std::time::Duration;
-use tollgate_controller::approvals::Directory;
 use tollgate_controller::service::{self, Service, ServiceError, Via};
-use tollgate_controller::spec::{Kind, LoadOptions};
-use tollgate_controller::store::Store;
+use tollgate_decision::approvals::Directory;
+use tollgate_spec::{Kind, LoadOptions};
+use tollgate_store::Store;
 
 use super::control::{RepoArgs, clock, options};
 
@@ -76,8 +76,8 @@ pub enum TokenCommand {
 }
 
 fn directory(repo: &RepoArgs) -> anyhow::Result<Directory> {
-    let source = tollgate_controller::repo::Source::commit(&repo.repo, &repo.rev).context("failed to read the config repo")?;
-    let loaded = tollgate_controller::spec::load(&source, &LoadOptions { jobs: repo.jobs }).context("failed to read the config repo")?;
+    let source = tollgate_spec::repo::Source::commit(&repo.repo, &repo.rev).context("failed to read the config repo")?;
+    let loaded = tollgate_spec::load(&source, &LoadOptions { jobs: repo.jobs }).context("failed to read the config repo")?;
     anyhow::ensure!(
         loaded.of_kind(Kind::Config).next().is_some(),
         "the config repo has no `tollgate.yaml` (kind: Config)\nhint: users and groups live there"

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use tollgate_controller::audit::bundle;
-use tollgate_controller::audit::checkpoint::{Signer, Verifier};
-use tollgate_controller::audit::event::NewEvent;
-use tollgate_controller::audit::verify::verify_store;
-use tollgate_controller::audit::{AuditLog, KEY_ENV, jcs};
-use tollgate_controller::store::{DEFAULT_URL, Store};
+use tollgate_audit::bundle;
+use tollgate_audit::checkpoint::{Signer, Verifier};
+use tollgate_audit::event::NewEvent;
+use tollgate_audit::jcs;
+use tollgate_store::verify_store;
+use tollgate_store::{AuditLog, KEY_ENV};
+use tollgate_store::{DEFAULT_URL, Store};
 
 use super::out;
 
@@ -229,7 +230,7 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Export { db, key, from, to, out: dir } => {
             let log = key.log(&db).await?;
-            let summary = bundle::export(&log, &from, &to, &dir).await?;
+            let summary = tollgate_store::export(&log, &from, &to, &dir).await?;
             log.store().close().await;
             match summary.range {
                 Some((a, b)) => {

@@ -7,12 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{out, runtime};
-use tollgate_controller::audit::AuditLog;
-use tollgate_controller::decision::{Decision, GateInput, PromotedInput, State};
 use tollgate_controller::git::Fetcher;
 use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, GateSettings, Options, PassReport};
 use tollgate_controller::service::Service;
-use tollgate_controller::store::{DEFAULT_URL, Store};
+use tollgate_decision::{Decision, GateInput, PromotedInput, State};
+use tollgate_store::AuditLog;
+use tollgate_store::{DEFAULT_URL, Store};
 
 /// Where the config repo is and how to read it.
 #[derive(Debug, Clone, clap::Args)]
@@ -144,7 +144,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn clock(at: Option<&str>) -> anyhow::Result<jiff::Timestamp> {
     match at {
         None => Ok(jiff::Timestamp::now()),
-        Some(s) => tollgate_controller::time::parse_at(s).map_err(|e| {
+        Some(s) => tollgate_spec::time::parse_at(s).map_err(|e| {
             let cause = std::error::Error::source(&e).map_or_else(String::new, |c| format!(": {c}"));
             anyhow::anyhow!("invalid --at: {e}{cause}\nhint: {}", e.hint())
         }),
@@ -177,7 +177,7 @@ fn is_remote(repo: &std::path::Path) -> bool {
 /// local folder. The returned arguments point at the mirror and its tracked branch.
 pub(crate) async fn locate(
     repo: &RepoArgs,
-    log: Option<&tollgate_controller::audit::AuditLog>,
+    log: Option<&tollgate_store::AuditLog>,
 ) -> anyhow::Result<(RepoArgs, Option<tollgate_controller::git::Mirror>)> {
     use tollgate_controller::git::{Auth, Mirror, RepoLocation, Secret, record_fetch};
     if !is_remote(&repo.repo) {

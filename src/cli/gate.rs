@@ -312,13 +312,13 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
 fn run_release(args: RunArgs) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal as _;
     use tollgate_controller::gating::{GateRunOptions, render_text, run_release_gates};
-    use tollgate_controller::repo::Source;
-    use tollgate_controller::spec::{self, LoadOptions};
     use tollgate_gates::runner::Device;
+    use tollgate_spec::LoadOptions;
+    use tollgate_spec::repo::Source;
 
     let source = Source::workdir(&args.repo)?;
-    let repo = spec::load(&source, &LoadOptions::default())?;
-    if let Some(f) = repo.findings.iter().find(|f| f.severity == tollgate_controller::diag::Severity::Fatal) {
+    let repo = tollgate_spec::load(&source, &LoadOptions::default())?;
+    if let Some(f) = repo.findings.iter().find(|f| f.severity == tollgate_spec::diag::Severity::Fatal) {
         anyhow::bail!(
             "the config repo `{}` cannot be read: {}\nhint: `tollgate check --repo {}` lists every problem",
             args.repo.display(),

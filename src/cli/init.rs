@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tollgate_controller::scaffold;
+use tollgate_check::scaffold;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -80,7 +80,7 @@ pub struct Clock {
 
 /// `--at` for clap: the message and its hint, as clap prints them before exiting with 2.
 fn parse_at(s: &str) -> Result<jiff::Timestamp, String> {
-    tollgate_controller::time::parse_at(s).map_err(|err| {
+    tollgate_spec::time::parse_at(s).map_err(|err| {
         let cause = std::error::Error::source(&err).map_or_else(String::new, |c| format!(": {c}"));
         format!("{err}{cause}\n\nhint: {}", err.hint())
     })

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tollgate_controller::policy::{self, Bundle, PolicyError, TestResult};
+use tollgate_policy::{Bundle, PolicyError, TestResult};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -60,7 +60,7 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     };
     let mut outcomes = bundle.run_tests(args.run.as_deref());
     for (path, text) in &cases {
-        match policy::run_cases(&bundle, path, text) {
+        match tollgate_policy::run_cases(&bundle, path, text) {
             Ok(mut o) => outcomes.append(&mut o),
             Err(e) => anyhow::bail!("{e}"),
         }

@@ -127,6 +127,6 @@ fn log_pass(report: &PassReport) {
             other => tracing::info!(action = ?other, "promotion"),
         }
     }
-    let blocked = report.decisions.iter().filter(|d| d.state == tollgate_controller::decision::State::Blocked).count();
+    let blocked = report.decisions.iter().filter(|d| d.state == tollgate_decision::State::Blocked).count();
     tracing::info!(commit = report.commit, decisions = report.decisions.len(), blocked, "pass done");
 }

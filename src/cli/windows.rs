@@ -11,10 +11,10 @@ use clap::ValueEnum;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
-use tollgate_controller::diag::Severity;
-use tollgate_controller::repo::Source;
-use tollgate_controller::spec::{self, Document, Kind, LoadOptions};
-use tollgate_controller::windows::{self, Reason, WindowState, Windows};
+use tollgate_spec::diag::Severity;
+use tollgate_spec::repo::Source;
+use tollgate_spec::windows::{self, Reason, WindowState, Windows};
+use tollgate_spec::{Document, Kind, LoadOptions};
 
 use super::Clock;
 
@@ -54,7 +54,7 @@ struct Row<'r> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let at = args.clock.at;
     let source = Source::workdir(&args.repo)?;
-    let repo = spec::load(&source, &LoadOptions { jobs: 0 })?;
+    let repo = tollgate_spec::load(&source, &LoadOptions { jobs: 0 })?;
     // Any unreadable file could be the environment asked about: refuse rather than guess.
     let fatal: Vec<String> = repo.findings.iter().filter(|f| f.severity == Severity::Fatal).map(ToString::to_string).collect();
     if !fatal.is_empty() {

@@ -116,8 +116,9 @@ impl AtQuery {
     fn clock(&self) -> Result<jiff::Timestamp, ApiError> {
         match self.at.as_deref() {
             None => Ok(jiff::Timestamp::now()),
-            Some(s) => tollgate_controller::time::parse_at(s)
-                .map_err(|e| ApiError::bad_request(format!("invalid `at`: {e}"), Some(e.hint().to_owned()))),
+            Some(s) => {
+                tollgate_spec::time::parse_at(s).map_err(|e| ApiError::bad_request(format!("invalid `at`: {e}"), Some(e.hint().to_owned())))
+            }
         }
     }
 }
@@ -131,7 +132,7 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 struct WhoAmI {
     user: String,
     email: Option<String>,
-    roles: Vec<tollgate_controller::approvals::Role>,
+    roles: Vec<tollgate_decision::approvals::Role>,
 }
 
 async fn whoami(State(state): State<Arc<AppState>>, Caller(user): Caller) -> Result<Json<WhoAmI>, ApiError> {

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tollgate_audit_tests::{CAROL, commit_examples, git};
-use tollgate_controller::audit::AuditLog;
 use tollgate_controller::git::{FetchTrigger, Fetcher, Wake};
 use tollgate_controller::reconcile::{GateSettings, Options};
 use tollgate_controller::service::Service;
-use tollgate_controller::store::Store;
+use tollgate_store::AuditLog;
+use tollgate_store::Store;
 use tollgate_webhooks::client::{Answer, Client};
 use tollgate_webhooks::{AppState, Metrics};
 
@@ -204,7 +204,7 @@ async fn approvals_over_tls_bind_to_content_and_people() {
     assert_eq!(a.body["status"]["counted"].as_array().map(Vec::len), Some(0));
 
     // Every approval and revocation is in the audit chain, which verifies.
-    let report = tollgate_controller::audit::verify::verify_store(&server.store, &[]).await.expect("verify");
+    let report = tollgate_store::verify_store(&server.store, &[]).await.expect("verify");
     assert!(report.problem.is_none() && report.events == 5 + 3, "five tokens, two approvals, a revocation: {report:?}");
 
     // Metrics count by route pattern, never by release.
@@ -287,7 +287,7 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(code, 405);
     let (code, _) = raw(&server, "GET /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", b"").await;
     assert_eq!(code, 404);
-    let report = tollgate_controller::audit::verify::verify_store(&server.store, &[]).await.expect("verify");
+    let report = tollgate_store::verify_store(&server.store, &[]).await.expect("verify");
     assert_eq!(report.events, 1, "bad requests record nothing (the one event is the token): {report:?}");
     server.stop().await;
 }
@@ -356,7 +356,7 @@ async fn mangled_requests_never_crash_the_server() {
     assert!(answered > 100, "most mangled requests still get an HTTP answer ({answered})");
     let who = server.client(&bob).get("whoami").await.expect("whoami");
     assert_eq!(who.status, 200, "the server still answers");
-    let report = tollgate_controller::audit::verify::verify_store(&server.store, &[]).await.expect("verify");
+    let report = tollgate_store::verify_store(&server.store, &[]).await.expect("verify");
     assert!(report.problem.is_none(), "{report:?}");
     server.stop().await;
 }

@@ -1,9 +1,12 @@
 //! Project tasks.
 //!
 //! - `cargo xtask codegen` regenerates files derived from sources: the reference pages in
-//!   `docs/reference/` from the JSON Schemas in `controller/schemas/`.
+//!   `docs/reference/` from the JSON Schemas in `spec/schemas/`.
 //! - `cargo xtask codegen --check` fails when they are out of date (CI runs the same check as
 //!   an ordinary test, `reference_docs_are_up_to_date`).
+//! - `cargo xtask tidy` checks the architecture's invariants on the dependency graph (which
+//!   crate may depend on which, who alone may name `sqlx`, `regorus`, `tch`, `octocrab`, and
+//!   that `tollgate check` links none of them); also a test, `architecture_invariants_hold`.
 
 use std::path::{Path, PathBuf};
 
@@ -12,13 +15,15 @@ use anyhow::{Context, bail};
 mod reference;
 #[cfg(test)]
 mod tests;
+mod tidy;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["codegen"] => codegen(false),
         ["codegen", "--check"] => codegen(true),
-        _ => bail!("usage: cargo xtask codegen [--check]"),
+        ["tidy"] => tidy(),
+        _ => bail!("usage: cargo xtask codegen [--check] | cargo xtask tidy"),
     }
 }
 
@@ -47,5 +52,14 @@ fn codegen(check: bool) -> anyhow::Result<()> {
     if !stale.is_empty() {
         bail!("out of date: {}\nhint: run `cargo xtask codegen`", stale.join(", "));
     }
+    Ok(())
+}
+
+fn tidy() -> anyhow::Result<()> {
+    let problems = tidy::violations()?;
+    if !problems.is_empty() {
+        bail!("the dependency graph breaks the architecture:\n  {}\nhint: see ARCHITECTURE.md, \"Invariants\"", problems.join("\n  "));
+    }
+    eprintln!("the dependency graph keeps every invariant");
     Ok(())
 }

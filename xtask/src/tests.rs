@@ -19,3 +19,10 @@ fn every_field_of_every_schema_is_documented() {
         }
     }
 }
+
+/// The layering and ownership rules of ARCHITECTURE.md hold on the resolved dependency graph.
+#[test]
+fn architecture_invariants_hold() {
+    let problems = tidy::violations().unwrap();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

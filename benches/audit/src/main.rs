@@ -18,10 +18,11 @@
 use anyhow::{Context as _, bail};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use tollgate_controller::audit::checkpoint::Signer;
-use tollgate_controller::audit::event::{self, NewEvent};
-use tollgate_controller::audit::{AuditLog, bundle, verify};
-use tollgate_controller::store::Store;
+use tollgate_audit::bundle;
+use tollgate_audit::checkpoint::Signer;
+use tollgate_audit::event::{self, NewEvent};
+use tollgate_store::AuditLog;
+use tollgate_store::Store;
 
 fn events(start: u64, n: u64) -> anyhow::Result<Vec<NewEvent>> {
     (start..start + n)
@@ -76,7 +77,7 @@ async fn bench_append(url: &str, n: u64, batch: u64) -> anyhow::Result<()> {
         }
         append_best = append_best.min(start.elapsed());
     }
-    let report = verify::verify_store(&store, &[]).await?;
+    let report = tollgate_store::verify_store(&store, &[]).await?;
     if report.problem.is_some() {
         bail!("log does not verify after the benchmark: {:?}", report.problem);
     }
@@ -125,7 +126,7 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
             let store = Store::open(arg(2)?).await?;
             let key = signer(arg(3)?)?;
             let start = Instant::now();
-            let report = verify::verify_store(&store, &[key.verifier()]).await?;
+            let report = tollgate_store::verify_store(&store, &[key.verifier()]).await?;
             let secs = start.elapsed().as_secs_f64();
             if let Some(problem) = report.problem {
                 bail!("verify failed: {problem}");
@@ -142,7 +143,7 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
             let store = Store::open(arg(2)?).await?;
             let log = AuditLog::new(store).with_signers(signer(arg(3)?)?, vec![]);
             let start = Instant::now();
-            let s = bundle::export(&log, "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", std::path::Path::new(arg(4)?)).await?;
+            let s = tollgate_store::export(&log, "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", std::path::Path::new(arg(4)?)).await?;
             println!("export range={:?} checkpoint={}: {:.3}s", s.range, s.checkpoint_size, start.elapsed().as_secs_f64());
             Ok(())
         }

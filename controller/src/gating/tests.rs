@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{GateRunOptions, GatingError, ReleaseGates, render_text, run_release_gates};
-use crate::repo::Source;
-use crate::spec::{ConfigRepo, LoadOptions, load};
+use tollgate_spec::repo::Source;
+use tollgate_spec::{ConfigRepo, LoadOptions, load};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")

@@ -6,8 +6,8 @@
 //! fetch afterwards, never a queue of them.
 //!
 //! ```no_run
-//! # async fn demo(mut mirror: tollgate_controller::git::Mirror) {
-//! use tollgate_controller::git::Fetcher;
+//! # async fn demo(mut mirror: crate::git::Mirror) {
+//! use crate::git::Fetcher;
 //! let mut fetcher = Fetcher::new(std::time::Duration::from_secs(60));
 //! let trigger = fetcher.trigger(); // give this to the webhook handler
 //! loop {

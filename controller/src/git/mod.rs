@@ -30,10 +30,10 @@ use git2::{BranchType, Oid, Repository};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::audit::event::{NewEvent, StoredEvent};
-use crate::audit::{AuditError, AuditLog};
-use crate::repo::Source;
-use crate::store::StoreError;
+use tollgate_audit::event::{NewEvent, StoredEvent};
+use tollgate_spec::repo::Source;
+use tollgate_store::StoreError;
+use tollgate_store::{AuditError, AuditLog};
 
 pub use command::DEFAULT_TOKEN_USERNAME;
 pub use fetcher::{FetchTrigger, Fetcher, Wake};

@@ -133,7 +133,7 @@ fn commit_in(repo: &Repository, parent: Oid, file: &str, text: &str) -> Oid {
 fn file_at(mirror: &Mirror, commit: Oid, path: &str) -> Option<String> {
     let source = mirror.source(commit).expect("source");
     let listing = source.list().expect("list");
-    let path = crate::repo::RepoPath::new(path).expect("path");
+    let path = tollgate_spec::repo::RepoPath::new(path).expect("path");
     source.read(&listing, &path).ok().map(|b| String::from_utf8(b).expect("utf-8"))
 }
 
@@ -218,7 +218,7 @@ fn a_force_push_is_detected_kept_and_audited() {
     let db = tempfile::tempdir().expect("db dir");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let store = crate::store::Store::open(&format!("sqlite://{}", db.path().join("audit.db").display())).await.expect("store");
+        let store = tollgate_store::Store::open(&format!("sqlite://{}", db.path().join("audit.db").display())).await.expect("store");
         let log = AuditLog::new(store.clone());
         let event = record_fetch(&log, &mirror.target(), &outcome).await.expect("record").expect("an event");
         assert_eq!(event.action, ACTION_FORCE_PUSH);
@@ -231,7 +231,7 @@ fn a_force_push_is_detected_kept_and_audited() {
         assert_eq!(body["payload"]["preserved_ref"], preserved_ref.as_str());
         let unchanged = FetchOutcome { kind: FetchKind::Unchanged, before: Some(replacement), ..outcome.clone() };
         assert!(record_fetch(&log, &mirror.target(), &unchanged).await.expect("record").is_none(), "an unchanged fetch is not audited");
-        let report = crate::audit::verify::verify_store(&store, &[]).await.expect("verify");
+        let report = tollgate_store::verify_store(&store, &[]).await.expect("verify");
         assert_eq!((report.events, report.problem), (1, None));
         store.close().await;
     });

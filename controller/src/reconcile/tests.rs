@@ -81,7 +81,7 @@ impl World {
         let remote = tmp.path().join("remote.git");
         git(tmp.path(), &["clone", "-q", "--bare", work.to_str().unwrap(), remote.to_str().unwrap()]);
         let db = tmp.path().join("tollgate.db");
-        let store = crate::store::Store::open(&format!("sqlite://{}", db.display())).await.unwrap();
+        let store = tollgate_store::Store::open(&format!("sqlite://{}", db.display())).await.unwrap();
         World { log: AuditLog::new(store), tmp, remote, double }
     }
 
@@ -121,7 +121,7 @@ impl World {
         while let Some(ev) = events.next().await {
             let ev = ev.unwrap();
             if ev.action.starts_with(prefix) {
-                out.push((ev.action.clone(), crate::audit::event::Event::decode(&ev.body).unwrap().payload));
+                out.push((ev.action.clone(), tollgate_audit::event::Event::decode(&ev.body).unwrap().payload));
             }
         }
         out
