@@ -170,104 +170,34 @@ pub(crate) fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), JcsError
     } else {
         n.as_f64().unwrap_or(f64::NAN)
     };
-    out.extend_from_slice(format_number(value)?.as_bytes());
-    Ok(())
+    push_number(out, value)
 }
 
 /// Writes a double as ECMAScript's `Number.prototype.toString` does (ECMA-262 §6.1.6.1.20),
-/// which RFC 8785 §3.2.2.3 adopts.
+/// which RFC 8785 §3.2.2.3 adopts: the shortest digits that round-trip, the even one on a tie,
+/// laid out as ECMAScript does. The digits and layout are `ryu-js`'s, Boa's implementation of
+/// exactly that algorithm (ADR 0022).
 ///
 /// # Errors
 ///
 /// [`JcsError::NonFinite`] for NaN and the infinities.
 pub fn format_number(value: f64) -> Result<String, JcsError> {
+    let mut out = Vec::with_capacity(24);
+    push_number(&mut out, value)?;
+    Ok(String::from_utf8(out).unwrap_or_default())
+}
+
+fn push_number(out: &mut Vec<u8>, value: f64) -> Result<(), JcsError> {
     if !value.is_finite() {
         return Err(JcsError::NonFinite { value });
     }
     if value == 0.0 {
         // Both zeros print as "0".
-        return Ok("0".to_owned());
-    }
-    let mut out = String::with_capacity(24);
-    if value < 0.0 {
-        out.push('-');
-    }
-    // Rust's `{:e}` prints the shortest digit string that round-trips, as ECMAScript requires;
-    // only the layout differs, so take the digits and the exponent and lay them out again.
-    let sci = format!("{:e}", value.abs());
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let digits = break_tie_to_even(value.abs(), digits, exponent);
-    let k = digits.len() as i32;
-    // ECMAScript's n: the value is digits × 10^(n − k).
-    let n = exponent + 1;
-    if k <= n && n <= 21 {
-        out.push_str(&digits);
-        out.extend(std::iter::repeat_n('0', (n - k) as usize));
-    } else if 0 < n && n <= 21 {
-        out.push_str(&digits[..n as usize]);
-        out.push('.');
-        out.push_str(&digits[n as usize..]);
-    } else if -6 < n && n <= 0 {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-n) as usize));
-        out.push_str(&digits);
+        out.push(b'0');
     } else {
-        out.push_str(&digits[..1]);
-        if k > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('e');
-        out.push(if n >= 1 { '+' } else { '-' });
-        out.push_str(&(n - 1).abs().to_string());
+        out.extend_from_slice(ryu_js::Buffer::new().format_finite(value).as_bytes());
     }
-    Ok(out)
-}
-
-/// ECMAScript picks, among the shortest digit strings that round-trip, the one closest to the
-/// exact value, and the even one on a tie; Rust's shortest formatting may pick the odd one on a
-/// tie (RFC 8785 Appendix B: `0x43143ff3c1cb0959` is `1424953923781206.2`, not `.3`).
-fn break_tie_to_even(value: f64, digits: String, exponent: i32) -> String {
-    let Some(last) = digits.bytes().last().map(|b| b - b'0') else {
-        return digits;
-    };
-    if last % 2 == 0 {
-        return digits;
-    }
-    let prefix = &digits[..digits.len() - 1];
-    // The two same-length neighbours, when they exist without a carry.
-    let neighbours = [(last > 0).then(|| last - 1), (last < 9).then(|| last + 1)];
-    let decimal = |d: &str| format!("{}.{}e{exponent}", &d[..1], &d[1..]).parse::<f64>().ok();
-    // A tie needs the double to equal a midpoint `low…5` exactly, so the midpoint must at least
-    // parse back to it; this cheap test rules out almost every number before the exact one.
-    let plausible = neighbours.into_iter().flatten().any(|n| {
-        let low = if n < last { format!("{prefix}{n}") } else { digits.clone() };
-        decimal(&format!("{low}5")) == Some(value)
-    });
-    if !plausible {
-        return digits;
-    }
-    // The exact decimal value of the double (at most 767 significant digits).
-    let exact = format!("{value:.1100e}");
-    let (exact_mantissa, exact_exp) = exact.split_once('e').unwrap_or((exact.as_str(), "0"));
-    if exact_exp.parse::<i32>().ok() != Some(exponent) {
-        return digits;
-    }
-    let exact_digits: String = exact_mantissa.chars().filter(char::is_ascii_digit).collect();
-    let exact_digits = exact_digits.trim_end_matches('0');
-    for n in neighbours.into_iter().flatten() {
-        let candidate = format!("{prefix}{n}");
-        let low = if n < last { &candidate } else { &digits };
-        // A tie: the exact value is the midpoint `low…5`, and the neighbour round-trips too.
-        let midpoint = format!("{low}5");
-        let round_trips = decimal(&candidate) == Some(value);
-        if exact_digits == midpoint && round_trips {
-            return candidate;
-        }
-    }
-    digits
+    Ok(())
 }
 
 /// A `serde` seed that builds a [`Value`] and records the first duplicate member name.

@@ -253,7 +253,12 @@ fn junit_output_is_well_formed_with_one_case_per_failing_document() {
                     root_attrs = e
                         .attributes()
                         .map(|a| a.unwrap())
-                        .map(|a| (String::from_utf8(a.key.as_ref().to_vec()).unwrap(), a.unescape_value().unwrap().into_owned()))
+                        .map(|a| {
+                            (
+                                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                                a.normalized_value(quick_xml::XmlVersion::Implicit1_0).unwrap().into_owned(),
+                            )
+                        })
                         .collect()
                 }
                 b"testsuite" => suites += 1,
