@@ -6,7 +6,6 @@
 //! `tollgate-store`; this crate ties them together and is the only one that does network IO.
 
 pub mod gating;
-mod gating_bridge;
 pub mod git;
 pub mod github;
 pub mod promote;

@@ -9,6 +9,8 @@ use serde_json::Value;
 use tollgate_github_double::GitHubDouble;
 
 use super::*;
+use tollgate_decision::State;
+use tollgate_store::AuditLog;
 use crate::git::{Auth, Mirror, RepoLocation};
 
 /// A Tuesday, 11:00 in Berlin: every window of the examples is open.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{GateSettings, Options, Prepared, prepare, prepare_incremental};
+use crate::reconcile::{GateSettings, Options, Prepared, prepare, prepare_incremental};
 use tollgate_test_support::{commit_all, committed_examples, edit};
 
 fn options(root: &Path) -> Options {

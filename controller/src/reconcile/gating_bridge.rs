@@ -1,6 +1,6 @@
 //! Adapters from the reconciler to the gate runner and the window evaluator.
 
-use crate::reconcile::{GateOutcome, GateSettings};
+use super::{GateOutcome, GateSettings};
 use tollgate_decision::WindowInput;
 use tollgate_spec::{ConfigRepo, Document};
 

@@ -1,0 +1,385 @@
+//! The repo side of a pass: everything a decision needs that the config repo says, at a commit
+//! and the clock's instant, without the store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use git2::Repository;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Options, ReconcileError, checkout, gating_bridge};
+use crate::github::GitHubConfig;
+use crate::promote;
+use tollgate_check::CheckOptions;
+use tollgate_decision::approvals::{ApprovalPolicy, Directory};
+use tollgate_decision::{FindingInput, WindowInput};
+use tollgate_spec::diag::Severity;
+use tollgate_spec::refs::Index;
+use tollgate_spec::repo::{RepoPath, Source};
+use tollgate_spec::{ConfigRepo, Document, Kind, LoadOptions};
+
+/// One environment on a release's promotion path, as the repo describes it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvPlan {
+    /// Environment name.
+    pub name: String,
+    /// Where it promotes from.
+    pub promotes_from: Option<String>,
+    /// Its approval policy.
+    pub approvals: ApprovalPolicy,
+    /// Gate categories it requires.
+    pub required_gates: Vec<String>,
+    /// Its windows at the clock's instant.
+    pub window: WindowInput,
+    /// `commit`, `push` or `pullRequest`.
+    pub mode: String,
+    /// The branch promotions go to (default: the branch being reconciled).
+    pub branch: Option<String>,
+    /// The environment's spec, to evaluate its windows again at another instant.
+    #[serde(skip)]
+    pub spec: Value,
+}
+
+/// A release with everything the repo says about it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleasePlan {
+    /// Release name.
+    pub name: String,
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub version: String,
+    /// The version's artifact digest.
+    pub model_sha256: Option<String>,
+    /// The serving image.
+    pub image: Option<String>,
+    /// Its spec.
+    pub spec: Value,
+    /// Its file, as a path in the Git repository.
+    pub git_path: String,
+    /// Emails of the authors of the release change (separation of duties).
+    pub authors: Vec<String>,
+    /// When the release file last changed (commit time, seconds since the epoch); of two
+    /// releases of one model, the later request wins.
+    pub changed_at: i64,
+    /// Findings on the release or what it references.
+    pub findings: Vec<FindingInput>,
+    /// Gate results.
+    pub gates: Option<GateOutcome>,
+    /// What approvals bind to.
+    pub content_digest: String,
+    /// Its promotion path, first environment first.
+    pub path: Vec<EnvPlan>,
+}
+
+/// What gates said about a release.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateOutcome {
+    /// Digest of the results (`None` when they could not be computed).
+    pub digest: Option<String>,
+    /// Each category the release defines, and whether it passed.
+    pub categories: BTreeMap<String, bool>,
+    /// One line per failing threshold.
+    pub failures: Vec<String>,
+    /// Why they could not be computed.
+    pub error: Option<String>,
+    /// The full results, for the record.
+    pub results: Value,
+}
+
+/// What `deploy/<env>/<model>.yaml` holds at the commit.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitPromotion {
+    /// The release named.
+    pub release: String,
+    /// Its content digest, when recorded.
+    pub content_digest: Option<String>,
+    /// The decision id, when tollgate wrote it.
+    pub decision: Option<String>,
+}
+
+/// The repo side of a pass.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The commit read.
+    pub commit: String,
+    /// The branch it is the tip of, when it is one.
+    pub branch: Option<String>,
+    /// Policy bundle digest.
+    pub policy_digest: Option<String>,
+    /// Fatal findings that stop the whole pass (unreadable input).
+    pub fatal: Vec<FindingInput>,
+    /// Every finding of the check, kept so that an incremental pass can replace only what a
+    /// change affects.
+    pub(super) findings: Vec<tollgate_spec::diag::Finding>,
+    /// Releases.
+    pub releases: Vec<ReleasePlan>,
+    /// Indexes into `releases` by model name.
+    pub by_model: HashMap<String, Vec<usize>>,
+    /// Users and groups.
+    pub directory: Directory,
+    /// Promotions in Git, by (environment, model).
+    pub promotions: HashMap<(String, String), GitPromotion>,
+    /// The Git repository's directory and the config repo's folder in it.
+    pub git_dir: PathBuf,
+    /// The config repo's folder inside the Git repository.
+    pub prefix: String,
+    /// The clock.
+    pub now: jiff::Timestamp,
+    /// `spec.github` of `tollgate.yaml`: where pull requests are opened.
+    pub github: Option<GitHubConfig>,
+}
+
+fn finding_input(f: &tollgate_spec::diag::Finding) -> FindingInput {
+    FindingInput { stage: f.stage.as_str().to_owned(), rule: f.rule.clone(), location: f.location(), message: f.message.clone() }
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
+}
+
+/// Reads the repo at `opts.rev` and gathers everything but the store's part.
+///
+/// # Errors
+///
+/// [`ReconcileError::Repo`] when the repository or revision cannot be read;
+/// [`ReconcileError::UnknownRelease`].
+pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
+    let source = Source::commit(&opts.repo, &opts.rev)?;
+    let Source::Commit { repo: git, commit, prefix } = &source else { unreachable!("a commit source") };
+    let branch = branch_of(git, &opts.rev);
+    let git_dir = git.path().to_owned();
+    let prefix = prefix.clone();
+    let commit = *commit;
+    let repo = tollgate_spec::load(&source, &LoadOptions { jobs: opts.jobs })?;
+    let bundle = tollgate_check::compile_policies(&repo);
+    let (bundle, compile_findings) = match bundle {
+        Ok(b) => (Some(b), Vec::new()),
+        Err(f) => (None, f),
+    };
+    let author =
+        tollgate_spec::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| tollgate_check::Author { name, email });
+    let report = tollgate_check::check(&repo, bundle.as_ref(), &CheckOptions { changes: None, jobs: opts.jobs, author });
+    let fatal = fatal_of(report.findings.iter().chain(&compile_findings));
+    let index = Index::new(&repo);
+    let directory = Directory::from_config(repo.config());
+    let promotions = git_promotions(&repo);
+    let mut releases = Vec::new();
+    for doc in repo.of_kind(Kind::Release) {
+        if opts.release.as_deref().is_some_and(|r| r != doc.name) {
+            continue;
+        }
+        releases.push(release_plan(&repo, &index, &report.findings, doc, git, commit, &prefix, opts));
+    }
+    if let Some(r) = &opts.release
+        && releases.is_empty()
+    {
+        return Err(ReconcileError::UnknownRelease(r.clone()));
+    }
+    // Newest request first: when two releases of a model may enter an environment in the same
+    // pass, the newer one is promoted and the older one is superseded.
+    releases.sort_by(|a, b| b.changed_at.cmp(&a.changed_at).then_with(|| b.name.cmp(&a.name)));
+    let mut by_model: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in releases.iter().enumerate() {
+        by_model.entry(r.model.clone()).or_default().push(i);
+    }
+    Ok(Prepared {
+        by_model,
+        commit: commit.to_string(),
+        branch,
+        policy_digest: report.policy_digest.clone(),
+        fatal,
+        findings: report.findings,
+        releases,
+        directory,
+        promotions,
+        git_dir,
+        prefix,
+        now: opts.now,
+        github: repo.config().and_then(|c| GitHubConfig::from_config(&c.value)),
+    })
+}
+
+pub(super) fn fatal_of<'f>(findings: impl Iterator<Item = &'f tollgate_spec::diag::Finding>) -> Vec<FindingInput> {
+    let mut fatal: Vec<FindingInput> = findings.filter(|f| f.severity == Severity::Fatal).map(finding_input).collect();
+    fatal.dedup();
+    fatal
+}
+
+/// Rules that judge the repo as a whole; a scoped check computes them over what it loaded.
+pub(super) const REPO_WIDE_RULES: [&str; 4] = ["duplicate-name", "duplicate-config", "promotion-order", "promotion-cycle"];
+
+pub(super) fn branch_of(git: &Repository, rev: &str) -> Option<String> {
+    git.head().ok().filter(|_| rev == "HEAD").and_then(|h| h.shorthand().ok().map(str::to_owned)).or_else(|| {
+        let name = rev.strip_prefix("refs/heads/").unwrap_or(rev);
+        git.find_branch(name, git2::BranchType::Local).ok().map(|_| name.to_owned())
+    })
+}
+pub(super) fn git_promotions(repo: &ConfigRepo) -> HashMap<(String, String), GitPromotion> {
+    let mut out = HashMap::new();
+    for doc in repo.of_kind(Kind::Promotion) {
+        let (Some(env), Some(model), Some(release)) =
+            (doc.str_at("/spec/environment"), doc.str_at("/spec/model/name"), doc.str_at("/spec/release"))
+        else {
+            continue;
+        };
+        // Only the file at the conventional path counts; a copy elsewhere promotes nothing.
+        if doc.file.path.as_str() != promote::deploy_path(env, model) {
+            continue;
+        }
+        out.insert(
+            (env.to_owned(), model.to_owned()),
+            GitPromotion {
+                release: release.to_owned(),
+                content_digest: doc.str_at("/spec/contentDigest").map(str::to_owned),
+                decision: doc.str_at("/spec/decision").map(str::to_owned),
+            },
+        );
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn release_plan(
+    repo: &ConfigRepo,
+    index: &Index<'_>,
+    findings: &[tollgate_spec::diag::Finding],
+    doc: &Document,
+    git: &Repository,
+    commit: git2::Oid,
+    prefix: &str,
+    opts: &Options,
+) -> ReleasePlan {
+    let model = doc.str_at("/spec/model/name").unwrap_or_default().to_owned();
+    let version = doc.str_at("/spec/model/version").unwrap_or_default().to_owned();
+    let model_doc = index.get(Kind::Model, &model);
+    let model_sha256 = model_doc
+        .and_then(|m| m.spec().get("versions").and_then(Value::as_array))
+        .and_then(|vs| vs.iter().find(|v| v.get("version").and_then(Value::as_str) == Some(version.as_str())))
+        .and_then(|v| v.pointer("/artifact/sha256").and_then(Value::as_str))
+        .map(str::to_owned);
+    let image = doc.str_at("/spec/serving/image").map(str::to_owned);
+    let target = doc.str_at("/spec/environment").unwrap_or_default();
+    let path_docs = index.promotion_path(target);
+
+    // Findings on the release, its model, its datasets, the environments on its path and the
+    // Config block it.
+    let mut related: Vec<String> = vec![doc.id()];
+    related.extend(model_doc.map(Document::id));
+    for ptr in ["/spec/gates/evaluation", "/spec/gates/reference"] {
+        if let Some(d) = doc.str_at(ptr).and_then(|n| index.get(Kind::Dataset, n)) {
+            related.push(d.id());
+        }
+    }
+    related.extend(path_docs.iter().map(|e| e.id()));
+    related.extend(repo.config().map(Document::id));
+    let files: Vec<&str> = [doc.file.path.as_str()].into_iter().chain(model_doc.map(|m| m.file.path.as_str())).collect();
+    let mut mine: Vec<FindingInput> = findings
+        .iter()
+        .filter(|f| f.severity != Severity::Warning)
+        .filter(|f| f.document.as_ref().is_some_and(|d| related.contains(d)) || (f.document.is_none() && files.contains(&f.file.as_str())))
+        .map(finding_input)
+        .collect();
+    mine.dedup();
+
+    let git_path = if prefix.is_empty() { doc.file.path.to_string() } else { format!("{prefix}/{}", doc.file.path) };
+    let change = promote::last_change(git, commit, &git_path, 10_000);
+    let changed_at = change.as_ref().map_or(0, |c| c.1);
+    let authors = change.map(|c| c.0).into_iter().collect();
+
+    let defines_gates =
+        doc.spec().get("gates").is_some_and(|g| ["quality", "fairness", "dataQuality", "drift"].iter().any(|k| g.get(k).is_some()));
+    // Gate data (datasets, artifacts) is read from the working tree of a local repository, or
+    // for a mirror (no working tree) from the commit, written out; either way every file's
+    // digest is checked against the spec at this commit before it is used.
+    let gates = defines_gates.then(|| {
+        let root = match git.workdir() {
+            Some(w) => Ok(w.join(prefix)),
+            None => checkout::materialize(git, commit, prefix, &gate_files(index, doc)),
+        };
+        match root {
+            Ok(root) => gating_bridge::run(repo, &doc.name, &opts.gates, Some(&root)),
+            Err(err) => GateOutcome {
+                digest: None,
+                categories: BTreeMap::new(),
+                failures: vec![],
+                error: Some(format!("cannot read the gates' files from the commit: {err}")),
+                results: Value::Null,
+            },
+        }
+    });
+    let content_digest = tollgate_decision::content_digest(
+        doc.spec(),
+        model_sha256.as_deref(),
+        image.as_deref(),
+        gates.as_ref().and_then(|g| g.digest.as_deref()),
+    );
+
+    let path = path_docs
+        .iter()
+        .map(|env| EnvPlan {
+            name: env.name.clone(),
+            promotes_from: env.str_at("/spec/promotesFrom").map(str::to_owned),
+            approvals: ApprovalPolicy::from_environment(env),
+            required_gates: str_list(env.spec().get("gates")),
+            window: gating_bridge::window(env, opts.now),
+            mode: env.str_at("/spec/promotion/mode").unwrap_or("commit").to_owned(),
+            branch: env.str_at("/spec/promotion/branch").map(str::to_owned),
+            spec: env.spec().clone(),
+        })
+        .collect();
+    ReleasePlan {
+        name: doc.name.clone(),
+        model,
+        version,
+        model_sha256,
+        image,
+        spec: doc.spec().clone(),
+        git_path,
+        authors,
+        changed_at,
+        findings: mine,
+        gates,
+        content_digest,
+        path,
+    }
+}
+
+/// The repo paths a release's gates read: every artifact of its model and of a named
+/// baseline model, and its evaluation and reference datasets.
+fn gate_files(index: &Index<'_>, release: &Document) -> Vec<RepoPath> {
+    let mut models = vec![release.str_at("/spec/model/name")];
+    models.push(release.str_at("/spec/gates/baseline").and_then(|b| b.split_once('@')).map(|(m, _)| m));
+    let mut uris: Vec<&str> = Vec::new();
+    for model in models.into_iter().flatten().filter_map(|m| index.get(Kind::Model, m)) {
+        let versions = model.value.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten();
+        uris.extend(versions.filter_map(|v| v.pointer("/artifact/uri").and_then(Value::as_str)));
+    }
+    for pointer in ["/spec/gates/evaluation", "/spec/gates/reference"] {
+        if let Some(d) = release.str_at(pointer).and_then(|n| index.get(Kind::Dataset, n)) {
+            uris.extend(d.str_at("/spec/uri"));
+        }
+    }
+    uris.into_iter()
+        .filter(|u| !u.contains("://") || u.starts_with("file://"))
+        .filter_map(|u| RepoPath::new(u.trim_start_matches("file://")).ok())
+        .collect()
+}
+
+impl Prepared {
+    /// Moves the clock: evaluates every environment's windows at `now` again. Everything else a
+    /// pass prepares depends on the commit only.
+    pub fn set_clock(&mut self, now: jiff::Timestamp) {
+        self.now = now;
+        for plan in &mut self.releases {
+            for env in &mut plan.path {
+                env.window = gating_bridge::window_of(&env.spec, now);
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! A reconciler's memory between passes.
+
+use super::plan::{Prepared, prepare};
+use super::view::StoreView;
+use super::{Options, PassReport, Publish, ReconcileError, act, prepare_incremental};
+use tollgate_decision::{Decision, State, WindowInput};
+use tollgate_spec::repo::Source;
+use tollgate_store::AuditLog;
+
+/// A reconciler's memory between passes: the store view (read incrementally) and the last
+/// prepared commit, reused while the branch does not move (only the clock is applied again).
+/// This is what makes a pass with nothing changed cheap.
+#[derive(Debug)]
+pub struct Reconciler {
+    view: StoreView,
+    last: Option<(Options, Prepared)>,
+    /// The last pass's decisions, the store sequence number after it, and the window states it
+    /// saw: when none of them moved, the next pass has nothing to decide again.
+    settled: Option<(Vec<Decision>, u64, Vec<WindowInput>)>,
+}
+
+impl Default for Reconciler {
+    fn default() -> Self {
+        Reconciler { view: StoreView::with_decisions(), last: None, settled: None }
+    }
+}
+
+fn window_states(p: &Prepared) -> Vec<WindowInput> {
+    p.releases.iter().flat_map(|r| r.path.iter().map(|e| e.window.clone())).collect()
+}
+
+impl Reconciler {
+    /// The last prepared commit.
+    pub fn last(&self) -> Option<&Prepared> {
+        self.last.as_ref().map(|(_, p)| p)
+    }
+
+    /// Prepares a pass: reuses the last one when the commit and the options are the same.
+    ///
+    /// # Errors
+    ///
+    /// As [`prepare`].
+    pub fn prepare(&mut self, opts: &Options) -> Result<&Prepared, ReconcileError> {
+        self.prepare_reusing(opts).map(|(p, _)| p)
+    }
+
+    fn prepare_reusing(&mut self, opts: &Options) -> Result<(&Prepared, bool), ReconcileError> {
+        let commit = Source::commit(&opts.repo, &opts.rev)?.commit_id().map(|c| c.to_string());
+        let reusable = self.last.as_ref().is_some_and(|(o, p)| {
+            Some(&p.commit) == commit.as_ref()
+                && o.repo == opts.repo
+                && o.release == opts.release
+                && o.gates.cache_dir == opts.gates.cache_dir
+        });
+        let same_options = self.last.as_ref().is_some_and(|(o, _)| {
+            o.repo == opts.repo && o.rev == opts.rev && o.release == opts.release && o.gates.cache_dir == opts.gates.cache_dir
+        });
+        if reusable {
+            let (o, p) = self.last.as_mut().expect("checked");
+            o.now = opts.now;
+            p.set_clock(opts.now);
+        } else if let Some(next) = self.last.as_ref().filter(|_| same_options).and_then(|(_, p)| {
+            // Anything unexpected (the old commit gone after a force-push and a gc...) means a
+            // pass from scratch, which reports its own errors.
+            prepare_incremental(opts, p).inspect_err(|err| tracing::debug!(error = %err, "incremental prepare failed")).ok().flatten()
+        }) {
+            self.last = Some((opts.clone(), next));
+        } else {
+            self.last = Some((opts.clone(), prepare(opts)?));
+        }
+        Ok((&self.last.as_ref().expect("just set").1, reusable))
+    }
+
+    /// Runs a whole pass: prepare (or reuse), decide, record, promote. The repo work runs on the
+    /// calling thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`prepare`] and [`act`].
+    pub async fn pass(
+        &mut self,
+        log: &AuditLog,
+        opts: &Options,
+        actor: &str,
+        publish: Option<&dyn Publish>,
+    ) -> Result<PassReport, ReconcileError> {
+        let (_, reused) = self.prepare_reusing(opts)?;
+        let prepared = &self.last.as_ref().expect("prepared").1;
+        self.view.refresh(log.store()).await?;
+        let windows = window_states(prepared);
+        // Same commit, nothing new in the store, every window as it was: every decision is
+        // what it was, and there is nothing to record or promote.
+        if reused
+            && let Some((decisions, seq, seen)) = &self.settled
+            && *seq == self.view.seq
+            && *seen == windows
+        {
+            return Ok(PassReport { commit: prepared.commit.clone(), decisions: decisions.clone(), actions: Vec::new() });
+        }
+        let bot = (opts.bot.0.as_str(), opts.bot.1.as_str());
+        let report = match act(log, &mut self.view, prepared, actor, bot, publish).await {
+            Ok(report) => report,
+            Err(err) => {
+                // The view may count records a failed batch never wrote: read it afresh.
+                self.view = StoreView::with_decisions();
+                self.settled = None;
+                return Err(err);
+            }
+        };
+        self.view.refresh(log.store()).await?;
+        // A decision waiting on a pull request waits on GitHub, which the commit, the store and
+        // the clock do not show: such a pass is never settled, so the next one looks again.
+        let waits_on_github = report.decisions.iter().any(|d| d.state == State::Promoting || d.inputs.closed_pull_request.is_some());
+        self.settled = (!waits_on_github).then(|| (report.decisions.clone(), self.view.seq, windows));
+        Ok(report)
+    }
+}
