@@ -5,7 +5,8 @@ mod tests;
 
 use std::collections::{HashMap, HashSet};
 
-use super::plan::{GitPromotion, Prepared, REPO_WIDE_RULES, ReleasePlan, branch_of, fatal_of, git_promotions, release_plan};
+use super::checkout::GateFiles;
+use super::plan::{At, GitPromotion, Prepared, REPO_WIDE_RULES, ReleasePlan, branch_of, fatal_of, git_promotions, release_plan};
 use super::{Options, ReconcileError};
 use crate::promote;
 use tollgate_check::CheckOptions;
@@ -66,8 +67,10 @@ pub fn prepare_incremental(opts: &Options, last: &Prepared) -> Result<Option<Pre
     let mut gone: HashSet<&str> = affected.iter().map(|d| d.name.as_str()).collect();
     gone.extend(changes.deleted_documents.iter().filter(|(k, _)| *k == Kind::Release).map(|(_, n)| n.as_str()));
     let mut releases: Vec<ReleasePlan> = last.releases.iter().filter(|r| !gone.contains(r.name.as_str())).cloned().collect();
+    let files = GateFiles::of(git, *commit, prefix);
+    let at = At { git, commit: *commit, prefix, files: &files };
     for doc in affected {
-        releases.push(release_plan(&repo, &index, &findings, doc, git, *commit, prefix, opts));
+        releases.push(release_plan(&repo, &index, &findings, doc, &at, opts));
     }
     releases.sort_by(|a, b| b.changed_at.cmp(&a.changed_at).then_with(|| b.name.cmp(&a.name)));
     let mut by_model: HashMap<String, Vec<usize>> = HashMap::new();

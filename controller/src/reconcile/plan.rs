@@ -8,7 +8,8 @@ use git2::Repository;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Options, ReconcileError, checkout, gating_bridge};
+use super::checkout::GateFiles;
+use super::{Options, ReconcileError, gating_bridge};
 use crate::github::GitHubConfig;
 use crate::promote;
 use tollgate_check::CheckOptions;
@@ -169,12 +170,14 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
     let index = Index::new(&repo);
     let directory = Directory::from_config(repo.config());
     let promotions = git_promotions(&repo);
+    let files = GateFiles::of(git, commit, &prefix);
+    let at = At { git, commit, prefix: &prefix, files: &files };
     let mut releases = Vec::new();
     for doc in repo.of_kind(Kind::Release) {
         if opts.release.as_deref().is_some_and(|r| r != doc.name) {
             continue;
         }
-        releases.push(release_plan(&repo, &index, &report.findings, doc, git, commit, &prefix, opts));
+        releases.push(release_plan(&repo, &index, &report.findings, doc, &at, opts));
     }
     if let Some(r) = &opts.release
         && releases.is_empty()
@@ -244,17 +247,28 @@ pub(super) fn git_promotions(repo: &ConfigRepo) -> HashMap<(String, String), Git
     out
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The commit plans are made at.
+pub(super) struct At<'a> {
+    /// The Git repository.
+    pub(super) git: &'a Repository,
+    /// The commit.
+    pub(super) commit: git2::Oid,
+    /// The config repo's folder in the repository.
+    pub(super) prefix: &'a str,
+    /// Where the gates read their files.
+    pub(super) files: &'a GateFiles,
+}
+
+/// Everything the repo says about one release at the commit.
 pub(super) fn release_plan(
     repo: &ConfigRepo,
     index: &Index<'_>,
     findings: &[tollgate_spec::diag::Finding],
     doc: &Document,
-    git: &Repository,
-    commit: git2::Oid,
-    prefix: &str,
+    at: &At<'_>,
     opts: &Options,
 ) -> ReleasePlan {
+    let At { git, commit, prefix, files: gate_root } = *at;
     let model = doc.str_at("/spec/model/name").unwrap_or_default().to_owned();
     let version = doc.str_at("/spec/model/version").unwrap_or_default().to_owned();
     let model_doc = index.get(Kind::Model, &model);
@@ -297,21 +311,15 @@ pub(super) fn release_plan(
     // Gate data (datasets, artifacts) is read from the working tree of a local repository, or
     // for a mirror (no working tree) from the commit, written out; either way every file's
     // digest is checked against the spec at this commit before it is used.
-    let gates = defines_gates.then(|| {
-        let root = match git.workdir() {
-            Some(w) => Ok(w.join(prefix)),
-            None => checkout::materialize(git, commit, prefix, &gate_files(index, doc)),
-        };
-        match root {
-            Ok(root) => gating_bridge::run(repo, &doc.name, &opts.gates, Some(&root)),
-            Err(err) => GateOutcome {
-                digest: None,
-                categories: BTreeMap::new(),
-                failures: vec![],
-                error: Some(format!("cannot read the gates' files from the commit: {err}")),
-                results: Value::Null,
-            },
-        }
+    let gates = defines_gates.then(|| match gate_root.root(git, prefix, &gate_files(index, doc)) {
+        Ok(root) => gating_bridge::run(repo, &doc.name, &opts.gates, Some(&root)),
+        Err(err) => GateOutcome {
+            digest: None,
+            categories: BTreeMap::new(),
+            failures: vec![],
+            error: Some(format!("cannot read the gates' files from the commit: {err}")),
+            results: Value::Null,
+        },
     });
     let content_digest = tollgate_decision::content_digest(
         doc.spec(),
