@@ -544,12 +544,12 @@ impl Store {
         self.events_where(from, to, "")
     }
 
-    /// Streams the pull-request promotion events (`promotion.pull_request_*`) with
-    /// `from <= seq <= to`, in `seq` order, through their partial index (migration 0003):
+    /// Streams the promotion events (`promotion.*`: pull requests, proposals, failures) with
+    /// `from <= seq <= to`, in `seq` order, through their partial index (migration 0004):
     /// reading them costs what they are, not the length of the chain.
-    pub fn pull_request_events(&self, from: u64, to: u64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
+    pub fn promotion_events(&self, from: u64, to: u64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
         // Verbatim the index's predicate, which is what lets the planners use it.
-        self.events_where(from, to, " AND action LIKE 'promotion.pull_request%'")
+        self.events_where(from, to, " AND action LIKE 'promotion.%'")
     }
 
     fn events_where(&self, from: u64, to: u64, filter: &'static str) -> BoxStream<'_, Result<StoredEvent, StoreError>> {

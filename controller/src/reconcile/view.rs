@@ -77,8 +77,8 @@ impl StoreView {
             }
         }
         // Pull-request events are plain audit events (their action names what happened), read
-        // through their own index.
-        let mut events = store.pull_request_events(from, head);
+        // through the index of promotion events.
+        let mut events = store.promotion_events(from, head);
         while let Some(ev) = events.next().await {
             let ev = ev?;
             if ev.action.starts_with(PULL_REQUEST_ACTION_PREFIX)

@@ -191,18 +191,12 @@ async fn event_batches_match_events(backend: Backend) {
     store.close().await;
 }
 
-/// `pull_request_events` returns exactly the `promotion.pull_request_*` events `events` returns,
-/// in order, over any range, and the planner reads them through their partial index.
-async fn pull_request_events_are_read_through_their_index(backend: Backend) {
+/// `promotion_events` returns exactly the `promotion.*` events `events` returns, in order, over
+/// any range, and the planner reads them through their partial index.
+async fn promotion_events_are_read_through_their_index(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = Store::open(&db.url).await.expect("open");
-    let actions = [
-        "promotion.pull_request_opened",
-        "test.event",
-        "promotion.pull_request_merged",
-        "promotion.recorded",
-        "promotion.pull_request_closed",
-    ];
+    let actions = ["promotion.pull_request_opened", "test.event", "promotion.pull_request_merged", "promotion.failed", "promotionXfailed"];
     let events: Vec<_> = (0..500u64)
         .map(|i| NewEvent::new("bot", actions[(i % 5) as usize], format!("deploy/dev/m{}", i % 7), json!({ "n": i })).expect("event"))
         .collect();
@@ -211,20 +205,24 @@ async fn pull_request_events_are_read_through_their_index(backend: Backend) {
         let want: Vec<_> = store
             .events(from, to)
             .map(|r| r.expect("row"))
-            .filter(|e| std::future::ready(e.action.starts_with("promotion.pull_request_")))
+            .filter(|e| std::future::ready(e.action.starts_with("promotion.")))
             .collect()
             .await;
-        let got: Vec<_> = store.pull_request_events(from, to).map(|r| r.expect("row")).collect().await;
+        let got: Vec<_> = store.promotion_events(from, to).map(|r| r.expect("row")).collect().await;
         assert!(got == want, "{from}..={to}: {} rows, want {}", got.len(), want.len());
     }
-    assert_eq!(store.pull_request_events(1, u64::MAX).count().await, 300);
+    assert_eq!(store.promotion_events(1, u64::MAX).count().await, 300);
     let plan = db
         .query_text(match backend {
-            Backend::Sqlite => "EXPLAIN QUERY PLAN SELECT seq FROM audit_events WHERE seq >= 1 AND seq <= 100 AND action LIKE 'promotion.pull_request%' ORDER BY seq",
-            Backend::Postgres => "EXPLAIN SELECT seq FROM audit_events WHERE seq >= 1 AND seq <= 100 AND action LIKE 'promotion.pull_request%' ORDER BY seq",
+            Backend::Sqlite => {
+                "EXPLAIN QUERY PLAN SELECT seq FROM audit_events WHERE seq >= 1 AND seq <= 100 AND action LIKE 'promotion.%' ORDER BY seq"
+            }
+            Backend::Postgres => {
+                "EXPLAIN SELECT seq FROM audit_events WHERE seq >= 1 AND seq <= 100 AND action LIKE 'promotion.%' ORDER BY seq"
+            }
         })
         .await;
-    assert!(plan.contains("audit_events_pull_requests"), "{plan}");
+    assert!(plan.contains("audit_events_promotions"), "{plan}");
     store.close().await;
 }
 
@@ -270,5 +268,5 @@ both_backends!(
     unsupported_urls_are_refused,
     event_batches_match_events,
     event_batches_can_be_dropped_early,
-    pull_request_events_are_read_through_their_index,
+    promotion_events_are_read_through_their_index,
 );
