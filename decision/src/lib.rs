@@ -64,11 +64,18 @@ impl State {
             State::RolledBack => "RolledBack",
         }
     }
+}
 
-    /// Whether the exit code of `status`/`explain` should say "blocked or waiting" (1).
-    pub fn is_settled(self) -> bool {
-        matches!(self, State::Promoted | State::Superseded)
-    }
+/// The exit code of a command that reports decisions (`tollgate reconcile`, `status` and
+/// `explain`), by the rule of `docs/design.md`: 1 when something is blocked or violated, that is
+/// a decision is [`State::Blocked`] or [`State::RolledBack`], or a promotion that was decided
+/// could not be carried out (`failed`: a push, a commit or a pull request failed); 0 otherwise.
+/// Waiting (`Pending`, `AwaitingApproval`, `AwaitingWindow`), moving (`Promoting`) and done
+/// (`Promoted`, `Superseded`) all hold. Input that could not be read is exit code 2, which the
+/// caller reports before there are decisions.
+pub fn exit_code(states: impl IntoIterator<Item = State>, failed: bool) -> u8 {
+    let violated = states.into_iter().any(|s| matches!(s, State::Blocked | State::RolledBack));
+    u8::from(violated || failed)
 }
 
 impl std::fmt::Display for State {
@@ -432,6 +439,26 @@ mod tests {
             superseded_by: None,
             now: "2026-11-28T10:00:00Z".into(),
             closed_pull_request: None,
+        }
+    }
+
+    #[test]
+    fn exit_codes_say_blocked_or_violated_and_nothing_else() {
+        use State::*;
+        let table = [
+            (vec![], false, 0),
+            (vec![Pending, AwaitingApproval, AwaitingWindow, Promoting, Promoted, Superseded], false, 0),
+            (vec![Promoted, Blocked], false, 1),
+            (vec![RolledBack], false, 1),
+            (vec![Promoting], true, 1),
+            (vec![], true, 1),
+        ];
+        for (states, failed, want) in table {
+            assert_eq!(exit_code(states.clone(), failed), want, "{states:?}, failed: {failed}");
+        }
+        // One decision (`explain`) follows the same rule as many (`status`, `reconcile`).
+        for s in [Pending, Blocked, AwaitingApproval, AwaitingWindow, Promoting, Promoted, Superseded, RolledBack] {
+            assert_eq!(exit_code([s], false), u8::from(matches!(s, Blocked | RolledBack)), "{s}");
         }
     }
 

@@ -10,7 +10,7 @@ use super::{out, runtime};
 use tollgate_controller::git::Fetcher;
 use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, GateSettings, Options, PassReport};
 use tollgate_controller::service::Service;
-use tollgate_decision::{Decision, GateInput, PromotedInput, State};
+use tollgate_decision::{Decision, GateInput, PromotedInput};
 use tollgate_store::AuditLog;
 use tollgate_store::{DEFAULT_URL, Store};
 
@@ -207,8 +207,9 @@ pub(crate) async fn locate(
     Ok((resolved, Some(mirror)))
 }
 
+/// The exit code of decisions (`docs/design.md`).
 fn exit_for(decisions: &[Decision]) -> ExitCode {
-    if decisions.iter().any(|d| matches!(d.state, State::Blocked | State::RolledBack)) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    ExitCode::from(tollgate_decision::exit_code(decisions.iter().map(|d| d.state), false))
 }
 
 /// Runs `tollgate reconcile`.
@@ -439,7 +440,7 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             Format::Json => out(serde_json::to_string_pretty(d)?),
             Format::Text => print_explain(d, &e.authors),
         }
-        Ok(if matches!(d.state, State::Promoted | State::Promoting | State::Superseded) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(exit_for(std::slice::from_ref(d)))
     })
 }
 
