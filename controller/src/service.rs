@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::git::{GitError, Mirror, record_fetch};
-use crate::reconcile::{self, Options, Prepared, ReconcileError, ReleasePlan, StoreView};
+use crate::reconcile::{self, Failure, Options, Prepared, ReconcileError, ReleasePlan, StoreView};
 use tollgate_audit::event::NewEvent;
 use tollgate_decision::Decision;
 use tollgate_decision::approvals::{self, Approval, ApprovalStatus, NotCounted, Role, TokenError, User};
@@ -146,6 +146,10 @@ pub struct StatusReport {
     pub commit: String,
     /// One per (release, environment on its path).
     pub decisions: Vec<Decision>,
+    /// The promotions among them that were decided and could not be carried out, as the audit
+    /// trail says (`promotion.failed`); none while everything goes through.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
 }
 
 /// One decision and what a person needs besides it.
@@ -156,6 +160,9 @@ pub struct Explanation {
     pub decision: Decision,
     /// The authors of the release change (emails).
     pub authors: Vec<String>,
+    /// When the decision is `Promoting` and carrying it out failed: the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
 }
 
 /// What [`Service::approve`] did.
@@ -361,7 +368,10 @@ impl Service {
         let snap = self.snapshot(now, false).await?;
         snap.check_reader(reader)?;
         let prepared = snap.prepared();
-        Ok(StatusReport { commit: prepared.commit.clone(), decisions: reconcile::decide_with(&snap.guard.view, prepared) })
+        let view = &snap.guard.view;
+        let decisions = reconcile::decide_with(view, prepared);
+        let failures = decisions.iter().filter_map(|d| view.failure_of(d).cloned()).collect();
+        Ok(StatusReport { commit: prepared.commit.clone(), decisions, failures })
     }
 
     /// The decision for `release` into `env` at `now`, with every input (`reader`: as for
@@ -376,7 +386,8 @@ impl Service {
         let plan = snap.plan(release)?;
         let env = Snapshot::env(plan, env)?;
         let decision = reconcile::decide_for(&snap.guard.view, snap.prepared(), plan, env);
-        Ok(Explanation { decision, authors: plan.authors.clone() })
+        let failure = snap.guard.view.failure_of(&decision).cloned();
+        Ok(Explanation { decision, authors: plan.authors.clone(), failure })
     }
 
     /// `release`'s live approvals into `env`, counted (`reader`: as for [`Self::status`]).

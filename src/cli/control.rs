@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::{out, runtime};
 use tollgate_controller::git::Fetcher;
-use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, GateSettings, Options, PassReport};
+use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, Failure, GateSettings, Options, PassReport};
 use tollgate_controller::service::Service;
 use tollgate_decision::{Decision, GateInput, PromotedInput};
 use tollgate_store::AuditLog;
@@ -207,9 +207,9 @@ pub(crate) async fn locate(
     Ok((resolved, Some(mirror)))
 }
 
-/// The exit code of decisions (`docs/design.md`).
-fn exit_for(decisions: &[Decision]) -> ExitCode {
-    ExitCode::from(tollgate_decision::exit_code(decisions.iter().map(|d| d.state), false))
+/// The exit code of decisions and the promotions among them that failed (`docs/design.md`).
+fn exit_for(decisions: &[Decision], failures: &[Failure]) -> ExitCode {
+    ExitCode::from(tollgate_decision::exit_code(decisions.iter().map(|d| d.state), !failures.is_empty()))
 }
 
 /// Runs `tollgate reconcile`.
@@ -223,9 +223,9 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
             let opts = options(&repo, now, None);
             let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
             let decisions = reconcile::decide_all(log.store(), &prepared).await?;
-            let report = PassReport { commit: prepared.commit.clone(), decisions, actions: vec![] };
-            print_pass(&report, args.format, true)?;
-            return Ok(exit_for(&report.decisions));
+            let report = PassReport { commit: prepared.commit.clone(), decisions, actions: vec![], failures: vec![] };
+            print_pass(&report, args.format, true, true)?;
+            return Ok(exit_for(&report.decisions, &report.failures));
         }
         let cfg = Looping {
             repo: args.repo.clone(),
@@ -240,9 +240,9 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
             super::shutdown_signal().await;
             let _ = stop_tx.send(true);
         });
-        let format = args.format;
-        let last = run_loop(&cfg, &log, Fetcher::new(cfg.interval), stop, |report| print_pass(report, format, false)).await?;
-        Ok(last.map_or(ExitCode::SUCCESS, |r| exit_for(&r.decisions)))
+        let (format, once) = (args.format, args.once);
+        let last = run_loop(&cfg, &log, Fetcher::new(cfg.interval), stop, |report| print_pass(report, format, false, once)).await?;
+        Ok(last.map_or(ExitCode::SUCCESS, |r| exit_for(&r.decisions, &r.failures)))
     })
 }
 
@@ -362,7 +362,8 @@ pub(crate) fn default_replica() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-pub(crate) fn print_pass(report: &PassReport, format: Format, dry_run: bool) -> anyhow::Result<()> {
+/// Prints a pass's report; `once`: no later pass of this process retries a failed promotion.
+pub(crate) fn print_pass(report: &PassReport, format: Format, dry_run: bool, once: bool) -> anyhow::Result<()> {
     match format {
         Format::Json => out(serde_json::to_string_pretty(report)?),
         Format::Text => {
@@ -384,9 +385,19 @@ pub(crate) fn print_pass(report: &PassReport, format: Format, dry_run: bool) -> 
                 }
             }
             print_table(&report.commit, &report.decisions, dry_run);
+            print_failures(&report.failures, !once);
         }
     }
     Ok(())
+}
+
+/// One line per promotion that was decided and could not be carried out; `retries`: with when
+/// this process tries it again.
+fn print_failures(failures: &[Failure], retries: bool) {
+    for f in failures {
+        let next = f.retry_in_secs.filter(|_| retries).map_or_else(String::new, |s| format!(", next attempt in {s}s"));
+        out(format!("promotion of {} to {} failed (attempt {}{next}): {}", f.release, f.environment, f.attempts, f.reason));
+    }
 }
 
 fn print_table(commit: &str, decisions: &[Decision], dry_run: bool) {
@@ -423,9 +434,12 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         let report = service.status(now, None).await?;
         match args.format {
             Format::Json => out(serde_json::to_string_pretty(&report)?),
-            Format::Text => print_table(&report.commit, &report.decisions, false),
+            Format::Text => {
+                print_table(&report.commit, &report.decisions, false);
+                print_failures(&report.failures, false);
+            }
         }
-        Ok(exit_for(&report.decisions))
+        Ok(exit_for(&report.decisions, &report.failures))
     })
 }
 
@@ -438,13 +452,13 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         let d = &e.decision;
         match args.format {
             Format::Json => out(serde_json::to_string_pretty(d)?),
-            Format::Text => print_explain(d, &e.authors),
+            Format::Text => print_explain(d, &e.authors, e.failure.as_ref()),
         }
-        Ok(exit_for(std::slice::from_ref(d)))
+        Ok(exit_for(std::slice::from_ref(d), e.failure.as_slice()))
     })
 }
 
-fn print_explain(d: &Decision, authors: &[String]) {
+fn print_explain(d: &Decision, authors: &[String], failure: Option<&Failure>) {
     let i = &d.inputs;
     out(format!("{} -> {}: {}", d.release, d.environment, d.state));
     out(format!("decision {} at {}", d.id, i.now));
@@ -550,5 +564,8 @@ fn print_explain(d: &Decision, authors: &[String]) {
     );
     if let Some(pr) = &i.closed_pull_request {
         row("pull request", format!("#{} closed without merging ({})", pr.number, pr.url));
+    }
+    if let Some(f) = failure {
+        row("promotion", format!("failed (attempt {}): {}", f.attempts, f.reason));
     }
 }

@@ -147,19 +147,8 @@ fn data_that_differs_from_its_digest_is_refused() {
     let text = std::fs::read_to_string(&data).unwrap().replacen(",0.3693", ",0.9693", 1);
     std::fs::write(&data, text).unwrap();
     let err = run_release_gates(&load_repo(dir.path()), "churn-v3", &options(dir.path(), None)).unwrap_err();
-    let chain = format!("{:#}", anyhow_like(&err));
+    let chain = crate::chain(&err);
     assert!(chain.contains("sha256"), "{chain}");
-}
-
-fn anyhow_like(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[test]

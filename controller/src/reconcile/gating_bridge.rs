@@ -23,21 +23,13 @@ pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, roo
             error: None,
             results: serde_json::to_value(&g).unwrap_or(serde_json::Value::Null),
         },
-        Err(e) => {
-            let mut reason = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                reason.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            GateOutcome {
-                digest: None,
-                categories: Default::default(),
-                failures: vec![],
-                error: Some(reason),
-                results: serde_json::Value::Null,
-            }
-        }
+        Err(e) => GateOutcome {
+            digest: None,
+            categories: Default::default(),
+            failures: vec![],
+            error: Some(crate::chain(&e)),
+            results: serde_json::Value::Null,
+        },
     }
 }
 

@@ -12,10 +12,15 @@
 //! - `view`: the store side, read incrementally by audit sequence number ([`StoreView`]).
 //! - `decide`: a prepared plan and a store view into decisions ([`decide_all`], [`decide_with`],
 //!   [`decide_for`]); `status` and `explain` stop here.
-//! - `act`: records and promotes, one (release, environment) at a time.
-//! - `pull_request`: the steps of a pull-request promotion.
+//! - `act`: records and promotes, one (release, environment) slot at a time. Effects are per
+//!   slot: a push, commit or GitHub call that fails is recorded with its reason
+//!   (`promotion.failed`, a [`Failure`]) and that slot is tried again after a backoff, while
+//!   every other slot goes on.
+//! - `pull_request`: the state machine of a slot's pull request (a pure function) and the
+//!   pull request's text.
 //! - `records`: what a pass writes to the audit trail, batched.
-//! - `reconciler`: a [`Reconciler`] keeps the view and the last prepared commit between passes.
+//! - `backoff` and `reconciler`: a [`Reconciler`] keeps the view, the last prepared commit and
+//!   the slots waiting out a backoff between passes; it is the way in.
 //!
 //! # Guarantees
 //!
@@ -27,6 +32,7 @@
 //!   promotes from, in Git.
 
 mod act;
+mod backoff;
 mod checkout;
 mod decide;
 mod gating_bridge;
@@ -42,7 +48,7 @@ mod tests;
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::github;
 use crate::promote::PromoteError;
@@ -50,19 +56,21 @@ use tollgate_decision::{Decision, State};
 use tollgate_spec::repo::RepoError;
 use tollgate_store::{AuditError, StoreError};
 
-pub use act::{Publish, act};
+pub use act::Publish;
+pub use backoff::Backoff;
 pub use decide::{decide_all, decide_for, decide_with};
 pub use incremental::prepare_incremental;
 pub use plan::{EnvPlan, GateOutcome, GitPromotion, Prepared, ReleasePlan, prepare};
 pub use pull_request::PULL_REQUEST_ACTION_PREFIX;
 pub use reconciler::Reconciler;
-pub use records::{promotion_name, promotion_subject};
+pub use records::{FAILED, RECOVERED, promotion_name, promotion_subject};
 pub use view::StoreView;
 
 /// The bot identity promotion commits are made with, unless configured.
 pub const DEFAULT_BOT: (&str, &str) = ("tollgate", "tollgate-bot@users.noreply.tollgate.dev");
 
-/// Why a pass failed.
+/// Why a pass failed: the repo could not be read, or the store refused. A pass that fails
+/// records nothing more; the next one starts over.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// The config repo could not be read.
@@ -74,7 +82,17 @@ pub enum ReconcileError {
     /// The audit log refused an event.
     #[error("the audit log failed")]
     Audit(#[from] AuditError),
-    /// A promotion could not be written.
+    /// `--release` names no release.
+    #[error("no release named `{0}` in the config repo")]
+    UnknownRelease(String),
+}
+
+/// Why one promotion could not be carried out. It fails that (release, environment) alone: the
+/// failure is recorded (`promotion.failed`) and reported in [`PassReport::failures`], the slot
+/// is tried again after a backoff, and every other slot goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum SlotError {
+    /// The promotion commit could not be written.
     #[error("failed to promote `{release}` to {environment}")]
     Promote {
         /// The release.
@@ -109,9 +127,28 @@ pub enum ReconcileError {
         #[source]
         source: Box<github::GitHubError>,
     },
-    /// `--release` names no release.
-    #[error("no release named `{0}` in the config repo")]
-    UnknownRelease(String),
+}
+
+/// A promotion that was decided and could not be carried out, as recorded in the audit trail
+/// (`promotion.failed`) and shown by `reconcile`, `status` and `explain`. It stands until the
+/// slot's promotion goes through (`promotion.recovered`) or its decision changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// The release.
+    pub release: String,
+    /// The environment.
+    pub environment: String,
+    /// The decision being carried out.
+    pub decision: String,
+    /// What failed, with its causes.
+    pub reason: String,
+    /// Failed attempts in a row for this decision.
+    pub attempts: u32,
+    /// Seconds until this reconciler tries again (in a pass's report; a one-shot `tollgate
+    /// reconcile` does not wait, and the next run tries at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_secs: Option<u64>,
 }
 
 /// How to run a pass.
@@ -210,4 +247,7 @@ pub struct PassReport {
     pub decisions: Vec<Decision>,
     /// What changed.
     pub actions: Vec<Action>,
+    /// The promotions that failed in this pass or wait out a backoff after failing; every other
+    /// slot went on.
+    pub failures: Vec<Failure>,
 }

@@ -1,15 +1,20 @@
 //! A reconciler's memory between passes.
 
+use std::time::Instant;
+
+use super::act::{Context, act};
+use super::backoff::{Backoff, Slots};
 use super::plan::{Prepared, prepare};
 use super::view::StoreView;
-use super::{Options, PassReport, Publish, ReconcileError, act, prepare_incremental};
+use super::{Options, PassReport, Publish, ReconcileError, prepare_incremental};
 use tollgate_decision::{Decision, State, WindowInput};
 use tollgate_spec::repo::Source;
 use tollgate_store::AuditLog;
 
-/// A reconciler's memory between passes: the store view (read incrementally) and the last
-/// prepared commit, reused while the branch does not move (only the clock is applied again).
-/// This is what makes a pass with nothing changed cheap.
+/// A reconciler's memory between passes: the store view (read incrementally), the last
+/// prepared commit, reused while the branch does not move (only the clock is applied again),
+/// and the slots whose promotion failed, each waiting out its backoff. This is what makes a
+/// pass with nothing changed cheap, and a failing slot retried without holding up the others.
 #[derive(Debug)]
 pub struct Reconciler {
     view: StoreView,
@@ -17,11 +22,14 @@ pub struct Reconciler {
     /// The last pass's decisions, the store sequence number after it, and the window states it
     /// saw: when none of them moved, the next pass has nothing to decide again.
     settled: Option<(Vec<Decision>, u64, Vec<WindowInput>)>,
+    /// Slots whose promotion failed, and when each is tried again.
+    slots: Slots,
 }
 
 impl Default for Reconciler {
+    /// A reconciler with the default [`Backoff`].
     fn default() -> Self {
-        Reconciler { view: StoreView::with_decisions(), last: None, settled: None }
+        Reconciler::with_backoff(Backoff::default())
     }
 }
 
@@ -30,6 +38,11 @@ fn window_states(p: &Prepared) -> Vec<WindowInput> {
 }
 
 impl Reconciler {
+    /// A reconciler whose failed slots wait as `backoff` says.
+    pub fn with_backoff(backoff: Backoff) -> Reconciler {
+        Reconciler { view: StoreView::with_decisions(), last: None, settled: None, slots: Slots::new(backoff) }
+    }
+
     /// The last prepared commit.
     pub fn last(&self) -> Option<&Prepared> {
         self.last.as_ref().map(|(_, p)| p)
@@ -72,11 +85,18 @@ impl Reconciler {
     }
 
     /// Runs a whole pass: prepare (or reuse), decide, record, promote. The repo work runs on the
-    /// calling thread.
+    /// calling thread. Runs only on the leader.
+    ///
+    /// # Guarantees
+    ///
+    /// Effects are per (release, environment): a slot whose push, commit or pull request fails
+    /// is recorded (`promotion.failed`) and listed in [`PassReport::failures`], every other slot
+    /// goes on, and this reconciler tries the slot again only after its backoff.
     ///
     /// # Errors
     ///
-    /// As [`prepare`] and [`act`].
+    /// As [`prepare`]; [`ReconcileError::Store`] or [`ReconcileError::Audit`] when the store
+    /// fails (work done before stays done and recorded; the next pass continues from there).
     pub async fn pass(
         &mut self,
         log: &AuditLog,
@@ -95,10 +115,15 @@ impl Reconciler {
             && *seq == self.view.seq
             && *seen == windows
         {
-            return Ok(PassReport { commit: prepared.commit.clone(), decisions: decisions.clone(), actions: Vec::new() });
+            return Ok(PassReport {
+                commit: prepared.commit.clone(),
+                decisions: decisions.clone(),
+                actions: Vec::new(),
+                failures: Vec::new(),
+            });
         }
-        let bot = (opts.bot.0.as_str(), opts.bot.1.as_str());
-        let report = match act(log, &mut self.view, prepared, actor, bot, publish).await {
+        let cx = Context { log, actor, bot: (opts.bot.0.as_str(), opts.bot.1.as_str()), publish, now: Instant::now() };
+        let report = match act(&cx, &mut self.view, prepared, &mut self.slots).await {
             Ok(report) => report,
             Err(err) => {
                 // The view may count records a failed batch never wrote: read it afresh.
@@ -108,10 +133,12 @@ impl Reconciler {
             }
         };
         self.view.refresh(log.store()).await?;
-        // A decision waiting on a pull request waits on GitHub, which the commit, the store and
-        // the clock do not show: such a pass is never settled, so the next one looks again.
+        // A decision waiting on a pull request waits on GitHub, and a failed slot on its retry,
+        // which the commit, the store and the clock do not show: such a pass is never settled,
+        // so the next one looks again.
         let waits_on_github = report.decisions.iter().any(|d| d.state == State::Promoting || d.inputs.closed_pull_request.is_some());
-        self.settled = (!waits_on_github).then(|| (report.decisions.clone(), self.view.seq, windows));
+        let settled = !waits_on_github && report.failures.is_empty();
+        self.settled = settled.then(|| (report.decisions.clone(), self.view.seq, windows));
         Ok(report)
     }
 }

@@ -1,13 +1,14 @@
-//! What a pass writes to the audit trail: release, gate-result, decision and promotion records,
-//! batched.
+//! What a pass writes to the audit trail: release, gate-result and decision records (batched),
+//! promotion records, and the `promotion.*` events of a slot.
 
 use serde_json::{Value, json};
 
 use super::plan::{EnvPlan, ReleasePlan};
 use super::view::StoreView;
-use super::{Action, ReconcileError};
-use tollgate_decision::Decision;
-use tollgate_store::{AuditLog, NewRecord, RecordKind};
+use super::{Action, Failure, ReconcileError};
+use tollgate_audit::event::NewEvent;
+use tollgate_decision::{Decision, approvals};
+use tollgate_store::{AuditLog, NewRecord, RecordKind, StoreError};
 
 /// The store subject of a promotion slot.
 pub fn promotion_subject(env: &str, model: &str) -> String {
@@ -19,18 +20,18 @@ pub fn promotion_subject(env: &str, model: &str) -> String {
 /// promotion names its decision's audit event; a healed promotion follows its release's
 /// record), every [`Batch::LIMIT`] records, and at the end of the pass. A crash before a flush
 /// loses only records the next pass writes again: the store holds none of them, and a
-/// [`Reconciler`] reads its view afresh after a failed pass.
+/// [`super::Reconciler`] reads its view afresh after a failed pass.
 #[derive(Default)]
 pub(super) struct Batch {
-    pub(super) records: Vec<NewRecord>,
+    records: Vec<NewRecord>,
     /// `(index of the record, index of its `Action::Recorded`)`, to fill in the audit seq.
-    pub(super) tickets: Vec<(usize, usize)>,
+    tickets: Vec<(usize, usize)>,
 }
 
 impl Batch {
     const LIMIT: usize = 512;
 
-    pub(super) fn push(&mut self, kind: RecordKind, actor: &str, subject: &str, doc: Value) -> usize {
+    fn push(&mut self, kind: RecordKind, actor: &str, subject: &str, doc: Value) -> usize {
         self.records.push(NewRecord { kind, actor: actor.to_owned(), subject: subject.to_owned(), doc });
         self.records.len() - 1
     }
@@ -54,7 +55,8 @@ impl Batch {
     }
 }
 
-pub(super) fn record_release(batch: &mut Batch, view: &mut StoreView, actor: &str, plan: &ReleasePlan) {
+/// Records the release and its gate results, each when it differs from the last one recorded.
+pub(super) fn release(batch: &mut Batch, view: &mut StoreView, actor: &str, plan: &ReleasePlan) {
     let subject = format!("release/{}", plan.name);
     if view.releases.get(&subject) != Some(&plan.content_digest) {
         let doc = json!({"release": plan.name, "spec": plan.spec, "contentDigest": plan.content_digest, "modelSha256": plan.model_sha256});
@@ -73,14 +75,7 @@ pub(super) fn record_release(batch: &mut Batch, view: &mut StoreView, actor: &st
 
 /// Records `d` unless the newest record for `subject` is the same decision in the same state,
 /// with an [`Action::Recorded`] whose seq the batch fills in when it is written.
-pub(super) fn record_decision(
-    batch: &mut Batch,
-    view: &mut StoreView,
-    actor: &str,
-    subject: &str,
-    d: &Decision,
-    actions: &mut Vec<Action>,
-) {
+pub(super) fn decision(batch: &mut Batch, view: &mut StoreView, actor: &str, subject: &str, d: &Decision, actions: &mut Vec<Action>) {
     if view.decisions.get(subject).is_some_and(|(id, state)| *id == d.id && state == d.state.as_str()) {
         return;
     }
@@ -91,7 +86,8 @@ pub(super) fn record_decision(
     batch.tickets.push((record, actions.len() - 1));
 }
 
-pub(super) fn promotion_record(plan: &ReleasePlan, env: &EnvPlan, d: &Decision, commit: &str, audit_seq: u64, healed: bool) -> Value {
+/// A promotion record: what was promoted where, by which decision and commit.
+pub(super) fn promotion(plan: &ReleasePlan, env: &EnvPlan, d: &Decision, commit: &str, audit_seq: u64, healed: bool) -> Value {
     json!({
         "release": plan.name,
         "environment": env.name,
@@ -113,4 +109,42 @@ pub fn promotion_name(env: &str, model: &str) -> String {
     use sha2::{Digest, Sha256};
     let h = hex::encode(Sha256::digest(name.as_bytes()));
     format!("{}-{}", name[..50].trim_end_matches('-'), &h[..12])
+}
+
+/// The audit action of a proposal branch written (`pullRequest` mode).
+pub(super) const PROPOSED: &str = "promotion.proposed";
+/// The audit action of a promotion that could not be carried out; its payload is a [`Failure`].
+pub const FAILED: &str = "promotion.failed";
+/// The audit action of a promotion that went through after failing: the slot's failure no
+/// longer stands.
+pub const RECOVERED: &str = "promotion.recovered";
+
+/// Appends one event.
+pub(super) async fn append(log: &AuditLog, actor: &str, action: &str, subject: &str, payload: Value) -> Result<(), ReconcileError> {
+    let event = NewEvent::new(actor, action, subject, payload).map_err(StoreError::from)?;
+    log.append(&[event]).await?;
+    Ok(())
+}
+
+/// Records `promotion.failed` on the decision's subject (`release/<release>@<env>`) and applies
+/// it to the view.
+pub(super) async fn failed(log: &AuditLog, view: &mut StoreView, actor: &str, failure: &Failure) -> Result<(), ReconcileError> {
+    let payload = serde_json::to_value(Failure { retry_in_secs: None, ..failure.clone() }).unwrap_or(Value::Null);
+    append(log, actor, FAILED, &approvals::subject(&failure.release, &failure.environment), payload).await?;
+    view.note_failure(failure.clone());
+    Ok(())
+}
+
+/// Records `promotion.recovered` for the (release, environment) of `failure`, whose promotion
+/// went through since, and applies it to the view.
+pub(super) async fn recovered(log: &AuditLog, view: &mut StoreView, actor: &str, failure: &Failure) -> Result<(), ReconcileError> {
+    let payload = json!({
+        "release": failure.release,
+        "environment": failure.environment,
+        "decision": failure.decision,
+        "attempts": failure.attempts,
+    });
+    append(log, actor, RECOVERED, &approvals::subject(&failure.release, &failure.environment), payload).await?;
+    view.note_recovered(&failure.release, &failure.environment);
+    Ok(())
 }

@@ -5,13 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 use tollgate_github_double::GitHubDouble;
 
 use super::*;
-use tollgate_decision::State;
-use tollgate_store::AuditLog;
 use crate::git::{Auth, Mirror, RepoLocation};
+use tollgate_decision::State;
+use tollgate_store::{AuditLog, RecordKind};
 
 /// A Tuesday, 11:00 in Berlin: every window of the examples is open.
 const TUESDAY: &str = "2026-12-01T10:00:00Z";
@@ -64,6 +66,16 @@ impl World {
 
     /// As [`World::new`], without some files of the examples.
     async fn without(token_env: &str, drop: &[&str]) -> World {
+        World::build(Some(token_env), drop).await
+    }
+
+    /// The examples as they are (every environment commits), pushed to a bare remote.
+    async fn committing() -> World {
+        World::build(None, &[]).await
+    }
+
+    /// With `token_env`, dev promotes through pull requests on the double.
+    async fn build(token_env: Option<&str>, drop: &[&str]) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let double = GitHubDouble::start("acme", "ml-config", TOKEN).unwrap();
         let work = tmp.path().join("work");
@@ -71,12 +83,17 @@ impl World {
         for file in drop {
             std::fs::remove_file(work.join(file)).unwrap();
         }
-        let dev = work.join("environments/dev.yaml");
-        let text = std::fs::read_to_string(&dev).unwrap().replace("mode: commit", "mode: pullRequest");
-        std::fs::write(&dev, text).unwrap();
-        let mut config = std::fs::read_to_string(work.join("tollgate.yaml")).unwrap();
-        config.push_str(&format!("\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: {token_env}\n", double.url()));
-        std::fs::write(work.join("tollgate.yaml"), config).unwrap();
+        if let Some(token_env) = token_env {
+            let dev = work.join("environments/dev.yaml");
+            let text = std::fs::read_to_string(&dev).unwrap().replace("mode: commit", "mode: pullRequest");
+            std::fs::write(&dev, text).unwrap();
+            let mut config = std::fs::read_to_string(work.join("tollgate.yaml")).unwrap();
+            config.push_str(&format!(
+                "\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: {token_env}\n",
+                double.url()
+            ));
+            std::fs::write(work.join("tollgate.yaml"), config).unwrap();
+        }
         git(&work, &["init", "-q", "-b", "main"]);
         git(&work, &["add", "-A"]);
         git(&work, &["commit", "-q", "-m", "acme-ml config"]);
@@ -93,11 +110,20 @@ impl World {
     }
 
     async fn pass_with(&self, reconciler: &mut Reconciler) -> Result<PassReport, ReconcileError> {
+        let mut mirror = self.mirror();
+        mirror.fetch().unwrap();
+        reconciler.pass(&self.log, &self.options(&mirror), "tollgate", Some(&mirror)).await
+    }
+
+    /// The mirror of the remote the passes fetch into.
+    fn mirror(&self) -> Mirror {
         let url = format!("file://{}", self.remote.display());
         let location = RepoLocation::Remote { url, auth: Auth::None, branch: Some("main".into()) };
-        let mut mirror = Mirror::open(&location, &self.tmp.path().join("cache")).unwrap();
-        mirror.fetch().unwrap();
-        let opts = Options {
+        Mirror::open(&location, &self.tmp.path().join("cache")).unwrap()
+    }
+
+    fn options(&self, mirror: &Mirror) -> Options {
+        Options {
             repo: mirror.repository().path().to_owned(),
             rev: format!("refs/heads/{}", mirror.branch()),
             now: TUESDAY.parse().unwrap(),
@@ -105,8 +131,18 @@ impl World {
             gates: GateSettings { cache_dir: Some(self.tmp.path().join("gates")), device: "cpu".into() },
             bot: ("tollgate".into(), "bot@example.invalid".into()),
             jobs: 1,
-        };
-        reconciler.pass(&self.log, &opts, "tollgate", Some(&mirror)).await
+        }
+    }
+
+    /// What `status` and `explain` ask, reading the mirror the passes fetch into.
+    fn service(&self) -> crate::service::Service {
+        let mirror = self.mirror();
+        crate::service::Service::new(self.log.clone(), self.options(&mirror), None, Duration::ZERO)
+    }
+
+    /// The messages of the commits on a branch of the remote.
+    fn remote_log(&self, branch: &str) -> String {
+        git(&self.remote, &["log", "--format=%B", branch])
     }
 
     fn remote_branch(&self, branch: &str) -> Option<String> {
@@ -189,15 +225,23 @@ async fn a_pull_request_promotion_pushes_opens_once_and_is_promoted_when_merged(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_push_and_pull_request_is_healed_without_a_second_one() {
     let w = World::new(TOKEN_ENV).await;
-    // GitHub fails the create after the branch was pushed (as a process killed there would).
+    // GitHub fails the create after the branch was pushed (as a process killed there would):
+    // that slot fails, recorded, and the pass goes on.
     w.double.fail_next("POST", 503);
-    let err = w.pass().await.unwrap_err();
-    assert!(matches!(err, ReconcileError::PullRequest { .. }), "{err:?}");
+    let failed = w.pass().await.unwrap();
+    let [failure] = &failed.failures[..] else { panic!("one failure: {:?}", failed.failures) };
+    assert_eq!((failure.release.as_str(), failure.environment.as_str(), failure.attempts), ("income-v4", "dev", 1));
+    assert!(failure.reason.starts_with("failed to open the pull request promoting `income-v4` to dev: "), "{}", failure.reason);
     let tip = w.remote_branch(BRANCH).expect("pushed before the pull request");
-    assert!(w.double.pulls().is_empty());
+    assert!(w.double.pulls().iter().all(|p| p.head != BRANCH));
+    assert_eq!(w.events("promotion.failed").await.len(), 1);
 
     let healed = w.pass().await.unwrap();
     assert_eq!(state(&healed, "income-v4", "dev").0, State::Promoting);
+    assert!(healed.failures.is_empty(), "{:?}", healed.failures);
+    let recovered = w.events("promotion.recovered").await;
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert_eq!((recovered[0].1["release"].as_str(), recovered[0].1["attempts"].as_u64()), (Some("income-v4"), Some(1)));
     let income: Vec<_> = w.double.pulls().into_iter().filter(|p| p.head == BRANCH).collect();
     assert_eq!(income.len(), 1);
     assert_eq!(w.remote_branch(BRANCH).as_deref(), Some(tip.as_str()), "the pushed commit is reused, not made again");
@@ -249,33 +293,144 @@ async fn a_pull_request_closed_without_merging_blocks_until_reopened() {
 async fn a_bad_token_writes_nothing_and_says_so() {
     // `CARGO_PKG_VERSION` holds a value the double does not accept.
     let w = World::new("CARGO_PKG_VERSION").await;
-    let err = w.pass().await.unwrap_err();
-    let chain = anyhow_like(&err);
-    assert!(chain.contains("failed to open the pull request promoting"), "{chain}");
-    assert!(chain.contains("refused the token from `CARGO_PKG_VERSION`: Bad credentials"), "{chain}");
+    let report = w.pass().await.unwrap();
+    let reason = failure_of(&report, "income-v4", "dev");
+    assert!(reason.starts_with("failed to open the pull request promoting `income-v4` to dev: "), "{reason}");
+    assert!(reason.contains("refused the token from `CARGO_PKG_VERSION`: Bad credentials"), "{reason}");
+    assert!(!reason.contains(env!("CARGO_PKG_VERSION")), "{reason}");
     assert_eq!(w.remote_branch(BRANCH), None, "nothing was pushed");
     assert!(w.events("promotion.proposed").await.is_empty());
     assert!(w.events("promotion.pull_request_").await.is_empty());
+    assert_eq!(w.events("promotion.failed").await.len(), report.failures.len());
     assert!(w.double.pulls().is_empty());
 
     let w = World::new("TOLLGATE_TEST_SURELY_UNSET_VARIABLE").await;
-    let err = w.pass().await.unwrap_err();
-    let chain = anyhow_like(&err);
+    let report = w.pass().await.unwrap();
+    let reason = failure_of(&report, "income-v4", "dev");
     assert!(
-        chain.contains("the GitHub token is not set (hint: set the environment variable `TOLLGATE_TEST_SURELY_UNSET_VARIABLE`"),
-        "{chain}"
+        reason.contains("the GitHub token is not set (hint: set the environment variable `TOLLGATE_TEST_SURELY_UNSET_VARIABLE`"),
+        "{reason}"
     );
     assert_eq!(w.remote_branch(BRANCH), None);
     assert!(w.double.requests().is_empty(), "nothing was sent without a token");
 }
 
-/// The error and its causes on one line, as the binary prints them.
-fn anyhow_like(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        out.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    out
+/// The reason the pass reports for the slot's failure.
+fn failure_of(report: &PassReport, release: &str, env: &str) -> String {
+    let f = report.failures.iter().find(|f| f.release == release && f.environment == env);
+    f.unwrap_or_else(|| panic!("{release} to {env} failed: {:?}", report.failures)).reason.clone()
+}
+
+/// The examples committed in a local repository with a fresh store: passes commit to its branch.
+async fn local() -> (tempfile::TempDir, tempfile::TempDir, AuditLog, Options) {
+    let (dir, _git) = tollgate_test_support::committed_examples();
+    let state = tempfile::tempdir().unwrap();
+    let store = tollgate_store::Store::open(&format!("sqlite://{}", state.path().join("tollgate.db").display())).await.unwrap();
+    let opts = Options {
+        repo: dir.path().to_owned(),
+        rev: "HEAD".into(),
+        now: TUESDAY.parse().unwrap(),
+        release: None,
+        gates: GateSettings { cache_dir: Some(state.path().join("gates")), device: "cpu".into() },
+        bot: ("tollgate".into(), "bot@example.invalid".into()),
+        jobs: 1,
+    };
+    (dir, state, AuditLog::new(store), opts)
+}
+
+async fn count(log: &AuditLog, kind: RecordKind) -> usize {
+    use futures_util::StreamExt as _;
+    let head = log.store().head().await.unwrap().size;
+    log.store().records(kind, 1, head).count().await
+}
+
+/// Regression (issue #11): `act` given a view that had been read without decisions (as
+/// `status` reads one) recorded every decision again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acting_with_a_view_read_without_decisions_records_nothing_twice() {
+    let (_dir, _state, log, opts) = local().await;
+    let first = Reconciler::default().pass(&log, &opts, "tollgate", None).await.unwrap();
+    assert!(first.actions.iter().any(|a| matches!(a, Action::Promoted { .. })), "{:?}", first.actions);
+    let settled = Reconciler::default().pass(&log, &opts, "tollgate", None).await.unwrap();
+    assert!(settled.actions.is_empty(), "{:?}", settled.actions);
+    let before = count(&log, RecordKind::Decision).await;
+
+    let prepared = prepare(&opts).unwrap();
+    let mut view = StoreView::default();
+    view.refresh(log.store()).await.unwrap();
+    let cx = act::Context { log: &log, actor: "tollgate", bot: ("tollgate", "bot@example.invalid"), publish: None, now: Instant::now() };
+    let report = act::act(&cx, &mut view, &prepared, &mut backoff::Slots::default()).await.unwrap();
+    assert_eq!(report.actions.len(), 0, "{:?}", report.actions);
+    assert_eq!(count(&log, RecordKind::Decision).await, before);
+}
+
+/// Refuses, at the remote, every push of a commit that promotes the income model.
+fn refuse_income_promotions(remote: &Path) {
+    let hook = remote.join("hooks/update");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nif git log -1 --format=%B \"$3\" | grep -q '^Tollgate-Release: income-'; then\n  echo 'income promotions are frozen here' >&2\n  exit 1\nfi\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Regression (issue #11): a slot whose push failed aborted the whole pass, so it held up every
+/// release sorted after it (here `churn-v3` after `income-v4`). Now the failure is recorded with
+/// its reason, shows in `status` and `explain`, and is retried after a backoff while every other
+/// slot goes on; when the push goes through, the failure is recovered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_whose_push_keeps_failing_holds_up_no_other() {
+    let w = World::committing().await;
+    refuse_income_promotions(&w.remote);
+    let minute = Backoff { first: Duration::from_secs(60), max: Duration::from_secs(600) };
+    let mut reconciler = Reconciler::with_backoff(minute);
+    let first = w.pass_with(&mut reconciler).await.unwrap();
+    let (s, why) = state(&first, "churn-v3", "dev");
+    assert_eq!(s, State::Promoted, "{why}");
+    let log = w.remote_log("main");
+    assert!(log.contains("Promote churn-v3 (churn@3) to dev"), "{log}");
+    assert!(!log.contains("Promote income"), "{log}");
+    // The failing slot stays Promoting, and no older release of the model takes it meanwhile.
+    assert_eq!(state(&first, "income-v4", "dev").0, State::Promoting);
+    let [failure] = &first.failures[..] else { panic!("one failure: {:?}", first.failures) };
+    assert_eq!((failure.release.as_str(), failure.environment.as_str(), failure.attempts), ("income-v4", "dev", 1));
+    assert_eq!(failure.retry_in_secs, Some(60));
+    assert!(failure.reason.starts_with("failed to push the promotion of `income-v4` to dev: "), "{}", failure.reason);
+    assert!(failure.reason.contains("hook declined"), "{}", failure.reason);
+    let recorded = w.events(FAILED).await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].1["reason"], failure.reason.as_str());
+
+    // `status` and `explain` show it, and say 1.
+    let service = w.service();
+    let now = TUESDAY.parse().unwrap();
+    let status = service.status(now, None).await.unwrap();
+    assert_eq!(status.failures.iter().map(|f| (f.release.as_str(), f.attempts)).collect::<Vec<_>>(), [("income-v4", 1)]);
+    let states = status.decisions.iter().map(|d| d.state);
+    assert_eq!(tollgate_decision::exit_code(states, !status.failures.is_empty()), 1);
+    let explained = service.explain("income-v4", "dev", now, None).await.unwrap();
+    assert_eq!(explained.failure.as_ref().map(|f| f.reason.as_str()), Some(failure.reason.as_str()));
+
+    // The same reconciler waits out the backoff: nothing is tried, nothing recorded again.
+    let waiting = w.pass_with(&mut reconciler).await.unwrap();
+    assert_eq!(waiting.failures.len(), 1);
+    assert!(waiting.failures[0].retry_in_secs.is_some_and(|s| s <= 60), "{:?}", waiting.failures);
+    assert_eq!(w.events(FAILED).await.len(), 1, "not tried during the backoff");
+
+    // Another process tries at once, and counts on from the trail.
+    let again = w.pass().await.unwrap();
+    assert_eq!(again.failures.iter().map(|f| f.attempts).collect::<Vec<_>>(), [2]);
+    assert_eq!(w.events(FAILED).await.len(), 2);
+
+    // The remote takes it again: promoted, and the failure no longer stands.
+    std::fs::remove_file(w.remote.join("hooks/update")).unwrap();
+    let through = w.pass().await.unwrap();
+    assert!(through.failures.is_empty(), "{:?}", through.failures);
+    assert!(w.remote_log("main").contains("Promote income-v4 (income@4) to dev"));
+    let recovered = w.events(RECOVERED).await;
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert_eq!(recovered[0].1["attempts"], 2);
+    assert!(service.status(now, None).await.unwrap().failures.is_empty());
 }

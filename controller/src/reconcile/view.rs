@@ -4,9 +4,12 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::Failure;
 use super::plan::ReleasePlan;
 use super::pull_request::PULL_REQUEST_ACTION_PREFIX;
-use super::records::promotion_subject;
+use super::records::{FAILED, RECOVERED, promotion_subject};
+use tollgate_decision::approvals;
+use tollgate_decision::{Decision, State};
 use tollgate_store::{RecordKind, Store, StoreError};
 
 /// What the reconciler needs from the store, kept in memory and brought up to date by reading
@@ -27,14 +30,23 @@ pub struct StoreView {
     /// The newest recorded gate-results digest by release subject (with `decisions`).
     pub(super) gate_results: HashMap<String, String>,
     /// The payload of the newest `promotion.pull_request_*` event by slot subject.
-    pub(super) pull_requests: HashMap<String, Value>,
-    pub(super) track_decisions: bool,
+    pull_requests: HashMap<String, Value>,
+    /// The failure that stands by decision subject: `promotion.failed`, not followed by
+    /// `promotion.recovered`.
+    failures: HashMap<String, Failure>,
+    /// Whether decisions, releases and gate results are read; fixed when the view is made.
+    track_decisions: bool,
 }
 
 impl StoreView {
     /// A view that also tracks recorded decisions (for the reconciler, which records changes).
     pub fn with_decisions() -> StoreView {
         StoreView { track_decisions: true, ..StoreView::default() }
+    }
+
+    /// Whether the view reads recorded decisions (made by [`Self::with_decisions`]).
+    pub(super) fn tracks_decisions(&self) -> bool {
+        self.track_decisions
     }
 
     /// Applies every record appended since the last refresh.
@@ -76,15 +88,21 @@ impl StoreView {
                 }
             }
         }
-        // Pull-request events are plain audit events (their action names what happened), read
-        // through the index of promotion events.
+        // Pull-request events and failures are plain audit events (their action names what
+        // happened), read through the index of promotion events.
         let mut events = store.promotion_events(from, head);
         while let Some(ev) = events.next().await {
             let ev = ev?;
-            if ev.action.starts_with(PULL_REQUEST_ACTION_PREFIX)
-                && let Ok(decoded) = tollgate_audit::event::Event::decode(&ev.body)
-            {
+            let Ok(decoded) = tollgate_audit::event::Event::decode(&ev.body) else { continue };
+            if ev.action.starts_with(PULL_REQUEST_ACTION_PREFIX) {
                 self.pull_requests.insert(ev.subject, decoded.payload);
+            } else if ev.action == FAILED {
+                if let Ok(failure) = serde_json::from_value::<Failure>(decoded.payload) {
+                    self.note_failure(failure);
+                }
+            } else if ev.action == RECOVERED {
+                let field = |k: &str| decoded.payload.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+                self.note_recovered(&field("release"), &field("environment"));
             }
         }
         self.seq = head;
@@ -95,6 +113,32 @@ impl StoreView {
     /// next refresh reads it again; a repeated entry changes no answer.)
     pub(super) fn note_promotion(&mut self, env: &str, model: &str, doc: Value) {
         self.promotions.entry(promotion_subject(env, model)).or_default().push(doc);
+    }
+
+    /// Applies a pull-request event this process just recorded.
+    pub(super) fn note_pull_request(&mut self, env: &str, model: &str, payload: Value) {
+        self.pull_requests.insert(promotion_subject(env, model), payload);
+    }
+
+    /// Applies a `promotion.failed` this process just recorded.
+    pub(super) fn note_failure(&mut self, failure: Failure) {
+        self.failures.insert(approvals::subject(&failure.release, &failure.environment), failure);
+    }
+
+    /// Applies a `promotion.recovered` this process just recorded.
+    pub(super) fn note_recovered(&mut self, release: &str, env: &str) {
+        self.failures.remove(&approvals::subject(release, env));
+    }
+
+    /// The slot's failure that stands: recorded, and not followed by `promotion.recovered`.
+    pub(super) fn failure(&self, release: &str, env: &str) -> Option<&Failure> {
+        self.failures.get(&approvals::subject(release, env))
+    }
+
+    /// The failure that stands for decision `d`: its promotion was decided (`Promoting`) and
+    /// could not be carried out. A failure of an earlier decision of the slot is not shown.
+    pub fn failure_of(&self, d: &Decision) -> Option<&Failure> {
+        self.failure(&d.release, &d.environment).filter(|f| d.state == State::Promoting && f.decision == d.id)
     }
 
     /// The newest pull-request event's payload of a slot, when it is about this release with
