@@ -1,5 +1,5 @@
 //! With the `torch` feature: an rpath to libtorch and `libtorch_cuda` kept linked, for the
-//! binaries and tests of this package (the directory comes from `tollgate-gates`' build script;
+//! binaries and tests of this package (the directory comes from `tollgate-torch`'s build script;
 //! see docs/adr/0012-*.md).
 
 fn main() {

@@ -4,7 +4,7 @@
 # threads, one after the other in one run. Usage:
 #   benches/runner_vs_pytorch.sh [ROWS] [BATCH] [DEVICE] [THREADS]
 # (defaults 1000000 4096 cpu 1; THREADS 0 keeps each library's default). Both sides time the same
-# two paths (see gates/benches/runner.rs and benches/runner_vs_pytorch.py): encode + forward
+# two paths (see torch/benches/runner.rs and benches/runner_vs_pytorch.py): encode + forward
 # (columns to the float32 input, forward, output back as float64) and forward alone on
 # pre-encoded input. The target: tollgate >= 0.9x PyTorch on both.
 set -euo pipefail
@@ -16,11 +16,11 @@ THREADS=${4:-1}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tollgate/target}
 # shellcheck source=scripts/torch-env
 source scripts/torch-env
-cargo bench -q -p tollgate-gates --features torch --bench runner --no-run 2>/dev/null || cargo bench -p tollgate-gates --features torch --bench runner --no-run
+cargo bench -q -p tollgate-torch --bench runner --no-run 2>/dev/null || cargo bench -p tollgate-torch --bench runner --no-run
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "load: $(uptime)"
-cargo bench -q -p tollgate-gates --features torch --bench runner -- --rows "$ROWS" --batch "$BATCH" --device "$DEVICE" --threads "$THREADS" | tee "$out/tollgate"
+cargo bench -q -p tollgate-torch --bench runner -- --rows "$ROWS" --batch "$BATCH" --device "$DEVICE" --threads "$THREADS" | tee "$out/tollgate"
 python benches/runner_vs_pytorch.py --rows "$ROWS" --batch "$BATCH" --device "$DEVICE" --threads "$THREADS" | tee "$out/pytorch"
 python - "$out/tollgate" "$out/pytorch" <<'PY'
 import sys

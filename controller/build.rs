@@ -7,7 +7,7 @@ fn main() {
     torch_link_args();
 }
 
-/// The libtorch directory comes from `tollgate-gates`' build script.
+/// The libtorch directory comes from `tollgate-torch`'s build script.
 fn torch_link_args() {
     if std::env::var_os("CARGO_FEATURE_TORCH").is_none() {
         return;

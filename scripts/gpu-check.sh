@@ -41,8 +41,8 @@ PY
 done
 
 echo "--- throughput, $ROWS rows, batch $BATCH"
-cargo bench -q -p tollgate-gates --features torch --bench runner -- --rows "$ROWS" --batch "$BATCH" --device cpu | tee "$tmp/cpu"
-cargo bench -q -p tollgate-gates --features torch --bench runner -- --rows "$ROWS" --batch "$BATCH" --device cuda | tee "$tmp/cuda"
+cargo bench -q -p tollgate-torch --bench runner -- --rows "$ROWS" --batch "$BATCH" --device cpu | tee "$tmp/cpu"
+cargo bench -q -p tollgate-torch --bench runner -- --rows "$ROWS" --batch "$BATCH" --device cuda | tee "$tmp/cuda"
 python benches/runner_vs_pytorch.py --rows "$ROWS" --batch "$BATCH" --device cuda
 python - "$tmp/cpu" "$tmp/cuda" <<'PY'
 import sys

@@ -26,9 +26,10 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use tollgate_gates::cache::ResultCache;
 use tollgate_gates::dataset::{ColumnSpec, ColumnType, DEFAULT_BATCH_ROWS, Format, Range, Sha256Digest};
-use tollgate_gates::eval::{EvalReport, EvalRequest, Predictions, Scorer, evaluate_with};
+use tollgate_gates::eval::{EvalReport, EvalRequest, Predictions, evaluate_with};
 use tollgate_gates::metrics::DEFAULT_ECE_BINS;
-use tollgate_gates::runner::{ArtifactFormat, Device, Input, OutputKind, RunInfo, Signature};
+use tollgate_gates::runner::{Device, Input, OutputKind, RunInfo, Signature};
+use tollgate_gates::scorer::Scorer;
 use tollgate_gates::spec::{Baseline, CacheKey, GateSpec, Outcome, ThresholdResult};
 
 use tollgate_spec::{ConfigRepo, Document, Kind};
@@ -541,13 +542,26 @@ trait ScorerBox: Scorer {
     fn as_scorer(&mut self) -> &mut dyn Scorer;
 }
 
+/// Whether this build can run models: the `torch` feature, which adds `tollgate-torch` (and
+/// links libtorch). Without it, a release whose model must run fails with
+/// [`RunnerError::TorchDisabled`](tollgate_gates::runner::RunnerError::TorchDisabled).
+pub const CAN_RUN_MODELS: bool = cfg!(feature = "torch");
+
+/// The libtorch version this build links; `None` without the `torch` feature.
+pub fn libtorch_version() -> Option<&'static str> {
+    #[cfg(feature = "torch")]
+    return Some(tollgate_torch::libtorch_version());
+    #[cfg(not(feature = "torch"))]
+    None
+}
+
 #[cfg(feature = "torch")]
-impl ScorerBox for tollgate_gates::runner::ModelScorer {
+impl ScorerBox for tollgate_torch::ModelScorer {
     fn device(&self) -> String {
-        tollgate_gates::runner::ModelScorer::device(self)
+        tollgate_torch::ModelScorer::device(self)
     }
     fn totals(&self) -> (u64, f64) {
-        tollgate_gates::runner::ModelScorer::totals(self)
+        tollgate_torch::ModelScorer::totals(self)
     }
     fn as_scorer(&mut self) -> &mut dyn Scorer {
         self
@@ -556,13 +570,13 @@ impl ScorerBox for tollgate_gates::runner::ModelScorer {
 
 #[cfg(feature = "torch")]
 fn load(path: &Path, sha256: &Sha256Digest, signature: &Signature, device: Device) -> Result<Box<dyn ScorerBox>, GatingError> {
-    Ok(Box::new(tollgate_gates::runner::load_scorer(path, ArtifactFormat::TorchScript, sha256, signature, device)?))
+    Ok(Box::new(tollgate_torch::load_scorer(path, tollgate_gates::runner::ArtifactFormat::TorchScript, sha256, signature, device)?))
 }
 
 #[cfg(not(feature = "torch"))]
 fn load(path: &Path, sha256: &Sha256Digest, _signature: &Signature, _device: Device) -> Result<Box<dyn ScorerBox>, GatingError> {
     // Verifies the digest first, then says this build cannot run it.
-    tollgate_gates::runner::check_runnable(path, ArtifactFormat::TorchScript, sha256)?;
+    tollgate_gates::runner::verify_artifact(path, sha256)?;
     Err(tollgate_gates::runner::RunnerError::TorchDisabled { path: path.to_owned() }.into())
 }
 
@@ -626,7 +640,7 @@ fn compute(
         if candidate_runs && let Some(s) = scorers.first() {
             let (rows, seconds) = s.totals();
             run.device = s.device();
-            run.libtorch_version = tollgate_gates::runner::libtorch_version().map(str::to_owned);
+            run.libtorch_version = libtorch_version().map(str::to_owned);
             run.rows = rows;
             run.inference_seconds = seconds;
         } else {

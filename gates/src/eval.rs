@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::dataset::{self, Batch, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest};
 use crate::metrics::{BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, Method, MetricError};
 use crate::runner::RunnerError;
+use crate::scorer::Scorer;
 
 pub use render::{render_data_quality, render_drift, render_gates, render_text};
 
@@ -24,16 +25,6 @@ pub enum Predictions {
     /// Scores computed by a model from its input columns (by the [`Scorer`] at index `scorer`
     /// of [`evaluate_with`]'s list), turned into labels by `score >= threshold`.
     Model { name: String, inputs: Vec<(String, ColumnType)>, threshold: f64, scorer: usize },
-}
-
-/// Scores the rows of a batch from the model's input columns, for [`Predictions::Model`].
-pub trait Scorer {
-    /// One score per row of `batch`; `columns` are the batch indices of the model's inputs, in
-    /// the order the model takes them.
-    ///
-    /// # Errors
-    /// An input is unusable or the model fails.
-    fn score(&mut self, batch: &Batch, columns: &[usize]) -> Result<Vec<f64>, RunnerError>;
 }
 
 /// What to evaluate.

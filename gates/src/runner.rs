@@ -1,5 +1,7 @@
-//! Running a model artifact: verify its digest, then (with the `torch` feature) load it with
-//! tch and run batched inference under no-grad on the chosen device.
+//! The format-independent half of running a model: verify an artifact's digest, the declared
+//! signature, the encoding of input columns into the model's input, and the checks on its
+//! outputs. Loading and running a TorchScript file is `tollgate-torch`'s (the one crate that
+//! links libtorch), which builds on these.
 //!
 //! The model takes one `float32` tensor of shape `[rows, width]` built from the declared input
 //! columns, in order: a numeric input is one column (its value), a category input with `values`
@@ -7,9 +9,9 @@
 //! scikit-learn's `handle_unknown="ignore"`). It returns one value per row (`[rows]` or
 //! `[rows, 1]`), or two (`[rows, 2]`, the second being the positive class).
 //!
-//! A build without `torch` still verifies artifacts and computes every metric from
-//! predictions it is given (`tollgate gate eval`); asked to run a model, it fails with
-//! [`RunnerError::TorchDisabled`], which says how to get a build that can.
+//! A build without the `torch` feature (which adds `tollgate-torch`) still verifies artifacts
+//! and computes every metric from predictions it is given (`tollgate gate eval`); asked to run
+//! a model, it fails with [`RunnerError::TorchDisabled`], which says how to get a build that can.
 
 use std::path::{Path, PathBuf};
 
@@ -173,29 +175,6 @@ pub fn verify_artifact(path: &Path, expected: &Sha256Digest) -> Result<Sha256Dig
     Ok(actual)
 }
 
-/// Whether this build can run models.
-pub const CAN_RUN_MODELS: bool = cfg!(feature = "torch");
-
-/// The libtorch version this build links (`None` without the `torch` feature).
-pub fn libtorch_version() -> Option<&'static str> {
-    #[cfg(feature = "torch")]
-    return Some(env!("TOLLGATE_LIBTORCH_VERSION"));
-    #[cfg(not(feature = "torch"))]
-    None
-}
-
-/// Verifies an artifact and says whether this build can load it.
-///
-/// # Errors
-/// Verification fails, or this build has no `torch` feature.
-pub fn check_runnable(path: &Path, format: ArtifactFormat, expected: &Sha256Digest) -> Result<Sha256Digest, RunnerError> {
-    let digest = verify_artifact(path, expected)?;
-    match format {
-        ArtifactFormat::TorchScript if !CAN_RUN_MODELS => Err(RunnerError::TorchDisabled { path: path.to_owned() }),
-        ArtifactFormat::TorchScript => Ok(digest),
-    }
-}
-
 /// Turns the input columns of a batch into the model's row-major `float32` input.
 #[derive(Clone, Debug)]
 pub struct InputEncoder {
@@ -298,29 +277,6 @@ pub fn check_outputs(path: &Path, output: OutputKind, batch: &Batch, scores: &[f
         }
     }
     Ok(())
-}
-
-#[cfg(feature = "torch")]
-mod torch;
-#[cfg(feature = "torch")]
-pub use torch::{ModelScorer, TorchModel, set_threads, threads};
-
-/// Loads a verified model for scoring with `signature` on `device`.
-///
-/// # Errors
-/// The artifact fails verification, this build has no `torch` feature, libtorch cannot load
-/// it, or CUDA was asked for and is not there.
-#[cfg(feature = "torch")]
-pub fn load_scorer(
-    path: &Path,
-    format: ArtifactFormat,
-    expected: &Sha256Digest,
-    signature: &Signature,
-    device: Device,
-) -> Result<ModelScorer, RunnerError> {
-    check_runnable(path, format, expected)?;
-    let model = TorchModel::load(path, device)?;
-    Ok(ModelScorer::new(model, signature))
 }
 
 #[cfg(test)]

@@ -1,15 +1,13 @@
-//! With the `torch` feature: records the libtorch version for run records, sets an rpath to
-//! libtorch for this crate's tests and benches, and keeps `libtorch_cuda` linked (the linker's
-//! as-needed mode would drop it, and CUDA would then be invisible; see docs/adr/0012-*.md).
-//! The directory is passed on to dependents as `DEP_TOLLGATE_TORCH_LIBTORCH_LIB`.
+//! Records the libtorch version for run records, sets an rpath to libtorch for this crate's
+//! tests and benches, and keeps `libtorch_cuda` linked (the linker's as-needed mode would drop
+//! it, and CUDA would then be invisible; see docs/adr/0012-*.md). The directory is passed on to
+//! dependents as `DEP_TOLLGATE_TORCH_LIBTORCH_LIB`, for the same two link arguments in their
+//! build scripts (a library's `rustc-link-arg` applies only to its own package's targets).
 
 use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var_os("CARGO_FEATURE_TORCH").is_none() {
-        return;
-    }
     let Some(lib) = std::env::var_os("DEP_TCH_LIBTORCH_LIB") else {
         println!("cargo:rustc-env=TOLLGATE_LIBTORCH_VERSION=unknown");
         return;
@@ -24,15 +22,8 @@ fn main() {
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=TOLLGATE_LIBTORCH_VERSION={version}");
     println!("cargo:libtorch_lib={}", lib.display());
-    for arg in link_args(lib) {
-        println!("cargo:rustc-link-arg={arg}");
-    }
-}
-
-fn link_args(lib: &Path) -> Vec<String> {
-    let mut args = vec![format!("-Wl,-rpath,{}", lib.display())];
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
-        args.push("-Wl,--no-as-needed,-ltorch_cuda,--as-needed".to_owned());
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
-    args
 }

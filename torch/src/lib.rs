@@ -1,13 +1,45 @@
-//! The tch (libtorch) side of the runner: load TorchScript on a device and run batches under
-//! no-grad. The only module of the workspace that names `tch`.
+//! tollgate's TorchScript model runner: loads a verified artifact with libtorch (through tch)
+//! on the CPU or a CUDA device and scores batches under no-grad. The one crate of the
+//! workspace that links libtorch; everything that does not depend on the model's format
+//! (digest checks, signatures, input encoding, output checks, the `Scorer` seam) is
+//! `tollgate_gates::runner`'s. The controller depends on this crate behind its `torch`
+//! feature; see docs/adr/0012-tch-and-libtorch-for-the-model-runner.md.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tch::{CModule, Kind, Tensor};
+use tollgate_gates::dataset::{Batch, Sha256Digest};
+use tollgate_gates::runner::{
+    ArtifactFormat, Device, InputEncoder, OutputKind, RunnerError, Signature, check_outputs, verify_artifact,
+};
+use tollgate_gates::scorer::Scorer;
 
-use super::{Device, InputEncoder, OutputKind, RunnerError, Signature, check_outputs};
-use crate::dataset::Batch;
+/// The libtorch version this crate links, as its build read it from the wheel's
+/// `torch/version.py` (e.g. `2.13.0+cu130`), or `unknown`.
+pub fn libtorch_version() -> &'static str {
+    env!("TOLLGATE_LIBTORCH_VERSION")
+}
+
+/// Verifies a model artifact against its pinned digest, then loads it for scoring with
+/// `signature` on `device`.
+///
+/// # Errors
+/// The artifact fails verification, libtorch cannot load it, or CUDA was asked for and is not
+/// there.
+pub fn load_scorer(
+    path: &Path,
+    format: ArtifactFormat,
+    expected: &Sha256Digest,
+    signature: &Signature,
+    device: Device,
+) -> Result<ModelScorer, RunnerError> {
+    verify_artifact(path, expected)?;
+    let model = match format {
+        ArtifactFormat::TorchScript => TorchModel::load(path, device)?,
+    };
+    Ok(ModelScorer::new(model, signature))
+}
 
 /// libtorch's error without the C++ stack trace it appends (dozens of `frame #N` lines).
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +67,7 @@ pub struct TorchModel {
 ///
 /// # Errors
 /// `cuda` was asked for and libtorch sees no GPU.
-pub fn resolve(device: Device) -> Result<tch::Device, RunnerError> {
+fn resolve(device: Device) -> Result<tch::Device, RunnerError> {
     match device {
         Device::Cpu => Ok(tch::Device::Cpu),
         Device::Auto => Ok(tch::Device::cuda_if_available()),
@@ -153,7 +185,7 @@ pub fn threads() -> usize {
 }
 
 /// A [`TorchModel`] with its signature: encodes a batch's input columns, runs the model and
-/// checks its outputs. Implements [`crate::eval::Scorer`].
+/// checks its outputs. Implements [`Scorer`].
 #[derive(Debug)]
 pub struct ModelScorer {
     model: TorchModel,
@@ -201,8 +233,11 @@ impl ModelScorer {
     }
 }
 
-impl crate::eval::Scorer for ModelScorer {
+impl Scorer for ModelScorer {
     fn score(&mut self, batch: &Batch, columns: &[usize]) -> Result<Vec<f64>, RunnerError> {
         self.score_batch(batch, columns)
     }
 }
+
+#[cfg(test)]
+mod tests;

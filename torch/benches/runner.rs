@@ -1,7 +1,9 @@
 //! CPU (or CUDA) inference throughput of the example income model through tollgate's runner:
 //! the adult-eval rows repeated to ROWS rows, cut into batches of BATCH (built before timing, as
 //! the dataset readers hand them over), with THREADS intra-op threads (default 1; 0 keeps
-//! libtorch's default). Prints rows/s, best of REPEATS, for
+//! libtorch's default). The example repo is `--examples DIR` (default: `../examples` from the
+//! package directory cargo runs benches in, so a binary copied to another machine reads the
+//! data there). Prints rows/s, best of REPEATS, for
 //!
 //! - `runner (encode + forward)`: `ModelScorer::score_batch` per batch: encoding the columns
 //!   (numbers, one-hot categories) into a reused buffer, the forward pass under no-grad, reading
@@ -12,7 +14,7 @@
 //! `benches/runner_vs_pytorch.py` times PyTorch on the same two paths.
 //!
 //! ```text
-//! cargo bench -p tollgate-gates --features torch --bench runner -- --rows 1000000 --batch 4096 --device cpu --threads 1
+//! cargo bench -p tollgate-torch --bench runner -- --rows 1000000 --batch 4096 --device cpu --threads 1
 //! ```
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
@@ -20,9 +22,8 @@
 use std::time::Instant;
 
 use tollgate_gates::dataset::{Batch, Column, sha256_file};
-use tollgate_gates::runner::{
-    ArtifactFormat, Device, Input, InputEncoder, OutputKind, Signature, TorchModel, load_scorer, set_threads, threads,
-};
+use tollgate_gates::runner::{ArtifactFormat, Device, Input, InputEncoder, OutputKind, Signature};
+use tollgate_torch::{TorchModel, load_scorer, set_threads, threads};
 
 const NUMERIC: [&str; 5] = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"];
 
@@ -69,8 +70,8 @@ fn inputs() -> Vec<Input> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut rows, mut batch_rows, mut device, mut repeats, mut thread_count) = (1_000_000usize, 4096usize, Device::Cpu, 3usize, 1usize);
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut model = root.join("models/income-v4.pt");
+    let mut root = std::path::PathBuf::from("../examples");
+    let mut model = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -79,7 +80,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--batch" => batch_rows = value()?.parse()?,
             "--repeats" => repeats = value()?.parse()?,
             "--threads" => thread_count = value()?.parse()?,
-            "--model" => model = value()?.into(),
+            "--model" => model = Some(value()?.into()),
+            "--examples" => root = value()?.into(),
             "--device" => {
                 device = match value()?.as_str() {
                     "cpu" => Device::Cpu,
@@ -91,6 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument `{other}`").into()),
         }
     }
+    let model = model.unwrap_or_else(|| root.join("models/income-v4.pt"));
     if thread_count > 0 {
         set_threads(thread_count);
     }
