@@ -10,9 +10,7 @@ use std::time::Instant;
 
 use tch::{CModule, Kind, Tensor};
 use tollgate_gates::dataset::{Batch, Sha256Digest};
-use tollgate_gates::runner::{
-    ArtifactFormat, Device, InputEncoder, OutputKind, RunnerError, Signature, check_outputs, verify_artifact,
-};
+use tollgate_gates::runner::{ArtifactFormat, Device, InputEncoder, OutputKind, RunnerError, Signature, check_outputs, verify_artifact};
 use tollgate_gates::scorer::Scorer;
 
 /// The libtorch version this crate links, as its build read it from the wheel's
