@@ -33,57 +33,7 @@ pub fn tollgate() -> &'static Path {
     })
 }
 
-/// Alice, who commits the examples (an ML lead).
-pub const ALICE: (&str, &str) = ("Alice", "alice@acme.example");
-/// Carol (risk).
-pub const CAROL: (&str, &str) = ("Carol", "carol@acme.example");
-
-/// Runs `git ARGS` in `dir` as `who` (name, email), author and committer: its standard output.
-///
-/// # Panics
-///
-/// When git fails.
-pub fn git(dir: &Path, args: &[&str], who: (&str, &str)) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", who.0)
-        .env("GIT_AUTHOR_EMAIL", who.1)
-        .env("GIT_COMMITTER_NAME", who.0)
-        .env("GIT_COMMITTER_EMAIL", who.1)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Copies a folder recursively.
-///
-/// # Panics
-///
-/// On any IO error.
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read a folder") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-/// The workspace's `examples/`, copied to `dir` and committed by Alice on `main`;
-/// `edit(dir)` runs before the commit.
-pub fn commit_examples(dir: &Path, edit: impl FnOnce(&Path)) {
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), dir);
-    edit(dir);
-    git(dir, &["init", "-q", "-b", "main"], ALICE);
-    git(dir, &["add", "-A"], ALICE);
-    git(dir, &["commit", "-q", "-m", "acme-ml config"], ALICE);
-}
+pub use tollgate_test_support::{ALICE, CAROL, commit_examples, copy_dir, git};
 
 /// What a run of the binary left.
 #[derive(Debug)]

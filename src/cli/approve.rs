@@ -12,7 +12,7 @@ use tollgate_decision::approvals::Directory;
 use tollgate_spec::{Kind, LoadOptions};
 use tollgate_store::Store;
 
-use super::control::{RepoArgs, clock, options};
+use super::control::{RepoArgs, options};
 
 #[derive(Debug, clap::Args)]
 pub struct ApproveArgs {
@@ -90,7 +90,7 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     if let Some(server) = &args.server {
         return approve_remote(&args, server);
     }
-    let now = clock(None)?;
+    let now = jiff::Timestamp::now();
     runtime()?.block_on(async move {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
         let (repo, _mirror) = super::control::locate(&args.repo, None).await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{out, runtime};
+use super::{DeviceArg, out, parse_at, parse_interval, runtime};
 use tollgate_controller::git::Fetcher;
 use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, Failure, GateSettings, Options, PassReport};
 use tollgate_controller::service::Service;
@@ -47,7 +47,7 @@ pub struct RepoArgs {
     pub db: String,
     /// Where the model runs for gates: auto (CUDA when present), cpu or cuda.
     #[arg(long, env = "TOLLGATE_DEVICE", default_value = "auto")]
-    pub device: String,
+    pub device: DeviceArg,
     /// Where gate results are cached (default: `~/.cache/tollgate/gates`).
     #[arg(long, env = "TOLLGATE_GATE_CACHE")]
     pub gate_cache: Option<PathBuf>,
@@ -79,14 +79,14 @@ pub struct ReconcileArgs {
     dry_run: bool,
     /// Decide as if the clock said TIME (RFC 3339, `now`, or `2026-12-01T09:30[Europe/Berlin]`);
     /// implies `--dry-run`.
-    #[arg(long, value_name = "TIME")]
-    at: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    at: Option<jiff::Timestamp>,
     /// With `--once --at TIME`: record and promote as if the clock said TIME, instead of a dry
     /// run. For drills and tests; each decision records the instant it was made for.
     #[arg(long, hide = true, requires_all = ["at", "once"])]
     act: bool,
     /// Time between passes.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_interval)]
     interval: Duration,
     /// This replica's name in leader election (default: host and process id).
     #[arg(long, env = "TOLLGATE_REPLICA")]
@@ -101,8 +101,8 @@ pub struct StatusArgs {
     #[command(flatten)]
     repo: RepoArgs,
     /// What the state would be at TIME.
-    #[arg(long, value_name = "TIME")]
-    at: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    at: Option<jiff::Timestamp>,
     /// Output format.
     #[arg(long, default_value = "text")]
     format: Format,
@@ -118,37 +118,11 @@ pub struct ExplainArgs {
     #[command(flatten)]
     repo: RepoArgs,
     /// Explain the decision as it would be at TIME.
-    #[arg(long, value_name = "TIME")]
-    at: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    at: Option<jiff::Timestamp>,
     /// Output format.
     #[arg(long, default_value = "text")]
     format: Format,
-}
-
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. `30s`, `5m` or `1h`"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        _ => return Err(format!("`{s}` is not a duration; write e.g. `30s`, `5m` or `1h`")),
-    };
-    if secs == 0 {
-        return Err("the interval must be at least 1s".into());
-    }
-    Ok(Duration::from_secs(secs))
-}
-
-/// The clock: `--at TIME` or now.
-pub fn clock(at: Option<&str>) -> anyhow::Result<jiff::Timestamp> {
-    match at {
-        None => Ok(jiff::Timestamp::now()),
-        Some(s) => tollgate_spec::time::parse_at(s).map_err(|e| {
-            let cause = std::error::Error::source(&e).map_or_else(String::new, |c| format!(": {c}"));
-            anyhow::anyhow!("invalid --at: {e}{cause}\nhint: {}", e.hint())
-        }),
-    }
 }
 
 pub(crate) fn options(repo: &RepoArgs, now: jiff::Timestamp, release: Option<String>) -> Options {
@@ -158,7 +132,7 @@ pub(crate) fn options(repo: &RepoArgs, now: jiff::Timestamp, release: Option<Str
         rev: repo.rev.clone(),
         now,
         release,
-        gates: GateSettings { cache_dir, device: repo.device.clone() },
+        gates: GateSettings { cache_dir, device: repo.device.as_str().to_owned() },
         bot: (
             std::env::var("TOLLGATE_BOT_NAME").unwrap_or_else(|_| DEFAULT_BOT.0.into()),
             std::env::var("TOLLGATE_BOT_EMAIL").unwrap_or_else(|_| DEFAULT_BOT.1.into()),
@@ -215,7 +189,7 @@ fn exit_for(decisions: &[Decision], failures: &[Failure]) -> ExitCode {
 /// Runs `tollgate reconcile`.
 pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let dry_run = args.dry_run || (args.at.is_some() && !args.act);
-    let now = clock(args.at.as_deref())?;
+    let now = args.at.unwrap_or_else(jiff::Timestamp::now);
     runtime()?.block_on(async move {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
         if dry_run {
@@ -428,7 +402,7 @@ async fn read_service(args: &RepoArgs, now: jiff::Timestamp, release: Option<Str
 
 /// Runs `tollgate status`.
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let now = clock(args.at.as_deref())?;
+    let now = args.at.unwrap_or_else(jiff::Timestamp::now);
     runtime()?.block_on(async move {
         let service = read_service(&args.repo, now, None).await?;
         let report = service.status(now, None).await?;
@@ -445,7 +419,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `tollgate explain`.
 pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    let now = clock(args.at.as_deref())?;
+    let now = args.at.unwrap_or_else(jiff::Timestamp::now);
     runtime()?.block_on(async move {
         let service = read_service(&args.repo, now, Some(args.release.clone())).await?;
         let e = service.explain(&args.release, &args.env, now, None).await.map_err(super::approve::with_hint)?;

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::DeviceArg;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::{ArgGroup, ValueEnum};
@@ -49,13 +50,6 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, env = "TOLLGATE_FORMAT", default_value = "text")]
     pub format: OutputFormat,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum DeviceArg {
-    Auto,
-    Cpu,
-    Cuda,
 }
 
 fn default_cache_dir() -> PathBuf {

@@ -78,8 +78,35 @@ pub struct Clock {
     pub at: jiff::Timestamp,
 }
 
+/// Where a model runs for gates; the one `--device` of every command.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DeviceArg {
+    /// CUDA when libtorch sees a GPU, else the CPU.
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl DeviceArg {
+    /// The name the controller's gate settings take.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceArg::Auto => "auto",
+            DeviceArg::Cpu => "cpu",
+            DeviceArg::Cuda => "cuda",
+        }
+    }
+}
+
+/// `--interval` and the other periods for clap: the duration grammar of windows
+/// (`30s`, `5m`, `1h30m`, `1d`), as a [`std::time::Duration`].
+pub(crate) fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = tollgate_spec::time::parse_duration(s).map_err(|err| format!("{err}\n\nhint: {}", err.hint()))?;
+    d.try_into().map_err(|_| format!("`{s}` is not a positive duration"))
+}
+
 /// `--at` for clap: the message and its hint, as clap prints them before exiting with 2.
-fn parse_at(s: &str) -> Result<jiff::Timestamp, String> {
+pub(crate) fn parse_at(s: &str) -> Result<jiff::Timestamp, String> {
     tollgate_spec::time::parse_at(s).map_err(|err| {
         let cause = std::error::Error::source(&err).map_or_else(String::new, |c| format!(": {c}"));
         format!("{err}{cause}\n\nhint: {}", err.hint())

@@ -10,7 +10,7 @@ use anyhow::Context;
 use tollgate_controller::service::Service;
 use tollgate_webhooks::{AppState, Metrics};
 
-use super::control::{Looping, RepoArgs, default_replica, locate, options, parse_duration, run_loop};
+use super::control::{Looping, RepoArgs, default_replica, locate, options, run_loop};
 use super::{out, runtime};
 use tollgate_controller::git::Fetcher;
 use tollgate_controller::reconcile::{Action, PassReport};
@@ -31,14 +31,14 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// With a remote `--repo`: fetch at most this often for reads (approvals always fetch).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = super::parse_interval)]
     fetch_interval: Duration,
     /// Also run the reconcile loop in this process (one leader among replicas, as `tollgate
     /// reconcile`); approvals and `POST /api/v1/reconcile` then start a pass at once.
     #[arg(long)]
     reconcile: bool,
     /// With `--reconcile`: time between passes.
-    #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "reconcile")]
+    #[arg(long, default_value = "30s", value_parser = super::parse_interval, requires = "reconcile")]
     interval: Duration,
     /// With `--reconcile`: this replica's name in leader election (default: host and process id).
     #[arg(long, env = "TOLLGATE_REPLICA", requires = "reconcile")]

@@ -5,6 +5,7 @@ pub mod generate;
 pub mod peak;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The workspace's `examples/` folder.
 pub fn examples() -> PathBuf {
@@ -24,8 +25,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Stages everything (additions, changes, deletions) and commits it on `HEAD`.
-pub fn commit_all(repo: &git2::Repository, message: &str) {
+/// Stages everything (additions, changes, deletions) and commits it on `HEAD`; the commit.
+pub fn commit_all(repo: &git2::Repository, message: &str) -> git2::Oid {
     let mut index = repo.index().unwrap();
     index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
     index.update_all(["*"], None).unwrap();
@@ -34,7 +35,7 @@ pub fn commit_all(repo: &git2::Repository, message: &str) {
     let sig = git2::Signature::now("dev", "dev@acme.example").unwrap();
     let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
     let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap()
 }
 
 /// Replaces the first `from` with `to` in a file, failing the test if `from` is absent.
@@ -52,4 +53,38 @@ pub fn committed_examples() -> (tempfile::TempDir, git2::Repository) {
     let git = git2::Repository::init(dir.path()).unwrap();
     commit_all(&git, "base");
     (dir, git)
+}
+
+/// Alice, who commits the examples (an ML lead).
+pub const ALICE: (&str, &str) = ("Alice", "alice@acme.example");
+/// Carol (risk).
+pub const CAROL: (&str, &str) = ("Carol", "carol@acme.example");
+
+/// Runs `git ARGS` in `dir` as `who` (name, email), author and committer: its standard output.
+///
+/// # Panics
+///
+/// When git fails.
+pub fn git(dir: &Path, args: &[&str], who: (&str, &str)) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", who.0)
+        .env("GIT_AUTHOR_EMAIL", who.1)
+        .env("GIT_COMMITTER_NAME", who.0)
+        .env("GIT_COMMITTER_EMAIL", who.1)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The workspace's `examples/`, copied to `dir` and committed by Alice on `main` with the `git`
+/// program; `edit(dir)` runs before the commit.
+pub fn commit_examples(dir: &Path, edit: impl FnOnce(&Path)) {
+    copy_dir(&examples(), dir);
+    edit(dir);
+    git(dir, &["init", "-q", "-b", "main"], ALICE);
+    git(dir, &["add", "-A"], ALICE);
+    git(dir, &["commit", "-q", "-m", "acme-ml config"], ALICE);
 }
