@@ -1,6 +1,6 @@
 //! Helpers: a scratch copy of `examples/`, running the binary, committing with libgit2.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
