@@ -87,6 +87,15 @@ impl Repo {
         self.run(&["approve", release, "--env", env], &[("TOLLGATE_TOKEN", token)])
     }
 
+    /// A bare clone of the repo beside it, as a `file://` URL, and a cache folder for mirrors.
+    fn bare_remote(&self) -> (PathBuf, String, PathBuf) {
+        let tmp = self.dir.parent().expect("tmp").to_owned();
+        let remote = tmp.join("remote.git");
+        git(&tmp, &["clone", "-q", "--bare", self.dir.to_str().expect("utf-8"), remote.to_str().expect("utf-8")], ALICE);
+        let url = format!("file://{}", remote.display());
+        (remote, url, tmp.join("cache"))
+    }
+
     fn log(&self, args: &[&str]) -> String {
         let mut all = vec!["log", "--all", "--format=%H%n%an <%ae>%n%B%n--end--"];
         all.extend_from_slice(args);
@@ -378,10 +387,7 @@ async fn postgres_replicas_elect_one_leader_and_fail_over() {
 async fn a_remote_repo_is_mirrored_pushed_to_and_force_pushes_are_recorded() {
     let (repo, guard) = Repo::new("sqlite").await;
     let tmp = repo.dir.parent().expect("tmp").to_owned();
-    let remote = tmp.join("remote.git");
-    git(&tmp, &["clone", "-q", "--bare", repo.dir.to_str().expect("utf-8"), remote.to_str().expect("utf-8")], ALICE);
-    let url = format!("file://{}", remote.display());
-    let cache = tmp.join("cache");
+    let (remote, url, cache) = repo.bare_remote();
     let run = |args: &[&str]| {
         let envs = [
             ("TOLLGATE_REPO", url.as_str()),
@@ -413,6 +419,74 @@ async fn a_remote_repo_is_mirrored_pushed_to_and_force_pushes_are_recorded() {
     let r = run(&["status", "--at", TUESDAY, "--format", "json"]);
     let status: Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(state(&status, "income-v4", "dev").0, "RolledBack");
+    verify(&repo);
+    drop_db(guard).await;
+}
+
+/// Regression (issue #11): `token create --repo URL` opened the URL as a local folder and
+/// failed; it reads the users from the remote's mirror, as every other command does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_create_reads_the_users_of_a_remote_repo() {
+    let (repo, guard) = Repo::new("sqlite").await;
+    let tmp = repo.dir.parent().expect("tmp").to_owned();
+    let (_, url, cache) = repo.bare_remote();
+    let run = |args: &[&str], token: &str| {
+        let envs = [
+            ("TOLLGATE_REPO", url.as_str()),
+            ("TOLLGATE_CACHE", cache.to_str().expect("utf-8")),
+            ("TOLLGATE_GATE_CACHE", cache.to_str().expect("utf-8")),
+            ("TOLLGATE_DB", repo.db.as_str()),
+            ("TOLLGATE_TOKEN", token),
+        ];
+        run_in(Some(&tmp), args, &envs, &[])
+    };
+    let r = run(&["token", "create", "--user", "bob"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let bob = r.stdout.trim().to_owned();
+    assert!(bob.starts_with("tg_") && r.stderr.contains("for bob created"), "{}{}", r.stdout, r.stderr);
+    // The token works against the same remote.
+    let r = run(&["approve", "churn-v3", "--env", "staging"], &bob);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("approved churn-v3 for staging as bob"), "{}", r.stdout);
+    // Someone the remote's tollgate.yaml does not name gets none.
+    let r = run(&["token", "create", "--user", "mallory"], "");
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("`mallory` is not a user in tollgate.yaml"), "{}", r.stderr);
+    verify(&repo);
+    drop_db(guard).await;
+}
+
+/// Regression (issue #11): `token revoke` revoked the token and then recorded `token.revoked`,
+/// so a failed append left a revoked token without its record. The record comes first now: when
+/// it cannot be written, the token stays valid and the error says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revocation_that_cannot_be_recorded_leaves_the_token_valid() {
+    let (repo, guard) = Repo::new("sqlite").await;
+    let bob = repo.token("bob");
+    let id = &bob[3..15];
+    let pool = sqlx::SqlitePool::connect(&repo.db).await.expect("connect");
+    sqlx::query("CREATE TRIGGER refuse_events BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log refuses writes'); END")
+        .execute(&pool)
+        .await
+        .expect("trigger");
+    let r = repo.run(&["token", "revoke", id], &[]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains(&format!("token `{id}` is still valid: its revocation could not be recorded")), "{}", r.stderr);
+    assert!(r.stderr.contains("the audit log refuses writes"), "the cause is shown: {}", r.stderr);
+    assert!(r.stderr.contains("hint: nothing was revoked"), "{}", r.stderr);
+    let live = || repo.run(&["token", "list"], &[]).stdout.lines().any(|l| l.starts_with(id) && l.trim_end().ends_with(" -"));
+    assert!(live(), "the token is still live");
+
+    // Once the log takes writes again, the revocation is recorded and takes effect.
+    sqlx::query("DROP TRIGGER refuse_events").execute(&pool).await.expect("drop trigger");
+    let r = repo.run(&["token", "revoke", id], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!live(), "revoked");
+    let r = repo.run(&["token", "revoke", id], &[]);
+    assert_eq!(r.code, 2, "revoking twice: no live token");
+    let actions: Vec<(String,)> = sqlx::query_as("SELECT action FROM audit_events ORDER BY seq").fetch_all(&pool).await.expect("query");
+    pool.close().await;
+    assert_eq!(actions.iter().map(|a| a.0.as_str()).collect::<Vec<_>>(), ["token.created", "token.revoked"]);
     verify(&repo);
     drop_db(guard).await;
 }
@@ -463,10 +537,7 @@ async fn a_pull_request_environment_is_promoted_through_one_pull_request() {
     std::fs::write(repo.dir.join("tollgate.yaml"), config).expect("write config");
     git(&repo.dir, &["commit", "-q", "-am", "dev promotes through pull requests"], ALICE);
     let tmp = repo.dir.parent().expect("tmp").to_owned();
-    let remote = tmp.join("remote.git");
-    git(&tmp, &["clone", "-q", "--bare", repo.dir.to_str().expect("utf-8"), remote.to_str().expect("utf-8")], ALICE);
-    let url = format!("file://{}", remote.display());
-    let cache = tmp.join("cache");
+    let (remote, url, cache) = repo.bare_remote();
     let run = |args: &[&str], token: &str| {
         let envs = [
             ("TOLLGATE_REPO", url.as_str()),

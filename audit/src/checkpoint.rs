@@ -52,6 +52,12 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A signature by a trusted key does not verify: the note was altered or forged.
+    #[error("checkpoint signature by trusted key `{signer}` does not verify")]
+    BadSignature {
+        /// The key's name and id.
+        signer: String,
+    },
     /// No signature on the note is by a trusted key.
     #[error("checkpoint carries no valid signature by a trusted key (signed by `{signers}`)")]
     Untrusted {
@@ -125,7 +131,8 @@ impl Checkpoint {
     ///
     /// # Errors
     ///
-    /// [`CheckpointError::Malformed`] or [`CheckpointError::Untrusted`].
+    /// [`CheckpointError::Malformed`], [`CheckpointError::BadSignature`] or
+    /// [`CheckpointError::Untrusted`].
     pub fn open(note: &str, trusted: &[Verifier]) -> Result<(Self, Vec<u32>), CheckpointError> {
         let (body, signed_by) = open_note(note, trusted)?;
         Ok((Self::parse_body(body)?, signed_by))
@@ -146,42 +153,61 @@ pub fn sign_note(body: &str, signers: &[&Signer]) -> String {
     note
 }
 
-/// Splits a C2SP signed note into its body and signatures and checks that at least one
-/// signature is by a key in `trusted`; returns the body and the ids of the trusted keys that
-/// signed it.
+/// The most signature lines a note may carry (C2SP asks verifiers to accept at least 16; Go's
+/// `note` package accepts 100).
+const MAX_SIGNATURES: usize = 100;
+
+/// Splits a C2SP signed note into its body and signatures and checks them against `trusted`;
+/// returns the body and the ids of the trusted keys that signed it.
 ///
+/// As C2SP `signed-note` says: the text ends at the *last* blank line (it may hold blank lines
+/// of its own); signatures by keys not in `trusted` are ignored; a signature by a trusted key
+/// (same name and key id) must verify, or the whole note is refused; and at least one must.
 /// Signatures are checked with `verify_strict`, which runs in constant time with respect to the
 /// signature and refuses small-order and non-canonical points.
 ///
 /// # Errors
 ///
-/// [`CheckpointError::Malformed`] or [`CheckpointError::Untrusted`].
+/// [`CheckpointError::Malformed`], [`CheckpointError::BadSignature`] or
+/// [`CheckpointError::Untrusted`].
 pub fn open_note<'a>(note: &'a str, trusted: &[Verifier]) -> Result<(&'a str, Vec<u32>), CheckpointError> {
     let malformed = |reason| CheckpointError::Malformed { reason };
-    let split = note.find("\n\n").ok_or(malformed("no blank line before the signatures"))?;
-    let (body, sigs) = (&note[..split + 1], &note[split + 2..]);
-    if sigs.is_empty() || !sigs.ends_with('\n') {
-        return Err(malformed("signature block is empty or does not end in a newline"));
+    if note.chars().any(|c| c < ' ' && c != '\n') {
+        return Err(malformed("a control character other than newline"));
     }
+    let split = note.rfind("\n\n").ok_or(malformed("no blank line before the signatures"))?;
+    let (body, sigs) = (&note[..split + 1], &note[split + 2..]);
+    let Some(sigs) = sigs.strip_suffix('\n').filter(|s| !s.is_empty()) else {
+        return Err(malformed("signature block is empty or does not end in a newline"));
+    };
     let mut signed_by = Vec::new();
     let mut signers = Vec::new();
-    for line in sigs[..sigs.len() - 1].split('\n') {
+    for (n, line) in sigs.split('\n').enumerate() {
+        if n == MAX_SIGNATURES {
+            return Err(malformed("more than 100 signatures"));
+        }
         let rest = line.strip_prefix("\u{2014} ").ok_or(malformed("signature line does not start with an em dash"))?;
         let (name, blob) = rest.split_once(' ').ok_or(malformed("signature line lacks a signature"))?;
+        check_name(name).map_err(|_| malformed("signature names an invalid key"))?;
         let blob = B64.decode(blob).map_err(|_| malformed("signature is not base64"))?;
-        if blob.len() < 5 {
+        let [a, b, c, d, sig @ ..] = &blob[..] else {
             return Err(malformed("signature is too short"));
-        }
-        let key_id = u32::from_be_bytes([blob[0], blob[1], blob[2], blob[3]]);
-        signers.push(format!("{name}+{key_id:08x}"));
-        let Ok(sig) = <[u8; 64]>::try_from(&blob[4..]) else {
-            continue;
         };
-        let sig = Signature::from_bytes(&sig);
-        for v in trusted.iter().filter(|v| v.name == name && v.key_id == key_id) {
-            if v.key.verify_strict(body.as_bytes(), &sig).is_ok() && !signed_by.contains(&key_id) {
-                signed_by.push(key_id);
-            }
+        let key_id = u32::from_be_bytes([*a, *b, *c, *d]);
+        let signer = format!("{name}+{key_id:08x}");
+        let mut keys = trusted.iter().filter(|v| v.name == name && v.key_id == key_id).peekable();
+        if keys.peek().is_none() {
+            signers.push(signer);
+            continue;
+        }
+        let verified = <[u8; 64]>::try_from(sig)
+            .is_ok_and(|sig| keys.any(|v| v.key.verify_strict(body.as_bytes(), &Signature::from_bytes(&sig)).is_ok()));
+        if !verified {
+            return Err(CheckpointError::BadSignature { signer });
+        }
+        signers.push(signer);
+        if !signed_by.contains(&key_id) {
+            signed_by.push(key_id);
         }
     }
     if signed_by.is_empty() {

@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 use crate::Report;
 use tollgate_spec::diag::{Finding, Severity};
 
+#[cfg(test)]
+mod tests;
+
 /// Output formats of `tollgate check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

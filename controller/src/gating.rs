@@ -92,6 +92,14 @@ pub enum GatingError {
     /// The result cache could not be written.
     #[error(transparent)]
     Cache(#[from] tollgate_gates::cache::CacheError),
+    /// The results hold a value RFC 8785 refuses, so they have no digest to bind approvals to.
+    #[error("gate results of release `{release}` for `{environment}` cannot be hashed")]
+    Digest {
+        release: String,
+        environment: String,
+        #[source]
+        source: tollgate_audit::jcs::JcsError,
+    },
 }
 
 // The gates' errors are large; boxed so that `Result<_, GatingError>` stays small.
@@ -210,7 +218,13 @@ impl ReleaseGates {
     }
 
     /// The digest `digest` should hold for these results.
-    pub fn compute_digest(&self) -> String {
+    ///
+    /// # Errors
+    ///
+    /// [`GatingError::Digest`] when the results hold an integer beyond ±2^53 (a count), which
+    /// RFC 8785 refuses: they are not hashed some other way. (Non-finite numbers are already
+    /// null in the JSON form.)
+    pub fn compute_digest(&self) -> Result<String, GatingError> {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Some(map) = value.as_object_mut() {
             map.remove("digest");
@@ -219,9 +233,9 @@ impl ReleaseGates {
                 run.remove("inferenceSeconds");
             }
         }
-        // Non-finite numbers are already null in the JSON form, so canonicalisation succeeds.
-        let bytes = tollgate_audit::jcs::canonicalize(&value).unwrap_or_else(|_| value.to_string().into_bytes());
-        hex::encode(Sha256::digest(&bytes))
+        let bytes = tollgate_audit::jcs::canonicalize(&value)
+            .map_err(|source| GatingError::Digest { release: self.release.clone(), environment: self.environment.clone(), source })?;
+        Ok(hex::encode(Sha256::digest(&bytes)))
     }
 }
 
@@ -487,7 +501,7 @@ pub fn run_release_gates(repo: &ConfigRepo, release: &str, opts: &GateRunOptions
     let cache = opts.cache_dir.as_ref().map(ResultCache::new);
     if let Some(cache) = &cache
         && let Some(mut hit) = cache.get::<ReleaseGates>(&key)?
-        && hit.digest == hit.compute_digest()
+        && hit.compute_digest().is_ok_and(|d| d == hit.digest)
     {
         hit.cache_hit = true;
         return Ok(hit);
@@ -495,7 +509,7 @@ pub fn run_release_gates(repo: &ConfigRepo, release: &str, opts: &GateRunOptions
 
     let mut result = compute(release, &environment, &gates, &candidate, baseline.as_ref(), &dataset, reference.as_ref(), &root, opts)?;
     result.warnings.splice(0..0, warnings);
-    result.digest = result.compute_digest();
+    result.digest = result.compute_digest()?;
     if let Some(cache) = &cache {
         cache.put(&key, &result)?;
     }

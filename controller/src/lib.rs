@@ -13,7 +13,7 @@ pub mod reconcile;
 pub mod service;
 
 /// An error and its causes on one line, `error: cause: cause`, as the binary prints them.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut cause = err.source();
     while let Some(c) = cause {

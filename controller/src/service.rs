@@ -27,6 +27,9 @@ use tollgate_decision::approvals::{self, Approval, ApprovalStatus, NotCounted, R
 use tollgate_store::{AuditError, AuditLog};
 use tollgate_store::{RecordKind, Store, StoreError, TokenRow};
 
+#[cfg(test)]
+mod tests;
+
 /// Where an approval came from, as recorded (`via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -107,6 +110,21 @@ pub enum ServiceError {
     /// The audit log failed.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The service has not prepared the config repo yet, or the last prepare failed.
+    #[error("not ready: {reason}")]
+    NotReady {
+        /// Why: nothing prepared yet, or the last prepare's error with its causes.
+        reason: String,
+    },
+    /// `token.revoked` could not be recorded, so the token was not revoked.
+    #[error("token `{id}` is still valid: its revocation could not be recorded")]
+    NotRevoked {
+        /// The token id.
+        id: String,
+        /// Why the append failed.
+        #[source]
+        source: AuditError,
+    },
 }
 
 impl ServiceError {
@@ -129,6 +147,7 @@ impl ServiceError {
             ServiceError::ContentChanged { .. } => {
                 Some("review the release again (`tollgate explain`) and approve what is there now".into())
             }
+            ServiceError::NotRevoked { .. } => Some("nothing was revoked; revoke it again once the audit log accepts writes".into()),
             _ => None,
         }
     }
@@ -225,6 +244,18 @@ struct Remote {
     last_fetch: Option<Instant>,
 }
 
+/// What the last prepare said, for readiness: kept apart from the prepared state, so that
+/// asking costs no prepare and never waits for one in progress.
+#[derive(Debug, Clone)]
+enum Readiness {
+    /// Nothing prepared yet.
+    NotYet,
+    /// The commit of the last prepare, which succeeded.
+    Prepared(String),
+    /// Why the last prepare failed.
+    Failed(String),
+}
+
 /// The control service; see the module docs.
 pub struct Service {
     log: AuditLog,
@@ -232,6 +263,7 @@ pub struct Service {
     remote: Option<SyncMutex<Remote>>,
     fetch_every: Duration,
     cache: Mutex<Cache>,
+    readiness: SyncMutex<Readiness>,
 }
 
 impl std::fmt::Debug for Service {
@@ -293,6 +325,7 @@ impl Service {
             remote: mirror.map(|mirror| SyncMutex::new(Remote { mirror, last_fetch: None })),
             fetch_every,
             cache: Mutex::new(Cache { reconciler: reconcile::Reconciler::default(), view: StoreView::default() }),
+            readiness: SyncMutex::new(Readiness::NotYet),
         }
     }
 
@@ -334,8 +367,18 @@ impl Service {
     }
 
     /// Prepares the current commit at `now` (reusing the last one when the branch has not moved)
-    /// and brings the store view up to date.
+    /// and brings the store view up to date; what came of it is what [`Self::ready`] says next.
     async fn snapshot(&self, now: jiff::Timestamp, fetch: bool) -> Result<Snapshot<'_>, ServiceError> {
+        let snap = self.snapshot_inner(now, fetch).await;
+        let readiness = match &snap {
+            Ok(s) => Readiness::Prepared(s.prepared().commit.clone()),
+            Err(err) => Readiness::Failed(crate::error_chain(err)),
+        };
+        *self.readiness.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = readiness;
+        snap
+    }
+
+    async fn snapshot_inner(&self, now: jiff::Timestamp, fetch: bool) -> Result<Snapshot<'_>, ServiceError> {
         self.refresh(fetch).await?;
         let mut guard = self.cache.lock().await;
         let mut opts = self.template.clone();
@@ -344,6 +387,18 @@ impl Service {
         tokio::task::block_in_place(|| cache.reconciler.prepare(&opts))?;
         cache.view.refresh(self.log.store()).await?;
         Ok(Snapshot { guard })
+    }
+
+    /// Prepares the config repo's current commit now, as a read would (fetching a remote when it
+    /// is due), so that readiness and the next read find it prepared; returns the commit. A
+    /// server calls it at start and then periodically.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::status`].
+    pub async fn prepare(&self) -> Result<String, ServiceError> {
+        let snap = self.snapshot(jiff::Timestamp::now(), false).await?;
+        Ok(snap.prepared().commit.clone())
     }
 
     /// The user as `tollgate.yaml` at the current commit names them, if they hold any role.
@@ -508,14 +563,25 @@ impl Service {
         Ok(Revoked { release: plan.name.clone(), environment: env.name.clone(), revoked, audit_seqs, status })
     }
 
-    /// Whether the store answers and the config repo's current commit can be prepared.
+    /// Whether the service can answer: the store answers, and the last prepare (by a read, an
+    /// approval or [`Self::prepare`]) succeeded; returns that prepare's commit.
+    ///
+    /// # Guarantees
+    ///
+    /// Prepares nothing and never waits for a prepare in progress: it costs one query to the
+    /// store, so it answers in milliseconds however large the repo or slow its gates.
     ///
     /// # Errors
     ///
-    /// What failed.
+    /// [`ServiceError::NotReady`] before the first prepare and after a failed one;
+    /// [`ServiceError::Store`] when the store does not answer.
     pub async fn ready(&self) -> Result<String, ServiceError> {
-        let snap = self.snapshot(jiff::Timestamp::now(), false).await?;
-        Ok(snap.prepared().commit.clone())
+        self.store().head().await?;
+        match self.readiness.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
+            Readiness::Prepared(commit) => Ok(commit),
+            Readiness::NotYet => Err(ServiceError::NotReady { reason: "the config repo has not been prepared yet".into() }),
+            Readiness::Failed(reason) => Err(ServiceError::NotReady { reason }),
+        }
     }
 }
 
@@ -544,18 +610,22 @@ pub async fn create_token(log: &AuditLog, user: &str, actor: &str) -> Result<app
 }
 
 /// Revokes the token with `id` (`tg_<id>_…` or the id alone), recording `token.revoked` by
-/// `actor`. False when there is no live token with that id.
+/// `actor` first, as [`create_token`] records before it stores: a token is never revoked without
+/// its record. False when there is no live token with that id (nothing is recorded).
 ///
 /// # Errors
 ///
-/// The store's errors.
+/// [`ServiceError::NotRevoked`] when `token.revoked` could not be recorded: the token is still
+/// valid. The store's errors.
 pub async fn revoke_token(log: &AuditLog, id: &str, actor: &str) -> Result<bool, ServiceError> {
     let id = approvals::parse_token(id).map_or(id, |(i, _)| i);
-    if !log.store().revoke_token(id, &jiff::Timestamp::now().to_string()).await? {
+    if !log.store().token(id).await?.is_some_and(|t| t.revoked_at.is_none()) {
         return Ok(false);
     }
     let event =
         NewEvent::new(actor, "token.revoked", format!("token/{id}"), serde_json::json!({"tokenId": id})).map_err(StoreError::from)?;
-    log.append(&[event]).await?;
+    log.append(&[event]).await.map_err(|source| ServiceError::NotRevoked { id: id.to_owned(), source })?;
+    // False here means a concurrent revocation won; the token is revoked either way.
+    log.store().revoke_token(id, &jiff::Timestamp::now().to_string()).await?;
     Ok(true)
 }

@@ -22,12 +22,14 @@
 //!    promotion file lands on the environment's branch, when rule 1 makes it `Promoted`).
 
 pub mod approvals;
+mod id;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::approvals::ApprovalStatus;
+use tollgate_spec::diag::Stage;
 
 /// Where a (release, environment) stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,6 +90,8 @@ impl std::fmt::Display for State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ReasonKind {
+    /// A file that could not be read (bad YAML, an unknown kind, a value tollgate cannot hold).
+    Input,
     /// A JSON Schema violation.
     Schema,
     /// A broken reference.
@@ -98,7 +102,7 @@ pub enum ReasonKind {
     Gate,
     /// Approvals.
     Approval,
-    /// Windows and freezes.
+    /// Windows and freezes: closed, or written so that they cannot be evaluated.
     Window,
     /// The promotion order.
     Order,
@@ -115,6 +119,19 @@ pub struct Reason {
     pub message: String,
 }
 
+impl ReasonKind {
+    /// What a finding of `stage` is about.
+    pub fn of_stage(stage: Stage) -> ReasonKind {
+        match stage {
+            Stage::Input => ReasonKind::Input,
+            Stage::Schema => ReasonKind::Schema,
+            Stage::Reference => ReasonKind::Reference,
+            Stage::Policy => ReasonKind::Policy,
+            Stage::Windows => ReasonKind::Window,
+        }
+    }
+}
+
 impl Reason {
     fn new(kind: ReasonKind, message: impl Into<String>) -> Reason {
         Reason { kind, message: message.into() }
@@ -124,7 +141,8 @@ impl Reason {
 /// A finding that concerns the release (on itself or a document it references).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingInput {
-    /// `schema`, `reference` or `policy`.
+    /// The check stage that found it: `input`, `schema`, `reference`, `windows` or `policy`
+    /// ([`Stage::as_str`]).
     pub stage: String,
     /// Rule id.
     pub rule: String,
@@ -193,7 +211,8 @@ pub enum PromotedInput {
     },
 }
 
-/// The decision's inputs, all of them; the decision id is their digest.
+/// The decision's inputs, all of them. The decision id is the digest of those that identify
+/// it, listed explicitly, so that a new input here changes no id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionInputs {
@@ -230,7 +249,7 @@ pub struct DecisionInputs {
     /// The instant the decision is for (RFC 3339).
     pub now: String,
     /// The pull request that proposed this content here, when it was closed without being
-    /// merged. (Absent otherwise, so that decisions without pull requests keep their ids.)
+    /// merged (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_pull_request: Option<PullRequestInput>,
 }
@@ -248,7 +267,8 @@ pub struct PullRequestInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
-    /// `dec-` and 20 hex digits of the digest of the inputs, without the clock and the commit.
+    /// `dec-` and 20 hex digits of the digest of the inputs that identify the decision: an
+    /// explicit, versioned list of them, without the clock and the commit (see `id.rs`).
     pub id: String,
     /// Release name.
     pub release: String,
@@ -264,31 +284,27 @@ pub struct Decision {
     pub inputs: DecisionInputs,
 }
 
-/// The content digest of a release: SHA-256 over the canonical JSON of its spec, its model
-/// version's artifact digest, its serving image and its gate results' digest. An approval binds
-/// to it; any change to any of them voids the approval.
+/// The content digest of a release: SHA-256 over the RFC 8785 canonical JSON of its spec, its
+/// model version's artifact digest, its serving image and its gate results' digest. An approval
+/// binds to it; any change to any of them voids the approval.
+///
+/// # Panics
+///
+/// When `release_spec` holds an integer beyond ±2^53, which RFC 8785 refuses: there is no
+/// canonical form to hash, and any other would let two writings of one spec differ. The spec of
+/// a loaded document never holds one: `tollgate_spec::load` refuses such documents with a
+/// located finding (rule `integer-range`).
 pub fn content_digest(release_spec: &Value, model_sha256: Option<&str>, image: Option<&str>, gates_digest: Option<&str>) -> String {
     let doc = json!({"release": release_spec, "modelSha256": model_sha256, "image": image, "gates": gates_digest});
-    hex::encode(Sha256::digest(canonical(&doc)))
-}
-
-fn canonical(v: &Value) -> Vec<u8> {
-    tollgate_audit::jcs::canonicalize(v).unwrap_or_else(|_| v.to_string().into_bytes())
+    let bytes = tollgate_audit::jcs::canonicalize(&doc).expect("a loaded release spec holds no integer beyond ±2^53");
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Decides. Pure: same inputs, same decision.
 pub fn decide(inputs: &DecisionInputs) -> Decision {
     let (state, reasons) = state_and_reasons(inputs);
-    let mut keyed = serde_json::to_value(inputs).unwrap_or(Value::Null);
-    if let Some(o) = keyed.as_object_mut() {
-        // Neither the clock nor an unrelated commit makes a new decision; what they change
-        // (windows, content, findings) is in the other inputs.
-        o.remove("now");
-        o.remove("commit");
-    }
-    let id = format!("dec-{}", &hex::encode(Sha256::digest(canonical(&keyed)))[..20]);
     Decision {
-        id,
+        id: id::decision_id(inputs),
         release: inputs.release.clone(),
         environment: inputs.environment.clone(),
         state,
@@ -344,11 +360,8 @@ fn state_and_reasons(i: &DecisionInputs) -> (State, Vec<Reason>) {
         .findings
         .iter()
         .map(|f| {
-            let kind = match f.stage.as_str() {
-                "schema" => K::Schema,
-                "policy" => K::Policy,
-                _ => K::Reference,
-            };
+            // A stage this build does not name can only come from input it could not read.
+            let kind = Stage::from_name(&f.stage).map_or(K::Input, K::of_stage);
             Reason::new(kind, format!("{}: {} [{}]", f.location, f.message, f.rule))
         })
         .collect();
@@ -414,14 +427,14 @@ mod tests {
     use super::*;
     use crate::approvals::{ApprovalPolicy, ApprovalStatus};
 
-    fn inputs() -> DecisionInputs {
+    pub(crate) fn inputs() -> DecisionInputs {
         DecisionInputs {
             release: "income-v2".into(),
             environment: "prod".into(),
             commit: Some("abc".into()),
             policy_digest: Some("p".into()),
             content_digest: "c1".into(),
-            model: json!({"name": "income", "version": "2"}),
+            model: json!({"name": "income", "version": "2", "sha256": "aa"}),
             image: None,
             previous: Some(("staging".into(), true)),
             findings: vec![],
@@ -480,13 +493,6 @@ mod tests {
     }
 
     #[test]
-    fn decisions_without_pull_requests_keep_their_ids() {
-        // The field is left out when absent, so ids recorded before it existed still match.
-        let v = serde_json::to_value(inputs()).unwrap();
-        assert!(v.get("closedPullRequest").is_none(), "{v}");
-    }
-
-    #[test]
     fn each_rule_decides_in_order() {
         let base = inputs();
         assert_eq!(decide(&base).state, State::Promoting);
@@ -508,6 +514,45 @@ mod tests {
         assert_eq!(decide(&i).state, State::Pending);
         i.promoted = PromotedInput::This { content_digest: Some("c1".into()), decision: None };
         assert_eq!(decide(&i).state, State::Promoted);
+    }
+
+    /// Regression (issue #11): findings of the `input` and `windows` stages were reported as
+    /// reference problems. Each stage is its own kind in every report: `explain` prints the kind,
+    /// and status, explain, the API and the audit trail carry the reasons as this JSON.
+    #[test]
+    fn findings_block_with_the_kind_of_their_stage() {
+        let mut i = inputs();
+        let finding = |stage: &str, rule: &str, location: &str, message: &str| FindingInput {
+            stage: stage.into(),
+            rule: rule.into(),
+            location: location.into(),
+            message: message.into(),
+        };
+        i.findings = vec![
+            finding("input", "kind", "models/income.yaml:9:1", "unknown kind `Modle`"),
+            finding("schema", "schema", "releases/income-v2.yaml:4:3", "missing property `model`"),
+            finding("reference", "ref-dataset", "releases/income-v2.yaml:12:17", "no dataset `income-eval`"),
+            finding("windows", "window-schedule", "environments/prod.yaml:8:19", "`0 9 * * Mon-Fri` is not a schedule"),
+            finding("policy", "image-digest", "releases/income-v2.yaml:6:12", "the image is not pinned by digest"),
+        ];
+        let d = decide(&i);
+        assert_eq!(d.state, State::Blocked);
+        let mut text = String::new();
+        for r in &d.reasons {
+            text.push_str(&format!("{} {}\n", serde_json::to_value(r.kind).unwrap(), r.message));
+        }
+        expect_test::expect![[r#"
+            "input" models/income.yaml:9:1: unknown kind `Modle` [kind]
+            "schema" releases/income-v2.yaml:4:3: missing property `model` [schema]
+            "reference" releases/income-v2.yaml:12:17: no dataset `income-eval` [ref-dataset]
+            "window" environments/prod.yaml:8:19: `0 9 * * Mon-Fri` is not a schedule [window-schedule]
+            "policy" releases/income-v2.yaml:6:12: the image is not pinned by digest [image-digest]
+        "#]]
+        .assert_eq(&text);
+        // Every stage has its own kind.
+        let kinds: std::collections::HashSet<_> =
+            Stage::ALL.into_iter().map(|s| serde_json::to_string(&ReasonKind::of_stage(s)).unwrap()).collect();
+        assert_eq!(kinds.len(), Stage::ALL.len());
     }
 
     #[test]

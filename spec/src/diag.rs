@@ -45,6 +45,14 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in the order a check runs them.
+    pub const ALL: [Stage; 5] = [Stage::Input, Stage::Schema, Stage::Reference, Stage::Windows, Stage::Policy];
+
+    /// The stage [`Stage::as_str`] names.
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Input => "input",

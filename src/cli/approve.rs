@@ -206,10 +206,10 @@ fn approve_remote(args: &ApproveArgs, server: &str) -> anyhow::Result<ExitCode> 
     })
 }
 
-/// A service error with its hint, for the CLI's error output (exit 2).
+/// A service error with its causes and its hint, for the CLI's error output (exit 2).
 pub(crate) fn with_hint(e: ServiceError) -> anyhow::Error {
     match e.hint() {
-        Some(hint) => anyhow::anyhow!("{e}\nhint: {hint}"),
+        Some(hint) => anyhow::anyhow!("{:#}\nhint: {hint}", anyhow::Error::new(e)),
         None => anyhow::Error::new(e),
     }
 }
@@ -219,6 +219,8 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         match cmd {
             TokenCommand::Create { user, repo, keys } => {
+                // A remote `--repo` is read from its mirror, as every other command reads it.
+                let (repo, _mirror) = super::control::locate(&repo, None).await?;
                 let dir = directory(&repo)?;
                 anyhow::ensure!(
                     dir.users.contains_key(&user),
@@ -241,7 +243,7 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             }
             TokenCommand::Revoke { id, repo, keys } => {
                 let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
-                if !service::revoke_token(&log, &id, &actor()).await? {
+                if !service::revoke_token(&log, &id, &actor()).await.map_err(with_hint)? {
                     anyhow::bail!("no live token `{id}`\nhint: `tollgate token list` shows ids");
                 }
                 out(format!("revoked token {id}"));

@@ -30,7 +30,8 @@ pub struct ServeArgs {
     /// PEM private key of the certificate.
     #[arg(long, env = "TOLLGATE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// With a remote `--repo`: fetch at most this often for reads (approvals always fetch).
+    /// With a remote `--repo`: fetch at most this often for reads (approvals always fetch). The
+    /// current commit is also prepared this often, which is what `/readyz` reports.
     #[arg(long, default_value = "30s", value_parser = super::parse_interval)]
     fetch_interval: Duration,
     /// Also run the reconcile loop in this process (one leader among replicas, as `tollgate
@@ -77,6 +78,22 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         });
         let trigger = looping.as_ref().map(|(_, f)| f.trigger());
         let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: trigger });
+        // `/readyz` answers from the last prepare and never prepares itself: prepare at start,
+        // then every fetch interval, so that it follows the branch even when no one reads.
+        tokio::spawn({
+            let (state, mut stop, every) = (Arc::clone(&state), stop.clone(), args.fetch_interval);
+            async move {
+                loop {
+                    if let Err(err) = state.service.prepare().await {
+                        tracing::warn!(error = %tollgate_controller::error_chain(&err), "the config repo could not be prepared");
+                    }
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => break,
+                        () = tokio::time::sleep(every) => {}
+                    }
+                }
+            }
+        });
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("failed to listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };

@@ -48,6 +48,42 @@ fn unreadable_yaml_exits_2_and_says_where() {
     assert!(report["documents"].as_u64().unwrap() >= 15);
 }
 
+/// Regression (issue #11): an integer beyond ±2^53, which RFC 8785 refuses, made content
+/// digests fall back to the document's non-canonical text. Such a document is unreadable input,
+/// refused where it is written, with a hint, and the rest of the repo is still checked.
+#[test]
+fn integers_beyond_what_a_double_holds_are_unreadable_input() {
+    let repo = Scratch::examples();
+    repo.edit("releases/churn-v3.yaml", "replicas: 1", "replicas: 9007199254740993");
+    let (code, report) = check_json(repo.path(), &[]);
+    assert_eq!(code, 2, "{report:#}");
+    let f = findings(&report, "integer-range");
+    assert_eq!(f.len(), 1, "{report:#}");
+    let f = f[0];
+    assert_eq!(
+        (&f["severity"], &f["stage"], &f["file"], &f["line"], &f["column"], &f["pointer"], &f["document"]),
+        (
+            &Value::from("fatal"),
+            &Value::from("input"),
+            &Value::from("releases/churn-v3.yaml"),
+            &Value::from(15),
+            &Value::from(5),
+            &Value::from("/spec/serving/replicas"),
+            &Value::from("Release/churn-v3")
+        ),
+        "{f:#}"
+    );
+    assert_eq!(f["message"], "integer `9007199254740993` is beyond ±2^53, which tollgate cannot hash exactly");
+    assert!(f["hint"].as_str().unwrap().starts_with("quote it to keep it as text: `\"9007199254740993\"`"), "{f:#}");
+    // 2^53 itself is exact, and negative integers count by magnitude.
+    repo.edit("releases/churn-v3.yaml", "replicas: 9007199254740993", "replicas: 9007199254740992");
+    let (_, report) = check_json(repo.path(), &[]);
+    assert!(findings(&report, "integer-range").is_empty(), "{report:#}");
+    repo.edit("releases/churn-v3.yaml", "replicas: 9007199254740992", "replicas: -9007199254740993");
+    let (code, report) = check_json(repo.path(), &[]);
+    assert_eq!((code, findings(&report, "integer-range").len()), (2, 1), "{report:#}");
+}
+
 #[test]
 fn unknown_kinds_and_wrong_api_versions_are_unreadable_input() {
     let repo = Scratch::examples();

@@ -12,13 +12,15 @@
 //!
 //! Errors are `{"error": {"status", "code", "message", "hint"}}` with the matching status: 400 bad
 //! input, 401 no or a bad token, 403 not allowed, 404 no such release or environment on its path,
-//! 409 the release changed since the caller reviewed it, 503 the config repo or store failed.
+//! 409 the release changed since the caller reviewed it, 413 a body too large, 415 a body that is
+//! not JSON, 503 the config repo or store failed.
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -76,21 +78,23 @@ impl From<ServiceError> for ApiError {
             ServiceError::NoSuchRelease { .. } => (StatusCode::NOT_FOUND, "no_such_release"),
             ServiceError::NotOnPath { .. } => (StatusCode::NOT_FOUND, "not_on_path"),
             ServiceError::ContentChanged { .. } => (StatusCode::CONFLICT, "content_changed"),
-            ServiceError::Reconcile(_) | ServiceError::Fetch(_) | ServiceError::Store(_) | ServiceError::Audit(_) => {
+            ServiceError::Reconcile(_)
+            | ServiceError::Fetch(_)
+            | ServiceError::Store(_)
+            | ServiceError::Audit(_)
+            | ServiceError::NotReady { .. }
+            | ServiceError::NotRevoked { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
         };
         let hint = err.hint();
         // Causes name files and commits, never secrets; the whole chain helps whoever operates it.
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = %err, "api call failed");
-            while let Some(s) = source {
-                message.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-        }
+            tollgate_controller::error_chain(&err)
+        } else {
+            err.to_string()
+        };
         ApiError::new(status, code, message, hint)
     }
 }
@@ -182,26 +186,10 @@ async fn approve(
     State(state): State<Arc<AppState>>,
     Caller(user): Caller,
     Path((release, env)): Path<(String, String)>,
-    body: Result<Json<ApproveBody>, JsonRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = match body {
-        Ok(Json(b)) => b,
-        Err(JsonRejection::MissingJsonContentType(_)) => ApproveBody::default(),
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                e.body_text(),
-                Some(format!("bodies are at most {} bytes", crate::MAX_BODY)),
-            ));
-        }
-        Err(e) => {
-            return Err(ApiError::bad_request(
-                e.body_text(),
-                Some(r#"send `{"contentDigest": "<sha256 from explain>"}` with `Content-Type: application/json`, or no body"#.into()),
-            ));
-        }
-    };
+    let body = approve_body(&headers, body)?;
     let result = state.service.approve(&user, &release, &env, body.content_digest.as_deref(), Via::Api).await;
     state.metrics.approval(match &result {
         Ok(a) if a.recorded => "recorded",
@@ -216,6 +204,45 @@ async fn approve(
     }
     let status = if approved.recorded { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(approved)).into_response())
+}
+
+/// What to send instead of a body the API cannot read.
+const APPROVE_BODY_HINT: &str = r#"send `{"contentDigest": "<sha256 from explain>"}` with `Content-Type: application/json`, or no body"#;
+
+/// The body of an approval: none at all, or JSON said to be JSON. Any other body is refused
+/// (415) rather than read as empty, which would drop the digest it carries and approve what is
+/// there now instead of what the caller reviewed.
+fn approve_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<ApproveBody, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.body_text(), Some(format!("bodies are at most {} bytes", crate::MAX_BODY)))
+        } else {
+            ApiError::bad_request(e.body_text(), Some(APPROVE_BODY_HINT.into()))
+        }
+    })?;
+    match headers.get(header::CONTENT_TYPE) {
+        None if body.is_empty() => Ok(ApproveBody::default()),
+        Some(value) if is_json(value) => Json::<ApproveBody>::from_bytes(&body)
+            .map(|Json(b)| b)
+            .map_err(|e| ApiError::bad_request(e.body_text(), Some(APPROVE_BODY_HINT.into()))),
+        content_type => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            match content_type.and_then(|v| v.to_str().ok()) {
+                Some(t) => format!("an approval body must be JSON, not `{t}`"),
+                None => "an approval body must be JSON, and this one has no `Content-Type`".to_owned(),
+            },
+            Some(APPROVE_BODY_HINT.into()),
+        )),
+    }
+}
+
+/// `application/json` or `application/<something>+json`, with or without parameters, as axum's
+/// `Json` extractor reads them.
+fn is_json(content_type: &HeaderValue) -> bool {
+    let Ok(text) = content_type.to_str() else { return false };
+    let essence = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence.strip_prefix("application/").is_some_and(|sub| sub == "json" || sub.ends_with("+json"))
 }
 
 /// `?user=NAME`: whose approvals to withdraw (admins only; default: the caller's).

@@ -15,25 +15,22 @@ use tollgate_store::Store;
 use tollgate_webhooks::client::{Answer, Client};
 use tollgate_webhooks::{AppState, Metrics};
 
-/// A running server and what the tests need to talk to it.
-struct Server {
-    _tmp: tempfile::TempDir,
-    repo: PathBuf,
-    base: String,
-    ca: Option<PathBuf>,
-    store: Store,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+/// A token for `user`, made as `tollgate token create` makes it.
+async fn token(store: &Store, user: &str) -> String {
+    tollgate_controller::service::create_token(&AuditLog::new(store.clone()), user, "test").await.expect("token").token
 }
 
-impl Server {
-    /// `examples/` committed by Alice, with a viewer (`vera`) added, served over TLS or not.
-    async fn start(tls: bool) -> Server {
-        Server::start_with(tls, None).await
-    }
+/// What a server serves, without the server: `examples/` committed by Alice, with a viewer
+/// (`vera`) added, and a SQLite store.
+struct App {
+    tmp: tempfile::TempDir,
+    repo: PathBuf,
+    store: Store,
+    state: Arc<AppState>,
+}
 
-    /// As [`Server::start`], with a reconcile loop's trigger.
-    async fn start_with(tls: bool, reconcile: Option<FetchTrigger>) -> Server {
+impl App {
+    async fn new(reconcile: Option<FetchTrigger>) -> App {
         let tmp = tempfile::tempdir().expect("tmp");
         let repo = tmp.path().join("config");
         commit_examples(&repo, |dir| {
@@ -57,7 +54,38 @@ impl Server {
             jobs: 1,
         };
         let service = Service::new(AuditLog::new(store.clone()), opts, None, Duration::ZERO);
+        // As `tollgate serve` does at start, so that the server is ready.
+        service.prepare().await.expect("prepare");
         let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile });
+        App { tmp, repo, store, state }
+    }
+
+    /// A token for `user`, made as `tollgate token create` makes it.
+    async fn token(&self, user: &str) -> String {
+        token(&self.store, user).await
+    }
+}
+
+/// A running server and what the tests need to talk to it.
+struct Server {
+    _tmp: tempfile::TempDir,
+    repo: PathBuf,
+    base: String,
+    ca: Option<PathBuf>,
+    store: Store,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// `examples/` committed by Alice, with a viewer (`vera`) added, served over TLS or not.
+    async fn start(tls: bool) -> Server {
+        Server::start_with(tls, None).await
+    }
+
+    /// As [`Server::start`], with a reconcile loop's trigger.
+    async fn start_with(tls: bool, reconcile: Option<FetchTrigger>) -> Server {
+        let App { tmp, repo, store, state } = App::new(reconcile).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (config, ca) = if tls {
@@ -87,7 +115,7 @@ impl Server {
 
     /// A token for `user`, made as `tollgate token create` makes it.
     async fn token(&self, user: &str) -> String {
-        tollgate_controller::service::create_token(&AuditLog::new(self.store.clone()), user, "test").await.expect("token").token
+        token(&self.store, user).await
     }
 
     fn client(&self, token: &str) -> Client {
@@ -386,4 +414,106 @@ async fn a_pass_is_requested_only_where_the_server_reconciles() {
     let a = server.client("tg_x").post("reconcile").await.expect("reconcile");
     assert_eq!(a.status, 401);
     server.stop().await;
+}
+
+/// Regression (issue #11): a body that is not JSON was read as no body, so the stale digest it
+/// carried was dropped and the approval recorded for what is there now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_bodies_that_are_not_json_are_refused_over_http() {
+    let server = Server::start(false).await;
+    let bob = server.token("bob").await;
+    let path = "/api/v1/releases/churn-v3/environments/staging/approvals";
+    let stale = format!(r#"{{"contentDigest": "{}"}}"#, "0".repeat(64));
+    let form = format!("contentDigest={}", "0".repeat(64));
+    for (content_type, body) in
+        [("content-type: text/plain\r\n", stale.as_str()), ("content-type: application/x-www-form-urlencoded\r\n", form.as_str()), ("", stale.as_str())]
+    {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {bob}\r\n{content_type}content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        let (code, answer) = raw(&server, &request, body.as_bytes()).await;
+        assert_eq!(code, 415, "{content_type:?}: {answer}");
+        let answer: Value = serde_json::from_str(&answer).expect("json");
+        assert_eq!(answer["error"]["code"], "unsupported_media_type", "{answer}");
+        assert!(answer["error"]["hint"].as_str().is_some_and(|h| h.contains("application/json")), "{answer}");
+    }
+    let report = tollgate_store::verify_store(&server.store, &[]).await.expect("verify");
+    assert_eq!(report.events, 1, "nothing is recorded (the one event is the token): {report:?}");
+    // No body at all still approves what is there now.
+    let request =
+        format!("POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {bob}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let (code, answer) = raw(&server, &request, b"").await;
+    assert_eq!(code, 201, "{answer}");
+    server.stop().await;
+}
+
+/// The same through the router alone (`oneshot`, no socket): every content type but JSON is
+/// 415 and records nothing; JSON with a stale digest is the 409 it always was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_bodies_that_are_not_json_are_refused_by_the_router() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt as _;
+
+    let app = App::new(None).await;
+    let bob = app.token("bob").await;
+    let router = tollgate_webhooks::router(Arc::clone(&app.state));
+    let stale = format!(r#"{{"contentDigest": "{}"}}"#, "0".repeat(64));
+    let call = |content_type: Option<&'static str>| {
+        let mut request = Request::post("/api/v1/releases/churn-v3/environments/staging/approvals")
+            .header(header::AUTHORIZATION, format!("Bearer {bob}"));
+        if let Some(t) = content_type {
+            request = request.header(header::CONTENT_TYPE, t);
+        }
+        router.clone().oneshot(request.body(Body::from(stale.clone())).expect("request"))
+    };
+    for content_type in [Some("text/plain"), Some("text/plain; charset=utf-8"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), None] {
+        let response = call(content_type).await.expect("response");
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type:?}");
+    }
+    for json in ["application/json", "application/json; charset=utf-8", "application/merge-patch+json"] {
+        let response = call(Some(json)).await.expect("response");
+        assert_eq!(response.status(), StatusCode::CONFLICT, "{json}: the stale digest is read");
+    }
+    let report = tollgate_store::verify_store(&app.store, &[]).await.expect("verify");
+    assert_eq!(report.events, 1, "nothing is recorded (the one event is the token): {report:?}");
+}
+
+/// Regression (issue #11): `/readyz` prepared the current commit (gates included) under the
+/// service's lock. It reports the last prepare and prepares nothing: a commit nobody has read
+/// yet is not what it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_the_last_prepare_and_prepares_nothing() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    let app = App::new(None).await;
+    let router = tollgate_webhooks::router(Arc::clone(&app.state));
+    let readyz = || {
+        let call = router.clone().oneshot(Request::get("/readyz").body(Body::empty()).expect("request"));
+        async move {
+            let response = call.await.expect("response");
+            let status = response.status().as_u16();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+            (status, serde_json::from_slice::<Value>(&body).expect("json"))
+        }
+    };
+    let (code, body) = readyz().await;
+    assert_eq!(code, 200, "{body}");
+    let prepared = body["commit"].as_str().expect("commit").to_owned();
+
+    let path = app.repo.join("releases/churn-v3.yaml");
+    let text = std::fs::read_to_string(&path).expect("release");
+    std::fs::write(&path, text.replacen("replicas: 1", "replicas: 2", 1)).expect("edit");
+    git(&app.repo, &["commit", "-q", "-am", "churn-v3: two replicas"], CAROL);
+    let (code, body) = readyz().await;
+    assert_eq!((code, body["commit"].as_str()), (200, Some(prepared.as_str())), "{body}");
+
+    // What prepares (a read, or the server's periodic prepare) moves it on.
+    let now = app.state.service.prepare().await.expect("prepare");
+    assert_ne!(now, prepared);
+    let (code, body) = readyz().await;
+    assert_eq!((code, body["commit"].as_str()), (200, Some(now.as_str())), "{body}");
 }

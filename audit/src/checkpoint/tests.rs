@@ -30,7 +30,7 @@ fn checkpoint_round_trips_and_pins_its_body() {
     let (cp, ids) = Checkpoint::open(&note, &[signer.verifier()]).expect("opens");
     assert_eq!((cp, ids), (sample(), vec![signer.key_id()]));
     let tampered = note.replacen("\n42\n", "\n43\n", 1);
-    assert!(matches!(Checkpoint::open(&tampered, &[signer.verifier()]), Err(CheckpointError::Untrusted { .. })));
+    assert!(matches!(Checkpoint::open(&tampered, &[signer.verifier()]), Err(CheckpointError::BadSignature { .. })));
 }
 
 #[test]
@@ -68,4 +68,85 @@ fn malformed_notes_and_keys_are_errors() {
     for key in ["", "a+b", "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"] {
         assert!(Verifier::from_text(key).is_err(), "{key}");
     }
+}
+
+// The vectors of Go's `golang.org/x/mod/sumdb/note` (`note_test.go`, `TestOpen`; Copyright 2019
+// The Go Authors, BSD-style licence), copied verbatim: two keys, one text and each key's
+// signature of it.
+const GO_ENOCH_VKEY: &str = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
+const GO_PETER_SIG: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+const GO_ENOCH_SIG: &str = "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
+
+fn go_keys() -> (Verifier, Verifier) {
+    (Verifier::from_text(GO_VKEY).expect("peter"), Verifier::from_text(GO_ENOCH_VKEY).expect("enoch"))
+}
+
+/// Go's signature with four base64 digits spliced in at byte `at` (still base64, no longer a
+/// signature), as `TestOpen` corrupts them.
+fn corrupt(sig: &str, at: usize) -> String {
+    format!("{}ABCD{}", &sig[..at], &sig[at..])
+}
+
+#[test]
+fn go_sumdb_note_open_vectors() {
+    let (peter, enoch) = go_keys();
+    let note = format!("{GO_TEXT}\n{GO_PETER_SIG}{GO_ENOCH_SIG}");
+    // One signature verified, the other by a key we do not trust: ignored.
+    assert_eq!(open_note(&note, &[peter.clone()]).expect("peter"), (GO_TEXT, vec![0xc74f20a3]));
+    // Both verified.
+    assert_eq!(open_note(&note, &[peter.clone(), enoch.clone()]).expect("both"), (GO_TEXT, vec![0xc74f20a3, 0xaf0cfe78]));
+    // Neither trusted.
+    let err = open_note(&note, &[]).expect_err("untrusted");
+    assert_eq!(err, CheckpointError::Untrusted { signers: "PeterNeumann+c74f20a3, EnochRoot+af0cfe78".into() });
+    // Duplicated signatures, and a corrupt signature by a key we do not trust.
+    let dup = format!("{GO_TEXT}\n{GO_PETER_SIG}{GO_PETER_SIG}{GO_ENOCH_SIG}{GO_ENOCH_SIG}{}", corrupt(GO_ENOCH_SIG, 60));
+    assert_eq!(open_note(&dup, &[peter.clone()]).expect("dup"), (GO_TEXT, vec![0xc74f20a3]));
+    // Too many signatures.
+    let many = format!("{GO_TEXT}\n{}", GO_PETER_SIG.repeat(101));
+    assert!(matches!(open_note(&many, &[peter.clone()]), Err(CheckpointError::Malformed { .. })));
+    // Malformed notes.
+    for bad in [
+        GO_TEXT.to_owned(),
+        format!("{GO_TEXT}\n"),
+        format!("{GO_TEXT}\n{}", &GO_PETER_SIG[..GO_PETER_SIG.len() - 1]),
+        format!("\x01{GO_TEXT}\n{GO_PETER_SIG}"),
+        format!("{GO_TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="),
+        format!("{GO_TEXT}\n{GO_PETER_SIG}Unexpected line.\n"),
+    ] {
+        assert!(matches!(open_note(&bad, &[peter.clone()]), Err(CheckpointError::Malformed { .. })), "{bad:?}");
+    }
+}
+
+/// Regression (issue #11): a trusted key's signature that did not verify was skipped, so a note
+/// with one good and one bad trusted signature was accepted. C2SP: reject the whole note.
+#[test]
+fn a_bad_signature_by_a_trusted_key_refuses_the_note() {
+    let (peter, enoch) = go_keys();
+    let trusted = [peter.clone(), enoch.clone()];
+    // Go's own case: Peter's signature with bytes spliced in.
+    let note = format!("{GO_TEXT}\n{}", corrupt(GO_PETER_SIG, 60));
+    assert_eq!(open_note(&note, &[peter.clone()]), Err(CheckpointError::BadSignature { signer: "PeterNeumann+c74f20a3".into() }));
+    // A good signature by one trusted key does not make up for a bad one by another.
+    let note = format!("{GO_TEXT}\n{GO_PETER_SIG}{}", corrupt(GO_ENOCH_SIG, 60));
+    assert_eq!(open_note(&note, &trusted), Err(CheckpointError::BadSignature { signer: "EnochRoot+af0cfe78".into() }));
+    // Nor does it for a signature of the right length whose bytes were changed.
+    let flipped = GO_ENOCH_SIG.replacen("5n2tiOHp", "5n2tiOHq", 1);
+    let note = format!("{GO_TEXT}\n{GO_PETER_SIG}{flipped}");
+    assert_eq!(open_note(&note, &trusted), Err(CheckpointError::BadSignature { signer: "EnochRoot+af0cfe78".into() }));
+    assert_eq!(open_note(&note, &[peter]).expect("enoch not trusted: ignored").1, vec![0xc74f20a3]);
+}
+
+/// Regression (issue #11): the text was cut at the first blank line, so a note whose text holds
+/// one was refused. C2SP: the signatures follow the last blank line.
+#[test]
+fn the_text_ends_at_the_last_blank_line() {
+    // Ed25519 is deterministic and `go_sumdb_note_vector` shows this signer writes Go's bytes,
+    // so this is the note Go's `note.Sign` makes of this text with the same key.
+    let text = "first paragraph\n\nsecond paragraph\n\n\nthird\n";
+    let note = sign_note(text, &[&Signer::from_text(GO_SKEY).expect("key")]);
+    let (peter, _) = go_keys();
+    assert_eq!(open_note(&note, &[peter]).expect("opens"), (text, vec![0xc74f20a3]));
+    // The example of the C2SP specification (its key is not published): parsed to its signer.
+    let spec = "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned \u{e8} subito sera.\n\n\u{2014} quasimodo.example/salvatore NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=\n";
+    assert_eq!(open_note(spec, &[]), Err(CheckpointError::Untrusted { signers: "quasimodo.example/salvatore+367ba04b".into() }));
 }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{GateRunOptions, GatingError, ReleaseGates, render_text, run_release_gates};
+use crate::error_chain;
 use tollgate_spec::repo::Source;
 use tollgate_spec::{ConfigRepo, LoadOptions, load};
 
@@ -65,8 +66,21 @@ fn bring_your_own_predictions_needs_no_libtorch() {
     let ratio = (11.0 / 51.0) / (2.0 / 9.0);
     assert!((value(&g, "fairness", "demographic_parity_ratio") - ratio).abs() < 1e-12);
     assert!(g.failures().is_empty());
-    assert_eq!(g.digest, g.compute_digest());
+    assert_eq!(g.digest, g.compute_digest().unwrap());
     assert_eq!(g.digest.len(), 64);
+}
+
+/// Regression (issue #11): results that RFC 8785 refuses (an integer beyond ±2^53) were hashed
+/// as their non-canonical text instead; they are refused, so nothing binds to such a digest.
+#[test]
+fn results_that_cannot_be_canonicalized_have_no_digest() {
+    let root = examples();
+    let mut g = run_release_gates(&load_repo(&root), "churn-v3", &options(&root, None)).unwrap();
+    g.run.rows = (1 << 53) + 1;
+    let err = g.compute_digest().unwrap_err();
+    assert!(matches!(&err, GatingError::Digest { release, .. } if release == "churn-v3"), "{err:?}");
+    let chain = error_chain(&err);
+    assert_eq!(chain, "gate results of release `churn-v3` for `staging` cannot be hashed: integer `9007199254740993` is outside ±2^53; encode it as a string");
 }
 
 #[test]
@@ -147,7 +161,7 @@ fn data_that_differs_from_its_digest_is_refused() {
     let text = std::fs::read_to_string(&data).unwrap().replacen(",0.3693", ",0.9693", 1);
     std::fs::write(&data, text).unwrap();
     let err = run_release_gates(&load_repo(dir.path()), "churn-v3", &options(dir.path(), None)).unwrap_err();
-    let chain = crate::chain(&err);
+    let chain = error_chain(&err);
     assert!(chain.contains("sha256"), "{chain}");
 }
 

@@ -21,7 +21,7 @@ use super::pull_request::{self, PullRequests, Seen, Then, Trail};
 use super::records::{self, Batch};
 use super::view::StoreView;
 use super::{Action, Failure, PassReport, ReconcileError, SlotError};
-use crate::chain;
+use crate::error_chain as chain;
 use crate::github::{self, PullState};
 use crate::promote;
 use tollgate_decision::approvals;

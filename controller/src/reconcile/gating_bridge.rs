@@ -27,7 +27,7 @@ pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, roo
             digest: None,
             categories: Default::default(),
             failures: vec![],
-            error: Some(crate::chain(&e)),
+            error: Some(crate::error_chain(&e)),
             results: serde_json::Value::Null,
         },
     }

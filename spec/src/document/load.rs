@@ -247,6 +247,18 @@ pub(super) fn parse_file(data: &Arc<FileData>, is_plan: bool, globs: &Globs, lim
         match classify(&doc.value, is_manifest_file) {
             Classified::Tollgate(kind) => {
                 let name = doc.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+                if let Some((pointer, number)) = beyond_double(&doc.value) {
+                    let pos = yaml::locate_nearest(&data.bytes, doc.index, &pointer, limits).or(Some(doc.start));
+                    let message = format!("integer `{number}` is beyond ±2^53, which tollgate cannot hash exactly");
+                    findings.push(
+                        Finding::new(Severity::Fatal, Stage::Input, "integer-range", path, message)
+                            .at(pos)
+                            .pointer(pointer)
+                            .document(format!("{kind}/{name}"))
+                            .hint(format!("quote it to keep it as text: `\"{number}\"` (digests are over RFC 8785 JSON, whose numbers are IEEE doubles)")),
+                    );
+                    continue;
+                }
                 out.push(Document { file: data.clone(), index: doc.index, start: doc.start, kind, name, value: doc.value });
             }
             Classified::Manifest => {
@@ -271,6 +283,34 @@ pub(super) fn parse_file(data: &Arc<FileData>, is_plan: bool, globs: &Globs, lim
         }
     }
     (out, findings)
+}
+
+/// The first integer in `value` that an IEEE double does not hold exactly (beyond ±2^53), with
+/// its JSON pointer. RFC 8785, which every digest of a document uses, refuses such integers, so
+/// a document holding one is refused when it is read rather than hashed some other way later.
+fn beyond_double(value: &Value) -> Option<(String, &serde_json::Number)> {
+    // Tokens are collected leaf first, and only on the way out of a hit: a clean document
+    // allocates nothing.
+    fn walk(value: &Value) -> Option<(Vec<String>, &serde_json::Number)> {
+        const MAX_SAFE: u64 = 1 << 53;
+        fn within(token: String, (mut tokens, n): (Vec<String>, &serde_json::Number)) -> (Vec<String>, &serde_json::Number) {
+            tokens.push(token);
+            (tokens, n)
+        }
+        match value {
+            Value::Number(n) => {
+                let beyond = n.as_u64().is_some_and(|u| u > MAX_SAFE) || n.as_i64().is_some_and(|i| i.unsigned_abs() > MAX_SAFE);
+                beyond.then(|| (Vec::new(), n))
+            }
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| walk(v).map(|hit| within(i.to_string(), hit))),
+            Value::Object(members) => {
+                members.iter().find_map(|(k, v)| walk(v).map(|hit| within(k.replace('~', "~0").replace('/', "~1"), hit)))
+            }
+            _ => None,
+        }
+    }
+    let (tokens, n) = walk(value)?;
+    Some((tokens.iter().rev().map(|t| format!("/{t}")).collect(), n))
 }
 
 enum Classified {
