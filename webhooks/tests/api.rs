@@ -517,3 +517,76 @@ async fn readiness_reports_the_last_prepare_and_prepares_nothing() {
     let (code, body) = readyz().await;
     assert_eq!((code, body["commit"].as_str()), (200, Some(now.as_str())), "{body}");
 }
+
+/// Every error of the API's table (docs/api.md, "Errors") through the router alone (`oneshot`,
+/// as axum's testing example does): the status, the `code`, and a hint wherever the caller can
+/// do something about it. The real-server tests above cover the same over sockets and TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_error_maps_to_its_status_and_code() {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use tower::ServiceExt as _;
+
+    let app = App::new(None).await;
+    let (bob, vera) = (app.token("bob").await, app.token("vera").await);
+    let router = tollgate_webhooks::router(Arc::clone(&app.state));
+    let approvals = "/api/v1/releases/churn-v3/environments/staging/approvals";
+    let stale = format!(r#"{{"contentDigest": "{}"}}"#, "0".repeat(64));
+    let huge = format!(r#"{{"contentDigest": "{}"}}"#, "0".repeat(70 * 1024));
+    let call = |method: &str, uri: &str, token: Option<&str>, content_type: Option<&str>, body: &str| {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if let Some(t) = content_type {
+            request = request.header(header::CONTENT_TYPE, t);
+        }
+        let request = request.body(Body::from(body.to_owned())).expect("request");
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.expect("response");
+            let status = response.status().as_u16();
+            let challenge = response.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().expect("ascii").to_owned());
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+            let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            (status, json, challenge)
+        }
+    };
+    let json = Some("application/json");
+    let rows: Vec<(&str, &str, Option<&str>, Option<&str>, &str, u16, &str)> = vec![
+        ("GET", "/api/v1/whoami", None, None, "", 401, "unauthenticated"),
+        ("GET", "/api/v1/whoami", Some("tg_000000000000_nope"), None, "", 401, "unauthenticated"),
+        ("GET", "/api/v1/status?at=yesterday-ish", Some(&bob), None, "", 400, "bad_request"),
+        ("DELETE", &format!("{approvals}?who=carol"), Some(&bob), None, "", 400, "bad_request"),
+        ("POST", approvals, Some(&bob), json, r#"{"digest": "x"}"#, 400, "bad_request"),
+        ("POST", approvals, Some(&bob), json, "{", 400, "bad_request"),
+        ("POST", approvals, Some(&vera), None, "", 403, "forbidden"),
+        ("GET", "/api/v1/releases/nope/environments/staging", Some(&bob), None, "", 404, "no_such_release"),
+        ("GET", "/api/v1/releases/churn-v3/environments/moon", Some(&bob), None, "", 404, "not_on_path"),
+        ("POST", approvals, Some(&bob), json, &stale, 409, "content_changed"),
+        ("POST", "/api/v1/reconcile", Some(&bob), None, "", 409, "not_reconciling"),
+        ("POST", approvals, Some(&bob), json, &huge, 413, "too_large"),
+        ("POST", approvals, Some(&bob), Some("text/plain"), &stale, 415, "unsupported_media_type"),
+    ];
+    for (method, uri, token, content_type, body, status, code) in rows {
+        let (got, answer, challenge) = call(method, uri, token, content_type, body).await;
+        let row = format!("{method} {uri} {content_type:?}: {answer}");
+        assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(code)), "{row}");
+        assert_eq!(answer["error"]["status"], status, "{row}");
+        assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty() && !m.contains("hint:")), "{row}");
+        // A 401 says how to authenticate, as RFC 9110 asks.
+        assert_eq!(challenge.as_deref(), (status == 401).then_some("Bearer realm=\"tollgate\""), "{row}");
+        if [401, 404, 409, 413, 415].contains(&status) {
+            assert!(answer["error"]["hint"].as_str().is_some_and(|h| !h.is_empty()), "a hint: {row}");
+        }
+    }
+    let report = tollgate_store::verify_store(&app.store, &[]).await.expect("verify");
+    assert_eq!(report.events, 2, "no error recorded anything (the two events are the tokens): {report:?}");
+
+    // The config repo gone: reads are 503 with the cause, and readiness says so.
+    std::fs::remove_dir_all(&app.repo).expect("remove the repo");
+    let (got, answer, _) = call("GET", "/api/v1/status", Some(&bob), None, "").await;
+    assert_eq!((got, answer["error"]["code"].as_str()), (503, Some("unavailable")), "{answer}");
+    let (got, _, _) = call("GET", "/readyz", None, None, "").await;
+    assert_eq!(got, 503);
+}

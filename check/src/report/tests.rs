@@ -1,4 +1,4 @@
-use expect_test::expect;
+use expect_test::{expect, expect_file};
 use serde_json::Value;
 use tollgate_spec::diag::{Finding, Severity, Stage};
 
@@ -78,59 +78,34 @@ fn every_stage_is_labelled_as_itself() {
     .assert_eq(&(results.join("\n") + "\n" + &rules.join("\n") + "\n"));
 }
 
-/// The formats for people and CI name the rule and how bad it is; unreadable input is an
-/// error of its own kind everywhere (JUnit `error`, not `failure`).
+/// One golden file per format, as conftest keeps them: the whole report, byte for byte, for the
+/// same findings. `UPDATE_EXPECT=1 cargo test -p tollgate-check report::` rewrites them after an
+/// intended change; review the diff. Unreadable input is an error of its own kind everywhere
+/// (JUnit `error`, not `failure`; SARIF `error` with stage `input`).
 #[test]
-fn text_junit_and_github_reports_are_exact() {
+fn every_format_matches_its_golden_file() {
     let r = report();
-    expect![[r#"
-        environments/prod.yaml
-          8:3  error   window-schedule  `0 9 * *` is not a schedule
+    expect_file!["golden/report.txt"].assert_eq(&render(&r, Format::Text, false));
+    expect_file!["golden/report.ansi"].assert_eq(&render(&r, Format::Text, true));
+    expect_file!["golden/report.json"].assert_eq(&render(&r, Format::Json, false));
+    expect_file!["golden/report.junit.xml"].assert_eq(&render(&r, Format::Junit, false));
+    expect_file!["golden/report.sarif.json"].assert_eq(&render(&r, Format::Sarif, false));
+    expect_file!["golden/report.github"].assert_eq(&render(&r, Format::Github, false));
+}
 
-        models/income.yaml
-          9:3  fatal   kind  unknown kind `Modle`
-               hint: expected one of `Model`
-
-        releases/r.yaml
-          4:3   error   schema        missing property `model`
-          12:3  error   ref-dataset   no dataset `eval`
-          6:3   warning image-digest  pin the image
-
-        ✗ 1 unreadable input, 3 errors, 1 warning in 3 files (5 documents checked)
-    "#]]
-    .assert_eq(&render(&r, Format::Text, false));
-    expect![[r#"
-        <?xml version="1.0" encoding="UTF-8"?>
-        <testsuites name="tollgate check" tests="4" failures="3" errors="1">
-          <testsuite name="environments/prod.yaml" tests="1" failures="1" errors="0" skipped="0">
-            <testcase name="Environment/prod" classname="environments/prod.yaml">
-              <failure message="`0 9 * *` is not a schedule" type="window-schedule">environments/prod.yaml:8:3: error [window-schedule] `0 9 * *` is not a schedule (at /spec/windows/0/schedule)</failure>
-            </testcase>
-          </testsuite>
-          <testsuite name="models/income.yaml" tests="1" failures="0" errors="1" skipped="0">
-            <testcase name="Model/income" classname="models/income.yaml">
-              <error message="unknown kind `Modle`" type="kind">models/income.yaml:9:3: fatal [kind] unknown kind `Modle` (at /kind)
-        hint: expected one of `Model`</error>
-            </testcase>
-          </testsuite>
-          <testsuite name="releases/r.yaml" tests="1" failures="2" errors="0" skipped="0">
-            <testcase name="Release/r" classname="releases/r.yaml">
-              <failure message="missing property `model`" type="schema">releases/r.yaml:4:3: error [schema] missing property `model` (at /spec)</failure>
-              <failure message="no dataset `eval`" type="ref-dataset">releases/r.yaml:12:3: error [ref-dataset] no dataset `eval` (at /spec/gates/evaluation)</failure>
-              <system-out>releases/r.yaml:6:3: warning [image-digest] pin the image (at /spec/serving/image)</system-out>
-            </testcase>
-          </testsuite>
-          <testsuite name="passing documents" tests="2" failures="0" errors="0" skipped="0">
-            <testcase name="2 documents passed every check" classname="tollgate"/>
-          </testsuite>
-        </testsuites>
-    "#]].assert_eq(&render(&r, Format::Junit, false));
-    expect![[r#"
-        ::error file=models/income.yaml,line=9,col=3,title=tollgate%3A kind::unknown kind `Modle`%0Ahint: expected one of `Model`
-        ::error file=releases/r.yaml,line=4,col=3,title=tollgate%3A schema::missing property `model`
-        ::error file=releases/r.yaml,line=12,col=3,title=tollgate%3A ref-dataset::no dataset `eval`
-        ::error file=environments/prod.yaml,line=8,col=3,title=tollgate%3A window-schedule::`0 9 * *` is not a schedule
-        ::warning file=releases/r.yaml,line=6,col=3,title=tollgate%3A image-digest::pin the image
-        tollgate: 1 unreadable, 3 errors, 1 warnings (5 documents checked)
-    "#]].assert_eq(&render(&r, Format::Github, false));
+/// The machine formats parse as what they claim to be.
+#[test]
+fn machine_formats_parse() {
+    let r = report();
+    for format in [Format::Json, Format::Sarif] {
+        serde_json::from_str::<Value>(&render(&r, format, false)).expect("JSON");
+    }
+    let xml = render(&r, Format::Junit, false);
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            quick_xml::events::Event::Eof => break,
+            _ => continue,
+        }
+    }
 }
