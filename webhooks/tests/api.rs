@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tollgate_audit_tests::{CAROL, commit_examples, git};
+use tollgate_test_support::{CAROL, commit_examples, git};
 use tollgate_controller::git::{FetchTrigger, Fetcher, Wake};
 use tollgate_controller::reconcile::{GateSettings, Options};
 use tollgate_controller::service::Service;
