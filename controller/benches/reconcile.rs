@@ -88,7 +88,7 @@ fn options(root: &Path) -> Options {
         rev: "HEAD".into(),
         now: "2026-12-01T10:00:00Z".parse().expect("instant"),
         release: None,
-        gates: GateSettings { cache_dir: None, device: "cpu".into() },
+        gates: GateSettings { cache_dir: None, device: tollgate_controller::reconcile::Device::Cpu },
         bot: ("tollgate".into(), "bot@example.invalid".into()),
         jobs: 0,
     }

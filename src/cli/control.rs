@@ -132,7 +132,7 @@ pub(crate) fn options(repo: &RepoArgs, now: jiff::Timestamp, release: Option<Str
         rev: repo.rev.clone(),
         now,
         release,
-        gates: GateSettings { cache_dir, device: repo.device.as_str().to_owned() },
+        gates: GateSettings { cache_dir, device: repo.device.device() },
         bot: (
             std::env::var("TOLLGATE_BOT_NAME").unwrap_or_else(|_| DEFAULT_BOT.0.into()),
             std::env::var("TOLLGATE_BOT_EMAIL").unwrap_or_else(|_| DEFAULT_BOT.1.into()),

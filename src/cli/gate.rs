@@ -306,7 +306,6 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
 fn run_release(args: RunArgs) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal as _;
     use tollgate_controller::gating::{GateRunOptions, render_text, run_release_gates};
-    use tollgate_gates::runner::Device;
     use tollgate_spec::LoadOptions;
     use tollgate_spec::repo::Source;
 
@@ -321,11 +320,7 @@ fn run_release(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let options = GateRunOptions {
-        device: match args.device {
-            DeviceArg::Auto => Device::Auto,
-            DeviceArg::Cpu => Device::Cpu,
-            DeviceArg::Cuda => Device::Cuda,
-        },
+        device: args.device.device(),
         cache_dir: (!args.no_cache).then_some(args.cache_dir),
         progress: std::io::stderr().is_terminal(),
         root: Some(args.repo.clone()),

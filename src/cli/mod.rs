@@ -88,12 +88,13 @@ pub enum DeviceArg {
 }
 
 impl DeviceArg {
-    /// The name the controller's gate settings take.
-    pub fn as_str(self) -> &'static str {
+    /// The device the gates take.
+    pub fn device(self) -> tollgate_gates::runner::Device {
+        use tollgate_gates::runner::Device;
         match self {
-            DeviceArg::Auto => "auto",
-            DeviceArg::Cpu => "cpu",
-            DeviceArg::Cuda => "cuda",
+            DeviceArg::Auto => Device::Auto,
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Cuda => Device::Cuda,
         }
     }
 }
@@ -171,5 +172,59 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => approve::token(cmd),
         Command::Windows(args) => windows::run(args),
         Command::Serve(args) => serve::serve(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+    use clap::error::ErrorKind;
+
+    use super::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tollgate").chain(args.iter().copied()))
+    }
+
+    /// Regression (issue #11): `--device gpu` was taken as `auto` by reconcile, status,
+    /// explain and serve. Every command refuses a device it does not know, naming the three.
+    #[test]
+    fn every_command_refuses_an_unknown_device() {
+        for command in [&["reconcile"][..], &["status"], &["explain", "churn-v3", "--env", "prod"], &["serve"], &["gate", "run", "churn-v3"]] {
+            let mut args = command.to_vec();
+            args.extend(["--device", "gpu"]);
+            let err = parse(&args).expect_err("gpu is no device");
+            assert_eq!(err.kind(), ErrorKind::InvalidValue, "{command:?}");
+            let text = err.to_string();
+            assert!(text.contains("invalid value 'gpu' for '--device <DEVICE>'") && text.contains("[possible values: auto, cpu, cuda]"), "{text}");
+            args.pop();
+            args.push("cuda");
+            parse(&args).unwrap_or_else(|e| panic!("{command:?}: {e}"));
+        }
+    }
+
+    /// Regression (issue #11): `--interval 1h30m` was refused while a window's `1h30m` was
+    /// accepted. Every period takes the windows' duration grammar.
+    #[test]
+    fn intervals_take_the_duration_grammar_of_windows() {
+        let cli = parse(&["reconcile", "--interval", "1h30m"]).expect("1h30m");
+        assert!(matches!(cli.command, Command::Reconcile(_)) && format!("{cli:?}").contains("interval: 5400s"), "{cli:?}");
+        let cli = parse(&["serve", "--fetch-interval", "2m30s"]).expect("2m30s");
+        assert!(format!("{cli:?}").contains("fetch_interval: 150s"), "{cli:?}");
+        for bad in ["90x", "-5m", ""] {
+            let err = parse(&["reconcile", "--interval", bad]).expect_err(bad);
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{bad}");
+            assert!(err.to_string().contains("hint: "), "{bad}: {err}");
+        }
+    }
+
+    /// One `--at` grammar: an RFC 3339 instant, `now`, or a local time with its zone.
+    #[test]
+    fn at_takes_one_grammar() {
+        let cli = parse(&["status", "--at", "2026-03-29T02:30[Europe/Berlin]"]).expect("zoned");
+        // 02:30 does not exist that night in Berlin; jiff's compatible disambiguation moves it to 03:30 CEST.
+        assert!(format!("{cli:?}").contains("at: Some(2026-03-29T01:30:00Z)"), "{cli:?}");
+        let err = parse(&["status", "--at", "tomorrow"]).expect_err("tomorrow");
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
     }
 }

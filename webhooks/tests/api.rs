@@ -49,7 +49,7 @@ impl App {
             rev: "HEAD".into(),
             now: jiff::Timestamp::now(),
             release: None,
-            gates: GateSettings { cache_dir: Some(tmp.path().join("gates")), device: "cpu".into() },
+            gates: GateSettings { cache_dir: Some(tmp.path().join("gates")), device: tollgate_controller::reconcile::Device::Cpu },
             bot: ("tollgate".into(), "bot@acme.example".into()),
             jobs: 1,
         };

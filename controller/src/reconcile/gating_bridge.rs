@@ -8,13 +8,11 @@ use tollgate_spec::{ConfigRepo, Document};
 /// summarised. A gate that cannot be computed (a missing file, a model that needs the `torch`
 /// feature) is an outcome with an error, which blocks environments that require gates.
 pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, root: Option<&std::path::Path>) -> GateOutcome {
-    let device = match settings.device.as_str() {
-        "cpu" => tollgate_gates::runner::Device::Cpu,
-        "cuda" => tollgate_gates::runner::Device::Cuda,
-        _ => tollgate_gates::runner::Device::Auto,
+    let opts = crate::gating::GateRunOptions {
+        device: settings.device,
+        cache_dir: settings.cache_dir.clone(), progress: false,
+        root: root.map(ToOwned::to_owned),
     };
-    let opts =
-        crate::gating::GateRunOptions { device, cache_dir: settings.cache_dir.clone(), progress: false, root: root.map(ToOwned::to_owned) };
     match crate::gating::run_release_gates(repo, release, &opts) {
         Ok(g) => GateOutcome {
             digest: Some(g.digest.clone()),

@@ -57,6 +57,8 @@ use tollgate_spec::repo::RepoError;
 use tollgate_store::{AuditError, StoreError};
 
 pub use act::Publish;
+/// Where gates run models, as every command's `--device` says.
+pub use tollgate_gates::runner::Device;
 pub use backoff::Backoff;
 pub use decide::{decide_all, decide_for, decide_with};
 pub use incremental::prepare_incremental;
@@ -175,8 +177,8 @@ pub struct Options {
 pub struct GateSettings {
     /// Where gate results are cached.
     pub cache_dir: Option<PathBuf>,
-    /// `auto`, `cpu` or `cuda`.
-    pub device: String,
+    /// Where models run.
+    pub device: Device,
 }
 
 /// What a pass did.
