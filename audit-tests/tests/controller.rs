@@ -465,10 +465,12 @@ async fn a_token_revocation_that_cannot_be_recorded_leaves_the_token_valid() {
     let bob = repo.token("bob");
     let id = &bob[3..15];
     let pool = sqlx::SqlitePool::connect(&repo.db).await.expect("connect");
-    sqlx::query("CREATE TRIGGER refuse_events BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log refuses writes'); END")
-        .execute(&pool)
-        .await
-        .expect("trigger");
+    sqlx::query(
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log refuses writes'); END",
+    )
+    .execute(&pool)
+    .await
+    .expect("trigger");
     let r = repo.run(&["token", "revoke", id], &[]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains(&format!("token `{id}` is still valid: its revocation could not be recorded")), "{}", r.stderr);

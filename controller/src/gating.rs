@@ -233,8 +233,11 @@ impl ReleaseGates {
                 run.remove("inferenceSeconds");
             }
         }
-        let bytes = tollgate_audit::jcs::canonicalize(&value)
-            .map_err(|source| GatingError::Digest { release: self.release.clone(), environment: self.environment.clone(), source })?;
+        let bytes = tollgate_audit::jcs::canonicalize(&value).map_err(|source| GatingError::Digest {
+            release: self.release.clone(),
+            environment: self.environment.clone(),
+            source,
+        })?;
         Ok(hex::encode(Sha256::digest(&bytes)))
     }
 }

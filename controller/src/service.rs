@@ -619,7 +619,7 @@ pub async fn create_token(log: &AuditLog, user: &str, actor: &str) -> Result<app
 /// valid. The store's errors.
 pub async fn revoke_token(log: &AuditLog, id: &str, actor: &str) -> Result<bool, ServiceError> {
     let id = approvals::parse_token(id).map_or(id, |(i, _)| i);
-    if !log.store().token(id).await?.is_some_and(|t| t.revoked_at.is_none()) {
+    if log.store().token(id).await?.is_none_or(|t| t.revoked_at.is_some()) {
         return Ok(false);
     }
     let event =

@@ -190,13 +190,18 @@ mod tests {
     /// explain and serve. Every command refuses a device it does not know, naming the three.
     #[test]
     fn every_command_refuses_an_unknown_device() {
-        for command in [&["reconcile"][..], &["status"], &["explain", "churn-v3", "--env", "prod"], &["serve"], &["gate", "run", "churn-v3"]] {
+        for command in
+            [&["reconcile"][..], &["status"], &["explain", "churn-v3", "--env", "prod"], &["serve"], &["gate", "run", "churn-v3"]]
+        {
             let mut args = command.to_vec();
             args.extend(["--device", "gpu"]);
             let err = parse(&args).expect_err("gpu is no device");
             assert_eq!(err.kind(), ErrorKind::InvalidValue, "{command:?}");
             let text = err.to_string();
-            assert!(text.contains("invalid value 'gpu' for '--device <DEVICE>'") && text.contains("[possible values: auto, cpu, cuda]"), "{text}");
+            assert!(
+                text.contains("invalid value 'gpu' for '--device <DEVICE>'") && text.contains("[possible values: auto, cpu, cuda]"),
+                "{text}"
+            );
             args.pop();
             args.push("cuda");
             parse(&args).unwrap_or_else(|e| panic!("{command:?}: {e}"));

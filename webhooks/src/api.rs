@@ -83,9 +83,7 @@ impl From<ServiceError> for ApiError {
             | ServiceError::Store(_)
             | ServiceError::Audit(_)
             | ServiceError::NotReady { .. }
-            | ServiceError::NotRevoked { .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-            }
+            | ServiceError::NotRevoked { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         let hint = err.hint();
         // Causes name files and commits, never secrets; the whole chain helps whoever operates it.
@@ -215,7 +213,12 @@ const APPROVE_BODY_HINT: &str = r#"send `{"contentDigest": "<sha256 from explain
 fn approve_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<ApproveBody, ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.body_text(), Some(format!("bodies are at most {} bytes", crate::MAX_BODY)))
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                e.body_text(),
+                Some(format!("bodies are at most {} bytes", crate::MAX_BODY)),
+            )
         } else {
             ApiError::bad_request(e.body_text(), Some(APPROVE_BODY_HINT.into()))
         }

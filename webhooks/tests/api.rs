@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tollgate_test_support::{CAROL, commit_examples, git};
 use tollgate_controller::git::{FetchTrigger, Fetcher, Wake};
 use tollgate_controller::reconcile::{GateSettings, Options};
 use tollgate_controller::service::Service;
 use tollgate_store::AuditLog;
 use tollgate_store::Store;
+use tollgate_test_support::{CAROL, commit_examples, git};
 use tollgate_webhooks::client::{Answer, Client};
 use tollgate_webhooks::{AppState, Metrics};
 
@@ -425,9 +425,11 @@ async fn approval_bodies_that_are_not_json_are_refused_over_http() {
     let path = "/api/v1/releases/churn-v3/environments/staging/approvals";
     let stale = format!(r#"{{"contentDigest": "{}"}}"#, "0".repeat(64));
     let form = format!("contentDigest={}", "0".repeat(64));
-    for (content_type, body) in
-        [("content-type: text/plain\r\n", stale.as_str()), ("content-type: application/x-www-form-urlencoded\r\n", form.as_str()), ("", stale.as_str())]
-    {
+    for (content_type, body) in [
+        ("content-type: text/plain\r\n", stale.as_str()),
+        ("content-type: application/x-www-form-urlencoded\r\n", form.as_str()),
+        ("", stale.as_str()),
+    ] {
         let request = format!(
             "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {bob}\r\n{content_type}content-length: {}\r\nconnection: close\r\n\r\n",
             body.len()
@@ -468,7 +470,13 @@ async fn approval_bodies_that_are_not_json_are_refused_by_the_router() {
         }
         router.clone().oneshot(request.body(Body::from(stale.clone())).expect("request"))
     };
-    for content_type in [Some("text/plain"), Some("text/plain; charset=utf-8"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), None] {
+    for content_type in [
+        Some("text/plain"),
+        Some("text/plain; charset=utf-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
         let response = call(content_type).await.expect("response");
         assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type:?}");
     }
@@ -553,11 +561,14 @@ async fn each_error_maps_to_its_status_and_code() {
         }
     };
     let json = Some("application/json");
-    let rows: Vec<(&str, &str, Option<&str>, Option<&str>, &str, u16, &str)> = vec![
+    let unknown_query = format!("{approvals}?who=carol");
+    // Method, path, token, content type, body; the status and code expected.
+    type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str, u16, &'a str);
+    let rows: Vec<Row> = vec![
         ("GET", "/api/v1/whoami", None, None, "", 401, "unauthenticated"),
         ("GET", "/api/v1/whoami", Some("tg_000000000000_nope"), None, "", 401, "unauthenticated"),
         ("GET", "/api/v1/status?at=yesterday-ish", Some(&bob), None, "", 400, "bad_request"),
-        ("DELETE", &format!("{approvals}?who=carol"), Some(&bob), None, "", 400, "bad_request"),
+        ("DELETE", &unknown_query, Some(&bob), None, "", 400, "bad_request"),
         ("POST", approvals, Some(&bob), json, r#"{"digest": "x"}"#, 400, "bad_request"),
         ("POST", approvals, Some(&bob), json, "{", 400, "bad_request"),
         ("POST", approvals, Some(&vera), None, "", 403, "forbidden"),

@@ -7,23 +7,36 @@ use crate::{Report, Summary};
 
 /// One finding of every stage, as a check reports them.
 fn report() -> Report {
-    let at = |f: Finding, line, pointer: &str, doc: &str| f.at(Some(tollgate_spec::yaml::Pos { line, column: 3 })).pointer(pointer).document(doc);
+    let at = |f: Finding, line, pointer: &str, doc: &str| {
+        f.at(Some(tollgate_spec::yaml::Pos { line, column: 3 })).pointer(pointer).document(doc)
+    };
     let findings = vec![
         at(
-            Finding::new(Severity::Fatal, Stage::Input, "kind", "models/income.yaml", "unknown kind `Modle`").hint("expected one of `Model`"),
+            Finding::new(Severity::Fatal, Stage::Input, "kind", "models/income.yaml", "unknown kind `Modle`")
+                .hint("expected one of `Model`"),
             9,
             "/kind",
             "Model/income",
         ),
         at(Finding::new(Severity::Error, Stage::Schema, "schema", "releases/r.yaml", "missing property `model`"), 4, "/spec", "Release/r"),
-        at(Finding::new(Severity::Error, Stage::Reference, "ref-dataset", "releases/r.yaml", "no dataset `eval`"), 12, "/spec/gates/evaluation", "Release/r"),
+        at(
+            Finding::new(Severity::Error, Stage::Reference, "ref-dataset", "releases/r.yaml", "no dataset `eval`"),
+            12,
+            "/spec/gates/evaluation",
+            "Release/r",
+        ),
         at(
             Finding::new(Severity::Error, Stage::Windows, "window-schedule", "environments/prod.yaml", "`0 9 * *` is not a schedule"),
             8,
             "/spec/windows/0/schedule",
             "Environment/prod",
         ),
-        at(Finding::new(Severity::Warning, Stage::Policy, "image-digest", "releases/r.yaml", "pin the image"), 6, "/spec/serving/image", "Release/r"),
+        at(
+            Finding::new(Severity::Warning, Stage::Policy, "image-digest", "releases/r.yaml", "pin the image"),
+            6,
+            "/spec/serving/image",
+            "Release/r",
+        ),
     ];
     Report {
         origin: "repo".into(),
@@ -44,7 +57,8 @@ fn report() -> Report {
 fn every_stage_is_labelled_as_itself() {
     let r = report();
     let json: Value = serde_json::from_str(&render(&r, Format::Json, false)).expect("json");
-    let stages: Vec<String> = json["findings"].as_array().expect("findings").iter().map(|f| format!("{} {}", f["rule"], f["stage"])).collect();
+    let stages: Vec<String> =
+        json["findings"].as_array().expect("findings").iter().map(|f| format!("{} {}", f["rule"], f["stage"])).collect();
     expect![[r#"
         "kind" "input"
         "schema" "schema"

@@ -80,7 +80,10 @@ fn results_that_cannot_be_canonicalized_have_no_digest() {
     let err = g.compute_digest().unwrap_err();
     assert!(matches!(&err, GatingError::Digest { release, .. } if release == "churn-v3"), "{err:?}");
     let chain = error_chain(&err);
-    assert_eq!(chain, "gate results of release `churn-v3` for `staging` cannot be hashed: integer `9007199254740993` is outside ±2^53; encode it as a string");
+    assert_eq!(
+        chain,
+        "gate results of release `churn-v3` for `staging` cannot be hashed: integer `9007199254740993` is outside ±2^53; encode it as a string"
+    );
 }
 
 #[test]

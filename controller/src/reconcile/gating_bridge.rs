@@ -10,7 +10,8 @@ use tollgate_spec::{ConfigRepo, Document};
 pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, root: Option<&std::path::Path>) -> GateOutcome {
     let opts = crate::gating::GateRunOptions {
         device: settings.device,
-        cache_dir: settings.cache_dir.clone(), progress: false,
+        cache_dir: settings.cache_dir.clone(),
+        progress: false,
         root: root.map(ToOwned::to_owned),
     };
     match crate::gating::run_release_gates(repo, release, &opts) {

@@ -57,8 +57,6 @@ use tollgate_spec::repo::RepoError;
 use tollgate_store::{AuditError, StoreError};
 
 pub use act::Publish;
-/// Where gates run models, as every command's `--device` says.
-pub use tollgate_gates::runner::Device;
 pub use backoff::Backoff;
 pub use decide::{decide_all, decide_for, decide_with};
 pub use incremental::prepare_incremental;
@@ -66,6 +64,8 @@ pub use plan::{EnvPlan, GateOutcome, GitPromotion, Prepared, ReleasePlan, prepar
 pub use pull_request::PULL_REQUEST_ACTION_PREFIX;
 pub use reconciler::Reconciler;
 pub use records::{FAILED, RECOVERED, promotion_name, promotion_subject};
+/// Where gates run models, as every command's `--device` says.
+pub use tollgate_gates::runner::Device;
 pub use view::StoreView;
 
 /// The bot identity promotion commits are made with, unless configured.
