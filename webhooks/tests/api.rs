@@ -562,6 +562,7 @@ async fn each_error_maps_to_its_status_and_code() {
     };
     let json = Some("application/json");
     let unknown_query = format!("{approvals}?who=carol");
+    let someone_elses = format!("{approvals}?user=carol");
     // Method, path, token, content type, body; the status and code expected.
     type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str, u16, &'a str);
     let rows: Vec<Row> = vec![
@@ -571,7 +572,8 @@ async fn each_error_maps_to_its_status_and_code() {
         ("DELETE", &unknown_query, Some(&bob), None, "", 400, "bad_request"),
         ("POST", approvals, Some(&bob), json, r#"{"digest": "x"}"#, 400, "bad_request"),
         ("POST", approvals, Some(&bob), json, "{", 400, "bad_request"),
-        ("POST", approvals, Some(&vera), None, "", 403, "forbidden"),
+        ("POST", approvals, Some(&vera), None, "", 403, "refused"),
+        ("DELETE", &someone_elses, Some(&vera), None, "", 403, "forbidden"),
         ("GET", "/api/v1/releases/nope/environments/staging", Some(&bob), None, "", 404, "no_such_release"),
         ("GET", "/api/v1/releases/churn-v3/environments/moon", Some(&bob), None, "", 404, "not_on_path"),
         ("POST", approvals, Some(&bob), json, &stale, 409, "content_changed"),
@@ -587,7 +589,7 @@ async fn each_error_maps_to_its_status_and_code() {
         assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty() && !m.contains("hint:")), "{row}");
         // A 401 says how to authenticate, as RFC 9110 asks.
         assert_eq!(challenge.as_deref(), (status == 401).then_some("Bearer realm=\"tollgate\""), "{row}");
-        if [401, 404, 409, 413, 415].contains(&status) {
+        if [401, 403, 404, 409, 413, 415].contains(&status) {
             assert!(answer["error"]["hint"].as_str().is_some_and(|h| !h.is_empty()), "a hint: {row}");
         }
     }
