@@ -19,11 +19,13 @@
 //!   `RunnerError::TorchDisabled`, never a silent pass.
 //! - `digest` does not depend on timing, on the cache or on where the repo lives.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
+use tollgate_error::Hint;
 use tollgate_gates::cache::ResultCache;
 use tollgate_gates::dataset::{ColumnSpec, ColumnType, DEFAULT_BATCH_ROWS, Format, Range, Sha256Digest};
 use tollgate_gates::eval::{EvalReport, EvalRequest, Predictions, evaluate_with};
@@ -60,18 +62,16 @@ pub struct GateRunOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum GatingError {
     /// No Release of that name.
-    #[error("no release `{name}` in the config repo\nhint: releases here: {known}")]
+    #[error("no release `{name}` in the config repo")]
     UnknownRelease { name: String, known: String },
     /// The release defines no gates.
-    #[error(
-        "release `{release}` has no `spec.gates`\nhint: add `gates: {{evaluation: DATASET, quality: [{{metric: roc_auc, min: 0.8}}]}}`"
-    )]
+    #[error("release `{release}` has no `spec.gates`")]
     NoGates { release: String },
     /// A document the gates need is missing or incomplete.
-    #[error("{what}\nhint: {hint}")]
+    #[error("{what}")]
     Spec { what: String, hint: String },
     /// A repo path points outside the repo or is not a local file.
-    #[error("`{uri}` is not a file inside the config repo\nhint: gates read artifacts and datasets by a path relative to the repo root")]
+    #[error("`{uri}` is not a file inside the config repo")]
     Uri { uri: String },
     /// A model could not be verified, loaded or run.
     #[error(transparent)]
@@ -100,6 +100,21 @@ pub enum GatingError {
         #[source]
         source: tollgate_audit::jcs::JcsError,
     },
+}
+
+impl Hint for GatingError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            GatingError::UnknownRelease { known, .. } => Some(format!("releases here: {known}").into()),
+            GatingError::NoGates { .. } => Some("add `gates: {evaluation: DATASET, quality: [{metric: roc_auc, min: 0.8}]}`".into()),
+            GatingError::Spec { hint, .. } => Some(hint.as_str().into()),
+            GatingError::Uri { .. } => Some("gates read artifacts and datasets by a path relative to the repo root".into()),
+            // Transparent: the gates' error is not a link of the chain, so its hint is asked here.
+            GatingError::Runner(e) => e.hint(),
+            GatingError::Eval(e) => e.hint(),
+            GatingError::DataQuality { .. } | GatingError::Drift(_) | GatingError::Cache(_) | GatingError::Digest { .. } => None,
+        }
+    }
 }
 
 // The gates' errors are large; boxed so that `Result<_, GatingError>` stays small.

@@ -12,13 +12,23 @@ pub mod promote;
 pub mod reconcile;
 pub mod service;
 
-/// An error and its causes on one line, `error: cause: cause`, as the binary prints them.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        out.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    out
+/// The hint of an error anywhere in its cause chain (`tollgate_error::find_hint`), knowing every
+/// hinted error type of the crates below the CLI and the API: what the CLI prints on its `hint:`
+/// line and the API returns as `"hint"`.
+pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    tollgate_error::find_hint(err, |e| {
+        tollgate_error::hint_of!(e;
+            service::ServiceError,
+            gating::GatingError,
+            git::GitError,
+            github::GitHubError,
+            tollgate_gates::runner::RunnerError,
+            tollgate_gates::eval::EvalError,
+            tollgate_gates::dataset::DatasetError,
+            tollgate_spec::time::TimeError,
+            tollgate_spec::windows::WindowError,
+            tollgate_spec::windows::cron::CronError,
+            tollgate_spec::yaml::YamlError,
+        )
+    })
 }

@@ -127,29 +127,25 @@ pub enum ServiceError {
     },
 }
 
-impl ServiceError {
-    /// A hint for people: what to do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
+impl tollgate_error::Hint for ServiceError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let text: String = match self {
             ServiceError::Unauthenticated(_) => {
-                Some("tokens look like `tg_<12 hex>_<64 hex>`; create one with `tollgate token create --user NAME`".into())
+                "tokens look like `tg_<12 hex>_<64 hex>`; create one with `tollgate token create --user NAME`".into()
             }
-            ServiceError::Forbidden { .. } => Some("roles are given to users under `spec.users` in tollgate.yaml".into()),
-            ServiceError::Refused { reason: NotCounted::Author, .. } => {
-                Some("someone who did not author the change must approve it".into())
-            }
-            ServiceError::Refused { .. } => Some("the environment's `approvals` say who may approve".into()),
-            ServiceError::NoSuchRelease { .. } => Some("`tollgate status` lists the releases".into()),
-            ServiceError::NotOnPath { path, .. } => Some(format!(
+            ServiceError::Forbidden { .. } => "roles are given to users under `spec.users` in tollgate.yaml".into(),
+            ServiceError::Refused { reason: NotCounted::Author, .. } => "someone who did not author the change must approve it".into(),
+            ServiceError::Refused { .. } => "the environment's `approvals` say who may approve".into(),
+            ServiceError::NoSuchRelease { .. } => "`tollgate status` lists the releases".into(),
+            ServiceError::NotOnPath { path, .. } => format!(
                 "its path is {}",
                 if path.is_empty() { "empty (its environment does not exist)".to_owned() } else { path.join(" -> ") }
-            )),
-            ServiceError::ContentChanged { .. } => {
-                Some("review the release again (`tollgate explain`) and approve what is there now".into())
-            }
-            ServiceError::NotRevoked { .. } => Some("nothing was revoked; revoke it again once the audit log accepts writes".into()),
-            _ => None,
-        }
+            ),
+            ServiceError::ContentChanged { .. } => "review the release again (`tollgate explain`) and approve what is there now".into(),
+            ServiceError::NotRevoked { .. } => "nothing was revoked; revoke it again once the audit log accepts writes".into(),
+            _ => return None,
+        };
+        Some(text.into())
     }
 }
 
@@ -372,7 +368,7 @@ impl Service {
         let snap = self.snapshot_inner(now, fetch).await;
         let readiness = match &snap {
             Ok(s) => Readiness::Prepared(s.prepared().commit.clone()),
-            Err(err) => Readiness::Failed(crate::error_chain(err)),
+            Err(err) => Readiness::Failed(tollgate_error::chain(err)),
         };
         *self.readiness.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = readiness;
         snap

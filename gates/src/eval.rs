@@ -3,10 +3,12 @@
 
 mod render;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
+use tollgate_error::Hint;
 
 use crate::dataset::{self, Batch, ColumnSpec, ColumnType, DatasetError, Format, ReadOptions, Sha256Digest};
 use crate::metrics::{BinaryAccumulator, BinaryMetric, BinaryReport, Disparities, GroupEncoder, Method, MetricError};
@@ -58,7 +60,7 @@ pub enum EvalError {
         source: MetricError,
     },
     /// A cell that must hold a value holds none or the wrong one.
-    #[error("{path}:{line}: column `{column}`: expected {expected}, found `{value}`\nhint: {hint}")]
+    #[error("{path}:{line}: column `{column}`: expected {expected}, found `{value}`")]
     Value { path: PathBuf, line: u64, column: String, expected: &'static str, value: String, hint: &'static str },
     /// The same column is named for two roles.
     #[error("column `{column}` is given as both {first} and {second}")]
@@ -72,6 +74,17 @@ pub enum EvalError {
     /// The threshold is not a number in a usable range.
     #[error("threshold `{threshold}` is not a finite number")]
     BadThreshold { threshold: f64 },
+}
+
+impl Hint for EvalError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            EvalError::Dataset(e) => e.hint(),
+            EvalError::Model(e) => e.hint(),
+            EvalError::Value { hint, .. } => Some(Cow::Borrowed(hint)),
+            EvalError::Metric { .. } | EvalError::SameColumn { .. } | EvalError::NoScorer { .. } | EvalError::BadThreshold { .. } => None,
+        }
+    }
 }
 
 /// The dataset an evaluation read.

@@ -13,9 +13,11 @@
 //! and computes every metric from predictions it is given (`tollgate gate eval`); asked to run
 //! a model, it fails with [`RunnerError::TorchDisabled`], which says how to get a build that can.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tollgate_error::Hint;
 
 use crate::dataset::{Batch, Column, ColumnType, DatasetError, Sha256Digest, sha256_file};
 
@@ -118,28 +120,20 @@ pub enum RunnerError {
         source: Box<DatasetError>,
     },
     /// This build does not link libtorch.
-    #[error(
-        "running model `{path}` needs tollgate built with the `torch` feature\nhint: `cargo build --release --features torch` with libtorch 2.13 (see the README); `tollgate gate eval` computes every metric from predictions you already have"
-    )]
+    #[error("running model `{path}` needs tollgate built with the `torch` feature")]
     TorchDisabled { path: PathBuf },
     /// CUDA was asked for and libtorch sees no GPU.
-    #[error(
-        "`--device cuda` was asked for, but libtorch sees no CUDA device\nhint: use `--device auto` to fall back to the CPU, or check the driver with `nvidia-smi`"
-    )]
+    #[error("`--device cuda` was asked for, but libtorch sees no CUDA device")]
     NoCuda,
     /// libtorch could not load the artifact as TorchScript.
-    #[error(
-        "failed to load `{path}` as TorchScript\nhint: save it with `torch.jit.save(torch.jit.trace(model, example), path)` or `torch.jit.script`"
-    )]
+    #[error("failed to load `{path}` as TorchScript")]
     Load {
         path: PathBuf,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The forward pass failed (wrong input width, an exception in the model).
-    #[error(
-        "model `{path}` failed on a batch of {rows} rows x {width} inputs\nhint: the model takes a float32 tensor [rows, width] built from `signature.inputs` (one column per numeric input, one per value of a category input)"
-    )]
+    #[error("model `{path}` failed on a batch of {rows} rows x {width} inputs")]
     Forward {
         path: PathBuf,
         rows: usize,
@@ -148,18 +142,41 @@ pub enum RunnerError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The output tensor has a shape the signature cannot read.
-    #[error(
-        "model `{path}` returned a tensor of shape {shape:?} for {rows} rows\nhint: return one value per row ([rows] or [rows, 1]) or two class probabilities ([rows, 2])"
-    )]
+    #[error("model `{path}` returned a tensor of shape {shape:?} for {rows} rows")]
     OutputShape { path: PathBuf, shape: Vec<i64>, rows: usize },
     /// A declared probability is outside `[0, 1]`, or an output is not finite.
-    #[error("model `{path}` returned {value} for the row at line {line}, expected {expected}\nhint: {hint}")]
+    #[error("model `{path}` returned {value} for the row at line {line}, expected {expected}")]
     OutputValue { path: PathBuf, line: u64, value: f64, expected: &'static str, hint: &'static str },
     /// A numeric input cell is null or not a number.
-    #[error(
-        "line {line}: model input `{column}` is `{value}`, expected a number\nhint: fill or drop rows with missing inputs before evaluating, or declare the input as a category with `values`"
-    )]
+    #[error("line {line}: model input `{column}` is `{value}`, expected a number")]
     InputValue { line: u64, column: String, value: String },
+}
+
+impl Hint for RunnerError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            RunnerError::Artifact { source, .. } => source.hint(),
+            RunnerError::TorchDisabled { .. } => Some(Cow::Borrowed(
+                "`cargo build --release --features torch` with libtorch 2.13 (see the README); `tollgate gate eval` computes every metric from predictions you already have",
+            )),
+            RunnerError::NoCuda => {
+                Some(Cow::Borrowed("use `--device auto` to fall back to the CPU, or check the driver with `nvidia-smi`"))
+            }
+            RunnerError::Load { .. } => {
+                Some(Cow::Borrowed("save it with `torch.jit.save(torch.jit.trace(model, example), path)` or `torch.jit.script`"))
+            }
+            RunnerError::Forward { .. } => Some(Cow::Borrowed(
+                "the model takes a float32 tensor [rows, width] built from `signature.inputs` (one column per numeric input, one per value of a category input)",
+            )),
+            RunnerError::OutputShape { .. } => {
+                Some(Cow::Borrowed("return one value per row ([rows] or [rows, 1]) or two class probabilities ([rows, 2])"))
+            }
+            RunnerError::OutputValue { hint, .. } => Some(Cow::Borrowed(hint)),
+            RunnerError::InputValue { .. } => Some(Cow::Borrowed(
+                "fill or drop rows with missing inputs before evaluating, or declare the input as a category with `values`",
+            )),
+        }
+    }
 }
 
 /// Checks a model artifact against its pinned digest before anything loads it.

@@ -38,6 +38,12 @@ pub enum TimeError {
     Duration { input: String, problem: &'static str },
 }
 
+impl tollgate_error::Hint for TimeError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(TimeError::hint(self).into())
+    }
+}
+
 impl TimeError {
     /// What to write instead.
     pub fn hint(&self) -> &'static str {

@@ -9,6 +9,7 @@ use super::{out, runtime};
 use std::time::Duration;
 use tollgate_controller::service::{self, Service, ServiceError, Via};
 use tollgate_decision::approvals::Directory;
+use tollgate_error::Hinted;
 use tollgate_spec::{Kind, LoadOptions};
 use tollgate_store::Store;
 
@@ -78,10 +79,9 @@ pub enum TokenCommand {
 fn directory(repo: &RepoArgs) -> anyhow::Result<Directory> {
     let source = tollgate_spec::repo::Source::commit(&repo.repo, &repo.rev).context("failed to read the config repo")?;
     let loaded = tollgate_spec::load(&source, &LoadOptions { jobs: repo.jobs }).context("failed to read the config repo")?;
-    anyhow::ensure!(
-        loaded.of_kind(Kind::Config).next().is_some(),
-        "the config repo has no `tollgate.yaml` (kind: Config)\nhint: users and groups live there"
-    );
+    if loaded.of_kind(Kind::Config).next().is_none() {
+        return Err(Hinted::new("the config repo has no `tollgate.yaml` (kind: Config)", "users and groups live there").into());
+    }
     Ok(Directory::from_config(loaded.config()))
 }
 
@@ -95,14 +95,14 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
         let (repo, _mirror) = super::control::locate(&args.repo, None).await?;
         let service = Service::new(log, options(&repo, now, Some(args.release.clone())), None, Duration::ZERO);
-        let user = service.authenticate(&args.token).await.map_err(with_hint)?;
+        let user = service.authenticate(&args.token).await?;
         if args.revoke {
             let r = match service.revoke(&user, &args.release, &args.env, args.user.as_deref()).await {
                 Err(ServiceError::Forbidden { .. }) => {
                     out(format!("refused: only an admin may revoke {}'s approvals", args.user.as_deref().unwrap_or_default()));
                     return Ok(ExitCode::from(1));
                 }
-                r => r.map_err(with_hint)?,
+                r => r?,
             };
             let target = args.user.as_deref().unwrap_or(&user);
             if r.revoked.is_empty() {
@@ -118,7 +118,7 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
                 out(format!("refused: {e}"));
                 return Ok(ExitCode::from(1));
             }
-            r => r.map_err(with_hint)?,
+            r => r?,
         };
         if !a.recorded {
             out(format!("{user} already approved {} for {} with this content", a.release, a.environment));
@@ -198,20 +198,12 @@ fn approve_remote(args: &ApproveArgs, server: &str) -> anyhow::Result<ExitCode> 
             status => {
                 let (message, hint) = answer.error().unwrap_or_else(|| (format!("the server answered {status}"), None));
                 match hint {
-                    Some(h) => anyhow::bail!("{message}\nhint: {h}"),
-                    None => anyhow::bail!("{message}"),
+                    Some(h) => Err(Hinted::new(message, h).into()),
+                    None => Err(anyhow::anyhow!("{message}")),
                 }
             }
         }
     })
-}
-
-/// A service error with its causes and its hint, for the CLI's error output (exit 2).
-pub(crate) fn with_hint(e: ServiceError) -> anyhow::Error {
-    match e.hint() {
-        Some(hint) => anyhow::anyhow!("{:#}\nhint: {hint}", anyhow::Error::new(e)),
-        None => anyhow::Error::new(e),
-    }
 }
 
 /// Runs `tollgate token`.
@@ -222,11 +214,11 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 // A remote `--repo` is read from its mirror, as every other command reads it.
                 let (repo, _mirror) = super::control::locate(&repo, None).await?;
                 let dir = directory(&repo)?;
-                anyhow::ensure!(
-                    dir.users.contains_key(&user),
-                    "`{user}` is not a user in tollgate.yaml\nhint: add them under `spec.users` first; users are: {}",
-                    dir.users.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
+                if !dir.users.contains_key(&user) {
+                    let users = dir.users.keys().cloned().collect::<Vec<_>>().join(", ");
+                    let hint = format!("add them under `spec.users` first; users are: {users}");
+                    return Err(Hinted::new(format!("`{user}` is not a user in tollgate.yaml"), hint).into());
+                }
                 let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
                 let t = service::create_token(&log, &user, &actor()).await?;
                 out(&t.token);
@@ -243,8 +235,8 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             }
             TokenCommand::Revoke { id, repo, keys } => {
                 let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
-                if !service::revoke_token(&log, &id, &actor()).await.map_err(with_hint)? {
-                    anyhow::bail!("no live token `{id}`\nhint: `tollgate token list` shows ids");
+                if !service::revoke_token(&log, &id, &actor()).await? {
+                    return Err(Hinted::new(format!("no live token `{id}`"), "`tollgate token list` shows ids").into());
                 }
                 out(format!("revoked token {id}"));
                 Ok(ExitCode::SUCCESS)

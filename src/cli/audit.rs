@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tollgate_audit::bundle;
 use tollgate_audit::checkpoint::{Signer, Verifier};
 use tollgate_audit::event::NewEvent;
@@ -200,9 +200,8 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
             let trusted = trust.verifiers(&key)?;
             let store = Store::open(&db.db).await?;
             if trusted.is_empty() && !store.checkpoints().await?.is_empty() {
-                bail!(
-                    "no trusted checkpoint key\nhint: pass `--trusted-key NAME+ID+KEY` (or a file of keys), or configure the signing key"
-                );
+                let hint = "pass `--trusted-key NAME+ID+KEY` (or a file of keys), or configure the signing key";
+                return Err(tollgate_error::Hinted::new("no trusted checkpoint key", hint).into());
             }
             let report = verify_store(&store, &trusted).await?;
             store.close().await;
@@ -216,7 +215,7 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
                 }
                 Some(problem) => {
                     let first = problem.seq().map(|s| format!(" (first bad row: seq {s})")).unwrap_or_default();
-                    out(format_args!("FAILED{first}: {:#}", anyhow::Error::new(problem)));
+                    out(format_args!("FAILED{first}: {}", tollgate_error::chain(&problem)));
                     Ok(ExitCode::from(1))
                 }
             }
@@ -257,7 +256,7 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(problem) => {
-                    out(format_args!("FAILED: {:#}", anyhow::Error::new(problem)));
+                    out(format_args!("FAILED: {}", tollgate_error::chain(&problem)));
                     Ok(ExitCode::from(1))
                 }
             }

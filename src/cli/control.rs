@@ -270,7 +270,7 @@ pub(crate) async fn run_loop(
                     Ok(l) => l,
                     // A server keeps serving through a database fail-over; it leads again later.
                     Err(err) if cfg.keep_going => {
-                        tracing::error!(error = format!("{err:#}"), "leader election failed; trying again");
+                        tracing::error!(error = tollgate_error::chain(&err), "leader election failed; trying again");
                         None
                     }
                     Err(err) => return Err(err.into()),
@@ -295,7 +295,7 @@ pub(crate) async fn run_loop(
                 Ok(true) => break,
                 Ok(false) => tracing::warn!(replica, "lost leadership"),
                 Err(err) if cfg.keep_going => {
-                    tracing::error!(error = format!("{err:#}"), "lost leadership: the lease could not be renewed")
+                    tracing::error!(error = tollgate_error::chain(&err), "lost leadership: the lease could not be renewed")
                 }
                 Err(err) => return Err(err.into()),
             }
@@ -319,7 +319,7 @@ pub(crate) async fn run_loop(
             }
             Ok(_) => {}
             Err(err) if cfg.keep_going => {
-                tracing::error!(error = format!("{err:#}"), "reconcile pass failed; trying again at the next one");
+                tracing::error!(error = tollgate_error::chain(err.as_ref()), "reconcile pass failed; trying again at the next one");
             }
             Err(err) => return Err(err),
         }
@@ -422,7 +422,7 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let now = args.at.unwrap_or_else(jiff::Timestamp::now);
     runtime()?.block_on(async move {
         let service = read_service(&args.repo, now, Some(args.release.clone())).await?;
-        let e = service.explain(&args.release, &args.env, now, None).await.map_err(super::approve::with_hint)?;
+        let e = service.explain(&args.release, &args.env, now, None).await?;
         let d = &e.decision;
         match args.format {
             Format::Json => out(serde_json::to_string_pretty(d)?),

@@ -10,6 +10,7 @@ use super::DeviceArg;
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::{ArgGroup, ValueEnum};
+use tollgate_error::Hinted;
 use tollgate_gates::dataset::{DEFAULT_BATCH_ROWS, DatasetSchema, Format, Sha256Digest};
 use tollgate_gates::eval::{EvalRequest, Predictions, evaluate, render_data_quality, render_drift, render_gates, render_text};
 use tollgate_gates::metrics::DEFAULT_ECE_BINS;
@@ -176,10 +177,8 @@ fn format_of(path: &std::path::Path, given: Option<DataFormat>) -> anyhow::Resul
         Some(DataFormat::Csv) => Ok(Format::Csv),
         Some(DataFormat::Parquet) => Ok(Format::Parquet),
         None => Format::from_path(path).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: cannot tell the format from the file name\nhint: name the file `*.csv` or `*.parquet`, or pass --data-format",
-                path.display()
-            )
+            let message = format!("{}: cannot tell the format from the file name", path.display());
+            Hinted::new(message, "name the file `*.csv` or `*.parquet`, or pass --data-format").into()
         }),
     }
 }
@@ -204,10 +203,8 @@ fn write_out(
 fn data_quality(args: DataQualityArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.schema).with_context(|| format!("failed to read schema `{}`", args.schema.display()))?;
     let schema: DatasetSchema = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{}: not a valid dataset schema\nhint: {{\"columns\": [{{\"name\": \"age\", \"type\": \"integer\", \"nullable\": false, \"range\": {{\"min\": 0}}}}]}}",
-            args.schema.display()
-        )
+        let example = r#"{"columns": [{"name": "age", "type": "integer", "nullable": false, "range": {"min": 0}}]}"#;
+        Hinted::new(format!("{}: not a valid dataset schema", args.schema.display()), example)
     })?;
     let expected = args.sha256.as_deref().map(str::parse::<Sha256Digest>).transpose()?;
     let format = format_of(&args.data, args.data_format)?;
@@ -269,10 +266,8 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("failed to read gate spec `{}`", path.display()))?;
             Some(serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{}: not a valid gate spec\nhint: a JSON object with `quality` and `fairness` lists of {{\"metric\", \"min\", \"max\", \"maxRegression\"}}",
-                    path.display()
-                )
+                let hint = r#"a JSON object with `quality` and `fairness` lists of {"metric", "min", "max", "maxRegression"}"#;
+                Hinted::new(format!("{}: not a valid gate spec", path.display()), hint)
             })?)
         }
         None => None,
@@ -312,12 +307,8 @@ fn run_release(args: RunArgs) -> anyhow::Result<ExitCode> {
     let source = Source::workdir(&args.repo)?;
     let repo = tollgate_spec::load(&source, &LoadOptions::default())?;
     if let Some(f) = repo.findings.iter().find(|f| f.severity == tollgate_spec::diag::Severity::Fatal) {
-        anyhow::bail!(
-            "the config repo `{}` cannot be read: {}\nhint: `tollgate check --repo {}` lists every problem",
-            args.repo.display(),
-            f.message,
-            args.repo.display()
-        );
+        let message = format!("the config repo `{}` cannot be read: {}", args.repo.display(), f.message);
+        return Err(Hinted::new(message, format!("`tollgate check --repo {}` lists every problem", args.repo.display())).into());
     }
     let options = GateRunOptions {
         device: args.device.device(),

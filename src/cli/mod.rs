@@ -108,10 +108,7 @@ pub(crate) fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
 
 /// `--at` for clap: the message and its hint, as clap prints them before exiting with 2.
 pub(crate) fn parse_at(s: &str) -> Result<jiff::Timestamp, String> {
-    tollgate_spec::time::parse_at(s).map_err(|err| {
-        let cause = std::error::Error::source(&err).map_or_else(String::new, |c| format!(": {c}"));
-        format!("{err}{cause}\n\nhint: {}", err.hint())
-    })
+    tollgate_spec::time::parse_at(s).map_err(|err| format!("{}\n\nhint: {}", tollgate_error::chain(&err), err.hint()))
 }
 
 /// Writes one line to standard output (a closed pipe is not an error worth a panic).

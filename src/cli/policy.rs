@@ -44,7 +44,8 @@ fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let mut cases = Vec::new();
     collect(&args.dir, &args.dir, &mut sources, &mut cases)?;
     if sources.is_empty() {
-        anyhow::bail!("no `.rego` files under `{}`\nhint: pass the folder that holds your policies", args.dir.display());
+        let message = format!("no `.rego` files under `{}`", args.dir.display());
+        return Err(tollgate_error::Hinted::new(message, "pass the folder that holds your policies").into());
     }
     let holds_library = sources.iter().any(|(_, text)| text.lines().any(|l| l.trim_start().starts_with("package tollgate.lib.")));
     let bundle = match Bundle::compile(&sources, !args.no_default_library && !holds_library) {

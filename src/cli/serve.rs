@@ -51,8 +51,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(
             tollgate_webhooks::tls::server_config(cert, key)
-                .context("failed to set up TLS")
-                .map_err(|e| e.context("hint: give a PEM certificate chain and its PEM private key"))?,
+                .context(tollgate_error::Hinted::new("failed to set up TLS", "give a PEM certificate chain and its PEM private key"))?,
         ),
         _ => None,
     };
@@ -85,7 +84,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             async move {
                 loop {
                     if let Err(err) = state.service.prepare().await {
-                        tracing::warn!(error = %tollgate_controller::error_chain(&err), "the config repo could not be prepared");
+                        tracing::warn!(error = %tollgate_error::chain(&err), "the config repo could not be prepared");
                     }
                     tokio::select! {
                         _ = stop.wait_for(|s| *s) => break,

@@ -74,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 format!("known environments: {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
             };
-            bail!("Environment `{name}` does not exist\nhint: {known}");
+            return Err(tollgate_error::Hinted::new(format!("Environment `{name}` does not exist"), known).into());
         }
     }
 

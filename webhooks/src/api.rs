@@ -85,11 +85,11 @@ impl From<ServiceError> for ApiError {
             | ServiceError::NotReady { .. }
             | ServiceError::NotRevoked { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
-        let hint = err.hint();
+        let hint = tollgate_controller::hint_of(&err);
         // Causes name files and commits, never secrets; the whole chain helps whoever operates it.
         let message = if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = %err, "api call failed");
-            tollgate_controller::error_chain(&err)
+            tollgate_error::chain(&err)
         } else {
             err.to_string()
         };

@@ -56,10 +56,11 @@ fn codegen(check: bool) -> anyhow::Result<()> {
 }
 
 fn tidy() -> anyhow::Result<()> {
-    let problems = tidy::violations()?;
+    let mut problems = tidy::violations()?;
+    problems.extend(tidy::hints_in_messages()?);
     if !problems.is_empty() {
-        bail!("the dependency graph breaks the architecture:\n  {}\nhint: see ARCHITECTURE.md, \"Invariants\"", problems.join("\n  "));
+        bail!("the workspace breaks the architecture:\n  {}\nhint: see ARCHITECTURE.md, \"Invariants\"", problems.join("\n  "));
     }
-    eprintln!("the dependency graph keeps every invariant");
+    eprintln!("the dependency graph and the error messages keep every invariant");
     Ok(())
 }

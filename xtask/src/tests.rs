@@ -26,3 +26,10 @@ fn architecture_invariants_hold() {
     let problems = tidy::violations().unwrap();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The error convention (tollgate-error): a hint is data on an error, never in its message.
+#[test]
+fn no_error_message_holds_a_hint() {
+    let problems = tidy::hints_in_messages().unwrap();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

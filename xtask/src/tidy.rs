@@ -9,8 +9,13 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-/// Which workspace crates each product crate may depend on (normal dependencies).
+/// Crates every product crate may depend on: the error convention.
+const FOUNDATION: &[&str] = &["tollgate-error"];
+
+/// Which workspace crates each product crate may depend on (normal dependencies), besides
+/// [`FOUNDATION`].
 const LAYERS: &[(&str, &[&str])] = &[
+    ("tollgate-error", &[]),
     ("tollgate-spec", &[]),
     ("tollgate-policy", &["tollgate-spec"]),
     ("tollgate-check", &["tollgate-spec", "tollgate-policy"]),
@@ -123,7 +128,7 @@ fn check(graph: &BTreeMap<String, Package>) -> Vec<String> {
             out.push(format!("{krate}: not in the workspace (update xtask/src/tidy.rs and ARCHITECTURE.md)"));
             continue;
         }
-        for dep in direct(krate).into_iter().filter(|d| d.starts_with("tollgate-") && !allowed.contains(d)) {
+        for dep in direct(krate).into_iter().filter(|d| d.starts_with("tollgate-") && !allowed.contains(d) && !FOUNDATION.contains(d)) {
             out.push(format!("{krate} depends on {dep}; its layer allows only {allowed:?}"));
         }
     }
@@ -143,9 +148,62 @@ fn check(graph: &BTreeMap<String, Package>) -> Vec<String> {
     out
 }
 
+/// The error convention's one rule a build cannot check (tollgate-error): no `#[error(...)]`
+/// message in the workspace's sources holds a hint; a hint is data, given by `Hint::hint`.
+/// Returns `file:line: ...` for each one that does.
+pub fn hints_in_messages() -> anyhow::Result<Vec<String>> {
+    let root = super::workspace_root();
+    let mut out = Vec::new();
+    let mut todo = vec![root.clone()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list `{}`", dir.display()))? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if path.is_dir() {
+                if !name.starts_with('.') && !["target", "xtask", "node_modules"].contains(&name) {
+                    todo.push(path);
+                }
+            } else if name.ends_with(".rs") {
+                let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
+                let rel = path.strip_prefix(&root).unwrap_or(&path).display().to_string();
+                out.extend(
+                    error_messages_with_hints(&text).into_iter().map(|line| format!("{rel}:{line}: an `#[error]` message holds a hint")),
+                );
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The lines of `#[error(...)]` attributes in `text` that mention a hint.
+fn error_messages_with_hints(text: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("#[error(") {
+        let attribute = &rest[at..];
+        let end = attribute.find(")]").unwrap_or(attribute.len());
+        if attribute[..end].to_ascii_lowercase().contains("hint") {
+            lines.push(text[..text.len() - rest.len() + at].lines().count() + 1);
+        }
+        rest = &attribute[end.min(attribute.len())..];
+        if rest.len() == attribute.len() {
+            break;
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hints_in_error_messages_are_found() {
+        let text = "enum E {\n    #[error(\"no `x`\")]\n    A,\n    #[error(\n        \"no `y`\\nhint: add it\"\n    )]\n    B,\n    #[error(\"bad {hint}\")]\n    C { hint: String },\n}\n";
+        assert_eq!(error_messages_with_hints(text), [4, 8]);
+        assert_eq!(error_messages_with_hints("#[error(transparent)]\nX(Y),\n"), Vec::<usize>::new());
+    }
 
     fn graph(edges: &[(&str, &[&str])]) -> BTreeMap<String, Package> {
         let mut names: BTreeSet<&str> = LAYERS.iter().map(|(n, _)| *n).collect();

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{GateRunOptions, GatingError, ReleaseGates, render_text, run_release_gates};
-use crate::error_chain;
+use tollgate_error::chain as error_chain;
 use tollgate_spec::repo::Source;
 use tollgate_spec::{ConfigRepo, LoadOptions, load};
 
@@ -173,7 +173,8 @@ fn unknown_releases_and_paths_out_of_the_repo_are_errors_with_hints() {
     let root = examples();
     let err = run_release_gates(&load_repo(&root), "income-v9", &options(&root, None)).unwrap_err();
     assert!(matches!(err, GatingError::UnknownRelease { .. }));
-    assert!(err.to_string().contains("hint: releases here: "), "{err}");
+    assert_eq!(err.to_string(), "no release `income-v9` in the config repo");
+    assert!(crate::hint_of(&err).is_some_and(|h| h.starts_with("releases here: ")), "{err:?}");
     let dir = scratch();
     let dataset = dir.path().join("datasets/churn-eval.yaml");
     let text = std::fs::read_to_string(&dataset).unwrap().replace("uri: data/churn-eval.csv", "uri: ../../etc/passwd");

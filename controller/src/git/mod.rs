@@ -22,6 +22,7 @@ mod url;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -173,7 +174,7 @@ impl GitOutput {
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     /// The remote URL is malformed or of an unsupported kind.
-    #[error("invalid repository URL `{url}`: {reason} (hint: {hint})")]
+    #[error("invalid repository URL `{url}`: {reason}")]
     BadUrl {
         /// The URL, without credentials.
         url: String,
@@ -183,7 +184,7 @@ pub enum GitError {
         hint: &'static str,
     },
     /// The authentication does not fit the URL's scheme.
-    #[error("cannot use {auth} with `{url}` (hint: use {expected})")]
+    #[error("cannot use {auth} with `{url}`")]
     AuthMismatch {
         /// The URL, without credentials.
         url: String,
@@ -193,13 +194,13 @@ pub enum GitError {
         expected: &'static str,
     },
     /// The token could not be read.
-    #[error("cannot read the Git token from {from} (hint: set it, or point the token at a readable, non-empty file)")]
+    #[error("cannot read the Git token from {from}")]
     SecretUnavailable {
         /// Where it was looked for.
         from: String,
     },
     /// The ssh private key could not be read.
-    #[error("cannot read the ssh key `{path}` (hint: check the path and that tollgate may read it)")]
+    #[error("cannot read the ssh key `{path}`")]
     KeyFile {
         /// The key's path.
         path: PathBuf,
@@ -208,7 +209,7 @@ pub enum GitError {
         source: std::io::Error,
     },
     /// The `known_hosts` file could not be read.
-    #[error("cannot read the known_hosts file `{path}` (hint: create it with `ssh-keyscan HOST > FILE` and check the keys it holds)")]
+    #[error("cannot read the known_hosts file `{path}`")]
     KnownHostsFile {
         /// The file's path.
         path: PathBuf,
@@ -217,7 +218,7 @@ pub enum GitError {
         source: std::io::Error,
     },
     /// The CA bundle could not be read.
-    #[error("cannot read the CA bundle `{path}` (hint: point it at a readable PEM file)")]
+    #[error("cannot read the CA bundle `{path}`")]
     CaFile {
         /// The file's path.
         path: PathBuf,
@@ -226,14 +227,14 @@ pub enum GitError {
         source: std::io::Error,
     },
     /// The `git` program could not be run.
-    #[error("cannot run `git` (hint: install Git 2.31 or later and put it on `PATH`)")]
+    #[error("cannot run `git`")]
     GitNotFound {
         /// The error.
         #[source]
         source: std::io::Error,
     },
     /// The remote refused the credentials, or needs some and none were given.
-    #[error("authentication to `{url}` failed (hint: check that the token or key is valid and has access to the repository)")]
+    #[error("authentication to `{url}` failed")]
     AuthFailed {
         /// The URL, without credentials.
         url: String,
@@ -242,7 +243,7 @@ pub enum GitError {
         source: GitOutput,
     },
     /// The server's ssh host key is unknown or has changed.
-    #[error("the ssh host key of `{url}` is not trusted (hint: add the host's key to the known_hosts file)")]
+    #[error("the ssh host key of `{url}` is not trusted")]
     HostKey {
         /// The URL.
         url: String,
@@ -251,7 +252,7 @@ pub enum GitError {
         source: GitOutput,
     },
     /// ssh refused the key file because others may read it.
-    #[error("ssh refused the key for `{url}` because its permissions are too open (hint: `chmod 600` the key file)")]
+    #[error("ssh refused the key for `{url}` because its permissions are too open")]
     KeyPermissions {
         /// The URL.
         url: String,
@@ -260,9 +261,7 @@ pub enum GitError {
         source: GitOutput,
     },
     /// The server's TLS certificate is not trusted.
-    #[error(
-        "the TLS certificate of `{url}` is not trusted (hint: set `GIT_SSL_CAINFO` or `http.sslCAInfo` to the CA bundle that signed it)"
-    )]
+    #[error("the TLS certificate of `{url}` is not trusted")]
     Tls {
         /// The URL.
         url: String,
@@ -271,7 +270,7 @@ pub enum GitError {
         source: GitOutput,
     },
     /// The host could not be reached.
-    #[error("cannot reach `{url}` (hint: check the host name, the network, and any proxy settings)")]
+    #[error("cannot reach `{url}`")]
     Unreachable {
         /// The URL.
         url: String,
@@ -280,7 +279,7 @@ pub enum GitError {
         source: GitOutput,
     },
     /// There is no repository at the URL (or the credentials may not see it).
-    #[error("no repository at `{url}` (hint: check the URL; private repositories also answer this to wrong credentials)")]
+    #[error("no repository at `{url}`")]
     RepoNotFound {
         /// The URL.
         url: String,
@@ -289,7 +288,7 @@ pub enum GitError {
         source: GitOutput,
     },
     /// The operation ran past its time limit and was stopped.
-    #[error("`git {op}` for `{target}` took longer than {after:?} and was stopped (hint: check the network, or raise the timeout)")]
+    #[error("`git {op}` for `{target}` took longer than {after:?} and was stopped")]
     Timeout {
         /// The operation.
         op: &'static str,
@@ -310,7 +309,7 @@ pub enum GitError {
         source: GitOutput,
     },
     /// The tracked branch does not exist.
-    #[error("branch `{branch}` does not exist in `{target}` (hint: set the branch to one of: {available})")]
+    #[error("branch `{branch}` does not exist in `{target}`")]
     BranchNotFound {
         /// The branch.
         branch: String,
@@ -320,9 +319,7 @@ pub enum GitError {
         available: String,
     },
     /// The push was refused because the branch has commits the pushed commit does not contain.
-    #[error(
-        "push to `{branch}` of `{target}` was rejected as not a fast-forward (hint: fetch, rebuild the commit on the new tip, and push again)"
-    )]
+    #[error("push to `{branch}` of `{target}` was rejected as not a fast-forward")]
     NonFastForward {
         /// The branch pushed to.
         branch: String,
@@ -330,9 +327,7 @@ pub enum GitError {
         target: String,
     },
     /// The remote refused the push for another reason (a protected branch, a hook).
-    #[error(
-        "push to `{branch}` of `{target}` was refused by the remote: {reason} (hint: check branch protection and the credentials' write access)"
-    )]
+    #[error("push to `{branch}` of `{target}` was refused by the remote: {reason}")]
     PushRejected {
         /// The branch pushed to.
         branch: String,
@@ -342,9 +337,7 @@ pub enum GitError {
         reason: String,
     },
     /// A local push would move the branch checked out in a working copy.
-    #[error(
-        "branch `{branch}` is checked out in `{path}`; tollgate will not move it under the working copy (hint: push to another branch, or use a bare repository)"
-    )]
+    #[error("branch `{branch}` is checked out in `{path}`; tollgate will not move it under the working copy")]
     CheckedOut {
         /// The branch.
         branch: String,
@@ -361,9 +354,7 @@ pub enum GitError {
         source: git2::Error,
     },
     /// The cache folder could not be prepared.
-    #[error(
-        "cannot prepare the mirror folder `{path}` (hint: check that tollgate may write there; a damaged mirror may be deleted, it is cloned again)"
-    )]
+    #[error("cannot prepare the mirror folder `{path}`")]
     Cache {
         /// The folder.
         path: PathBuf,
@@ -371,6 +362,37 @@ pub enum GitError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl tollgate_error::Hint for GitError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            GitError::BadUrl { hint, .. } => Some(Cow::Borrowed(hint)),
+            GitError::AuthMismatch { expected, .. } => Some(format!("use {expected}").into()),
+            GitError::SecretUnavailable { .. } => Some(Cow::Borrowed("set it, or point the token at a readable, non-empty file")),
+            GitError::KeyFile { .. } => Some(Cow::Borrowed("check the path and that tollgate may read it")),
+            GitError::KnownHostsFile { .. } => Some(Cow::Borrowed("create it with `ssh-keyscan HOST > FILE` and check the keys it holds")),
+            GitError::CaFile { .. } => Some(Cow::Borrowed("point it at a readable PEM file")),
+            GitError::GitNotFound { .. } => Some(Cow::Borrowed("install Git 2.31 or later and put it on `PATH`")),
+            GitError::AuthFailed { .. } => Some(Cow::Borrowed("check that the token or key is valid and has access to the repository")),
+            GitError::HostKey { .. } => Some(Cow::Borrowed("add the host's key to the known_hosts file")),
+            GitError::KeyPermissions { .. } => Some(Cow::Borrowed("`chmod 600` the key file")),
+            GitError::Tls { .. } => Some(Cow::Borrowed("set `GIT_SSL_CAINFO` or `http.sslCAInfo` to the CA bundle that signed it")),
+            GitError::Unreachable { .. } => Some(Cow::Borrowed("check the host name, the network, and any proxy settings")),
+            GitError::RepoNotFound { .. } => {
+                Some(Cow::Borrowed("check the URL; private repositories also answer this to wrong credentials"))
+            }
+            GitError::Timeout { .. } => Some(Cow::Borrowed("check the network, or raise the timeout")),
+            GitError::BranchNotFound { available, .. } => Some(format!("set the branch to one of: {available}").into()),
+            GitError::NonFastForward { .. } => Some(Cow::Borrowed("fetch, rebuild the commit on the new tip, and push again")),
+            GitError::PushRejected { .. } => Some(Cow::Borrowed("check branch protection and the credentials' write access")),
+            GitError::CheckedOut { .. } => Some(Cow::Borrowed("push to another branch, or use a bare repository")),
+            GitError::Cache { .. } => {
+                Some(Cow::Borrowed("check that tollgate may write there; a damaged mirror may be deleted, it is cloned again"))
+            }
+            _ => None,
+        }
+    }
 }
 
 fn repo_err(context: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {

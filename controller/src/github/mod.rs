@@ -24,6 +24,7 @@ mod tests;
 use octocrab::Octocrab;
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// The API base URL of github.com.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -34,19 +35,19 @@ pub const DEFAULT_TOKEN_ENV: &str = "GITHUB_TOKEN";
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
     /// No GitHub repository is known for the config repo.
-    #[error("no GitHub repository to open the pull request in (hint: set `spec.github.repository: OWNER/NAME` in tollgate.yaml)")]
+    #[error("no GitHub repository to open the pull request in")]
     NoRepository,
     /// `spec.github` is malformed.
     #[error("invalid `spec.github` in tollgate.yaml: {0}")]
     BadConfig(String),
     /// The token variable is unset or empty.
-    #[error("the GitHub token is not set (hint: set the environment variable `{var}` to a token that may open pull requests)")]
+    #[error("the GitHub token is not set")]
     TokenUnavailable {
         /// The variable.
         var: String,
     },
     /// GitHub refused the token (401).
-    #[error("GitHub at `{api}` refused the token from `{var}`: {message} (hint: check that the token is valid and has not expired)")]
+    #[error("GitHub at `{api}` refused the token from `{var}`: {message}")]
     BadCredentials {
         /// The API base URL.
         api: String,
@@ -56,7 +57,7 @@ pub enum GitHubError {
         message: String,
     },
     /// GitHub answered with an error.
-    #[error("GitHub answered {status} to {what} in `{repo}`: {message} (hint: {hint})")]
+    #[error("GitHub answered {status} to {what} in `{repo}`: {message}")]
     Api {
         /// What was being done.
         what: &'static str,
@@ -70,7 +71,7 @@ pub enum GitHubError {
         hint: &'static str,
     },
     /// The request did not get an answer.
-    #[error("cannot reach GitHub at `{api}` to {what} (hint: check the network and `spec.github.apiUrl`)")]
+    #[error("cannot reach GitHub at `{api}` to {what}")]
     Transport {
         /// The API base URL.
         api: String,
@@ -80,6 +81,21 @@ pub enum GitHubError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl tollgate_error::Hint for GitHubError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            GitHubError::NoRepository => Some(Cow::Borrowed("set `spec.github.repository: OWNER/NAME` in tollgate.yaml")),
+            GitHubError::TokenUnavailable { var, .. } => {
+                Some(format!("set the environment variable `{var}` to a token that may open pull requests").into())
+            }
+            GitHubError::BadCredentials { .. } => Some(Cow::Borrowed("check that the token is valid and has not expired")),
+            GitHubError::Api { hint, .. } => Some(Cow::Borrowed(hint)),
+            GitHubError::Transport { .. } => Some(Cow::Borrowed("check the network and `spec.github.apiUrl`")),
+            _ => None,
+        }
+    }
 }
 
 /// `spec.github` of `tollgate.yaml`.

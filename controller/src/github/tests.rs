@@ -131,9 +131,10 @@ async fn a_bad_or_missing_token_is_a_clear_error_that_does_not_show_it() {
     assert!(double.pulls().is_empty());
 
     let err = Client::new(target(&double, "TOLLGATE_TEST_SURELY_UNSET_VARIABLE")).unwrap_err();
+    assert_eq!(err.to_string(), "the GitHub token is not set");
     assert_eq!(
-        err.to_string(),
-        "the GitHub token is not set (hint: set the environment variable `TOLLGATE_TEST_SURELY_UNSET_VARIABLE` to a token that may open pull requests)"
+        crate::hint_of(&err).as_deref(),
+        Some("set the environment variable `TOLLGATE_TEST_SURELY_UNSET_VARIABLE` to a token that may open pull requests")
     );
 }
 
@@ -145,7 +146,7 @@ async fn an_unknown_repository_says_where_to_look() {
     let err = Client::new(t).unwrap().find_open("b", "main").await.unwrap_err();
     let text = err.to_string();
     assert!(text.starts_with("GitHub answered 404 to list pull requests in `acme/other`: Not Found"), "{text}");
-    assert!(text.contains("hint: check `spec.github.repository`"), "{text}");
+    assert!(crate::hint_of(&err).is_some_and(|h| h.starts_with("check `spec.github.repository`")), "{err:?}");
 }
 
 #[tokio::test]

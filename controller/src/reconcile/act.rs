@@ -21,11 +21,11 @@ use super::pull_request::{self, PullRequests, Seen, Then, Trail};
 use super::records::{self, Batch};
 use super::view::StoreView;
 use super::{Action, Failure, PassReport, ReconcileError, SlotError};
-use crate::error_chain as chain;
 use crate::github::{self, PullState};
 use crate::promote;
 use tollgate_decision::approvals;
 use tollgate_decision::{Decision, PromotedInput, State};
+use tollgate_error::chain;
 use tollgate_spec::repo::RepoError;
 use tollgate_store::{AuditLog, RecordKind, StoreError};
 

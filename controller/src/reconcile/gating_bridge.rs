@@ -26,7 +26,7 @@ pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, roo
             digest: None,
             categories: Default::default(),
             failures: vec![],
-            error: Some(crate::error_chain(&e)),
+            error: Some(tollgate_error::chain(&e)),
             results: serde_json::Value::Null,
         },
     }

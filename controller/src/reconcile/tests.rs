@@ -307,10 +307,7 @@ async fn a_bad_token_writes_nothing_and_says_so() {
     let w = World::new("TOLLGATE_TEST_SURELY_UNSET_VARIABLE").await;
     let report = w.pass().await.unwrap();
     let reason = failure_of(&report, "income-v4", "dev");
-    assert!(
-        reason.contains("the GitHub token is not set (hint: set the environment variable `TOLLGATE_TEST_SURELY_UNSET_VARIABLE`"),
-        "{reason}"
-    );
+    assert!(reason.contains("the GitHub token is not set") && !reason.contains("hint"), "{reason}");
     assert_eq!(w.remote_branch(BRANCH), None);
     assert!(w.double.requests().is_empty(), "nothing was sent without a token");
 }

@@ -15,7 +15,10 @@ mod digest;
 mod parquet;
 mod schema;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+
+use tollgate_error::Hint;
 
 pub use batch::{Batch, Column};
 pub use digest::{Sha256Digest, sha256_file};
@@ -70,9 +73,7 @@ pub enum DatasetError {
         source: std::io::Error,
     },
     /// The CSV syntax is broken (unbalanced quotes, a row of the wrong width, invalid UTF-8).
-    #[error(
-        "{path}:{line}: malformed CSV\nhint: every row needs as many fields as the header, quoted with `\"` where a field holds a comma"
-    )]
+    #[error("{path}:{line}: malformed CSV")]
     Csv {
         path: PathBuf,
         line: u64,
@@ -80,18 +81,16 @@ pub enum DatasetError {
         source: ::csv::Error,
     },
     /// A column named by the schema is not in the file.
-    #[error("{path}: no column `{column}`; the file has {available}\nhint: check the column name and the dataset's schema")]
+    #[error("{path}: no column `{column}`; the file has {available}")]
     MissingColumn { path: PathBuf, column: String, available: String },
     /// A value does not have the column's declared type.
-    #[error("{path}:{line}: column `{column}`: expected {expected}, found `{value}`\nhint: {hint}")]
+    #[error("{path}:{line}: column `{column}`: expected {expected}, found `{value}`")]
     Type { path: PathBuf, line: u64, column: String, expected: &'static str, value: String, hint: &'static str },
     /// The file's SHA-256 is not the one the spec pins.
-    #[error(
-        "{path}: sha256 is `{actual}`, expected `{expected}`\nhint: the file changed since its digest was recorded; update the digest only if the change is intended"
-    )]
+    #[error("{path}: sha256 is `{actual}`, expected `{expected}`")]
     DigestMismatch { path: PathBuf, expected: Sha256Digest, actual: Sha256Digest },
     /// The expected digest is not 64 hexadecimal digits.
-    #[error("`{value}` is not a sha256 digest\nhint: give 64 hexadecimal digits, as `sha256sum` prints them")]
+    #[error("`{value}` is not a sha256 digest")]
     BadDigest { value: String },
     /// The Parquet file could not be decoded.
     #[error("{path}: invalid Parquet file")]
@@ -107,7 +106,7 @@ pub enum DatasetError {
     #[error("{path}: reading {format} needs tollgate built with the `{feature}` feature")]
     FeatureDisabled { path: PathBuf, format: &'static str, feature: &'static str },
     /// The format could not be told from the file name.
-    #[error("{path}: cannot tell the format from the file name\nhint: name the file `*.csv` or `*.parquet`, or give the format")]
+    #[error("{path}: cannot tell the format from the file name")]
     UnknownFormat { path: PathBuf },
     /// The callback that consumes batches failed.
     #[error("failed to process dataset `{path}`")]
@@ -116,6 +115,28 @@ pub enum DatasetError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl Hint for DatasetError {
+    fn hint(&self) -> Option<Cow<'_, str>> {
+        match self {
+            DatasetError::Csv { .. } => {
+                Some(Cow::Borrowed("every row needs as many fields as the header, quoted with `\"` where a field holds a comma"))
+            }
+            DatasetError::MissingColumn { .. } => Some(Cow::Borrowed("check the column name and the dataset's schema")),
+            DatasetError::Type { hint, .. } => Some(Cow::Borrowed(hint)),
+            DatasetError::DigestMismatch { .. } => {
+                Some(Cow::Borrowed("the file changed since its digest was recorded; update the digest only if the change is intended"))
+            }
+            DatasetError::BadDigest { .. } => Some(Cow::Borrowed("give 64 hexadecimal digits, as `sha256sum` prints them")),
+            DatasetError::UnknownFormat { .. } => Some(Cow::Borrowed("name the file `*.csv` or `*.parquet`, or give the format")),
+            DatasetError::Io { .. }
+            | DatasetError::Parquet { .. }
+            | DatasetError::ParquetType { .. }
+            | DatasetError::FeatureDisabled { .. }
+            | DatasetError::Consumer { .. } => None,
+        }
+    }
 }
 
 /// Options of one read.

@@ -116,7 +116,8 @@ fn bad_label_names_file_line_and_hint() {
     let err = evaluate(&request(&p, Predictions::Column { prediction: "p".into(), score: None }, &[])).unwrap_err();
     assert!(matches!(err, EvalError::Value { line: 3, .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("d.csv:3: column `y`: expected 0 or 1, found `2`\nhint: "), "{msg}");
+    assert!(msg.ends_with("d.csv:3: column `y`: expected 0 or 1, found `2`"), "{msg}");
+    assert!(tollgate_error::Hint::hint(&err).is_some_and(|h| !h.is_empty()));
 }
 
 #[test]

@@ -143,7 +143,7 @@ fn read_checked(
         }
         Err(err) => {
             findings.push(
-                Finding::new(Severity::Fatal, Stage::Input, "unreadable", file.path.as_str(), format!("{err:#}"))
+                Finding::new(Severity::Fatal, Stage::Input, "unreadable", file.path.as_str(), tollgate_error::chain(&err))
                     .hint("check the file's permissions"),
             );
             None

@@ -54,6 +54,12 @@ pub enum CronError {
     NeverFires,
 }
 
+impl tollgate_error::Hint for CronError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(CronError::hint(self).into())
+    }
+}
+
 impl CronError {
     /// What to write instead.
     pub fn hint(&self) -> String {

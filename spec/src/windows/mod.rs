@@ -118,6 +118,12 @@ pub enum WindowError {
     FreezeOrder { pointer: String, from: Timestamp, to: Timestamp },
 }
 
+impl tollgate_error::Hint for WindowError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(WindowError::hint(self).into())
+    }
+}
+
 impl WindowError {
     /// The JSON pointer of the value at fault.
     pub fn pointer(&self) -> &str {

@@ -107,6 +107,12 @@ pub enum YamlError {
     BadMerge { pos: Pos },
 }
 
+impl tollgate_error::Hint for YamlError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(YamlError::hint(self).into())
+    }
+}
+
 impl YamlError {
     /// Where the problem was found, when it has a place.
     pub fn pos(&self) -> Option<Pos> {
