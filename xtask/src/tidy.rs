@@ -184,7 +184,7 @@ fn error_messages_with_hints(text: &str) -> Vec<usize> {
         let attribute = &rest[at..];
         let end = attribute.find(")]").unwrap_or(attribute.len());
         if attribute[..end].to_ascii_lowercase().contains("hint") {
-            lines.push(text[..text.len() - rest.len() + at].lines().count() + 1);
+            lines.push(text[..text.len() - rest.len() + at].matches('\n').count() + 1);
         }
         rest = &attribute[end.min(attribute.len())..];
         if rest.len() == attribute.len() {
