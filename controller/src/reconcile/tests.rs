@@ -37,19 +37,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 struct World {
     tmp: tempfile::TempDir,
     remote: PathBuf,
@@ -79,7 +66,7 @@ impl World {
         let tmp = tempfile::tempdir().unwrap();
         let double = GitHubDouble::start("acme", "ml-config", TOKEN).unwrap();
         let work = tmp.path().join("work");
-        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), &work);
+        tollgate_test_support::copy_dir(&tollgate_test_support::examples(), &work);
         for file in drop {
             std::fs::remove_file(work.join(file)).unwrap();
         }
