@@ -8,7 +8,7 @@ use quick_xml::escape::escape;
 use serde_json::{Value, json};
 
 use crate::Report;
-use tollgate_spec::diag::{Finding, Severity};
+use tollgate_spec::diag::{Finding, Severity, printable};
 
 #[cfg(test)]
 mod tests;
@@ -64,7 +64,8 @@ fn text(report: &Report, color: bool) -> String {
     let paint = Paint { on: color };
     let mut out = String::new();
     for (file, findings) in group_by_file(&report.findings) {
-        let _ = writeln!(out, "{}", paint.wrap("1;4", file));
+        // Names and messages come from the repo: escaped, so that none can forge a line.
+        let _ = writeln!(out, "{}", paint.wrap("1;4", &printable(file)));
         let width = findings.iter().map(|f| position(f).len()).max().unwrap_or(0);
         let rule_width = findings.iter().map(|f| f.rule.len()).max().unwrap_or(0).min(32);
         for f in findings {
@@ -73,13 +74,13 @@ fn text(report: &Report, color: bool) -> String {
                 "  {:<width$}  {} {:<rule_width$}  {}",
                 position(f),
                 paint.severity(f.severity),
-                f.rule,
-                f.message,
+                printable(&f.rule),
+                printable(&f.message),
                 width = width,
                 rule_width = rule_width
             );
             if let Some(hint) = &f.hint {
-                let _ = writeln!(out, "  {:<width$}  {}", "", paint.wrap("2", &format!("hint: {hint}")), width = width);
+                let _ = writeln!(out, "  {:<width$}  {}", "", paint.wrap("2", &format!("hint: {}", printable(hint))), width = width);
             }
         }
         out.push('\n');

@@ -337,7 +337,8 @@ impl Service {
     /// [`ServiceError::Unauthenticated`] for a malformed, unknown, wrong or revoked token (the
     /// last three deliberately alike); [`ServiceError::Store`].
     pub async fn authenticate(&self, token: &str) -> Result<String, ServiceError> {
-        let (id, secret) = approvals::parse_token(token)?;
+        // A malformed token is refused as an unknown one is: one indistinguishable answer.
+        let Ok((id, secret)) = approvals::parse_token(token) else { return Err(TokenError::Invalid.into()) };
         match self.store().token(id).await? {
             Some(row) if row.revoked_at.is_none() && approvals::secret_matches(secret, &row.secret_hash) => Ok(row.user),
             _ => Err(TokenError::Invalid.into()),

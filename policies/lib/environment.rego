@@ -72,15 +72,16 @@ freezes := f if {
 	is_array(f)
 } else := []
 
-# A freeze that ends before it starts never holds, which is rarely what its author meant.
+# A freeze that ends before it starts, or when it starts, covers nothing, which is never what its
+# author meant (`tollgate windows` and check's windows stage refuse the same freezes).
 deny contains result if {
 	some i, freeze in freezes
 	from_ns := rfc3339_ns(util.field(freeze, "from", null))
 	to_ns := rfc3339_ns(util.field(freeze, "to", null))
-	to_ns < from_ns
+	to_ns <= from_ns
 	result := {
 		"id": "environment-freeze-order",
-		"msg": sprintf("freeze %d of environment `%s` ends (`%s`) before it starts (`%s`)", [i, util.name, freeze.to, freeze.from]),
+		"msg": sprintf("freeze %d of environment `%s` ends (`%s`) no later than it starts (`%s`)", [i, util.name, freeze.to, freeze.from]),
 		"path": sprintf("/spec/freezes/%d/to", [i]),
 		"hint": "swap `from` and `to`, or fix the dates",
 	}

@@ -110,7 +110,14 @@ test_reversed_freeze_is_denied if {
 	some r in results
 	r.id == "environment-freeze-order"
 	r.path == "/spec/freezes/1/to"
-	r.msg == "freeze 1 of environment `prod` ends (`2027-03-01T00:00:00Z`) before it starts (`2027-03-10T00:00:00Z`)"
+	r.msg == "freeze 1 of environment `prod` ends (`2027-03-01T00:00:00Z`) no later than it starts (`2027-03-10T00:00:00Z`)"
+}
+
+# Regression (issue #12): a freeze with `from == to` was refused by `tollgate windows` and check's
+# windows stage but passed this rule.
+test_a_freeze_that_ends_when_it_starts_is_denied if {
+	doc := with_spec(dev, {"freezes": [{"from": "2026-12-20T00:00:00Z", "to": "2026-12-20T01:00:00+01:00", "reason": "x"}]})
+	ids(deny) == {"environment-freeze-order"} with input as doc
 }
 
 test_freeze_order_compares_instants_not_strings if {

@@ -165,3 +165,45 @@ pub fn sort(findings: &mut [Finding]) {
         ))
     });
 }
+
+/// `text` as it may be shown on a terminal or in a CI log: control characters (newlines
+/// included) and the Unicode bidirectional controls are written as escapes (`\n`, `\u{1b}`,
+/// `\u{202e}`), so that a file name, a policy's message or a value from a config repo can
+/// neither start a line of its own (forging `::warning file=...` in a CI log, or a finding)
+/// nor reorder or hide what follows it. Every human output passes user text through it; the
+/// machine formats have escapes of their own.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control() || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn controls_and_bidi_characters_are_escaped() {
+        assert!(matches!(printable("releases/income-v2.yaml"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(printable("a\n::warning file=x::forged"), "a\\n::warning file=x::forged");
+        assert_eq!(printable("\x1b[31mred\x1b[0m\r\t"), "\\u{1b}[31mred\\u{1b}[0m\\r\\t");
+        assert_eq!(printable("evil\u{202e}lmy.yaml"), "evil\\u{202e}lmy.yaml");
+        assert_eq!(printable("\u{85}\u{2066}x\u{2069}"), "\\u{85}\\u{2066}x\\u{2069}");
+        // Letters, accents and emoji stay as they are.
+        assert_eq!(printable("Zürich ✓ 東京"), "Zürich ✓ 東京");
+    }
+}

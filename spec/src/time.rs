@@ -171,7 +171,8 @@ pub fn parse_duration(input: &str) -> Result<SignedDuration, TimeError> {
     // Order of units from largest to smallest, by position in this list.
     const RANK: [&str; 5] = ["d", "h", "m", "s", "ms"];
     let err = |problem| TimeError::Duration { input: input.to_owned(), problem };
-    let mut rest = input.trim();
+    // No spaces anywhere, as the schema's grammar says (issue #12: a leading space was accepted).
+    let mut rest = input;
     if rest.is_empty() {
         return Err(err("it is empty"));
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{DeviceArg, out, parse_at, parse_interval, runtime};
+use super::{DeviceArg, out, parse_at, parse_interval, runtime, say};
 use tollgate_controller::git::Fetcher;
 use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, Failure, GateSettings, Options, PassReport};
 use tollgate_controller::service::Service;
@@ -344,16 +344,16 @@ pub(crate) fn print_pass(report: &PassReport, format: Format, dry_run: bool, onc
             for a in &report.actions {
                 match a {
                     Action::Promoted { release, environment, commit, branch } => {
-                        out(format!("promoted {release} to {environment}: commit {} on {branch}", &commit[..commit.len().min(12)]));
+                        say(format!("promoted {release} to {environment}: commit {} on {branch}", &commit[..commit.len().min(12)]));
                     }
                     Action::Proposed { release, environment, branch, .. } => {
-                        out(format!("proposed {release} for {environment}: branch {branch} awaits merge"));
+                        say(format!("proposed {release} for {environment}: branch {branch} awaits merge"));
                     }
                     Action::PullRequest { release, environment, number, url, what } => {
-                        out(format!("pull request #{number} promoting {release} to {environment}: {what} ({url})"));
+                        say(format!("pull request #{number} promoting {release} to {environment}: {what} ({url})"));
                     }
                     Action::Healed { release, environment } => {
-                        out(format!("recorded the promotion of {release} to {environment} found in Git"))
+                        say(format!("recorded the promotion of {release} to {environment} found in Git"))
                     }
                     Action::Recorded { .. } => {}
                 }
@@ -370,26 +370,26 @@ pub(crate) fn print_pass(report: &PassReport, format: Format, dry_run: bool, onc
 fn print_failures(failures: &[Failure], retries: bool) {
     for f in failures {
         let next = f.retry_in_secs.filter(|_| retries).map_or_else(String::new, |s| format!(", next attempt in {s}s"));
-        out(format!("promotion of {} to {} failed (attempt {}{next}): {}", f.release, f.environment, f.attempts, f.reason));
+        say(format!("promotion of {} to {} failed (attempt {}{next}): {}", f.release, f.environment, f.attempts, f.reason));
     }
 }
 
 fn print_table(commit: &str, decisions: &[Decision], dry_run: bool) {
     let at = decisions.first().map(|d| d.inputs.now.clone()).unwrap_or_default();
-    out(format!("commit {} at {at}{}", &commit[..commit.len().min(12)], if dry_run { " (dry run)" } else { "" }));
+    say(format!("commit {} at {at}{}", &commit[..commit.len().min(12)], if dry_run { " (dry run)" } else { "" }));
     if decisions.is_empty() {
-        out("no releases");
+        say("no releases");
         return;
     }
     let rw = decisions.iter().map(|d| d.release.len()).max().unwrap_or(7).max(7);
     let ew = decisions.iter().map(|d| d.environment.len()).max().unwrap_or(3).max(3);
-    out(format!("{:rw$}  {:ew$}  {:16}  WHY", "RELEASE", "ENV", "STATE"));
+    say(format!("{:rw$}  {:ew$}  {:16}  WHY", "RELEASE", "ENV", "STATE"));
     let mut last = "";
     for d in decisions {
         let name = if d.release == last { "" } else { d.release.as_str() };
         last = &d.release;
         let why = d.reasons.first().map(|r| r.message.as_str()).unwrap_or("");
-        out(format!("{name:rw$}  {:ew$}  {:16}  {why}", d.environment, d.state.as_str()));
+        say(format!("{name:rw$}  {:ew$}  {:16}  {why}", d.environment, d.state.as_str()));
     }
 }
 
@@ -434,17 +434,17 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
 
 fn print_explain(d: &Decision, authors: &[String], failure: Option<&Failure>) {
     let i = &d.inputs;
-    out(format!("{} -> {}: {}", d.release, d.environment, d.state));
-    out(format!("decision {} at {}", d.id, i.now));
-    out("");
-    out("why:");
+    say(format!("{} -> {}: {}", d.release, d.environment, d.state));
+    say(format!("decision {} at {}", d.id, i.now));
+    say("");
+    say("why:");
     for r in &d.reasons {
         let kind = serde_json::to_value(r.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        out(format!("  {kind:10} {}", r.message));
+        say(format!("  {kind:10} {}", r.message));
     }
-    out("");
-    out("inputs:");
-    let row = |k: &str, v: String| out(format!("  {k:16} {v}"));
+    say("");
+    say("inputs:");
+    let row = |k: &str, v: String| say(format!("  {k:16} {v}"));
     row("commit", i.commit.clone().unwrap_or_default());
     row("policy bundle", i.policy_digest.clone().unwrap_or_else(|| "(did not compile)".into()));
     row("content digest", i.content_digest.clone());

@@ -111,6 +111,13 @@ pub(crate) fn parse_at(s: &str) -> Result<jiff::Timestamp, String> {
     tollgate_spec::time::parse_at(s).map_err(|err| format!("{}\n\nhint: {}", tollgate_error::chain(&err), err.hint()))
 }
 
+/// Writes one line of human output: what came from a config repo (names, messages, reasons) is
+/// escaped by [`tollgate_spec::diag::printable`], so that it can neither start a line of its own
+/// nor carry terminal controls.
+pub(crate) fn say(line: impl std::fmt::Display) {
+    out(tollgate_spec::diag::printable(&line.to_string()));
+}
+
 /// Writes one line to standard output (a closed pipe is not an error worth a panic).
 pub(crate) fn out(line: impl std::fmt::Display) {
     use std::io::Write as _;

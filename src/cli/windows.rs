@@ -100,7 +100,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let rendered = match args.format {
-        OutputFormat::Text => text(at, &rows),
+        // Each line escaped: names and reasons come from the repo (tollgate_spec::diag::printable).
+        OutputFormat::Text => text(at, &rows).lines().map(|l| format!("{}\n", tollgate_spec::diag::printable(l))).collect(),
         OutputFormat::Json => {
             let environments: Vec<Value> = rows
                 .iter()

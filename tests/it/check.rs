@@ -32,6 +32,22 @@ fn text_output_groups_findings_by_file_with_positions_and_hints() {
     assert!(text.contains("✗ 3 errors in 2 files"), "{text}");
 }
 
+/// Regression (issue #12): a file name with a newline was printed raw, so a crafted name forged
+/// lines of its own, such as a GitHub workflow command, in a CI log. Names, rules, messages and
+/// hints are escaped in the text report.
+#[test]
+fn a_crafted_file_name_cannot_forge_a_line_of_the_text_report() {
+    let repo = Scratch::examples();
+    let evil = "models/x\n::warning file=README.md,line=1::approved by security\u{202e}.yaml";
+    repo.write(evil, "apiVersion: tollgate.dev/v1alpha1\nkind: Modle\nmetadata:\n  name: x\n");
+    let out = tollgate(&["check", "--repo", repo.path().to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.lines().all(|l| !l.starts_with("::")), "{text}");
+    assert!(text.contains("models/x\\n::warning file=README.md,line=1::approved by security\\u{202e}.yaml\n"), "{text}");
+    assert!(!text.contains('\u{202e}'), "{text}");
+}
+
 #[test]
 fn unreadable_yaml_exits_2_and_says_where() {
     let repo = Scratch::examples();

@@ -593,6 +593,15 @@ async fn each_error_maps_to_its_status_and_code() {
             assert!(answer["error"]["hint"].as_str().is_some_and(|h| !h.is_empty()), "a hint: {row}");
         }
     }
+    // Regression (issue #12): a malformed token got another message than a well-formed unknown
+    // one; the docs promise one indistinguishable 401.
+    let unknown = format!("tg_{}_{}", "0".repeat(12), "0".repeat(64));
+    let revoked_like = call("GET", "/api/v1/whoami", Some(&unknown), None, "").await;
+    for malformed in ["tg_000000000000_nope", "nope", "tg_", &format!("{bob}x")] {
+        let answer = call("GET", "/api/v1/whoami", Some(malformed), None, "").await;
+        assert_eq!((answer.0, &answer.1), (revoked_like.0, &revoked_like.1), "{malformed}");
+    }
+    assert_eq!(revoked_like.1["error"]["message"], "invalid or revoked api token");
     let report = tollgate_store::verify_store(&app.store, &[]).await.expect("verify");
     assert_eq!(report.events, 2, "no error recorded anything (the two events are the tokens): {report:?}");
 

@@ -114,6 +114,9 @@ fn durations_follow_the_schema_grammar() {
         ("1w", "expected a unit: `d`, `h`, `m`, `s` or `ms`"),
         ("-1h", "expected a number"),
         ("1h 30m", "expected a number"),
+        (" 1h", "expected a number"),
+        ("1h ", "expected a number"),
+        ("\t30m", "expected a number"),
     ] {
         let err = parse_duration(bad).unwrap_err();
         assert_eq!(err.to_string(), format!("`{bad}` is not a valid duration: {problem}"));

@@ -321,7 +321,7 @@ impl Window {
     /// itself when none does; stops once past `limit`.
     fn covered_until(&self, t: Timestamp, limit: Timestamp) -> Timestamp {
         let Some(mut occ) = self.covering(t) else { return t };
-        while occ.closes < limit {
+        while occ.closes <= limit {
             // The last fire time at or before the end extends the run when it is a new one.
             match self.schedule.prev(occ.closes, &self.time_zone, occ.opened) {
                 Some(f) if f > occ.opened => occ = Occurrence { opened: f, closes: shift(f, self.duration) },
@@ -434,10 +434,16 @@ fn reason_at(windows: &Windows, t: Timestamp) -> Reason {
         .map_or(Reason::OutsideAllowWindows, |(w, occ)| Reason::window(w, occ))
 }
 
-/// The earliest instant at or after `t` (and before `limit`) when the environment is open.
+/// The horizon includes its last instant, and [`Schedule::next`] stops before its limit: the
+/// limit to hand it.
+fn just_after(limit: Timestamp) -> Timestamp {
+    shift(limit, SignedDuration::from_nanos(1))
+}
+
+/// The earliest instant at or after `t` (and at or before `limit`) when the environment is open.
 fn next_open(windows: &Windows, mut t: Timestamp, limit: Timestamp) -> Option<Timestamp> {
     let has_allow = windows.has_allow();
-    while t < limit {
+    while t <= limit {
         if let Some(end) = windows.freezes.iter().filter(|f| f.from <= t && t < f.to).map(|f| f.to).max() {
             t = end;
             continue;
@@ -448,7 +454,7 @@ fn next_open(windows: &Windows, mut t: Timestamp, limit: Timestamp) -> Option<Ti
             continue;
         }
         if has_allow && !windows.of_kind(WindowKind::Allow).any(|w| w.covering(t).is_some()) {
-            t = windows.of_kind(WindowKind::Allow).filter_map(|w| w.schedule.next(t, &w.time_zone, limit)).min()?;
+            t = windows.of_kind(WindowKind::Allow).filter_map(|w| w.schedule.next(t, &w.time_zone, just_after(limit))).min()?;
             continue;
         }
         return Some(t);
@@ -456,17 +462,17 @@ fn next_open(windows: &Windows, mut t: Timestamp, limit: Timestamp) -> Option<Ti
     None
 }
 
-/// The earliest instant after `t` (and before `limit`) when the environment, open at `t`, is
-/// closed.
+/// The earliest instant after `t` (and at or before `limit`) when the environment, open at `t`,
+/// is closed.
 fn next_close(windows: &Windows, t: Timestamp, limit: Timestamp) -> Option<Timestamp> {
     let freeze = windows.freezes.iter().filter(|f| f.from > t).map(|f| f.from).min();
-    let deny = windows.of_kind(WindowKind::Deny).filter_map(|w| w.schedule.next(t, &w.time_zone, limit)).min();
+    let deny = windows.of_kind(WindowKind::Deny).filter_map(|w| w.schedule.next(t, &w.time_zone, just_after(limit))).min();
     let allow_end = if windows.has_allow() {
         // Follow the allow windows from one to the next while they overlap or touch.
         let mut end = t;
         loop {
             let further = windows.of_kind(WindowKind::Allow).map(|w| w.covered_until(end, limit)).max().unwrap_or(end);
-            if further <= end || further >= limit {
+            if further <= end || further > limit {
                 end = further;
                 break;
             }
@@ -476,7 +482,7 @@ fn next_close(windows: &Windows, t: Timestamp, limit: Timestamp) -> Option<Times
     } else {
         None
     };
-    [freeze, deny, allow_end].into_iter().flatten().filter(|c| *c < limit).min()
+    [freeze, deny, allow_end].into_iter().flatten().filter(|c| *c <= limit).min()
 }
 
 static UTC_ZONE: TimeZone = TimeZone::UTC;

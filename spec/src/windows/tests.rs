@@ -244,6 +244,10 @@ fn year_end_and_leap_days() {
     let w = windows(json!({"windows": [{"kind": "allow", "schedule": "0 0 29 2 *", "duration": "1d"}]}));
     check(&w, "2027-06-01T00:00:00Z", false, "2028-02-29T00:00:00Z", "2028-02-29T00:00:00Z");
     check(&w, "2028-02-29T12:00:00Z", true, "2028-03-01T00:00:00Z", "2028-02-29T12:00:00Z");
+    // Regression (issue #12): an opening exactly at the horizon (366 days from 2027-02-28 is the
+    // leap day) was reported as none; asked one second earlier, it is beyond the horizon.
+    check(&w, "2027-02-28T00:00:00Z", false, "2028-02-29T00:00:00Z", "2028-02-29T00:00:00Z");
+    check(&w, "2027-02-27T23:59:59Z", false, "-", "-");
     // More than the horizon away: a clear "not within", and a longer horizon finds it.
     let s = check(&w, "2026-03-01T00:00:00Z", false, "-", "-");
     assert_eq!(s.searched_until, ts("2027-03-02T00:00:00Z"));
