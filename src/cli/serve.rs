@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tollgate_controller::service::Service;
+use tollgate_webhooks::Limits;
 use tollgate_webhooks::{AppState, Metrics};
 
 use super::control::{Looping, RepoArgs, default_replica, locate, options, run_loop};
@@ -115,7 +116,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let server = tokio::spawn({
             let stop_tx = Arc::clone(&stop_tx);
             async move {
-                let r = tollgate_webhooks::serve(listener, tollgate_webhooks::router(state), tls, shutdown, Duration::from_secs(10)).await;
+                let r = tollgate_webhooks::serve(
+                    listener,
+                    tollgate_webhooks::router(state),
+                    tls,
+                    shutdown,
+                    Duration::from_secs(10),
+                    Limits::default(),
+                )
+                .await;
                 let _ = stop_tx.send(true);
                 r
             }

@@ -11,6 +11,7 @@ pub mod api;
 mod auth;
 pub mod client;
 pub mod metrics;
+mod server;
 pub mod tls;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ use tollgate_controller::git::FetchTrigger;
 use tollgate_controller::service::Service;
 
 pub use metrics::Metrics;
+pub use server::Limits;
 
 /// The largest request body accepted (approvals carry at most a digest).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -71,7 +73,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish
-/// (at most `grace`). With `tls`, every connection is TLS (HTTP/1.1).
+/// (at most `grace`). With `tls`, every connection is TLS (HTTP/1.1). Plain or TLS, every
+/// connection is held to `limits`.
 ///
 /// # Errors
 ///
@@ -82,9 +85,7 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
+    limits: Limits,
 ) -> std::io::Result<()> {
-    match tls {
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
-        Some(config) => tls::serve(listener, app, config, shutdown, grace).await,
-    }
+    server::serve(listener, app, tls, shutdown, grace, limits).await
 }

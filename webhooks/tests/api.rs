@@ -85,6 +85,11 @@ impl Server {
 
     /// As [`Server::start`], with a reconcile loop's trigger.
     async fn start_with(tls: bool, reconcile: Option<FetchTrigger>) -> Server {
+        Server::start_limited(tls, reconcile, tollgate_webhooks::Limits::default()).await
+    }
+
+    /// As [`Server::start_with`], held to `limits`.
+    async fn start_limited(tls: bool, reconcile: Option<FetchTrigger>, limits: tollgate_webhooks::Limits) -> Server {
         let App { tmp, repo, store, state } = App::new(reconcile).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -109,6 +114,7 @@ impl Server {
                 let _ = stopped.await;
             },
             Duration::from_secs(5),
+            limits,
         ));
         Server { _tmp: tmp, repo, base, ca, store, stop: Some(stop), task }
     }
@@ -611,4 +617,69 @@ async fn each_error_maps_to_its_status_and_code() {
     assert_eq!((got, answer["error"]["code"].as_str()), (503, Some("unavailable")), "{answer}");
     let (got, _, _) = call("GET", "/readyz", None, None, "").await;
     assert_eq!(got, 503);
+}
+
+/// Regression (issue #12): plain HTTP had no header-read or idle timeout (50 half-sent requests
+/// exhausted a small process's descriptors), no connection limit, accepted request heads of any
+/// size, and made a Prometheus label of any method name. Plain and TLS listeners now share one
+/// accept loop held to `Limits`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_listener_is_held_to_its_limits() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let limits = tollgate_webhooks::Limits {
+        header_read_timeout: Duration::from_millis(500),
+        tls_handshake_timeout: Duration::from_millis(500),
+        max_connections: 2,
+        max_head_bytes: 8192,
+    };
+    let server = Server::start_limited(false, None, limits).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let closed_within = |mut s: tokio::net::TcpStream, d: Duration| async move {
+        let mut buf = Vec::new();
+        matches!(tokio::time::timeout(d, s.read_to_end(&mut buf)).await, Ok(Ok(_)))
+    };
+
+    // Half-sent headers, and a connection that never sends a byte: both cut off.
+    let mut half = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    half.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n").await.expect("write");
+    let idle = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let (a, b) = tokio::join!(closed_within(half, Duration::from_secs(5)), closed_within(idle, Duration::from_secs(5)));
+    assert!(a && b, "slow clients are cut off: half-sent {a}, idle {b}");
+
+    // Two connections held open: a third is not served until one of them ends.
+    let first = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let second = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = tokio::spawn({
+        let addr = addr.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+            s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.expect("write");
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).await.expect("read");
+            (started.elapsed(), String::from_utf8_lossy(&out).into_owned())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "a third connection was served beyond the limit of two");
+    drop((first, second));
+    let (waited, answer) = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("served once a slot frees").expect("task");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(waited >= Duration::from_millis(200), "{waited:?}");
+
+    // A request head beyond the limit is refused, not read on.
+    let huge = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-padding: {}\r\n\r\n", "a".repeat(20_000));
+    let (status, _) = raw(&server, &huge, b"").await;
+    assert_eq!(status, 431, "request header fields too large");
+
+    // Made-up methods share one label.
+    for method in ["FOO", "BAR", "BAZ"] {
+        let (status, _) = raw(&server, &format!("{method} /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"), b"").await;
+        assert_eq!(status, 405, "{method}");
+    }
+    let (_, metrics) = raw(&server, "GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", b"").await;
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+    assert!(!metrics.contains("FOO") && !metrics.contains("BAZ"), "{metrics}");
+    server.stop().await;
 }
