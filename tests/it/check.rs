@@ -217,6 +217,44 @@ fn symbolic_links_out_of_the_repo_are_refused() {
     assert_eq!(findings(&report, "duplicate-name").len(), 1);
 }
 
+/// Regression (issue #12): a dangling link and a loop of links were skipped without a word
+/// (exit 0); each is a finding that names the link.
+#[cfg(unix)]
+#[test]
+fn dangling_and_looping_links_are_findings() {
+    let repo = Scratch::examples();
+    std::os::unix::fs::symlink("gone.yaml", repo.path().join("models/dangling.yaml")).unwrap();
+    std::os::unix::fs::symlink("loop-b.yaml", repo.path().join("models/loop-a.yaml")).unwrap();
+    std::os::unix::fs::symlink("loop-a.yaml", repo.path().join("models/loop-b.yaml")).unwrap();
+    let (code, report) = check_json(repo.path(), &[]);
+    assert_eq!(code, 2, "{report:#}");
+    let refused: Vec<(String, String)> = findings(&report, "path")
+        .iter()
+        .map(|f| (f["file"].as_str().unwrap().to_owned(), f["message"].as_str().unwrap().to_owned()))
+        .collect();
+    let broken = |path: &str, target: &str| {
+        (
+            path.to_owned(),
+            format!("symbolic link `{path}` leads to no file (to `{target}`): its target is missing or the links form a loop"),
+        )
+    };
+    assert_eq!(
+        refused,
+        [
+            broken("models/dangling.yaml", "gone.yaml"),
+            broken("models/loop-a.yaml", "loop-b.yaml"),
+            broken("models/loop-b.yaml", "loop-a.yaml")
+        ],
+        "{report:#}"
+    );
+    // The same links, committed and read from the commit.
+    let git = repo.git_init();
+    drop(git);
+    let (code, report) = check_json(repo.path(), &["--rev", "HEAD"]);
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(findings(&report, "path").len(), 3, "{report:#}");
+}
+
 #[test]
 fn yaml_bombs_and_oversized_files_are_refused() {
     let repo = Scratch::examples();

@@ -30,6 +30,7 @@ use tollgate_controller::service::{ServiceError, Via};
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::error::ApiError;
 
 /// The `/api/v1` routes.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -39,73 +40,6 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/releases/{release}/environments/{env}", get(explain))
         .route("/releases/{release}/environments/{env}/approvals", get(list_approvals).post(approve).delete(revoke))
         .route("/reconcile", post(reconcile))
-}
-
-/// An API error: a status and a JSON body saying what and what to do.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    hint: Option<String>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>, hint: Option<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), hint }
-    }
-
-    pub(crate) fn unauthenticated(message: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            message,
-            Some("create a token with `tollgate token create --user NAME`".into()),
-        )
-    }
-
-    fn bad_request(message: impl Into<String>, hint: Option<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message, hint)
-    }
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(err: ServiceError) -> ApiError {
-        let (status, code) = match &err {
-            ServiceError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            ServiceError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-            ServiceError::Refused { .. } => (StatusCode::FORBIDDEN, "refused"),
-            ServiceError::NoSuchRelease { .. } => (StatusCode::NOT_FOUND, "no_such_release"),
-            ServiceError::NotOnPath { .. } => (StatusCode::NOT_FOUND, "not_on_path"),
-            ServiceError::ContentChanged { .. } => (StatusCode::CONFLICT, "content_changed"),
-            ServiceError::Reconcile(_)
-            | ServiceError::Fetch(_)
-            | ServiceError::Store(_)
-            | ServiceError::Audit(_)
-            | ServiceError::NotReady { .. }
-            | ServiceError::NotRevoked { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        };
-        let hint = tollgate_controller::hint_of(&err);
-        // Causes name files and commits, never secrets; the whole chain helps whoever operates it.
-        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(error = %err, "api call failed");
-            tollgate_error::chain(&err)
-        } else {
-            err.to_string()
-        };
-        ApiError::new(status, code, message, hint)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {"status": self.status.as_u16(), "code": self.code, "message": self.message, "hint": self.hint}});
-        let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tollgate\""));
-        }
-        response
-    }
 }
 
 /// `?at=TIME` on reads: what would be decided then.

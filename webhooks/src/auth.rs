@@ -7,7 +7,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use crate::AppState;
-use crate::api::ApiError;
+use crate::error::ApiError;
 
 /// The authenticated caller: the user their token belongs to. Whether they may do what they ask
 /// is decided by the service against the config at the commit acted on.

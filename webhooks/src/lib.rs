@@ -10,6 +10,7 @@
 pub mod api;
 mod auth;
 pub mod client;
+pub mod error;
 pub mod metrics;
 mod server;
 pub mod tls;

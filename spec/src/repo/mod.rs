@@ -111,6 +111,10 @@ pub enum PathError {
     /// The path is not valid UTF-8.
     #[error("path `{path}` is not valid UTF-8")]
     NotUtf8 { path: String },
+    /// A symbolic link inside the repo that leads to no file: its target is missing, or links
+    /// form a loop.
+    #[error("symbolic link `{path}` leads to no file (to `{target}`): its target is missing or the links form a loop")]
+    BrokenLink { path: String, target: String },
 }
 
 /// One file of the repo.
@@ -350,9 +354,13 @@ fn list_workdir(root: &Path) -> Result<Listing, RepoError> {
                     let target = std::fs::read_link(entry.path()).map(|t| t.display().to_string()).unwrap_or_default();
                     let escapes =
                         Path::new(&target).is_absolute() || Path::new(&target).components().any(|c| matches!(c, Component::ParentDir));
-                    if escapes {
-                        listing.refused.push(Refused { path: rel_str.clone(), error: PathError::LinkEscapes { path: rel_str, target } });
-                    }
+                    // Dangling, or a loop (issue #12: both were skipped without a word).
+                    let error = if escapes {
+                        PathError::LinkEscapes { path: rel_str.clone(), target }
+                    } else {
+                        PathError::BrokenLink { path: rel_str.clone(), target }
+                    };
+                    listing.refused.push(Refused { path: rel_str, error });
                     continue;
                 }
             }
@@ -406,6 +414,9 @@ fn list_commit(repo: &Repository, commit: Oid, prefix: &str) -> Result<Listing, 
     };
     let mut listing = Listing::default();
     let mut links: Vec<(RepoPath, Oid)> = Vec::new();
+    // Sizes from the object headers: a blob is read only when the loader asks for it, after
+    // the size limit (issue #12: every blob was loaded whole here).
+    let odb = repo.odb().map_err(|source| RepoError::Git { context: "cannot open the object database".into(), source })?;
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         let Ok(name) = entry.name() else {
             listing.refused.push(Refused { path: format!("{dir}<non-utf8>"), error: PathError::NotUtf8 { path: dir.to_owned() } });
@@ -418,7 +429,7 @@ fn list_commit(repo: &Repository, commit: Oid, prefix: &str) -> Result<Listing, 
                 match RepoPath::new(&raw) {
                     Ok(path) if entry.filemode() == 0o120000 => links.push((path, entry.id())),
                     Ok(path) => {
-                        let size = repo.find_blob(entry.id()).map(|b| b.size() as u64).unwrap_or(0);
+                        let size = odb.read_header(entry.id()).map(|(size, _)| size as u64).unwrap_or(0);
                         listing.files.push(RepoFile { path, blob: entry.id(), size });
                     }
                     Err(error) => listing.refused.push(Refused { path: raw, error }),
@@ -438,8 +449,10 @@ fn list_commit(repo: &Repository, commit: Oid, prefix: &str) -> Result<Listing, 
         let mut current_path = path.clone();
         let mut current_blob = blob;
         let mut resolved = None;
+        let mut first_target = None;
         for _ in 0..8 {
             let target = repo.find_blob(current_blob).map(|b| String::from_utf8_lossy(b.content()).into_owned()).unwrap_or_default();
+            first_target.get_or_insert_with(|| target.clone());
             match current_path.join_sibling(&target) {
                 Ok(next) => {
                     if let Some((blob, size)) = by_path.get(&next) {
@@ -465,7 +478,11 @@ fn list_commit(repo: &Repository, commit: Oid, prefix: &str) -> Result<Listing, 
                 listing.files.push(RepoFile { path, blob, size });
             }
             Some(Err(error)) => listing.refused.push(Refused { path: path.to_string(), error }),
-            None => {}
+            // Dangling, or a loop longer than the chain followed.
+            None => listing.refused.push(Refused {
+                path: path.to_string(),
+                error: PathError::BrokenLink { path: path.to_string(), target: first_target.unwrap_or_default() },
+            }),
         }
     }
     listing.files.sort_by(|a, b| a.path.cmp(&b.path));
