@@ -144,11 +144,11 @@ fn junit(report: &Report) -> String {
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{suite_failures}\" errors=\"{suite_errors}\" skipped=\"0\">",
-            escape(file.as_str()),
+            xml(file),
             cases.len()
         );
         for (case, findings) in cases {
-            let _ = write!(out, "    <testcase name=\"{}\" classname=\"{}\"", escape(case.as_str()), escape(file.as_str()));
+            let _ = write!(out, "    <testcase name=\"{}\" classname=\"{}\"", xml(case), xml(file));
             let blocking: Vec<&&Finding> = findings.iter().filter(|f| f.severity != Severity::Warning).collect();
             let warnings: Vec<&&Finding> = findings.iter().filter(|f| f.severity == Severity::Warning).collect();
             if blocking.is_empty() && warnings.is_empty() {
@@ -161,8 +161,8 @@ fn junit(report: &Report) -> String {
                 let _ = writeln!(
                     out,
                     "      <{tag} message=\"{}\" type=\"{}\">{}</{tag}>",
-                    escape(f.message.as_str()),
-                    escape(f.rule.as_str()),
+                    xml(&f.message),
+                    xml(&f.rule),
                     escape(detail(f).as_str())
                 );
             }
@@ -183,13 +183,19 @@ fn junit(report: &Report) -> String {
     out
 }
 
+/// Text for XML: control characters are not allowed in XML 1.0 and would forge lines in a
+/// viewer, so they are escaped first (`printable`), then XML's own five.
+fn xml(s: &str) -> String {
+    escape(printable(s).as_ref()).into_owned()
+}
+
 fn detail(f: &Finding) -> String {
-    let mut s = format!("{}: {} [{}] {}", f.location(), f.severity.as_str(), f.rule, f.message);
+    let mut s = format!("{}: {} [{}] {}", printable(&f.location()), f.severity.as_str(), printable(&f.rule), printable(&f.message));
     if let Some(p) = &f.pointer {
-        let _ = write!(s, " (at {p})");
+        let _ = write!(s, " (at {})", printable(p));
     }
     if let Some(h) = &f.hint {
-        let _ = write!(s, "\nhint: {h}");
+        let _ = write!(s, "\nhint: {}", printable(h));
     }
     s
 }

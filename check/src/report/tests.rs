@@ -123,3 +123,20 @@ fn machine_formats_parse() {
         }
     }
 }
+
+/// Regression (issue #12): control characters from a file name or a message went raw into the
+/// JUnit report, which XML 1.0 does not allow and a viewer shows as lines of their own; the text
+/// report escapes them too.
+#[test]
+fn control_characters_never_reach_text_or_junit() {
+    let mut r = report();
+    r.findings[0].file = "models/x\u{1b}[2K\n::warning file=a::forged.yaml".into();
+    r.findings[0].message = "unknown kind `Mo\u{1}dle`\r\u{202e}".into();
+    for format in [Format::Text, Format::Junit] {
+        let out = render(&r, format, false);
+        let bad: Vec<char> = out.chars().filter(|c| (c.is_control() && *c != '\n') || *c == '\u{202e}').collect();
+        assert!(bad.is_empty(), "{format:?}: {bad:?} in\n{out}");
+        assert!(out.lines().all(|l| !l.starts_with("::")), "{format:?}:\n{out}");
+        assert!(out.contains("models/x\\u{1b}[2K\\n::warning file=a::forged.yaml"), "{format:?}:\n{out}");
+    }
+}
