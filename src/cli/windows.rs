@@ -11,7 +11,7 @@ use clap::ValueEnum;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
-use tollgate_spec::diag::Severity;
+use tollgate_spec::diag::{Severity, printable};
 use tollgate_spec::repo::Source;
 use tollgate_spec::windows::{self, Reason, WindowState, Windows};
 use tollgate_spec::{Document, Kind, LoadOptions};
@@ -56,7 +56,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let source = Source::workdir(&args.repo)?;
     let repo = tollgate_spec::load(&source, &LoadOptions { jobs: 0 })?;
     // Any unreadable file could be the environment asked about: refuse rather than guess.
-    let fatal: Vec<String> = repo.findings.iter().filter(|f| f.severity == Severity::Fatal).map(ToString::to_string).collect();
+    // Each finding escaped: a file name or a message cannot add lines of its own.
+    let fatal: Vec<String> = repo
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Fatal)
+        .map(|f| {
+            let line = format!("{}: {} [{}]: {}", printable(&f.location()), f.severity.as_str(), printable(&f.rule), printable(&f.message));
+            f.hint.as_ref().map_or_else(|| line.clone(), |h| format!("{line}\n  hint: {}", printable(h)))
+        })
+        .collect();
     if !fatal.is_empty() {
         bail!("the config repo could not be read:\n{}", fatal.join("\n"));
     }
@@ -90,7 +99,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 for e in errors {
                     let at =
                         doc.locate(e.pointer(), &repo.settings.limits).map_or_else(String::new, |p| format!(":{}:{}", p.line, p.column));
-                    problems.push(format!("{}{at}: {}\n  hint: {}", doc.file.path, e.message(), e.hint()));
+                    let (file, message, hint) = (printable(doc.file.path.as_str()), e.message(), e.hint());
+                    problems.push(format!("{file}{at}: {}\n  hint: {}", printable(&message), printable(&hint)));
                 }
             }
         }

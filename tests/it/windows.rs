@@ -162,3 +162,21 @@ fn cron_macros_pass_the_schema_and_check() {
     let (c, report) = check_json(repo.path(), &[]);
     assert_eq!(c, 0, "{report:#}");
 }
+
+/// Regression (issue #12): errors on standard error quoted file names raw, so a crafted name
+/// could add lines or terminal controls there too.
+#[test]
+fn a_crafted_file_name_cannot_forge_lines_on_standard_error() {
+    let repo = Scratch::examples();
+    let text = std::fs::read_to_string(repo.path().join("environments/prod.yaml")).expect("prod");
+    repo.remove("environments/prod.yaml");
+    repo.write(
+        "environments/prod\n::error file=x::\u{1b}[2Kforged.yaml",
+        &text.replacen("schedule: \"0 9 * * 2-4\"", "schedule: \"0 9 * * 2-8\"", 1),
+    );
+    let out = tollgate(&["windows", "--repo", repo.path().to_str().unwrap(), "--env", "prod"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("environments/prod\\n::error file=x::\\u{1b}[2Kforged.yaml:21:"), "{err}");
+    assert!(err.lines().all(|l| !l.starts_with("::")) && !err.contains('\u{1b}'), "{err}");
+}

@@ -653,20 +653,19 @@ async fn every_listener_is_held_to_its_limits() {
     let waiting = tokio::spawn({
         let addr = addr.clone();
         async move {
-            let started = std::time::Instant::now();
             let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
             s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.expect("write");
             let mut out = Vec::new();
             s.read_to_end(&mut out).await.expect("read");
-            (started.elapsed(), String::from_utf8_lossy(&out).into_owned())
+            String::from_utf8_lossy(&out).into_owned()
         }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!waiting.is_finished(), "a third connection was served beyond the limit of two");
     drop((first, second));
-    let (waited, answer) = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("served once a slot frees").expect("task");
+    // (That it waited is the `is_finished` check above, not a measured time.)
+    let answer = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("served once a slot frees").expect("task");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(waited >= Duration::from_millis(200), "{waited:?}");
 
     // A request head beyond the limit is refused, not read on.
     let huge = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-padding: {}\r\n\r\n", "a".repeat(20_000));
