@@ -15,21 +15,18 @@ pub mod metrics;
 mod server;
 pub mod tls;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::net::TcpListener;
 use tollgate_controller::git::FetchTrigger;
 use tollgate_controller::service::Service;
 
 pub use metrics::Metrics;
-pub use server::Limits;
+pub use server::{Limits, serve};
 
 /// The largest request body accepted (approvals carry at most a digest).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -71,22 +68,4 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"ready": false, "error": err.to_string()}))).into_response()
         }
     }
-}
-
-/// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish
-/// (at most `grace`). With `tls`, every connection is TLS (HTTP/1.1). Plain or TLS, every
-/// connection is held to `limits`.
-///
-/// # Errors
-///
-/// When accepting connections fails for good.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
-    limits: Limits,
-) -> std::io::Result<()> {
-    server::serve(listener, app, tls, shutdown, grace, limits).await
 }

@@ -41,9 +41,15 @@ impl Default for Limits {
     }
 }
 
-/// Accepts connections until `shutdown`, then waits up to `grace` for open ones. With `tls`,
-/// every connection is TLS (HTTP/1.1).
-pub(crate) async fn serve(
+/// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish
+/// (at most `grace`). With `tls`, every connection is TLS (HTTP/1.1). Plain or TLS, every
+/// connection is held to `limits`.
+///
+/// # Errors
+///
+/// None today: a failed accept is logged and retried; the `Result` is for callers that await
+/// the server as they would `axum::serve`.
+pub async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
