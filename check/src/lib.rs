@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use tollgate_policy::{Bundle, ConvertedValue, PolicyError, PolicyInput};
+use tollgate_policy::{Bundle, ConvertedValue, Limits, PolicyError, PolicyInput};
 use tollgate_spec::Changes;
 use tollgate_spec::diag::{self, Finding, Severity, Stage};
 use tollgate_spec::refs::{self, Index};
@@ -114,14 +114,17 @@ pub fn load(dir: &Path, rev: Option<&str>, base: Option<&str>, jobs: usize) -> R
     Ok((repo, changes))
 }
 
-/// Compiles the repo's policy bundle (organisation policies plus the default library).
+/// Compiles the repo's policy bundle (organisation policies plus the default library), under
+/// the evaluation limits of `tollgate.yaml` (`spec.policies.timeout`, `maxMemoryBytes`).
 ///
 /// # Errors
 ///
-/// Returns one finding per policy file that does not compile.
+/// Returns one finding per policy file that does not compile (recursion included), or one for
+/// limits that are out of range.
 pub fn compile_policies(repo: &ConfigRepo) -> Result<Bundle, Vec<Finding>> {
+    let limits = policy_limits(repo)?;
     let sources: Vec<(String, String)> = repo.policies.iter().map(|(p, t)| (p.to_string(), t.clone())).collect();
-    Bundle::compile(&sources, repo.settings.default_library).map_err(|errors| {
+    let bundle = Bundle::compile(&sources, repo.settings.default_library).map_err(|errors| {
         errors
             .into_iter()
             .map(|e| match e {
@@ -134,9 +137,49 @@ pub fn compile_policies(repo: &ConfigRepo) -> Result<Bundle, Vec<Finding>> {
                 PolicyError::Eval { rule, message } => {
                     Finding::new(Severity::Fatal, Stage::Policy, "policy-compile", rule, message).hint("fix the policy")
                 }
+                PolicyError::Limit { policy, .. } => {
+                    Finding::new(Severity::Fatal, Stage::Policy, "policy-limit", policy, e.to_string()).hint("fix the policy")
+                }
             })
             .collect()
-    })
+    })?;
+    Ok(bundle.with_limits(limits))
+}
+
+/// The evaluation limits `tollgate.yaml` asks for, checked against what tollgate allows.
+fn policy_limits(repo: &ConfigRepo) -> Result<Limits, Vec<Finding>> {
+    let mut limits = Limits::default();
+    let settings = &repo.settings;
+    let config = repo.config();
+    let finding = |pointer: &str, message: String| {
+        let file = config.map_or(CONFIG_FILE, |c| c.file.path.as_str());
+        let mut f = Finding::new(Severity::Fatal, Stage::Input, "policy-limits", file, message).pointer(pointer);
+        if let Some(c) = config {
+            f = f.at(c.locate(pointer, &settings.limits)).document(c.id());
+        }
+        vec![f]
+    };
+    if let Some(text) = &settings.policy_timeout {
+        let parsed = tollgate_spec::time::parse_duration(text).map_err(|e| finding("/spec/policies/timeout", e.to_string()))?;
+        let timeout = parsed.unsigned_abs();
+        if timeout > Limits::MAX_TIMEOUT {
+            return Err(finding(
+                "/spec/policies/timeout",
+                format!("a policy timeout of {text} is longer than the {}s tollgate allows", Limits::MAX_TIMEOUT.as_secs()),
+            ));
+        }
+        limits.timeout = timeout;
+    }
+    if let Some(bytes) = settings.policy_memory {
+        if bytes < Limits::MIN_MEMORY {
+            return Err(finding(
+                "/spec/policies/maxMemoryBytes",
+                format!("a policy memory budget of {bytes} bytes is below the {} bytes tollgate needs", Limits::MIN_MEMORY),
+            ));
+        }
+        limits.memory = bytes;
+    }
+    Ok(limits)
 }
 
 /// Checks a loaded repo with a compiled bundle (or none, when it failed to compile).
@@ -361,6 +404,14 @@ fn evaluate_policies(repo: &ConfigRepo, index: &Index<'_>, bundle: &Bundle, scop
                                 out.push(f);
                             }
                         }
+                        Err(err @ PolicyError::Limit { .. }) => out.push(
+                            Finding::new(Severity::Fatal, Stage::Policy, "policy-limit", doc.file.path.as_str(), err.to_string())
+                                .at(Some(doc.start))
+                                .document(doc.id())
+                                .hint(
+                                    "fix the policy, or raise `spec.policies.timeout` / `maxMemoryBytes` in tollgate.yaml if it needs more",
+                                ),
+                        ),
                         Err(err) => out.push(
                             Finding::new(Severity::Fatal, Stage::Policy, "policy-eval", doc.file.path.as_str(), err.to_string())
                                 .at(Some(doc.start))

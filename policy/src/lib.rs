@@ -13,8 +13,14 @@
 //! Policies cannot reach the network: regorus is built without its `http` and `opa-runtime`
 //! features, so `http.send` and `opa.runtime` do not exist and a policy naming them does not
 //! compile.
+//!
+//! Policies cannot take the process down: recursive rules and functions (which regorus would
+//! follow until the stack overflows) and over-long dependency chains are refused when a bundle is
+//! compiled, and every evaluation runs under a time and a memory budget ([`Limits`]), ending in
+//! [`PolicyError::Limit`] instead of a hang or an abort.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,11 +28,20 @@ use regorus::{Engine, Value as RValue};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod guards;
 mod library;
+mod limits;
+#[cfg(test)]
+mod limits_tests;
+mod recursion;
 #[cfg(test)]
 mod tests;
 
 pub use library::DEFAULT_LIBRARY;
+pub use limits::{Exceeded, Limits};
+pub use recursion::MAX_CHAIN;
+
+use limits::Budget;
 
 /// Errors compiling or evaluating policies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +52,14 @@ pub enum PolicyError {
     /// Evaluating a rule failed at run time (a builtin error, a conflict).
     #[error("evaluating `{rule}` failed: {message}")]
     Eval { rule: String, message: String },
+    /// Evaluating a rule ran past one of the bundle's [`Limits`] and was stopped.
+    #[error("evaluating `{rule}` ({policy}) was stopped: it exceeded {exceeded}")]
+    Limit {
+        rule: String,
+        /// The file that declares the rule's package.
+        policy: String,
+        exceeded: Exceeded,
+    },
 }
 
 /// One message produced by a `deny`, `violation` or `warn` rule.
@@ -72,6 +95,9 @@ pub struct Bundle {
     defined: Arc<HashSet<String>>,
     packages: Arc<Vec<String>>,
     sources: Arc<Vec<(String, String)>>,
+    /// The first file declaring each package, to name it in errors.
+    files: Arc<HashMap<String, String>>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Bundle {
@@ -94,8 +120,10 @@ impl Bundle {
         all.extend(sources.iter().cloned());
         let mut engine = Engine::new();
         engine.set_strict_builtin_errors(false);
+        guards::register(&mut engine).map_err(|e| vec![PolicyError::Eval { rule: "numbers.range".to_owned(), message: e.to_string() }])?;
         let mut errors = Vec::new();
         let mut packages = Vec::new();
+        let mut files = HashMap::new();
         let mut defined = HashSet::new();
         for (path, text) in &all {
             let forbidden = forbidden_calls(path, text);
@@ -111,10 +139,14 @@ impl Bundle {
                             defined.insert(format!("{package}.{rule}"));
                         }
                     }
+                    files.entry(package.clone()).or_insert_with(|| path.clone());
                     packages.push(package);
                 }
                 Err(err) => errors.push(compile_error(path, &err.to_string())),
             }
+        }
+        if errors.is_empty() {
+            errors.extend(recursion::check(engine.get_modules()));
         }
         if errors.is_empty() {
             // Evaluating once surfaces errors that only show when rules are linked together.
@@ -144,7 +176,36 @@ impl Bundle {
             defined: Arc::new(defined),
             packages: Arc::new(packages),
             sources: Arc::new(all),
-        })
+            files: Arc::new(files),
+            limits: Limits::default(),
+        }
+        .with_limits(Limits::default()))
+    }
+
+    /// The bundle with other evaluation limits (every bundle starts with [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Bundle {
+        let check_interval = NonZeroU32::new(32).unwrap_or(NonZeroU32::MIN);
+        self.engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig { limit: limits.timeout, check_interval });
+        self.limits = limits;
+        self
+    }
+
+    /// What one evaluation may spend.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The error for a failed evaluation of `rule`: a limit, or what regorus said.
+    fn eval_error(&self, rule: &str, err: &anyhow::Error) -> PolicyError {
+        match limits::exceeded(err, &self.limits) {
+            Some(exceeded) => {
+                let package = rule.strip_prefix("data.").and_then(|r| r.rsplit_once('.')).map_or("", |(p, _)| p);
+                let policy = self.files.get(package).cloned().unwrap_or_else(|| "?".to_owned());
+                PolicyError::Limit { rule: rule.to_owned(), policy, exceeded }
+            }
+            None => PolicyError::Eval { rule: rule.to_owned(), message: one_line(&err.to_string()) },
+        }
     }
 
     /// The SHA-256 of every source file and its path: decisions record it.
@@ -164,11 +225,12 @@ impl Bundle {
 
     /// An evaluator for one thread; cloning the compiled engine is cheap next to compiling.
     pub fn evaluator(&self) -> Evaluator {
-        Evaluator { engine: self.engine.clone(), defined: self.defined.clone(), paths: HashMap::new() }
+        Evaluator { _budget: Budget::enter(&self.limits), bundle: self.clone(), engine: self.engine.clone(), paths: HashMap::new() }
     }
 
     /// Runs every `test_*` rule of the bundle's sources, like `opa test`.
     pub fn run_tests(&self, filter: Option<&str>) -> Vec<TestOutcome> {
+        let _budget = Budget::enter(&self.limits);
         let mut outcomes = Vec::new();
         for (path, text) in self.sources.iter() {
             let Some(package) = package_of(text) else { continue };
@@ -190,7 +252,7 @@ impl Bundle {
                     Ok(RValue::Bool(true)) => TestResult::Pass,
                     Ok(RValue::Undefined | RValue::Bool(false)) => TestResult::Fail,
                     Ok(other) => TestResult::Error(format!("test returned `{other}`, not `true`")),
-                    Err(err) => TestResult::Error(err.to_string()),
+                    Err(err) => TestResult::Error(self.eval_error(&full, &err).to_string()),
                 };
                 outcomes.push(TestOutcome { file: path.clone(), name: full, result: outcome, elapsed });
             }
@@ -218,8 +280,10 @@ pub enum TestResult {
 
 /// Evaluates policies for one document at a time; one per thread.
 pub struct Evaluator {
+    /// The bundle's memory ceiling holds while this evaluator lives.
+    _budget: Budget,
+    bundle: Bundle,
     engine: Engine,
-    defined: Arc<HashSet<String>>,
     /// Per package, the `data.<package>.<rule>` paths of the rules it defines, built once.
     paths: HashMap<String, Vec<(&'static str, String)>>,
 }
@@ -238,7 +302,7 @@ impl Evaluator {
                 let defined = RULES
                     .into_iter()
                     .map(|rule| (rule, format!("data.{package}.{rule}")))
-                    .filter(|(_, path)| self.defined.contains(&path[5..]))
+                    .filter(|(_, path)| self.bundle.defined.contains(&path[5..]))
                     .collect();
                 self.paths.insert(package.clone(), defined);
             }
@@ -247,8 +311,20 @@ impl Evaluator {
                     self.engine.set_input(input.0.clone());
                     input_set = true;
                 }
-                let value =
-                    self.engine.eval_rule(path.clone()).map_err(|e| PolicyError::Eval { rule: path.clone(), message: e.to_string() })?;
+                // A panic in the engine (a bug there, reached by some policy) ends this
+                // evaluation, not the process; the engine is replaced, as its state is unknown.
+                let value = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.engine.eval_rule(path.clone()))) {
+                    Ok(result) => result.map_err(|e| self.bundle.eval_error(path, &e))?,
+                    Err(panic) => {
+                        self.engine = self.bundle.engine.clone();
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        return Err(PolicyError::Eval { rule: path.clone(), message: format!("the policy engine failed: {message}") });
+                    }
+                };
                 collect(&value, rule, package, &mut results);
             }
         }
@@ -381,6 +457,18 @@ fn compile_error(path: &str, text: &str) -> PolicyError {
     PolicyError::Compile { file: path.to_owned(), line, column, message }
 }
 
+/// A regorus error on one line: `file:line:column: message` from its `--> file:line:column`,
+/// source excerpt and `error: message` lines.
+fn one_line(text: &str) -> String {
+    let location = text.lines().find_map(|l| l.trim().strip_prefix("--> ")).map(str::trim);
+    let message = text.lines().map(str::trim).find_map(|l| l.strip_prefix("error:")).map(str::trim);
+    match (location, message) {
+        (Some(location), Some(message)) => format!("{location}: {message}"),
+        (None, Some(message)) => message.to_owned(),
+        _ => text.trim().lines().map(str::trim).collect::<Vec<_>>().join(" "),
+    }
+}
+
 /// Builtins that reach the network or the host. regorus is built without them, so they would
 /// only fail when a rule reaches them at run time; naming them is refused up front instead.
 const FORBIDDEN_BUILTINS: [&str; 3] = ["http.send", "net.lookup_ip_addr", "opa.runtime"];
@@ -486,6 +574,7 @@ pub fn run_cases(bundle: &Bundle, file: &str, text: &str) -> Result<Vec<TestOutc
     let docs = tollgate_spec::yaml::parse_documents(text.as_bytes(), &tollgate_spec::yaml::Limits::default()).map_err(|e| {
         CaseError::Yaml { file: file.to_owned(), message: format!("{}: {e}", e.pos().map(|p| p.to_string()).unwrap_or_default()) }
     })?;
+    let _budget = Budget::enter(&bundle.limits);
     let mut outcomes = Vec::new();
     for doc in docs {
         let cases = match doc.value {
@@ -511,7 +600,7 @@ pub fn run_cases(bundle: &Bundle, file: &str, text: &str) -> Result<Vec<TestOutc
                     let got = serde_json::to_value(&value).unwrap_or(Value::Null);
                     if same_result(&got, &want) { TestResult::Pass } else { TestResult::Error(format!("want {}, got {}", want, got)) }
                 }
-                Err(e) => TestResult::Error(e.to_string()),
+                Err(e) => TestResult::Error(bundle.eval_error(query, &e).to_string()),
             };
             outcomes.push(TestOutcome { file: file.to_owned(), name: format!("{query} ({note})"), result, elapsed });
         }

@@ -162,11 +162,12 @@ impl TorchModel {
 /// Freeing one 32 MiB block (glibc's largest dynamic mmap threshold) raises the mmap threshold
 /// to 32 MiB and the trim threshold to 64 MiB for the process, as a long-running Python process
 /// ends up with; the cost is that up to 64 MiB of freed heap is kept for reuse. `mallopt` would
-/// say this directly but needs `unsafe` FFI, which the workspace forbids. With another
-/// allocator this is one allocation and nothing else.
+/// say this directly but needs `unsafe` FFI, which the workspace forbids. The block is allocated
+/// as a tensor, through libtorch's CPU allocator (glibc's `posix_memalign`): Rust's own
+/// allocations go to mimalloc (ADR 0043) and would not reach glibc.
 fn keep_freed_memory() {
-    const BLOCK: usize = 32 * 1024 * 1024 - 64 * 1024;
-    let block: Vec<u8> = Vec::with_capacity(BLOCK);
+    const BLOCK: i64 = 32 * 1024 * 1024 - 64 * 1024;
+    let block = Tensor::empty([BLOCK], (Kind::Uint8, tch::Device::Cpu));
     // Without black_box the optimiser may drop an allocation nothing reads.
     drop(std::hint::black_box(block));
 }

@@ -62,3 +62,58 @@ async fn readiness_answers_from_the_last_prepare_without_preparing_or_waiting() 
     let err = service.ready().await.unwrap_err();
     assert!(matches!(err, ServiceError::NotReady { .. }), "{err:?}");
 }
+
+/// Regression (issue #12 item 1): a merged recursive policy overflowed the stack in the prepare
+/// that readiness, the API and the reconciler run, aborting the server. It is refused when the
+/// bundle compiles now, the service stays up, and nothing is promoted while it is there; a policy
+/// that runs too long is stopped at its time budget. Removing them makes the service whole again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recursive_or_endless_policy_blocks_decisions_but_never_takes_the_service_down() {
+    let (repo, git) = committed_examples();
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo.path(), tmp.path().join("config")).unwrap();
+    let service = service(tmp.path()).await;
+    service.prepare().await.unwrap();
+    let blocked_by = |status: &super::StatusReport, needle: &str| {
+        status.decisions.iter().filter(|d| d.reasons.iter().any(|r| r.message.contains(needle))).count()
+    };
+
+    std::fs::write(
+        repo.path().join("policies/loop.rego"),
+        "package tollgate.release\n\nspin(n) := spin(n + 1)\n\ndeny contains \"spun\" if spin(0) > 0\n",
+    )
+    .unwrap();
+    commit_all(&git, "a recursive policy");
+    service.prepare().await.unwrap();
+    assert!(service.ready().await.is_ok());
+    let status = service.status(jiff::Timestamp::now(), None).await.unwrap();
+    assert!(!status.decisions.is_empty());
+    assert_eq!(
+        blocked_by(&status, "`data.tollgate.release.spin` is recursive: data.tollgate.release.spin -> data.tollgate.release.spin"),
+        status.decisions.len(),
+        "{:?}",
+        status.decisions
+    );
+    assert!(status.decisions.iter().all(|d| d.state == tollgate_decision::State::Blocked));
+
+    // Not recursive, but it would run for minutes: stopped at a 100 ms budget.
+    std::fs::write(
+        repo.path().join("policies/loop.rego"),
+        "package tollgate.release\n\ndeny contains \"pairs\" if count({[a, b] | some a in numbers.range(1, 5000); some b in numbers.range(1, 5000)}) > 0\n",
+    )
+    .unwrap();
+    edit(repo.path(), "tollgate.yaml", "policies:\n", "policies:\n    timeout: 100ms\n");
+    commit_all(&git, "an endless policy");
+    service.prepare().await.unwrap();
+    let status = service.status(jiff::Timestamp::now(), None).await.unwrap();
+    let stopped = "(policies/loop.rego) was stopped: it exceeded its time budget of 100ms";
+    assert!(blocked_by(&status, stopped) > 0, "{:?}", status.decisions);
+    assert!(status.decisions.iter().all(|d| d.state == tollgate_decision::State::Blocked));
+
+    std::fs::remove_file(repo.path().join("policies/loop.rego")).unwrap();
+    commit_all(&git, "policies fixed");
+    service.prepare().await.unwrap();
+    let status = service.status(jiff::Timestamp::now(), None).await.unwrap();
+    assert_eq!(blocked_by(&status, stopped), 0);
+    assert!(status.decisions.iter().any(|d| d.state != tollgate_decision::State::Blocked), "{:?}", status.decisions);
+}

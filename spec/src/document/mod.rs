@@ -221,6 +221,11 @@ pub struct Settings {
     pub policy_paths: Vec<String>,
     pub default_library: bool,
     pub disabled_rules: Vec<String>,
+    /// `spec.policies.timeout` as written: time for one rule against one document (the policy
+    /// engine's default when absent). Parsed and range-checked where the bundle is compiled.
+    pub policy_timeout: Option<String>,
+    /// `spec.policies.maxMemoryBytes`: heap growth allowed while policies are evaluated.
+    pub policy_memory: Option<u64>,
     pub limits: crate::yaml::Limits,
     /// Promotion order from `spec.environments`.
     pub environments: Vec<String>,
@@ -236,6 +241,8 @@ impl Default for Settings {
             policy_paths: vec!["policies".into()],
             default_library: true,
             disabled_rules: Vec::new(),
+            policy_timeout: None,
+            policy_memory: None,
             limits: crate::yaml::Limits::default(),
             environments: Vec::new(),
         }
@@ -276,6 +283,8 @@ impl Settings {
             if let Some(v) = strings(policies.get("disabled")) {
                 s.disabled_rules = v;
             }
+            s.policy_timeout = policies.get("timeout").and_then(Value::as_str).map(str::to_owned);
+            s.policy_memory = policies.get("maxMemoryBytes").and_then(Value::as_u64);
         }
         if let Some(limits) = spec.get("limits") {
             let num = |k: &str| limits.get(k).and_then(Value::as_u64).and_then(|n| usize::try_from(n).ok());
