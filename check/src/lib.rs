@@ -137,11 +137,11 @@ pub fn compile_policies(repo: &ConfigRepo) -> Result<Bundle, Vec<Finding>> {
                 PolicyError::Eval { rule, message } => {
                     Finding::new(Severity::Fatal, Stage::Policy, "policy-compile", rule, message).hint("fix the policy")
                 }
-                PolicyError::Limit { policy, .. } => {
-                    Finding::new(Severity::Fatal, Stage::Policy, "policy-limit", policy, e.to_string()).hint("fix the policy")
+                PolicyError::Limit { ref policy, .. } => {
+                    Finding::new(Severity::Fatal, Stage::Policy, "policy-limit", policy.clone(), e.to_string()).hint("fix the policy")
                 }
             })
-            .collect()
+            .collect::<Vec<_>>()
     })?;
     Ok(bundle.with_limits(limits))
 }

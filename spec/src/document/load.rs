@@ -139,7 +139,7 @@ fn read_checked(
             }
             // Working-directory files get their blob id only when a comparison needs it.
             let blob = file.blob;
-            Some(FileData { path: file.path.clone(), bytes, blob })
+            Some(FileData::new(file.path.clone(), bytes, blob))
         }
         Err(err) => {
             findings.push(
@@ -248,7 +248,7 @@ pub(super) fn parse_file(data: &Arc<FileData>, is_plan: bool, globs: &Globs, lim
             Classified::Tollgate(kind) => {
                 let name = doc.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
                 if let Some((pointer, number)) = beyond_double(&doc.value) {
-                    let pos = yaml::locate_nearest(&data.bytes, doc.index, &pointer, limits).or(Some(doc.start));
+                    let pos = data.locate(doc.index, &pointer, limits).or(Some(doc.start));
                     let message = format!("integer `{number}` is beyond ±2^53, which tollgate cannot hash exactly");
                     findings.push(
                         Finding::new(Severity::Fatal, Stage::Input, "integer-range", path, message)
@@ -277,7 +277,7 @@ pub(super) fn parse_file(data: &Arc<FileData>, is_plan: bool, globs: &Globs, lim
             }
             Classified::Foreign => {}
             Classified::Bad { message, hint, pointer } => {
-                let pos = yaml::locate_nearest(&data.bytes, doc.index, pointer, limits).or(Some(doc.start));
+                let pos = data.locate(doc.index, pointer, limits).or(Some(doc.start));
                 findings.push(Finding::new(Severity::Fatal, Stage::Input, "kind", path, message).at(pos).pointer(pointer).hint(hint));
             }
         }

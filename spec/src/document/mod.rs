@@ -108,9 +108,21 @@ pub struct FileData {
     /// Git blob id of the bytes when read from a commit; zero for working-directory files,
     /// whose id [`FileData::blob_id`] computes on demand.
     pub blob: git2::Oid,
+    /// Where each node of the file starts, found in one pass the first time a finding in this
+    /// file needs a position.
+    positions: std::sync::OnceLock<crate::yaml::Positions>,
 }
 
 impl FileData {
+    pub fn new(path: RepoPath, bytes: Vec<u8>, blob: git2::Oid) -> FileData {
+        FileData { path, bytes, blob, positions: std::sync::OnceLock::new() }
+    }
+
+    /// Where the node at `pointer` of document `index` starts, or its nearest parent's.
+    pub fn locate(&self, index: usize, pointer: &str, limits: &crate::yaml::Limits) -> Option<Pos> {
+        self.positions.get_or_init(|| crate::yaml::Positions::of(&self.bytes, limits)).nearest(index, pointer)
+    }
+
     /// The Git blob id of the bytes (the same id `git hash-object` prints).
     pub fn blob_id(&self) -> git2::Oid {
         if self.blob.is_zero() { crate::repo::blob_id(&self.bytes) } else { self.blob }
@@ -149,7 +161,7 @@ impl Document {
     /// Where the value at `pointer` is written, or its nearest written parent.
     pub fn locate(&self, pointer: &str, limits: &crate::yaml::Limits) -> Option<Pos> {
         // JSON is YAML, so plans are located by the same parser.
-        crate::yaml::locate_nearest(&self.file.bytes, self.index, pointer, limits).or(Some(self.start))
+        self.file.locate(self.index, pointer, limits).or(Some(self.start))
     }
 }
 

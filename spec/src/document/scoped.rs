@@ -201,7 +201,7 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
     }
     let mut datas = Vec::with_capacity(missing.len());
     for &(path, oid, t) in &missing {
-        datas.push((Arc::new(FileData { path: path.clone(), bytes: read_blob(oid)?, blob: oid }), t));
+        datas.push((Arc::new(FileData::new(path.clone(), read_blob(oid)?, oid)), t));
     }
     let parsed = pool(options.jobs, || datas.par_iter().map(|(data, t)| summarize(data, *t, &globs, &limits)).collect::<Vec<_>>());
     for (&(path, oid, t), docs) in missing.iter().zip(parsed) {
@@ -221,7 +221,7 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
             Origin::Blob(oid) => *oid,
             Origin::Disk(_) => Oid::ZERO_SHA1,
         };
-        loaded.push((Arc::new(FileData { path: path.clone(), bytes, blob }), t));
+        loaded.push((Arc::new(FileData::new(path.clone(), bytes, blob)), t));
     }
     // What the base had in deleted and changed files: a document gone from them (deleted,
     // renamed, or no longer parsing) breaks whatever referenced it.
@@ -231,7 +231,7 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
         let docs = match cache.get(*oid, t) {
             Some(docs) => docs,
             None => {
-                let data = Arc::new(FileData { path: path.clone(), bytes: read_blob(*oid)?, blob: *oid });
+                let data = Arc::new(FileData::new(path.clone(), read_blob(*oid)?, *oid));
                 let docs = summarize(&data, t, &globs, &limits);
                 cache.put(*oid, t, docs.clone());
                 docs
@@ -309,7 +309,7 @@ pub fn load_scoped(dir: &Path, rev: Option<&str>, base: &str, options: &LoadOpti
     let mut context: Vec<(Arc<FileData>, Treatment)> = Vec::with_capacity(load_paths.len());
     for &(path, oid, t) in &unchanged {
         if load_paths.contains(path) {
-            context.push((Arc::new(FileData { path: path.clone(), bytes: read_blob(oid)?, blob: oid }), t));
+            context.push((Arc::new(FileData::new(path.clone(), read_blob(oid)?, oid)), t));
         }
     }
     let context_docs: Vec<(Vec<Document>, Vec<Finding>)> =

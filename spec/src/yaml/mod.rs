@@ -155,7 +155,7 @@ impl YamlError {
 /// Returns the first [`YamlError`] met; nothing partial is returned.
 pub fn parse_documents(bytes: &[u8], limits: &Limits) -> Result<Vec<YamlDocument>, YamlError> {
     let text = check_input(bytes, limits)?;
-    let mut builder = Builder::new(limits, None);
+    let mut builder = Builder::new(limits, false);
     builder.run(text)?;
     Ok(builder.documents)
 }
@@ -164,26 +164,82 @@ pub fn parse_documents(bytes: &[u8], limits: &Limits) -> Result<Vec<YamlDocument
 /// For a mapping entry, the position of its key is returned, which is where people look.
 ///
 /// Returns `None` when the file does not parse or the pointer does not exist; callers fall back
-/// to the nearest parent pointer.
+/// to the nearest parent pointer. This parses the file: to locate more than one pointer, build
+/// [`Positions`] once.
 pub fn locate(bytes: &[u8], index: usize, pointer: &str, limits: &Limits) -> Option<Pos> {
-    let text = check_input(bytes, limits).ok()?;
-    let tokens = split_pointer(pointer)?;
-    let mut builder = Builder::new(limits, Some(Target { doc: index, tokens, found: None }));
-    // An error after the target was found does not matter.
-    let _ = builder.run(text);
-    builder.target.and_then(|t| t.found)
+    Positions::of(bytes, limits).get(index, pointer)
 }
 
 /// Like [`locate`], but walks up to the nearest existing parent when the pointer is missing.
 pub fn locate_nearest(bytes: &[u8], index: usize, pointer: &str, limits: &Limits) -> Option<Pos> {
-    let mut pointer = pointer.to_owned();
-    loop {
-        if let Some(pos) = locate(bytes, index, &pointer, limits) {
-            return Some(pos);
+    Positions::of(bytes, limits).nearest(index, pointer)
+}
+
+/// Where every node of a file starts, by document and JSON pointer, found in one pass over the
+/// file: locating every finding of a file costs one parse, not one per finding (issue #12: a
+/// file of 4,000 documents took 116 s to check when each finding parsed it again).
+#[derive(Debug, Default)]
+pub struct Positions {
+    /// Per document index, each node's pointer (escaped as RFC 6901 writes it) and position.
+    documents: HashMap<usize, HashMap<String, Pos>>,
+}
+
+impl Positions {
+    /// Parses `bytes` once and records where each node starts. A file that stops parsing
+    /// keeps the positions found before the error.
+    pub fn of(bytes: &[u8], limits: &Limits) -> Positions {
+        let Ok(text) = check_input(bytes, limits) else { return Positions::default() };
+        let mut builder = Builder::new(limits, true);
+        // An error part-way does not take back what was found before it.
+        let _ = builder.run(text);
+        builder.positions.unwrap_or_default()
+    }
+
+    /// Where the node at `pointer` of document `index` starts (its key, for a mapping entry).
+    pub fn get(&self, index: usize, pointer: &str) -> Option<Pos> {
+        let nodes = self.documents.get(&index)?;
+        match nodes.get(pointer) {
+            Some(pos) => Some(*pos),
+            // An unusual but equivalent spelling (`~` escapes) is looked up in canonical form.
+            None if pointer.contains('~') => nodes.get(&canonical(pointer)?).copied(),
+            None => None,
         }
-        match pointer.rfind('/') {
-            Some(cut) => pointer.truncate(cut),
-            None => return None,
+    }
+
+    /// Like [`Positions::get`], but walks up to the nearest existing parent when the pointer is
+    /// missing.
+    pub fn nearest(&self, index: usize, pointer: &str) -> Option<Pos> {
+        let mut pointer = pointer;
+        loop {
+            if let Some(pos) = self.get(index, pointer) {
+                return Some(pos);
+            }
+            pointer = &pointer[..pointer.rfind('/')?];
+        }
+    }
+}
+
+/// A pointer with each token escaped the one way [`escape_token`] does.
+fn canonical(pointer: &str) -> Option<String> {
+    if pointer.is_empty() {
+        return Some(String::new());
+    }
+    let rest = pointer.strip_prefix('/')?;
+    let mut out = String::with_capacity(pointer.len());
+    for token in rest.split('/') {
+        out.push('/');
+        escape_token(&token.replace("~1", "/").replace("~0", "~"), &mut out);
+    }
+    Some(out)
+}
+
+/// Appends a pointer token, escaped as RFC 6901 says (`~` as `~0`, `/` as `~1`).
+fn escape_token(token: &str, out: &mut String) {
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
         }
     }
 }
@@ -195,21 +251,6 @@ fn check_input<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str, YamlErro
     let text = std::str::from_utf8(bytes).map_err(|e| YamlError::NotUtf8 { offset: e.valid_up_to() })?;
     // A byte-order mark is legal at the start; the scanner handles it, nothing to strip.
     Ok(text)
-}
-
-fn split_pointer(pointer: &str) -> Option<Vec<String>> {
-    if pointer.is_empty() {
-        return Some(Vec::new());
-    }
-    let rest = pointer.strip_prefix('/')?;
-    Some(rest.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect())
-}
-
-/// The pointer being searched for by [`locate`].
-struct Target {
-    doc: usize,
-    tokens: Vec<String>,
-    found: Option<Pos>,
 }
 
 enum Frame {
@@ -240,13 +281,16 @@ struct Builder<'l> {
     doc_start: Option<Pos>,
     root: Option<Value>,
     documents: Vec<YamlDocument>,
-    /// Set by [`locate`]: the current path is kept only then.
-    target: Option<Target>,
-    path: Vec<String>,
+    /// Set by [`Positions::of`]: the current pointer is kept, and every node's position, only
+    /// then.
+    positions: Option<Positions>,
+    /// The pointer of the current node, and where each of its tokens starts in it.
+    path: String,
+    tokens: Vec<usize>,
 }
 
 impl<'l> Builder<'l> {
-    fn new(limits: &'l Limits, target: Option<Target>) -> Self {
+    fn new(limits: &'l Limits, positions: bool) -> Self {
         Builder {
             limits,
             stack: Vec::new(),
@@ -256,8 +300,9 @@ impl<'l> Builder<'l> {
             doc_start: None,
             root: None,
             documents: Vec::new(),
-            target,
-            path: Vec::new(),
+            positions: positions.then(Positions::default),
+            path: String::new(),
+            tokens: Vec::new(),
         }
     }
 
@@ -271,26 +316,36 @@ impl<'l> Builder<'l> {
                 },
                 message: e.info().to_owned(),
             })?;
-            if self.target.as_ref().is_some_and(|t| t.found.is_some()) {
-                return Ok(());
-            }
             self.on_event(event, &span)?;
         }
         Ok(())
     }
 
     fn tracking(&self) -> bool {
-        self.target.as_ref().is_some_and(|t| t.doc == self.doc_index)
+        self.positions.is_some()
     }
 
-    /// Called when a node starts at the current path (with `pos` being its key, if any).
+    /// Called when a node starts at the current path (with `pos` being its key, if any). The
+    /// first node at a pointer wins, as a later duplicate is an error anyway.
     fn mark(&mut self, pos: Pos) {
-        if let Some(target) = &mut self.target
-            && target.doc == self.doc_index
-            && target.found.is_none()
-            && target.tokens == self.path
-        {
-            target.found = Some(pos);
+        if let Some(positions) = &mut self.positions {
+            let nodes = positions.documents.entry(self.doc_index).or_default();
+            if !nodes.contains_key(self.path.as_str()) {
+                nodes.insert(self.path.clone(), pos);
+            }
+        }
+    }
+
+    /// Extends the current pointer with one token.
+    fn push_token(&mut self, token: &str) {
+        self.tokens.push(self.path.len());
+        self.path.push('/');
+        escape_token(token, &mut self.path);
+    }
+
+    fn pop_token(&mut self) {
+        if let Some(len) = self.tokens.pop() {
+            self.path.truncate(len);
         }
     }
 
@@ -412,12 +467,13 @@ impl<'l> Builder<'l> {
         }
         match self.stack.last() {
             Some(Frame::Seq { items, .. }) => {
-                self.path.push(items.len().to_string());
+                let index = items.len().to_string();
+                self.push_token(&index);
                 self.mark(pos);
             }
             Some(Frame::Map { key: Some((key, key_pos)), .. }) => {
-                let key_pos = *key_pos;
-                self.path.push(key.clone());
+                let (key, key_pos) = (key.clone(), *key_pos);
+                self.push_token(&key);
                 self.mark(key_pos);
             }
             _ => self.mark(pos),
@@ -426,7 +482,7 @@ impl<'l> Builder<'l> {
 
     fn leave_child(&mut self) {
         if self.tracking() && !self.stack.is_empty() {
-            self.path.pop();
+            self.pop_token();
         }
     }
 
@@ -438,15 +494,16 @@ impl<'l> Builder<'l> {
         if self.tracking() {
             match self.stack.last() {
                 Some(Frame::Seq { items, .. }) => {
-                    self.path.push(items.len().to_string());
+                    let index = items.len().to_string();
+                    self.push_token(&index);
                     self.mark(pos);
-                    self.path.pop();
+                    self.pop_token();
                 }
                 Some(Frame::Map { key: Some((key, key_pos)), .. }) => {
-                    let key_pos = *key_pos;
-                    self.path.push(key.clone());
+                    let (key, key_pos) = (key.clone(), *key_pos);
+                    self.push_token(&key);
                     self.mark(key_pos);
-                    self.path.pop();
+                    self.pop_token();
                 }
                 _ => self.mark(pos),
             }

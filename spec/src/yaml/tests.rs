@@ -114,3 +114,22 @@ fn locate_handles_escaped_pointer_tokens() {
     let text = b"a/b:\n  c~d: 1\n";
     assert_eq!(locate(text, 0, "/a~1b/c~0d", &Limits::default()), Some(Pos { line: 2, column: 3 }));
 }
+
+/// Issue #12 item 2: every finding of a file is located from one parse ([`Positions`]), so a
+/// file of many documents costs one pass, not one per finding.
+#[test]
+fn positions_cover_every_document_of_a_file_from_one_pass() {
+    let text = b"kind: A\nlist: [x, y]\n---\nkind: B\nspec:\n  a/b: {c~d: 1}\n  items:\n    - name: one\n    - name: two\n---\nkind: C\nbroken: [\n";
+    let positions = Positions::of(text, &Limits::default());
+    assert_eq!(positions.get(0, "/list/1"), Some(Pos { line: 2, column: 11 }));
+    assert_eq!(positions.get(1, "/kind"), Some(Pos { line: 4, column: 1 }));
+    assert_eq!(positions.get(1, "/spec/a~1b/c~0d"), Some(Pos { line: 6, column: 9 }));
+    assert_eq!(positions.get(1, "/spec/items/1/name"), Some(Pos { line: 9, column: 7 }));
+    assert_eq!(positions.nearest(1, "/spec/items/7/name"), Some(Pos { line: 7, column: 3 }));
+    // The third document stops parsing: what came before it is still located.
+    assert_eq!(positions.get(2, "/kind"), Some(Pos { line: 11, column: 1 }));
+    assert_eq!(positions.get(2, "/broken/0"), None);
+    assert_eq!(positions.get(3, ""), None);
+    // A pointer that is not a pointer is not found, and does not panic.
+    assert_eq!(positions.nearest(0, "no-slash"), None);
+}
