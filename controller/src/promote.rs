@@ -250,21 +250,56 @@ pub fn find_decision_commit(repo: &Repository, tip: Oid, decision: &str, limit: 
         .find(|id| repo.find_commit(*id).ok().is_some_and(|c| c.message().is_ok_and(|m| m.contains(&needle))))
 }
 
-/// The author's email and the commit time (seconds since the epoch) of the newest commit (up to
-/// `limit` back from `tip`) that changed `path` (a path in the Git repository).
-pub fn last_change(repo: &Repository, tip: Oid, path: &str, limit: usize) -> Option<(String, i64)> {
+/// Who made a release change, and when it last changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Emails of the authors and committers of every commit in the change, newest first, each
+    /// once (compared without regard to case).
+    pub authors: Vec<String>,
+    /// The commit time (seconds since the epoch) of the newest commit that changed the file.
+    pub at: i64,
+}
+
+/// The change a release's approvals are about: every commit (up to `limit` back from `tip`)
+/// that changed `path` (the release file, a path in the Git repository), with the author *and*
+/// the committer of each (a commit whose two differ counts both, so neither someone else's
+/// trivial commit nor a forged `--author` hides who wrote the release). The walk stops where
+/// the file did not exist (older commits belong to another release that had the same path),
+/// and at a promotion of `release` with other content than `content_digest` (what came before
+/// was a change already approved and promoted); a promotion of this same content does not end
+/// the change.
+///
+/// `None` when no commit in reach changed the file.
+pub fn change(repo: &Repository, tip: Oid, path: &str, release: &str, content_digest: &str, limit: usize) -> Option<Change> {
     let mut walk = repo.revwalk().ok()?;
     walk.push(tip).ok()?;
     let blob_at = |c: &git2::Commit<'_>| c.tree().ok().and_then(|t| t.get_path(Path::new(path)).ok()).map(|e| e.id());
+    let promoted = format!("\nTollgate-Release: {release}\n");
+    let mut authors: Vec<String> = Vec::new();
+    let mut at = None;
     for id in walk.take(limit).filter_map(Result::ok) {
-        let commit = repo.find_commit(id).ok()?;
-        let mine = blob_at(&commit);
-        let changed = if commit.parent_count() == 0 { mine.is_some() } else { commit.parents().all(|p| blob_at(&p) != mine) };
-        if changed {
-            return commit.author().email().ok().map(|e| (e.to_owned(), commit.time().seconds()));
+        let Ok(commit) = repo.find_commit(id) else { break };
+        if let Some(message) = commit.message().ok().filter(|m| m.contains(&promoted)) {
+            let digest = message.lines().find_map(|l| l.strip_prefix("Tollgate-Content-Digest: ")).map(str::trim);
+            if digest.is_some_and(|d| d != content_digest) {
+                break;
+            }
+        }
+        let Some(mine) = blob_at(&commit) else { break };
+        let changed = commit.parent_count() == 0 || commit.parents().all(|p| blob_at(&p) != Some(mine));
+        if !changed {
+            continue;
+        }
+        at.get_or_insert(commit.time().seconds());
+        for email in
+            [commit.author().email().ok().map(str::to_owned), commit.committer().email().ok().map(str::to_owned)].into_iter().flatten()
+        {
+            if !email.is_empty() && !authors.iter().any(|a| a.eq_ignore_ascii_case(&email)) {
+                authors.push(email);
+            }
         }
     }
-    None
+    at.map(|at| Change { authors, at })
 }
 
 #[cfg(test)]
@@ -320,10 +355,75 @@ mod tests {
         assert_eq!(parsed[0].value, doc);
         assert_eq!(find_decision_commit(&repo, id, "dec-1", 10), Some(id));
         assert_eq!(find_decision_commit(&repo, id, "dec-2", 10), None);
-        assert_eq!(last_change(&repo, id, "a.txt", 10).map(|c| c.0).as_deref(), Some("alice@acme.example"));
-        assert_eq!(last_change(&repo, id, "cfg/deploy/dev/income.yaml", 10).map(|c| c.0).as_deref(), Some("bot@tollgate.dev"));
+        assert_eq!(change(&repo, id, "a.txt", "r", "d", 10).map(|c| c.authors), Some(vec!["alice@acme.example".to_owned()]));
+        assert_eq!(
+            change(&repo, id, "cfg/deploy/dev/income.yaml", "r", "d", 10).map(|c| c.authors),
+            Some(vec!["bot@tollgate.dev".to_owned()])
+        );
         // The same contents again change nothing.
         assert_eq!(commit_file(&repo, &c).unwrap(), id);
+    }
+
+    /// Commits `path` with `text` as `author`, committed by `committer`, with `message`.
+    fn commit_as(repo: &Repository, path: &str, text: &str, author: (&str, &str), committer: (&str, &str), message: &str) -> Oid {
+        let dir = repo.workdir().unwrap().to_owned();
+        if let Some(parent) = Path::new(path).parent() {
+            std::fs::create_dir_all(dir.join(parent)).unwrap();
+        }
+        std::fs::write(dir.join(path), text).unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new(path)).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let parent = repo.head().unwrap().peel_to_commit().unwrap();
+        let (a, c) = (Signature::now(author.0, author.1).unwrap(), Signature::now(committer.0, committer.1).unwrap());
+        repo.commit(Some("HEAD"), &a, &c, message, &tree, &[&parent]).unwrap()
+    }
+
+    /// Regression (issue #12 item 4): separation of duties counted only the author of the last
+    /// commit that touched the release, so after someone else's trivial commit, or with a forged
+    /// `--author`, the real author could approve her own change.
+    #[test]
+    fn a_change_is_everyone_who_authored_or_committed_it_since_other_content_was_promoted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = repo_with_commit(tmp.path());
+        let alice = ("Alice", "alice@acme.example");
+        let (bob, carol, bot) = (("Bob", "bob@acme.example"), ("Carol", "carol@acme.example"), ("tollgate", "bot@tollgate.dev"));
+        let path = "releases/r.yaml";
+        commit_as(&repo, path, "v: 1\n", alice, alice, "r: v1");
+        commit_as(&repo, "README.md", "unrelated\n", carol, carol, "docs");
+        // Bob's trivial edit does not take Alice's change from her.
+        let tip = commit_as(&repo, path, "v: 1 \n", bob, bob, "r: whitespace");
+        let authors = |tip, digest: &str| change(&repo, tip, path, "r", digest, 100).map(|c| c.authors);
+        assert_eq!(authors(tip, "d1"), Some(vec!["bob@acme.example".to_owned(), "alice@acme.example".to_owned()]));
+        // A forged author: the committer counts too.
+        let tip = commit_as(&repo, path, "v: 1  \n", ("Dave", "dave@acme.example"), ("ALICE", "Alice@acme.example"), "r: forged");
+        assert_eq!(
+            authors(tip, "d1"),
+            Some(vec!["dave@acme.example".to_owned(), "Alice@acme.example".to_owned(), "bob@acme.example".to_owned()])
+        );
+        // A promotion of this content does not end the change; a promotion of other content
+        // (what was approved before) does.
+        let promoted = |digest: &str| format!("promote r\n\nTollgate-Release: r\nTollgate-Content-Digest: {digest}\n");
+        let tip = commit_as(&repo, "deploy/dev/r.yaml", "d1\n", bot, bot, &promoted("d1"));
+        assert_eq!(authors(tip, "d1").map(|a| a.len()), Some(3));
+        commit_as(&repo, path, "v: 2\n", carol, carol, "r: v2");
+        assert_eq!(authors(repo.head().unwrap().target().unwrap(), "d2"), Some(vec!["carol@acme.example".to_owned()]));
+        // Another release's promotion is no boundary.
+        let other =
+            commit_as(&repo, "deploy/dev/s.yaml", "x\n", bot, bot, "promote s\n\nTollgate-Release: s\nTollgate-Content-Digest: zz\n");
+        assert_eq!(authors(other, "d2"), Some(vec!["carol@acme.example".to_owned()]));
+        // A file deleted and written again is a new change.
+        let mut index = repo.index().unwrap();
+        index.remove_path(Path::new(path)).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let parent = repo.head().unwrap().peel_to_commit().unwrap();
+        let sig = Signature::now(bob.0, bob.1).unwrap();
+        repo.commit(Some("HEAD"), &sig, &sig, "r: removed", &tree, &[&parent]).unwrap();
+        let tip = commit_as(&repo, path, "v: 3\n", bob, bob, "r: again");
+        assert_eq!(authors(tip, "d3"), Some(vec!["bob@acme.example".to_owned()]));
+        assert_eq!(change(&repo, tip, "missing.yaml", "r", "d3", 100), None);
     }
 
     #[test]

@@ -302,9 +302,6 @@ pub(super) fn release_plan(
     mine.dedup();
 
     let git_path = if prefix.is_empty() { doc.file.path.to_string() } else { format!("{prefix}/{}", doc.file.path) };
-    let change = promote::last_change(git, commit, &git_path, 10_000);
-    let changed_at = change.as_ref().map_or(0, |c| c.1);
-    let authors = change.map(|c| c.0).into_iter().collect();
 
     let defines_gates =
         doc.spec().get("gates").is_some_and(|g| ["quality", "fairness", "dataQuality", "drift"].iter().any(|k| g.get(k).is_some()));
@@ -327,6 +324,9 @@ pub(super) fn release_plan(
         image.as_deref(),
         gates.as_ref().and_then(|g| g.digest.as_deref()),
     );
+    let change = promote::change(git, commit, &git_path, &doc.name, &content_digest, 10_000);
+    let changed_at = change.as_ref().map_or(0, |c| c.at);
+    let authors = change.map(|c| c.authors).unwrap_or_default();
 
     let path = path_docs
         .iter()
