@@ -52,3 +52,56 @@ fn a_policy_that_does_not_compile_exits_2_with_its_location() {
     let err = crate::support::stderr(&out);
     assert!(err.contains("p/bad.rego:"), "{err}");
 }
+
+/// Issue #12 item 1: a recursive function aborted `policy test` and `check` with a stack
+/// overflow. Both refuse it when compiling now, naming the cycle, and exit 2.
+#[test]
+fn a_recursive_policy_is_refused_by_policy_test_and_check_with_exit_2() {
+    let recursive = "package tollgate.model\n\nloop(n) := loop(n + 1)\n\ndeny contains \"x\" if loop(0) > 0\n";
+    let dir = Scratch::empty();
+    dir.write("p/loop.rego", recursive);
+    let out = tollgate(&["policy", "test", dir.path().join("p").to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}", crate::support::stderr(&out));
+    let err = crate::support::stderr(&out);
+    assert!(
+        err.contains("p/loop.rego:3:1: `data.tollgate.model.loop` is recursive: data.tollgate.model.loop -> data.tollgate.model.loop"),
+        "{err}"
+    );
+
+    let repo = Scratch::examples();
+    repo.write("policies/loop.rego", recursive);
+    let (code, report) = crate::support::check_json(repo.path(), &[]);
+    assert_eq!(code, 2, "{report}");
+    let found = crate::support::findings(&report, "policy-compile");
+    assert_eq!(found.len(), 1, "{report}");
+    assert_eq!(found[0]["file"], "policies/loop.rego");
+    assert_eq!(found[0]["line"], 3);
+}
+
+/// A policy that runs past `spec.policies.timeout` is stopped with a fatal `policy-limit`
+/// finding naming it, on every document it was evaluated for.
+#[test]
+fn a_slow_policy_is_stopped_at_the_configured_timeout_with_exit_2() {
+    let repo = Scratch::examples();
+    repo.write(
+        "policies/slow.rego",
+        "package tollgate.model\n\ndeny contains \"pairs\" if count({[a, b] | some a in numbers.range(1, 4000); some b in numbers.range(1, 4000)}) > 0\n",
+    );
+    repo.edit("tollgate.yaml", "  policies:\n", "  policies:\n    timeout: 50ms\n");
+    let (code, report) = crate::support::check_json(repo.path(), &[]);
+    assert_eq!(code, 2, "{report}");
+    let found = crate::support::findings(&report, "policy-limit");
+    assert!(!found.is_empty(), "{report}");
+    for f in &found {
+        assert_eq!(
+            f["message"].as_str().unwrap_or_default(),
+            "evaluating `data.tollgate.model.deny` (policies/slow.rego) was stopped: it exceeded its time budget of 50ms"
+        );
+    }
+    // Out of range, the limit itself is refused.
+    repo.edit("tollgate.yaml", "    timeout: 50ms\n", "    timeout: 2m\n");
+    let (code, report) = crate::support::check_json(repo.path(), &[]);
+    assert_eq!(code, 2, "{report}");
+    let found = crate::support::findings(&report, "policy-limits");
+    assert_eq!(found[0]["message"], "a policy timeout of 2m is longer than the 60s tollgate allows", "{report}");
+}
