@@ -56,6 +56,13 @@ async fn audit_lifecycle(backend: &str) {
     let v = run(&db, &["verify", "--trusted-key", &vkey], &[]);
     assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
     assert!(v.stdout.contains("ok: 3 events, 1 checkpoints"), "{}", v.stdout);
+    // The checkpoint kept outside the database (here a file) anchors the log too.
+    let saved = tmp.path().join("saved");
+    std::fs::create_dir(&saved).expect("mkdir");
+    std::fs::write(saved.join("3.checkpoint"), &cp.stdout).expect("save the checkpoint");
+    let v = run(&db, &["verify", "--trusted-key", &vkey, "--checkpoint", saved.to_str().expect("utf-8")], &[]);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    assert!(v.stdout.contains("ok: 3 events, 1 checkpoints verified, 1 saved checkpoints matched"), "{}", v.stdout);
     let no_key = run(&db, &["verify"], &[]);
     assert_eq!(no_key.code, 2, "checkpoints but no trusted key is a usage error");
     assert!(no_key.stderr.contains("hint:"), "{}", no_key.stderr);
@@ -95,6 +102,20 @@ async fn audit_lifecycle(backend: &str) {
     let v = run(&db, &["verify", "--trusted-key", &vkey], &[]);
     assert_eq!(v.code, 1, "{}{}", v.stdout, v.stderr);
     assert!(v.stdout.contains("first bad row: seq 2"), "{}", v.stdout);
+    // Everything deleted, checkpoints included (issue #12: an empty database verified ok): with
+    // a trusted key the empty log fails, and against the saved checkpoint it fails naming it.
+    let zero = if backend == "sqlite" { "zeroblob(32)".to_owned() } else { format!("decode('{}', 'hex')", "00".repeat(32)) };
+    tamper(
+        &db,
+        &format!("DELETE FROM audit_events; DELETE FROM audit_checkpoints; UPDATE audit_head SET size = 0, hash = {zero} WHERE id = 1;"),
+    )
+    .await;
+    let v = run(&db, &["verify", "--trusted-key", &vkey], &[]);
+    assert_eq!(v.code, 1, "{}{}", v.stdout, v.stderr);
+    assert!(v.stdout.contains("FAILED: the log has no events"), "{}", v.stdout);
+    let v = run(&db, &["verify", "--trusted-key", &vkey, "--checkpoint", saved.to_str().expect("utf-8")], &[]);
+    assert_eq!(v.code, 1, "{}{}", v.stdout, v.stderr);
+    assert!(v.stdout.contains("but saved checkpoint `") && v.stdout.contains("3.checkpoint` covers `3` events"), "{}", v.stdout);
     drop_db(guard).await;
 }
 

@@ -94,6 +94,50 @@ pub enum Problem {
         /// Events found.
         found: u64,
     },
+    /// A checkpoint kept outside the database is not validly signed by a trusted key.
+    #[error("saved checkpoint `{name}` is not validly signed")]
+    SavedBadSignature {
+        /// Where it was read from.
+        name: String,
+        /// Why.
+        #[source]
+        source: CheckpointError,
+    },
+    /// A checkpoint kept outside the database does not match the events it covers: the log was
+    /// rewritten after it was saved.
+    #[error("saved checkpoint `{name}` (size `{size}`) does not match events `1..={size}`: the log was rewritten")]
+    SavedMismatch {
+        /// Where it was read from.
+        name: String,
+        /// Its size.
+        size: u64,
+    },
+    /// The log is shorter than a checkpoint kept outside the database: it was truncated,
+    /// emptied or replaced.
+    #[error("the log ends at event `{last}` but saved checkpoint `{name}` covers `{size}` events")]
+    TruncatedBehindSaved {
+        /// Where it was read from.
+        name: String,
+        /// Its size.
+        size: u64,
+        /// The last event present (0 for an empty log).
+        last: u64,
+    },
+    /// Events past the checkpoint interval have no checkpoint: checkpoints were deleted, or not
+    /// signed when due.
+    #[error("no checkpoint covers events `{}..={last}`, though one is signed every `{every}` events", covered + 1)]
+    Unanchored {
+        /// The last event.
+        last: u64,
+        /// What the last checkpoint covers (0 when none).
+        covered: u64,
+        /// The interval writers sign checkpoints at.
+        every: u64,
+    },
+    /// A log with no events was verified against trusted keys: nothing anchors it, and a
+    /// deleted log looks the same.
+    #[error("the log has no events: nothing is anchored, and a deleted log looks the same")]
+    Empty,
 }
 
 impl Problem {
@@ -106,7 +150,7 @@ impl Problem {
             | Problem::ColumnMismatch { seq, .. }
             | Problem::PrevHashMismatch { seq }
             | Problem::HashMismatch { seq } => Some(*seq),
-            Problem::TruncatedBehindCheckpoint { last, .. } => Some(last + 1),
+            Problem::TruncatedBehindCheckpoint { last, .. } | Problem::TruncatedBehindSaved { last, .. } => Some(last + 1),
             Problem::HeadMismatch { head, found } => Some(head.min(found) + 1),
             _ => None,
         }
@@ -317,13 +361,38 @@ pub struct Report {
     pub checkpoints: u64,
     /// Size of the last checkpoint (0 when none).
     pub last_checkpoint: u64,
+    /// Saved checkpoints (kept outside the database) checked.
+    pub saved: u64,
     /// The first problem, if any.
     pub problem: Option<Problem>,
 }
 
+/// A checkpoint kept outside the database (a file, a Git ref): its signed note and where it
+/// was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// Where it was read from, to name it in problems.
+    pub name: String,
+    /// The signed note, as `tollgate audit checkpoint` prints it.
+    pub note: String,
+}
+
+/// What anchors a log besides its own checkpoint rows (issue #12: with write access to the
+/// database, deleting the checkpoint rows and rewriting events consistently verified ok).
+#[derive(Debug, Clone, Default)]
+pub struct Anchors<'a> {
+    /// Checkpoints kept elsewhere: each must be validly signed and match the events it covers,
+    /// and the log must reach it, which proves the log as it is extends the one it was signed
+    /// over.
+    pub saved: &'a [Saved],
+    /// The interval writers sign checkpoints at: with trusted keys, events past it with no
+    /// checkpoint are a problem, as is an empty log.
+    pub every: Option<u64>,
+}
+
 /// Verifies a whole log from its rows, in `seq` order and in batches, against its stored
-/// checkpoints and head, trusting `trusted` keys (and the keys the log announces in
-/// [`KEY_ROTATED`](crate::KEY_ROTATED) events, once a trusted checkpoint vouches for them).
+/// checkpoints, its `anchors` and head, trusting `trusted` keys (and the keys the log announces
+/// in [`KEY_ROTATED`](crate::KEY_ROTATED) events, once a trusted checkpoint vouches for them).
 /// Each batch is digested in parallel; problems with the data are in the report.
 ///
 /// # Errors
@@ -334,7 +403,24 @@ pub fn walk<E>(
     checkpoints: &[StoredCheckpoint],
     head: Head,
     mut trusted: Vec<Verifier>,
+    anchors: &Anchors<'_>,
 ) -> Result<Report, E> {
+    let anchored = !trusted.is_empty();
+    // Each saved note is read for its size first; its signature is checked when the walk reaches
+    // it, against the keys trusted by then.
+    let mut sized: Vec<(u64, &Saved)> = Vec::with_capacity(anchors.saved.len());
+    for s in anchors.saved {
+        match s.note.split_once("\n\n").and_then(|(body, _)| Checkpoint::parse_body(&format!("{body}\n")).ok()) {
+            Some(cp) => sized.push((cp.size, s)),
+            None => {
+                let source =
+                    Checkpoint::open(&s.note, &trusted).err().unwrap_or(CheckpointError::Malformed { reason: "no checkpoint body" });
+                return Ok(Report { problem: Some(Problem::SavedBadSignature { name: s.name.clone(), source }), ..Report::default() });
+            }
+        }
+    }
+    sized.sort_by_key(|(size, _)| *size);
+    let mut sized = sized.into_iter().peekable();
     let mut report = Report::default();
     let mut announced: Vec<(u64, Verifier)> = Vec::new();
     let mut walker = ChainWalker::new();
@@ -350,6 +436,11 @@ pub fn walk<E>(
             return fail(report, p);
         }
         report.checkpoints += 1;
+    }
+    while let Some((_, s)) = sized.next_if(|(size, _)| *size == 0) {
+        if let Err(p) = check_saved(s, &walker, &trusted) {
+            return fail(report, p);
+        }
     }
     for batch in batches {
         let batch: EventBatch = batch?;
@@ -374,16 +465,45 @@ pub fn walk<E>(
                 report.checkpoints += 1;
                 report.last_checkpoint = cp.size;
             }
+            while let Some((_, s)) = sized.next_if(|(size, _)| *size == row.seq) {
+                if let Err(p) = check_saved(s, &walker, &trusted) {
+                    return fail(report, p);
+                }
+                report.saved += 1;
+            }
         }
     }
     let last = walker.next_seq() - 1;
     if let Some(cp) = cps.next() {
         return fail(report, Problem::TruncatedBehindCheckpoint { size: cp.size, last });
     }
+    if let Some((size, s)) = sized.next() {
+        return fail(report, Problem::TruncatedBehindSaved { name: s.name.clone(), size, last });
+    }
     if head.size != last || head.hash != walker.hash() {
         return fail(report, Problem::HeadMismatch { head: head.size, found: last });
     }
+    if anchored && let Some(every) = anchors.every.filter(|e| *e > 0) {
+        if last == 0 && anchors.saved.is_empty() {
+            return fail(report, Problem::Empty);
+        }
+        if last / every > report.last_checkpoint / every {
+            let covered = report.last_checkpoint;
+            return fail(report, Problem::Unanchored { last, covered, every });
+        }
+    }
     Ok(report)
+}
+
+/// Checks a checkpoint kept outside the database against the walk, which has just reached its
+/// size.
+fn check_saved(saved: &Saved, walker: &ChainWalker, trusted: &[Verifier]) -> Result<(), Problem> {
+    let name = || saved.name.clone();
+    let (signed, _) = Checkpoint::open(&saved.note, trusted).map_err(|source| Problem::SavedBadSignature { name: name(), source })?;
+    if signed.root != walker.root() || signed.chain_hash != walker.hash() {
+        return Err(Problem::SavedMismatch { name: name(), size: signed.size });
+    }
+    Ok(())
 }
 
 fn check_checkpoint(

@@ -5,6 +5,7 @@
 //! decisions `tollgate-decision`, the audit formats `tollgate-audit` and the store
 //! `tollgate-store`; this crate ties them together and is the only one that does network IO.
 
+pub mod anchor;
 pub mod gating;
 pub mod git;
 pub mod github;
@@ -29,6 +30,7 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
             tollgate_spec::windows::WindowError,
             tollgate_spec::windows::cron::CronError,
             tollgate_spec::yaml::YamlError,
+            tollgate_store::StoreError,
         )
     })
 }

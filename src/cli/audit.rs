@@ -9,8 +9,9 @@ use tollgate_audit::bundle;
 use tollgate_audit::checkpoint::{Signer, Verifier};
 use tollgate_audit::event::NewEvent;
 use tollgate_audit::jcs;
+use tollgate_audit::verify::{Anchors, Saved};
 use tollgate_store::verify_store;
-use tollgate_store::{AuditLog, KEY_ENV};
+use tollgate_store::{AuditLog, DEFAULT_CHECKPOINT_EVERY, KEY_ENV};
 use tollgate_store::{DEFAULT_URL, Store};
 
 use super::out;
@@ -63,6 +64,10 @@ pub enum Command {
         payload: String,
     },
     /// Walk the chain and the checkpoints; name the first bad row (exit 1).
+    ///
+    /// With trusted keys, a log with events past the checkpoint interval and no checkpoint
+    /// covering them fails, as does an empty log: deleting the checkpoint rows, or the whole
+    /// log, is how a rewrite would hide.
     Verify {
         #[command(flatten)]
         db: DbArgs,
@@ -70,6 +75,15 @@ pub enum Command {
         key: KeyArgs,
         #[command(flatten)]
         trust: TrustArgs,
+        /// A checkpoint saved outside the database (a file holding a signed note, as `tollgate
+        /// audit checkpoint` prints it), or a directory of them (`*.checkpoint`, `*.note`,
+        /// `*.txt`); repeatable. Each must be signed by a trusted key and match the events it
+        /// covers, which proves the log as it is extends the one it was signed over.
+        #[arg(long = "checkpoint", value_name = "FILE|DIR")]
+        checkpoints: Vec<PathBuf>,
+        /// The interval writers sign checkpoints at.
+        #[arg(long, default_value_t = DEFAULT_CHECKPOINT_EVERY, value_name = "EVENTS")]
+        checkpoint_every: u64,
     },
     /// Sign a checkpoint over the log as it stands.
     Checkpoint {
@@ -112,6 +126,33 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Reads checkpoints saved outside the database: files, and directories of `*.checkpoint`,
+/// `*.note` and `*.txt` files (not recursively), in name order.
+fn saved_checkpoints(paths: &[PathBuf]) -> anyhow::Result<Vec<Saved>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("failed to read `{}`", path.display()))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "checkpoint" || e == "note" || e == "txt"))
+                .collect();
+            inside.sort();
+            files.extend(inside);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files
+        .into_iter()
+        .map(|file| {
+            let note = std::fs::read_to_string(&file).with_context(|| format!("failed to read checkpoint `{}`", file.display()))?;
+            Ok(Saved { name: file.display().to_string(), note })
+        })
+        .collect()
 }
 
 /// Runs one `tollgate audit` command.
@@ -196,19 +237,22 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
             log.store().close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { db, key, trust } => {
+        Command::Verify { db, key, trust, checkpoints, checkpoint_every } => {
             let trusted = trust.verifiers(&key)?;
+            let saved = saved_checkpoints(&checkpoints)?;
             let store = Store::open(&db.db).await?;
-            if trusted.is_empty() && !store.checkpoints().await?.is_empty() {
+            if trusted.is_empty() && (!store.checkpoints().await?.is_empty() || !saved.is_empty()) {
                 let hint = "pass `--trusted-key NAME+ID+KEY` (or a file of keys), or configure the signing key";
                 return Err(tollgate_error::Hinted::new("no trusted checkpoint key", hint).into());
             }
-            let report = verify_store(&store, &trusted).await?;
+            let anchors = Anchors { saved: &saved, every: Some(checkpoint_every) };
+            let report = verify_store(&store, &trusted, &anchors).await?;
             store.close().await;
             match report.problem {
                 None => {
+                    let saved = if report.saved > 0 { format!(", {} saved checkpoints matched", report.saved) } else { String::new() };
                     out(format_args!(
-                        "ok: {} events, {} checkpoints verified; last checkpoint covers {} of {} events",
+                        "ok: {} events, {} checkpoints verified{saved}; last checkpoint covers {} of {} events",
                         report.events, report.checkpoints, report.last_checkpoint, report.events
                     ));
                     Ok(ExitCode::SUCCESS)

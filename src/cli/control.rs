@@ -149,6 +149,14 @@ fn is_remote(repo: &std::path::Path) -> bool {
 
 /// Opens the mirror of a remote `--repo` (cloning it on first use) and fetches; `None` for a
 /// local folder. The returned arguments point at the mirror and its tracked branch.
+/// The audit log, publishing each checkpoint it signs to `refs/tollgate/audit` of the config
+/// repo (or its mirror) as well as the database: the anchors `tollgate audit verify
+/// --checkpoint` checks the log against (docs/audit/README.md).
+pub(crate) fn anchored(log: AuditLog, located: &RepoArgs) -> AuditLog {
+    let bot = options(located, jiff::Timestamp::now(), None).bot;
+    log.with_publisher(std::sync::Arc::new(tollgate_controller::anchor::GitAnchor::new(&located.repo, bot)))
+}
+
 pub(crate) async fn locate(
     repo: &RepoArgs,
     log: Option<&tollgate_store::AuditLog>,
@@ -201,6 +209,8 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
             print_pass(&report, args.format, true, true)?;
             return Ok(exit_for(&report.decisions, &report.failures));
         }
+        let (located, _mirror) = locate(&args.repo, None).await?;
+        let log = anchored(log, &located);
         let cfg = Looping {
             repo: args.repo.clone(),
             replica: args.replica.clone().unwrap_or_else(default_replica),

@@ -42,6 +42,18 @@ pub enum AuditError {
     },
 }
 
+/// Somewhere outside the database that signed checkpoints are published to (a Git ref of the
+/// config repo, a folder): what `tollgate audit verify --checkpoint` later checks the log
+/// against, so that whoever can rewrite the database cannot also rewrite its anchors.
+pub trait Publish: std::fmt::Debug + Send + Sync {
+    /// Publishes one checkpoint; publishing the same one again changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// Why it could not be published, in a sentence.
+    fn publish(&self, checkpoint: &StoredCheckpoint) -> Result<(), String>;
+}
+
 /// The one append API of the audit trail, with periodic signed checkpoints.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
@@ -49,12 +61,19 @@ pub struct AuditLog {
     pub(crate) signers: Vec<Signer>,
     origin: String,
     checkpoint_every: u64,
+    publisher: Option<std::sync::Arc<dyn Publish>>,
 }
 
 impl AuditLog {
     /// An audit log over `store`, without a signing key.
     pub fn new(store: Store) -> Self {
-        Self { store, signers: Vec::new(), origin: checkpoint::DEFAULT_ORIGIN.to_owned(), checkpoint_every: DEFAULT_CHECKPOINT_EVERY }
+        Self {
+            store,
+            signers: Vec::new(),
+            origin: checkpoint::DEFAULT_ORIGIN.to_owned(),
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            publisher: None,
+        }
     }
 
     /// Signs checkpoints with `current`, cosigned by `previous` keys (which vouches for a
@@ -68,6 +87,21 @@ impl AuditLog {
     pub fn with_checkpoint_every(mut self, every: u64) -> Self {
         self.checkpoint_every = every;
         self
+    }
+
+    /// Publishes every checkpoint signed from now on to `publisher` as well as the database.
+    /// A checkpoint that cannot be published is logged, not returned: it is signed and stored.
+    pub fn with_publisher(mut self, publisher: std::sync::Arc<dyn Publish>) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    fn publish(&self, checkpoint: &StoredCheckpoint) {
+        if let Some(p) = &self.publisher
+            && let Err(err) = p.publish(checkpoint)
+        {
+            tracing::warn!(error = %err, size = checkpoint.size, publisher = ?p, "failed to publish an audit checkpoint");
+        }
     }
 
     /// Sets the checkpoint origin line.
@@ -251,10 +285,14 @@ impl AuditLog {
         if let Err(err) = self.store.insert_checkpoint(&stored).await {
             // Another process may have signed the same size meanwhile; that one stands.
             return match self.store.checkpoints().await?.into_iter().find(|c| c.size == stored.size) {
-                Some(existing) => Ok(existing),
+                Some(existing) => {
+                    self.publish(&existing);
+                    Ok(existing)
+                }
                 None => Err(err.into()),
             };
         }
+        self.publish(&stored);
         Ok(stored)
     }
 }

@@ -212,7 +212,7 @@ async fn leaf_range_roots(log: &AuditLog, proofs: &[&[std::ops::Range<u64>]]) ->
 
 /// Walks the whole log in `store`, checking every event and every checkpoint against
 /// `trusted` keys (plus keys introduced by `audit.key.rotated` events once a checkpoint signed
-/// by an already trusted key covers them).
+/// by an already trusted key covers them), and against `anchors` kept outside the database.
 ///
 /// Rows come from [`Store::event_batches`]; each batch is digested in parallel
 /// ([`RowDigest`]) and then walked in order on a blocking thread, so the first bad row is the
@@ -221,13 +221,15 @@ async fn leaf_range_roots(log: &AuditLog, proofs: &[&[std::ops::Range<u64>]]) ->
 /// # Errors
 ///
 /// [`StoreError`] when the store cannot be read; problems with the data are in the report.
-pub async fn verify_store(store: &Store, trusted: &[Verifier]) -> Result<Report, StoreError> {
+pub async fn verify_store(store: &Store, trusted: &[Verifier], anchors: &verify::Anchors<'_>) -> Result<Report, StoreError> {
     let checkpoints = store.checkpoints().await?;
     let head = store.head().await?;
     let mut batches = store.event_batches(1, u64::MAX);
     let trusted = trusted.to_vec();
+    let (saved, every) = (anchors.saved.to_vec(), anchors.every);
     match tokio::task::spawn_blocking(move || {
-        verify::walk(std::iter::from_fn(move || batches.blocking_next()), &checkpoints, head, trusted)
+        let anchors = verify::Anchors { saved: &saved, every };
+        verify::walk(std::iter::from_fn(move || batches.blocking_next()), &checkpoints, head, trusted, &anchors)
     })
     .await
     {

@@ -31,7 +31,7 @@ mod export;
 #[cfg(test)]
 mod tests;
 
-pub use audit_log::{AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, KEY_ENV};
+pub use audit_log::{AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, KEY_ENV, Publish};
 pub use bulk::EventBatches;
 pub use control::{Leadership, TokenRow};
 pub use export::{ExportError, ExportSummary, export, verify_store};
@@ -74,6 +74,15 @@ pub enum StoreError {
     /// written, and the caller may retry.
     #[error("audit head moved during the append; nothing was written")]
     HeadMoved,
+    /// The head does not name the last event of the log (zeroed, ahead, behind, or its event
+    /// deleted): the log was changed outside tollgate, and nothing is appended after it.
+    #[error("the audit head (size {head}) does not match the last event in the log ({last}); nothing was written")]
+    HeadMismatch {
+        /// The size the head claims.
+        head: u64,
+        /// What the log ends with: `event N` with its hash differing, or `no events`.
+        last: String,
+    },
     /// An event could not be encoded.
     #[error("invalid audit event")]
     Event(#[from] EventError),
@@ -119,27 +128,62 @@ pub enum StoreError {
     },
 }
 
+/// The condition every head compare-and-swap adds (issue #12): the head names the event that is
+/// last in the log, with its hash. A head zeroed, ahead of the log or left behind by a deleted
+/// last event swaps nothing, so nothing is ever written after a head that does not match
+/// ([`StoreError::HeadMismatch`] says so); a head behind the log collides with the next event's
+/// `seq`. One primary-key lookup in the statement that already runs: no extra round trip.
+macro_rules! head_matches_last {
+    () => {
+        "(audit_head.size = 0 OR EXISTS (SELECT 1 FROM audit_events e WHERE e.seq = audit_head.size AND e.hash = audit_head.hash))"
+    };
+}
+
+impl tollgate_error::Hint for StoreError {
+    fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            StoreError::HeadMismatch { .. } => Some(
+                "the log was truncated or edited outside tollgate: run `tollgate audit verify` (with `--checkpoint` for saved \
+                 checkpoints) and restore the database from a backup"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 const SQLITE_INSERT: &str =
     "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 /// The last insert of an append and the head's compare-and-swap, as one call (sqlx runs the
 /// statements in turn and adds up their changes: 2 when the swap succeeded).
-const SQLITE_INSERT_AND_ADVANCE: &str = "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?); \
-     UPDATE audit_head SET size = ?, hash = ?, time = ? WHERE id = 1 AND size = ? AND hash = ?";
+const SQLITE_INSERT_AND_ADVANCE: &str = concat!(
+    "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?); ",
+    "UPDATE audit_head SET size = ?, hash = ?, time = ? WHERE id = 1 AND size = ? AND hash = ? AND ",
+    head_matches_last!()
+);
 const PG_INSERT: &str =
     "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 /// The last insert of an append and the head's compare-and-swap, as one statement (1 row
 /// changed when the swap succeeded; the transaction is rolled back otherwise).
-const PG_INSERT_AND_ADVANCE: &str = "WITH inserted AS (INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq) \
-     UPDATE audit_head SET size = $9, hash = $10, time = $11 WHERE id = 1 AND size = $12 AND hash = $13 AND EXISTS (SELECT 1 FROM inserted)";
+const PG_INSERT_AND_ADVANCE: &str = concat!(
+    "WITH inserted AS (INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) ",
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq) ",
+    "UPDATE audit_head SET size = $9, hash = $10, time = $11 WHERE id = 1 AND size = $12 AND hash = $13 AND ",
+    head_matches_last!(),
+    " AND EXISTS (SELECT 1 FROM inserted)"
+);
 
 /// The first event of an append that starts from a remembered head: the head's
 /// compare-and-swap runs first and the insert reads from it, so it inserts nothing (0 rows)
 /// when another writer moved the head.
-const PG_ADVANCE_THEN_INSERT: &str = "WITH head AS (UPDATE audit_head SET size = $9, hash = $10, time = $11 \
-     WHERE id = 1 AND size = $12 AND hash = $13 RETURNING id) \
-     INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM head";
+const PG_ADVANCE_THEN_INSERT: &str = concat!(
+    "WITH head AS (UPDATE audit_head SET size = $9, hash = $10, time = $11 ",
+    "WHERE id = 1 AND size = $12 AND hash = $13 AND ",
+    head_matches_last!(),
+    " RETURNING id) ",
+    "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) ",
+    "SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM head"
+);
 
 /// Binds an event's eight columns, in `audit_events` order, to an insert of either backend.
 macro_rules! bind_event {
@@ -329,8 +373,48 @@ impl Store {
     }
 
     /// Appends `events`; `records[i]`, when there is one, is written with `events[i]` as its
-    /// audit event.
+    /// audit event. When the append fails, a head that does not match the log is named as the
+    /// reason ([`StoreError::HeadMismatch`]) rather than a moved head or a key collision.
     async fn append_inner(&self, events: &[NewEvent], records: &[PendingRecord<'_>]) -> Result<Vec<StoredEvent>, StoreError> {
+        match self.append_unchecked(events, records).await {
+            Ok(out) => Ok(out),
+            Err(err @ (StoreError::HeadMoved | StoreError::Query { .. })) => {
+                self.check_head().await?;
+                Err(err)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Whether the head names the last event of the log, with its hash.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::HeadMismatch`] when it does not; [`StoreError::Query`].
+    pub async fn check_head(&self) -> Result<(), StoreError> {
+        let head = self.head().await?;
+        let sql = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+        let last: Option<(i64, Vec<u8>)> = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_as(sql).fetch_optional(pool).await,
+            Backend::Postgres(pool) => sqlx::query_as(sql).fetch_optional(pool).await,
+        }
+        .map_err(query_err("read the last audit event"))?;
+        match last {
+            None if head.size == 0 => Ok(()),
+            Some((seq, hash)) if seq as u64 == head.size && hash[..] == head.hash[..] => Ok(()),
+            None => Err(StoreError::HeadMismatch { head: head.size, last: "no events".to_owned() }),
+            Some((seq, hash)) => Err(StoreError::HeadMismatch {
+                head: head.size,
+                last: if seq as u64 == head.size && hash[..] != head.hash[..] {
+                    format!("event {seq}, whose hash differs")
+                } else {
+                    format!("event {seq}")
+                },
+            }),
+        }
+    }
+
+    async fn append_unchecked(&self, events: &[NewEvent], records: &[PendingRecord<'_>]) -> Result<Vec<StoredEvent>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }

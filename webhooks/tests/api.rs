@@ -238,7 +238,7 @@ async fn approvals_over_tls_bind_to_content_and_people() {
     assert_eq!(a.body["status"]["counted"].as_array().map(Vec::len), Some(0));
 
     // Every approval and revocation is in the audit chain, which verifies.
-    let report = tollgate_store::verify_store(&server.store, &[]).await.expect("verify");
+    let report = tollgate_store::verify_store(&server.store, &[], &Default::default()).await.expect("verify");
     assert!(report.problem.is_none() && report.events == 5 + 3, "five tokens, two approvals, a revocation: {report:?}");
 
     // Metrics count by route pattern, never by release.
@@ -321,7 +321,7 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(code, 405);
     let (code, _) = raw(&server, "GET /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", b"").await;
     assert_eq!(code, 404);
-    let report = tollgate_store::verify_store(&server.store, &[]).await.expect("verify");
+    let report = tollgate_store::verify_store(&server.store, &[], &Default::default()).await.expect("verify");
     assert_eq!(report.events, 1, "bad requests record nothing (the one event is the token): {report:?}");
     server.stop().await;
 }
@@ -390,7 +390,7 @@ async fn mangled_requests_never_crash_the_server() {
     assert!(answered > 100, "most mangled requests still get an HTTP answer ({answered})");
     let who = server.client(&bob).get("whoami").await.expect("whoami");
     assert_eq!(who.status, 200, "the server still answers");
-    let report = tollgate_store::verify_store(&server.store, &[]).await.expect("verify");
+    let report = tollgate_store::verify_store(&server.store, &[], &Default::default()).await.expect("verify");
     assert!(report.problem.is_none(), "{report:?}");
     server.stop().await;
 }
@@ -446,7 +446,7 @@ async fn approval_bodies_that_are_not_json_are_refused_over_http() {
         assert_eq!(answer["error"]["code"], "unsupported_media_type", "{answer}");
         assert!(answer["error"]["hint"].as_str().is_some_and(|h| h.contains("application/json")), "{answer}");
     }
-    let report = tollgate_store::verify_store(&server.store, &[]).await.expect("verify");
+    let report = tollgate_store::verify_store(&server.store, &[], &Default::default()).await.expect("verify");
     assert_eq!(report.events, 1, "nothing is recorded (the one event is the token): {report:?}");
     // No body at all still approves what is there now.
     let request =
@@ -490,7 +490,7 @@ async fn approval_bodies_that_are_not_json_are_refused_by_the_router() {
         let response = call(Some(json)).await.expect("response");
         assert_eq!(response.status(), StatusCode::CONFLICT, "{json}: the stale digest is read");
     }
-    let report = tollgate_store::verify_store(&app.store, &[]).await.expect("verify");
+    let report = tollgate_store::verify_store(&app.store, &[], &Default::default()).await.expect("verify");
     assert_eq!(report.events, 1, "nothing is recorded (the one event is the token): {report:?}");
 }
 
@@ -608,7 +608,7 @@ async fn each_error_maps_to_its_status_and_code() {
         assert_eq!((answer.0, &answer.1), (revoked_like.0, &revoked_like.1), "{malformed}");
     }
     assert_eq!(revoked_like.1["error"]["message"], "invalid or revoked api token");
-    let report = tollgate_store::verify_store(&app.store, &[]).await.expect("verify");
+    let report = tollgate_store::verify_store(&app.store, &[], &Default::default()).await.expect("verify");
     assert_eq!(report.events, 2, "no error recorded anything (the two events are the tokens): {report:?}");
 
     // The config repo gone: reads are 503 with the cause, and readiness says so.

@@ -77,7 +77,7 @@ async fn bench_append(url: &str, n: u64, batch: u64) -> anyhow::Result<()> {
         }
         append_best = append_best.min(start.elapsed());
     }
-    let report = tollgate_store::verify_store(&store, &[]).await?;
+    let report = tollgate_store::verify_store(&store, &[], &Default::default()).await?;
     if report.problem.is_some() {
         bail!("log does not verify after the benchmark: {:?}", report.problem);
     }
@@ -126,7 +126,7 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
             let store = Store::open(arg(2)?).await?;
             let key = signer(arg(3)?)?;
             let start = Instant::now();
-            let report = tollgate_store::verify_store(&store, &[key.verifier()]).await?;
+            let report = tollgate_store::verify_store(&store, &[key.verifier()], &Default::default()).await?;
             let secs = start.elapsed().as_secs_f64();
             if let Some(problem) = report.problem {
                 bail!("verify failed: {problem}");

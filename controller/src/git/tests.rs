@@ -231,7 +231,7 @@ fn a_force_push_is_detected_kept_and_audited() {
         assert_eq!(body["payload"]["preserved_ref"], preserved_ref.as_str());
         let unchanged = FetchOutcome { kind: FetchKind::Unchanged, before: Some(replacement), ..outcome.clone() };
         assert!(record_fetch(&log, &mirror.target(), &unchanged).await.expect("record").is_none(), "an unchanged fetch is not audited");
-        let report = tollgate_store::verify_store(&store, &[]).await.expect("verify");
+        let report = tollgate_store::verify_store(&store, &[], &Default::default()).await.expect("verify");
         assert_eq!((report.events, report.problem), (1, None));
         store.close().await;
     });

@@ -52,7 +52,7 @@ async fn many_records_in_one_transaction_each_with_its_own_event(backend: Backen
     assert!(store.record_many(&[rec(RecordKind::Decision, "release/b@dev", 9), bad]).await.is_err());
     assert!(store.latest_record(RecordKind::Decision, "release/b@dev").await.expect("query").is_none());
     assert_eq!(store.head().await.expect("head").size, 4);
-    let report = verify_store(&store, &[]).await.expect("verify");
+    let report = verify_store(&store, &[], &Default::default()).await.expect("verify");
     assert!(report.problem.is_none(), "{:?}", report.problem);
     store.close().await;
 }

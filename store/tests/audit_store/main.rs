@@ -1,6 +1,7 @@
 //! Store and audit trail tests, run against real SQLite files and a real PostgreSQL server;
 //! every test gets a fresh database.
 
+mod anchors;
 mod bundle;
 mod control;
 mod procs;
@@ -47,7 +48,7 @@ async fn appends_chain_in_order(backend: Backend) {
     let stored: Vec<_> = store.events(1, 4).collect::<Vec<_>>().await.into_iter().map(|r| r.expect("row")).collect();
     assert_eq!(stored[1..], batch[..]);
     assert!(store.append(&[]).await.expect("empty append").is_empty());
-    let report = verify_store(&store, &[]).await.expect("verify");
+    let report = verify_store(&store, &[], &Default::default()).await.expect("verify");
     assert_eq!((report.events, report.problem), (4, None));
     store.close().await;
     // Reopening applies no migration twice and keeps the data.
@@ -83,7 +84,7 @@ async fn checkpoints_pin_the_log_and_rotation_is_an_event(backend: Backend) {
     let cp = log.checkpoint().await.expect("checkpoint");
     assert_eq!(cp.size, 12);
     assert_eq!(log.checkpoint().await.expect("no new events").size, 12);
-    let report = verify_store(log.store(), &[old.verifier()]).await.expect("verify");
+    let report = verify_store(log.store(), &[old.verifier()], &Default::default()).await.expect("verify");
     assert_eq!((report.events, report.checkpoints, report.problem), (12, 3, None));
 
     // Rotate, cosigned by the old key: an auditor who trusts only the old key follows along.
@@ -96,13 +97,13 @@ async fn checkpoints_pin_the_log_and_rotation_is_an_event(backend: Backend) {
     let later = AuditLog::new(log.store().clone()).with_signers(new.clone(), vec![]);
     later.append(&[ev(14)]).await.expect("append");
     later.checkpoint().await.expect("checkpoint by the new key alone");
-    let report = verify_store(log.store(), &[old.verifier()]).await.expect("verify");
+    let report = verify_store(log.store(), &[old.verifier()], &Default::default()).await.expect("verify");
     assert_eq!((report.events, report.checkpoints, report.problem), (14, 5, None));
 
     // Without the old key's cosignature, the new key is not trusted on its own say-so.
     let stranger = Signer::generate("tollgate-2028").expect("key");
     AuditLog::new(log.store().clone()).with_signers(stranger, vec![]).checkpoint().await.expect("checkpoint");
-    let report = verify_store(log.store(), &[old.verifier()]).await.expect("verify");
+    let report = verify_store(log.store(), &[old.verifier()], &Default::default()).await.expect("verify");
     assert!(matches!(report.problem, Some(Problem::BadSignature { size: 15, .. })), "{:?}", report.problem);
     log.store().close().await;
 }
@@ -128,7 +129,7 @@ async fn concurrent_appends_in_one_process_never_fork(backend: Backend) {
     for t in tasks {
         t.await.expect("task");
     }
-    let report = verify_store(&store, &[]).await.expect("verify");
+    let report = verify_store(&store, &[], &Default::default()).await.expect("verify");
     assert_eq!((report.events, report.problem), (60, None));
     store.close().await;
 }
@@ -234,7 +235,7 @@ async fn event_batches_of_an_in_memory_database() {
     let plain: Vec<_> = store.events(1, u64::MAX).map(|r| r.expect("row")).collect().await;
     assert_eq!(plain.len(), BATCH_ROWS + 1);
     assert!(batched(&store, 1, u64::MAX).await == plain);
-    let report = verify_store(&store, &[]).await.expect("verify");
+    let report = verify_store(&store, &[], &Default::default()).await.expect("verify");
     assert_eq!((report.events, report.problem), (BATCH_ROWS as u64 + 1, None));
     store.close().await;
 }
@@ -248,7 +249,7 @@ async fn event_batches_can_be_dropped_early(backend: Backend) {
     assert_eq!(batches.next().await.expect("a batch").expect("batch").len(), BATCH_ROWS);
     drop(batches);
     store.append(&[ev(0)]).await.expect("append after an abandoned read");
-    let report = verify_store(&store, &[]).await.expect("verify");
+    let report = verify_store(&store, &[], &Default::default()).await.expect("verify");
     assert_eq!((report.events, report.problem), (3 * BATCH_ROWS as u64 + 1, None));
     store.close().await;
 }
@@ -259,7 +260,76 @@ async fn unsupported_urls_are_refused(_backend: Backend) {
     assert!(!err.to_string().contains("secret"), "{err}");
 }
 
+/// Regression (issue #12 item 3): an append read the head and wrote after it without checking
+/// that it named the last event, so a zeroed head, a head ahead of or behind the log, or a
+/// deleted last event had events written after them. Each is refused now, naming the mismatch,
+/// with nothing written; a sound head appends as before.
+async fn appends_refuse_a_head_that_does_not_match_the_last_event(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::open(&db.url).await.expect("open");
+    store.append(&[ev(1), ev(2), ev(3)]).await.expect("append");
+    let three = store.events(3, 3).next().await.expect("row").expect("event");
+    let two = store.events(2, 2).next().await.expect("row").expect("event");
+    db.drop_guards().await;
+    let zero = db.blob(&[0u8; 32]);
+    let cases = [
+        (
+            "zeroed hash",
+            format!("UPDATE audit_head SET hash = {zero} WHERE id = 1;"),
+            "the audit head (size 3) does not match the last event in the log (event 3, whose hash differs); nothing was written",
+        ),
+        (
+            "ahead",
+            "UPDATE audit_head SET size = 5 WHERE id = 1;".to_owned(),
+            "the audit head (size 5) does not match the last event in the log (event 3); nothing was written",
+        ),
+        (
+            "behind",
+            format!("UPDATE audit_head SET size = 2, hash = {} WHERE id = 1;", db.blob(&two.hash)),
+            "the audit head (size 2) does not match the last event in the log (event 3); nothing was written",
+        ),
+        (
+            "last event deleted",
+            "DELETE FROM audit_events WHERE seq = 3;".to_owned(),
+            "the audit head (size 3) does not match the last event in the log (event 2); nothing was written",
+        ),
+    ];
+    let sound = format!("UPDATE audit_head SET size = 3, hash = {} WHERE id = 1;", db.blob(&three.hash));
+    for (what, attack, message) in cases {
+        db.exec(&attack).await;
+        let err = store.append(&[ev(9)]).await.expect_err(what);
+        assert!(matches!(err, StoreError::HeadMismatch { .. }), "{what}: {err:?}");
+        assert_eq!(err.to_string(), message, "{what}");
+        let log = AuditLog::new(store.clone());
+        assert!(matches!(log.append(&[ev(9)]).await, Err(AuditError::Store(StoreError::HeadMismatch { .. }))), "{what}: through AuditLog");
+        let rows: Vec<_> = store.events(1, 100).collect::<Vec<_>>().await;
+        assert!(rows.len() <= 3, "{what}: an event was written after the head");
+        // Put the log back as it was.
+        if what == "last event deleted" {
+            let mut restore = format!(
+                "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) VALUES (3, '{}', '{}', '{}', '{}', {}, {}, {});",
+                three.time,
+                three.actor,
+                three.action,
+                three.subject,
+                db.blob(&three.body),
+                db.blob(&three.prev_hash),
+                db.blob(&three.hash)
+            );
+            restore.push_str(&sound);
+            db.exec(&restore).await;
+        } else {
+            db.exec(&sound).await;
+        }
+    }
+    assert_eq!(store.append(&[ev(4)]).await.expect("a sound head appends")[0].seq, 4);
+    let report = verify_store(&store, &[], &Default::default()).await.expect("verify");
+    assert_eq!((report.events, report.problem), (4, None));
+    store.close().await;
+}
+
 both_backends!(
+    appends_refuse_a_head_that_does_not_match_the_last_event,
     appends_chain_in_order,
     records_are_written_with_their_event,
     checkpoints_pin_the_log_and_rotation_is_an_event,

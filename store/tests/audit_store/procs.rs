@@ -77,7 +77,7 @@ fn parse_ack(line: &str) -> Option<(u64, String)> {
 /// verifies, and returns its size.
 async fn check_acks(url: &str, acks: &BTreeMap<u64, String>, key: &Signer) -> u64 {
     let store = Store::open(url).await.expect("open");
-    let report = verify_store(&store, &[key.verifier()]).await.expect("verify");
+    let report = verify_store(&store, &[key.verifier()], &Default::default()).await.expect("verify");
     assert_eq!(report.problem, None, "log verifies");
     let mut seen = 0;
     let mut rows = store.events(1, u64::MAX);

@@ -14,11 +14,11 @@ async fn attacked(backend: Backend, attack: impl AsyncFnOnce(&TestDb, &Signer)) 
     let db = TestDb::new(backend).await;
     let key = Signer::generate("tollgate").expect("key");
     let log = seeded(&db, 12, 5, &key).await;
-    let clean = verify_store(log.store(), &[key.verifier()]).await.expect("verify");
+    let clean = verify_store(log.store(), &[key.verifier()], &Default::default()).await.expect("verify");
     assert_eq!((clean.events, clean.checkpoints, clean.problem), (12, 2, None));
     db.drop_guards().await;
     attack(&db, &key).await;
-    let report = verify_store(log.store(), &[key.verifier()]).await.expect("verify");
+    let report = verify_store(log.store(), &[key.verifier()], &Default::default()).await.expect("verify");
     log.store().close().await;
     report.problem
 }
