@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(git.head().unwrap().target(), head_before, "the branch is untouched");
         let tip = git.find_reference(AUDIT_REF).unwrap().peel_to_commit().unwrap();
         assert_eq!(tip.parent_count(), 1);
-        assert_eq!(tip.message(), Some("audit checkpoint at 4 events\n\nTollgate-Audit-Checkpoint: 4\n"));
+        assert_eq!(tip.message().ok(), Some("audit checkpoint at 4 events\n\nTollgate-Audit-Checkpoint: 4\n"));
         let tree = tip.tree().unwrap();
         let mut saved = Vec::new();
         for size in [2, 4] {
