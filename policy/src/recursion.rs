@@ -104,19 +104,19 @@ impl Scope<'_> {
             Rule::Spec { head, bodies, .. } => {
                 match head {
                     RuleHead::Compr { refr, assign, .. } => {
-                        self.head(refr, out);
+                        self.dynamic_parts(refr, out);
                         if let Some(a) = assign {
                             self.expr(&a.value, out);
                         }
                     }
                     RuleHead::Set { refr, key, .. } => {
-                        self.head(refr, out);
+                        self.dynamic_parts(refr, out);
                         if let Some(k) = key {
                             self.expr(k, out);
                         }
                     }
                     RuleHead::Func { refr, args, assign, .. } => {
-                        self.head(refr, out);
+                        self.dynamic_parts(refr, out);
                         for a in args {
                             self.expr(a, out);
                         }
@@ -138,18 +138,6 @@ impl Scope<'_> {
                 }
                 self.expr(value, out);
             }
-        }
-    }
-
-    /// The dynamic parts of a rule head (`p[x]`'s `x`); its constant path is the node itself.
-    fn head(&self, refr: &Expr, out: &mut Vec<Vec<String>>) {
-        match refr {
-            Expr::RefDot { refr, .. } => self.head(refr, out),
-            Expr::RefBrack { refr, index, .. } => {
-                self.head(refr, out);
-                self.expr(index, out);
-            }
-            _ => {}
         }
     }
 
@@ -237,6 +225,8 @@ impl Scope<'_> {
         self.dynamic_parts(expr, out);
     }
 
+    /// The dynamic parts of a reference (`p[x]`'s `x`, and a root that is not a name). For a
+    /// rule head, that is all there is to scan: its constant path is the node itself.
     fn dynamic_parts(&self, expr: &Expr, out: &mut Vec<Vec<String>>) {
         match expr {
             Expr::RefDot { refr, .. } => self.dynamic_parts(refr, out),

@@ -8,7 +8,7 @@ use crate::support::{Backend, TestDb};
 use crate::{both_backends, seeded};
 use futures_util::StreamExt as _;
 use tollgate_audit::checkpoint::{Checkpoint, Signer};
-use tollgate_audit::event::{self, GENESIS};
+use tollgate_audit::event::GENESIS;
 use tollgate_audit::verify::{Anchors, Problem, Report, Saved};
 use tollgate_store::{Store, verify_store};
 
@@ -42,28 +42,8 @@ async fn attacked(backend: Backend, attack: impl AsyncFnOnce(&TestDb)) -> (Repor
 /// recomputed. The log alone is consistent, but unanchored; the saved checkpoints disagree.
 async fn checkpoints_deleted_and_chain_rewritten(backend: Backend) {
     let (alone, anchored) = attacked(backend, async |db| {
-        let store = Store::open(&db.url).await.expect("open");
-        let rows: Vec<_> = store.events(1, 12).map(|r| r.expect("row")).collect().await;
-        store.close().await;
-        let mut prev = GENESIS;
-        let mut sql = String::from("DELETE FROM audit_checkpoints;\n");
-        for row in rows {
-            let mut body = row.body.clone();
-            if row.seq == 3 {
-                body = String::from_utf8(body).expect("utf-8").replace("\"n\":3", "\"n\":33").into_bytes();
-            }
-            let hash = event::chain_hash(&prev, &body);
-            sql.push_str(&format!(
-                "UPDATE audit_events SET body = {}, prev_hash = {}, hash = {} WHERE seq = {};\n",
-                db.blob(&body),
-                db.blob(&prev),
-                db.blob(&hash),
-                row.seq
-            ));
-            prev = hash;
-        }
-        sql.push_str(&format!("UPDATE audit_head SET hash = {} WHERE id = 1;", db.blob(&prev)));
-        db.exec(&sql).await;
+        let rewrite = crate::tamper::rewritten_chain(db, 12, 3, "\"n\":3", "\"n\":33").await;
+        db.exec(&format!("DELETE FROM audit_checkpoints;\n{rewrite}")).await;
     })
     .await;
     assert_eq!((alone.events, alone.checkpoints), (12, 0));

@@ -23,6 +23,33 @@ async fn attacked(backend: Backend, attack: impl AsyncFnOnce(&TestDb, &Signer)) 
     report.problem
 }
 
+/// SQL that edits event `seq`'s body (`from` to `to`) and recomputes the hashes of events
+/// `1..=last` and the head, as an attacker with write access would.
+pub async fn rewritten_chain(db: &TestDb, last: u64, seq: u64, from: &str, to: &str) -> String {
+    let store = tollgate_store::Store::open(&db.url).await.expect("open");
+    let rows: Vec<_> = store.events(1, last).map(|r| r.expect("row")).collect().await;
+    store.close().await;
+    let mut prev = GENESIS;
+    let mut sql = String::new();
+    for row in rows {
+        let mut body = row.body.clone();
+        if row.seq == seq {
+            body = String::from_utf8(body).expect("utf-8").replace(from, to).into_bytes();
+        }
+        let hash = event::chain_hash(&prev, &body);
+        sql.push_str(&format!(
+            "UPDATE audit_events SET body = {}, prev_hash = {}, hash = {} WHERE seq = {};\n",
+            db.blob(&body),
+            db.blob(&prev),
+            db.blob(&hash),
+            row.seq
+        ));
+        prev = hash;
+    }
+    sql.push_str(&format!("UPDATE audit_head SET hash = {} WHERE id = 1;", db.blob(&prev)));
+    sql
+}
+
 fn edit_body_sql(db: &TestDb, seq: u64, from: &str, to: &str) -> String {
     match db.backend {
         Backend::Sqlite => {
@@ -42,31 +69,7 @@ async fn payload_edited(backend: Backend) {
 /// The attacker edits a payload and recomputes every later hash and the head: only the
 /// signed checkpoint can tell, and it does.
 async fn payload_edited_and_chain_recomputed(backend: Backend) {
-    let problem = attacked(backend, async |db, _| {
-        let store = tollgate_store::Store::open(&db.url).await.expect("open");
-        let rows: Vec<_> = store.events(1, 12).map(|r| r.expect("row")).collect().await;
-        store.close().await;
-        let mut prev = GENESIS;
-        let mut sql = String::new();
-        for row in rows {
-            let mut body = row.body.clone();
-            if row.seq == 3 {
-                body = String::from_utf8(body).expect("utf-8").replace("\"n\":3", "\"n\":33").into_bytes();
-            }
-            let hash = event::chain_hash(&prev, &body);
-            sql.push_str(&format!(
-                "UPDATE audit_events SET body = {}, prev_hash = {}, hash = {} WHERE seq = {};\n",
-                db.blob(&body),
-                db.blob(&prev),
-                db.blob(&hash),
-                row.seq
-            ));
-            prev = hash;
-        }
-        sql.push_str(&format!("UPDATE audit_head SET hash = {} WHERE id = 1;", db.blob(&prev)));
-        db.exec(&sql).await;
-    })
-    .await;
+    let problem = attacked(backend, async |db, _| db.exec(&rewritten_chain(db, 12, 3, "\"n\":3", "\"n\":33").await).await).await;
     assert_eq!(problem, Some(Problem::CheckpointMismatch { size: 5 }));
 }
 
