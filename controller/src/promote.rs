@@ -250,6 +250,23 @@ pub fn find_decision_commit(repo: &Repository, tip: Oid, decision: &str, limit: 
         .find(|id| repo.find_commit(*id).ok().is_some_and(|c| c.message().is_ok_and(|m| m.contains(&needle))))
 }
 
+/// The commit time (seconds since the epoch) of the newest commit (up to `limit` back from
+/// `tip`) that changed `path` (a path in the Git repository).
+pub fn last_changed(repo: &Repository, tip: Oid, path: &str, limit: usize) -> Option<i64> {
+    let mut walk = repo.revwalk().ok()?;
+    walk.push(tip).ok()?;
+    let blob_at = |c: &git2::Commit<'_>| c.tree().ok().and_then(|t| t.get_path(Path::new(path)).ok()).map(|e| e.id());
+    for id in walk.take(limit).filter_map(Result::ok) {
+        let commit = repo.find_commit(id).ok()?;
+        let mine = blob_at(&commit);
+        let changed = if commit.parent_count() == 0 { mine.is_some() } else { commit.parents().all(|p| blob_at(&p) != mine) };
+        if changed {
+            return Some(commit.time().seconds());
+        }
+    }
+    None
+}
+
 /// Who made a release change, and when it last changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -260,28 +277,41 @@ pub struct Change {
     pub at: i64,
 }
 
-/// The change a release's approvals are about: every commit (up to `limit` back from `tip`)
-/// that changed `path` (the release file, a path in the Git repository), with the author *and*
-/// the committer of each (a commit whose two differ counts both, so neither someone else's
-/// trivial commit nor a forged `--author` hides who wrote the release). The walk stops where
-/// the file did not exist (older commits belong to another release that had the same path),
-/// and at a promotion of `release` with other content than `content_digest` (what came before
-/// was a change already approved and promoted); a promotion of this same content does not end
-/// the change.
+/// The release whose change is looked for, and where its approvals are asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    /// The release's name.
+    pub release: &'a str,
+    /// The environment whose approvals the change is for.
+    pub environment: &'a str,
+    /// The release's content digest now.
+    pub content_digest: &'a str,
+}
+
+/// The change a release's approvals in one environment are about: every commit (up to `limit`
+/// back from `tip`) that changed `path` (the release file, a path in the Git repository), with
+/// the author *and* the committer of each (a commit whose two differ counts both, so neither
+/// someone else's trivial commit nor a forged `--author` hides who wrote the release). The walk
+/// stops where the file did not exist (older commits belong to another release that had the
+/// same path), and at a promotion of the release *into that environment* with other content
+/// than now (what came before was approved there and promoted); a promotion of this same
+/// content, or into another environment (which may have asked for no approval at all), does
+/// not end the change.
 ///
 /// `None` when no commit in reach changed the file.
-pub fn change(repo: &Repository, tip: Oid, path: &str, release: &str, content_digest: &str, limit: usize) -> Option<Change> {
+pub fn change(repo: &Repository, tip: Oid, path: &str, asked: Asked<'_>, limit: usize) -> Option<Change> {
     let mut walk = repo.revwalk().ok()?;
     walk.push(tip).ok()?;
     let blob_at = |c: &git2::Commit<'_>| c.tree().ok().and_then(|t| t.get_path(Path::new(path)).ok()).map(|e| e.id());
-    let promoted = format!("\nTollgate-Release: {release}\n");
+    let (release, environment) =
+        (format!("\nTollgate-Release: {}\n", asked.release), format!("\nTollgate-Environment: {}\n", asked.environment));
     let mut authors: Vec<String> = Vec::new();
     let mut at = None;
     for id in walk.take(limit).filter_map(Result::ok) {
         let Ok(commit) = repo.find_commit(id) else { break };
-        if let Some(message) = commit.message().ok().filter(|m| m.contains(&promoted)) {
+        if let Some(message) = commit.message().ok().filter(|m| m.contains(&release) && m.contains(&environment)) {
             let digest = message.lines().find_map(|l| l.strip_prefix("Tollgate-Content-Digest: ")).map(str::trim);
-            if digest.is_some_and(|d| d != content_digest) {
+            if digest.is_some_and(|d| d != asked.content_digest) {
                 break;
             }
         }
@@ -355,9 +385,10 @@ mod tests {
         assert_eq!(parsed[0].value, doc);
         assert_eq!(find_decision_commit(&repo, id, "dec-1", 10), Some(id));
         assert_eq!(find_decision_commit(&repo, id, "dec-2", 10), None);
-        assert_eq!(change(&repo, id, "a.txt", "r", "d", 10).map(|c| c.authors), Some(vec!["alice@acme.example".to_owned()]));
+        let asked = Asked { release: "r", environment: "dev", content_digest: "d" };
+        assert_eq!(change(&repo, id, "a.txt", asked, 10).map(|c| c.authors), Some(vec!["alice@acme.example".to_owned()]));
         assert_eq!(
-            change(&repo, id, "cfg/deploy/dev/income.yaml", "r", "d", 10).map(|c| c.authors),
+            change(&repo, id, "cfg/deploy/dev/income.yaml", asked, 10).map(|c| c.authors),
             Some(vec!["bot@tollgate.dev".to_owned()])
         );
         // The same contents again change nothing.
@@ -384,7 +415,7 @@ mod tests {
     /// commit that touched the release, so after someone else's trivial commit, or with a forged
     /// `--author`, the real author could approve her own change.
     #[test]
-    fn a_change_is_everyone_who_authored_or_committed_it_since_other_content_was_promoted() {
+    fn a_change_is_everyone_who_authored_or_committed_it_since_other_content_was_promoted_there() {
         let tmp = tempfile::tempdir().unwrap();
         let repo = repo_with_commit(tmp.path());
         let alice = ("Alice", "alice@acme.example");
@@ -394,25 +425,38 @@ mod tests {
         commit_as(&repo, "README.md", "unrelated\n", carol, carol, "docs");
         // Bob's trivial edit does not take Alice's change from her.
         let tip = commit_as(&repo, path, "v: 1 \n", bob, bob, "r: whitespace");
-        let authors = |tip, digest: &str| change(&repo, tip, path, "r", digest, 100).map(|c| c.authors);
-        assert_eq!(authors(tip, "d1"), Some(vec!["bob@acme.example".to_owned(), "alice@acme.example".to_owned()]));
+        let authors = |tip, env: &str, digest: &str| {
+            change(&repo, tip, path, Asked { release: "r", environment: env, content_digest: digest }, 100).map(|c| c.authors)
+        };
+        assert_eq!(authors(tip, "staging", "d1"), Some(vec!["bob@acme.example".to_owned(), "alice@acme.example".to_owned()]));
         // A forged author: the committer counts too.
         let tip = commit_as(&repo, path, "v: 1  \n", ("Dave", "dave@acme.example"), ("ALICE", "Alice@acme.example"), "r: forged");
-        assert_eq!(
-            authors(tip, "d1"),
-            Some(vec!["dave@acme.example".to_owned(), "Alice@acme.example".to_owned(), "bob@acme.example".to_owned()])
+        let three = vec!["dave@acme.example".to_owned(), "Alice@acme.example".to_owned(), "bob@acme.example".to_owned()];
+        assert_eq!(authors(tip, "staging", "d1"), Some(three.clone()));
+        // Promoted to staging with this content: that does not end the change.
+        let promoted = |env: &str, digest: &str| {
+            format!("promote r\n\nTollgate-Release: r\nTollgate-Environment: {env}\nTollgate-Content-Digest: {digest}\n")
+        };
+        let tip = commit_as(&repo, "deploy/staging/r.yaml", "d1\n", bot, bot, &promoted("staging", "d1"));
+        assert_eq!(authors(tip, "staging", "d1"), Some(three.clone()));
+        // Carol changes it: for staging, where the earlier content was approved and promoted,
+        // the change is hers alone; for prod, where nothing was promoted, it is everyone's.
+        let tip = commit_as(&repo, path, "v: 2\n", carol, carol, "r: v2");
+        assert_eq!(authors(tip, "staging", "d2"), Some(vec!["carol@acme.example".to_owned()]));
+        assert_eq!(authors(tip, "prod", "d2").map(|a| a.len()), Some(4));
+        // A promotion into dev (which may ask for no approval) is no boundary for staging, nor
+        // is another release's promotion.
+        commit_as(&repo, "deploy/dev/r.yaml", "d2\n", bot, bot, &promoted("dev", "d0"));
+        let other = commit_as(
+            &repo,
+            "deploy/staging/s.yaml",
+            "x\n",
+            bot,
+            bot,
+            "promote s\n\nTollgate-Release: s\nTollgate-Environment: staging\nTollgate-Content-Digest: zz\n",
         );
-        // A promotion of this content does not end the change; a promotion of other content
-        // (what was approved before) does.
-        let promoted = |digest: &str| format!("promote r\n\nTollgate-Release: r\nTollgate-Content-Digest: {digest}\n");
-        let tip = commit_as(&repo, "deploy/dev/r.yaml", "d1\n", bot, bot, &promoted("d1"));
-        assert_eq!(authors(tip, "d1").map(|a| a.len()), Some(3));
-        commit_as(&repo, path, "v: 2\n", carol, carol, "r: v2");
-        assert_eq!(authors(repo.head().unwrap().target().unwrap(), "d2"), Some(vec!["carol@acme.example".to_owned()]));
-        // Another release's promotion is no boundary.
-        let other =
-            commit_as(&repo, "deploy/dev/s.yaml", "x\n", bot, bot, "promote s\n\nTollgate-Release: s\nTollgate-Content-Digest: zz\n");
-        assert_eq!(authors(other, "d2"), Some(vec!["carol@acme.example".to_owned()]));
+        assert_eq!(authors(other, "staging", "d2"), Some(vec!["carol@acme.example".to_owned()]));
+        assert_eq!(authors(other, "prod", "d2").map(|a| a.len()), Some(4));
         // A file deleted and written again is a new change.
         let mut index = repo.index().unwrap();
         index.remove_path(Path::new(path)).unwrap();
@@ -422,8 +466,8 @@ mod tests {
         let sig = Signature::now(bob.0, bob.1).unwrap();
         repo.commit(Some("HEAD"), &sig, &sig, "r: removed", &tree, &[&parent]).unwrap();
         let tip = commit_as(&repo, path, "v: 3\n", bob, bob, "r: again");
-        assert_eq!(authors(tip, "d3"), Some(vec!["bob@acme.example".to_owned()]));
-        assert_eq!(change(&repo, tip, "missing.yaml", "r", "d3", 100), None);
+        assert_eq!(authors(tip, "prod", "d3"), Some(vec!["bob@acme.example".to_owned()]));
+        assert_eq!(change(&repo, tip, "missing.yaml", Asked { release: "r", environment: "prod", content_digest: "d3" }, 100), None);
     }
 
     #[test]

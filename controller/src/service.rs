@@ -439,7 +439,7 @@ impl Service {
         let env = Snapshot::env(plan, env)?;
         let decision = reconcile::decide_for(&snap.guard.view, snap.prepared(), plan, env);
         let failure = snap.guard.view.failure_of(&decision).cloned();
-        Ok(Explanation { decision, authors: plan.authors.clone(), failure })
+        Ok(Explanation { decision, authors: env.authors.clone(), failure })
     }
 
     /// `release`'s live approvals into `env`, counted (`reader`: as for [`Self::status`]).
@@ -453,7 +453,7 @@ impl Service {
         let plan = snap.plan(release)?;
         let env = Snapshot::env(plan, env)?;
         let live = self.live(&plan.name, &env.name).await?;
-        let status = approvals::evaluate(&env.approvals, &snap.prepared().directory, &live, &plan.content_digest, &plan.authors);
+        let status = approvals::evaluate(&env.approvals, &snap.prepared().directory, &live, &plan.content_digest, &env.authors);
         Ok(ApprovalsReport {
             release: plan.name.clone(),
             environment: env.name.clone(),
@@ -493,7 +493,7 @@ impl Service {
                 current: plan.content_digest.clone(),
             });
         }
-        approvals::eligible(&env.approvals, &prepared.directory, user, &plan.authors)
+        approvals::eligible(&env.approvals, &prepared.directory, user, &env.authors)
             .map_err(|reason| ServiceError::Refused { user: user.to_owned(), reason })?;
         let mut live = self.live(&plan.name, &env.name).await?;
         let existing = live.iter().find(|a| a.user == user && a.content_digest == plan.content_digest).cloned();
@@ -515,7 +515,7 @@ impl Service {
                 (a, true)
             }
         };
-        let status = approvals::evaluate(&env.approvals, &prepared.directory, &live, &plan.content_digest, &plan.authors);
+        let status = approvals::evaluate(&env.approvals, &prepared.directory, &live, &plan.content_digest, &env.authors);
         Ok(Approved {
             release: plan.name.clone(),
             environment: env.name.clone(),
@@ -556,7 +556,7 @@ impl Service {
             let doc = approvals::revocation_doc(&plan.name, &env.name, user, a.seq, &at);
             audit_seqs.push(self.log.record(RecordKind::Approval, user, &subject, &doc).await?.seq);
         }
-        let status = approvals::evaluate(&env.approvals, &prepared.directory, &kept, &plan.content_digest, &plan.authors);
+        let status = approvals::evaluate(&env.approvals, &prepared.directory, &kept, &plan.content_digest, &env.authors);
         Ok(Revoked { release: plan.name.clone(), environment: env.name.clone(), revoked, audit_seqs, status })
     }
 

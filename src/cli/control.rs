@@ -209,7 +209,9 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
             print_pass(&report, args.format, true, true)?;
             return Ok(exit_for(&report.decisions, &report.failures));
         }
-        let (located, _mirror) = locate(&args.repo, None).await?;
+        // Located once here (a remote is fetched, and a force-push recorded, as every pass
+        // does) to know where the audit checkpoints are published.
+        let (located, _mirror) = locate(&args.repo, Some(&log)).await?;
         let log = anchored(log, &located);
         let cfg = Looping {
             repo: args.repo.clone(),

@@ -223,18 +223,22 @@ async fn approvals_over_tls_bind_to_content_and_people() {
     assert_ne!(list.body["contentDigest"], digest.as_str(), "{}", list.body);
     assert_eq!(list.body["status"]["satisfied"], false, "{}", list.body);
     assert_eq!(list.body["status"]["ignored"][0][1]["reason"], "voided", "{}", list.body);
-    // The old digest is now a conflict; Alice (not the author of this change) may approve.
+    // The old digest is now a conflict. Carol's commit on top does not make the change hers
+    // alone (issue #12 item 4): Alice still authored it and is still refused; Bob approves.
     let a = b.approve("churn-v3", "staging", Some(&digest)).await.expect("approve");
     assert_eq!(a.status, 409);
     let a = server.client(&alice).approve("churn-v3", "staging", None).await.expect("approve");
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(message(&a).contains("alice authored the change"), "{}", message(&a));
+    let a = b.approve("churn-v3", "staging", None).await.expect("approve");
     assert_eq!(a.status, 201, "{}", a.body);
 
-    // Only an admin revokes someone else's approval; Bob is one.
-    let a = server.client(&carol).revoke("churn-v3", "staging", Some("alice")).await.expect("revoke");
+    // Only an admin revokes someone else's approval (Carol may not); Bob, an admin, revokes his.
+    let a = server.client(&carol).revoke("churn-v3", "staging", Some("bob")).await.expect("revoke");
     assert_eq!((a.status, a.body["error"]["code"].as_str()), (403, Some("forbidden")), "{}", a.body);
-    let a = b.revoke("churn-v3", "staging", Some("alice")).await.expect("revoke");
+    let a = b.revoke("churn-v3", "staging", Some("bob")).await.expect("revoke");
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.body["revoked"][0]["user"], "alice");
+    assert_eq!(a.body["revoked"][0]["user"], "bob");
     assert_eq!(a.body["status"]["counted"].as_array().map(Vec::len), Some(0));
 
     // Every approval and revocation is in the audit chain, which verifies.

@@ -70,7 +70,7 @@ pub(super) fn decide_one(
 ) -> Decision {
     let records = view.approvals.get(&approvals::subject(&plan.name, &env.name)).map_or(&[][..], Vec::as_slice);
     let live = approvals::live_approvals(records.iter().map(|(seq, doc)| (*seq, doc)));
-    let status = approvals::evaluate(&env.approvals, &prepared.directory, &live, &plan.content_digest, &plan.authors);
+    let status = approvals::evaluate(&env.approvals, &prepared.directory, &live, &plan.content_digest, &env.authors);
     let slot = (env.name.clone(), plan.model.clone());
     let git = promotions.get(&slot);
     let history = view.promotions(&env.name, &plan.model);

@@ -41,6 +41,9 @@ pub struct EnvPlan {
     /// The environment's spec, to evaluate its windows again at another instant.
     #[serde(skip)]
     pub spec: Value,
+    /// Emails of the authors and committers of the release change its approvals here are
+    /// about (separation of duties; `promote::change`).
+    pub authors: Vec<String>,
 }
 
 /// A release with everything the repo says about it.
@@ -61,8 +64,6 @@ pub struct ReleasePlan {
     pub spec: Value,
     /// Its file, as a path in the Git repository.
     pub git_path: String,
-    /// Emails of the authors of the release change (separation of duties).
-    pub authors: Vec<String>,
     /// When the release file last changed (commit time, seconds since the epoch); of two
     /// releases of one model, the later request wins.
     pub changed_at: i64,
@@ -324,9 +325,11 @@ pub(super) fn release_plan(
         image.as_deref(),
         gates.as_ref().and_then(|g| g.digest.as_deref()),
     );
-    let change = promote::change(git, commit, &git_path, &doc.name, &content_digest, 10_000);
-    let changed_at = change.as_ref().map_or(0, |c| c.at);
-    let authors = change.map(|c| c.authors).unwrap_or_default();
+    let change = |environment: &str| {
+        let asked = promote::Asked { release: &doc.name, environment, content_digest: &content_digest };
+        promote::change(git, commit, &git_path, asked, 10_000)
+    };
+    let changed_at = promote::last_changed(git, commit, &git_path, 10_000).unwrap_or(0);
 
     let path = path_docs
         .iter()
@@ -339,6 +342,7 @@ pub(super) fn release_plan(
             mode: env.str_at("/spec/promotion/mode").unwrap_or("commit").to_owned(),
             branch: env.str_at("/spec/promotion/branch").map(str::to_owned),
             spec: env.spec().clone(),
+            authors: change(&env.name).map(|c| c.authors).unwrap_or_default(),
         })
         .collect();
     ReleasePlan {
@@ -349,7 +353,6 @@ pub(super) fn release_plan(
         image,
         spec: doc.spec().clone(),
         git_path,
-        authors,
         changed_at,
         findings: mine,
         gates,
