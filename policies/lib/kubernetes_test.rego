@@ -21,7 +21,7 @@ deployment(spec) := {
 	"spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "income"}}, "spec": spec}},
 }
 
-pod(spec) := {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "income"}, "spec": spec}
+pod_manifest(spec) := {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "income"}, "spec": spec}
 
 cronjob(spec) := {
 	"apiVersion": "batch/v1",
@@ -46,7 +46,7 @@ test_safe_workloads_of_every_kind_pass if {
 		count(deny) == 0 with input as workload(kind, pod_spec([safe_container]))
 		count(warn) == 0 with input as workload(kind, pod_spec([safe_container]))
 	}
-	count(deny) == 0 with input as pod(pod_spec([safe_container]))
+	count(deny) == 0 with input as pod_manifest(pod_spec([safe_container]))
 	count(deny) == 0 with input as cronjob(pod_spec([safe_container]))
 }
 
@@ -60,7 +60,7 @@ test_other_kinds_are_ignored if {
 
 test_unpinned_image_is_denied_for_every_kind if {
 	spec := with_container({"image": "ghcr.io/acme/income-serving:1.4"})
-	some r1 in deny with input as pod(spec)
+	some r1 in deny with input as pod_manifest(spec)
 	r1.id == "k8s-image-digest"
 	r1.path == "/spec/containers/0/image"
 	some r2 in deny with input as deployment(spec)
@@ -71,15 +71,15 @@ test_unpinned_image_is_denied_for_every_kind if {
 }
 
 test_latest_and_bad_digest_are_denied if {
-	some r1 in deny with input as pod(with_container({"image": "busybox:latest"}))
+	some r1 in deny with input as pod_manifest(with_container({"image": "busybox:latest"}))
 	contains(r1.msg, "`latest`")
-	some r2 in deny with input as pod(with_container({"image": "busybox@sha256:1234"}))
+	some r2 in deny with input as pod_manifest(with_container({"image": "busybox@sha256:1234"}))
 	contains(r2.msg, "malformed digest")
 }
 
 test_missing_image_is_denied if {
 	spec := pod_spec([object.remove(safe_container, ["image"])])
-	some r in deny with input as pod(spec)
+	some r in deny with input as pod_manifest(spec)
 	r.id == "k8s-image-digest"
 	r.path == "/spec/containers/0"
 }
@@ -108,18 +108,18 @@ test_privileged_container_is_denied if {
 
 test_privileged_init_container_is_denied if {
 	init := object.union(safe_container, {"name": "setup", "securityContext": {"privileged": true}})
-	some r in deny with input as pod({"containers": [safe_container], "initContainers": [init]})
+	some r in deny with input as pod_manifest({"containers": [safe_container], "initContainers": [init]})
 	r.id == "k8s-privileged"
 	r.path == "/spec/initContainers/0/securityContext/privileged"
 }
 
 test_privilege_escalation_must_be_false if {
 	c := object.union(safe_container, {"securityContext": {"allowPrivilegeEscalation": true}})
-	some r1 in deny with input as pod(pod_spec([c]))
+	some r1 in deny with input as pod_manifest(pod_spec([c]))
 	r1.id == "k8s-privilege-escalation"
 	r1.path == "/spec/containers/0/securityContext/allowPrivilegeEscalation"
 	unset := object.union(object.remove(safe_container, ["securityContext"]), {"name": "plain"})
-	results := deny with input as pod(pod_spec([unset]))
+	results := deny with input as pod_manifest(pod_spec([unset]))
 	some r2 in results
 	r2.id == "k8s-privilege-escalation"
 	r2.path == "/spec/containers/0"
@@ -135,12 +135,12 @@ test_host_namespaces_are_denied if {
 
 test_host_namespaces_false_pass if {
 	spec := object.union(pod_spec([safe_container]), {"hostNetwork": false, "hostPID": false, "hostIPC": false})
-	count(deny) == 0 with input as pod(spec)
+	count(deny) == 0 with input as pod_manifest(spec)
 }
 
 test_missing_resources_are_denied if {
 	c := object.remove(safe_container, ["resources"])
-	results := deny with input as pod(pod_spec([c]))
+	results := deny with input as pod_manifest(pod_spec([c]))
 	count(results) == 1
 	some r in results
 	r.id == "k8s-resources"
@@ -150,7 +150,7 @@ test_missing_resources_are_denied if {
 
 test_partial_resources_are_denied if {
 	c := object.union(object.remove(safe_container, ["resources"]), {"resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}})
-	some r in deny with input as pod(pod_spec([c]))
+	some r in deny with input as pod_manifest(pod_spec([c]))
 	r.id == "k8s-resources"
 	r.path == "/spec/containers/0/resources"
 	r.msg == "container `server` of Pod `income` does not set `limits.cpu`"
@@ -158,7 +158,7 @@ test_partial_resources_are_denied if {
 
 test_init_container_resources_are_required if {
 	init := object.union(object.remove(safe_container, ["resources"]), {"name": "setup"})
-	some r in deny with input as pod({"containers": [safe_container], "initContainers": [init]})
+	some r in deny with input as pod_manifest({"containers": [safe_container], "initContainers": [init]})
 	r.id == "k8s-resources"
 	r.path == "/spec/initContainers/0"
 }
@@ -171,7 +171,7 @@ test_every_container_is_checked if {
 
 test_run_as_non_root_unset_warns if {
 	c := object.union(object.remove(safe_container, ["securityContext"]), {"securityContext": {"allowPrivilegeEscalation": false}})
-	results := warn with input as pod(pod_spec([c]))
+	results := warn with input as pod_manifest(pod_spec([c]))
 	count(results) == 1
 	some r in results
 	r.id == "k8s-run-as-non-root"
@@ -187,12 +187,12 @@ test_run_as_non_root_at_pod_level_passes if {
 test_container_run_as_root_overrides_pod if {
 	c := object.union(safe_container, {"securityContext": {"runAsNonRoot": false}})
 	spec := object.union(pod_spec([c]), {"securityContext": {"runAsNonRoot": true}})
-	ids(warn) == {"k8s-run-as-non-root"} with input as pod(spec)
+	ids(warn) == {"k8s-run-as-non-root"} with input as pod_manifest(spec)
 }
 
 test_non_object_containers_do_not_fail if {
-	count(deny) == 0 with input as pod({"containers": ["oops", null]})
-	count(deny) == 0 with input as pod({"containers": null})
+	count(deny) == 0 with input as pod_manifest({"containers": ["oops", null]})
+	count(deny) == 0 with input as pod_manifest({"containers": null})
 }
 
 test_malformed_metadata_and_security_context_do_not_fail if {

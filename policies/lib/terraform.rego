@@ -351,9 +351,11 @@ encryption_resource_for(bucket) if {
 }
 
 # Matched by address when the plan has no configuration section: the same module and the same
-# resource name, the usual way to write the pair.
+# resource name, the usual way to write the pair. (`object.get`, not `input.configuration`
+# itself, under the `not`: OPA treats a `not` over a reference to a missing field differently
+# from regorus.)
 encryption_resource_for(bucket) if {
-	not is_object(input.configuration)
+	not is_object(object.get(input, "configuration", null))
 	some e in encryption_configs
 	util.field(e, "module_address", "") == util.field(bucket, "module_address", "")
 	e.name == bucket.name

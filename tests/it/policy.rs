@@ -105,3 +105,39 @@ fn a_slow_policy_is_stopped_at_the_configured_timeout_with_exit_2() {
     let found = crate::support::findings(&report, "policy-limits");
     assert_eq!(found[0]["message"], "a policy timeout of 2m is longer than the 60s tollgate allows", "{report}");
 }
+
+/// Issue #12 item 8: the default library, its tests and its YAML cases give the same verdicts in
+/// the real OPA (a Go build of OPA 1.x, PyPI `opa-golib-python-bindings`, installed by
+/// `scripts/opa-env`) as in tollgate. It did not even compile there (`kubernetes_test.rego`
+/// defined a function `pod` beside the rule `pod`), and a `not` over a missing
+/// `input.configuration` disagreed.
+#[test]
+fn the_default_library_its_tests_and_cases_agree_with_the_real_opa() {
+    use std::collections::BTreeMap;
+    use std::process::Command;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = Command::new("bash").arg(root.join("scripts/opa-env")).output().expect("bash");
+    assert_eq!(env.status.code(), Some(0), "scripts/opa-env: {}", String::from_utf8_lossy(&env.stderr));
+    let python = String::from_utf8(env.stdout).expect("utf-8").trim().to_owned();
+    let opa = Command::new(&python).arg(root.join("policies/differential/opa_run.py")).arg(root.join("policies")).output().expect("python");
+    assert_eq!(opa.status.code(), Some(0), "{}", String::from_utf8_lossy(&opa.stderr));
+    // `NAME: PASS`, and for tollgate `NAME: PASS (0.1ms)`, under file headers and summaries.
+    let verdicts = |text: &str| -> BTreeMap<String, String> {
+        text.lines()
+            .filter(|l| !l.starts_with(' ') && !l.starts_with("PASS: ") && !l.starts_with("FAIL: "))
+            .filter_map(|l| l.rsplit_once(": "))
+            .filter_map(|(name, rest)| {
+                let verdict = rest.split_whitespace().next()?;
+                ["PASS", "FAIL", "ERROR"].contains(&verdict).then(|| (name.to_owned(), verdict.to_owned()))
+            })
+            .collect()
+    };
+    let theirs = verdicts(&String::from_utf8_lossy(&opa.stdout));
+    let out = tollgate(&["policy", "test", "-v", root.join("policies").to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let ours = verdicts(&stdout(&out));
+    assert!(ours.len() > 200, "{ours:?}");
+    let disagreements: Vec<_> = ours.iter().filter(|(name, verdict)| theirs.get(*name) != Some(verdict)).collect();
+    assert!(disagreements.is_empty(), "tollgate vs OPA: {disagreements:?}\nOPA said: {theirs:?}");
+    assert_eq!(ours.len(), theirs.len(), "OPA ran other tests: {theirs:?}");
+}
