@@ -46,7 +46,7 @@ deny contains result if {
 	count(approvers) < required
 	result := {
 		"id": "promotion-approvals",
-		"msg": sprintf("promotion `%s` records %d distinct approvers, but environment `%v` requires %d", [util.name, count(approvers), env.metadata.name, required]),
+		"msg": sprintf("promotion `%s` records %d distinct approvers, but environment `%v` requires %v", [util.name, count(approvers), env.metadata.name, required]),
 		"path": util.nearest(input, ["spec", "approvals"]),
 		"hint": "promotions are written by tollgate; revert the hand edit and let the release collect its approvals",
 	}
