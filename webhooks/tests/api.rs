@@ -239,17 +239,19 @@ async fn approvals_over_tls_bind_to_content_and_people() {
     let a = b.revoke("churn-v3", "staging", Some("bob")).await.expect("revoke");
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["revoked"][0]["user"], "bob");
+    // His approval of the earlier content, voided by the change, is withdrawn with it.
+    assert_eq!(a.body["revoked"].as_array().map(Vec::len), Some(2), "{}", a.body);
     assert_eq!(a.body["status"]["counted"].as_array().map(Vec::len), Some(0));
 
     // Every approval and revocation is in the audit chain, which verifies.
     let report = tollgate_store::verify_store(&server.store, &[], &Default::default()).await.expect("verify");
-    assert!(report.problem.is_none() && report.events == 5 + 3, "five tokens, two approvals, a revocation: {report:?}");
+    assert!(report.problem.is_none() && report.events == 5 + 4, "five tokens, Bob's two approvals, both revoked: {report:?}");
 
     // Metrics count by route pattern, never by release.
     let (code, text) = anon.get_text("/metrics").await.expect("metrics");
     assert_eq!(code, 200);
     assert!(text.contains(r#"tollgate_api_approvals_total{outcome="recorded"} 2"#), "{text}");
-    assert!(text.contains(r#"tollgate_api_approvals_total{outcome="refused"} 3"#), "{text}");
+    assert!(text.contains(r#"tollgate_api_approvals_total{outcome="refused"} 4"#), "{text}");
     assert!(text.contains(r#"tollgate_api_auth_failures_total{reason="invalid"} 2"#), "{text}");
     assert!(text.contains(r#"route="/api/v1/releases/{release}/environments/{env}/approvals""#), "{text}");
     assert!(!text.contains("churn-v3"), "{text}");
