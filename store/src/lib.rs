@@ -137,6 +137,12 @@ macro_rules! head_matches_last {
     () => {
         "(audit_head.size = 0 OR EXISTS (SELECT 1 FROM audit_events e WHERE e.seq = audit_head.size AND e.hash = audit_head.hash))"
     };
+    // On PostgreSQL, from the bound old head (`$12`, `$13`, which the swap has just compared
+    // with the row): a lookup by constant the planner resolves once, where the correlated form
+    // cost ~0.15 ms an append (the 1,000-event append ratio went from 1.10 to 1.43).
+    (pg) => {
+        "($12 = 0 OR EXISTS (SELECT 1 FROM audit_events e WHERE e.seq = $12 AND e.hash = $13))"
+    };
 }
 
 impl tollgate_error::Hint for StoreError {
@@ -169,7 +175,7 @@ const PG_INSERT_AND_ADVANCE: &str = concat!(
     "WITH inserted AS (INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) ",
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq) ",
     "UPDATE audit_head SET size = $9, hash = $10, time = $11 WHERE id = 1 AND size = $12 AND hash = $13 AND ",
-    head_matches_last!(),
+    head_matches_last!(pg),
     " AND EXISTS (SELECT 1 FROM inserted)"
 );
 
@@ -179,7 +185,7 @@ const PG_INSERT_AND_ADVANCE: &str = concat!(
 const PG_ADVANCE_THEN_INSERT: &str = concat!(
     "WITH head AS (UPDATE audit_head SET size = $9, hash = $10, time = $11 ",
     "WHERE id = 1 AND size = $12 AND hash = $13 AND ",
-    head_matches_last!(),
+    head_matches_last!(pg),
     " RETURNING id) ",
     "INSERT INTO audit_events (seq, time, actor, action, subject, body, prev_hash, hash) ",
     "SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM head"
