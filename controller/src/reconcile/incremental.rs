@@ -6,7 +6,9 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 
 use super::checkout::GateFiles;
-use super::plan::{At, GitPromotion, Prepared, REPO_WIDE_RULES, ReleasePlan, branch_of, fatal_of, git_promotions, release_plan};
+use super::plan::{
+    At, GitPromotion, Prepared, REPO_WIDE_RULES, ReleasePlan, branch_of, bundle_for, fatal_of, git_promotions, release_plan,
+};
 use super::{Options, ReconcileError};
 use crate::promote;
 use tollgate_check::CheckOptions;
@@ -39,10 +41,7 @@ pub fn prepare_incremental(opts: &Options, last: &Prepared) -> Result<Option<Pre
     }
     let source = Source::commit(&opts.repo, &opts.rev)?;
     let Source::Commit { repo: git, commit, prefix } = &source else { unreachable!("a commit source") };
-    let (bundle, compile_findings) = match tollgate_check::compile_policies(&repo) {
-        Ok(b) => (Some(b), Vec::new()),
-        Err(f) => (None, f),
-    };
+    let (bundle, compile_findings) = bundle_for(&repo, last.bundle.as_ref());
     let author =
         tollgate_spec::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| tollgate_check::Author { name, email });
     let touched: HashSet<String> = changes.changed.iter().chain(&changes.deleted).map(ToString::to_string).collect();
@@ -101,6 +100,7 @@ pub fn prepare_incremental(opts: &Options, last: &Prepared) -> Result<Option<Pre
         git_dir: git.path().to_owned(),
         prefix: prefix.clone(),
         now: opts.now,
+        bundle,
     };
     prepared.set_clock(opts.now);
     Ok(Some(prepared))

@@ -15,7 +15,7 @@ use crate::promote;
 use tollgate_check::CheckOptions;
 use tollgate_decision::approvals::{ApprovalPolicy, Directory};
 use tollgate_decision::{FindingInput, WindowInput};
-use tollgate_spec::diag::Severity;
+use tollgate_spec::diag::{Finding, Severity};
 use tollgate_spec::refs::Index;
 use tollgate_spec::repo::{RepoPath, Source};
 use tollgate_spec::{ConfigRepo, Document, Kind, LoadOptions};
@@ -135,6 +135,37 @@ pub struct Prepared {
     pub now: jiff::Timestamp,
     /// `spec.github` of `tollgate.yaml`: where pull requests are opened.
     pub github: Option<GitHubConfig>,
+    /// The policy bundle this pass evaluated with: the repo's, or the last good one when the
+    /// repo's does not compile ([`bundle_for`]).
+    pub(super) bundle: Option<tollgate_policy::Bundle>,
+}
+
+/// The bundle a pass evaluates with. The repo's when it compiles. When it does not (a syntax
+/// error, a recursive rule), the contract (docs/design.md) is that the broken bundle is
+/// rejected and the last good one kept: the pass evaluates with `last_good`, and the compile
+/// errors become findings that block nothing (`policy-bundle-refused`, logged too). With no good
+/// bundle yet (the first pass of a process), the compile errors stay fatal and nothing moves.
+pub(super) fn bundle_for(
+    repo: &ConfigRepo,
+    last_good: Option<&tollgate_policy::Bundle>,
+) -> (Option<tollgate_policy::Bundle>, Vec<Finding>) {
+    match tollgate_check::compile_policies(repo) {
+        Ok(bundle) => (Some(bundle), Vec::new()),
+        Err(errors) => match last_good {
+            None => (None, errors),
+            Some(good) => {
+                let refused = errors
+                    .into_iter()
+                    .map(|f| {
+                        tracing::warn!(file = %f.file, error = %f.message, kept = good.digest(), "policy bundle refused; the last good one is kept");
+                        let message = format!("{} (the policy bundle is refused; the last good one, {}, is kept)", f.message, &good.digest()[..12]);
+                        Finding { severity: Severity::Error, rule: "policy-bundle-refused".to_owned(), message, ..f }
+                    })
+                    .collect();
+                (Some(good.clone()), refused)
+            }
+        },
+    }
 }
 
 fn finding_input(f: &tollgate_spec::diag::Finding) -> FindingInput {
@@ -152,6 +183,16 @@ fn str_list(v: Option<&Value>) -> Vec<String> {
 /// [`ReconcileError::Repo`] when the repository or revision cannot be read;
 /// [`ReconcileError::UnknownRelease`].
 pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
+    prepare_keeping(opts, None)
+}
+
+/// As [`prepare`], keeping `last_good` when the repo's policy bundle does not compile
+/// ([`bundle_for`]).
+///
+/// # Errors
+///
+/// As [`prepare`].
+pub fn prepare_keeping(opts: &Options, last_good: Option<&tollgate_policy::Bundle>) -> Result<Prepared, ReconcileError> {
     let source = Source::commit(&opts.repo, &opts.rev)?;
     let Source::Commit { repo: git, commit, prefix } = &source else { unreachable!("a commit source") };
     let branch = branch_of(git, &opts.rev);
@@ -159,11 +200,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
     let prefix = prefix.clone();
     let commit = *commit;
     let repo = tollgate_spec::load(&source, &LoadOptions { jobs: opts.jobs })?;
-    let bundle = tollgate_check::compile_policies(&repo);
-    let (bundle, compile_findings) = match bundle {
-        Ok(b) => (Some(b), Vec::new()),
-        Err(f) => (None, f),
-    };
+    let (bundle, compile_findings) = bundle_for(&repo, last_good);
     let author =
         tollgate_spec::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| tollgate_check::Author { name, email });
     let report = tollgate_check::check(&repo, bundle.as_ref(), &CheckOptions { changes: None, jobs: opts.jobs, author });
@@ -198,7 +235,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
         branch,
         policy_digest: report.policy_digest.clone(),
         fatal,
-        findings: report.findings,
+        findings: report.findings.into_iter().chain(compile_findings.into_iter().filter(|f| f.severity != Severity::Fatal)).collect(),
         releases,
         directory,
         promotions,
@@ -206,6 +243,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared, ReconcileError> {
         prefix,
         now: opts.now,
         github: repo.config().and_then(|c| GitHubConfig::from_config(&c.value)),
+        bundle,
     })
 }
 
@@ -383,6 +421,11 @@ fn gate_files(index: &Index<'_>, release: &Document) -> Vec<RepoPath> {
 }
 
 impl Prepared {
+    /// Every finding of the check (and a refused policy bundle's, which block nothing).
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
     /// Moves the clock: evaluates every environment's windows at `now` again. Everything else a
     /// pass prepares depends on the commit only.
     pub fn set_clock(&mut self, now: jiff::Timestamp) {

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use super::act::{Context, act};
 use super::backoff::{Backoff, Slots};
-use super::plan::{Prepared, prepare};
+use super::plan::{Prepared, prepare_keeping};
 use super::view::StoreView;
 use super::{Options, PassReport, Publish, ReconcileError, prepare_incremental};
 use tollgate_decision::{Decision, State, WindowInput};
@@ -79,7 +79,9 @@ impl Reconciler {
         }) {
             self.last = Some((opts.clone(), next));
         } else {
-            self.last = Some((opts.clone(), prepare(opts)?));
+            // A bundle that no longer compiles is refused and the last good one kept.
+            let last_good = self.last.as_ref().and_then(|(_, p)| p.bundle.clone());
+            self.last = Some((opts.clone(), prepare_keeping(opts, last_good.as_ref())?));
         }
         Ok((&self.last.as_ref().expect("just set").1, reusable))
     }

@@ -65,16 +65,22 @@ async fn readiness_answers_from_the_last_prepare_without_preparing_or_waiting() 
 
 /// Regression (issue #12 item 1): a merged recursive policy overflowed the stack in the prepare
 /// that readiness, the API and the reconciler run, aborting the server. It is refused when the
-/// bundle compiles now, the service stays up, and nothing is promoted while it is there; a policy
-/// that runs too long is stopped at its time budget. Removing them makes the service whole again.
+/// bundle compiles now and the service stays up: a service that had a good bundle keeps it (the
+/// contract: a broken bundle is rejected and the last good one kept), one that never had one
+/// promotes nothing. A policy that compiles but runs too long is stopped at its time budget and
+/// holds every release. Removing them makes the service whole again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recursive_or_endless_policy_blocks_decisions_but_never_takes_the_service_down() {
+async fn a_recursive_or_endless_policy_never_takes_the_service_down() {
     let (repo, git) = committed_examples();
     let tmp = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(repo.path(), tmp.path().join("config")).unwrap();
     let service = service(tmp.path()).await;
     service.prepare().await.unwrap();
     use tollgate_decision::State;
+    let states = |status: &super::StatusReport| -> Vec<(String, String, State)> {
+        status.decisions.iter().map(|d| (d.release.clone(), d.environment.clone(), d.state)).collect()
+    };
+    let before = states(&service.status(jiff::Timestamp::now(), None).await.unwrap());
     // Nothing moves: each release is blocked where it would enter next, for the policy's
     // reason, and waits behind that everywhere after.
     let held_by = |status: &super::StatusReport, needle: &str| {
@@ -90,10 +96,26 @@ async fn a_recursive_or_endless_policy_blocks_decisions_but_never_takes_the_serv
     )
     .unwrap();
     commit_all(&git, "a recursive policy");
+    let recursive = "`data.tollgate.release.spin` is recursive: data.tollgate.release.spin -> data.tollgate.release.spin";
     service.prepare().await.unwrap();
     assert!(service.ready().await.is_ok());
+    // The last good bundle is kept: every decision is what it was, and the refusal is said.
     let status = service.status(jiff::Timestamp::now(), None).await.unwrap();
-    held_by(&status, "`data.tollgate.release.spin` is recursive: data.tollgate.release.spin -> data.tollgate.release.spin");
+    assert_eq!(states(&status), before);
+    {
+        let cache = service.cache.lock().await;
+        let prepared = cache.reconciler.last().expect("prepared");
+        let refused: Vec<_> = prepared.findings().iter().filter(|f| f.rule == "policy-bundle-refused").collect();
+        assert_eq!(refused.len(), 1, "{:?}", prepared.findings());
+        assert!(refused[0].message.starts_with(recursive) && refused[0].message.contains("the last good one"), "{}", refused[0].message);
+        assert!(prepared.fatal.is_empty(), "{:?}", prepared.fatal);
+    }
+    // A service that never had a good bundle (a restart) promotes nothing.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo.path(), fresh_dir.path().join("config")).unwrap();
+    let fresh = self::service(fresh_dir.path()).await;
+    fresh.prepare().await.unwrap();
+    held_by(&fresh.status(jiff::Timestamp::now(), None).await.unwrap(), recursive);
 
     // Not recursive, but it would run for minutes: stopped at a 100 ms budget.
     std::fs::write(
