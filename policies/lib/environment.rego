@@ -88,8 +88,34 @@ deny contains result if {
 }
 
 # Nanoseconds since the epoch of an RFC 3339 time; undefined for anything else (the schema
-# reports malformed times), so that a bad string never makes the policy fail.
+# reports malformed times), so that a bad string never makes the policy fail, with strict
+# builtin errors too: only what every engine's parser takes reaches `time.parse_rfc3339_ns`
+# (upper-case `T` and `Z`, which OPA requires; no second 60; no 30 February).
 rfc3339_ns(s) := time.parse_rfc3339_ns(s) if {
 	is_string(s)
-	regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`, s)
+	regex.match(`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`, s)
+	day_exists(substring(s, 0, 4), substring(s, 5, 2), substring(s, 8, 2))
 }
+
+# Whether day `d` of month `m` of year `y` (strings of digits) exists. The digits are read with a
+# `1` in front: regorus's `to_number` refuses a leading zero (`"04"`), OPA's takes it.
+day_exists(y, m, d) if {
+	day := to_number(concat("", ["1", d])) - 100
+	day <= days_in_month(to_number(concat("", ["1", y])) - 10000, to_number(concat("", ["1", m])) - 100)
+}
+
+days_in_month(y, m) := 29 if {
+	m == 2
+	leap_year(y)
+} else := 28 if {
+	m == 2
+} else := 30 if {
+	m in {4, 6, 9, 11}
+} else := 31
+
+leap_year(y) if {
+	y % 4 == 0
+	y % 100 != 0
+}
+
+leap_year(y) if y % 400 == 0

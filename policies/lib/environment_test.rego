@@ -100,6 +100,22 @@ test_production_with_empty_gates_warns if {
 	r.path == "/spec/gates"
 }
 
+# Times that one engine's parser takes and another's refuses (a lower-case `t`/`z`, second 60,
+# 30 February) are not compared at all, so OPA and regorus agree, strict builtin errors or not;
+# 29 February of a leap year is compared.
+test_times_some_engines_refuse_are_not_compared if {
+	doc := with_spec(prod, {"freezes": [
+		{"from": "2027-04-10t00:00:00z", "to": "2027-04-01t00:00:00z", "reason": "lower case"},
+		{"from": "2027-04-10T00:00:60Z", "to": "2027-04-01T00:00:00Z", "reason": "leap second"},
+		{"from": "2027-02-30T00:00:00Z", "to": "2027-01-01T00:00:00Z", "reason": "no such day"},
+		{"from": "2027-02-29T00:00:00Z", "to": "2027-01-01T00:00:00Z", "reason": "not a leap year"},
+	]})
+	count(deny) == 0 with input as doc
+	leap := with_spec(prod, {"freezes": [{"from": "2028-02-29T00:00:00Z", "to": "2028-02-01T00:00:00Z", "reason": "leap"}]})
+	some r in deny with input as leap
+	r.id == "environment-freeze-order"
+}
+
 test_reversed_freeze_is_denied if {
 	doc := with_spec(prod, {"freezes": [
 		{"from": "2026-12-20T00:00:00Z", "to": "2027-01-04T00:00:00Z", "reason": "year-end"},
