@@ -318,6 +318,13 @@ pub(crate) async fn run_loop(
             let opts = options(&repo, cfg.at.unwrap_or_else(jiff::Timestamp::now), None);
             let publish = mirror.as_ref().map(|m| m as &dyn reconcile::Publish);
             let report = reconciler.pass(log, &opts, "tollgate", publish).await?;
+            // Audit checkpoints committed to the mirror go to the forge too, where every clone
+            // that fetches the ref witnesses them (a failure is retried after the next pass).
+            if let Some(m) = &mirror
+                && let Err(err) = tokio::task::block_in_place(|| m.push_ref(tollgate_controller::anchor::AUDIT_REF))
+            {
+                tracing::warn!(error = tollgate_error::chain(&err), "could not push the audit checkpoints' ref");
+            }
             on_pass(&report)?;
             anyhow::Ok(report)
         }

@@ -659,24 +659,47 @@ impl Mirror {
         let Some(remote) = &self.remote else {
             return self.push_local(local_commit, remote_branch, &refname);
         };
+        self.push_to(remote, local_commit, &refname, remote_branch)?;
+        // The mirror's copy of the branch follows what was pushed; the next fetch confirms it.
+        self.repo.reference(&refname, local_commit, true, "tollgate: pushed").map_err(repo_err(format!("cannot update `{refname}`")))?;
+        Ok(())
+    }
+
+    /// Publishes the mirror's own ref `refname` (such as `refs/tollgate/audit`, where the audit
+    /// log's checkpoints are committed) under the same name on the remote, as a fast-forward
+    /// only, so that the forge and every clone that fetches it witness it. `false` when there
+    /// is nothing to push: no such ref, or a local repository (which holds the ref itself).
+    ///
+    /// # Errors
+    ///
+    /// As [`Mirror::push`].
+    pub fn push_ref(&self, refname: &str) -> Result<bool, GitError> {
+        let Some(remote) = &self.remote else { return Ok(false) };
+        let Ok(local) = self.repo.refname_to_id(refname) else { return Ok(false) };
+        self.push_to(remote, local, refname, refname)?;
+        Ok(true)
+    }
+
+    /// `git push` of `local` to `refname` on the remote, a fast-forward only; `name` says which
+    /// branch or ref in errors.
+    fn push_to(&self, remote: &Remote, local: Oid, refname: &str, name: &str) -> Result<(), GitError> {
+        let target = self.target();
         let env = command::GitEnv::new(&remote.url, &remote.auth, &self.options)?;
-        let refspec = format!("{local_commit}:{refname}");
+        let refspec = format!("{local}:{refname}");
         let dir = self.repo.path().to_owned();
         let out = command::run_raw(&dir, &["push", "--porcelain", "origin", &refspec], &env, self.options.timeout, "push", &target)?;
         if !out.success {
             // `--porcelain` prints one line per ref on stdout: `!<tab>src:dst<tab>[rejected] (why)`.
             let rejected = out.stdout.lines().find(|l| l.starts_with('!')).map(|l| l.rsplit('\t').next().unwrap_or_default().to_owned());
             return Err(match rejected {
-                Some(status) if status.starts_with("[rejected]") => GitError::NonFastForward { branch: remote_branch.to_owned(), target },
+                Some(status) if status.starts_with("[rejected]") => GitError::NonFastForward { branch: name.to_owned(), target },
                 Some(status) => {
                     let reason = status.split_once('(').map_or(status.as_str(), |(_, r)| r.trim_end_matches(')')).to_owned();
-                    GitError::PushRejected { branch: remote_branch.to_owned(), target, reason }
+                    GitError::PushRejected { branch: name.to_owned(), target, reason }
                 }
                 None => command::classify("push", &target, &out.stderr),
             });
         }
-        // The mirror's copy of the branch follows what was pushed; the next fetch confirms it.
-        self.repo.reference(&refname, local_commit, true, "tollgate: pushed").map_err(repo_err(format!("cannot update `{refname}`")))?;
         Ok(())
     }
 

@@ -186,6 +186,35 @@ fn clones_fetches_and_pushes_over_file_urls() {
     assert_eq!((after_restart.before, after_restart.after, after_restart.kind), (Some(promotion), upstream_moved, FetchKind::FastForward));
 }
 
+/// The audit checkpoints' ref, committed in the mirror, is pushed to the remote as a
+/// fast-forward only (issue #12 item 3: anchors the forge and its clones witness).
+#[test]
+fn the_audit_ref_is_pushed_to_the_remote_as_a_fast_forward() {
+    let up = Upstream::new();
+    let cache = tempfile::tempdir().expect("cache");
+    let mirror = Mirror::open(&remote(&up.url(), Auth::None), cache.path()).expect("open");
+    let refname = crate::anchor::AUDIT_REF;
+    assert!(!mirror.push_ref(refname).expect("nothing to push"), "no ref yet: nothing is pushed");
+    let head = mirror.head();
+    let first = commit_in(mirror.repository(), head, "00001.checkpoint", "one\n");
+    mirror.repository().reference(refname, first, false, "test").expect("ref");
+    assert!(mirror.push_ref(refname).expect("push"));
+    assert_eq!(up.tip(refname), first);
+    let second = commit_in(mirror.repository(), first, "00002.checkpoint", "two\n");
+    mirror.repository().reference(refname, second, true, "test").expect("ref");
+    assert!(mirror.push_ref(refname).expect("push"));
+    assert_eq!(up.tip(refname), second);
+    // History the remote has is never overwritten: a rewritten ref is refused.
+    let rewritten = commit_in(mirror.repository(), head, "00001.checkpoint", "forged\n");
+    mirror.repository().reference(refname, rewritten, true, "test").expect("ref");
+    let err = mirror.push_ref(refname).expect_err("not a fast-forward");
+    assert!(matches!(err, GitError::NonFastForward { ref branch, .. } if branch == refname), "{err:?}");
+    assert_eq!(up.tip(refname), second);
+    // A local repository holds the ref itself: nothing to push.
+    let local = Mirror::open(&RepoLocation::Local(up.bare()), cache.path()).expect("open local");
+    assert!(!local.push_ref(refname).expect("local"));
+}
+
 #[test]
 fn a_force_push_is_detected_kept_and_audited() {
     let up = Upstream::new();
