@@ -63,6 +63,34 @@ async fn audit_lifecycle(backend: &str) {
     let v = run(&db, &["verify", "--trusted-key", &vkey, "--checkpoint", saved.to_str().expect("utf-8")], &[]);
     assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
     assert!(v.stdout.contains("ok: 3 events, 1 checkpoints verified, 1 saved checkpoints matched"), "{}", v.stdout);
+    // A witness cosigns the saved checkpoint (C2SP cosignature/v1); verify can require it.
+    let wkey = tmp.path().join("witness.key");
+    let wgen = run(&db, &["keygen", "--witness", "--name", "witness.acme.example/w1", "--out", wkey.to_str().expect("utf-8")], &[]);
+    assert_eq!(wgen.code, 0, "{}", wgen.stderr);
+    let wvkey = wgen.stdout.trim().to_owned();
+    let dir = saved.to_str().expect("utf-8");
+    let v = run(&db, &["verify", "--trusted-key", &vkey, "--checkpoint", dir, "--witness-key", &wvkey], &[]);
+    assert_eq!(v.code, 1, "not cosigned yet: {}{}", v.stdout, v.stderr);
+    assert!(v.stdout.contains("is not cosigned by witness `witness.acme.example/w1+"), "{}", v.stdout);
+    let saved_file = saved.join("3.checkpoint");
+    let c = run(
+        &db,
+        &["cosign", saved_file.to_str().expect("utf-8"), "--key-file", wkey.to_str().expect("utf-8"), "--trusted-key", &vkey],
+        &[],
+    );
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    assert!(
+        c.stdout.starts_with(&cp.stdout) && c.stdout.lines().last().is_some_and(|l| l.starts_with("\u{2014} witness.acme.example/w1 ")),
+        "{}",
+        c.stdout
+    );
+    std::fs::write(&saved_file, &c.stdout).expect("save the cosigned checkpoint");
+    let v = run(&db, &["verify", "--trusted-key", &vkey, "--checkpoint", dir, "--witness-key", &wvkey], &[]);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    // A witness key is not a log key.
+    let v = run(&db, &["verify", "--trusted-key", &wvkey], &[]);
+    assert_eq!(v.code, 2, "{}{}", v.stdout, v.stderr);
+    assert!(v.stderr.contains("is not a trusted key") && v.stderr.contains("hint:"), "{}", v.stderr);
     let no_key = run(&db, &["verify"], &[]);
     assert_eq!(no_key.code, 2, "checkpoints but no trusted key is a usage error");
     assert!(no_key.stderr.contains("hint:"), "{}", no_key.stderr);

@@ -13,6 +13,11 @@
 //! Key ids follow C2SP `signed-note`: the first four bytes of
 //! `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)`. Keys are written as the `note` package writes
 //! them: `PRIVATE+KEY+name+keyid+base64(0x01 ‖ seed)` and `name+keyid+base64(0x01 ‖ public)`.
+//!
+//! A witness adds a C2SP `tlog-cosignature` (`cosignature/v1`, signature type 0x04): an Ed25519
+//! signature over `cosignature/v1\ntime <seconds>\n` and the whole note body, carried as
+//! `key id ‖ 8-byte big-endian timestamp ‖ signature`. Its keys are written the same way with
+//! type byte 0x04.
 
 use super::merkle::Hash;
 use base64::Engine as _;
@@ -28,6 +33,40 @@ pub const DEFAULT_ORIGIN: &str = "tollgate.dev/audit";
 
 /// The signature type byte for Ed25519 in C2SP signed notes.
 const ALG_ED25519: u8 = 0x01;
+/// The signature type byte for a timestamped Ed25519 witness cosignature (C2SP
+/// `tlog-cosignature`, `cosignature/v1`).
+const ALG_COSIGNATURE_V1: u8 = 0x04;
+
+/// What a key signs: the note itself, or (a witness's) a `cosignature/v1` of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// The log's own Ed25519 note signature (type 0x01).
+    Log,
+    /// A witness's timestamped cosignature (type 0x04).
+    Witness,
+}
+
+impl KeyKind {
+    fn alg(self) -> u8 {
+        match self {
+            KeyKind::Log => ALG_ED25519,
+            KeyKind::Witness => ALG_COSIGNATURE_V1,
+        }
+    }
+
+    fn of(alg: u8) -> Option<KeyKind> {
+        match alg {
+            ALG_ED25519 => Some(KeyKind::Log),
+            ALG_COSIGNATURE_V1 => Some(KeyKind::Witness),
+            _ => None,
+        }
+    }
+}
+
+/// The message a `cosignature/v1` signs: the header line, the timestamp line and the note body.
+fn cosigned_message(body: &str, timestamp: u64) -> String {
+    format!("cosignature/v1\ntime {timestamp}\n{body}")
+}
 
 /// Why a key or checkpoint could not be read, or a signature did not verify.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -145,12 +184,30 @@ pub fn sign_note(body: &str, signers: &[&Signer]) -> String {
     let mut note = body.to_owned();
     note.push('\n');
     for signer in signers {
-        let sig = signer.key.sign(body.as_bytes());
         let mut blob = signer.key_id.to_be_bytes().to_vec();
-        blob.extend_from_slice(&sig.to_bytes());
+        match signer.kind {
+            KeyKind::Log => blob.extend_from_slice(&signer.key.sign(body.as_bytes()).to_bytes()),
+            KeyKind::Witness => {
+                let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                blob.extend_from_slice(&timestamp.to_be_bytes());
+                blob.extend_from_slice(&signer.key.sign(cosigned_message(body, timestamp).as_bytes()).to_bytes());
+            }
+        }
         note.push_str(&format!("\u{2014} {} {}\n", signer.name, B64.encode(blob)));
     }
     note
+}
+
+/// Adds `witness`'s `cosignature/v1` to a signed note (the signatures already there are kept).
+///
+/// # Errors
+///
+/// [`CheckpointError::Malformed`] when `note` is not a signed note.
+pub fn cosign_note(note: &str, witness: &Signer) -> Result<String, CheckpointError> {
+    let split = note.rfind("\n\n").ok_or(CheckpointError::Malformed { reason: "no blank line before the signatures" })?;
+    let body = &note[..split + 1];
+    let added = sign_note(body, &[witness]);
+    Ok(format!("{note}{}", &added[body.len() + 1..]))
 }
 
 /// The most signature lines a note may carry (C2SP asks verifiers to accept at least 16; Go's
@@ -200,8 +257,19 @@ pub fn open_note<'a>(note: &'a str, trusted: &[Verifier]) -> Result<(&'a str, Ve
             signers.push(signer);
             continue;
         }
-        let verified = <[u8; 64]>::try_from(sig)
-            .is_ok_and(|sig| keys.any(|v| v.key.verify_strict(body.as_bytes(), &Signature::from_bytes(&sig)).is_ok()));
+        let verified = keys.any(|v| match v.kind {
+            KeyKind::Log => {
+                <[u8; 64]>::try_from(sig).is_ok_and(|sig| v.key.verify_strict(body.as_bytes(), &Signature::from_bytes(&sig)).is_ok())
+            }
+            KeyKind::Witness => {
+                let Some((timestamp, sig)) = sig.split_first_chunk::<8>() else { return false };
+                let timestamp = u64::from_be_bytes(*timestamp);
+                timestamp <= i64::MAX as u64
+                    && <[u8; 64]>::try_from(sig).is_ok_and(|sig| {
+                        v.key.verify_strict(cosigned_message(body, timestamp).as_bytes(), &Signature::from_bytes(&sig)).is_ok()
+                    })
+            }
+        });
         if !verified {
             return Err(CheckpointError::BadSignature { signer });
         }
@@ -218,9 +286,14 @@ pub fn open_note<'a>(note: &'a str, trusted: &[Verifier]) -> Result<(&'a str, Ve
 
 /// The C2SP signed-note key id of an Ed25519 public key under `name`.
 pub fn key_id(name: &str, public: &[u8; 32]) -> u32 {
+    key_id_of(KeyKind::Log, name, public)
+}
+
+/// The key id of a public key of `kind` under `name`.
+fn key_id_of(kind: KeyKind, name: &str, public: &[u8; 32]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ALG_ED25519]);
+    h.update([b'\n', kind.alg()]);
     h.update(public);
     let d = h.finalize();
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
@@ -239,6 +312,7 @@ pub struct Signer {
     name: String,
     key_id: u32,
     key: SigningKey,
+    kind: KeyKind,
 }
 
 impl std::fmt::Debug for Signer {
@@ -255,12 +329,21 @@ impl Signer {
     ///
     /// [`CheckpointError::KeyName`] or [`CheckpointError::Random`].
     pub fn generate(name: &str) -> Result<Self, CheckpointError> {
+        Signer::generate_kind(name, KeyKind::Log)
+    }
+
+    /// Generates a new key named `name` of `kind` (a log key, or a witness's).
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::KeyName`] or [`CheckpointError::Random`].
+    pub fn generate_kind(name: &str, kind: KeyKind) -> Result<Self, CheckpointError> {
         check_name(name)?;
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|_| CheckpointError::Random)?;
         let key = SigningKey::from_bytes(&seed);
-        let key_id = key_id(name, key.verifying_key().as_bytes());
-        Ok(Self { name: name.to_owned(), key_id, key })
+        let key_id = key_id_of(kind, name, key.verifying_key().as_bytes());
+        Ok(Self { name: name.to_owned(), key_id, key, kind })
     }
 
     /// Reads a key written as `PRIVATE+KEY+name+keyid+base64(0x01 ‖ seed)`.
@@ -281,21 +364,19 @@ impl Signer {
         let [alg, seed @ ..] = &data[..] else {
             return Err(bad("key data is empty"));
         };
-        if *alg != ALG_ED25519 {
-            return Err(bad("not an Ed25519 key"));
-        }
+        let kind = KeyKind::of(*alg).ok_or(bad("not an Ed25519 key (type 0x01) or witness key (type 0x04)"))?;
         let seed: [u8; 32] = seed.try_into().map_err(|_| bad("key seed is not 32 bytes"))?;
         let key = SigningKey::from_bytes(&seed);
-        let key_id = key_id(name, key.verifying_key().as_bytes());
+        let key_id = key_id_of(kind, name, key.verifying_key().as_bytes());
         if format!("{key_id:08x}") != id {
             return Err(bad("key id does not match the key"));
         }
-        Ok(Self { name: name.to_owned(), key_id, key })
+        Ok(Self { name: name.to_owned(), key_id, key, kind })
     }
 
     /// The key as [`Signer::from_text`] reads it. Secret: store it like a password.
     pub fn to_text(&self) -> String {
-        let mut data = vec![ALG_ED25519];
+        let mut data = vec![self.kind.alg()];
         data.extend_from_slice(self.key.as_bytes());
         format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.key_id, B64.encode(data))
     }
@@ -312,7 +393,12 @@ impl Signer {
 
     /// The matching verifier.
     pub fn verifier(&self) -> Verifier {
-        Verifier { name: self.name.clone(), key_id: self.key_id, key: self.key.verifying_key() }
+        Verifier { name: self.name.clone(), key_id: self.key_id, key: self.key.verifying_key(), kind: self.kind }
+    }
+
+    /// A log key or a witness's.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
     }
 }
 
@@ -322,6 +408,7 @@ pub struct Verifier {
     name: String,
     key_id: u32,
     key: VerifyingKey,
+    kind: KeyKind,
 }
 
 impl Verifier {
@@ -342,21 +429,24 @@ impl Verifier {
         let [alg, public @ ..] = &data[..] else {
             return Err(bad("key data is empty"));
         };
-        if *alg != ALG_ED25519 {
-            return Err(bad("not an Ed25519 key"));
-        }
+        let kind = KeyKind::of(*alg).ok_or(bad("not an Ed25519 key (type 0x01) or witness key (type 0x04)"))?;
         let public: [u8; 32] = public.try_into().map_err(|_| bad("public key is not 32 bytes"))?;
         let key = VerifyingKey::from_bytes(&public).map_err(|_| bad("public key is not a valid point"))?;
-        let key_id = key_id(name, &public);
+        let key_id = key_id_of(kind, name, &public);
         if format!("{key_id:08x}") != id {
             return Err(bad("key id does not match the key"));
         }
-        Ok(Self { name: name.to_owned(), key_id, key })
+        Ok(Self { name: name.to_owned(), key_id, key, kind })
+    }
+
+    /// A log key or a witness's.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
     }
 
     /// The key as [`Verifier::from_text`] reads it; safe to publish.
     pub fn to_text(&self) -> String {
-        let mut data = vec![ALG_ED25519];
+        let mut data = vec![self.kind.alg()];
         data.extend_from_slice(self.key.as_bytes());
         format!("{}+{:08x}+{}", self.name, self.key_id, B64.encode(data))
     }

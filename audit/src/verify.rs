@@ -138,6 +138,17 @@ pub enum Problem {
     /// deleted log looks the same.
     #[error("the log has no events: nothing is anchored, and a deleted log looks the same")]
     Empty,
+    /// A checkpoint lacks a valid `cosignature/v1` by a witness whose cosignature is required.
+    #[error("checkpoint at size `{size}` is not cosigned by witness `{witness}`")]
+    NotCosigned {
+        /// The checkpoint's size.
+        size: u64,
+        /// The witness key (`name+id`).
+        witness: String,
+        /// Why.
+        #[source]
+        source: CheckpointError,
+    },
 }
 
 impl Problem {
@@ -388,6 +399,22 @@ pub struct Anchors<'a> {
     /// The interval writers sign checkpoints at: with trusted keys, events past it with no
     /// checkpoint are a problem, as is an empty log.
     pub every: Option<u64>,
+    /// Witnesses (C2SP `tlog-cosignature` keys) whose cosignature every saved checkpoint must
+    /// carry (a witness cosigns what was published, not the database's rows). They vouch for
+    /// checkpoints; they never stand in for the log's key.
+    pub witnesses: &'a [Verifier],
+}
+
+/// Checks that `note` carries a valid cosignature by every witness.
+fn cosigned(note: &str, size: u64, witnesses: &[Verifier]) -> Result<(), Problem> {
+    for w in witnesses {
+        Checkpoint::open(note, std::slice::from_ref(w)).map_err(|source| Problem::NotCosigned {
+            size,
+            witness: format!("{}+{:08x}", w.name(), w.key_id()),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// Verifies a whole log from its rows, in `seq` order and in batches, against its stored
@@ -438,7 +465,7 @@ pub fn walk<E>(
         report.checkpoints += 1;
     }
     while let Some((_, s)) = sized.next_if(|(size, _)| *size == 0) {
-        if let Err(p) = check_saved(s, &walker, &trusted) {
+        if let Err(p) = check_saved(s, &walker, &trusted, anchors.witnesses) {
             return fail(report, p);
         }
     }
@@ -466,7 +493,7 @@ pub fn walk<E>(
                 report.last_checkpoint = cp.size;
             }
             while let Some((_, s)) = sized.next_if(|(size, _)| *size == row.seq) {
-                if let Err(p) = check_saved(s, &walker, &trusted) {
+                if let Err(p) = check_saved(s, &walker, &trusted, anchors.witnesses) {
                     return fail(report, p);
                 }
                 report.saved += 1;
@@ -497,13 +524,13 @@ pub fn walk<E>(
 
 /// Checks a checkpoint kept outside the database against the walk, which has just reached its
 /// size.
-fn check_saved(saved: &Saved, walker: &ChainWalker, trusted: &[Verifier]) -> Result<(), Problem> {
+fn check_saved(saved: &Saved, walker: &ChainWalker, trusted: &[Verifier], witnesses: &[Verifier]) -> Result<(), Problem> {
     let name = || saved.name.clone();
     let (signed, _) = Checkpoint::open(&saved.note, trusted).map_err(|source| Problem::SavedBadSignature { name: name(), source })?;
     if signed.root != walker.root() || signed.chain_hash != walker.hash() {
         return Err(Problem::SavedMismatch { name: name(), size: signed.size });
     }
-    Ok(())
+    cosigned(&saved.note, signed.size, witnesses)
 }
 
 fn check_checkpoint(

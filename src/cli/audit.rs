@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use tollgate_audit::bundle;
-use tollgate_audit::checkpoint::{Signer, Verifier};
+use tollgate_audit::checkpoint::{self, Checkpoint, KeyKind, Signer, Verifier};
 use tollgate_audit::event::NewEvent;
 use tollgate_audit::jcs;
 use tollgate_audit::verify::{Anchors, Saved};
@@ -84,6 +84,22 @@ pub enum Command {
         /// The interval writers sign checkpoints at.
         #[arg(long, default_value_t = DEFAULT_CHECKPOINT_EVERY, value_name = "EVENTS")]
         checkpoint_every: u64,
+        /// A witness key (C2SP `tlog-cosignature`, `name+id+base64(0x04 ‖ key)`), or a file of
+        /// them; repeatable. Every saved checkpoint (`--checkpoint`) must carry its valid
+        /// cosignature (`tollgate audit cosign`).
+        #[arg(long = "witness-key", value_name = "KEY|FILE")]
+        witness_keys: Vec<String>,
+    },
+    /// As a witness: cosign a checkpoint (C2SP `cosignature/v1`) after checking the log's
+    /// signature on it; prints the note with the cosignature added.
+    Cosign {
+        /// The checkpoint note, as `tollgate audit checkpoint` prints it.
+        note: PathBuf,
+        /// The witness's key file (`tollgate audit keygen --witness`).
+        #[arg(long)]
+        key_file: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
     /// Sign a checkpoint over the log as it stands.
     Checkpoint {
@@ -119,9 +135,12 @@ pub enum Command {
     },
     /// Generate a checkpoint signing key; writes the secret key to FILE and prints the public one.
     Keygen {
-        /// Key name, e.g. `tollgate-prod-2026`.
+        /// Key name, e.g. `tollgate-prod-2026` (a witness's: a URL-like name, `witness.acme.example/w1`).
         #[arg(long)]
         name: String,
+        /// A witness's cosigning key (C2SP `tlog-cosignature`, type 0x04) instead of a log key.
+        #[arg(long)]
+        witness: bool,
         /// Where to write the secret key (created with mode 0600; must not exist).
         #[arg(long)]
         out: PathBuf,
@@ -200,20 +219,31 @@ impl KeyArgs {
     }
 }
 
+/// Public keys given as text or as files of them (one per line, `#` comments), all of `kind`.
+fn read_verifiers(items: &[String], kind: KeyKind, what: &str) -> anyhow::Result<Vec<Verifier>> {
+    let mut keys = Vec::new();
+    for item in items {
+        let path = Path::new(item);
+        let text = if !item.contains('+') && path.exists() {
+            std::fs::read_to_string(path).with_context(|| format!("failed to read `{}`", path.display()))?
+        } else {
+            item.clone()
+        };
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let key = Verifier::from_text(line).with_context(|| format!("invalid {what} `{line}`"))?;
+            if key.kind() != kind {
+                let hint = "a log key (type 0x01) goes in `--trusted-key`, a witness key (type 0x04) in `--witness-key`";
+                return Err(tollgate_error::Hinted::new(format!("`{line}` is not a {what}"), hint).into());
+            }
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
 impl TrustArgs {
     fn verifiers(&self, key: &KeyArgs) -> anyhow::Result<Vec<Verifier>> {
-        let mut keys = Vec::new();
-        for item in &self.trusted_keys {
-            let path = Path::new(item);
-            let text = if !item.contains('+') && path.exists() {
-                std::fs::read_to_string(path).with_context(|| format!("failed to read `{}`", path.display()))?
-            } else {
-                item.clone()
-            };
-            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-                keys.push(Verifier::from_text(line).with_context(|| format!("invalid trusted key `{line}`"))?);
-            }
-        }
+        let mut keys = read_verifiers(&self.trusted_keys, KeyKind::Log, "trusted key")?;
         if keys.is_empty()
             && let Some((current, previous)) = key.signers()?
         {
@@ -237,15 +267,33 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
             log.store().close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { db, key, trust, checkpoints, checkpoint_every } => {
+        Command::Cosign { note, key_file, trust } => {
+            let witness = read_signer(&key_file)?;
+            if witness.kind() != KeyKind::Witness {
+                let hint = "make one with `tollgate audit keygen --witness`";
+                return Err(tollgate_error::Hinted::new(format!("`{}` is not a witness key", key_file.display()), hint).into());
+            }
+            let trusted = read_verifiers(&trust.trusted_keys, KeyKind::Log, "trusted key")?;
+            if trusted.is_empty() {
+                let hint = "pass the log's public key with `--trusted-key`: a witness cosigns only what the log signed";
+                return Err(tollgate_error::Hinted::new("no trusted log key", hint).into());
+            }
+            let text = std::fs::read_to_string(&note).with_context(|| format!("failed to read `{}`", note.display()))?;
+            Checkpoint::open(&text, &trusted)
+                .with_context(|| format!("`{}` is not a checkpoint signed by a trusted log key", note.display()))?;
+            let _ = write!(std::io::stdout().lock(), "{}", checkpoint::cosign_note(&text, &witness)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { db, key, trust, checkpoints, checkpoint_every, witness_keys } => {
             let trusted = trust.verifiers(&key)?;
+            let witnesses = read_verifiers(&witness_keys, KeyKind::Witness, "witness key")?;
             let saved = saved_checkpoints(&checkpoints)?;
             let store = Store::open(&db.db).await?;
             if trusted.is_empty() && (!store.checkpoints().await?.is_empty() || !saved.is_empty()) {
                 let hint = "pass `--trusted-key NAME+ID+KEY` (or a file of keys), or configure the signing key";
                 return Err(tollgate_error::Hinted::new("no trusted checkpoint key", hint).into());
             }
-            let anchors = Anchors { saved: &saved, every: Some(checkpoint_every) };
+            let anchors = Anchors { saved: &saved, every: Some(checkpoint_every), witnesses: &witnesses };
             let report = verify_store(&store, &trusted, &anchors).await?;
             store.close().await;
             match report.problem {
@@ -305,8 +353,8 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Keygen { name, out: path } => {
-            let signer = Signer::generate(&name)?;
+        Command::Keygen { name, witness, out: path } => {
+            let signer = Signer::generate_kind(&name, if witness { KeyKind::Witness } else { KeyKind::Log })?;
             write_secret(&path, &signer.to_text())?;
             out(signer.verifier().to_text());
             Ok(ExitCode::SUCCESS)

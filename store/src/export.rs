@@ -226,9 +226,9 @@ pub async fn verify_store(store: &Store, trusted: &[Verifier], anchors: &verify:
     let head = store.head().await?;
     let mut batches = store.event_batches(1, u64::MAX);
     let trusted = trusted.to_vec();
-    let (saved, every) = (anchors.saved.to_vec(), anchors.every);
+    let (saved, every, witnesses) = (anchors.saved.to_vec(), anchors.every, anchors.witnesses.to_vec());
     match tokio::task::spawn_blocking(move || {
-        let anchors = verify::Anchors { saved: &saved, every };
+        let anchors = verify::Anchors { saved: &saved, every, witnesses: &witnesses };
         verify::walk(std::iter::from_fn(move || batches.blocking_next()), &checkpoints, head, trusted, &anchors)
     })
     .await

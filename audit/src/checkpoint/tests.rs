@@ -157,3 +157,47 @@ fn the_text_ends_at_the_last_blank_line() {
     let spec = "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned \u{e8} subito sera.\n\n\u{2014} quasimodo.example/salvatore NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=\n";
     assert_eq!(open_note(spec, &[]), Err(CheckpointError::Untrusted { signers: "quasimodo.example/salvatore+367ba04b".into() }));
 }
+
+/// C2SP `tlog-cosignature`: a witness's `cosignature/v1` is an Ed25519 signature over
+/// `cosignature/v1\ntime <t>\n` and the whole note body, carried as key id ‖ 8-byte big-endian
+/// timestamp ‖ signature, under a key id made with type byte 0x04. Checked here against the
+/// spec's construction, computed independently of `open_note`.
+#[test]
+fn a_witness_cosignature_follows_c2sp_tlog_cosignature() {
+    let log = Signer::generate("tollgate.dev/audit").unwrap();
+    let witness = Signer::generate_kind("witness.acme.example/w1", KeyKind::Witness).unwrap();
+    assert_eq!(witness.kind(), KeyKind::Witness);
+    // Keys round-trip with their type byte; the same public key has another id as type 0x01.
+    let wtext = witness.verifier().to_text();
+    let wver = Verifier::from_text(&wtext).unwrap();
+    assert_eq!((wver.kind(), wver.key_id()), (KeyKind::Witness, witness.key_id()));
+    assert_eq!(Signer::from_text(&witness.to_text()).unwrap().verifier(), wver);
+    let public: [u8; 32] = B64.decode(wtext.rsplit('+').next().unwrap()).unwrap()[1..].try_into().unwrap();
+    assert_ne!(key_id("witness.acme.example/w1", &public), witness.key_id());
+
+    let note = sample().sign(&[&log]);
+    let cosigned = cosign_note(&note, &witness).unwrap();
+    assert!(cosigned.starts_with(&note), "the log's signature is kept");
+    let line = cosigned.lines().last().unwrap();
+    let blob = B64.decode(line.strip_prefix("\u{2014} witness.acme.example/w1 ").unwrap()).unwrap();
+    assert_eq!(blob.len(), 4 + 8 + 64);
+    assert_eq!(u32::from_be_bytes(blob[..4].try_into().unwrap()), witness.key_id());
+    let timestamp = u64::from_be_bytes(blob[4..12].try_into().unwrap());
+    let message = format!("cosignature/v1\ntime {timestamp}\n{}", sample().body());
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
+    key.verify_strict(message.as_bytes(), &ed25519_dalek::Signature::from_bytes(&blob[12..].try_into().unwrap())).unwrap();
+
+    // Opened with the witness alone, or the log alone, it verifies.
+    assert!(open_note(&cosigned, std::slice::from_ref(&wver)).is_ok());
+    assert!(open_note(&cosigned, &[log.verifier()]).is_ok());
+    // Without the cosignature, the witness finds nothing of its own.
+    assert!(matches!(open_note(&note, std::slice::from_ref(&wver)), Err(CheckpointError::Untrusted { .. })));
+    // A cosignature over other text, or with its timestamp changed, does not verify.
+    let other = cosign_note(&Checkpoint { size: 8, ..sample() }.sign(&[&log]), &witness).unwrap();
+    let spliced = format!("{note}{}\n", other.lines().last().unwrap());
+    assert!(matches!(open_note(&spliced, std::slice::from_ref(&wver)), Err(CheckpointError::BadSignature { .. })));
+    let mut shifted = blob.clone();
+    shifted[11] ^= 1;
+    let retimed = format!("{note}\u{2014} witness.acme.example/w1 {}\n", B64.encode(&shifted));
+    assert!(matches!(open_note(&retimed, std::slice::from_ref(&wver)), Err(CheckpointError::BadSignature { .. })));
+}

@@ -7,7 +7,7 @@
 use crate::support::{Backend, TestDb};
 use crate::{both_backends, seeded};
 use futures_util::StreamExt as _;
-use tollgate_audit::checkpoint::{Checkpoint, Signer};
+use tollgate_audit::checkpoint::{Checkpoint, KeyKind, Signer, cosign_note};
 use tollgate_audit::event::GENESIS;
 use tollgate_audit::verify::{Anchors, Problem, Report, Saved};
 use tollgate_store::{Store, verify_store};
@@ -28,12 +28,12 @@ async fn attacked(backend: Backend, attack: impl AsyncFnOnce(&TestDb)) -> (Repor
         .collect();
     assert_eq!(saved.len(), 2);
     let trusted = [key.verifier()];
-    let clean = verify_store(log.store(), &trusted, &Anchors { saved: &saved, every: Some(5) }).await.expect("verify");
+    let clean = verify_store(log.store(), &trusted, &Anchors { saved: &saved, every: Some(5), witnesses: &[] }).await.expect("verify");
     assert_eq!((clean.events, clean.checkpoints, clean.saved, clean.problem), (12, 2, 2, None));
     db.drop_guards().await;
     attack(&db).await;
-    let alone = verify_store(log.store(), &trusted, &Anchors { saved: &[], every: Some(5) }).await.expect("verify");
-    let anchored = verify_store(log.store(), &trusted, &Anchors { saved: &saved, every: Some(5) }).await.expect("verify");
+    let alone = verify_store(log.store(), &trusted, &Anchors { saved: &[], every: Some(5), witnesses: &[] }).await.expect("verify");
+    let anchored = verify_store(log.store(), &trusted, &Anchors { saved: &saved, every: Some(5), witnesses: &[] }).await.expect("verify");
     log.store().close().await;
     (alone, anchored)
 }
@@ -97,12 +97,43 @@ async fn saved_checkpoint_signed_by_an_untrusted_key(backend: Backend) {
     let body = cp.note.split_once("\n\n").expect("note").0;
     let mallory = Signer::generate("tollgate").expect("key");
     let forged = Saved { name: "forged".into(), note: Checkpoint::parse_body(&format!("{body}\n")).expect("body").sign(&[&mallory]) };
-    let report = verify_store(log.store(), &[key.verifier()], &Anchors { saved: &[forged], every: Some(5) }).await.expect("verify");
+    let report =
+        verify_store(log.store(), &[key.verifier()], &Anchors { saved: &[forged], every: Some(5), witnesses: &[] }).await.expect("verify");
     assert!(matches!(report.problem, Some(Problem::SavedBadSignature { ref name, .. }) if name == "forged"), "{:?}", report.problem);
     log.store().close().await;
 }
 
+/// A witness's cosignature (C2SP `tlog-cosignature`) is required on saved checkpoints when its
+/// key is given; one without it, or cosigned by someone else, is refused.
+async fn saved_checkpoints_must_carry_the_required_witness_cosignature(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let key = Signer::generate("tollgate").expect("key");
+    let log = seeded(&db, 7, 5, &key).await;
+    let note = log.store().checkpoints().await.expect("checkpoints").pop().expect("one").note;
+    let witness = Signer::generate_kind("witness.acme.example/w1", KeyKind::Witness).expect("witness");
+    let other = Signer::generate_kind("witness.acme.example/w1", KeyKind::Witness).expect("impostor");
+    let witnesses = [witness.verifier()];
+    let verify = async |note: String| {
+        let saved = [Saved { name: "cp-5".into(), note }];
+        verify_store(log.store(), &[key.verifier()], &Anchors { saved: &saved, every: Some(5), witnesses: &witnesses })
+            .await
+            .expect("verify")
+    };
+    let bare = verify(note.clone()).await;
+    assert!(
+        matches!(bare.problem, Some(Problem::NotCosigned { size: 5, ref witness, .. }) if witness.starts_with("witness.acme.example/w1+")),
+        "{:?}",
+        bare.problem
+    );
+    let impostor = verify(cosign_note(&note, &other).expect("cosign")).await;
+    assert!(matches!(impostor.problem, Some(Problem::NotCosigned { size: 5, .. })), "{:?}", impostor.problem);
+    let cosigned = verify(cosign_note(&note, &witness).expect("cosign")).await;
+    assert_eq!((cosigned.saved, cosigned.problem), (1, None));
+    log.store().close().await;
+}
+
 both_backends!(
+    saved_checkpoints_must_carry_the_required_witness_cosignature,
     checkpoints_deleted_and_chain_rewritten,
     log_truncated_with_its_checkpoints,
     log_emptied,
