@@ -119,7 +119,7 @@ mod tests {
             assert!(note.starts_with(&format!("tollgate.dev/audit\n{size}\n")), "{note}");
             saved.push(Saved { name: GitAnchor::file_name(size), note });
         }
-        let anchors = Anchors { saved: &saved, every: Some(2) };
+        let anchors = Anchors { saved: &saved, every: Some(2), witnesses: &[] };
         let report = verify_store(&store, &[key.verifier()], &anchors).await.unwrap();
         assert_eq!((report.events, report.saved, report.problem), (5, 2, None));
 

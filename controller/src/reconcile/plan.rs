@@ -141,10 +141,25 @@ pub struct Prepared {
 }
 
 /// The bundle a pass evaluates with. The repo's when it compiles. When it does not (a syntax
-/// error, a recursive rule), the contract (docs/design.md) is that the broken bundle is
-/// rejected and the last good one kept: the pass evaluates with `last_good`, and the compile
+/// error, a recursive rule) or, found by [`prepare_keeping`], a new bundle runs past a limit,
+/// the contract (docs/design.md) is that the broken bundle is rejected and the last good one kept: the pass evaluates with `last_good`, and the compile
 /// errors become findings that block nothing (`policy-bundle-refused`, logged too). With no good
 /// bundle yet (the first pass of a process), the compile errors stay fatal and nothing moves.
+/// The findings saying that a new bundle was refused for running past a limit (one per policy
+/// and limit), which block nothing.
+fn refused_for_limits(findings: &[Finding], good: &tollgate_policy::Bundle) -> Vec<Finding> {
+    let mut refused: Vec<Finding> = Vec::new();
+    for f in findings.iter().filter(|f| f.rule == "policy-limit") {
+        if refused.iter().any(|r| r.message.starts_with(&f.message)) {
+            continue;
+        }
+        tracing::warn!(error = %f.message, kept = good.digest(), "policy bundle refused; the last good one is kept");
+        let message = format!("{} (the policy bundle is refused; the last good one, {}, is kept)", f.message, &good.digest()[..12]);
+        refused.push(Finding { severity: Severity::Error, rule: "policy-bundle-refused".to_owned(), message, document: None, ..f.clone() });
+    }
+    refused
+}
+
 pub(super) fn bundle_for(
     repo: &ConfigRepo,
     last_good: Option<&tollgate_policy::Bundle>,
@@ -200,10 +215,22 @@ pub fn prepare_keeping(opts: &Options, last_good: Option<&tollgate_policy::Bundl
     let prefix = prefix.clone();
     let commit = *commit;
     let repo = tollgate_spec::load(&source, &LoadOptions { jobs: opts.jobs })?;
-    let (bundle, compile_findings) = bundle_for(&repo, last_good);
+    let (mut bundle, mut compile_findings) = bundle_for(&repo, last_good);
     let author =
         tollgate_spec::repo::commit_author(&opts.repo, &commit.to_string()).map(|(name, email)| tollgate_check::Author { name, email });
-    let report = tollgate_check::check(&repo, bundle.as_ref(), &CheckOptions { changes: None, jobs: opts.jobs, author });
+    let check_options = CheckOptions { changes: None, jobs: opts.jobs, author };
+    let mut report = tollgate_check::check(&repo, bundle.as_ref(), &check_options);
+    // A new bundle that runs past a limit is refused too, and the last good one kept (a bundle
+    // that did not change has nothing to fall back to: its limits hold every release).
+    if let (Some(good), Some(new)) = (last_good, bundle.as_ref())
+        && good.digest() != new.digest()
+        && report.findings.iter().any(|f| f.rule == "policy-limit")
+    {
+        let refused = refused_for_limits(&report.findings, good);
+        report = tollgate_check::check(&repo, Some(good), &check_options);
+        bundle = Some(good.clone());
+        compile_findings.extend(refused);
+    }
     let fatal = fatal_of(report.findings.iter().chain(&compile_findings));
     let index = Index::new(&repo);
     let directory = Directory::from_config(repo.config());

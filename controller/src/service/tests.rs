@@ -117,7 +117,8 @@ async fn a_recursive_or_endless_policy_never_takes_the_service_down() {
     fresh.prepare().await.unwrap();
     held_by(&fresh.status(jiff::Timestamp::now(), None).await.unwrap(), recursive);
 
-    // Not recursive, but it would run for minutes: stopped at a 100 ms budget.
+    // Not recursive, but it would run for minutes: stopped at a 100 ms budget. That new bundle
+    // is refused as well, and the last good one kept; a service without one holds everything.
     std::fs::write(
         repo.path().join("policies/loop.rego"),
         "package tollgate.release\n\ndeny contains \"pairs\" if count({[a, b] | some a in numbers.range(1, 5000); some b in numbers.range(1, 5000)}) > 0\n",
@@ -126,9 +127,20 @@ async fn a_recursive_or_endless_policy_never_takes_the_service_down() {
     edit(repo.path(), "tollgate.yaml", "policies:\n", "policies:\n    timeout: 100ms\n");
     commit_all(&git, "an endless policy");
     service.prepare().await.unwrap();
-    let status = service.status(jiff::Timestamp::now(), None).await.unwrap();
     let stopped = "(policies/loop.rego) was stopped: it exceeded its time budget of 100ms";
-    held_by(&status, stopped);
+    assert_eq!(states(&service.status(jiff::Timestamp::now(), None).await.unwrap()), before);
+    {
+        let cache = service.cache.lock().await;
+        let prepared = cache.reconciler.last().expect("prepared");
+        let refused: Vec<_> = prepared.findings().iter().filter(|f| f.rule == "policy-bundle-refused").collect();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].message.contains(stopped) && refused[0].message.contains("the last good one"), "{}", refused[0].message);
+    }
+    let fresh_dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo.path(), fresh_dir.path().join("config")).unwrap();
+    let fresh = self::service(fresh_dir.path()).await;
+    fresh.prepare().await.unwrap();
+    held_by(&fresh.status(jiff::Timestamp::now(), None).await.unwrap(), stopped);
 
     std::fs::remove_file(repo.path().join("policies/loop.rego")).unwrap();
     commit_all(&git, "policies fixed");
