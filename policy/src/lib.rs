@@ -89,7 +89,8 @@ pub const RULES: [&str; 3] = ["deny", "violation", "warn"];
 /// A compiled set of policies.
 #[derive(Clone)]
 pub struct Bundle {
-    engine: Engine,
+    /// Shared by the bundle's clones; each evaluator gets its own copy.
+    engine: Arc<Engine>,
     digest: String,
     /// `data.<package>.<rule>` paths that are defined, so absent rules are never evaluated.
     defined: Arc<HashSet<String>>,
@@ -171,7 +172,7 @@ impl Bundle {
             hasher.update(text.as_bytes());
         }
         Ok(Bundle {
-            engine,
+            engine: Arc::new(engine),
             digest: hex::encode(hasher.finalize()),
             defined: Arc::new(defined),
             packages: Arc::new(packages),
@@ -186,7 +187,8 @@ impl Bundle {
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Bundle {
         let check_interval = NonZeroU32::new(32).unwrap_or(NonZeroU32::MIN);
-        self.engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig { limit: limits.timeout, check_interval });
+        Arc::make_mut(&mut self.engine)
+            .set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig { limit: limits.timeout, check_interval });
         self.limits = limits;
         self
     }
@@ -225,7 +227,7 @@ impl Bundle {
 
     /// An evaluator for one thread; cloning the compiled engine is cheap next to compiling.
     pub fn evaluator(&self) -> Evaluator {
-        Evaluator { _budget: Budget::enter(&self.limits), bundle: self.clone(), engine: self.engine.clone(), paths: HashMap::new() }
+        Evaluator { _budget: Budget::enter(&self.limits), bundle: self.clone(), engine: Engine::clone(&self.engine), paths: HashMap::new() }
     }
 
     /// Runs every `test_*` rule of the bundle's sources, like `opa test`.
@@ -243,7 +245,7 @@ impl Bundle {
                 if filter.is_some_and(|f| !full.contains(f)) {
                     continue;
                 }
-                let mut engine = self.engine.clone();
+                let mut engine = Engine::clone(&self.engine);
                 engine.set_input(RValue::new_object());
                 let start = Instant::now();
                 let result = engine.eval_rule(full.clone());
@@ -316,7 +318,7 @@ impl Evaluator {
                 let value = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.engine.eval_rule(path.clone()))) {
                     Ok(result) => result.map_err(|e| self.bundle.eval_error(path, &e))?,
                     Err(panic) => {
-                        self.engine = self.bundle.engine.clone();
+                        self.engine = Engine::clone(&self.bundle.engine);
                         let message = panic
                             .downcast_ref::<&str>()
                             .map(|s| (*s).to_owned())
@@ -449,20 +451,21 @@ fn compile_error(path: &str, text: &str) -> PolicyError {
             column = digits(after).0;
         }
     }
-    let message = text
-        .lines()
-        .map(str::trim)
-        .find_map(|l| l.strip_prefix("error:"))
-        .map_or_else(|| text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("").to_owned(), |m| m.trim().to_owned());
+    let message =
+        error_message(text).map_or_else(|| text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("").to_owned(), str::to_owned);
     PolicyError::Compile { file: path.to_owned(), line, column, message }
+}
+
+/// The `error: message` line of a regorus error, without its prefix.
+fn error_message(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find_map(|l| l.strip_prefix("error:")).map(str::trim)
 }
 
 /// A regorus error on one line: `file:line:column: message` from its `--> file:line:column`,
 /// source excerpt and `error: message` lines.
 fn one_line(text: &str) -> String {
     let location = text.lines().find_map(|l| l.trim().strip_prefix("--> ")).map(str::trim);
-    let message = text.lines().map(str::trim).find_map(|l| l.strip_prefix("error:")).map(str::trim);
-    match (location, message) {
+    match (location, error_message(text)) {
         (Some(location), Some(message)) => format!("{location}: {message}"),
         (None, Some(message)) => message.to_owned(),
         _ => text.trim().lines().map(str::trim).collect::<Vec<_>>().join(" "),
@@ -590,7 +593,7 @@ pub fn run_cases(bundle: &Bundle, file: &str, text: &str) -> Result<Vec<TestOutc
             let query = case.get("query").and_then(Value::as_str).ok_or_else(|| shape("missing `query`"))?;
             let input = case.get("input").cloned().unwrap_or(Value::Null);
             let want = case.get("want_result").cloned().unwrap_or(Value::Null);
-            let mut engine = bundle.engine.clone();
+            let mut engine = Engine::clone(&bundle.engine);
             engine.set_input(to_rego(&input));
             let start = Instant::now();
             let got = engine.eval_rule(query.to_owned());

@@ -53,7 +53,7 @@ pub(crate) fn check(modules: &[Ref<Module>]) -> Vec<PolicyError> {
                 },
                 Rule::Default { refr, .. } => refr,
             };
-            let head = constant_prefix(head);
+            let head = constant_prefix(head).unwrap_or_default();
             if let Some(first) = head.first() {
                 names.entry(package.clone()).or_default().insert(first.clone());
             }
@@ -242,34 +242,7 @@ impl Scope<'_> {
     /// The data path a reference reaches, up to its first dynamic index; `None` when it names
     /// no rule (`input`, a builtin, a parameter, a local variable of another name).
     fn resolve(&self, expr: &Expr, called: bool) -> Option<Vec<String>> {
-        let mut segments = Vec::new();
-        let mut root = expr;
-        loop {
-            match root {
-                Expr::RefDot { refr, field, .. } => {
-                    segments.push(field.1.as_string().map(|s| s.to_string()).unwrap_or_else(|_| field.0.text().to_owned()));
-                    root = refr;
-                }
-                Expr::RefBrack { refr, index, .. } => {
-                    match index.as_ref() {
-                        Expr::String { value, .. } | Expr::RawString { value, .. } => {
-                            segments.push(value.as_string().map(|s| s.to_string()).unwrap_or_default());
-                        }
-                        // Everything after a dynamic index is unknown: keep only what precedes it.
-                        _ => {
-                            segments.clear();
-                        }
-                    }
-                    root = refr;
-                }
-                Expr::Var { span, .. } => {
-                    segments.push(span.text().to_owned());
-                    break;
-                }
-                _ => return None,
-            }
-        }
-        segments.reverse();
+        let segments = constant_prefix(expr)?;
         let (first, rest) = segments.split_first()?;
         let mut path = if first == "data" {
             Vec::new()
@@ -322,24 +295,18 @@ fn params(rule: &Rule) -> HashSet<String> {
 
 /// A reference made only of constant parts (`a.b["c"]`), as segments.
 fn constant_path(expr: &Expr) -> Option<Vec<String>> {
-    let prefix = constant_prefix(expr);
-    let mut depth = 0;
-    let mut e = expr;
-    loop {
-        match e {
-            Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } => {
-                depth += 1;
-                e = refr;
-            }
-            Expr::Var { .. } => break,
-            _ => return None,
-        }
-    }
-    (prefix.len() == depth + 1).then_some(prefix)
+    segments(expr)?.into_iter().collect()
 }
 
-/// The constant prefix of a reference: its root and the fields before the first dynamic index.
-fn constant_prefix(expr: &Expr) -> Vec<String> {
+/// The constant prefix of a reference: its root and the fields before the first dynamic index;
+/// `None` when its root is not a name (`f(x).y`).
+fn constant_prefix(expr: &Expr) -> Option<Vec<String>> {
+    Some(segments(expr)?.into_iter().map_while(|s| s).collect())
+}
+
+/// A reference's parts from its root (a name) outwards, `None` for each dynamic index; `None`
+/// when the root is not a name.
+fn segments(expr: &Expr) -> Option<Vec<Option<String>>> {
     let mut chain = Vec::new();
     let mut e = expr;
     loop {
@@ -359,10 +326,11 @@ fn constant_prefix(expr: &Expr) -> Vec<String> {
                 chain.push(Some(span.text().to_owned()));
                 break;
             }
-            _ => break,
+            _ => return None,
         }
     }
-    chain.into_iter().rev().map_while(|s| s).collect()
+    chain.reverse();
+    Some(chain)
 }
 
 struct Graph<'a> {
@@ -430,33 +398,21 @@ impl Graph<'_> {
         found
     }
 
-    /// One cycle inside a strongly connected component, starting at its first declared rule.
+    /// One cycle inside a strongly connected component, starting at its first declared rule:
+    /// breadth-first from it, within the component, until an edge leads back to it.
     fn cycle_in(&self, component: &[usize]) -> Vec<usize> {
         let members: HashSet<usize> = component.iter().copied().collect();
         let start = *component.iter().min_by_key(|&&v| self.position(v)).unwrap_or(&component[0]);
-        // Breadth-first from start's successors back to start, within the component.
         let mut parent: HashMap<usize, usize> = HashMap::new();
-        let mut queue = std::collections::VecDeque::new();
-        for &w in &self.edges[start] {
-            if w == start {
-                return vec![start, start];
-            }
-            if members.contains(&w) && !parent.contains_key(&w) {
-                parent.insert(w, start);
-                queue.push_back(w);
-            }
-        }
+        let mut queue = std::collections::VecDeque::from([start]);
         while let Some(v) = queue.pop_front() {
             for &w in &self.edges[v] {
                 if w == start {
-                    let mut path = vec![start, v];
+                    let mut path = vec![start];
                     let mut at = v;
-                    while let Some(&p) = parent.get(&at) {
-                        if p == start {
-                            break;
-                        }
-                        path.push(p);
-                        at = p;
+                    while at != start {
+                        path.push(at);
+                        at = parent[&at];
                     }
                     path[1..].reverse();
                     path.push(start);

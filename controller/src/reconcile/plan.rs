@@ -142,24 +142,10 @@ pub struct Prepared {
 
 /// The bundle a pass evaluates with. The repo's when it compiles. When it does not (a syntax
 /// error, a recursive rule) or, found by [`prepare_keeping`], a new bundle runs past a limit,
-/// the contract (docs/design.md) is that the broken bundle is rejected and the last good one kept: the pass evaluates with `last_good`, and the compile
-/// errors become findings that block nothing (`policy-bundle-refused`, logged too). With no good
-/// bundle yet (the first pass of a process), the compile errors stay fatal and nothing moves.
-/// The findings saying that a new bundle was refused for running past a limit (one per policy
-/// and limit), which block nothing.
-fn refused_for_limits(findings: &[Finding], good: &tollgate_policy::Bundle) -> Vec<Finding> {
-    let mut refused: Vec<Finding> = Vec::new();
-    for f in findings.iter().filter(|f| f.rule == "policy-limit") {
-        if refused.iter().any(|r| r.message.starts_with(&f.message)) {
-            continue;
-        }
-        tracing::warn!(error = %f.message, kept = good.digest(), "policy bundle refused; the last good one is kept");
-        let message = format!("{} (the policy bundle is refused; the last good one, {}, is kept)", f.message, &good.digest()[..12]);
-        refused.push(Finding { severity: Severity::Error, rule: "policy-bundle-refused".to_owned(), message, document: None, ..f.clone() });
-    }
-    refused
-}
-
+/// the contract (docs/design.md) is that the broken bundle is rejected and the last good one
+/// kept: the pass evaluates with `last_good`, and the errors become findings that block nothing
+/// (`policy-bundle-refused`, logged too). With no good bundle yet (the first pass of a process),
+/// the compile errors stay fatal and nothing moves.
 pub(super) fn bundle_for(
     repo: &ConfigRepo,
     last_good: Option<&tollgate_policy::Bundle>,
@@ -168,19 +154,25 @@ pub(super) fn bundle_for(
         Ok(bundle) => (Some(bundle), Vec::new()),
         Err(errors) => match last_good {
             None => (None, errors),
-            Some(good) => {
-                let refused = errors
-                    .into_iter()
-                    .map(|f| {
-                        tracing::warn!(file = %f.file, error = %f.message, kept = good.digest(), "policy bundle refused; the last good one is kept");
-                        let message = format!("{} (the policy bundle is refused; the last good one, {}, is kept)", f.message, &good.digest()[..12]);
-                        Finding { severity: Severity::Error, rule: "policy-bundle-refused".to_owned(), message, ..f }
-                    })
-                    .collect();
-                (Some(good.clone()), refused)
-            }
+            Some(good) => (Some(good.clone()), errors.into_iter().map(|f| refused(f, good)).collect()),
         },
     }
+}
+
+/// The findings saying that a new bundle was refused for running past a limit: one per policy
+/// and limit (each document it stopped on says the same).
+fn refused_for_limits(findings: &[Finding], good: &tollgate_policy::Bundle) -> Vec<Finding> {
+    let mut stopped: Vec<&Finding> = findings.iter().filter(|f| f.rule == "policy-limit").collect();
+    stopped.sort_by(|a, b| a.message.cmp(&b.message));
+    stopped.dedup_by(|a, b| a.message == b.message);
+    stopped.into_iter().map(|f| refused(Finding { document: None, ..f.clone() }, good)).collect()
+}
+
+/// `finding` as a refusal of the bundle it came from, which blocks nothing, logged.
+fn refused(finding: Finding, good: &tollgate_policy::Bundle) -> Finding {
+    tracing::warn!(file = %finding.file, error = %finding.message, kept = good.digest(), "policy bundle refused; the last good one is kept");
+    let message = format!("{} (the policy bundle is refused; the last good one, {}, is kept)", finding.message, &good.digest()[..12]);
+    Finding { severity: Severity::Error, rule: "policy-bundle-refused".to_owned(), message, ..finding }
 }
 
 fn finding_input(f: &tollgate_spec::diag::Finding) -> FindingInput {
