@@ -87,6 +87,14 @@ async fn audit_lifecycle(backend: &str) {
     std::fs::write(&saved_file, &c.stdout).expect("save the cosigned checkpoint");
     let v = run(&db, &["verify", "--trusted-key", &vkey, "--checkpoint", dir, "--witness-key", &wvkey], &[]);
     assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    // A log key is not a witness key, and a missing saved checkpoint is a usage error.
+    let c = run(&db, &["cosign", saved_file.to_str().expect("utf-8"), "--key-file", key_path, "--trusted-key", &vkey], &[]);
+    assert_eq!(c.code, 2, "{}{}", c.stdout, c.stderr);
+    assert!(c.stderr.contains("is not a witness key") && c.stderr.contains("hint:"), "{}", c.stderr);
+    let missing = tmp.path().join("no-such.checkpoint");
+    let v = run(&db, &["verify", "--trusted-key", &vkey, "--checkpoint", missing.to_str().expect("utf-8")], &[]);
+    assert_eq!(v.code, 2, "{}{}", v.stdout, v.stderr);
+    assert!(v.stderr.contains("failed to read checkpoint"), "{}", v.stderr);
     // A witness key is not a log key.
     let v = run(&db, &["verify", "--trusted-key", &wvkey], &[]);
     assert_eq!(v.code, 2, "{}{}", v.stdout, v.stderr);

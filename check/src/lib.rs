@@ -153,7 +153,12 @@ fn policy_limits(repo: &ConfigRepo) -> Result<Limits, Vec<Finding>> {
     let config = repo.config();
     let finding = |pointer: &str, message: String| {
         let file = config.map_or(CONFIG_FILE, |c| c.file.path.as_str());
-        let mut f = Finding::new(Severity::Fatal, Stage::Input, "policy-limits", file, message).pointer(pointer);
+        let hint = if pointer.ends_with("timeout") {
+            format!("write a duration of at most {}s, such as `5s` or `500ms`", Limits::MAX_TIMEOUT.as_secs())
+        } else {
+            format!("give at least {} bytes (16 MiB)", Limits::MIN_MEMORY)
+        };
+        let mut f = Finding::new(Severity::Fatal, Stage::Input, "policy-limits", file, message).pointer(pointer).hint(hint);
         if let Some(c) = config {
             f = f.at(c.locate(pointer, &settings.limits)).document(c.id());
         }

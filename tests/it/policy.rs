@@ -104,6 +104,15 @@ fn a_slow_policy_is_stopped_at_the_configured_timeout_with_exit_2() {
     assert_eq!(code, 2, "{report}");
     let found = crate::support::findings(&report, "policy-limits");
     assert_eq!(found[0]["message"], "a policy timeout of 2m is longer than the 60s tollgate allows", "{report}");
+    assert_eq!(found[0]["file"], "tollgate.yaml");
+    assert!(found[0]["line"].as_u64().is_some_and(|l| l > 1), "{report}");
+    assert_eq!(found[0]["hint"], "write a duration of at most 60s, such as `5s` or `500ms`");
+    repo.edit("tollgate.yaml", "    timeout: 2m\n", "    maxMemoryBytes: 1024\n");
+    let (code, report) = crate::support::check_json(repo.path(), &[]);
+    assert_eq!(code, 2, "{report}");
+    let found = crate::support::findings(&report, "policy-limits");
+    assert_eq!(found[0]["message"], "a policy memory budget of 1024 bytes is below the 16777216 bytes tollgate needs", "{report}");
+    assert_eq!(found[0]["hint"], "give at least 16777216 bytes (16 MiB)");
 }
 
 /// Issue #12 item 8: the default library, its tests, its YAML cases and mutations of the example
