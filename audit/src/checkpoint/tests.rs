@@ -172,7 +172,7 @@ fn a_witness_cosignature_follows_c2sp_tlog_cosignature() {
     let wver = Verifier::from_text(&wtext).unwrap();
     assert_eq!((wver.kind(), wver.key_id()), (KeyKind::Witness, witness.key_id()));
     assert_eq!(Signer::from_text(&witness.to_text()).unwrap().verifier(), wver);
-    let public: [u8; 32] = B64.decode(wtext.rsplit('+').next().unwrap()).unwrap()[1..].try_into().unwrap();
+    let public: [u8; 32] = B64.decode(wtext.splitn(3, '+').nth(2).unwrap()).unwrap()[1..].try_into().unwrap();
     assert_ne!(key_id("witness.acme.example/w1", &public), witness.key_id());
 
     let note = sample().sign(&[&log]);
