@@ -114,6 +114,31 @@ pub fn load(dir: &Path, rev: Option<&str>, base: Option<&str>, jobs: usize) -> R
     Ok((repo, changes))
 }
 
+/// The whole `tollgate check` of the config repo at `dir` (its working directory, or the
+/// commit `rev`), scoped to what changed since `base` when given: load, compile the policies,
+/// check, with policy compile errors as fatal findings. What the CLI and the pull-request door
+/// both run.
+///
+/// # Errors
+///
+/// Returns [`RepoError`] when the repo, a revision or a file cannot be read.
+pub fn check_repo(dir: &Path, rev: Option<&str>, base: Option<&str>, jobs: usize) -> Result<Report, RepoError> {
+    let (repo, changes) = load(dir, rev, base, jobs)?;
+    let author = tollgate_spec::repo::commit_author(dir, rev.unwrap_or("HEAD")).map(|(name, email)| Author { name, email });
+    let (bundle, compile_findings) = match compile_policies(&repo) {
+        Ok(bundle) => (Some(bundle), Vec::new()),
+        Err(findings) => (None, findings),
+    };
+    let options = CheckOptions { changes, jobs, author };
+    let mut report = check(&repo, bundle.as_ref(), &options);
+    if !compile_findings.is_empty() {
+        report.summary.fatal += compile_findings.len();
+        report.findings.extend(compile_findings);
+        diag::sort(&mut report.findings);
+    }
+    Ok(report)
+}
+
 /// Compiles the repo's policy bundle (organisation policies plus the default library), under
 /// the evaluation limits of `tollgate.yaml` (`spec.policies.timeout`, `maxMemoryBytes`).
 ///

@@ -8,8 +8,10 @@
 pub mod anchor;
 pub mod gating;
 pub mod git;
-pub mod github;
+/// GitHub's protocols (`tollgate-github`), under the name the controller's modules use.
+pub use tollgate_github as github;
 pub mod promote;
+pub mod pulls;
 pub mod reconcile;
 pub mod service;
 

@@ -110,6 +110,9 @@ pub enum ServiceError {
     /// The audit log failed.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// `spec.github` is unusable.
+    #[error(transparent)]
+    GitHub(Box<crate::github::GitHubError>),
     /// The service has not prepared the config repo yet, or the last prepare failed.
     #[error("not ready: {reason}")]
     NotReady {
@@ -328,6 +331,54 @@ impl Service {
     /// The store.
     pub fn store(&self) -> &Store {
         self.log.store()
+    }
+
+    /// The audit log.
+    pub(crate) fn log(&self) -> &AuditLog {
+        &self.log
+    }
+
+    /// How the config repo is read (`now` is the construction's; set it per use).
+    pub(crate) fn template(&self) -> &Options {
+        &self.template
+    }
+
+    /// Runs `f` on the remote mirror, when the config repo is one (`None` for a local repository).
+    pub(crate) fn with_mirror<R>(&self, f: impl FnOnce(&mut Mirror) -> R) -> Option<R> {
+        let remote = self.remote.as_ref()?;
+        let mut r = remote.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(f(&mut r.mirror))
+    }
+
+    /// The GitHub repository of the config repo at its current commit (`spec.github`, or a
+    /// `github.com` remote); `None` when neither names one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::status`]; [`ServiceError::GitHub`] for a malformed `spec.github`.
+    pub(crate) async fn github_target(&self) -> Result<Option<crate::github::Target>, ServiceError> {
+        let snap = self.snapshot(jiff::Timestamp::now(), false).await?;
+        let remote = self.with_mirror(|m| m.remote_url().map(str::to_owned)).flatten();
+        crate::github::Target::resolve(snap.prepared().github.as_ref(), remote.as_deref()).map_err(|e| ServiceError::GitHub(Box::new(e)))
+    }
+
+    /// Decisions for the releases of `prepared` (a commit other than the current one: a pull
+    /// request's head) that `pick` selects, against the store as it is now: what the controller
+    /// would decide if that commit were the branch's.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Store`] when the store cannot be read.
+    pub(crate) async fn decide_other(&self, prepared: &Prepared, pick: impl Fn(&ReleasePlan) -> bool) -> Result<Vec<Decision>, ServiceError> {
+        let mut cache = self.cache.lock().await;
+        cache.view.refresh(self.log.store()).await?;
+        let view = &cache.view;
+        Ok(prepared
+            .releases
+            .iter()
+            .filter(|p| pick(p))
+            .flat_map(|plan| plan.path.iter().map(move |env| reconcile::decide_for(view, prepared, plan, env)))
+            .collect())
     }
 
     /// The user an API token belongs to.

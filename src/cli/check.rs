@@ -7,8 +7,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::ValueEnum;
 use tollgate_check::report::{self, Format};
-use tollgate_check::{Author, CheckOptions};
-use tollgate_spec::repo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -58,19 +56,7 @@ pub enum Color {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (repo, changes) = tollgate_check::load(&args.repo, args.rev.as_deref(), args.base.as_deref(), args.jobs)?;
-    let author = repo::commit_author(&args.repo, args.rev.as_deref().unwrap_or("HEAD")).map(|(name, email)| Author { name, email });
-    let (bundle, compile_findings) = match tollgate_check::compile_policies(&repo) {
-        Ok(bundle) => (Some(bundle), Vec::new()),
-        Err(findings) => (None, findings),
-    };
-    let options = CheckOptions { changes, jobs: args.jobs, author };
-    let mut report = tollgate_check::check(&repo, bundle.as_ref(), &options);
-    if !compile_findings.is_empty() {
-        report.summary.fatal += compile_findings.len();
-        report.findings.extend(compile_findings);
-        tollgate_spec::diag::sort(&mut report.findings);
-    }
+    let report = tollgate_check::check_repo(&args.repo, args.rev.as_deref(), args.base.as_deref(), args.jobs)?;
 
     let format = match args.format {
         OutputFormat::Text => Format::Text,

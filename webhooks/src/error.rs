@@ -47,6 +47,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::ContentChanged { .. } => (StatusCode::CONFLICT, "content_changed"),
             ServiceError::Reconcile(_)
             | ServiceError::Fetch(_)
+            | ServiceError::GitHub(_)
             | ServiceError::Store(_)
             | ServiceError::Audit(_)
             | ServiceError::NotReady { .. }

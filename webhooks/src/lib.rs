@@ -11,6 +11,7 @@ pub mod api;
 mod auth;
 pub mod client;
 pub mod error;
+pub mod github;
 pub mod metrics;
 mod server;
 pub mod tls;
@@ -21,7 +22,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tollgate_controller::git::FetchTrigger;
 use tollgate_controller::service::Service;
 
@@ -41,6 +42,9 @@ pub struct AppState {
     /// Asks this process's reconcile loop for a pass now (`tollgate serve --reconcile`); `None`
     /// when it does not reconcile.
     pub reconcile: Option<FetchTrigger>,
+    /// GitHub's webhook deliveries (`POST /webhooks/github`); `None`: no secret is configured,
+    /// and deliveries are refused (503).
+    pub github: Option<github::GitHubHook>,
 }
 
 /// The whole application: API, health, readiness and metrics.
@@ -50,6 +54,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::serve))
+        .route(
+            "/webhooks/github",
+            post(github::receive).layer(DefaultBodyLimit::max(tollgate_github::webhook::MAX_BODY)),
+        )
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -41,6 +41,12 @@ struct ReasonLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    event: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -53,6 +59,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     approvals: Family<OutcomeLabels, Counter>,
     auth_failures: Family<ReasonLabels, Counter>,
+    deliveries: Family<DeliveryLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -77,10 +84,17 @@ impl Metrics {
         );
         let auth_failures = Family::<ReasonLabels, Counter>::default();
         registry.register("api_auth_failures", "API calls refused for a missing or invalid token", auth_failures.clone());
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "github_deliveries",
+            "GitHub webhook deliveries by event and outcome: queued, duplicate, ignored, bad_signature, too_large, unsupported_media_type, bad_request, not_configured, error",
+            deliveries.clone(),
+        );
+        registry.register_collector(Box::new(GitHubRate));
         let build = Family::<BuildLabels, Gauge>::default();
         build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         registry.register("build_info", "The running version", build);
-        Metrics { registry, requests, latency, approvals, auth_failures }
+        Metrics { registry, requests, latency, approvals, auth_failures, deliveries }
     }
 
     /// Counts an approval call's outcome.
@@ -89,6 +103,12 @@ impl Metrics {
     }
 
     /// Counts a refused token (`missing` or `invalid`).
+    /// Counts a GitHub delivery by event (`other` for one tollgate does not subscribe to) and
+    /// outcome.
+    pub fn github_delivery(&self, event: &'static str, outcome: &'static str) {
+        self.deliveries.get_or_create(&DeliveryLabels { event, outcome }).inc();
+    }
+
     pub fn auth_failure(&self, reason: &'static str) {
         self.auth_failures.get_or_create(&ReasonLabels { reason }).inc();
     }
@@ -102,6 +122,40 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// The process's GitHub rate-limit waits and App tokens (`tollgate_github::rate_stats`), read
+/// when `/metrics` is served.
+#[derive(Debug)]
+struct GitHubRate;
+
+impl prometheus_client::collector::Collector for GitHubRate {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric as _;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let s = tollgate_github::rate_stats();
+        let counters: [(&str, &str, f64); 4] = [
+            ("github_rate_limit_waits", "Waits slept because a GitHub rate limit held", s.waits as f64),
+            ("github_rate_limit_waited_seconds", "Seconds slept waiting for GitHub rate limits", s.waited_ms as f64 / 1000.0),
+            ("github_rate_limited", "GitHub calls given up because a rate limit held longer than tollgate waits", s.limited as f64),
+            ("github_installation_tokens", "GitHub App installation tokens minted", s.tokens_minted as f64),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        if let Some(remaining) = s.remaining {
+            let gauge = ConstGauge::new(remaining as i64);
+            gauge.encode(encoder.encode_descriptor(
+                "github_rate_limit_remaining",
+                "The last x-ratelimit-remaining GitHub sent",
+                None,
+                gauge.metric_type(),
+            )?)?;
+        }
+        Ok(())
     }
 }
 

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tollgate-decision", &["tollgate-spec", "tollgate-audit"]),
     ("tollgate-gates", &[]),
     ("tollgate-torch", &["tollgate-gates"]),
+    ("tollgate-github", &[]),
     (
         "tollgate-controller",
         &[
@@ -35,9 +36,13 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tollgate-decision",
             "tollgate-gates",
             "tollgate-torch",
+            "tollgate-github",
         ],
     ),
-    ("tollgate-webhooks", &["tollgate-spec", "tollgate-audit", "tollgate-store", "tollgate-decision", "tollgate-controller"]),
+    (
+        "tollgate-webhooks",
+        &["tollgate-spec", "tollgate-audit", "tollgate-store", "tollgate-decision", "tollgate-controller", "tollgate-github"],
+    ),
 ];
 
 /// External crates that exactly one product crate may name directly.
@@ -47,7 +52,7 @@ const OWNERS: &[(&str, &str, &str)] = &[
     ("regorus", "tollgate-policy", "only the policy crate touches regorus"),
     ("tch", "tollgate-torch", "only the model runner links libtorch"),
     ("torch-sys", "tollgate-torch", "only the model runner links libtorch"),
-    ("octocrab", "tollgate-controller", "only the controller talks to GitHub"),
+    ("octocrab", "tollgate-github", "only the GitHub crate talks to GitHub"),
     ("axum", "tollgate-webhooks", "only the HTTP server serves HTTP"),
 ];
 
@@ -62,6 +67,7 @@ const NEVER_LINKED: &[(&str, &[&str], &str)] = &[
     ("tollgate-audit", &["sqlx", "rusqlite", "tokio", "git2", "octocrab"], "the audit formats do no IO beyond files"),
     ("tollgate-decision", &["sqlx", "rusqlite", "tokio", "octocrab", "tch", "regorus"], "decide does no IO"),
     ("tollgate-gates", &["tch", "torch-sys"], "metrics and the format-independent runner link no model runtime"),
+    ("tollgate-github", &["sqlx", "rusqlite", "git2", "tch", "regorus", "axum"], "the GitHub door knows GitHub, not the store, Git or policies"),
 ];
 
 /// A package of the resolved graph.

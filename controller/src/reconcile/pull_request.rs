@@ -158,7 +158,7 @@ impl PullRequests {
             let client = match publish {
                 None => None,
                 Some(p) => match github::Target::resolve(prepared.github.as_ref(), p.remote_url().as_deref())? {
-                    Some(target) => Some(Arc::new(github::Client::new(target)?)),
+                    Some(target) => Some(Arc::new(github::Client::new(target, None)?)),
                     None => None,
                 },
             };

@@ -1,4 +1,5 @@
 use super::*;
+use tollgate_error::Hint as _;
 use tollgate_github_double::GitHubDouble;
 
 #[test]
@@ -34,6 +35,7 @@ fn the_config_wins_over_the_remote_and_a_non_github_remote_opens_nothing() {
         repository: Some("acme/explicit".into()),
         api_url: Some("https://ghe.acme.example/api/v3/".into()),
         token_env: Some("ACME_GH_TOKEN".into()),
+        app: None,
     };
     let t = Target::resolve(Some(&config), gh).unwrap().unwrap();
     assert_eq!(t.full_name(), "acme/explicit");
@@ -56,11 +58,15 @@ fn config_is_read_from_spec_github() {
     assert_eq!(c.repository.as_deref(), Some("acme/cfg"));
     assert_eq!(c.api_url.as_deref(), Some("http://x"));
     assert_eq!(c.token_env.as_deref(), Some("T"));
+    assert_eq!(c.app, None);
+    let v = serde_json::json!({"spec": {"github": {"app": {"id": 7, "installationId": 9}}}});
+    let app = GitHubConfig::from_config(&v).unwrap().app.unwrap();
+    assert_eq!((app.id, app.installation_id, app.private_key_env.as_str()), (7, Some(9), DEFAULT_PRIVATE_KEY_ENV));
     assert_eq!(GitHubConfig::from_config(&serde_json::json!({"spec": {}})), None);
 }
 
 fn target(double: &GitHubDouble, token_env: &str) -> Target {
-    Target { owner: "acme".into(), repo: "ml-config".into(), api_url: double.url(), token_env: token_env.into() }
+    Target { owner: "acme".into(), repo: "ml-config".into(), api_url: double.url(), token_env: token_env.into(), app: None }
 }
 
 // Rust 2024 makes setting environment variables unsafe (and the workspace forbids `unsafe`), so
@@ -71,7 +77,7 @@ const TOKEN: &str = env!("CARGO_PKG_NAME");
 #[tokio::test]
 async fn ensure_opens_one_pull_request_and_then_finds_and_updates_it() {
     let double = GitHubDouble::start("acme", "ml-config", TOKEN).unwrap();
-    let client = Client::new(target(&double, TOKEN_ENV)).unwrap();
+    let client = Client::new(target(&double, TOKEN_ENV), None).unwrap();
     let p = Proposal { head: "tollgate/promote/prod/income", base: "main", title: "Promote income-v2 (income@2) to prod", body: "facts" };
     let (pr, how) = client.ensure(&p).await.unwrap();
     assert_eq!(how, Ensured::Opened);
@@ -108,7 +114,7 @@ async fn ensure_opens_one_pull_request_and_then_finds_and_updates_it() {
 #[tokio::test]
 async fn a_create_that_races_another_adopts_the_open_one() {
     let double = GitHubDouble::start("acme", "ml-config", TOKEN).unwrap();
-    let client = Client::new(target(&double, TOKEN_ENV)).unwrap();
+    let client = Client::new(target(&double, TOKEN_ENV), None).unwrap();
     let p = Proposal { head: "tollgate/promote/dev/m", base: "main", title: "t", body: "b" };
     // Two writers look, both find nothing, both create: GitHub refuses the second with 422.
     let (a, b) = tokio::join!(client.ensure(&p), client.ensure(&p));
@@ -121,20 +127,20 @@ async fn a_create_that_races_another_adopts_the_open_one() {
 #[tokio::test]
 async fn a_bad_or_missing_token_is_a_clear_error_that_does_not_show_it() {
     let double = GitHubDouble::start("acme", "ml-config", "the-right-token").unwrap();
-    let client = Client::new(target(&double, TOKEN_ENV)).unwrap();
+    let client = Client::new(target(&double, TOKEN_ENV), None).unwrap();
     let err = client.find_open("b", "main").await.unwrap_err();
     assert!(matches!(err, GitHubError::BadCredentials { .. }), "{err:?}");
     let text = format!("{err}");
-    assert!(text.contains("refused the token from `CARGO_PKG_NAME`: Bad credentials"), "{text}");
+    assert!(text.contains("refused the credentials (the token from `CARGO_PKG_NAME`): Bad credentials"), "{text}");
     assert!(!text.contains(TOKEN), "the token is not shown: {text}");
     assert!(!format!("{client:?}").contains(TOKEN), "nor in Debug");
     assert!(double.pulls().is_empty());
 
-    let err = Client::new(target(&double, "TOLLGATE_TEST_SURELY_UNSET_VARIABLE")).unwrap_err();
+    let err = Client::new(target(&double, "TOLLGATE_TEST_SURELY_UNSET_VARIABLE"), None).unwrap_err();
     assert_eq!(err.to_string(), "the GitHub token is not set");
     assert_eq!(
-        crate::hint_of(&err).as_deref(),
-        Some("set the environment variable `TOLLGATE_TEST_SURELY_UNSET_VARIABLE` to a token that may open pull requests")
+        err.hint().as_deref(),
+        Some("set the environment variable `TOLLGATE_TEST_SURELY_UNSET_VARIABLE` to a token, or configure `spec.github.app`")
     );
 }
 
@@ -143,10 +149,10 @@ async fn an_unknown_repository_says_where_to_look() {
     let double = GitHubDouble::start("acme", "ml-config", TOKEN).unwrap();
     let mut t = target(&double, TOKEN_ENV);
     t.repo = "other".into();
-    let err = Client::new(t).unwrap().find_open("b", "main").await.unwrap_err();
+    let err = Client::new(t, None).unwrap().find_open("b", "main").await.unwrap_err();
     let text = err.to_string();
     assert!(text.starts_with("GitHub answered 404 to list pull requests in `acme/other`: Not Found"), "{text}");
-    assert!(crate::hint_of(&err).is_some_and(|h| h.starts_with("check `spec.github.repository`")), "{err:?}");
+    assert!(err.hint().is_some_and(|h| h.starts_with("check `spec.github.repository`")), "{err:?}");
 }
 
 #[tokio::test]
@@ -154,10 +160,10 @@ async fn the_double_refuses_what_github_refuses() {
     // The double itself is held to the contract: a body the schema refuses is a 422 and a
     // recorded violation, whichever client sent it.
     let double = GitHubDouble::start("acme", "ml-config", TOKEN).unwrap();
-    let client = Client::new(target(&double, TOKEN_ENV)).unwrap();
-    let r: Result<serde_json::Value, _> =
-        client.octo.post("/repos/acme/ml-config/pulls", Some(&serde_json::json!({"head": 1, "base": "main", "title": "t"}))).await;
-    assert!(r.is_err());
+    let client = Client::new(target(&double, TOKEN_ENV), None).unwrap();
+    let bad = serde_json::json!({"head": 1, "base": "main", "title": "t"});
+    let err = client.send("open a pull request", http::Method::POST, "/repos/acme/ml-config/pulls", Some(&bad)).await.unwrap_err();
+    assert_eq!(err.status(), Some(422), "{err:?}");
     let v = double.violations();
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].contains("request body at `/head`"), "{v:?}");
