@@ -138,7 +138,9 @@ pub(crate) fn update(st: &mut State, contract: &Contract, call: &Call<'_>) -> Re
     let now = timestamp(now_s());
     let run = &mut st.checks.runs[i];
     let text = |ptr: &str| call.body().pointer(ptr).and_then(Value::as_str).map(str::to_owned);
-    for (ptr, slot) in [("/details_url", &mut run.details_url), ("/external_id", &mut run.external_id), ("/started_at", &mut run.started_at)] {
+    for (ptr, slot) in
+        [("/details_url", &mut run.details_url), ("/external_id", &mut run.external_id), ("/started_at", &mut run.started_at)]
+    {
         if let Some(value) = text(ptr) {
             *slot = Some(value);
         }

@@ -52,9 +52,8 @@ fn add(st: &mut State, issue: u64, login: &str, body: &str) -> u64 {
 
 /// GitHub's refusal of a body over the limit, or `None`.
 fn too_long(body: &str) -> Option<Reply> {
-    (body.chars().count() > MAX_BODY_CHARS).then(|| {
-        Reply::validation("IssueComment", "body", "custom", &format!("body is too long (maximum is {MAX_BODY_CHARS} characters)"))
-    })
+    (body.chars().count() > MAX_BODY_CHARS)
+        .then(|| Reply::validation("IssueComment", "body", "custom", &format!("body is too long (maximum is {MAX_BODY_CHARS} characters)")))
 }
 
 pub(crate) fn list(st: &State, contract: &Contract, call: &Call<'_>) -> Reply {

@@ -38,10 +38,7 @@ fn parse(raw: &str) -> (String, Vec<(String, String)>, String) {
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
     let mut lines = head.split("\r\n");
     let start = lines.next().unwrap_or_default().to_owned();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
+    let headers = lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
     (start, headers, body.to_owned())
 }
 
@@ -108,7 +105,9 @@ fn annotations_accumulate_over_a_check_runs_updates() {
         "POST",
         "/repos/o/r/check-runs",
         Some(TOKEN),
-        Some(&json!({"name": "tollgate", "head_sha": sha, "status": "in_progress", "external_id": "release-7", "output": {"title": "Evaluating", "summary": "…", "annotations": annotations(2)}})),
+        Some(
+            &json!({"name": "tollgate", "head_sha": sha, "status": "in_progress", "external_id": "release-7", "output": {"title": "Evaluating", "summary": "…", "annotations": annotations(2)}}),
+        ),
     );
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.json()["id"].as_u64().expect("an id");
@@ -449,7 +448,13 @@ fn event_builders_write_the_facts_over_the_examples() {
     assert_eq!(review.pointer("/pull_request/head/sha"), Some(&json!("5".repeat(40))));
     let run = webhook::check_run_event("rerequested", "tollgate", &"7".repeat(40), 12);
     assert_eq!(run.pointer("/check_run/pull_requests/0/number"), Some(&json!(12)));
-    let group = webhook::merge_group_event("checks_requested", &"8".repeat(40), "refs/heads/gh-readonly-queue/main/pr-12", &"6".repeat(40), "refs/heads/main");
+    let group = webhook::merge_group_event(
+        "checks_requested",
+        &"8".repeat(40),
+        "refs/heads/gh-readonly-queue/main/pr-12",
+        &"6".repeat(40),
+        "refs/heads/main",
+    );
     assert_eq!(group.pointer("/merge_group/head_sha"), Some(&json!("8".repeat(40))));
     let push = webhook::in_repo(webhook::push_event("refs/heads/main", &"6".repeat(40), &"9".repeat(40)), "acme", "releases", 42);
     assert_eq!((push.pointer("/after"), push.pointer("/repository/name")), (Some(&json!("9".repeat(40))), Some(&json!("releases"))));
