@@ -13,6 +13,7 @@ use hyper::body::Bytes;
 use serde_json::{Value, json};
 
 use crate::random_hex;
+use crate::server::set;
 
 const PING: &str = include_str!("../fixtures/webhooks/ping.0.json");
 const PR_OPENED: &str = include_str!("../fixtures/webhooks/pull_request.opened.0.json");
@@ -101,12 +102,6 @@ pub struct ReviewFacts {
 fn example(text: &str) -> Value {
     // The examples are embedded and each is parsed by a unit test.
     serde_json::from_str(text).unwrap_or_else(|e| unreachable!("an embedded webhook example is not JSON: {e}"))
-}
-
-fn set(v: &mut Value, ptr: &str, val: Value) {
-    if let Some(slot) = v.pointer_mut(ptr) {
-        *slot = val;
-    }
 }
 
 /// Writes the repository and the App installation an event is for over an example's:
