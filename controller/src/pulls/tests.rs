@@ -1,0 +1,189 @@
+//! The pull-request door end to end in one process: a config repo behind a bare remote, a pull
+//! request's head under `refs/pull/N/head` as GitHub keeps it, the GitHub double (holding to
+//! GitHub's OpenAPI) and the real octocrab client.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use tollgate_github_double::GitHubDouble;
+use tollgate_github_double::webhook::{PrFacts, merge_group_event, pull_request_event};
+use tollgate_store::AuditLog;
+use tollgate_test_support::{ALICE, git};
+
+use super::{Clients, Handled, handle};
+use crate::git::{Auth, Mirror, RepoLocation};
+use crate::reconcile::{GateSettings, Options};
+use crate::service::Service;
+
+// Tests take their token from a variable Cargo sets for every test run (setting one is unsafe).
+const TOKEN_ENV: &str = "CARGO_PKG_NAME";
+const TOKEN: &str = env!("CARGO_PKG_NAME");
+
+struct World {
+    tmp: tempfile::TempDir,
+    work: PathBuf,
+    remote: PathBuf,
+    double: GitHubDouble,
+    service: Service,
+}
+
+impl World {
+    async fn new() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let double = GitHubDouble::start("acme", "ml-config", TOKEN).unwrap();
+        let work = tmp.path().join("work");
+        tollgate_test_support::copy_dir(&tollgate_test_support::examples(), &work);
+        let mut config = std::fs::read_to_string(work.join("tollgate.yaml")).unwrap();
+        config.push_str(&format!("\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: {TOKEN_ENV}\n", double.url()));
+        std::fs::write(work.join("tollgate.yaml"), config).unwrap();
+        git(&work, &["init", "-q", "-b", "main"], ALICE);
+        git(&work, &["add", "-A"], ALICE);
+        git(&work, &["commit", "-q", "-m", "acme-ml config"], ALICE);
+        let remote = tmp.path().join("remote.git");
+        git(tmp.path(), &["clone", "-q", "--bare", work.to_str().unwrap(), remote.to_str().unwrap()], ALICE);
+        git(&work, &["remote", "add", "origin", remote.to_str().unwrap()], ALICE);
+        let store = tollgate_store::Store::open(&format!("sqlite://{}", tmp.path().join("tollgate.db").display())).await.unwrap();
+        let location = RepoLocation::Remote { url: format!("file://{}", remote.display()), auth: Auth::None, branch: Some("main".into()) };
+        let mut mirror = Mirror::open(&location, &tmp.path().join("cache")).unwrap();
+        mirror.fetch().unwrap();
+        let opts = Options {
+            repo: mirror.repository().path().to_owned(),
+            rev: "refs/heads/main".into(),
+            now: jiff::Timestamp::now(),
+            release: None,
+            gates: GateSettings { cache_dir: Some(tmp.path().join("gates")), device: crate::reconcile::Device::Cpu },
+            bot: ("tollgate".into(), "bot@example.invalid".into()),
+            jobs: 1,
+        };
+        let service = Service::new(AuditLog::new(store), opts, Some(mirror), Duration::ZERO);
+        World { tmp, work, remote, double, service }
+    }
+
+    fn sha(&self, rev: &str) -> String {
+        git(&self.work, &["rev-parse", rev], ALICE).trim().to_owned()
+    }
+
+    /// Commits an edit of `file` on branch `branch` and pushes it as pull request 1's head, as
+    /// GitHub keeps it: the head commit.
+    fn push_head(&self, branch: &str, file: &str, from: &str, to: &str) -> String {
+        let _ = std::process::Command::new("git").args(["checkout", "-q", "-B", branch]).current_dir(&self.work).status();
+        tollgate_test_support::edit(&self.work, file, from, to);
+        git(&self.work, &["commit", "-q", "-am", &format!("{file}: {to}")], ALICE);
+        git(&self.work, &["push", "-q", "-f", "origin", &format!("HEAD:refs/pull/1/head")], ALICE);
+        self.sha("HEAD")
+    }
+
+    fn facts(&self, head: &str) -> PrFacts {
+        PrFacts {
+            owner: "acme".into(),
+            repo: "ml-config".into(),
+            number: 1,
+            head_ref: "fix".into(),
+            head_sha: head.to_owned(),
+            base_ref: "main".into(),
+            base_sha: self.sha("main"),
+            author: "dave".into(),
+            merged: false,
+            installation_id: 1,
+        }
+    }
+
+    async fn deliver(&self, event: &str, payload: &Value) -> Handled {
+        let body = serde_json::to_vec(payload).unwrap();
+        handle(&self.service, &mut Clients::default(), None, event, &body).await.unwrap()
+    }
+
+    fn runs_for(&self, sha: &str) -> Vec<tollgate_github_double::CheckRun> {
+        self.double.check_runs().into_iter().filter(|r| r.head_sha == sha).collect()
+    }
+}
+
+fn line_of(path: &Path, needle: &str) -> u32 {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().position(|l| l.contains(needle)).unwrap() as u32 + 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_is_told_its_check_gates_and_release_and_a_fix_turns_it_green() {
+    let w = World::new().await;
+    let _ = &w.tmp;
+    let _ = &w.remote;
+    let broken = w.push_head("fix", "releases/churn-v3.yaml", "runAsNonRoot: true", "runAsNonRoot: false");
+    let line = line_of(&w.work.join("releases/churn-v3.yaml"), "runAsNonRoot: false");
+    w.double.open_pull_at("fix", "main", &broken, &w.sha("main"), "dave", "churn as root", "");
+
+    let handled = w.deliver("pull_request", &pull_request_event("opened", &w.facts(&broken))).await;
+    assert_eq!(handled, Handled::Evaluated(vec![broken.clone()]));
+    let runs = w.runs_for(&broken);
+    let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["tollgate/check", "tollgate/gates", "tollgate/release"]);
+    let check = &runs[0];
+    assert_eq!((check.status.as_str(), check.conclusion.as_deref()), ("completed", Some("failure")));
+    let at: Vec<(String, u64, String)> = check
+        .annotations
+        .iter()
+        .map(|a| (a["path"].as_str().unwrap().to_owned(), a["start_line"].as_u64().unwrap(), a["annotation_level"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(at.contains(&("releases/churn-v3.yaml".into(), u64::from(line), "failure".into())), "{at:?} (line {line})");
+    assert_eq!(runs[2].conclusion.as_deref(), Some("failure"), "the release would be blocked: {:?}", runs[2].summary);
+    let comments = w.double.comments(1);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.starts_with("<!-- tollgate:report -->\n## tollgate: `"), "{}", comments[0].body);
+    assert!(comments[0].body.contains("| tollgate/check | ❌"), "{}", comments[0].body);
+
+    // The fixing push: green, and the same comment edited in place.
+    let fixed = w.push_head("fix", "releases/churn-v3.yaml", "runAsNonRoot: false", "runAsNonRoot: true");
+    w.double.set_head(1, &fixed);
+    let handled = w.deliver("pull_request", &pull_request_event("synchronize", &w.facts(&fixed))).await;
+    assert_eq!(handled, Handled::Evaluated(vec![fixed.clone()]));
+    let runs = w.runs_for(&fixed);
+    assert_eq!(runs[0].conclusion.as_deref(), Some("success"), "{:?}", runs[0].summary);
+    assert!(runs[0].annotations.is_empty(), "{:?}", runs[0].annotations);
+    let comments = w.double.comments(1);
+    assert_eq!(comments.len(), 1, "one report comment, edited");
+    assert!(comments[0].body.contains("| tollgate/check | ✅ no problems |"), "{}", comments[0].body);
+    assert_eq!(w.double.violations(), Vec::<String>::new());
+    let evaluated = w.service.store().heads_evaluated("acme/ml-config", &[&broken, &fixed, "0000"]).await.unwrap();
+    assert_eq!(evaluated.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_that_cannot_write_checks_publish_commit_statuses_and_a_merge_group_is_really_checked() {
+    let w = World::new().await;
+    let broken = w.push_head("q", "releases/churn-v3.yaml", "runAsNonRoot: true", "runAsNonRoot: false");
+    w.double.forbid_checks();
+    w.double.open_pull_at("q", "main", &broken, &w.sha("main"), "dave", "t", "");
+    w.deliver("pull_request", &pull_request_event("opened", &w.facts(&broken))).await;
+    let statuses: Vec<(String, String)> = w
+        .double
+        .statuses()
+        .into_iter()
+        .filter(|(sha, _)| *sha == broken)
+        .map(|(_, s)| (s["context"].as_str().unwrap().to_owned(), s["state"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("tollgate/check".to_owned(), "failure".to_owned()), ("tollgate/gates".into(), "success".into()), ("tollgate/release".into(), "failure".into())]
+    );
+
+    // A merge group with the broken head: its head is fetched from the queue's branch and gets
+    // the same failing answer, never an unconditional success.
+    git(&w.work, &["push", "-q", "-f", "origin", "HEAD:refs/heads/gh-readonly-queue/main/pr-1"], ALICE);
+    let payload = tollgate_github_double::webhook::in_repo(
+        merge_group_event("checks_requested", &broken, "refs/heads/gh-readonly-queue/main/pr-1", &w.sha("main"), "refs/heads/main"),
+        "acme",
+        "ml-config",
+        1,
+    );
+    assert_eq!(w.deliver("merge_group", &payload).await, Handled::Evaluated(vec![broken.clone()]));
+    let check_states: Vec<String> = w
+        .double
+        .statuses()
+        .into_iter()
+        .filter(|(sha, s)| *sha == broken && s["context"] == "tollgate/check")
+        .map(|(_, s)| s["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(check_states, ["failure", "failure"]);
+    assert_eq!(w.double.comments(1).len(), 1, "a merge group posts no comment");
+}
