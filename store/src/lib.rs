@@ -1,6 +1,6 @@
 //! The store: releases, decisions with their inputs, approvals, gate results, promotions, model
-//! cards and the audit chain that covers them, in SQLite (one file, the embedded default) or
-//! PostgreSQL (several replicas).
+//! cards and the audit chain that covers them, and the webhook inbox (`inbox`), in SQLite (one
+//! file, the embedded default) or PostgreSQL (several replicas).
 //!
 //! **Architecture Invariant:** this crate is the only one that speaks SQL (`sqlx` and
 //! `rusqlite` are its dependencies and no other crate's), and
@@ -28,6 +28,7 @@ mod audit_log;
 mod bulk;
 mod control;
 mod export;
+mod inbox;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ pub use audit_log::{AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, KEY_ENV, Pub
 pub use bulk::EventBatches;
 pub use control::{Leadership, TokenRow};
 pub use export::{ExportError, ExportSummary, export, verify_store};
+pub use inbox::{Delivery, Enqueued, FailedDelivery, InboxCounts, NewDelivery, DeliveryOutcome};
 pub use tollgate_audit::{BATCH_ROWS, EventBatch, EventRef, Head, RecordKind, StoredCheckpoint, StoredRecord};
 
 /// The default database, a SQLite file in the working directory.

@@ -4,6 +4,7 @@
 mod anchors;
 mod bundle;
 mod control;
+mod inbox;
 mod procs;
 mod support;
 mod tamper;
