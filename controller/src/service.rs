@@ -27,8 +27,11 @@ use tollgate_decision::approvals::{self, Approval, ApprovalStatus, NotCounted, R
 use tollgate_store::{AuditError, AuditLog};
 use tollgate_store::{RecordKind, Store, StoreError, TokenRow};
 
+mod reviews;
 #[cfg(test)]
 mod tests;
+
+pub use reviews::{ReviewFacts, ReviewOutcome, ReviewVerdict};
 
 /// Where an approval came from, as recorded (`via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -561,6 +564,7 @@ impl Service {
                     content_digest: plan.content_digest.clone(),
                     at,
                     via: via.as_str().into(),
+                    team_groups: Vec::new(),
                 };
                 live.push(a.clone());
                 (a, true)

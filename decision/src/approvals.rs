@@ -52,6 +52,9 @@ pub struct User {
     pub email: Option<String>,
     /// Roles.
     pub roles: BTreeSet<Role>,
+    /// GitHub login, as pull-request reviews name them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github: Option<String>,
 }
 
 /// Users and groups from the `Config` document.
@@ -61,6 +64,9 @@ pub struct Directory {
     pub users: BTreeMap<String, User>,
     /// Group name to member names.
     pub groups: BTreeMap<String, BTreeSet<String>>,
+    /// Group name to the GitHub teams (`org/team-slug`) whose members belong to it too, as
+    /// GitHub's team-membership API says when they approve.
+    pub teams: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Directory {
@@ -73,15 +79,35 @@ impl Directory {
             let roles =
                 u.get("roles").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).filter_map(Role::parse).collect();
             let email = u.get("email").and_then(Value::as_str).map(str::to_owned);
-            dir.users.insert(name.to_owned(), User { name: name.to_owned(), email, roles });
+            let github = u.get("github").and_then(Value::as_str).map(str::to_owned);
+            dir.users.insert(name.to_owned(), User { name: name.to_owned(), email, roles, github });
         }
         for g in spec.get("groups").and_then(Value::as_array).into_iter().flatten() {
             let Some(name) = g.get("name").and_then(Value::as_str) else { continue };
             let members =
                 g.get("members").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
             dir.groups.insert(name.to_owned(), members);
+            let teams: BTreeSet<String> =
+                g.get("githubTeams").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
+            if !teams.is_empty() {
+                dir.teams.insert(name.to_owned(), teams);
+            }
         }
         dir
+    }
+
+    /// The user whose GitHub login is `login` (case-insensitive, as GitHub logins are).
+    pub fn by_github(&self, login: &str) -> Option<&User> {
+        self.users.values().find(|u| u.github.as_deref().is_some_and(|g| g.eq_ignore_ascii_case(login)))
+    }
+
+    /// The groups an approval's approver belongs to: by `members`, and by the GitHub teams the
+    /// approval attests (`attested`, checked with GitHub when it was given), where the group
+    /// still lists a team.
+    fn groups_with<'a>(&'a self, user: &str, attested: &'a [String]) -> BTreeSet<&'a str> {
+        let mut groups = self.groups_of(user);
+        groups.extend(attested.iter().map(String::as_str).filter(|g| self.teams.get(*g).is_some_and(|t| !t.is_empty())));
+        groups
     }
 
     /// The user whose email is `email` (case-insensitive).
@@ -140,6 +166,9 @@ pub struct Approval {
     pub at: String,
     /// Where it came from: `cli`, `api`, `github`.
     pub via: String,
+    /// Groups the approver was found in through a GitHub team when approving (a review).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub team_groups: Vec<String>,
 }
 
 /// The approval record document written to the store.
@@ -169,6 +198,14 @@ pub fn live_approvals<'a>(records: impl IntoIterator<Item = (u64, &'a Value)>) -
                 content_digest: doc.get("contentDigest").and_then(Value::as_str).unwrap_or_default().to_owned(),
                 at: doc.get("at").and_then(Value::as_str).unwrap_or_default().to_owned(),
                 via: doc.get("via").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                team_groups: doc
+                    .get("teamGroups")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
             }),
             Some("revocation") => {
                 if let Some(r) = doc.get("revokes").and_then(Value::as_u64) {
@@ -228,12 +265,22 @@ impl std::fmt::Display for NotCounted {
 ///
 /// The reason they may not.
 pub fn eligible(policy: &ApprovalPolicy, dir: &Directory, user: &str, authors: &[String]) -> Result<(), NotCounted> {
+    eligible_with(policy, dir, user, &[], authors)
+}
+
+/// [`eligible`], with the groups a GitHub team membership puts the user in (`team_groups`,
+/// counted where the group lists a team: see [`Directory::teams`]).
+///
+/// # Errors
+///
+/// The reason they may not.
+pub fn eligible_with(policy: &ApprovalPolicy, dir: &Directory, user: &str, team_groups: &[String], authors: &[String]) -> Result<(), NotCounted> {
     let Some(u) = dir.users.get(user) else { return Err(NotCounted::UnknownUser) };
     if !u.roles.contains(&Role::Approver) {
         return Err(NotCounted::NotAnApprover);
     }
     if !policy.groups.is_empty() {
-        let mine = dir.groups_of(user);
+        let mine = dir.groups_with(user, team_groups);
         if !policy.groups.iter().any(|g| mine.contains(g.as_str())) {
             return Err(NotCounted::NotInGroups { groups: policy.groups.clone() });
         }
@@ -281,7 +328,7 @@ pub fn evaluate(policy: &ApprovalPolicy, dir: &Directory, approvals: &[Approval]
         } else if counted.iter().any(|c| c.user == a.user) {
             Err(NotCounted::Duplicate)
         } else {
-            eligible(policy, dir, &a.user, authors)
+            eligible_with(policy, dir, &a.user, &a.team_groups, authors)
         };
         match verdict {
             Ok(()) => counted.push(a.clone()),
@@ -289,7 +336,12 @@ pub fn evaluate(policy: &ApprovalPolicy, dir: &Directory, approvals: &[Approval]
         }
     }
     let missing_groups: Vec<String> = if policy.required as usize >= policy.groups.len() {
-        policy.groups.iter().filter(|g| !counted.iter().any(|a| dir.groups_of(&a.user).contains(g.as_str()))).cloned().collect()
+        policy
+            .groups
+            .iter()
+            .filter(|g| !counted.iter().any(|a| dir.groups_with(&a.user, &a.team_groups).contains(g.as_str())))
+            .cloned()
+            .collect()
     } else {
         Vec::new()
     };
@@ -377,7 +429,7 @@ mod tests {
             ("carol", "carol@acme.example", vec![Role::Approver]),
             ("dave", "dave@acme.example", vec![Role::Viewer]),
         ] {
-            d.users.insert(name.into(), User { name: name.into(), email: Some(email.into()), roles: roles.into_iter().collect() });
+            d.users.insert(name.into(), User { name: name.into(), email: Some(email.into()), roles: roles.into_iter().collect(), github: None });
         }
         d.groups.insert("ml-leads".into(), ["alice".to_owned(), "bob".to_owned(), "dave".to_owned()].into());
         d.groups.insert("risk".into(), ["carol".to_owned()].into());
@@ -385,7 +437,14 @@ mod tests {
     }
 
     fn approval(seq: u64, user: &str, digest: &str) -> Approval {
-        Approval { seq, user: user.into(), content_digest: digest.into(), at: "2026-11-28T10:00:00Z".into(), via: "cli".into() }
+        Approval {
+            seq,
+            user: user.into(),
+            content_digest: digest.into(),
+            at: "2026-11-28T10:00:00Z".into(),
+            via: "cli".into(),
+            team_groups: Vec::new(),
+        }
     }
 
     fn prod() -> ApprovalPolicy {

@@ -139,7 +139,7 @@ pub struct PullFacts {
 
 /// An event tollgate acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "event")]
+#[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Event {
     /// GitHub says hello when a webhook is made.
     Ping {

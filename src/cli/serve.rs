@@ -45,6 +45,18 @@ pub struct ServeArgs {
     /// With `--reconcile`: this replica's name in leader election (default: host and process id).
     #[arg(long, env = "TOLLGATE_REPLICA", requires = "reconcile")]
     replica: Option<String>,
+    /// The environment variable that holds GitHub's webhook secret; while it is rotated,
+    /// `<VAR>_PREVIOUS` may hold the one it replaces. Unset: `POST /webhooks/github` answers 503.
+    #[arg(long, default_value = "TOLLGATE_GITHUB_WEBHOOK_SECRET", value_name = "VAR")]
+    github_webhook_secret_env: String,
+}
+
+/// The webhook secrets from `var` and `<var>_PREVIOUS`; `None` when unset (never logged).
+fn github_secrets(var: &str) -> Option<tollgate_github::webhook::Secrets> {
+    let read = |v: &str| std::env::var(v).ok().map(|s| s.trim().as_bytes().to_vec()).filter(|s| !s.is_empty());
+    let current = read(var)?;
+    let previous = read(&format!("{var}_PREVIOUS"));
+    tollgate_github::webhook::Secrets::new(&current, previous.as_deref())
 }
 
 /// Runs `tollgate serve` until SIGINT or SIGTERM.
@@ -78,7 +90,26 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             (cfg, fetcher)
         });
         let trigger = looping.as_ref().map(|(_, f)| f.trigger());
-        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: trigger });
+        let github = github_secrets(&args.github_webhook_secret_env)
+            .map(|secrets| tollgate_webhooks::github::GitHubHook { secrets, wake: Arc::new(tokio::sync::Notify::new()) });
+        if github.is_none() {
+            tracing::info!(var = %args.github_webhook_secret_env, "no GitHub webhook secret: POST /webhooks/github is off");
+        }
+        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: trigger, github });
+        // GitHub's deliveries: the inbox is worked through on a task of its own, woken by each
+        // new delivery; what a crash left queued is taken up at start.
+        if let Some(hook) = &state.github {
+            let (state, wake, mut stop) = (Arc::clone(&state), Arc::clone(&hook.wake), stop.clone());
+            tokio::spawn(async move {
+                let halt = tokio::sync::Notify::new();
+                let work = tollgate_controller::pulls::run(&state.service, &wake, state.reconcile.as_ref(), &halt);
+                tokio::pin!(work);
+                tokio::select! {
+                    () = &mut work => {}
+                    _ = stop.wait_for(|s| *s) => halt.notify_one(),
+                }
+            });
+        }
         // `/readyz` answers from the last prepare and never prepares itself: prepare at start,
         // then every fetch interval, so that it follows the branch even when no one reads.
         tokio::spawn({

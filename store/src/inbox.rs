@@ -153,7 +153,15 @@ impl Store {
     pub async fn enqueue_delivery(&self, d: &NewDelivery<'_>) -> Result<Enqueued, StoreError> {
         macro_rules! run {
             ($pool:expr, $sql:expr) => {
-                sqlx::query($sql).bind(d.source).bind(d.id).bind(d.event).bind(d.body).bind(d.received_at_ms).execute($pool).await
+                sqlx::query($sql)
+                    .bind(d.source)
+                    .bind(d.id)
+                    .bind(d.event)
+                    .bind(d.body)
+                    .bind(d.received_at_ms)
+                    .execute($pool)
+                    .await
+                    .map(|r| r.rows_affected())
             };
         }
         let done = match &self.backend {
@@ -169,7 +177,7 @@ impl Store {
             ),
         }
         .map_err(query_err("store a webhook delivery"))?;
-        Ok(if done.rows_affected() == 1 { Enqueued::Queued } else { Enqueued::Duplicate })
+        Ok(if done == 1 { Enqueued::Queued } else { Enqueued::Duplicate })
     }
 
     /// Claims up to `limit` queued deliveries, oldest first: those never claimed or whose
@@ -191,32 +199,28 @@ impl Store {
             return Ok(Vec::new());
         }
         let until = now_ms.saturating_add(lease_ms);
+        // One write statement takes SQLite's write lock before it reads, so its read is of the
+        // latest commit and no other writer runs until it commits: as atomic as an explicit
+        // `BEGIN IMMEDIATE`, without its extra round trips.
+        let sqlite = format!(
+            "UPDATE inbox_deliveries SET claimed_until = ?1, attempts = attempts + 1 WHERE n IN ({}) RETURNING {DELIVERY_COLUMNS}",
+            claimable!("?2", "?3")
+        );
+        // `SKIP LOCKED`: concurrent claimers pass over each other's rows instead of waiting and
+        // then finding them taken; a row whose claim committed in between is re-checked against
+        // the lease by `FOR UPDATE` (read committed) and left out.
+        let postgres = format!(
+            "UPDATE inbox_deliveries SET claimed_until = $1, attempts = attempts + 1 WHERE n IN ({} FOR UPDATE SKIP LOCKED) RETURNING {DELIVERY_COLUMNS}",
+            claimable!("$2", "$3")
+        );
+        macro_rules! run {
+            ($pool:expr, $sql:expr) => {
+                sqlx::query_as(sqlx::AssertSqlSafe($sql)).bind(until).bind(now_ms).bind(i64::from(limit)).fetch_all($pool).await
+            };
+        }
         let mut rows: Vec<DeliveryRow> = match &self.backend {
-            // One write statement takes SQLite's write lock before it reads, so its read is of
-            // the latest commit and no other writer runs until it commits: as atomic as an
-            // explicit `BEGIN IMMEDIATE`, without the extra round trips.
-            Backend::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "UPDATE inbox_deliveries SET claimed_until = ?1, attempts = attempts + 1 WHERE n IN ({}) RETURNING {DELIVERY_COLUMNS}",
-                claimable!("?2", "?3")
-            )))
-            .bind(until)
-            .bind(now_ms)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await,
-            // `SKIP LOCKED`: concurrent claimers pass over each other's rows instead of waiting
-            // and then finding them taken; a row whose claim committed in between is re-checked
-            // against the lease by `FOR UPDATE` (read committed) and left out.
-            Backend::Postgres(pool) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "UPDATE inbox_deliveries SET claimed_until = $1, attempts = attempts + 1 WHERE n IN ({} FOR UPDATE SKIP LOCKED) \
-                 RETURNING {DELIVERY_COLUMNS}",
-                claimable!("$2", "$3")
-            )))
-            .bind(until)
-            .bind(now_ms)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await,
+            Backend::Sqlite(pool) => run!(pool, sqlite),
+            Backend::Postgres(pool) => run!(pool, postgres),
         }
         .map_err(query_err("claim webhook deliveries"))?;
         // `RETURNING` promises no order.
@@ -256,6 +260,7 @@ impl Store {
                     .bind(i64::from(delivery.attempts))
                     .execute($pool)
                     .await
+                    .map(|r| r.rows_affected())
             };
         }
         // The attempts count only grows (requeueing keeps it), so it names one claim.
@@ -274,7 +279,7 @@ impl Store {
             ),
         }
         .map_err(query_err("finish a webhook delivery"))?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// How many deliveries are queued, done and failed. It counts every row: for metrics and
@@ -318,23 +323,25 @@ impl Store {
         // `state = 'done' AND length(body) > 0` is verbatim the predicate of the partial index
         // `inbox_deliveries_unpruned`, so a prune reads only the bodies it empties.
         let done = match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(
-                "UPDATE inbox_deliveries SET body = ?1 WHERE state = 'done' AND length(body) > 0 AND processed_at < ?2",
-            )
-            .bind(&[][..] as &[u8])
-            .bind(processed_before_ms)
-            .execute(pool)
-            .await,
-            Backend::Postgres(pool) => sqlx::query(
-                "UPDATE inbox_deliveries SET body = $1 WHERE state = 'done' AND length(body) > 0 AND processed_at < $2",
-            )
-            .bind(&[][..] as &[u8])
-            .bind(processed_before_ms)
-            .execute(pool)
-            .await,
+            Backend::Sqlite(pool) => {
+                sqlx::query("UPDATE inbox_deliveries SET body = ?1 WHERE state = 'done' AND length(body) > 0 AND processed_at < ?2")
+                    .bind(&[][..] as &[u8])
+                    .bind(processed_before_ms)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query("UPDATE inbox_deliveries SET body = $1 WHERE state = 'done' AND length(body) > 0 AND processed_at < $2")
+                    .bind(&[][..] as &[u8])
+                    .bind(processed_before_ms)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
         }
         .map_err(query_err("prune webhook deliveries"))?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 
     /// Up to `limit` deliveries that failed for good, oldest first.
@@ -390,6 +397,7 @@ impl Store {
                     .bind(id)
                     .execute(pool)
                     .await
+                    .map(|r| r.rows_affected())
             }
             Backend::Postgres(pool) => {
                 sqlx::query(sqlx::AssertSqlSafe(format!("{set} WHERE source = $1 AND delivery_id = $2 AND state = 'failed'")))
@@ -397,10 +405,11 @@ impl Store {
                     .bind(id)
                     .execute(pool)
                     .await
+                    .map(|r| r.rows_affected())
             }
         }
         .map_err(query_err("requeue a webhook delivery"))?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Records that the head `sha` of a pull request in `repo` (`owner/name`) was evaluated.
@@ -418,15 +427,17 @@ impl Store {
                     .bind(at_ms)
                     .execute(pool)
                     .await
+                    .map(drop)
             }
-            Backend::Postgres(pool) => sqlx::query(
-                "INSERT INTO evaluated_heads (repo, sha, evaluated_at) VALUES ($1, $2, $3) ON CONFLICT (repo, sha) DO NOTHING",
-            )
-            .bind(repo)
-            .bind(sha)
-            .bind(at_ms)
-            .execute(pool)
-            .await,
+            Backend::Postgres(pool) => {
+                sqlx::query("INSERT INTO evaluated_heads (repo, sha, evaluated_at) VALUES ($1, $2, $3) ON CONFLICT (repo, sha) DO NOTHING")
+                    .bind(repo)
+                    .bind(sha)
+                    .bind(at_ms)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            }
         }
         .map_err(query_err("mark a pull-request head evaluated"))?;
         Ok(())
@@ -453,11 +464,13 @@ impl Store {
                     .fetch_all(pool)
                     .await
             }
-            Backend::Postgres(pool) => sqlx::query_scalar("SELECT sha FROM evaluated_heads WHERE repo = $1 AND sha = ANY($2)")
-                .bind(repo)
-                .bind(shas)
-                .fetch_all(pool)
-                .await,
+            Backend::Postgres(pool) => {
+                sqlx::query_scalar("SELECT sha FROM evaluated_heads WHERE repo = $1 AND sha = ANY($2)")
+                    .bind(repo)
+                    .bind(shas)
+                    .fetch_all(pool)
+                    .await
+            }
         }
         .map_err(query_err("read evaluated pull-request heads"))?;
         Ok(rows.into_iter().collect())

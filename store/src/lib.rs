@@ -36,7 +36,7 @@ pub use audit_log::{AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, KEY_ENV, Pub
 pub use bulk::EventBatches;
 pub use control::{Leadership, TokenRow};
 pub use export::{ExportError, ExportSummary, export, verify_store};
-pub use inbox::{Delivery, Enqueued, FailedDelivery, InboxCounts, NewDelivery, DeliveryOutcome};
+pub use inbox::{Delivery, DeliveryOutcome, Enqueued, FailedDelivery, InboxCounts, NewDelivery};
 pub use tollgate_audit::{BATCH_ROWS, EventBatch, EventRef, Head, RecordKind, StoredCheckpoint, StoredRecord};
 
 /// The default database, a SQLite file in the working directory.

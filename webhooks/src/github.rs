@@ -52,7 +52,8 @@ pub(crate) async fn receive(State(state): State<Arc<AppState>>, headers: HeaderM
         Ok((_, outcome, _)) => *outcome,
         Err((_, outcome)) => outcome,
     };
-    state.metrics.github_delivery(header(&headers, "x-github-event").filter(|e| webhook::EVENTS.contains(e)).unwrap_or("other"), outcome);
+    let event = header(&headers, "x-github-event");
+    state.metrics.github_delivery(webhook::EVENTS.iter().copied().find(|e| Some(*e) == event).unwrap_or("other"), outcome);
     match answer {
         Ok((status, _, body)) => (status, Json(body)).into_response(),
         Err((err, _)) => err.into_response(),

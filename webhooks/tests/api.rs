@@ -31,6 +31,11 @@ struct App {
 
 impl App {
     async fn new(reconcile: Option<FetchTrigger>) -> App {
+        App::new_with(reconcile, None).await
+    }
+
+    /// As [`App::new`], taking GitHub's deliveries signed with one of `secrets` (current, previous).
+    async fn new_with(reconcile: Option<FetchTrigger>, secrets: Option<(&[u8], Option<&[u8]>)>) -> App {
         let tmp = tempfile::tempdir().expect("tmp");
         let repo = tmp.path().join("config");
         commit_examples(&repo, |dir| {
@@ -56,7 +61,11 @@ impl App {
         let service = Service::new(AuditLog::new(store.clone()), opts, None, Duration::ZERO);
         // As `tollgate serve` does at start, so that the server is ready.
         service.prepare().await.expect("prepare");
-        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile });
+        let github = secrets.map(|(current, previous)| tollgate_webhooks::github::GitHubHook {
+            secrets: tollgate_github::webhook::Secrets::new(current, previous).expect("secrets"),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        });
+        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile, github });
         App { tmp, repo, store, state }
     }
 
@@ -90,7 +99,11 @@ impl Server {
 
     /// As [`Server::start_with`], held to `limits`.
     async fn start_limited(tls: bool, reconcile: Option<FetchTrigger>, limits: tollgate_webhooks::Limits) -> Server {
-        let App { tmp, repo, store, state } = App::new(reconcile).await;
+        Server::serve(App::new(reconcile).await, tls, limits).await
+    }
+
+    async fn serve(app: App, tls: bool, limits: tollgate_webhooks::Limits) -> Server {
+        let App { tmp, repo, store, state } = app;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (config, ca) = if tls {
@@ -687,4 +700,89 @@ async fn every_listener_is_held_to_its_limits() {
     assert!(metrics.contains("method=\"other\""), "{metrics}");
     assert!(!metrics.contains("FOO") && !metrics.contains("BAZ"), "{metrics}");
     server.stop().await;
+}
+
+mod github {
+    use super::*;
+    use tollgate_github_double::webhook::{Delivery, deliver, deliver_with_signature, ping_event};
+
+    async fn send(url: &str, secret: &'static [u8], d: &Delivery) -> u16 {
+        let (url, d) = (url.to_owned(), Delivery { event: d.event.clone(), id: d.id.clone(), body: d.body.clone() });
+        tokio::task::spawn_blocking(move || deliver(&url, secret, &d)).await.unwrap().unwrap().0
+    }
+
+    /// One raw HTTP/1.1 request; the answer's status.
+    async fn raw(base: &str, head: &str, body: &[u8]) -> u16 {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        let _ = s.write_all(body).await;
+        let mut answer = vec![0; 64];
+        let n = s.read(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer[..n]).split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deliveries_are_verified_before_anything_then_queued_once() {
+        let app = App::new_with(None, Some((b"new-secret", Some(b"old-secret")))).await;
+        let server = Server::serve(app, false, tollgate_webhooks::Limits::default()).await;
+        let url = format!("{}/webhooks/github", server.base);
+        let counts = || async { server.store.inbox_counts().await.unwrap() };
+
+        let ping = Delivery::new("ping", &ping_event());
+        assert_eq!(send(&url, b"wrong-secret", &ping).await, 401);
+        let forged = tokio::task::spawn_blocking({
+            let (url, d) = (url.clone(), Delivery { event: "ping".into(), id: ping.id.clone(), body: ping.body.clone() });
+            move || deliver_with_signature(&url, "sha256=abc", &d).unwrap().0
+        });
+        assert_eq!(forged.await.unwrap(), 401);
+        assert_eq!(counts().await.queued, 0, "a refused delivery records nothing");
+
+        assert_eq!(send(&url, b"new-secret", &ping).await, 202);
+        assert_eq!(send(&url, b"new-secret", &ping).await, 200, "a redelivery is a no-op");
+        let other = Delivery::new("ping", &ping_event());
+        assert_eq!(send(&url, b"old-secret", &other).await, 202, "the previous secret holds during a rotation");
+        let star = Delivery::new("star", &serde_json::json!({"action": "created"}));
+        assert_eq!(send(&url, b"new-secret", &star).await, 204);
+        assert_eq!(counts().await.queued, 2);
+        let claimed = server.store.claim_deliveries(10, jiff::Timestamp::now().as_millisecond(), 1000).await.unwrap();
+        assert_eq!(claimed.iter().map(|d| (d.event.as_str(), d.id.as_str())).collect::<Vec<_>>(), [("ping", ping.id.as_str()), ("ping", other.id.as_str())]);
+        assert_eq!(claimed[0].body, ping.body, "the raw body, as signed");
+
+        let addr = server.base.clone();
+        let head = |len: usize, ty: &str| format!(
+            "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: {ty}\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: d-1\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(raw(&addr, &head(2, "application/x-www-form-urlencoded"), b"{}").await, 415);
+        let too_big = tollgate_github::webhook::MAX_BODY + 1;
+        assert_eq!(raw(&addr, &head(too_big, "application/json"), &vec![b' '; too_big]).await, 413);
+        assert_eq!(counts().await.queued, 2);
+        let metrics = reqwest_free_get(&format!("{}/metrics", server.base)).await;
+        assert!(metrics.contains(r#"tollgate_github_deliveries_total{event="ping",outcome="queued"} 2"#), "{metrics}");
+        assert!(metrics.contains(r#"tollgate_github_deliveries_total{event="ping",outcome="bad_signature"} 2"#), "{metrics}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_secret_deliveries_are_refused() {
+        let server = Server::serve(App::new(None).await, false, tollgate_webhooks::Limits::default()).await;
+        let url = format!("{}/webhooks/github", server.base);
+        assert_eq!(send(&url, b"anything", &Delivery::new("ping", &ping_event())).await, 503);
+        assert_eq!(server.store.inbox_counts().await.unwrap().queued, 0);
+    }
+
+    async fn reqwest_free_get(url: &str) -> String {
+        let url = url.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Write as _};
+            let rest = url.trim_start_matches("http://");
+            let (host, path) = rest.split_at(rest.find('/').unwrap());
+            let mut s = std::net::TcpStream::connect(host).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+        .await
+        .unwrap()
+    }
 }

@@ -83,38 +83,73 @@ pub struct Evaluation {
     pub releases: Vec<ReleaseOutcome>,
 }
 
+/// A change as the controller sees it: the head prepared (gates included) and which of its
+/// releases the change touches.
+pub(crate) struct Change {
+    /// The merge base with the base branch.
+    pub merge_base: String,
+    /// The head, prepared.
+    pub at_head: Prepared,
+    /// Indexes into `at_head.releases` of the releases whose content the change makes (added,
+    /// or another content digest than at the merge base).
+    pub changed: Vec<usize>,
+}
+
+impl Change {
+    /// The changed releases' plans.
+    pub fn plans(&self) -> Vec<&reconcile::ReleasePlan> {
+        self.changed.iter().map(|i| &self.at_head.releases[*i]).collect()
+    }
+}
+
+/// Fetches `head` (from `remote_ref` for a remote config repo), finds its merge base with
+/// `base_ref` and prepares both: see [`Change`].
+///
+/// # Errors
+///
+/// [`EvaluateError`] when the commit cannot be read or prepared.
+pub(crate) async fn prepare_change(service: &Service, remote_ref: &str, head: &str, base_ref: &str) -> Result<Change, EvaluateError> {
+    let head_oid = Oid::from_str(head).map_err(|source| EvaluateError::MergeBase { head: head.to_owned(), base: base_ref.to_owned(), source })?;
+    let fetched = tokio::task::block_in_place(|| service.with_mirror(|m| m.fetch_review(remote_ref, head_oid)));
+    if let Some(Err(e)) = fetched {
+        return Err(EvaluateError::Fetch { commit: head.to_owned(), source: Box::new(e) });
+    }
+    let template = service.template().clone();
+    tokio::task::block_in_place(|| {
+        let merge_base = merge_base(&template.repo, head_oid, base_ref)?.to_string();
+        let now = jiff::Timestamp::now();
+        let at = |rev: &str| reconcile::Options { rev: rev.to_owned(), now, release: None, ..template.clone() };
+        let at_head = reconcile::prepare(&at(head))?;
+        // A base that does not prepare (broken before the change) has nothing to compare with:
+        // every release of the head is the change's.
+        let at_base = reconcile::prepare(&at(&merge_base)).ok();
+        let changed = at_head
+            .releases
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| at_base.as_ref().is_none_or(|b| !b.releases.iter().any(|r| r.name == p.name && r.content_digest == p.content_digest)))
+            .map(|(i, _)| i)
+            .collect();
+        Ok(Change { merge_base, at_head, changed })
+    })
+}
+
 /// Evaluates `head` (fetched from `remote_ref` for a remote config repo) against the tip of
-/// `base_ref`: see the module docs. Blocking work runs on the blocking-aware runtime thread.
+/// `base_ref`: see the module docs.
 ///
 /// # Errors
 ///
 /// [`EvaluateError`] when the commit cannot be read, or the store cannot.
 pub async fn evaluate(service: &Service, remote_ref: &str, head: &str, base_ref: &str) -> Result<Evaluation, EvaluateError> {
-    let head_oid = Oid::from_str(head).map_err(|source| EvaluateError::MergeBase { head: head.to_owned(), base: base_ref.to_owned(), source })?;
-    let template = service.template().clone();
-    let fetched = tokio::task::block_in_place(|| service.with_mirror(|m| m.fetch_review(remote_ref, head_oid)));
-    if let Some(Err(e)) = fetched {
-        return Err(EvaluateError::Fetch { commit: head.to_owned(), source: Box::new(e) });
-    }
-    let (check, base, at_head, at_base) = tokio::task::block_in_place(|| -> Result<_, EvaluateError> {
-        let merge_base = merge_base(&template.repo, head_oid, base_ref)?;
-        let base = merge_base.to_string();
-        let check = tollgate_check::check_repo(&template.repo, Some(head), Some(&base), template.jobs)
-            .map_err(|source| EvaluateError::Check { commit: head.to_owned(), source })?;
-        let now = jiff::Timestamp::now();
-        let at = |rev: &str| reconcile::Options { rev: rev.to_owned(), now, release: None, ..template.clone() };
-        let at_head = reconcile::prepare(&at(head))?;
-        let at_base = reconcile::prepare(&at(&base)).ok();
-        Ok((check, base, at_head, at_base))
-    })?;
-    let changed = |name: &str, digest: &str| {
-        at_base.as_ref().is_none_or(|b: &Prepared| !b.releases.iter().any(|r| r.name == name && r.content_digest == digest))
-    };
-    let decisions = service.decide_other(&at_head, |p| changed(&p.name, &p.content_digest)).await?;
-    let releases = at_head
-        .releases
-        .iter()
-        .filter(|p| changed(&p.name, &p.content_digest))
+    let change = prepare_change(service, remote_ref, head, base_ref).await?;
+    let template = service.template();
+    let check = tokio::task::block_in_place(|| tollgate_check::check_repo(&template.repo, Some(head), Some(&change.merge_base), template.jobs))
+        .map_err(|source| EvaluateError::Check { commit: head.to_owned(), source })?;
+    let names: Vec<&str> = change.plans().iter().map(|p| p.name.as_str()).collect();
+    let decisions = service.decide_other(&change.at_head, |p| names.contains(&p.name.as_str())).await?;
+    let releases = change
+        .plans()
+        .into_iter()
         .map(|p| ReleaseOutcome {
             name: p.name.clone(),
             file: p.git_path.clone(),
@@ -123,7 +158,7 @@ pub async fn evaluate(service: &Service, remote_ref: &str, head: &str, base_ref:
             decisions: decisions.iter().filter(|d| d.release == p.name).cloned().collect(),
         })
         .collect();
-    Ok(Evaluation { head_sha: head.to_owned(), base_sha: base, base_ref: base_ref.to_owned(), check, releases })
+    Ok(Evaluation { head_sha: head.to_owned(), base_sha: change.merge_base, base_ref: base_ref.to_owned(), check, releases })
 }
 
 /// The merge base of `head` and the tip of branch `base_ref` in the repository at `dir`.

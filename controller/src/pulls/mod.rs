@@ -31,10 +31,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tollgate_github::webhook::{self, Event, Origin};
 use tollgate_github::{Client, GitHubError, Target};
-use tollgate_store::{Delivery, Outcome};
+use tollgate_store::{Delivery, DeliveryOutcome as Outcome};
 
 use crate::git::FetchTrigger;
-use crate::service::Service;
+use crate::service::{ReviewFacts, ReviewOutcome, Service};
 pub use evaluate::{Evaluation, evaluate};
 
 /// The inbox source of GitHub's deliveries.
@@ -45,6 +45,8 @@ pub const MAX_ATTEMPTS: u32 = 8;
 const LEASE: Duration = Duration::from_secs(300);
 /// How often the inbox is looked at without being woken (deliveries another replica took in).
 const POLL: Duration = Duration::from_secs(5);
+/// How often open pull requests are listed to heal missed deliveries ([`resync`]).
+pub const RESYNC_EVERY: Duration = Duration::from_secs(600);
 
 /// Why a delivery could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,8 @@ pub enum Handled {
     Evaluated(Vec<String>),
     /// Asked the reconcile loop for a pass.
     Reconcile,
+    /// Recorded or withdrew approvals from a review (and published the head's report again).
+    Reviewed(Vec<ReviewOutcome>),
 }
 
 /// The GitHub clients of the config repo's repository, by installation (one without).
@@ -122,7 +126,16 @@ impl Clients {
 /// outcome; sleeps until woken (`wake`, a new delivery) or [`POLL`] passes.
 pub async fn run(service: &Service, wake: &Notify, trigger: Option<&FetchTrigger>, stop: &Notify) {
     let mut clients = Clients::default();
+    let mut next_resync = tokio::time::Instant::now();
     loop {
+        if tokio::time::Instant::now() >= next_resync {
+            next_resync = tokio::time::Instant::now() + RESYNC_EVERY;
+            match resync(service, &mut clients).await {
+                Ok(heads) if !heads.is_empty() => tracing::info!(heads = ?heads, "evaluated pull-request heads no delivery told of"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %tollgate_error::chain(&e), "cannot resync open pull requests"),
+            }
+        }
         let now = jiff::Timestamp::now().as_millisecond();
         let claimed = match service.store().claim_deliveries(8, now, LEASE.as_millis() as i64).await {
             Ok(c) => c,
@@ -166,9 +179,12 @@ pub async fn process(service: &Service, clients: &mut Clients, trigger: Option<&
             }
         }
     };
-    if let Err(e) = service.store().finish_delivery(&d.source, &d.id, outcome, now).await {
+    match service.store().finish_delivery(d, outcome, now).await {
+        Ok(true) => {}
+        // Its lease ran out and another worker claimed it, which records the outcome.
+        Ok(false) => tracing::warn!(delivery = %d.id, "a delivery was claimed again before its outcome was recorded"),
         // The lease ends and the delivery is claimed again: handling is idempotent.
-        tracing::error!(delivery = %d.id, error = %tollgate_error::chain(&e), "cannot record a delivery's outcome");
+        Err(e) => tracing::error!(delivery = %d.id, error = %tollgate_error::chain(&e), "cannot record a delivery's outcome"),
     }
 }
 
@@ -207,15 +223,40 @@ pub async fn handle(service: &Service, clients: &mut Clients, trigger: Option<&F
             publish(service, &client, &remote_ref, &pull.head_sha, &pull.base_ref, Some(pull.number)).await?;
             Ok(Handled::Evaluated(vec![pull.head_sha]))
         }
-        Event::Review { origin, pull, .. } => {
-            // The report says who approved; approvals themselves are counted from the store.
+        Event::Review { origin, action, pull, review } => {
             let client = client_for(service, clients, &origin).await?;
-            if !pull.open {
-                return Ok(Handled::Nothing);
-            }
             let remote_ref = format!("refs/pull/{}/head", pull.number);
+            let approving = action != "dismissed" && review.state == "APPROVED";
+            let outcomes = if approving {
+                let change = evaluate::prepare_change(service, &remote_ref, &review.commit_id, &pull.base_ref).await?;
+                let plans = change.plans();
+                let team_groups = team_groups(&client, &change.at_head.directory, &review.login).await?;
+                let facts = ReviewFacts {
+                    id: review.id,
+                    login: &review.login,
+                    commit: &review.commit_id,
+                    pull_author: &pull.author,
+                    pull: pull.number,
+                    team_groups,
+                };
+                service.record_review(&change.at_head, &plans, &facts).await?
+            } else if action == "dismissed" || review.state == "CHANGES_REQUESTED" {
+                // A dismissal withdraws that review's approvals; asking for changes withdraws
+                // every approval the reviewer gave this pull request.
+                let change = evaluate::prepare_change(service, &remote_ref, &pull.head_sha, &pull.base_ref).await?;
+                let (id, login) = if action == "dismissed" { (Some(review.id), None) } else { (None, Some(review.login.as_str())) };
+                service.revoke_review(&change.plans(), id, login, pull.number, &format!("github:{}", origin.sender)).await?
+            } else {
+                Vec::new()
+            };
+            for o in &outcomes {
+                tracing::info!(review = review.id, login = %review.login, release = %o.release, environment = %o.environment, verdict = ?o.verdict, "review");
+            }
+            if !pull.open {
+                return Ok(Handled::Reviewed(outcomes));
+            }
             publish(service, &client, &remote_ref, &pull.head_sha, &pull.base_ref, Some(pull.number)).await?;
-            Ok(Handled::Evaluated(vec![pull.head_sha]))
+            Ok(Handled::Reviewed(outcomes))
         }
         Event::MergeGroup { origin, head_sha, head_ref, base_ref, .. } => {
             let client = client_for(service, clients, &origin).await?;
@@ -242,6 +283,42 @@ pub async fn handle(service: &Service, clients: &mut Clients, trigger: Option<&F
             Ok(Handled::Reconcile)
         }
     }
+}
+
+/// The groups of `dir` that `login` is in through a GitHub team they are an active member of,
+/// asked of GitHub (only for groups that list teams).
+async fn team_groups(client: &Client, dir: &tollgate_decision::approvals::Directory, login: &str) -> Result<Vec<String>, GitHubError> {
+    let mut groups = Vec::new();
+    for (group, teams) in &dir.teams {
+        for team in teams {
+            let Some((org, slug)) = team.split_once('/') else { continue };
+            if client.is_team_member(org, slug, login).await? {
+                groups.push(group.clone());
+                break;
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// Heals missed deliveries (policy-bot#960): lists the open pull requests and evaluates each
+/// whose head was never evaluated; returns those heads. Nothing when GitHub is not configured.
+///
+/// # Errors
+///
+/// [`DoorError`] of the first head that fails (the others wait for the next resync).
+pub async fn resync(service: &Service, clients: &mut Clients) -> Result<Vec<String>, DoorError> {
+    let Some(target) = service.github_target().await? else { return Ok(Vec::new()) };
+    let client = clients.get(&target, None)?;
+    let open = client.open_pulls().await?;
+    let shas: Vec<&str> = open.iter().map(|p| p.head_sha.as_str()).collect();
+    let seen = service.store().heads_evaluated(&target.full_name(), &shas).await?;
+    let mut done = Vec::new();
+    for pull in open.iter().filter(|p| !seen.contains(&p.head_sha)) {
+        publish(service, &client, &format!("refs/pull/{}/head", pull.number), &pull.head_sha, &pull.base, Some(pull.number)).await?;
+        done.push(pull.head_sha.clone());
+    }
+    Ok(done)
 }
 
 fn ask_for_pass(trigger: Option<&FetchTrigger>) {

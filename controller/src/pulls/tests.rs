@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tollgate_github_double::GitHubDouble;
-use tollgate_github_double::webhook::{PrFacts, merge_group_event, pull_request_event};
+use tollgate_github_double::webhook::{PrFacts, ReviewFacts, merge_group_event, pull_request_event, review_event};
 use tollgate_store::AuditLog;
 use tollgate_test_support::{ALICE, git};
 
-use super::{Clients, Handled, handle};
+use super::{Clients, Handled, handle, resync};
+use crate::service::ReviewVerdict;
+use tollgate_decision::approvals::NotCounted;
 use crate::git::{Auth, Mirror, RepoLocation};
 use crate::reconcile::{GateSettings, Options};
 use crate::service::Service;
@@ -34,7 +36,14 @@ impl World {
         let double = GitHubDouble::start("acme", "ml-config", TOKEN).unwrap();
         let work = tmp.path().join("work");
         tollgate_test_support::copy_dir(&tollgate_test_support::examples(), &work);
-        let mut config = std::fs::read_to_string(work.join("tollgate.yaml")).unwrap();
+        let config = std::fs::read_to_string(work.join("tollgate.yaml")).unwrap();
+        // People on GitHub: Alice and Bob by login, Erin through the ml-leads team only.
+        let config = config
+            .replace("email: alice@acme.example\n", "email: alice@acme.example\n      github: alice-gh\n")
+            .replace("email: bob@acme.example\n", "email: bob@acme.example\n      github: bob-gh\n")
+            .replace("  users:\n", "  users:\n    - name: erin\n      email: erin@acme.example\n      github: erin-gh\n      roles: [approver]\n")
+            .replace("members: [alice, bob]", "members: [alice, bob]\n      githubTeams: [acme/ml-leads]");
+        let mut config = config;
         config.push_str(&format!("\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: {TOKEN_ENV}\n", double.url()));
         std::fs::write(work.join("tollgate.yaml"), config).unwrap();
         git(&work, &["init", "-q", "-b", "main"], ALICE);
@@ -186,4 +195,94 @@ async fn credentials_that_cannot_write_checks_publish_commit_statuses_and_a_merg
         .collect();
     assert_eq!(check_states, ["failure", "failure"]);
     assert_eq!(w.double.comments(1).len(), 1, "a merge group posts no comment");
+}
+
+impl World {
+    fn review(&self, facts: &PrFacts, id: u64, login: &str, state: &str, commit: &str) -> Value {
+        let action = if state == "dismissed" { "dismissed" } else { "submitted" };
+        review_event(action, &ReviewFacts { pr: facts.clone(), review_id: id, login: login.into(), state: state.into(), commit_id: commit.into() })
+    }
+
+    fn verdicts(handled: Handled) -> Vec<(String, String, ReviewVerdict)> {
+        let Handled::Reviewed(outcomes) = handled else { panic!("not a review: {handled:?}") };
+        outcomes.into_iter().map(|o| (o.release, o.environment, o.verdict)).collect()
+    }
+
+    /// The `tollgate/release` line of churn-v3 into staging, at `sha`.
+    fn staging_line(&self, sha: &str) -> String {
+        let runs = self.runs_for(sha);
+        let release = runs.iter().rev().find(|r| r.name == "tollgate/release").unwrap();
+        let summary = release.summary.clone().unwrap_or_default();
+        summary.lines().find(|l| l.starts_with("| `churn-v3` | staging |")).unwrap_or_default().to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_approve_bound_to_the_content_sticky_across_pushes_that_keep_it_and_revoked_when_dismissed() {
+    let w = World::new().await;
+    // Alice commits the change; Bob opens the pull request; Erin is an ML lead through the team.
+    let head = w.push_head("more", "releases/churn-v3.yaml", "replicas: 1", "replicas: 2");
+    let mut facts = w.facts(&head);
+    facts.author = "bob-gh".into();
+    w.double.open_pull_at("more", "main", &head, &w.sha("main"), "bob-gh", "churn: two replicas", "");
+    w.double.add_team_member("acme", "ml-leads", "erin-gh");
+    assert!(w.staging_line(&head).is_empty());
+    w.deliver("pull_request", &pull_request_event("opened", &facts)).await;
+    assert!(w.staging_line(&head).contains("| AwaitingApproval |"), "{}", w.staging_line(&head));
+
+    // The author of the change, the pull request's author and a stranger do not count.
+    let alice = World::verdicts(w.deliver("pull_request_review", &w.review(&facts, 11, "alice-gh", "approved", &head)).await);
+    assert_eq!(alice, [("churn-v3".to_owned(), "staging".to_owned(), ReviewVerdict::Refused { reason: NotCounted::Author })]);
+    let bob = World::verdicts(w.deliver("pull_request_review", &w.review(&facts, 12, "bob-gh", "approved", &head)).await);
+    assert_eq!(bob, [("churn-v3".to_owned(), "staging".to_owned(), ReviewVerdict::Refused { reason: NotCounted::Author })]);
+    let stranger = World::verdicts(w.deliver("pull_request_review", &w.review(&facts, 13, "mallory", "approved", &head)).await);
+    assert_eq!(stranger, [("churn-v3".to_owned(), "staging".to_owned(), ReviewVerdict::Refused { reason: NotCounted::UnknownUser })]);
+    assert!(w.staging_line(&head).contains("| AwaitingApproval |"), "{}", w.staging_line(&head));
+
+    // Erin's review approves, bound to the commit and the release's content digest.
+    let erin = World::verdicts(w.deliver("pull_request_review", &w.review(&facts, 14, "erin-gh", "approved", &head)).await);
+    let [(_, _, ReviewVerdict::Recorded { seq })] = erin.as_slice() else { panic!("{erin:?}") };
+    let events: Vec<_> = futures_util::StreamExt::collect::<Vec<_>>(w.service.store().events(*seq, *seq)).await;
+    let event = events[0].as_ref().unwrap();
+    assert_eq!((event.action.as_str(), event.actor.as_str()), ("approval.recorded", "erin"));
+    let records = w.service.store().records_for(tollgate_store::RecordKind::Approval, "release/churn-v3@staging").await.unwrap();
+    let doc = &records.iter().find(|r| r.audit_seq == *seq).unwrap().doc;
+    assert_eq!(doc["contentDigest"].as_str().map(str::len), Some(64));
+    assert_eq!(doc["review"]["id"], 14);
+    assert_eq!(doc["review"]["login"], "erin-gh");
+    assert_eq!(doc["review"]["commit"], head.as_str());
+    assert_eq!(doc["teamGroups"], serde_json::json!(["ml-leads"]));
+    assert!(!w.staging_line(&head).contains("AwaitingApproval"), "{}", w.staging_line(&head));
+    // The same review again records nothing.
+    let again = World::verdicts(w.deliver("pull_request_review", &w.review(&facts, 14, "erin-gh", "approved", &head)).await);
+    assert_eq!(again, [("churn-v3".to_owned(), "staging".to_owned(), ReviewVerdict::AlreadyApproved)]);
+
+    // A push that leaves the release alone keeps the approval (sticky); one that changes it voids it.
+    let readme = w.push_head("more", "README.md", "config repo", "configuration repository");
+    w.deliver("pull_request", &pull_request_event("synchronize", &w.facts(&readme))).await;
+    assert!(!w.staging_line(&readme).contains("AwaitingApproval"), "{}", w.staging_line(&readme));
+    let changed = w.push_head("more", "releases/churn-v3.yaml", "replicas: 2", "replicas: 3");
+    w.deliver("pull_request", &pull_request_event("synchronize", &w.facts(&changed))).await;
+    assert!(w.staging_line(&changed).contains("| AwaitingApproval |"), "{}", w.staging_line(&changed));
+
+    // Dismissing Erin's review withdraws her approval.
+    let mut now = w.facts(&readme);
+    now.author = "bob-gh".into();
+    let dismissed = World::verdicts(w.deliver("pull_request_review", &w.review(&now, 14, "erin-gh", "dismissed", &head)).await);
+    assert!(matches!(dismissed.as_slice(), [(_, env, ReviewVerdict::Revoked { .. })] if env == "staging"), "{dismissed:?}");
+    assert_eq!(w.double.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_evaluates_the_heads_no_delivery_told_of_and_only_those() {
+    let w = World::new().await;
+    let head = w.push_head("missed", "releases/churn-v3.yaml", "replicas: 1", "replicas: 2");
+    w.double.open_pull_at("missed", "main", &head, &w.sha("main"), "bob-gh", "missed delivery", "");
+    let mut clients = Clients::default();
+    assert_eq!(resync(&w.service, &mut clients).await.unwrap(), [head.clone()]);
+    assert_eq!(w.runs_for(&head).len(), 3);
+    assert_eq!(w.double.comments(1).len(), 1);
+    // Evaluated now: the next resync leaves it alone.
+    assert_eq!(resync(&w.service, &mut clients).await.unwrap(), Vec::<String>::new());
+    assert_eq!(w.runs_for(&head).len(), 3);
 }
