@@ -47,7 +47,13 @@ impl Repo {
     /// Starts `tollgate serve ARGS` on this repo and store: the child, the URL its first line
     /// names, and its standard error as it comes.
     fn serve(&self, args: &[&str]) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+        self.serve_with(args, &[])
+    }
+
+    /// As [`Repo::serve`], with more environment variables.
+    fn serve_with(&self, args: &[&str], envs: &[(&str, &str)]) -> (Child, String, Arc<Mutex<Vec<String>>>) {
         let mut child = Command::new(tollgate())
+            .envs(envs.iter().copied())
             .arg("serve")
             .args(args)
             .current_dir(&self.dir)
@@ -766,6 +772,160 @@ async fn serve_reconciles_and_an_api_approval_starts_a_pass_at_once() {
     let log = lines.lock().expect("lock").join("\n");
     assert_eq!(exit, Some(0), "{log}");
     assert!(log.contains("leading") && log.contains("stopped leading"), "{log}");
+    verify(&repo);
+    drop_db(guard).await;
+}
+
+/// The pull-request door through the real binary: `tollgate serve` takes GitHub's signed
+/// deliveries and tells the pull request (on the GitHub double, through octocrab) what its change
+/// does. A change that breaks a rule fails `tollgate/check` with an annotation at its line; the
+/// fixing push turns it green; an ML lead's review approves (bound to the commit), the change's
+/// author's does not count; a push that changes the release voids the approval; a redelivery
+/// and a bad signature change nothing; a crash after the acknowledgement loses nothing; and once
+/// merged, the next pass promotes with the review's approval.
+#[tokio::test]
+async fn the_pull_request_door_checks_approves_from_reviews_and_the_merge_is_promoted() {
+    use tollgate_github_double::webhook::{Delivery, PrFacts, ReviewFacts, deliver, pull_request_event, review_event};
+    const TOKEN: &str = "ghp_e2e-door-token";
+    const SECRET: &[u8] = b"e2e-webhook-secret";
+    let double = tollgate_github_double::GitHubDouble::start("acme", "ml-config", TOKEN).expect("double");
+    let (repo, guard) = Repo::new("sqlite").await;
+    let config_file = repo.dir.join("tollgate.yaml");
+    let config = std::fs::read_to_string(&config_file)
+        .expect("config")
+        .replace("email: alice@acme.example\n", "email: alice@acme.example\n      github: alice-gh\n")
+        .replace("email: bob@acme.example\n", "email: bob@acme.example\n      github: bob-gh\n");
+    let config =
+        format!("{config}\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: E2E_GITHUB_TOKEN\n", double.url());
+    std::fs::write(&config_file, config).expect("write config");
+    git(&repo.dir, &["commit", "-q", "-am", "the config repo is on GitHub"], ALICE);
+    let main = git(&repo.dir, &["rev-parse", "HEAD"], ALICE).trim().to_owned();
+
+    // Changes are made in a clone and pushed where GitHub keeps a pull request's head.
+    let work = repo.dir.parent().expect("tmp").join("work");
+    git(repo.dir.parent().expect("tmp"), &["clone", "-q", repo.dir.to_str().expect("utf-8"), work.to_str().expect("utf-8")], ALICE);
+    let push = |from: &str, to: &str| -> String {
+        let file = work.join("releases/churn-v3.yaml");
+        let text = std::fs::read_to_string(&file).expect("release");
+        assert!(text.contains(from), "{from}");
+        std::fs::write(&file, text.replacen(from, to, 1)).expect("write");
+        git(&work, &["commit", "-q", "-am", to], ALICE);
+        git(&work, &["push", "-q", "-f", "origin", "HEAD:refs/pull/1/head"], ALICE);
+        git(&work, &["rev-parse", "HEAD"], ALICE).trim().to_owned()
+    };
+    let facts = |head: &str| PrFacts {
+        owner: "acme".into(),
+        repo: "ml-config".into(),
+        number: 1,
+        head_ref: "replicas".into(),
+        head_sha: head.into(),
+        base_ref: "main".into(),
+        base_sha: main.clone(),
+        author: "dave".into(),
+        merged: false,
+        installation_id: 1,
+    };
+    let envs = [("E2E_GITHUB_TOKEN", TOKEN), ("TOLLGATE_GITHUB_WEBHOOK_SECRET", std::str::from_utf8(SECRET).expect("utf-8"))];
+    let (server, url, lines) = repo.serve_with(&["--listen", "127.0.0.1:0"], &envs);
+    let hook = format!("{url}/webhooks/github");
+    let send = |d: &Delivery| deliver(&hook, SECRET, d).expect("deliver").0;
+    let latest = |sha: &str, name: &str| double.check_runs().into_iter().filter(|r| r.head_sha == sha && r.name == name).next_back();
+    let runs_of = |sha: &str| double.check_runs().iter().filter(|r| r.head_sha == sha).count();
+
+    // A change that runs the churn model as root breaks a rule: a failing check, annotated.
+    let broken = push("runAsNonRoot: true", "runAsNonRoot: false");
+    double.open_pull_at("replicas", "main", &broken, &main, "dave", "churn as root", "");
+    let opened = Delivery::new("pull_request", &pull_request_event("opened", &facts(&broken)));
+    assert_eq!(send(&opened), 202);
+    wait_for("the checks of the broken head", Duration::from_secs(120), || runs_of(&broken) == 3);
+    let check = latest(&broken, "tollgate/check").expect("check run");
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    let line = std::fs::read_to_string(work.join("releases/churn-v3.yaml"))
+        .expect("file")
+        .lines()
+        .position(|l| l.contains("runAsNonRoot: false"))
+        .expect("line") as u64
+        + 1;
+    assert!(
+        check
+            .annotations
+            .iter()
+            .any(|a| a["path"] == "releases/churn-v3.yaml" && a["start_line"] == line && a["annotation_level"] == "failure"),
+        "{:?}",
+        check.annotations
+    );
+    // A redelivery and a forged delivery change nothing.
+    assert_eq!(send(&opened), 200);
+    let forged = tollgate_github_double::webhook::deliver_with_signature(
+        &hook,
+        "sha256=0000",
+        &Delivery::new("pull_request", &pull_request_event("synchronize", &facts(&broken))),
+    )
+    .expect("deliver")
+    .0;
+    assert_eq!(forged, 401);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(runs_of(&broken), 3);
+
+    // The fix: green, one report comment edited in place.
+    let fixed = push("runAsNonRoot: false", "runAsNonRoot: true");
+    assert_eq!(send(&Delivery::new("pull_request", &pull_request_event("synchronize", &facts(&fixed)))), 202);
+    wait_for("the checks of the fixed head", Duration::from_secs(120), || runs_of(&fixed) == 3);
+    assert_eq!(latest(&fixed, "tollgate/check").expect("check").conclusion.as_deref(), Some("success"));
+    assert_eq!(double.comments(1).len(), 1);
+    let staging = |sha: &str| {
+        let summary = latest(sha, "tollgate/release").and_then(|r| r.summary).unwrap_or_default();
+        summary.lines().find(|l| l.starts_with("| `churn-v3` | staging |")).unwrap_or_default().to_owned()
+    };
+    assert!(staging(&fixed).contains("| AwaitingApproval |"), "{}", staging(&fixed));
+
+    // Alice wrote the change: her review does not count. Bob's does, bound to the commit.
+    let review = |id: u64, login: &str, head: &str| {
+        Delivery::new(
+            "pull_request_review",
+            &review_event(
+                "submitted",
+                &ReviewFacts { pr: facts(head), review_id: id, login: login.into(), state: "approved".into(), commit_id: head.into() },
+            ),
+        )
+    };
+    assert_eq!(send(&review(1, "alice-gh", &fixed)), 202);
+    wait_for("alice's review", Duration::from_secs(60), || runs_of(&fixed) == 6);
+    assert!(staging(&fixed).contains("| AwaitingApproval |"), "{}", staging(&fixed));
+    assert_eq!(send(&review(2, "bob-gh", &fixed)), 202);
+    wait_for("bob's review", Duration::from_secs(60), || runs_of(&fixed) == 9);
+    assert!(!staging(&fixed).contains("AwaitingApproval"), "{}", staging(&fixed));
+
+    // A push that changes the release voids Bob's approval there.
+    let more = push("replicas: 1", "replicas: 2");
+    assert_eq!(send(&Delivery::new("pull_request", &pull_request_event("synchronize", &facts(&more)))), 202);
+    wait_for("the checks of the changed head", Duration::from_secs(120), || runs_of(&more) == 3);
+    assert!(staging(&more).contains("| AwaitingApproval |"), "{}", staging(&more));
+
+    // GitHub fails while the review is handled, and the server is killed: the review, queued,
+    // is handled by the next server.
+    double.fail_next("POST", 502);
+    assert_eq!(send(&review(3, "bob-gh", &more)), 202);
+    wait_for("the failed attempt", Duration::from_secs(60), || lines.lock().expect("lock").iter().any(|l| l.contains("will be retried")));
+    // The retry is recorded right after the line is logged.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut server = server;
+    server.kill().expect("kill");
+    server.wait().expect("wait");
+    let (server, _, _) = repo.serve_with(&["--listen", "127.0.0.1:0"], &envs);
+    wait_for("the review, after the restart", Duration::from_secs(120), || {
+        runs_of(&more) >= 6 && !staging(&more).contains("AwaitingApproval")
+    });
+
+    // Merged: the next passes promote churn-v3 through dev to staging with Bob's approval.
+    git(&repo.dir, &["merge", "-q", "--ff-only", &more], ALICE);
+    for _ in 0..2 {
+        let r = repo.reconcile_at(TUESDAY);
+        assert!(r.code == 0 || r.code == 1, "{}{}", r.stdout, r.stderr);
+    }
+    assert_eq!(state(&repo.status(TUESDAY), "churn-v3", "staging").0, "Promoted");
+    assert_eq!(terminate(server), Some(0));
+    assert_eq!(double.violations(), Vec::<String>::new(), "the client held to GitHub's contract");
     verify(&repo);
     drop_db(guard).await;
 }

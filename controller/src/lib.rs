@@ -1,9 +1,10 @@
-//! The tollgate controller: Git access (mirrors, fetches, pushes), GitHub pull requests, release
-//! gates, promotion, the reconcile loop and the service behind the CLI and the API.
+//! The tollgate controller: Git access (mirrors, fetches, pushes), release gates, promotion, the
+//! reconcile loop, the service behind the CLI and the API, and the pull-request door (`pulls`:
+//! what GitHub's deliveries make tollgate do; GitHub's protocols are `tollgate-github`).
 //!
 //! The config-repo model is `tollgate-spec`, policies `tollgate-policy`, checks `tollgate-check`,
 //! decisions `tollgate-decision`, the audit formats `tollgate-audit` and the store
-//! `tollgate-store`; this crate ties them together and is the only one that does network IO.
+//! `tollgate-store`, GitHub `tollgate-github`; this crate ties them together.
 
 pub mod anchor;
 pub mod gating;

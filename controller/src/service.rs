@@ -372,7 +372,11 @@ impl Service {
     /// # Errors
     ///
     /// [`ServiceError::Store`] when the store cannot be read.
-    pub(crate) async fn decide_other(&self, prepared: &Prepared, pick: impl Fn(&ReleasePlan) -> bool) -> Result<Vec<Decision>, ServiceError> {
+    pub(crate) async fn decide_other(
+        &self,
+        prepared: &Prepared,
+        pick: impl Fn(&ReleasePlan) -> bool,
+    ) -> Result<Vec<Decision>, ServiceError> {
         let mut cache = self.cache.lock().await;
         cache.view.refresh(self.log.store()).await?;
         let view = &cache.view;

@@ -274,7 +274,13 @@ pub fn eligible(policy: &ApprovalPolicy, dir: &Directory, user: &str, authors: &
 /// # Errors
 ///
 /// The reason they may not.
-pub fn eligible_with(policy: &ApprovalPolicy, dir: &Directory, user: &str, team_groups: &[String], authors: &[String]) -> Result<(), NotCounted> {
+pub fn eligible_with(
+    policy: &ApprovalPolicy,
+    dir: &Directory,
+    user: &str,
+    team_groups: &[String],
+    authors: &[String],
+) -> Result<(), NotCounted> {
     let Some(u) = dir.users.get(user) else { return Err(NotCounted::UnknownUser) };
     if !u.roles.contains(&Role::Approver) {
         return Err(NotCounted::NotAnApprover);
@@ -429,7 +435,10 @@ mod tests {
             ("carol", "carol@acme.example", vec![Role::Approver]),
             ("dave", "dave@acme.example", vec![Role::Viewer]),
         ] {
-            d.users.insert(name.into(), User { name: name.into(), email: Some(email.into()), roles: roles.into_iter().collect(), github: None });
+            d.users.insert(
+                name.into(),
+                User { name: name.into(), email: Some(email.into()), roles: roles.into_iter().collect(), github: None },
+            );
         }
         d.groups.insert("ml-leads".into(), ["alice".to_owned(), "bob".to_owned(), "dave".to_owned()].into());
         d.groups.insert("risk".into(), ["carol".to_owned()].into());

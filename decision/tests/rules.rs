@@ -38,7 +38,14 @@ fn promotable() -> DecisionInputs {
 }
 
 fn approval(user: &str) -> Approval {
-    Approval { seq: 7, user: user.into(), content_digest: "c2".into(), at: "2026-12-04T09:00:00Z".into(), via: "cli".into(), team_groups: Vec::new() }
+    Approval {
+        seq: 7,
+        user: user.into(),
+        content_digest: "c2".into(),
+        at: "2026-12-04T09:00:00Z".into(),
+        via: "cli".into(),
+        team_groups: Vec::new(),
+    }
 }
 
 fn finding(stage: &str, rule: &str) -> FindingInput {

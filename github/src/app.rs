@@ -10,8 +10,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject as _;
 
 /// An App's private key, ready to sign. Its `Debug` shows nothing of the key.
 pub struct AppKey {
@@ -55,4 +55,3 @@ impl AppKey {
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 }
-

@@ -169,8 +169,16 @@ impl Client {
     /// # Errors
     ///
     /// As [`Client::send`].
-    pub async fn set_status(&self, sha: &str, context: &str, conclusion: Conclusion, description: &str, target_url: Option<&str>) -> Result<(), GitHubError> {
-        let mut body = json!({"state": conclusion.status_state(), "context": context, "description": cut(description, MAX_STATUS_DESCRIPTION, "…")});
+    pub async fn set_status(
+        &self,
+        sha: &str,
+        context: &str,
+        conclusion: Conclusion,
+        description: &str,
+        target_url: Option<&str>,
+    ) -> Result<(), GitHubError> {
+        let mut body =
+            json!({"state": conclusion.status_state(), "context": context, "description": cut(description, MAX_STATUS_DESCRIPTION, "…")});
         if let Some(u) = target_url {
             body["target_url"] = json!(u);
         }

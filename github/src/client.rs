@@ -79,7 +79,7 @@ enum Auth {
 
 /// The octocrab client of the current credentials, and when they expire (seconds since the
 /// epoch; `None`: a personal token, which does not).
-struct Session {
+pub(crate) struct Session {
     octo: Octocrab,
     expires: Option<i64>,
 }
@@ -88,7 +88,7 @@ struct Session {
 pub struct Client {
     target: Target,
     auth: Auth,
-    session: Mutex<Option<Session>>,
+    pub(crate) session: Mutex<Option<Session>>,
     max_wait: Duration,
 }
 
@@ -115,15 +115,7 @@ impl Client {
         let auth = match &target.app {
             Some(app) => {
                 let pem = std::env::var(&app.private_key_env).unwrap_or_default();
-                if pem.trim().is_empty() {
-                    return Err(GitHubError::BadAppKey { var: app.private_key_env.clone(), reason: "the variable is unset or empty".into() });
-                }
-                let key = AppKey::from_pem(&pem).map_err(|reason| GitHubError::BadAppKey { var: app.private_key_env.clone(), reason })?;
-                let installation = app
-                    .installation_id
-                    .or(installation)
-                    .ok_or_else(|| GitHubError::NoInstallation { app_id: app.id, repo: target.full_name() })?;
-                Auth::App { id: app.id, installation, key: Arc::new(key) }
+                return Client::with_app_key(target, installation, &pem);
             }
             None => Auth::Token(
                 std::env::var(&target.token_env)
@@ -134,6 +126,27 @@ impl Client {
             ),
         };
         // The URL is checked now, so that a bad one is a configuration error, not a failed call.
+        Self::octocrab(&target, "")?;
+        Ok(Client { target, auth, session: Mutex::new(None), max_wait: Duration::from_secs(60) })
+    }
+
+    /// A client authenticating as the GitHub App `target.app` names, with its private key
+    /// `pem` given here rather than read from `privateKeyEnv` (a key read from a file).
+    ///
+    /// # Errors
+    ///
+    /// [`GitHubError::BadAppKey`], [`GitHubError::NoInstallation`], [`GitHubError::BadConfig`]
+    /// (also when `target.app` is not set).
+    pub fn with_app_key(target: Target, installation: Option<u64>, pem: &str) -> Result<Client, GitHubError> {
+        let Some(app) = &target.app else { return Err(GitHubError::BadConfig("no `app` to authenticate as".into())) };
+        let bad = |reason: String| GitHubError::BadAppKey { var: app.private_key_env.clone(), reason };
+        if pem.trim().is_empty() {
+            return Err(bad("the variable is unset or empty".into()));
+        }
+        let key = AppKey::from_pem(pem).map_err(bad)?;
+        let installation =
+            app.installation_id.or(installation).ok_or_else(|| GitHubError::NoInstallation { app_id: app.id, repo: target.full_name() })?;
+        let auth = Auth::App { id: app.id, installation, key: Arc::new(key) };
         Self::octocrab(&target, "")?;
         Ok(Client { target, auth, session: Mutex::new(None), max_wait: Duration::from_secs(60) })
     }
@@ -228,7 +241,14 @@ impl Client {
     }
 
     /// One request and its answer, classified.
-    async fn exchange(&self, octo: &Octocrab, what: &'static str, method: Method, uri: &str, body: Option<&Value>) -> Result<Reply, GitHubError> {
+    async fn exchange(
+        &self,
+        octo: &Octocrab,
+        what: &'static str,
+        method: Method,
+        uri: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, GitHubError> {
         let transport = |e: octocrab::Error| GitHubError::Transport { api: self.target.api_url.clone(), what, source: Box::new(e) };
         let request = octo.build_request(http::Request::builder().method(method).uri(uri), body).map_err(transport)?;
         let response = octo.execute(request).await.map_err(transport)?;
@@ -334,4 +354,3 @@ pub(crate) fn encode(s: &str) -> String {
     }
     out
 }
-

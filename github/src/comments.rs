@@ -58,7 +58,8 @@ impl Client {
             self.send(what, Method::PATCH, &format!("{}/issues/comments/{id}", self.repo_path()), Some(&json!({"body": body}))).await?;
             return Ok((id, Upserted::Updated));
         }
-        let reply = self.send(what, Method::POST, &format!("{}/issues/{number}/comments", self.repo_path()), Some(&json!({"body": body}))).await?;
+        let reply =
+            self.send(what, Method::POST, &format!("{}/issues/{number}/comments", self.repo_path()), Some(&json!({"body": body}))).await?;
         let id = reply.body.get("id").and_then(Value::as_u64).ok_or(GitHubError::BadAnswer { what, reason: "no comment `id`".into() })?;
         Ok((id, Upserted::Created))
     }

@@ -116,7 +116,9 @@ impl tollgate_error::Hint for GitHubError {
             GitHubError::BadAppKey { var, .. } => {
                 format!("set `{var}` to the App's private key as GitHub gave it (PEM, `BEGIN RSA PRIVATE KEY`)").into()
             }
-            GitHubError::NoInstallation { .. } => "set `spec.github.app.installationId` (the number in the installation's settings URL)".into(),
+            GitHubError::NoInstallation { .. } => {
+                "set `spec.github.app.installationId` (the number in the installation's settings URL)".into()
+            }
             GitHubError::BadCredentials { .. } => "check that the token or the App's key is valid and has not expired".into(),
             GitHubError::RateLimited { .. } => "tollgate tries again when the limit resets; `/metrics` counts the waits".into(),
             GitHubError::Api { status, .. } => match status {

@@ -79,7 +79,8 @@ pub struct Proposal<'a> {
 /// A pull request from GitHub's JSON (`pulls/get`, `pulls/list`, webhook payloads).
 pub(crate) fn parse_pull(v: &Value, what: &'static str) -> Result<PullRequest, GitHubError> {
     let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let number = v.get("number").and_then(Value::as_u64).ok_or(GitHubError::BadAnswer { what, reason: "no pull request `number`".into() })?;
+    let number =
+        v.get("number").and_then(Value::as_u64).ok_or(GitHubError::BadAnswer { what, reason: "no pull request `number`".into() })?;
     let merged = v.get("merged_at").is_some_and(|m| !m.is_null()) || v.get("merged").and_then(Value::as_bool) == Some(true);
     let state = if merged {
         PullState::Merged
@@ -198,7 +199,8 @@ impl Client {
     ///
     /// As [`Client::find_open`].
     pub async fn files(&self, number: u64) -> Result<Vec<String>, GitHubError> {
-        let items = self.paginate("list a pull request's files", &format!("{}/pulls/{number}/files?per_page=100", self.repo_path())).await?;
+        let items =
+            self.paginate("list a pull request's files", &format!("{}/pulls/{number}/files?per_page=100", self.repo_path())).await?;
         Ok(items.iter().filter_map(|f| f.get("filename").and_then(Value::as_str).map(str::to_owned)).collect())
     }
 }

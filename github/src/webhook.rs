@@ -74,6 +74,11 @@ impl Secrets {
     }
 }
 
+/// The `X-Hub-Signature-256` value GitHub sends for `body` under `secret`: `sha256=<hex>`.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(sign(secret, body)))
+}
+
 /// HMAC-SHA256 of `body` under `key`.
 fn sign(key: &[u8], body: &[u8]) -> [u8; 32] {
     // HMAC takes keys of any length.
@@ -255,7 +260,8 @@ impl Reader<'_> {
 }
 
 /// The events tollgate subscribes to (the `X-GitHub-Event` values it reads).
-pub const EVENTS: &[&str] = &["ping", "pull_request", "pull_request_review", "push", "merge_group", "check_suite", "check_run", "installation"];
+pub const EVENTS: &[&str] =
+    &["ping", "pull_request", "pull_request_review", "push", "merge_group", "check_suite", "check_run", "installation"];
 
 /// Reads a delivery of `event` (the `X-GitHub-Event` header) from its raw `body`.
 ///

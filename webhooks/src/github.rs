@@ -17,9 +17,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tokio::sync::Notify;
 use tollgate_github::webhook::{self, Secrets};
 use tollgate_store::{Enqueued, NewDelivery};
-use tokio::sync::Notify;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -78,7 +78,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Result<Bytes, Bytes
         Ok(b) => b,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return Err((
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("a delivery is at most {} bytes", webhook::MAX_BODY), None),
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("a delivery is at most {} bytes", webhook::MAX_BODY),
+                    None,
+                ),
                 "too_large",
             ));
         }

@@ -54,10 +54,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::serve))
-        .route(
-            "/webhooks/github",
-            post(github::receive).layer(DefaultBodyLimit::max(tollgate_github::webhook::MAX_BODY)),
-        )
+        .route("/webhooks/github", post(github::receive).layer(DefaultBodyLimit::max(tollgate_github::webhook::MAX_BODY)))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())

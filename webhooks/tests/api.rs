@@ -746,13 +746,18 @@ mod github {
         assert_eq!(send(&url, b"new-secret", &star).await, 204);
         assert_eq!(counts().await.queued, 2);
         let claimed = server.store.claim_deliveries(10, jiff::Timestamp::now().as_millisecond(), 1000).await.unwrap();
-        assert_eq!(claimed.iter().map(|d| (d.event.as_str(), d.id.as_str())).collect::<Vec<_>>(), [("ping", ping.id.as_str()), ("ping", other.id.as_str())]);
+        assert_eq!(
+            claimed.iter().map(|d| (d.event.as_str(), d.id.as_str())).collect::<Vec<_>>(),
+            [("ping", ping.id.as_str()), ("ping", other.id.as_str())]
+        );
         assert_eq!(claimed[0].body, ping.body, "the raw body, as signed");
 
         let addr = server.base.clone();
-        let head = |len: usize, ty: &str| format!(
-            "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: {ty}\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: d-1\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
-        );
+        let head = |len: usize, ty: &str| {
+            format!(
+                "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: {ty}\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: d-1\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+            )
+        };
         assert_eq!(raw(&addr, &head(2, "application/x-www-form-urlencoded"), b"{}").await, 415);
         let too_big = tollgate_github::webhook::MAX_BODY + 1;
         assert_eq!(raw(&addr, &head(too_big, "application/json"), &vec![b' '; too_big]).await, 413);

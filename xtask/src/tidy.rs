@@ -67,7 +67,11 @@ const NEVER_LINKED: &[(&str, &[&str], &str)] = &[
     ("tollgate-audit", &["sqlx", "rusqlite", "tokio", "git2", "octocrab"], "the audit formats do no IO beyond files"),
     ("tollgate-decision", &["sqlx", "rusqlite", "tokio", "octocrab", "tch", "regorus"], "decide does no IO"),
     ("tollgate-gates", &["tch", "torch-sys"], "metrics and the format-independent runner link no model runtime"),
-    ("tollgate-github", &["sqlx", "rusqlite", "git2", "tch", "regorus", "axum"], "the GitHub door knows GitHub, not the store, Git or policies"),
+    (
+        "tollgate-github",
+        &["sqlx", "rusqlite", "git2", "tch", "regorus", "axum"],
+        "the GitHub door knows GitHub, not the store, Git or policies",
+    ),
 ];
 
 /// A package of the resolved graph.

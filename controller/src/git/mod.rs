@@ -677,17 +677,35 @@ impl Mirror {
     /// commit of the repository (the ref moved on, or never held it).
     pub fn fetch_review(&self, remote_ref: &str, commit: Oid) -> Result<(), GitError> {
         if let Some(remote) = &self.remote {
-            let local: String = remote_ref.strip_prefix("refs/").unwrap_or(remote_ref).chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.') { c } else { '_' }).collect();
+            let local: String = remote_ref
+                .strip_prefix("refs/")
+                .unwrap_or(remote_ref)
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.') { c } else { '_' })
+                .collect();
             let refspec = format!("+{remote_ref}:refs/tollgate/review/{local}");
             if !git2::Reference::is_valid_name(&format!("refs/tollgate/review/{local}")) || remote_ref.starts_with('-') {
-                return Err(GitError::PushRejected { branch: remote_ref.to_owned(), target: self.target(), reason: "not a valid ref name".into() });
+                return Err(GitError::PushRejected {
+                    branch: remote_ref.to_owned(),
+                    target: self.target(),
+                    reason: "not a valid ref name".into(),
+                });
             }
             let env = command::GitEnv::new(&remote.url, &remote.auth, &self.options)?;
             let target = remote.url.to_string();
             let dir = self.repo.path().to_owned();
-            command::run(&dir, &["fetch", "--no-tags", "origin", &refspec, "+refs/heads/*:refs/heads/*"], &env, self.options.timeout, "fetch", &target)?;
+            command::run(
+                &dir,
+                &["fetch", "--no-tags", "origin", &refspec, "+refs/heads/*:refs/heads/*"],
+                &env,
+                self.options.timeout,
+                "fetch",
+                &target,
+            )?;
         }
-        self.repo.find_commit(commit).map_err(repo_err(format!("`{commit}` is not a commit of the repository (fetched `{remote_ref}`)")))?;
+        self.repo
+            .find_commit(commit)
+            .map_err(repo_err(format!("`{commit}` is not a commit of the repository (fetched `{remote_ref}`)")))?;
         Ok(())
     }
 

@@ -109,7 +109,8 @@ impl Change {
 ///
 /// [`EvaluateError`] when the commit cannot be read or prepared.
 pub(crate) async fn prepare_change(service: &Service, remote_ref: &str, head: &str, base_ref: &str) -> Result<Change, EvaluateError> {
-    let head_oid = Oid::from_str(head).map_err(|source| EvaluateError::MergeBase { head: head.to_owned(), base: base_ref.to_owned(), source })?;
+    let head_oid =
+        Oid::from_str(head).map_err(|source| EvaluateError::MergeBase { head: head.to_owned(), base: base_ref.to_owned(), source })?;
     let fetched = tokio::task::block_in_place(|| service.with_mirror(|m| m.fetch_review(remote_ref, head_oid)));
     if let Some(Err(e)) = fetched {
         return Err(EvaluateError::Fetch { commit: head.to_owned(), source: Box::new(e) });
@@ -127,7 +128,9 @@ pub(crate) async fn prepare_change(service: &Service, remote_ref: &str, head: &s
             .releases
             .iter()
             .enumerate()
-            .filter(|(_, p)| at_base.as_ref().is_none_or(|b| !b.releases.iter().any(|r| r.name == p.name && r.content_digest == p.content_digest)))
+            .filter(|(_, p)| {
+                at_base.as_ref().is_none_or(|b| !b.releases.iter().any(|r| r.name == p.name && r.content_digest == p.content_digest))
+            })
             .map(|(i, _)| i)
             .collect();
         Ok(Change { merge_base, at_head, changed })
@@ -143,8 +146,9 @@ pub(crate) async fn prepare_change(service: &Service, remote_ref: &str, head: &s
 pub async fn evaluate(service: &Service, remote_ref: &str, head: &str, base_ref: &str) -> Result<Evaluation, EvaluateError> {
     let change = prepare_change(service, remote_ref, head, base_ref).await?;
     let template = service.template();
-    let check = tokio::task::block_in_place(|| tollgate_check::check_repo(&template.repo, Some(head), Some(&change.merge_base), template.jobs))
-        .map_err(|source| EvaluateError::Check { commit: head.to_owned(), source })?;
+    let check =
+        tokio::task::block_in_place(|| tollgate_check::check_repo(&template.repo, Some(head), Some(&change.merge_base), template.jobs))
+            .map_err(|source| EvaluateError::Check { commit: head.to_owned(), source })?;
     let names: Vec<&str> = change.plans().iter().map(|p| p.name.as_str()).collect();
     let decisions = service.decide_other(&change.at_head, |p| names.contains(&p.name.as_str())).await?;
     let releases = change

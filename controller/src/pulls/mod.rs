@@ -198,7 +198,13 @@ fn backoff(attempts: u32) -> Duration {
 /// # Errors
 ///
 /// [`DoorError`]; [`DoorError::is_transient`] says whether to try again.
-pub async fn handle(service: &Service, clients: &mut Clients, trigger: Option<&FetchTrigger>, event: &str, body: &[u8]) -> Result<Handled, DoorError> {
+pub async fn handle(
+    service: &Service,
+    clients: &mut Clients,
+    trigger: Option<&FetchTrigger>,
+    event: &str,
+    body: &[u8],
+) -> Result<Handled, DoorError> {
     let event = webhook::parse(event, body)?;
     match event {
         Event::Ping { origin, hook_id } => {
@@ -338,7 +344,14 @@ async fn client_for(service: &Service, clients: &mut Clients, origin: &Origin) -
 
 /// Evaluates a head and publishes what it is told: the three check runs (commit statuses when
 /// the credentials may not write checks) and, for a pull request, the report comment.
-async fn publish(service: &Service, client: &Client, remote_ref: &str, head: &str, base: &str, number: Option<u64>) -> Result<(), DoorError> {
+async fn publish(
+    service: &Service,
+    client: &Client,
+    remote_ref: &str,
+    head: &str,
+    base: &str,
+    number: Option<u64>,
+) -> Result<(), DoorError> {
     let evaluation = evaluate(service, remote_ref, head, base).await?;
     let runs = report::check_runs(&evaluation);
     let mut statuses_only = false;

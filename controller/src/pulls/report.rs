@@ -137,12 +137,13 @@ fn release_run(e: &Evaluation) -> CheckRun {
     if e.releases.is_empty() {
         summary.push_str("This change touches no release: merging it promotes nothing.\n");
     } else {
-        summary.push_str("If this change is merged, the controller decides:\n\n| release | environment | state | why |\n|---|---|---|---|\n");
+        summary
+            .push_str("If this change is merged, the controller decides:\n\n| release | environment | state | approvals | why |\n|---|---|---|---|---|\n");
     }
     for r in &e.releases {
         for d in &r.decisions {
             let why = d.reasons.first().map_or_else(String::new, |r| cell(&r.message));
-            let _ = writeln!(summary, "| `{}` | {} | {} | {} |", r.name, d.environment, d.state.as_str(), why);
+            let _ = writeln!(summary, "| `{}` | {} | {} | {} | {} |", r.name, d.environment, d.state.as_str(), approvals(d), why);
             if d.state == State::Blocked {
                 blocked += 1;
                 annotations.push(Annotation {
@@ -166,6 +167,24 @@ fn release_run(e: &Evaluation) -> CheckRun {
         (_, b) => (Conclusion::Failure, format!("{b} promotion{} blocked", plural(b))),
     };
     run(RELEASE, e, conclusion, title, summary, annotations)
+}
+
+/// An environment's approvals for this content: `1 of 2 by bob (missing a member of risk)`,
+/// or `–` where none are asked.
+fn approvals(d: &tollgate_decision::Decision) -> String {
+    let a = &d.inputs.approvals;
+    if a.policy.required == 0 {
+        return "–".to_owned();
+    }
+    let by: Vec<&str> = a.counted.iter().map(|c| c.user.as_str()).collect();
+    let mut out = format!("{} of {}", by.len(), a.policy.required);
+    if !by.is_empty() {
+        let _ = write!(out, " by {}", by.join(", "));
+    }
+    if !a.missing_groups.is_empty() {
+        let _ = write!(out, " (missing a member of {})", a.missing_groups.join(", "));
+    }
+    out
 }
 
 fn digests(e: &Evaluation) -> String {

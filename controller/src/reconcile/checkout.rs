@@ -113,9 +113,13 @@ impl Checkout {
                 continue;
             }
             std::fs::create_dir_all(target.parent().unwrap_or(dir)).map_err(io)?;
-            let mut reader = odb.reader(entry.id())?.0;
             let mut tmp = tempfile::NamedTempFile::new_in(target.parent().unwrap_or(dir)).map_err(io)?;
-            std::io::copy(&mut reader, &mut tmp).map_err(io)?;
+            // libgit2 streams loose objects only; a packed blob (any object of a clone or a
+            // large fetch) is read whole.
+            match odb.reader(entry.id()) {
+                Ok((mut reader, _, _)) => std::io::copy(&mut reader, &mut tmp).map(drop).map_err(io)?,
+                Err(_) => std::io::Write::write_all(&mut tmp, odb.read(entry.id())?.data()).map_err(io)?,
+            }
             tmp.persist(&target).map_err(|e| io(e.error))?;
         }
         Ok(dir)

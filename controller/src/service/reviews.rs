@@ -78,7 +78,12 @@ impl Service {
     /// # Errors
     ///
     /// [`ServiceError::Store`] and [`ServiceError::Audit`].
-    pub(crate) async fn record_review(&self, prepared: &Prepared, releases: &[&ReleasePlan], review: &ReviewFacts<'_>) -> Result<Vec<ReviewOutcome>, ServiceError> {
+    pub(crate) async fn record_review(
+        &self,
+        prepared: &Prepared,
+        releases: &[&ReleasePlan],
+        review: &ReviewFacts<'_>,
+    ) -> Result<Vec<ReviewOutcome>, ServiceError> {
         // Writes are serialized as `approve` serializes them: under the prepared state's lock.
         let _writing = self.cache.lock().await;
         let dir = &prepared.directory;
@@ -129,7 +134,14 @@ impl Service {
     /// # Errors
     ///
     /// [`ServiceError::Store`] and [`ServiceError::Audit`].
-    pub(crate) async fn revoke_review(&self, releases: &[&ReleasePlan], review_id: Option<u64>, login: Option<&str>, pull: u64, actor: &str) -> Result<Vec<ReviewOutcome>, ServiceError> {
+    pub(crate) async fn revoke_review(
+        &self,
+        releases: &[&ReleasePlan],
+        review_id: Option<u64>,
+        login: Option<&str>,
+        pull: u64,
+        actor: &str,
+    ) -> Result<Vec<ReviewOutcome>, ServiceError> {
         // Writes are serialized as `approve` serializes them: under the prepared state's lock.
         let _writing = self.cache.lock().await;
         let mut out = Vec::new();
@@ -137,7 +149,8 @@ impl Service {
             for env in &plan.path {
                 let subject = approvals::subject(&plan.name, &env.name);
                 let records = self.store().records_for(RecordKind::Approval, &subject).await?;
-                let live: std::collections::BTreeSet<u64> = approvals::live_approvals(records.iter().map(|r| (r.audit_seq, &r.doc))).iter().map(|a| a.seq).collect();
+                let live: std::collections::BTreeSet<u64> =
+                    approvals::live_approvals(records.iter().map(|r| (r.audit_seq, &r.doc))).iter().map(|a| a.seq).collect();
                 for r in records.iter().filter(|r| live.contains(&r.audit_seq)) {
                     let by_review = r.doc.get("review");
                     let id = by_review.and_then(|v| v.get("id")).and_then(Value::as_u64);

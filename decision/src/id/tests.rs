@@ -17,7 +17,14 @@ fn digest_of_the_whole_inputs(inputs: &crate::DecisionInputs) -> String {
 }
 
 fn approval(seq: u64, user: &str) -> Approval {
-    Approval { seq, user: user.into(), content_digest: "c1".into(), at: "2026-11-28T10:00:00Z".into(), via: "api".into(), team_groups: Vec::new() }
+    Approval {
+        seq,
+        user: user.into(),
+        content_digest: "c1".into(),
+        at: "2026-11-28T10:00:00Z".into(),
+        via: "api".into(),
+        team_groups: Vec::new(),
+    }
 }
 
 #[test]
