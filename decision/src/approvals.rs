@@ -57,6 +57,12 @@ pub struct User {
     pub github: Option<String>,
 }
 
+/// The strings of a JSON array (none when it is not one); other items are skipped, their types
+/// being schema validation's concern.
+fn strings(v: Option<&Value>) -> impl Iterator<Item = &str> {
+    v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+}
+
 /// Users and groups from the `Config` document.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Directory {
@@ -76,19 +82,16 @@ impl Directory {
         let Some(spec) = config.map(Document::spec) else { return dir };
         for u in spec.get("users").and_then(Value::as_array).into_iter().flatten() {
             let Some(name) = u.get("name").and_then(Value::as_str) else { continue };
-            let roles =
-                u.get("roles").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).filter_map(Role::parse).collect();
+            let roles = strings(u.get("roles")).filter_map(Role::parse).collect();
             let email = u.get("email").and_then(Value::as_str).map(str::to_owned);
             let github = u.get("github").and_then(Value::as_str).map(str::to_owned);
             dir.users.insert(name.to_owned(), User { name: name.to_owned(), email, roles, github });
         }
         for g in spec.get("groups").and_then(Value::as_array).into_iter().flatten() {
             let Some(name) = g.get("name").and_then(Value::as_str) else { continue };
-            let members =
-                g.get("members").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
+            let members = strings(g.get("members")).map(str::to_owned).collect();
             dir.groups.insert(name.to_owned(), members);
-            let teams: BTreeSet<String> =
-                g.get("githubTeams").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
+            let teams: BTreeSet<String> = strings(g.get("githubTeams")).map(str::to_owned).collect();
             if !teams.is_empty() {
                 dir.teams.insert(name.to_owned(), teams);
             }
@@ -139,14 +142,7 @@ impl ApprovalPolicy {
         let a = env.spec().get("approvals");
         ApprovalPolicy {
             required: a.and_then(|a| a.get("required")).and_then(Value::as_u64).unwrap_or(0).min(u64::from(u32::MAX)) as u32,
-            groups: a
-                .and_then(|a| a.get("groups"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            groups: strings(a.and_then(|a| a.get("groups"))).map(str::to_owned).collect(),
             separation_of_duties: a.and_then(|a| a.get("separationOfDuties")).and_then(Value::as_bool).unwrap_or(true),
         }
     }
@@ -198,14 +194,7 @@ pub fn live_approvals<'a>(records: impl IntoIterator<Item = (u64, &'a Value)>) -
                 content_digest: doc.get("contentDigest").and_then(Value::as_str).unwrap_or_default().to_owned(),
                 at: doc.get("at").and_then(Value::as_str).unwrap_or_default().to_owned(),
                 via: doc.get("via").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                team_groups: doc
-                    .get("teamGroups")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
+                team_groups: strings(doc.get("teamGroups")).map(str::to_owned).collect(),
             }),
             Some("revocation") => {
                 if let Some(r) = doc.get("revokes").and_then(Value::as_u64) {

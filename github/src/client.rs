@@ -341,16 +341,10 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-/// `s` percent-encoded for a query value or a path segment (RFC 3986 unreserved characters
-/// stay).
+/// What stays as it is in a path segment or a query value: RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// `s` percent-encoded for a query value or a path segment.
 pub(crate) fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }

@@ -131,8 +131,7 @@ pub async fn run(service: &Service, wake: &Notify, trigger: Option<&FetchTrigger
         if tokio::time::Instant::now() >= next_resync {
             next_resync = tokio::time::Instant::now() + RESYNC_EVERY;
             match resync(service, &mut clients).await {
-                Ok(heads) if !heads.is_empty() => tracing::info!(heads = ?heads, "evaluated pull-request heads no delivery told of"),
-                Ok(_) => {}
+                Ok(heads) => tracing::info!(evaluated = ?heads, "resynced open pull requests"),
                 Err(e) => tracing::warn!(error = %tollgate_error::chain(&e), "cannot resync open pull requests"),
             }
         }

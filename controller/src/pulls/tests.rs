@@ -86,7 +86,7 @@ impl World {
         let _ = std::process::Command::new("git").args(["checkout", "-q", "-B", branch]).current_dir(&self.work).status();
         tollgate_test_support::edit(&self.work, file, from, to);
         git(&self.work, &["commit", "-q", "-am", &format!("{file}: {to}")], ALICE);
-        git(&self.work, &["push", "-q", "-f", "origin", &format!("HEAD:refs/pull/1/head")], ALICE);
+        git(&self.work, &["push", "-q", "-f", "origin", "HEAD:refs/pull/1/head"], ALICE);
         self.sha("HEAD")
     }
 
@@ -299,7 +299,7 @@ async fn a_resync_evaluates_the_heads_no_delivery_told_of_and_only_those() {
     let head = w.push_head("missed", "releases/churn-v3.yaml", "replicas: 1", "replicas: 2");
     w.double.open_pull_at("missed", "main", &head, &w.sha("main"), "bob-gh", "missed delivery", "");
     let mut clients = Clients::default();
-    assert_eq!(resync(&w.service, &mut clients).await.unwrap(), [head.clone()]);
+    assert_eq!(resync(&w.service, &mut clients).await.unwrap(), vec![head.clone()]);
     assert_eq!(w.runs_for(&head).len(), 3);
     assert_eq!(w.double.comments(1).len(), 1);
     // Evaluated now: the next resync leaves it alone.
