@@ -577,7 +577,7 @@ async fn a_pull_request_environment_is_promoted_through_one_pull_request() {
     let bad = run(&reconcile, "ghp_wrong");
     assert_eq!(bad.code, 1, "{}{}", bad.stdout, bad.stderr);
     assert!(bad.stdout.contains("promotion of income-v4 to dev failed (attempt 1): failed to open the pull request"), "{}", bad.stdout);
-    assert!(bad.stdout.contains("refused the token from `E2E_GITHUB_TOKEN`: Bad credentials"), "{}", bad.stdout);
+    assert!(bad.stdout.contains("refused the credentials (the token from `E2E_GITHUB_TOKEN`): Bad credentials"), "{}", bad.stdout);
     // The pass went on after income-v4: churn-v3, sorted after it, was tried (and failed alike).
     assert!(bad.stdout.contains("promotion of churn-v3 to dev failed (attempt 1): "), "{}", bad.stdout);
     assert!(!bad.stdout.contains("ghp_wrong") && !bad.stderr.contains("ghp_wrong"), "{}{}", bad.stdout, bad.stderr);

@@ -283,7 +283,7 @@ async fn a_bad_token_writes_nothing_and_says_so() {
     let report = w.pass().await.unwrap();
     let reason = failure_of(&report, "income-v4", "dev");
     assert!(reason.starts_with("failed to open the pull request promoting `income-v4` to dev: "), "{reason}");
-    assert!(reason.contains("refused the token from `CARGO_PKG_VERSION`: Bad credentials"), "{reason}");
+    assert!(reason.contains("refused the credentials (the token from `CARGO_PKG_VERSION`): Bad credentials"), "{reason}");
     assert!(!reason.contains(env!("CARGO_PKG_VERSION")), "{reason}");
     assert_eq!(w.remote_branch(BRANCH), None, "nothing was pushed");
     assert!(w.events("promotion.proposed").await.is_empty());
