@@ -783,56 +783,96 @@ async fn serve_reconciles_and_an_api_approval_starts_a_pass_at_once() {
 /// author's does not count; a push that changes the release voids the approval; a redelivery
 /// and a bad signature change nothing; a crash after the acknowledgement loses nothing; and once
 /// merged, the next pass promotes with the review's approval.
-#[tokio::test]
-async fn the_pull_request_door_checks_approves_from_reviews_and_the_merge_is_promoted() {
-    use tollgate_github_double::webhook::{Delivery, PrFacts, ReviewFacts, deliver, pull_request_event, review_event};
-    const TOKEN: &str = "ghp_e2e-door-token";
-    const SECRET: &[u8] = b"e2e-webhook-secret";
-    const DIGEST: &str = "image: ghcr.io/acme/churn-serving@sha256:5d41402abc4b2a76b9719d911017c592ae2f6bd5b5f7a3c1e8d9f0a1b2c3d4e5";
-    const TAG: &str = "image: ghcr.io/acme/churn-serving:3";
-    let double = tollgate_github_double::GitHubDouble::start("acme", "ml-config", TOKEN).expect("double");
-    let (repo, guard) = Repo::new("sqlite").await;
-    let config_file = repo.dir.join("tollgate.yaml");
-    let config = std::fs::read_to_string(&config_file)
-        .expect("config")
-        .replace("email: alice@acme.example\n", "email: alice@acme.example\n      github: alice-gh\n")
-        .replace("email: bob@acme.example\n", "email: bob@acme.example\n      github: bob-gh\n");
-    let config =
-        format!("{config}\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: E2E_GITHUB_TOKEN\n", double.url());
-    std::fs::write(&config_file, config).expect("write config");
-    git(&repo.dir, &["commit", "-q", "-am", "the config repo is on GitHub"], ALICE);
-    let main = git(&repo.dir, &["rev-parse", "HEAD"], ALICE).trim().to_owned();
+/// The pull-request door's world: the config repo on a GitHub double (token auth, webhook
+/// secret, `alice-gh` and `bob-gh` mapped to Alice and Bob), and a clone that pushes pull
+/// requests' heads where GitHub keeps them (`refs/pull/N/head`).
+struct Door {
+    repo: Repo,
+    double: tollgate_github_double::GitHubDouble,
+    work: PathBuf,
+    main: String,
+}
 
-    // Changes are made in a clone and pushed where GitHub keeps a pull request's head.
-    let work = repo.dir.parent().expect("tmp").join("work");
-    git(repo.dir.parent().expect("tmp"), &["clone", "-q", repo.dir.to_str().expect("utf-8"), work.to_str().expect("utf-8")], ALICE);
-    let push = |from: &str, to: &str| -> String {
-        let file = work.join("releases/churn-v3.yaml");
+impl Door {
+    const TOKEN: &str = "ghp_e2e-door-token";
+    const SECRET: &str = "e2e-webhook-secret";
+
+    async fn new(backend: &str) -> (Door, Option<String>) {
+        let double = tollgate_github_double::GitHubDouble::start("acme", "ml-config", Door::TOKEN).expect("double");
+        let (repo, guard) = Repo::new(backend).await;
+        let config_file = repo.dir.join("tollgate.yaml");
+        let config = std::fs::read_to_string(&config_file)
+            .expect("config")
+            .replace("email: alice@acme.example\n", "email: alice@acme.example\n      github: alice-gh\n")
+            .replace("email: bob@acme.example\n", "email: bob@acme.example\n      github: bob-gh\n");
+        let config =
+            format!("{config}\n  github:\n    repository: acme/ml-config\n    apiUrl: {}\n    tokenEnv: E2E_GITHUB_TOKEN\n", double.url());
+        std::fs::write(&config_file, config).expect("write config");
+        git(&repo.dir, &["commit", "-q", "-am", "the config repo is on GitHub"], ALICE);
+        let main = git(&repo.dir, &["rev-parse", "HEAD"], ALICE).trim().to_owned();
+        let work = repo.dir.parent().expect("tmp").join("work");
+        git(repo.dir.parent().expect("tmp"), &["clone", "-q", repo.dir.to_str().expect("utf-8"), work.to_str().expect("utf-8")], ALICE);
+        (Door { repo, double, work, main }, guard)
+    }
+
+    /// Replaces `from` with `to` in churn-v3's release in the clone, commits, and pushes it as
+    /// pull request `number`'s head: its commit.
+    fn push(&self, number: u64, from: &str, to: &str) -> String {
+        let file = self.work.join("releases/churn-v3.yaml");
         let text = std::fs::read_to_string(&file).expect("release");
         assert!(text.contains(from), "{from}");
         std::fs::write(&file, text.replacen(from, to, 1)).expect("write");
-        git(&work, &["commit", "-q", "-am", to], ALICE);
-        git(&work, &["push", "-q", "-f", "origin", "HEAD:refs/pull/1/head"], ALICE);
-        git(&work, &["rev-parse", "HEAD"], ALICE).trim().to_owned()
-    };
-    let facts = |head: &str| PrFacts {
-        owner: "acme".into(),
-        repo: "ml-config".into(),
-        number: 1,
-        head_ref: "replicas".into(),
-        head_sha: head.into(),
-        base_ref: "main".into(),
-        base_sha: main.clone(),
-        author: "dave".into(),
-        merged: false,
-        installation_id: 1,
-    };
-    let envs = [("E2E_GITHUB_TOKEN", TOKEN), ("TOLLGATE_GITHUB_WEBHOOK_SECRET", std::str::from_utf8(SECRET).expect("utf-8"))];
-    let (server, url, lines) = repo.serve_with(&["--listen", "127.0.0.1:0"], &envs);
+        git(&self.work, &["commit", "-q", "-am", to], ALICE);
+        git(&self.work, &["push", "-q", "-f", "origin", &format!("HEAD:refs/pull/{number}/head")], ALICE);
+        git(&self.work, &["rev-parse", "HEAD"], ALICE).trim().to_owned()
+    }
+
+    /// Pull request `number` by Dave, at `head`, onto main.
+    fn facts(&self, number: u64, head: &str) -> tollgate_github_double::webhook::PrFacts {
+        tollgate_github_double::webhook::PrFacts {
+            owner: "acme".into(),
+            repo: "ml-config".into(),
+            number,
+            head_ref: format!("change-{number}"),
+            head_sha: head.into(),
+            base_ref: "main".into(),
+            base_sha: self.main.clone(),
+            author: "dave".into(),
+            merged: false,
+            installation_id: 1,
+        }
+    }
+
+    /// `tollgate serve` with the door open: the child, its URL and its log lines.
+    fn serve(&self) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+        let envs = [("E2E_GITHUB_TOKEN", Door::TOKEN), ("TOLLGATE_GITHUB_WEBHOOK_SECRET", Door::SECRET)];
+        self.repo.serve_with(&["--listen", "127.0.0.1:0"], &envs)
+    }
+
+    fn send(&self, url: &str, d: &tollgate_github_double::webhook::Delivery) -> u16 {
+        tollgate_github_double::webhook::deliver(&format!("{url}/webhooks/github"), Door::SECRET.as_bytes(), d).expect("deliver").0
+    }
+
+    /// How many check runs the commit `sha` has.
+    fn runs_of(&self, sha: &str) -> usize {
+        self.double.check_runs().iter().filter(|r| r.head_sha == sha).count()
+    }
+}
+
+#[tokio::test]
+async fn the_pull_request_door_checks_approves_from_reviews_and_the_merge_is_promoted() {
+    use tollgate_github_double::webhook::{Delivery, ReviewFacts, pull_request_event, review_event};
+    const DIGEST: &str = "image: ghcr.io/acme/churn-serving@sha256:5d41402abc4b2a76b9719d911017c592ae2f6bd5b5f7a3c1e8d9f0a1b2c3d4e5";
+    const TAG: &str = "image: ghcr.io/acme/churn-serving:3";
+    let (door, guard) = Door::new("sqlite").await;
+    let (repo, double, work, main) = (&door.repo, &door.double, &door.work, &door.main);
+    let push = |from: &str, to: &str| door.push(1, from, to);
+    let facts = |head: &str| door.facts(1, head);
+    let (server, url, lines) = door.serve();
+    let send = |d: &Delivery| door.send(&url, d);
     let hook = format!("{url}/webhooks/github");
-    let send = |d: &Delivery| deliver(&hook, SECRET, d).expect("deliver").0;
     let latest = |sha: &str, name: &str| double.check_runs().into_iter().rfind(|r| r.head_sha == sha && r.name == name);
-    let runs_of = |sha: &str| double.check_runs().iter().filter(|r| r.head_sha == sha).count();
+    let runs_of = |sha: &str| door.runs_of(sha);
     // The worker's first resync, at start, finds no open pull request yet.
     wait_for("the first resync", Duration::from_secs(120), || {
         lines.lock().expect("lock").iter().any(|l| l.contains("resynced open pull requests"))
@@ -840,7 +880,7 @@ async fn the_pull_request_door_checks_approves_from_reviews_and_the_merge_is_pro
 
     // A change that serves churn-v3 by tag breaks a rule: a failing check, annotated.
     let broken = push(DIGEST, TAG);
-    double.open_pull_at("replicas", "main", &broken, &main, "dave", "churn as root", "");
+    double.open_pull_at("replicas", "main", &broken, main, "dave", "churn as root", "");
     let opened = Delivery::new("pull_request", &pull_request_event("opened", &facts(&broken)));
     assert_eq!(send(&opened), 202);
     wait_for("the checks of the broken head", Duration::from_secs(120), || runs_of(&broken) == 3);
@@ -924,9 +964,38 @@ async fn the_pull_request_door_checks_approves_from_reviews_and_the_merge_is_pro
     let mut server = server;
     server.kill().expect("kill");
     server.wait().expect("wait");
-    let (server, _, _) = repo.serve_with(&["--listen", "127.0.0.1:0"], &envs);
+    let (server, url, _) = door.serve();
     wait_for("the review, after the restart", Duration::from_secs(120), || runs_of(&more) == 6);
     assert_eq!(staging(&more), "1 of 1 by bob");
+
+    // A delivery for another repository fails for good at once; the operator sees why, and a
+    // requeue runs it again (and it fails again, for the same reason).
+    let stray = Delivery::new(
+        "pull_request",
+        &tollgate_github_double::webhook::in_repo(pull_request_event("opened", &facts(&more)), "acme", "other", 1),
+    );
+    assert_eq!(door.send(&url, &stray), 202);
+    let failed = || {
+        let r = repo.run(&["github", "deliveries", "--format", "json"], &[]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_str::<Value>(&r.stdout).expect("json")
+    };
+    wait_for("the stray delivery to fail", Duration::from_secs(60), || failed()["failed"] == 1);
+    let listed = failed();
+    assert_eq!(listed["queued"], 0, "{listed:#}");
+    let f = &listed["failedDeliveries"][0];
+    assert_eq!((f["id"].as_str(), f["event"].as_str(), f["attempts"].as_u64()), (Some(stray.id.as_str()), Some("pull_request"), Some(1)));
+    assert_eq!(f["error"], "the delivery is for `acme/other`, not the config repo's `acme/ml-config`");
+    let text = repo.run(&["github", "deliveries"], &[]);
+    assert!(text.stdout.starts_with("queued 0  done "), "{}", text.stdout);
+    assert!(text.stdout.contains(&format!("{}  pull_request  1 attempts", stray.id)), "{}", text.stdout);
+    let requeued = repo.run(&["github", "requeue", &stray.id], &[]);
+    assert_eq!((requeued.code, requeued.stdout.trim()), (0, format!("requeued {}", stray.id).as_str()), "{}", requeued.stderr);
+    wait_for("the requeued delivery to fail again", Duration::from_secs(60), || failed()["failedDeliveries"][0]["attempts"] == 2);
+    let unknown = repo.run(&["github", "requeue", "no-such-delivery"], &[]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("error: no failed delivery `no-such-delivery`"), "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("hint: `tollgate github deliveries` lists"), "{}", unknown.stderr);
 
     // Merged: the next passes promote churn-v3 through dev to staging with Bob's approval.
     git(&repo.dir, &["merge", "-q", "--ff-only", &more], ALICE);
@@ -936,6 +1005,54 @@ async fn the_pull_request_door_checks_approves_from_reviews_and_the_merge_is_pro
     assert_eq!(state(&repo.status(TUESDAY), "churn-v3", "staging").0, "Promoted");
     assert_eq!(terminate(server), Some(0));
     assert_eq!(double.violations(), Vec::<String>::new(), "the client held to GitHub's contract");
-    verify(&repo);
+    verify(repo);
+    drop_db(guard).await;
+}
+
+/// Two replicas on one PostgreSQL store share the inbox: deliveries sent to either are each
+/// handled once (a claim is `FOR UPDATE SKIP LOCKED` under a lease), a redelivery to the other
+/// replica is recognised, and when one stops the other goes on.
+#[tokio::test]
+async fn two_replicas_on_postgres_share_the_inbox_and_handle_each_delivery_once() {
+    use tollgate_github_double::webhook::{Delivery, pull_request_event};
+    let (door, guard) = Door::new("postgres").await;
+    // Migrations first, so both replicas start on a ready database.
+    assert_eq!(door.repo.run(&["audit", "verify"], &[]).code, 0);
+    let (a, url_a, lines_a) = door.serve();
+    let (b, url_b, lines_b) = door.serve();
+    for lines in [&lines_a, &lines_b] {
+        wait_for("the first resync", Duration::from_secs(120), || {
+            lines.lock().expect("lock").iter().any(|l| l.contains("resynced open pull requests"))
+        });
+    }
+    // Four pull requests, each changing churn-v3's replicas; their deliveries alternate between
+    // the replicas, and each is sent twice (GitHub's redelivery, to the other replica).
+    let heads: Vec<String> = (1..=4).map(|n| door.push(n, &format!("replicas: {}", n), &format!("replicas: {}", n + 1))).collect();
+    for (n, head) in (1..=4).zip(&heads) {
+        door.double.open_pull_at(&format!("change-{n}"), "main", head, &door.main, "dave", "replicas", "");
+        let d = Delivery::new("pull_request", &pull_request_event("opened", &door.facts(n, head)));
+        let (first, second) = if n % 2 == 0 { (&url_a, &url_b) } else { (&url_b, &url_a) };
+        assert_eq!(door.send(first, &d), 202);
+        assert_eq!(door.send(second, &d), 200, "a redelivery to the other replica is a no-op");
+    }
+    wait_for("every head's checks", Duration::from_secs(240), || heads.iter().all(|h| door.runs_of(h) >= 3));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(heads.iter().map(|h| door.runs_of(h)).collect::<Vec<_>>(), [3, 3, 3, 3], "each delivery handled once");
+    let handled =
+        |lines: &Arc<Mutex<Vec<String>>>| lines.lock().expect("lock").iter().filter(|l| l.contains("handled a GitHub delivery")).count();
+    assert_eq!(handled(&lines_a) + handled(&lines_b), 4);
+
+    // Replica A stops (SIGTERM, with nothing in hand); B goes on alone.
+    assert_eq!(terminate(a), Some(0));
+    let head = door.push(5, "replicas: 5", "replicas: 6");
+    door.double.open_pull_at("change-5", "main", &head, &door.main, "dave", "replicas", "");
+    assert_eq!(door.send(&url_b, &Delivery::new("pull_request", &pull_request_event("opened", &door.facts(5, &head)))), 202);
+    wait_for("the fifth head's checks, by B", Duration::from_secs(120), || door.runs_of(&head) == 3);
+    assert_eq!(terminate(b), Some(0));
+    let listed = door.repo.run(&["github", "deliveries", "--format", "json"], &[]);
+    let listed: Value = serde_json::from_str(&listed.stdout).expect("json");
+    assert_eq!((listed["queued"].as_u64(), listed["done"].as_u64(), listed["failed"].as_u64()), (Some(0), Some(5), Some(0)));
+    assert_eq!(door.double.violations(), Vec::<String>::new(), "the client held to GitHub's contract");
+    verify(&door.repo);
     drop_db(guard).await;
 }

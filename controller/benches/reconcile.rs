@@ -15,6 +15,11 @@
 //! And what the API (`tollgate serve`) pays per call once its service has prepared the commit
 //! (the first call of each process is not timed): every decision (`GET /api/v1/status`), one
 //! decision explained, and an approval recorded.
+//!
+//! And what the pull-request door pays per push (`pulls::evaluate`, service warm, a local repo
+//! so no fetch): a branch that changes one release, evaluated against main (the scoped check,
+//! the head and the merge base prepared, the changed release decided), beside the scoped check
+//! alone (`tollgate check --rev HEAD --base MERGE-BASE`, what a CI job would run).
 
 #![allow(clippy::print_stdout)] // a benchmark reports on standard output
 
@@ -62,6 +67,20 @@ fn main() {
     let (explain, rss_explain) = measure("service-explain", &root, &dir.path().join("explain.db"), Some(&full_db));
     let (approve, rss_approve) = measure("service-approve", &root, &dir.path().join("approve.db"), Some(&full_db));
 
+    // A pull request's head: one release changed on a branch, main left as it is.
+    let main_tip = rev_parse(&root, "HEAD");
+    git(&root, &["checkout", "-q", "-b", "pr"]);
+    let file = root.join("releases/r00001.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let edited =
+        if text.contains("replicas: 2") { text.replace("replicas: 2", "replicas: 4") } else { text.replace("replicas: 3", "replicas: 4") };
+    std::fs::write(&file, edited).expect("write");
+    git(&root, &["-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qam", "a pull request"]);
+    git(&root, &["checkout", "-q", "main"]);
+    assert_eq!(rev_parse(&root, "HEAD"), main_tip);
+    let (pr_check, rss_pr_check) = measure("pr-check", &root, &dir.path().join("pr-check.db"), Some(&full_db));
+    let (pr_evaluate, rss_pr_evaluate) = measure("pr-evaluate", &root, &dir.path().join("pr-evaluate.db"), Some(&full_db));
+
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!();
     println!("| pass | time (ms) | of a full pass | peak RSS (MiB) |");
@@ -75,6 +94,21 @@ fn main() {
     println!("| status (every decision) | {:.1} | {rss_status:.1} |", ms(status));
     println!("| explain (one decision) | {:.2} | {rss_explain:.1} |", ms(explain));
     println!("| approve (recorded) | {:.2} | {rss_approve:.1} |", ms(approve));
+    println!();
+    println!("| a pull request's push (one release changed) | time (ms) | of the scoped check | peak RSS (MiB) |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!("| `tollgate check --base` (scoped check only) | {:.0} | 100% | {rss_pr_check:.1} |", ms(pr_check));
+    println!(
+        "| the door's evaluation (check, head and merge base prepared, decided) | {:.0} | {:.0}% | {rss_pr_evaluate:.1} |",
+        ms(pr_evaluate),
+        100.0 * ms(pr_evaluate) / ms(pr_check)
+    );
+}
+
+fn rev_parse(root: &Path, rev: &str) -> String {
+    let out = Command::new("git").args(["rev-parse", rev]).current_dir(root).output().expect("git");
+    assert!(out.status.success(), "git rev-parse {rev}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn git(root: &Path, args: &[&str]) {
@@ -147,6 +181,26 @@ async fn run(mode: &str, root: &Path, db: &str) -> Duration {
                 }
             }
             start.elapsed()
+        }
+        "pr-check" => {
+            let head = rev_parse(root, "pr");
+            let base = rev_parse(root, "main");
+            let start = Instant::now();
+            let report = tollgate_check::check_repo(root, Some(&head), Some(&base), 0).expect("check");
+            let elapsed = start.elapsed();
+            assert_eq!(report.changed_files.as_deref(), Some(&["releases/r00001.yaml".to_owned()][..]));
+            elapsed
+        }
+        "pr-evaluate" => {
+            let service = Service::new(log.clone(), opts.clone(), None, Duration::ZERO);
+            // As `tollgate serve` does at start.
+            service.prepare().await.expect("prepare");
+            let head = rev_parse(root, "pr");
+            let start = Instant::now();
+            let e = tollgate_controller::pulls::evaluate(&service, "refs/heads/pr", &head, "main").await.expect("evaluate");
+            let elapsed = start.elapsed();
+            assert_eq!(e.releases.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["r00001"]);
+            elapsed
         }
         other => panic!("unknown mode {other}"),
     };

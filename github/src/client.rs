@@ -344,7 +344,8 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
 /// What stays as it is in a path segment or a query value: RFC 3986's unreserved characters.
 const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// `s` percent-encoded for a query value or a path segment.
-pub(crate) fn encode(s: &str) -> String {
+/// `s` percent-encoded for a query value or a path segment: everything but RFC 3986's
+/// unreserved characters. (The one percent-encoder of tollgate's URLs, GitHub's and its own.)
+pub fn encode_component(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }

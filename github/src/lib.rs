@@ -24,7 +24,7 @@ pub mod webhook;
 mod tests;
 
 pub use checks::{Annotation, CheckRun, Conclusion, Level, Published};
-pub use client::{Client, RateStats, rate_stats};
+pub use client::{Client, RateStats, encode_component, rate_stats};
 pub use comments::Upserted;
 pub use config::{AppConfig, DEFAULT_API_URL, DEFAULT_PRIVATE_KEY_ENV, DEFAULT_TOKEN_ENV, GitHubConfig, Target, repo_from_url, split_repo};
 pub use error::GitHubError;

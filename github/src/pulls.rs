@@ -12,7 +12,7 @@ use http::Method;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::client::encode;
+use crate::client::encode_component;
 use crate::{Client, GitHubError};
 
 /// A pull request as tollgate sees it.
@@ -115,8 +115,8 @@ impl Client {
         let uri = format!(
             "{}/pulls?state=open&head={}&base={}&per_page=100",
             self.repo_path(),
-            encode(&format!("{}:{head}", self.target().owner)),
-            encode(base)
+            encode_component(&format!("{}:{head}", self.target().owner)),
+            encode_component(base)
         );
         let items = self.send(what, Method::GET, &uri, None).await?.body;
         let items = items.as_array().ok_or(GitHubError::BadAnswer { what, reason: "a listing that is not an array".into() })?;

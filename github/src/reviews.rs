@@ -4,7 +4,7 @@ use http::Method;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::client::encode;
+use crate::client::encode_component;
 use crate::{Client, GitHubError};
 
 /// A pull-request review as GitHub lists it.
@@ -51,7 +51,7 @@ impl Client {
     /// As [`Client::send`]; a 404 (not a member, or a team the credentials cannot see) is
     /// `Ok(false)`.
     pub async fn is_team_member(&self, org: &str, team: &str, login: &str) -> Result<bool, GitHubError> {
-        let uri = format!("/orgs/{}/teams/{}/memberships/{}", encode(org), encode(team), encode(login));
+        let uri = format!("/orgs/{}/teams/{}/memberships/{}", encode_component(org), encode_component(team), encode_component(login));
         match self.send("read a team membership", Method::GET, &uri, None).await {
             Ok(reply) => Ok(reply.body.get("state").and_then(Value::as_str) == Some("active")),
             Err(e) if e.status() == Some(404) => Ok(false),

@@ -23,6 +23,13 @@ pub struct DbArgs {
     db: String,
 }
 
+impl DbArgs {
+    /// The database URL.
+    pub fn url(&self) -> &str {
+        &self.db
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct KeyArgs {
     /// File holding the checkpoint signing key (`PRIVATE+KEY+…`); `TOLLGATE_AUDIT_KEY` may hold

@@ -9,6 +9,7 @@ mod audit;
 mod check;
 mod control;
 mod gate;
+mod github;
 mod init;
 mod policy;
 mod serve;
@@ -61,6 +62,9 @@ pub enum Command {
     Token(approve::TokenCommand),
     /// Deploy windows and freezes: which environments are open, why, and when that changes.
     Windows(windows::Args),
+    /// The GitHub door's inbox: deliveries queued, done and failed; requeue failed ones.
+    #[command(subcommand)]
+    Github(github::Command),
     /// Serve the JSON API (decisions, approvals), health, readiness and metrics over HTTP(S).
     Serve(serve::ServeArgs),
 }
@@ -176,6 +180,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => approve::token(cmd),
         Command::Windows(args) => windows::run(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Github(cmd) => github::run(cmd),
     }
 }
 

@@ -98,18 +98,26 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: trigger, github });
         // GitHub's deliveries: the inbox is worked through on a task of its own, woken by each
         // new delivery; what a crash left queued is taken up at start.
-        if let Some(hook) = &state.github {
+        let door = state.github.as_ref().map(|hook| {
             let (state, wake, mut stop) = (Arc::clone(&state), Arc::clone(&hook.wake), stop.clone());
             tokio::spawn(async move {
                 let halt = tokio::sync::Notify::new();
                 let work = tollgate_controller::pulls::run(&state.service, &wake, state.reconcile.as_ref(), &halt);
                 tokio::pin!(work);
-                tokio::select! {
-                    () = &mut work => {}
-                    _ = stop.wait_for(|s| *s) => halt.notify_one(),
+                let stopping = tokio::select! {
+                    () = &mut work => false,
+                    stopped = stop.wait_for(|s| *s) => stopped.is_ok(),
+                };
+                // Stop between deliveries: the one in hand is finished (for up to 30 s; what is
+                // cut short is claimed again when its lease ends, and handling is idempotent).
+                if stopping {
+                    halt.notify_one();
+                    if tokio::time::timeout(Duration::from_secs(30), work).await.is_err() {
+                        tracing::warn!("stopped while a GitHub delivery was in hand; it is taken up again after its lease");
+                    }
                 }
-            });
-        }
+            })
+        });
         // `/readyz` answers from the last prepare and never prepares itself: prepare at start,
         // then every fetch interval, so that it follows the branch even when no one reads.
         tokio::spawn({
@@ -171,6 +179,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             r.context("the reconcile loop failed")?;
         }
         server.await.context("the server panicked")?.context("the server failed")?;
+        if let Some(door) = door {
+            door.await.context("the GitHub worker panicked")?;
+        }
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })

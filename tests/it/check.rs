@@ -135,6 +135,35 @@ fn schema_errors_carry_pointer_position_and_hint() {
     assert!(repo.read("datasets/adult-eval.yaml").lines().nth(line - 1).unwrap().contains("format: xlsx"));
 }
 
+/// The GitHub door's settings in tollgate.yaml: a login, a team and the App, each malformed,
+/// each reported at its place with what was expected.
+#[test]
+fn malformed_github_settings_are_reported_where_they_are() {
+    let repo = Scratch::examples();
+    repo.edit("tollgate.yaml", "      email: bob@acme.example\n", "      email: bob@acme.example\n      github: bob smith\n");
+    repo.edit("tollgate.yaml", "      members: [carol]\n", "      members: [carol]\n      githubTeams: [acme]\n");
+    repo.edit("tollgate.yaml", "  plans: ", "  github:\n    app: {id: seven, installationId: 1}\n  plans: ");
+    let (code, report) = check_json(repo.path(), &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let f = findings(&report, "schema");
+    let at: Vec<(&str, &str)> = f.iter().map(|f| (f["file"].as_str().unwrap(), f["pointer"].as_str().unwrap())).collect();
+    assert_eq!(
+        at,
+        [
+            ("tollgate.yaml", "/spec/groups/1/githubTeams/0"),
+            ("tollgate.yaml", "/spec/users/1/github"),
+            ("tollgate.yaml", "/spec/github/app/id")
+        ],
+        "{report:#}"
+    );
+    let text = repo.read("tollgate.yaml");
+    for (finding, wanted) in f.iter().zip(["githubTeams: [acme]", "github: bob smith", "app: {id: seven"]) {
+        let line = finding["line"].as_u64().unwrap() as usize;
+        assert!(text.lines().nth(line - 1).unwrap().contains(wanted), "{finding:#}");
+        assert!(!finding["message"].as_str().unwrap().is_empty() && finding["hint"].is_string(), "{finding:#}");
+    }
+}
+
 #[test]
 fn broken_references_are_reported_at_the_reference() {
     let repo = Scratch::examples();

@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
+use tollgate_github::encode_component;
 
 /// Why a call could not be made or its answer not read.
 #[derive(Debug, thiserror::Error)]
@@ -204,19 +205,11 @@ fn is_loopback(host: &str) -> bool {
 
 /// `releases/{release}/environments/{env}/approvals[?user=…]`, percent-encoded.
 pub fn approvals_path(release: &str, env: &str, user: Option<&str>) -> String {
-    let mut p = format!("releases/{}/environments/{}/approvals", encode(release), encode(env));
+    let mut p = format!("releases/{}/environments/{}/approvals", encode_component(release), encode_component(env));
     if let Some(u) = user {
-        p.push_str(&format!("?user={}", encode(u)));
+        p.push_str(&format!("?user={}", encode_component(u)));
     }
     p
-}
-
-/// What stays as it is in a path segment or a query value: RFC 3986's unreserved characters.
-const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-pub fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 #[cfg(test)]
@@ -225,8 +218,8 @@ mod tests {
 
     #[test]
     fn paths_are_percent_encoded() {
-        assert_eq!(encode("income-v2.1_a~b"), "income-v2.1_a~b");
-        assert_eq!(encode("a/b c?d#é"), "a%2Fb%20c%3Fd%23%C3%A9");
+        assert_eq!(encode_component("income-v2.1_a~b"), "income-v2.1_a~b");
+        assert_eq!(encode_component("a/b c?d#é"), "a%2Fb%20c%3Fd%23%C3%A9");
         assert_eq!(approvals_path("r/1", "prod", Some("bob smith")), "releases/r%2F1/environments/prod/approvals?user=bob%20smith");
     }
 

@@ -18,14 +18,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::Notify;
+use tollgate_controller::pulls::SOURCE;
 use tollgate_github::webhook::{self, Secrets};
 use tollgate_store::{Enqueued, NewDelivery};
 
 use crate::AppState;
 use crate::error::ApiError;
-
-/// The inbox source of GitHub's deliveries.
-pub const SOURCE: &str = "github";
 
 /// What the GitHub route needs: the secrets in force and the worker to wake.
 #[derive(Debug)]

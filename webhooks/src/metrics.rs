@@ -47,6 +47,11 @@ struct DeliveryLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -60,6 +65,7 @@ pub struct Metrics {
     approvals: Family<OutcomeLabels, Counter>,
     auth_failures: Family<ReasonLabels, Counter>,
     deliveries: Family<DeliveryLabels, Counter>,
+    inbox: Family<StateLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -90,11 +96,17 @@ impl Metrics {
             "GitHub webhook deliveries by event and outcome: queued, duplicate, ignored, bad_signature, too_large, unsupported_media_type, bad_request, not_configured, error",
             deliveries.clone(),
         );
+        let inbox = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "github_inbox_deliveries",
+            "GitHub deliveries in the store's inbox by state: queued (waiting or in hand) and failed (for good; `tollgate github deliveries`)",
+            inbox.clone(),
+        );
         registry.register_collector(Box::new(GitHubRate));
         let build = Family::<BuildLabels, Gauge>::default();
         build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         registry.register("build_info", "The running version", build);
-        Metrics { registry, requests, latency, approvals, auth_failures, deliveries }
+        Metrics { registry, requests, latency, approvals, auth_failures, deliveries, inbox }
     }
 
     /// Counts an approval call's outcome.
@@ -102,13 +114,20 @@ impl Metrics {
         self.approvals.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
-    /// Counts a refused token (`missing` or `invalid`).
     /// Counts a GitHub delivery by event (`other` for one tollgate does not subscribe to) and
     /// outcome.
     pub fn github_delivery(&self, event: &'static str, outcome: &'static str) {
         self.deliveries.get_or_create(&DeliveryLabels { event, outcome }).inc();
     }
 
+    /// Sets the inbox gauges from the store's backlog.
+    pub fn github_inbox(&self, backlog: tollgate_store::InboxCounts) {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.inbox.get_or_create(&StateLabels { state: "queued" }).set(gauge(backlog.queued));
+        self.inbox.get_or_create(&StateLabels { state: "failed" }).set(gauge(backlog.failed));
+    }
+
+    /// Counts a refused token (`missing` or `invalid`).
     pub fn auth_failure(&self, reason: &'static str) {
         self.auth_failures.get_or_create(&ReasonLabels { reason }).inc();
     }
@@ -185,6 +204,13 @@ pub(crate) async fn track(State(state): State<Arc<AppState>>, request: Request, 
 
 /// `GET /metrics`.
 pub(crate) async fn serve(State(state): State<Arc<AppState>>) -> Response {
+    if state.github.is_some() {
+        // The inbox is shared by the replicas: each reports the store's backlog as it is now.
+        match state.service.store().inbox_backlog().await {
+            Ok(backlog) => state.metrics.github_inbox(backlog),
+            Err(e) => tracing::warn!(error = %tollgate_error::chain(&e), "cannot count the webhook inbox for /metrics"),
+        }
+    }
     match state.metrics.encode() {
         Ok(body) => {
             let mut r = body.into_response();

@@ -761,9 +761,23 @@ mod github {
         assert_eq!(raw(&addr, &head(2, "application/x-www-form-urlencoded"), b"{}").await, 415);
         let too_big = tollgate_github::webhook::MAX_BODY + 1;
         assert_eq!(raw(&addr, &head(too_big, "application/json"), &vec![b' '; too_big]).await, 413);
-        assert_eq!(counts().await.queued, 2);
+        // Signed, but without the headers that say what it is: refused, nothing stored.
+        let signature = tollgate_github_double::webhook::sign(b"new-secret", b"{}");
+        let signed = |headers: &str| {
+            format!(
+                "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Hub-Signature-256: {signature}\r\n{headers}Content-Length: 2\r\nConnection: close\r\n\r\n"
+            )
+        };
+        assert_eq!(raw(&addr, &signed("X-GitHub-Delivery: d-2\r\n"), b"{}").await, 400, "no X-GitHub-Event");
+        assert_eq!(raw(&addr, &signed("X-GitHub-Event: ping\r\n"), b"{}").await, 400, "no X-GitHub-Delivery");
+        assert_eq!(raw(&addr, &signed("X-GitHub-Event: ping\r\nX-GitHub-Delivery: ../etc\r\n"), b"{}").await, 400, "not an id");
+        assert_eq!(raw(&addr, &signed("X-GitHub-Event: ping\r\nX-GitHub-Delivery: d-2\r\n"), b"{}").await, 202, "the same, whole");
+        assert_eq!(counts().await.queued, 3);
         let metrics = reqwest_free_get(&format!("{}/metrics", server.base)).await;
-        assert!(metrics.contains(r#"tollgate_github_deliveries_total{event="ping",outcome="queued"} 2"#), "{metrics}");
+        assert!(metrics.contains(r#"tollgate_github_inbox_deliveries{state="queued"} 3"#), "{metrics}");
+        assert!(metrics.contains(r#"tollgate_github_inbox_deliveries{state="failed"} 0"#), "{metrics}");
+        assert!(metrics.contains(r#"tollgate_github_deliveries_total{event="ping",outcome="bad_request"} 2"#), "{metrics}");
+        assert!(metrics.contains(r#"tollgate_github_deliveries_total{event="ping",outcome="queued"} 3"#), "{metrics}");
         assert!(metrics.contains(r#"tollgate_github_deliveries_total{event="ping",outcome="bad_signature"} 2"#), "{metrics}");
     }
 

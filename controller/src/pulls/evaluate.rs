@@ -64,6 +64,9 @@ pub struct ReleaseOutcome {
     pub gates: Option<GateOutcome>,
     /// What would be decided for each environment on its path if the head were merged.
     pub decisions: Vec<Decision>,
+    /// Where its parts are written in its file.
+    #[serde(skip)]
+    pub lines: crate::reconcile::ReleaseLines,
 }
 
 /// Everything a head is told.
@@ -160,6 +163,7 @@ pub async fn evaluate(service: &Service, remote_ref: &str, head: &str, base_ref:
             content_digest: p.content_digest.clone(),
             gates: p.gates.clone(),
             decisions: decisions.iter().filter(|d| d.release == p.name).cloned().collect(),
+            lines: p.lines,
         })
         .collect();
     Ok(Evaluation { head_sha: head.to_owned(), base_sha: change.merge_base, base_ref: base_ref.to_owned(), check, releases })

@@ -45,6 +45,8 @@ pub const MAX_ATTEMPTS: u32 = 8;
 const LEASE: Duration = Duration::from_secs(300);
 /// How often the inbox is looked at without being woken (deliveries another replica took in).
 const POLL: Duration = Duration::from_secs(5);
+/// How long a done delivery keeps its body (for an operator to look at) before it is emptied.
+pub const KEEP_BODIES: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How often open pull requests are listed to heal missed deliveries ([`resync`]).
 pub const RESYNC_EVERY: Duration = Duration::from_secs(600);
 
@@ -133,6 +135,13 @@ pub async fn run(service: &Service, wake: &Notify, trigger: Option<&FetchTrigger
             match resync(service, &mut clients).await {
                 Ok(heads) => tracing::info!(evaluated = ?heads, "resynced open pull requests"),
                 Err(e) => tracing::warn!(error = %tollgate_error::chain(&e), "cannot resync open pull requests"),
+            }
+            // Done deliveries keep their row (a late redelivery stays a duplicate), not their body.
+            let before = jiff::Timestamp::now().as_millisecond() - KEEP_BODIES.as_millis() as i64;
+            match service.store().prune_deliveries(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deliveries = n, "emptied the bodies of deliveries done over a week ago"),
+                Err(e) => tracing::warn!(error = %tollgate_error::chain(&e), "cannot prune the webhook inbox"),
             }
         }
         let now = jiff::Timestamp::now().as_millisecond();

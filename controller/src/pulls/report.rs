@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use tollgate_decision::State;
+use tollgate_decision::{ReasonKind, State};
 use tollgate_github::{Annotation, CheckRun, Conclusion, Level};
 use tollgate_spec::diag::{Finding, Severity};
 
@@ -146,14 +146,31 @@ fn release_run(e: &Evaluation) -> CheckRun {
             let _ = writeln!(summary, "| `{}` | {} | {} | {} | {} |", r.name, d.environment, d.state.as_str(), approvals(d), why);
             if d.state == State::Blocked {
                 blocked += 1;
-                annotations.push(Annotation {
-                    path: r.file.clone(),
-                    start_line: 1,
-                    end_line: 1,
-                    level: Level::Failure,
-                    title: Some(format!("tollgate: {} is blocked in {}", r.name, d.environment)),
-                    message: d.reasons.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("\n"),
-                });
+                // One annotation per line the reasons point at: gates at `spec.gates`, what
+                // the promotion waits for at `spec.environment`, the rest at the name.
+                let mut at: Vec<(u32, Vec<&str>)> = Vec::new();
+                for reason in &d.reasons {
+                    let line = match reason.kind {
+                        ReasonKind::Gate => r.lines.gates,
+                        ReasonKind::Approval | ReasonKind::Window | ReasonKind::Order | ReasonKind::Promotion => r.lines.environment,
+                        ReasonKind::Input | ReasonKind::Schema | ReasonKind::Reference | ReasonKind::Policy => r.lines.name,
+                    }
+                    .max(1);
+                    match at.iter_mut().find(|(l, _)| *l == line) {
+                        Some((_, messages)) => messages.push(&reason.message),
+                        None => at.push((line, vec![&reason.message])),
+                    }
+                }
+                for (line, messages) in at {
+                    annotations.push(Annotation {
+                        path: r.file.clone(),
+                        start_line: line,
+                        end_line: line,
+                        level: Level::Failure,
+                        title: Some(format!("tollgate: {} is blocked in {}", r.name, d.environment)),
+                        message: messages.join("\n"),
+                    });
+                }
             }
         }
     }

@@ -145,6 +145,12 @@ async fn a_pull_request_is_told_its_check_gates_and_release_and_a_fix_turns_it_g
         .collect();
     assert!(at.contains(&("releases/churn-v3.yaml".into(), u64::from(line), "failure".into())), "{at:?} (line {line})");
     assert_eq!(runs[2].conclusion.as_deref(), Some("failure"), "the release would be blocked: {:?}", runs[2].summary);
+    // The block is told at the release's name (a policy finding), not at line 1.
+    let name_line = line_of(&w.work.join("releases/churn-v3.yaml"), "name: churn-v3");
+    let release_at: Vec<(&str, u64)> =
+        runs[2].annotations.iter().map(|a| (a["path"].as_str().unwrap(), a["start_line"].as_u64().unwrap())).collect();
+    assert!(release_at.contains(&("releases/churn-v3.yaml", u64::from(name_line))), "{release_at:?} (name at {name_line})");
+    assert!(name_line > 1);
     let comments = w.double.comments(1);
     assert_eq!(comments.len(), 1);
     assert!(comments[0].body.starts_with("<!-- tollgate:report -->\n## tollgate: `"), "{}", comments[0].body);

@@ -60,7 +60,7 @@ pub use act::Publish;
 pub use backoff::Backoff;
 pub use decide::{decide_all, decide_for, decide_with};
 pub use incremental::prepare_incremental;
-pub use plan::{EnvPlan, GateOutcome, GitPromotion, Prepared, ReleasePlan, prepare};
+pub use plan::{EnvPlan, GateOutcome, GitPromotion, Prepared, ReleaseLines, ReleasePlan, prepare};
 pub use pull_request::PULL_REQUEST_ACTION_PREFIX;
 pub use reconciler::Reconciler;
 pub use records::{FAILED, RECOVERED, promotion_name, promotion_subject};

@@ -75,6 +75,21 @@ pub struct ReleasePlan {
     pub content_digest: String,
     /// Its promotion path, first environment first.
     pub path: Vec<EnvPlan>,
+    /// Where its parts are written in its file, for annotations.
+    #[serde(skip)]
+    pub lines: ReleaseLines,
+}
+
+/// Lines (1-based) of a release document's parts in its file, each the document's first line
+/// when the part is not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReleaseLines {
+    /// `metadata.name`.
+    pub name: u32,
+    /// `spec.environment`, the promotion asked for.
+    pub environment: u32,
+    /// `spec.gates`.
+    pub gates: u32,
 }
 
 /// What gates said about a release.
@@ -402,6 +417,8 @@ pub(super) fn release_plan(
             authors: change(&env.name).map(|c| c.authors).unwrap_or_default(),
         })
         .collect();
+    let line = |pointer: &str| doc.locate(pointer, &repo.settings.limits).map_or(doc.start.line, |p| p.line).max(1);
+    let lines = ReleaseLines { name: line("/metadata/name"), environment: line("/spec/environment"), gates: line("/spec/gates") };
     ReleasePlan {
         name: doc.name.clone(),
         model,
@@ -415,6 +432,7 @@ pub(super) fn release_plan(
         gates,
         content_digest,
         path,
+        lines,
     }
 }
 

@@ -176,6 +176,7 @@ async fn failed_deliveries_are_counted_listed_and_requeued(backend: Backend) {
     assert!(!store.requeue_delivery("github", "nope").await.expect("requeue"), "not stored");
     assert!(!store.requeue_delivery("gitlab", "d0").await.expect("requeue"), "another source");
     assert_eq!(store.inbox_counts().await.expect("counts"), InboxCounts { queued: 1, done: 1, failed: 1 });
+    assert_eq!(store.inbox_backlog().await.expect("backlog"), InboxCounts { queued: 1, done: 0, failed: 1 });
     assert_eq!(store.failed_deliveries(10).await.expect("list"), [failed("d0", "no such release", 1000, 200)]);
     // Claimable at once; the attempts go on counting, so an old claim stays stale.
     let again = store.claim_deliveries(10, 5_000, 1_000).await.expect("claim");
@@ -183,6 +184,7 @@ async fn failed_deliveries_are_counted_listed_and_requeued(backend: Backend) {
     assert!(!store.finish_delivery(&claimed[2], DeliveryOutcome::Done, 5_001).await.expect("finish"), "a stale claim");
     assert!(store.finish_delivery(&again[0], DeliveryOutcome::Done, 5_002).await.expect("finish"));
     assert_eq!(store.inbox_counts().await.expect("counts"), InboxCounts { queued: 0, done: 2, failed: 1 });
+    assert_eq!(store.inbox_backlog().await.expect("backlog"), InboxCounts { queued: 0, done: 0, failed: 1 });
     store.close().await;
 }
 
