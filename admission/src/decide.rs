@@ -183,7 +183,10 @@ fn judge_images(env: &Environment, workload: &Workload, verdict: &mut Verdict) -
         let pin = Pin::of(&image.image);
         let mut check =
             ImageCheck { field: image.field, name: image.name.clone(), image: image.image.clone(), digest: None, releases: Vec::new() };
-        let pin_hint = || format!("pin images by digest, `registry/repo@sha256:<digest>`; {}", promoted_summary(env, pin.repository()));
+        let pin_hint = || {
+            let promoted = promoted_clause(env, pin.repository(), false, &format!("to `{}`", env.name));
+            format!("pin images by digest, `registry/repo@sha256:<digest>`; {promoted}")
+        };
         match pin {
             Pin::Missing => verdict.reasons.push(Reason::deny(
                 "image-missing",
@@ -207,10 +210,10 @@ fn judge_images(env: &Environment, workload: &Workload, verdict: &mut Verdict) -
                     verdict.reasons.push(Reason::deny(
                         "image-not-promoted",
                         format!(
-                            "image `{}` of {label} is not the serving image of a release promoted to `{}`; {}",
-                            image.image,
+                            "image `{}` of {label} is not promoted to `{}`; {}",
+                            short_image(image.image.trim()),
                             env.name,
-                            promoted_summary(env, repository)
+                            promoted_clause(env, repository, false, "there")
                         ),
                         Some(format!(
                             "deploy the serving image of a release promoted to `{env}`, or get this image promoted: open a pull request \
@@ -267,7 +270,7 @@ fn model_reasons(env: &Environment, what: &str, releases: &[&Release], served: &
     if releases.is_empty() {
         verdict.reasons.push(Reason::deny(
             "model-not-promoted",
-            format!("{what} is not the model of a release promoted to `{}`; {}", env.name, promoted_summary(env, "")),
+            format!("{what} is not the model of a release promoted to `{}`; {}", env.name, promoted_clause(env, "", true, "there")),
             Some(format!("deploy the model of a release promoted to `{}`, or get this one promoted with a Release", env.name)),
         ));
     } else if !served.is_empty() && !releases.iter().any(|r| served.contains(&r.image_digest)) {
@@ -343,14 +346,17 @@ fn image_label(field: &str, name: &str) -> String {
     }
 }
 
-/// `promoted to `prod`: `a` (`repo@sha256:0123456789ab…`), ... and N more`, releases of
-/// `repository` first; at most [`LISTED_RELEASES`] named, whatever the index holds.
-fn promoted_summary(env: &Environment, repository: &str) -> String {
-    if env.releases.is_empty() {
-        return format!("nothing is promoted to `{}`", env.name);
+/// `promoted {place}: `a` (`sha256:0123456789ab…`), ... and N more` (the serving image's
+/// digest, or the model's with `models`), or `nothing is promoted {place}`; releases whose image
+/// is in `repository` first, at most [`LISTED_RELEASES`] named whatever the index holds.
+pub(crate) fn promoted_clause(env: &Environment, repository: &str, models: bool, place: &str) -> String {
+    // With `models`, only the releases that name a model digest count.
+    let total = if models { env.model_count() } else { env.releases.len() };
+    if total == 0 {
+        return format!("nothing is promoted {place}");
     }
     let mut picked: Vec<&Release> = Vec::with_capacity(LISTED_RELEASES);
-    for r in env.by_repository(repository).chain(env.releases.iter()) {
+    for r in env.by_repository(repository).chain(env.releases.iter()).filter(|r| !models || r.model.is_some()) {
         if picked.len() == LISTED_RELEASES {
             break;
         }
@@ -358,8 +364,9 @@ fn promoted_summary(env: &Environment, repository: &str) -> String {
             picked.push(r);
         }
     }
-    let mut out = format!("promoted to `{}`: ", env.name);
-    list(&mut out, picked.iter().map(|r| format!("`{}` (`{}`)", r.name, short_image(&r.image))), env.releases.len());
+    let entry = |r: &&Release| format!("`{}` (`{}…`)", r.name, r.model.filter(|_| models).unwrap_or(r.image_digest).short());
+    let mut out = format!("promoted {place}: ");
+    list(&mut out, picked.iter().map(entry), total);
     out
 }
 

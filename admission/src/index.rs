@@ -193,6 +193,11 @@ impl Environment {
         equal_range(&self.model_uris, |(u, _)| (**u).cmp(uri)).iter().map(|(_, r)| &self.releases[*r as usize])
     }
 
+    /// How many releases name a model digest.
+    pub(crate) fn model_count(&self) -> usize {
+        self.models.len()
+    }
+
     /// The releases whose serving image is in `repository`.
     pub(crate) fn by_repository(&self, repository: &str) -> impl Iterator<Item = &Release> {
         equal_range(&self.repositories, |(u, _)| (**u).cmp(repository)).iter().map(|(_, r)| &self.releases[*r as usize])

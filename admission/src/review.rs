@@ -101,13 +101,8 @@ pub fn respond(verdict: &Verdict) -> AdmissionReview<DynamicObject> {
     };
     let mut warnings = Vec::new();
     if let Some(b) = &verdict.break_glass {
-        warnings.push(format!(
-            "tollgate: admitted by break glass ({}): `{}` gave the reason `{}`; recorded, expires {}",
-            if b.inherited { "inherited from its owner" } else { "requested" },
-            b.user,
-            b.reason,
-            b.expires
-        ));
+        let whose = if b.inherited { "its owner's break glass, carried down by" } else { "break glass, asked by" };
+        warnings.push(format!("tollgate: admitted by {whose} `{}` for `{}`; recorded, expires {}", b.user, b.reason, b.expires));
         let mut annotations = HashMap::new();
         annotations.insert("break-glass".to_owned(), format!("{} ({}) until {}", b.reason, b.user, b.expires));
         response.audit_annotations = annotations;
@@ -143,11 +138,10 @@ fn denial_message(verdict: &Verdict) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str("tollgate: ");
         out.push_str(&r.message);
     }
     if denials.len() > MAX_DENIAL_REASONS {
-        out.push_str(&format!("\ntollgate: and {} more", denials.len() - MAX_DENIAL_REASONS));
+        out.push_str(&format!("\nand {} more", denials.len() - MAX_DENIAL_REASONS));
     }
     let mut hints: Vec<&str> = Vec::new();
     for h in denials.iter().take(MAX_DENIAL_REASONS).filter_map(|r| r.hint.as_deref()) {
@@ -163,7 +157,7 @@ fn denial_message(verdict: &Verdict) -> String {
 }
 
 /// `text` cut to `max` characters, the last one `…` when cut.
-fn truncate(text: String, max: usize) -> String {
+pub(crate) fn truncate(text: String, max: usize) -> String {
     match text.char_indices().nth(max.saturating_sub(1)) {
         Some((at, _)) if text[at..].chars().count() > 1 => {
             let mut cut = text[..at].to_owned();
