@@ -1,7 +1,7 @@
 //! The admission hot path against an index of 10,000 promoted releases: reading a review of a
 //! Deployment with three containers, deciding it (with and without the default policy library),
-//! the whole call (read, decide, answer, serialize), a refusal (which builds its messages), and
-//! building the index. The index's size is printed before the measurements: the bytes it
+//! the whole call (read, decide, answer, serialize), a refusal (which builds its messages), the
+//! policy evaluator each review makes, and building the index. The index's size is printed before the measurements: the bytes it
 //! accounts for (`Index::heap_bytes`) and the growth of the process's resident memory while it
 //! was built.
 //!
@@ -157,6 +157,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("parse review, Deployment x3 containers", |b| b.iter(|| parse_review(black_box(&admitted))));
     group.bench_function("decide, no policies", |b| b.iter(|| decide(Some(&plain), black_box(request), now)));
     group.bench_function("decide, default policy library", |b| b.iter(|| decide(Some(&with_policies), black_box(request), now)));
+    // What `decide` pays per review before evaluating: an evaluator cloned from the bundle.
+    group.bench_function("policy evaluator from the bundle", |b| b.iter(|| bundle.evaluator()));
     group.bench_function("decide refusal (messages), no policies", |b| b.iter(|| decide(Some(&plain), black_box(refused_request), now)));
     let admitter = Admitter::new();
     admitter.publish(with_policies.clone());

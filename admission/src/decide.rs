@@ -287,7 +287,8 @@ fn model_reasons(env: &Environment, what: &str, releases: &[&Release], served: &
 /// Applies a `tollgate.dev/break-glass` annotation.
 fn break_glass(index: &Index, env: &Environment, workload: &Workload, reason: &str, now: Timestamp, verdict: &mut Verdict) {
     let user = verdict.user.as_str();
-    let granted = env.break_glass.as_ref().filter(|b| b.users.contains(user) || verdict.groups.iter().any(|g| b.groups.contains(g.as_str())));
+    let granted =
+        env.break_glass.as_ref().filter(|b| b.users.contains(user) || verdict.groups.iter().any(|g| b.groups.contains(g.as_str())));
     let inherited = workload.controlled && index.controllers.contains(user);
     let Some(policy) = granted.or(env.break_glass.as_ref().filter(|_| inherited)) else {
         let who = match &env.break_glass {

@@ -86,7 +86,8 @@ fn review_types() -> TypeMeta {
 /// The `AdmissionReview` answering `verdict`: its uid, `allowed`, and for a denial a `403
 /// Forbidden` status whose message lists the denying reasons (at most five) and their hints;
 /// the other reasons become `warnings` (at most ten, each within the API server's 256
-/// characters). A break-glass admission says so in the first warning and in the audit
+/// characters). An admission that was not judged carries the verdict's note as its status
+/// message, for logs. A break-glass admission says so in the first warning and in the audit
 /// annotation `break-glass` (the API server prefixes it with the webhook's name).
 pub fn respond(verdict: &Verdict) -> AdmissionReview<DynamicObject> {
     let denied = verdict.outcome == Outcome::Denied;
@@ -97,7 +98,13 @@ pub fn respond(verdict: &Verdict) -> AdmissionReview<DynamicObject> {
     response.result = if denied {
         Status::failure(&denial_message(verdict), "Forbidden").with_code(403)
     } else {
-        Status::success()
+        // Not consulted by the API server when allowed, but logged with the response: why a
+        // review was not judged (not a workload kind, a namespace of no environment, ...).
+        let mut status = Status::success();
+        if let Some(note) = &verdict.note {
+            status.message = note.to_string();
+        }
+        status
     };
     let mut warnings = Vec::new();
     if let Some(b) = &verdict.break_glass {

@@ -72,10 +72,7 @@ fn promotions_are_refused_one_by_one() {
         b.promoted("prod", Promoted { model_sha256: Some("abc"), ..release(&format!("a@sha256:{HEX}")) }).unwrap_err(),
         b.break_glass("nowhere", BreakGlassPolicy { users: vec![], groups: vec![], max_duration: Duration::ZERO }).unwrap_err(),
     ];
-    let text: Vec<String> = errors
-        .iter()
-        .map(|e| format!("{e}\n  hint: {}", tollgate_error::Hint::hint(e).unwrap_or_default()))
-        .collect();
+    let text: Vec<String> = errors.iter().map(|e| format!("{e}\n  hint: {}", tollgate_error::Hint::hint(e).unwrap_or_default())).collect();
     expect![[r#"
         environment `nowhere` has no admission settings
           hint: declare the environment with `IndexBuilder::environment` (its `spec.admission`) before its promotions

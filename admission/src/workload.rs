@@ -35,9 +35,9 @@ impl WorkloadKind {
     pub(crate) fn of(gvk: &GroupVersionKind) -> Option<WorkloadKind> {
         match (gvk.group.as_str(), gvk.kind.as_str()) {
             ("", "Pod") => Some(WorkloadKind::Pod),
-            ("", "ReplicationController")
-            | ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
-            | ("batch", "Job") => Some(WorkloadKind::Templated),
+            ("", "ReplicationController") | ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") | ("batch", "Job") => {
+                Some(WorkloadKind::Templated)
+            }
             ("batch", "CronJob") => Some(WorkloadKind::CronJob),
             ("serving.kserve.io", "InferenceService") => Some(WorkloadKind::InferenceService),
             _ => None,
@@ -149,8 +149,7 @@ fn pod_images(spec: PodSpec, out: &mut Vec<ImageUse>) {
 
 /// The framework keys of a v1beta1 predictor written before `model` (a PredictorExtensionSpec
 /// each: `storageUri` and an inline container whose `image` overrides the runtime's).
-const FRAMEWORKS: &[&str] =
-    &["sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "pmml", "lightgbm", "paddle", "huggingface"];
+const FRAMEWORKS: &[&str] = &["sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "pmml", "lightgbm", "paddle", "huggingface"];
 
 /// The components of an InferenceService, each with an inline pod spec.
 const COMPONENTS: &[(&str, &str, &str)] = &[

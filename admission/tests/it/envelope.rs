@@ -4,9 +4,12 @@ use super::*;
 
 #[test]
 fn a_review_without_its_uid_is_a_clear_error() {
-    check_error(&fixture("malformed-review.json"), expect![[r#"
+    check_error(
+        &fixture("malformed-review.json"),
+        expect![[r#"
         cannot read the admission review: missing field `uid` at line 181 column 3
-        hint: point only the API server's admission webhook at this endpoint"#]]);
+        hint: point only the API server's admission webhook at this endpoint"#]],
+    );
     let answer = answer(Some(index(Mode::Enforce)), &fixture("malformed-review.json"));
     assert!(answer.verdict.is_err());
     expect![[r#"
@@ -23,37 +26,50 @@ fn a_review_without_its_uid_is_a_clear_error() {
               "reason": "InvalidRequest"
             }
           }
-        }"#]].assert_eq(&response_json(&answer));
+        }"#]]
+    .assert_eq(&response_json(&answer));
 }
 
 #[test]
 fn a_body_that_is_not_json() {
-    check_error(b"{\"apiVersion\": \"admission.k8s.io/v1\", \"kind\": ", expect![[r#"
+    check_error(
+        b"{\"apiVersion\": \"admission.k8s.io/v1\", \"kind\": ",
+        expect![[r#"
         cannot read the admission review: EOF while parsing a value at line 1 column 46
-        hint: point only the API server's admission webhook at this endpoint"#]]);
+        hint: point only the API server's admission webhook at this endpoint"#]],
+    );
 }
 
 #[test]
 fn a_v1beta1_review_is_refused() {
     let body = edited("deployment.json", |v| v["apiVersion"] = "admission.k8s.io/v1beta1".into());
-    check_error(&body, expect![[r#"
+    check_error(
+        &body,
+        expect![[r#"
         admission review is `admission.k8s.io/v1beta1` `AdmissionReview`, not `admission.k8s.io/v1` `AdmissionReview`
-        hint: set `admissionReviewVersions: [v1]` in the ValidatingWebhookConfiguration"#]]);
+        hint: set `admissionReviewVersions: [v1]` in the ValidatingWebhookConfiguration"#]],
+    );
 }
 
 #[test]
 fn a_review_without_a_request() {
-    check_error(br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#, expect![[r#"
+    check_error(
+        br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#,
+        expect![[r#"
         admission review has no `request`
-        hint: point only the API server's admission webhook at this endpoint"#]]);
+        hint: point only the API server's admission webhook at this endpoint"#]],
+    );
 }
 
 #[test]
 fn a_body_over_the_limit_is_not_parsed() {
     let body = vec![b' '; tollgate_admission::MAX_REVIEW_BYTES + 1];
-    check_error(&body, expect![[r#"
+    check_error(
+        &body,
+        expect![[r#"
         admission review of 4194305 bytes is over the limit of 4194304 bytes
-        hint: -"#]]);
+        hint: -"#]],
+    );
 }
 
 #[test]
