@@ -113,7 +113,7 @@ pub fn decide(index: Option<&Index>, request: &AdmissionRequest<DynamicObject>, 
     let workload = match workload::read(kind, object) {
         Ok(w) => w,
         Err(err) => {
-            verdict.reasons.push(Reason::deny("unreadable-workload", format!("cannot read the pods of {subject}: {err}"), None));
+            verdict.reasons.push(Reason::deny("unreadable-workload", format!("cannot read the pod spec of {subject}: {err}"), None));
             return finish(verdict, env.mode);
         }
     };

@@ -148,8 +148,20 @@ fn pod_images(spec: PodSpec, out: &mut Vec<ImageUse>) {
 }
 
 /// The framework keys of a v1beta1 predictor written before `model` (a PredictorExtensionSpec
-/// each: `storageUri` and an inline container whose `image` overrides the runtime's).
-const FRAMEWORKS: &[&str] = &["sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "pmml", "lightgbm", "paddle", "huggingface"];
+/// each: `storageUri` and an inline container whose `image` overrides the runtime's), with the
+/// field named in verdicts.
+const FRAMEWORKS: &[(&str, &str)] = &[
+    ("sklearn", "predictor.sklearn"),
+    ("xgboost", "predictor.xgboost"),
+    ("tensorflow", "predictor.tensorflow"),
+    ("pytorch", "predictor.pytorch"),
+    ("triton", "predictor.triton"),
+    ("onnx", "predictor.onnx"),
+    ("pmml", "predictor.pmml"),
+    ("lightgbm", "predictor.lightgbm"),
+    ("paddle", "predictor.paddle"),
+    ("huggingface", "predictor.huggingface"),
+];
 
 /// The components of an InferenceService, each with an inline pod spec.
 const COMPONENTS: &[(&str, &str, &str)] = &[
@@ -176,20 +188,8 @@ fn inference_service(spec: &Value, workload: &mut Workload) {
         extension(model, "predictor.model", "model", workload);
         workload.runtime = str_at(model, "runtime").map(str::to_owned);
     }
-    for framework in FRAMEWORKS {
+    for (framework, field) in FRAMEWORKS {
         if let Some(ext) = predictor.get(*framework) {
-            let field: &'static str = match *framework {
-                "sklearn" => "predictor.sklearn",
-                "xgboost" => "predictor.xgboost",
-                "tensorflow" => "predictor.tensorflow",
-                "pytorch" => "predictor.pytorch",
-                "triton" => "predictor.triton",
-                "onnx" => "predictor.onnx",
-                "pmml" => "predictor.pmml",
-                "lightgbm" => "predictor.lightgbm",
-                "paddle" => "predictor.paddle",
-                _ => "predictor.huggingface",
-            };
             extension(ext, field, framework, workload);
         }
     }

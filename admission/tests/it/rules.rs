@@ -539,3 +539,19 @@ fn a_new_index_replaces_the_old_one_for_the_next_review() {
     assert_eq!(old.promoted_count("prod"), 6);
     assert_eq!(admitter.review(&body, now()).verdict.unwrap().outcome, Outcome::Allowed);
 }
+
+#[test]
+fn a_pod_template_that_does_not_read_as_kubernetes_type_is_refused() {
+    // The API server validated the object, so this is a forged review or a version skew.
+    let body = edited("deployment.json", |v| {
+        v["request"]["object"]["spec"]["template"]["spec"]["containers"] = "server".into();
+    });
+    check(
+        &body,
+        Mode::Enforce,
+        expect![[r#"
+        denied CREATE Deployment ml-prod/churn by system:serviceaccount:argocd:argocd-application-controller in prod (enforce)
+        deny unreadable-workload: cannot read the pod spec of Deployment `churn`: invalid type: string "server", expected a sequence
+        audit: admission.denied"#]],
+    );
+}
