@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tollgate-gates", &[]),
     ("tollgate-torch", &["tollgate-gates"]),
     ("tollgate-github", &[]),
+    ("tollgate-admission", &["tollgate-spec", "tollgate-policy"]),
     (
         "tollgate-controller",
         &[
@@ -37,11 +38,20 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tollgate-gates",
             "tollgate-torch",
             "tollgate-github",
+            "tollgate-admission",
         ],
     ),
     (
         "tollgate-webhooks",
-        &["tollgate-spec", "tollgate-audit", "tollgate-store", "tollgate-decision", "tollgate-controller", "tollgate-github"],
+        &[
+            "tollgate-spec",
+            "tollgate-audit",
+            "tollgate-store",
+            "tollgate-decision",
+            "tollgate-controller",
+            "tollgate-github",
+            "tollgate-admission",
+        ],
     ),
 ];
 
@@ -54,6 +64,8 @@ const OWNERS: &[(&str, &str, &str)] = &[
     ("torch-sys", "tollgate-torch", "only the model runner links libtorch"),
     ("octocrab", "tollgate-github", "only the GitHub crate talks to GitHub"),
     ("axum", "tollgate-webhooks", "only the HTTP server serves HTTP"),
+    ("kube-core", "tollgate-admission", "only the admission crate reads Kubernetes' admission types"),
+    ("k8s-openapi", "tollgate-admission", "only the admission crate reads Kubernetes' workload types"),
 ];
 
 /// External crates a product crate must not link at all, even through its dependencies.
@@ -71,6 +83,11 @@ const NEVER_LINKED: &[(&str, &[&str], &str)] = &[
         "tollgate-github",
         &["sqlx", "rusqlite", "git2", "tch", "regorus", "axum"],
         "the GitHub door knows GitHub, not the store, Git or policies",
+    ),
+    (
+        "tollgate-admission",
+        &["sqlx", "rusqlite", "tokio", "hyper", "axum", "rustls", "octocrab", "tch", "torch-sys"],
+        "the admission rule does no IO: the HTTP route, the store and the audit trail are its callers'",
     ),
 ];
 
