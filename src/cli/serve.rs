@@ -95,7 +95,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if github.is_none() {
             tracing::info!(var = %args.github_webhook_secret_env, "no GitHub webhook secret: POST /webhooks/github is off");
         }
-        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: trigger, github });
+        let admission = tls.is_some();
+        if !admission {
+            tracing::info!("no TLS: POST /admission is off (the API server calls webhooks over HTTPS only)");
+        }
+        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: trigger, github, admission });
         // GitHub's deliveries: the inbox is worked through on a task of its own, woken by each
         // new delivery; what a crash left queued is taken up at start.
         let door = state.github.as_ref().map(|hook| {
