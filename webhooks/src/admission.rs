@@ -41,12 +41,7 @@ pub(crate) async fn review(State(state): State<Arc<AppState>>, headers: HeaderMa
         }
         Err(rejection) => return ApiError::bad_request(rejection.body_text(), None).into_response(),
     };
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
+    if !crate::is_json(&headers) {
         state.metrics.admission_review("unsupported_media_type", false);
         return ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

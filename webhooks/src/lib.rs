@@ -65,6 +65,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Whether a request says its body is JSON (`application/json`, parameters allowed): the
+/// webhooks parse nothing else.
+pub(crate) fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"))
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
