@@ -497,6 +497,18 @@ impl Service {
         Ok(snap.prepared().commit.clone())
     }
 
+    /// Fetches the config repo now (a remote's) and prepares its commit, publishing the
+    /// admission index when it moved: what a replica does when the store says that another one
+    /// acted (promoted, recorded an approval). Returns the commit.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::status`].
+    pub async fn follow(&self) -> Result<String, ServiceError> {
+        let snap = self.snapshot(jiff::Timestamp::now(), true).await?;
+        Ok(snap.prepared().commit.clone())
+    }
+
     /// The user as `tollgate.yaml` at the current commit names them, if they hold any role.
     ///
     /// # Errors

@@ -138,6 +138,38 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         });
+        // Replicas follow the store: when the audit trail's head moves (another replica
+        // promoted, or recorded an approval) the repo is fetched and prepared at once, so the
+        // admission index follows within a second or so; the fetch interval stays the floor.
+        tokio::spawn({
+            let (state, mut stop) = (Arc::clone(&state), stop.clone());
+            async move {
+                let mut watch = match state.service.store().watch_head(Duration::from_secs(1)).await {
+                    Ok(w) => w,
+                    Err(err) => {
+                        tracing::warn!(error = %tollgate_error::chain(&err), "cannot follow the store; the config repo is followed at the fetch interval only");
+                        return;
+                    }
+                };
+                loop {
+                    let moved = tokio::select! {
+                        _ = stop.wait_for(|s| *s) => break,
+                        moved = watch.changed() => moved,
+                    };
+                    if let Err(err) = moved {
+                        tracing::warn!(error = %tollgate_error::chain(&err), "lost the store's announcements; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    // Moves announced while this one is followed are followed with it.
+                    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), watch.changed()).await {}
+                    match state.service.follow().await {
+                        Ok(commit) => tracing::debug!(commit, "followed the store"),
+                        Err(err) => tracing::warn!(error = %tollgate_error::chain(&err), "the config repo could not be prepared"),
+                    }
+                }
+            }
+        });
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("failed to listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };

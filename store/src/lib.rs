@@ -31,6 +31,7 @@ mod export;
 mod inbox;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 pub use audit_log::{AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, KEY_ENV, Publish};
 pub use bulk::EventBatches;
@@ -38,6 +39,7 @@ pub use control::{Leadership, TokenRow};
 pub use export::{ExportError, ExportSummary, export, verify_store};
 pub use inbox::{Delivery, DeliveryOutcome, Enqueued, FailedDelivery, InboxCounts, NewDelivery};
 pub use tollgate_audit::{BATCH_ROWS, EventBatch, EventRef, Head, RecordKind, StoredCheckpoint, StoredRecord};
+pub use watch::HeadWatch;
 
 /// The default database, a SQLite file in the working directory.
 pub const DEFAULT_URL: &str = "sqlite://tollgate.db";

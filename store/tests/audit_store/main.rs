@@ -8,6 +8,7 @@ mod inbox;
 mod procs;
 mod support;
 mod tamper;
+mod watch;
 
 use futures_util::StreamExt as _;
 use serde_json::json;

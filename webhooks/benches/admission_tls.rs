@@ -1,0 +1,179 @@
+//! What the API server waits for: `POST /admission` over loopback TLS with keep-alive, at a
+//! fixed rate, against an empty axum handler on the same TLS stack, in the same run:
+//! `cargo bench -p tollgate-webhooks --bench admission_tls` (`TOLLGATE_BENCH_RATE` reviews per
+//! second, default 2,000; `TOLLGATE_BENCH_SECONDS` per round, default 5).
+//!
+//! Both servers are `tollgate_webhooks::serve` with the same rustls configuration (a self-signed
+//! certificate). tollgate's route reads the review, decides it against the index published
+//! from `examples/` with churn-v3 promoted to prod (the default library's Kubernetes policies
+//! included), and answers; the empty handler reads the body and answers a fixed
+//! `AdmissionReview`. The load is open-loop: request `i` is due at `start + i / rate`, sent then
+//! on a pool of keep-alive connections, and its latency counts from when it was due, so a stall
+//! is not hidden by fewer requests being sent (no coordinated omission). Rounds alternate
+//! between the two servers after a warm-up round. Then the same for refusals at a quarter of the
+//! rate, each recorded durably in the audit trail (SQLite) before its answer.
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use serde_json::Value;
+use tollgate_controller::reconcile::{Device, GateSettings, Options};
+use tollgate_controller::service::Service;
+use tollgate_store::{AuditLog, Store};
+use tollgate_webhooks::{AppState, Limits, Metrics};
+
+const CHURN: &str = "ghcr.io/acme/churn-serving@sha256:c058e3189f8460468ca88c22d04cd7746a4487f17e13e8afcb469dfcdd07b23c";
+const MODEL: &str = "9f576839c2400622bba9914ce792f70fe866cd9cf780eae2d183232443dd22c8";
+
+type Https = Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>;
+
+async fn start(app: axum::Router, tls: Arc<rustls::ServerConfig>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(tollgate_webhooks::serve(listener, app, Some(tls), std::future::pending(), Duration::from_secs(1), Limits::default()));
+    format!("https://localhost:{}/admission?timeout=2s", addr.port())
+}
+
+/// One round: `n` reviews due at `rate` per second; each latency from when it was due.
+async fn round(client: &Https, url: &str, body: &Bytes, rate: f64, n: usize, want_allowed: bool) -> Vec<Duration> {
+    let start = tokio::time::Instant::now() + Duration::from_millis(20);
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        let (client, url, body) = (client.clone(), url.to_owned(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(due).await;
+            let request = hyper::Request::post(url).header("content-type", "application/json").body(Full::new(body)).expect("request");
+            let response = client.request(request).await.expect("response");
+            assert_eq!(response.status(), 200);
+            let bytes = response.into_body().collect().await.expect("body").to_bytes();
+            let took = due.elapsed();
+            let answer: Value = serde_json::from_slice(&bytes).expect("json");
+            assert_eq!(answer["response"]["allowed"], want_allowed, "{answer}");
+            took
+        }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+fn summary(name: &str, mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
+    let mean = v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e3;
+    println!("{name:<44} p50 {:>7.3} ms  p99 {:>7.3} ms  mean {mean:>7.3} ms  ({} reviews)", at(0.5), at(0.99), v.len());
+    (at(0.5), at(0.99))
+}
+
+fn review(image: &str) -> Bytes {
+    let path = format!("{}/../admission/tests/fixtures/deployment.json", env!("CARGO_MANIFEST_DIR"));
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let containers = v.pointer_mut("/request/object/spec/template/spec/containers").and_then(Value::as_array_mut).unwrap();
+    containers.truncate(1);
+    containers[0]["image"] = image.into();
+    Bytes::from(serde_json::to_vec(&v).unwrap())
+}
+
+fn main() {
+    let rate: f64 = std::env::var("TOLLGATE_BENCH_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(2000.0);
+    let seconds: f64 = std::env::var("TOLLGATE_BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5.0);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("config");
+        tollgate_test_support::commit_examples(&repo, |dir| {
+            std::fs::create_dir_all(dir.join("deploy/prod")).unwrap();
+            let promotion = format!(
+                "apiVersion: tollgate.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: prod-churn\nspec:\n  environment: prod\n  release: churn-v3\n  model: {{name: churn, version: \"3\", sha256: {MODEL}}}\n  image: {CHURN}\n  decision: d-1\n"
+            );
+            std::fs::write(dir.join("deploy/prod/churn.yaml"), promotion).unwrap();
+        });
+        let store = Store::open(&format!("sqlite://{}", tmp.path().join("tollgate.db").display())).await.unwrap();
+        let opts = Options {
+            repo,
+            rev: "HEAD".into(),
+            now: jiff::Timestamp::now(),
+            release: None,
+            gates: GateSettings { cache_dir: Some(tmp.path().join("gates")), device: Device::Cpu },
+            bot: ("tollgate".into(), "bot@acme.example".into()),
+            jobs: 1,
+        };
+        let service = Service::new(AuditLog::new(store.clone()), opts, None, Duration::ZERO);
+        service.prepare().await.unwrap();
+        assert!(service.admitter().index().is_some());
+        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: None, github: None, admission: true });
+
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert, pkey) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+        std::fs::write(&cert, key.cert.pem()).unwrap();
+        std::fs::write(&pkey, key.signing_key.serialize_pem()).unwrap();
+        let tls = tollgate_webhooks::tls::server_config(&cert, &pkey).unwrap();
+        let tollgate = start(tollgate_webhooks::router(state), Arc::clone(&tls)).await;
+        let fixed = Bytes::from(
+            serde_json::to_vec(&serde_json::json!({
+                "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "response": {"uid": "9a5c4804-bcfa-519d-a202-acd26c7d2489", "allowed": true}
+            }))
+            .unwrap(),
+        );
+        let empty = start(
+            axum::Router::new().route(
+                "/admission",
+                axum::routing::post(move |body: Bytes| {
+                    let fixed = fixed.clone();
+                    async move {
+                        std::hint::black_box(body);
+                        ([(axum::http::header::CONTENT_TYPE, "application/json")], fixed)
+                    }
+                }),
+            ),
+            tls,
+        )
+        .await;
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(key.cert.der().to_vec())).unwrap();
+        let client_tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(client_tls).https_only().enable_http1().build();
+        let client: Https = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(https);
+
+        let admitted = review(CHURN);
+        let refused = review("ghcr.io/acme/churn-serving@sha256:3e78a511da5a7b01e41974a86d16a31d5a1db8b7267d12582eed8f6b4fc1797f");
+        let n = (rate * seconds) as usize;
+        println!("{rate} reviews/s for {seconds} s per round, 3 alternating rounds per side after a warm-up round; 2 server threads");
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for r in 0..4 {
+            let started = Instant::now();
+            let a = round(&client, &tollgate, &admitted, rate, n, true).await;
+            let achieved = n as f64 / started.elapsed().as_secs_f64();
+            let b = round(&client, &empty, &admitted, rate, n, true).await;
+            if r > 0 {
+                println!("  round {r}: tollgate sent at {achieved:.0}/s");
+                ours.extend(a);
+                theirs.extend(b);
+            }
+        }
+        let (p50, p99) = summary("tollgate POST /admission (admitted)", ours);
+        let (e50, e99) = summary("empty axum handler, same TLS stack", theirs);
+        println!("ratio: p50 {:.2}x, p99 {:.2}x the empty handler", p50 / e50, p99 / e99);
+
+        let refusals = round(&client, &tollgate, &refused, rate / 4.0, n / 4, false).await;
+        summary("tollgate POST /admission (refused, recorded)", refusals);
+        let recorded = store.head().await.unwrap().size;
+        println!("audit trail: {recorded} events");
+    });
+}
