@@ -90,9 +90,8 @@ impl Certificate {
     /// As [`Certificate::load`], from the files' bytes (`cert` and `key` name them in errors).
     fn parse(cert: &Path, cert_pem: &[u8], key: &Path, key_pem: &[u8]) -> Result<Certificate, TlsError> {
         let pem = |what, path: &Path, reason: String| TlsError::Pem { what, path: path.display().to_string(), reason };
-        let chain = CertificateDer::pem_slice_iter(cert_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| pem("certificate", cert, e.to_string()))?;
+        let chain =
+            CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>().map_err(|e| pem("certificate", cert, e.to_string()))?;
         let Some(leaf) = chain.first() else {
             return Err(pem("certificate", cert, "no `BEGIN CERTIFICATE` block".into()));
         };
@@ -294,9 +293,9 @@ impl Reloader {
             Ok(next) => {
                 tracing::info!(
                     cert = %self.cert.display(),
-                    fingerprint = next.fingerprint,
-                    not_after = next.not_after.map(|t| t.to_string()),
-                    previous = current.fingerprint,
+                    fingerprint = %next.fingerprint,
+                    not_after = %next.not_after.map_or_else(|| "unknown".to_owned(), |t| t.to_string()),
+                    previous = %current.fingerprint,
                     "TLS certificate reloaded"
                 );
                 self.refused = None;
@@ -309,7 +308,7 @@ impl Reloader {
                     cert = %self.cert.display(),
                     key = %self.key.display(),
                     error = %tollgate_error::chain(&err),
-                    serving = current.fingerprint,
+                    serving = %current.fingerprint,
                     "TLS certificate files refused; the current certificate stays in use"
                 );
                 self.refused = Some(read_digest);
@@ -362,13 +361,7 @@ impl Stamp {
     fn of(path: &Path) -> Option<Stamp> {
         use std::os::unix::fs::MetadataExt as _;
         let m = std::fs::metadata(path).ok()?;
-        Some(Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            len: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        })
+        Some(Stamp { dev: m.dev(), ino: m.ino(), len: m.len(), mtime: (m.mtime(), m.mtime_nsec()), ctime: (m.ctime(), m.ctime_nsec()) })
     }
 
     /// Whether the file changed so shortly before `now` that a later change might keep these
@@ -461,5 +454,5 @@ fn x509_time(tag: u8, value: &[u8]) -> Option<jiff::Timestamp> {
     let n = |at: usize, len: usize| full[at..at + len].parse::<i16>().ok();
     let small = |at| n(at, 2).and_then(|v| i8::try_from(v).ok());
     let at = jiff::civil::DateTime::new(n(0, 4)?, small(4)?, small(6)?, small(8)?, small(10)?, small(12)?, 0).ok()?;
-    at.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+    jiff::tz::TimeZone::UTC.to_timestamp(at).ok()
 }

@@ -707,6 +707,9 @@ async fn every_listener_is_held_to_its_limits() {
     server.stop().await;
 }
 
+// The crate root's modules live next to it; this one is kept out of `tests/`, where it would be
+// a test binary of its own.
+#[path = "api/tls_reload.rs"]
 mod tls_reload;
 
 mod github {

@@ -59,7 +59,10 @@ impl Volume<'_> {
 
 /// A request sender on a new TLS connection, and the fingerprint of the certificate the server
 /// presented on it.
-async fn connect(tls: &tokio_rustls::TlsConnector, addr: std::net::SocketAddr) -> Result<(hyper::client::conn::http1::SendRequest<Empty<Bytes>>, String), String> {
+async fn connect(
+    tls: &tokio_rustls::TlsConnector,
+    addr: std::net::SocketAddr,
+) -> Result<(hyper::client::conn::http1::SendRequest<Empty<Bytes>>, String), String> {
     let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
     let stream = tls.connect(ServerName::from(addr.ip()), tcp).await.map_err(|e| format!("handshake: {e}"))?;
     let leaf = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).ok_or("no certificate")?;
@@ -104,11 +107,21 @@ impl Load {
     }
 }
 
-/// Waits, at most 20 s, until `done`.
-async fn wait_until(what: &str, done: impl Fn() -> bool) {
+/// Waits, at most 20 s, until `done`; on timeout, says what the clients saw and the reloads.
+async fn wait_until(what: &str, load: &Load, certs: &tollgate_webhooks::tls::CertResolver, done: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        if tokio::time::Instant::now() >= deadline {
+            let (fresh, failures) = (load.fresh(), load.failures.lock().expect("lock").clone());
+            panic!(
+                "timed out waiting for {what}: {:?}; {} new connections, the last on {:?}; {} requests kept alive; failures {:?}",
+                certs.reloads(),
+                fresh.len(),
+                fresh.last(),
+                load.kept_alive.load(Ordering::Relaxed),
+                failures,
+            );
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -146,11 +159,14 @@ async fn a_rotated_certificate_is_served_without_a_failed_request_and_a_broken_o
     for ca in [&first_ca, &second_ca] {
         roots.add(CertificateDer::from(ca.der().to_vec())).expect("root");
     }
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let mut client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
+    // A resumed session is not shown a certificate (the client reports the one of the session it
+    // resumes): every new connection makes a full handshake.
+    client.resumption = rustls::client::Resumption::disabled();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(client));
     let load = Arc::new(Load::default());
     let (mut sender, kept_shown) = connect(&tls, addr).await.expect("connect");
@@ -182,21 +198,25 @@ async fn a_rotated_certificate_is_served_without_a_failed_request_and_a_broken_o
             }
         }
     });
-    wait_until("requests with the first certificate", || load.shown(&one) >= 3 && load.kept_alive.load(Ordering::Relaxed) >= 3).await;
+    wait_until("requests with the first certificate", &load, &certs, || {
+        load.shown(&one) >= 3 && load.kept_alive.load(Ordering::Relaxed) >= 3
+    })
+    .await;
 
     // A valid pair of the second CA: new connections get it.
     volume.publish(&cert_2, &key_2);
-    wait_until("new connections with the second certificate", || load.shown(&two) >= 3).await;
+    wait_until("new connections with the second certificate", &load, &certs, || load.shown(&two) >= 3).await;
     assert_eq!(certs.reloads(), Reloads { ok: 1, error: 0 });
     let kept_before = load.kept_alive.load(Ordering::Relaxed);
 
     // A broken pair (the certificate cut short, as by a writer that never finished): refused,
     // counted once, and the second certificate is still what new connections get.
     volume.publish(&cert_2[..cert_2.len() / 2], &key_2);
-    wait_until("the broken pair refused", || certs.reloads().error == 1).await;
+    wait_until("the broken pair refused", &load, &certs, || certs.reloads().error == 1).await;
     let seen = load.fresh().len();
-    wait_until("more new connections", || load.fresh().len() >= seen + 5).await;
-    wait_until("more requests on the kept-alive connection", || load.kept_alive.load(Ordering::Relaxed) >= kept_before + 5).await;
+    wait_until("more new connections", &load, &certs, || load.fresh().len() >= seen + 5).await;
+    wait_until("more requests on the kept-alive connection", &load, &certs, || load.kept_alive.load(Ordering::Relaxed) >= kept_before + 5)
+        .await;
 
     load.stop.store(true, Ordering::Relaxed);
     kept_alive.await.expect("kept-alive client");
@@ -214,7 +234,9 @@ async fn a_rotated_certificate_is_served_without_a_failed_request_and_a_broken_o
     assert_eq!(shown, two);
     let (status, metrics) = get(&mut sender, "/metrics").await.expect("metrics");
     assert_eq!(status, 200);
-    for line in [r#"tollgate_tls_certificate_reloads_total{outcome="ok"} 1"#, r#"tollgate_tls_certificate_reloads_total{outcome="error"} 1"#] {
+    for line in
+        [r#"tollgate_tls_certificate_reloads_total{outcome="ok"} 1"#, r#"tollgate_tls_certificate_reloads_total{outcome="error"} 1"#]
+    {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }
     assert!(metrics.lines().any(|l| l.starts_with("tollgate_tls_certificate_expiration_timestamp_seconds ")), "{metrics}");
