@@ -378,8 +378,18 @@ fn stable(stamps: [Option<Stamp>; 2], now: SystemTime) -> Option<[Option<Stamp>;
     stamps.iter().all(|s| s.is_some_and(|s| !s.racy(now))).then_some(stamps)
 }
 
+/// A PEM file larger than this is no certificate chain or key; reading on would only fill memory.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
 fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError::Pem { what, path: path.display().to_string(), reason: e.to_string() })
+    use std::io::Read as _;
+    let refuse = |reason: String| TlsError::Pem { what, path: path.display().to_string(), reason };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(MAX_PEM_BYTES + 1).read_to_end(&mut bytes)).map_err(|e| refuse(e.to_string()))?;
+    if bytes.len() as u64 > MAX_PEM_BYTES {
+        return Err(refuse(format!("larger than {} KiB", MAX_PEM_BYTES / 1024)));
+    }
+    Ok(bytes)
 }
 
 /// The digest of a certificate file's and a key file's bytes, as one pair.

@@ -129,8 +129,10 @@ fn broken_pairs_are_refused_once_each_and_the_current_one_kept() {
     // What the refusal says: the file and kind of a PEM error, or that the pair does not fit.
     let (cert_pem, key_pem, pair) = (Some("certificate"), Some("private key"), None);
     type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'static str>);
-    let cases: [Case; 8] = [
+    let huge = "A".repeat(MAX_PEM_BYTES as usize + 1);
+    let cases: [Case; 9] = [
         ("garbage certificate", Some("not a certificate\n"), None, cert_pem),
+        ("a file too large to be a certificate", Some(huge.as_str()), None, cert_pem),
         ("empty certificate, mid-write", Some(""), None, cert_pem),
         ("half-written certificate", Some(half), Some(other.key.as_str()), cert_pem),
         ("empty key, mid-write", None, Some(""), key_pem),
