@@ -6,6 +6,7 @@
 //! decisions `tollgate-decision`, the audit formats `tollgate-audit` and the store
 //! `tollgate-store`, GitHub `tollgate-github`; this crate ties them together.
 
+pub mod admission;
 pub mod anchor;
 pub mod gating;
 pub mod git;

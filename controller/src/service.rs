@@ -13,6 +13,7 @@
 //! next commit: reading needs any role, approving needs what [`approvals::eligible`] asks, and
 //! revoking someone else's approval needs `admin`.
 
+use std::sync::Arc;
 use std::sync::Mutex as SyncMutex;
 use std::time::{Duration, Instant};
 
@@ -266,6 +267,10 @@ pub struct Service {
     fetch_every: Duration,
     cache: Mutex<Cache>,
     readiness: SyncMutex<Readiness>,
+    admitter: Arc<tollgate_admission::Admitter>,
+    recorder: std::sync::OnceLock<crate::admission::Recorder>,
+    /// When the admission index was last found current (a prepare that succeeded).
+    admission_checked: SyncMutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -328,7 +333,32 @@ impl Service {
             fetch_every,
             cache: Mutex::new(Cache { reconciler: reconcile::Reconciler::default(), view: StoreView::default() }),
             readiness: SyncMutex::new(Readiness::NotYet),
+            admitter: Arc::new(tollgate_admission::Admitter::new()),
+            recorder: std::sync::OnceLock::new(),
+            admission_checked: SyncMutex::new(None),
         }
+    }
+
+    /// How long ago the admission index was last found current (`None`: never, no index yet).
+    pub fn admission_index_age(&self) -> Option<Duration> {
+        self.admission_checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).map(|at| at.elapsed())
+    }
+
+    /// Records an admission verdict in the audit trail, durably, batched with the verdicts
+    /// recorded at the same time (see [`crate::admission::Recorder`]); its sequence number, or
+    /// `None` when the verdict records nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::admission::RecordError`].
+    pub async fn record_admission(&self, verdict: &tollgate_admission::Verdict) -> Result<Option<u64>, crate::admission::RecordError> {
+        self.recorder.get_or_init(|| crate::admission::Recorder::spawn(self.log.clone())).record(verdict).await
+    }
+
+    /// The admission webhook's decider, holding the index of the last commit prepared (none
+    /// before the first prepare: every review is refused then).
+    pub fn admitter(&self) -> &Arc<tollgate_admission::Admitter> {
+        &self.admitter
     }
 
     /// The store.
@@ -440,6 +470,17 @@ impl Service {
         opts.now = now;
         let cache = &mut *guard;
         tokio::task::block_in_place(|| cache.reconciler.prepare(&opts))?;
+        if let Some(prepared) = cache.reconciler.last() {
+            let current = self.admitter.index();
+            if current.as_deref().and_then(tollgate_admission::Index::source) != Some(prepared.commit.as_str()) {
+                let started = Instant::now();
+                let index = crate::admission::index(prepared);
+                let environments = prepared.admission.environments.len();
+                self.admitter.publish(index);
+                tracing::info!(commit = %prepared.commit, environments, took_ms = started.elapsed().as_millis() as u64, "admission index published");
+            }
+            *self.admission_checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+        }
         cache.view.refresh(self.log.store()).await?;
         Ok(Snapshot { guard })
     }

@@ -118,7 +118,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             None => (None, None),
         };
-        let state = Arc::new(AppState { service, metrics, reconcile: trigger, github });
+        let admission = tls.is_some();
+        if !admission {
+            tracing::info!("no TLS: POST /admission is off (the API server calls webhooks over HTTPS only)");
+        }
+        let state = Arc::new(AppState { service, metrics, reconcile: trigger, github, admission });
         // GitHub's deliveries: the inbox is worked through on a task of its own, woken by each
         // new delivery; what a crash left queued is taken up at start.
         let door = state.github.as_ref().map(|hook| {

@@ -14,7 +14,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -87,10 +87,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Result<Bytes, Bytes
         }
         Err(rejection) => return Err((ApiError::bad_request(rejection.body_text(), None), "bad_request")),
     };
-    let json = header(headers, header::CONTENT_TYPE.as_str())
-        .and_then(|c| c.split(';').next())
-        .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
+    if !crate::is_json(headers) {
         return Err((
             ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -7,6 +7,7 @@
 //! [`tollgate_controller::service::Service`], which `tollgate approve`, `status` and `explain`
 //! use too, so the CLI and the API cannot disagree.
 
+mod admission;
 pub mod api;
 mod auth;
 pub mod client;
@@ -45,6 +46,8 @@ pub struct AppState {
     /// GitHub's webhook deliveries (`POST /webhooks/github`); `None`: no secret is configured,
     /// and deliveries are refused (503).
     pub github: Option<github::GitHubHook>,
+    /// Whether `POST /admission` answers reviews (only over TLS; 503 otherwise).
+    pub admission: bool,
 }
 
 /// The whole application: API, health, readiness and metrics.
@@ -55,10 +58,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::serve))
         .route("/webhooks/github", post(github::receive).layer(DefaultBodyLimit::max(tollgate_github::webhook::MAX_BODY)))
+        .route("/admission", post(admission::review).layer(DefaultBodyLimit::max(tollgate_admission::MAX_REVIEW_BYTES)))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Whether a request says its body is JSON (`application/json`, parameters allowed): the
+/// webhooks parse nothing else.
+pub(crate) fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"))
 }
 
 async fn healthz() -> &'static str {
@@ -66,8 +80,14 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let index = state.service.admitter().index();
+    let admission = serde_json::json!({
+        "served": state.admission,
+        "index": index.as_deref().and_then(tollgate_admission::Index::source),
+        "ageSeconds": state.service.admission_index_age().map(|a| a.as_secs()),
+    });
     match state.service.ready().await {
-        Ok(commit) => axum::Json(serde_json::json!({"ready": true, "commit": commit})).into_response(),
+        Ok(commit) => axum::Json(serde_json::json!({"ready": true, "commit": commit, "admission": admission})).into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "not ready");
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"ready": false, "error": err.to_string()}))).into_response()

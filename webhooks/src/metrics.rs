@@ -47,6 +47,12 @@ struct DeliveryLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReviewLabels {
+    outcome: &'static str,
+    dry_run: bool,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: &'static str,
 }
@@ -66,6 +72,8 @@ pub struct Metrics {
     auth_failures: Family<ReasonLabels, Counter>,
     deliveries: Family<DeliveryLabels, Counter>,
     inbox: Family<StateLabels, Gauge>,
+    reviews: Family<ReviewLabels, Counter>,
+    admission_index_age: Gauge,
 }
 
 impl Default for Metrics {
@@ -103,10 +111,22 @@ impl Metrics {
             inbox.clone(),
         );
         registry.register_collector(Box::new(GitHubRate));
+        let reviews = Family::<ReviewLabels, Counter>::default();
+        registry.register(
+            "admission_reviews",
+            "Admission reviews by outcome (allowed, warned, denied, break_glass, unrecorded, invalid, too_large, unsupported_media_type, not_served) and dry run",
+            reviews.clone(),
+        );
+        let admission_index_age = Gauge::default();
+        registry.register(
+            "admission_index_age_seconds",
+            "Seconds since the admission index was last found current (a prepare of the config repo); -1 before the first",
+            admission_index_age.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         registry.register("build_info", "The running version", build);
-        Metrics { registry, requests, latency, approvals, auth_failures, deliveries, inbox }
+        Metrics { registry, requests, latency, approvals, auth_failures, deliveries, inbox, reviews, admission_index_age }
     }
 
     /// Also serves the reloads of `certs` (`tollgate_tls_certificate_reloads_total` by
@@ -134,6 +154,11 @@ impl Metrics {
         let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.inbox.get_or_create(&StateLabels { state: "queued" }).set(gauge(backlog.queued));
         self.inbox.get_or_create(&StateLabels { state: "failed" }).set(gauge(backlog.failed));
+    }
+
+    /// Counts an admission review by outcome.
+    pub fn admission_review(&self, outcome: &'static str, dry_run: bool) {
+        self.reviews.get_or_create(&ReviewLabels { outcome, dry_run }).inc();
     }
 
     /// Counts a refused token (`missing` or `invalid`).
@@ -252,6 +277,10 @@ pub(crate) async fn serve(State(state): State<Arc<AppState>>) -> Response {
             Ok(backlog) => state.metrics.github_inbox(backlog),
             Err(e) => tracing::warn!(error = %tollgate_error::chain(&e), "cannot count the webhook inbox for /metrics"),
         }
+    }
+    if state.admission {
+        let age = state.service.admission_index_age().map_or(-1, |a| i64::try_from(a.as_secs()).unwrap_or(i64::MAX));
+        state.metrics.admission_index_age.set(age);
     }
     match state.metrics.encode() {
         Ok(body) => {

@@ -70,7 +70,7 @@ impl App {
             secrets: tollgate_github::webhook::Secrets::new(current, previous).expect("secrets"),
             wake: Arc::new(tokio::sync::Notify::new()),
         });
-        let state = Arc::new(AppState { service, metrics, reconcile, github });
+        let state = Arc::new(AppState { service, metrics, reconcile, github, admission: true });
         App { tmp, repo, store, state }
     }
 
@@ -813,5 +813,176 @@ mod github {
         })
         .await
         .unwrap()
+    }
+}
+
+/// `POST /admission` over TLS: the index published from the repo's Promotion documents, reviews
+/// shaped as the API server sends them (`admission/tests/fixtures/`), the verdicts recorded.
+mod admission {
+    use super::*;
+    use http_body_util::{BodyExt as _, Full};
+    use hyper::body::Bytes;
+
+    const CHURN: &str = "ghcr.io/acme/churn-serving@sha256:c058e3189f8460468ca88c22d04cd7746a4487f17e13e8afcb469dfcdd07b23c";
+    const MODEL: &str = "9f576839c2400622bba9914ce792f70fe866cd9cf780eae2d183232443dd22c8";
+
+    /// `examples/` with churn-v3 promoted to prod (its Promotion document, serving `CHURN`),
+    /// prepared (the index published) or on a service that has prepared nothing yet.
+    async fn app(prepare: bool) -> App {
+        let mut app = App::new_with(None, None).await;
+        let promotion = format!(
+            "apiVersion: tollgate.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: prod-churn\nspec:\n  environment: prod\n  release: churn-v3\n  model: {{name: churn, version: \"3\", sha256: {MODEL}}}\n  image: {CHURN}\n  decision: d-1\n"
+        );
+        std::fs::create_dir_all(app.repo.join("deploy/prod")).expect("mkdir");
+        std::fs::write(app.repo.join("deploy/prod/churn.yaml"), promotion).expect("write");
+        git(&app.repo, &["add", "-A"], CAROL);
+        git(&app.repo, &["commit", "-qm", "churn-v3 promoted to prod"], CAROL);
+        if prepare {
+            app.state.service.prepare().await.expect("prepare");
+        } else {
+            let opts = Options {
+                repo: app.repo.clone(),
+                rev: "HEAD".into(),
+                now: jiff::Timestamp::now(),
+                release: None,
+                gates: GateSettings { cache_dir: Some(app.tmp.path().join("gates")), device: tollgate_controller::reconcile::Device::Cpu },
+                bot: ("tollgate".into(), "bot@acme.example".into()),
+                jobs: 1,
+            };
+            let service = Service::new(AuditLog::new(app.store.clone()), opts, None, Duration::ZERO);
+            app.state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: None, github: None, admission: true });
+        }
+        app
+    }
+
+    /// A fixture of the admission crate, its workload reduced to its first container.
+    fn review(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
+        let path = format!("{}/../admission/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+        if let Some(containers) = v.pointer_mut("/request/object/spec/template/spec/containers").and_then(Value::as_array_mut) {
+            containers.truncate(1);
+        }
+        edit(&mut v);
+        v
+    }
+
+    async fn post(server: &Server, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let ca = std::fs::read(server.ca.as_ref().expect("tls")).expect("ca");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(&ca) {
+            roots.add(cert.expect("pem")).expect("root");
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
+        let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
+        let request = hyper::Request::post(format!("{}/admission?timeout=2s", server.base))
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body)))
+            .expect("request");
+        let response = client.request(request).await.expect("response");
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn send(server: &Server, review: &Value) -> (u16, Value) {
+        post(server, "application/json", serde_json::to_vec(review).expect("json")).await
+    }
+
+    async fn actions(store: &Store) -> Vec<String> {
+        use futures_util::TryStreamExt as _;
+        let events: Vec<_> = store.events(1, 10_000).try_collect().await.expect("events");
+        events.into_iter().map(|e| e.action).filter(|a| a.starts_with("admission.")).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn before_the_first_index_every_review_is_refused() {
+        let server = Server::serve(app(false).await, true, tollgate_webhooks::Limits::default()).await;
+        let (status, answer) = send(&server, &review("deployment", |_| {})).await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["response"]["allowed"], false, "{answer:#}");
+        assert_eq!(answer["response"]["uid"], "9a5c4804-bcfa-519d-a202-acd26c7d2489");
+        let message = answer["response"]["status"]["message"].as_str().expect("message");
+        assert!(message.contains("not loaded"), "{message}");
+        server.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reviews_are_answered_from_the_promotions_and_denials_are_recorded() {
+        let server = Server::serve(app(true).await, true, tollgate_webhooks::Limits::default()).await;
+
+        // The promoted image, by digest: admitted, nothing recorded.
+        let (status, answer) = send(&server, &review("deployment", |_| {})).await;
+        assert_eq!((status, answer["response"]["allowed"].as_bool()), (200, Some(true)), "{answer:#}");
+        assert_eq!(answer["apiVersion"], "admission.k8s.io/v1");
+
+        // By tag, and by a digest nobody promoted: refused, each recorded once.
+        let tag = review("deployment", |v| {
+            v["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/acme/churn-serving:3".into()
+        });
+        let (status, answer) = send(&server, &tag).await;
+        assert_eq!((status, answer["response"]["allowed"].as_bool()), (200, Some(false)));
+        assert_eq!(answer["response"]["status"]["code"], 403);
+        let message = answer["response"]["status"]["message"].as_str().expect("message");
+        assert!(message.contains("ghcr.io/acme/churn-serving:3"), "{message}");
+        let other = "ghcr.io/acme/churn-serving@sha256:3e78a511da5a7b01e41974a86d16a31d5a1db8b7267d12582eed8f6b4fc1797f";
+        let unpromoted =
+            review("deployment", |v| v["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["image"] = other.into());
+        let (_, answer) = send(&server, &unpromoted).await;
+        assert_eq!(answer["response"]["allowed"], false);
+        let message = answer["response"]["status"]["message"].as_str().expect("message");
+        assert!(message.contains("churn-v3"), "it names what is promoted to prod: {message}");
+        assert_eq!(actions(&server.store).await, ["admission.denied", "admission.denied"]);
+
+        // A dry run is answered the same and records nothing; the wrong namespace is not judged.
+        let mut dry = unpromoted.clone();
+        dry["request"]["dryRun"] = true.into();
+        let (_, answer) = send(&server, &dry).await;
+        assert_eq!(answer["response"]["allowed"], false);
+        let mut elsewhere = unpromoted.clone();
+        elsewhere["request"]["namespace"] = "team-sandbox".into();
+        elsewhere["request"]["object"]["metadata"]["namespace"] = "team-sandbox".into();
+        let (_, answer) = send(&server, &elsewhere).await;
+        assert_eq!(answer["response"]["allowed"], true, "team-sandbox belongs to no environment: {answer:#}");
+        assert_eq!(actions(&server.store).await.len(), 2);
+
+        // What is not a review: 400 with a refusing review; not JSON: 415; too large: 413.
+        let (status, answer) = post(&server, "application/json", b"{\"kind\": \"AdmissionReview\"}".to_vec()).await;
+        assert_eq!((status, answer["response"]["allowed"].as_bool()), (400, Some(false)), "{answer:#}");
+        let (status, _) = post(&server, "application/yaml", b"kind: AdmissionReview".to_vec()).await;
+        assert_eq!(status, 415);
+        let (status, _) = post(&server, "application/json", vec![b' '; tollgate_admission::MAX_REVIEW_BYTES + 1]).await;
+        assert_eq!(status, 413);
+
+        // Break glass: an on-call SRE (by the Environment's `breakGlass.groups`) gets an unpromoted
+        // image in, loudly; anyone else's annotation is refused.
+        let (_, answer) = send(&server, &review("deployment-break-glass", |_| {})).await;
+        assert_eq!(answer["response"]["allowed"], true, "{answer:#}");
+        assert!(answer["response"]["warnings"].as_array().is_some_and(|w| !w.is_empty()), "{answer:#}");
+        let stranger =
+            review("deployment-break-glass", |v| v["request"]["userInfo"]["groups"] = serde_json::json!(["system:authenticated"]));
+        let (_, answer) = send(&server, &stranger).await;
+        assert_eq!(answer["response"]["allowed"], false, "{answer:#}");
+        assert_eq!(actions(&server.store).await, ["admission.denied", "admission.denied", "admission.break_glass", "admission.denied"]);
+
+        let metrics = server.client("none").get_text("/metrics").await.expect("metrics").1;
+        for line in [
+            r#"tollgate_admission_reviews_total{outcome="break_glass",dry_run="false"} 1"#,
+            r#"tollgate_admission_reviews_total{outcome="allowed",dry_run="false"} 2"#,
+            r#"tollgate_admission_reviews_total{outcome="denied",dry_run="false"} 3"#,
+            r#"tollgate_admission_reviews_total{outcome="denied",dry_run="true"} 1"#,
+            r#"tollgate_admission_reviews_total{outcome="invalid",dry_run="false"} 1"#,
+        ] {
+            assert!(metrics.contains(line), "{line} in {metrics}");
+        }
+        assert!(metrics.contains("tollgate_admission_index_age_seconds "), "{metrics}");
+        let ready = server.client("none").get("/readyz").await.expect("readyz");
+        assert_eq!(ready.body["admission"]["index"], ready.body["commit"], "{}", ready.body);
+        server.stop().await;
     }
 }

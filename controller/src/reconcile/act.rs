@@ -400,7 +400,14 @@ impl Pass<'_> {
         });
         self.promotions.insert(
             (env.name.clone(), plan.model.clone()),
-            GitPromotion { release: plan.name.clone(), content_digest: Some(plan.content_digest.clone()), decision: Some(d.id.clone()) },
+            GitPromotion {
+                release: plan.name.clone(),
+                content_digest: Some(plan.content_digest.clone()),
+                decision: Some(d.id.clone()),
+                image: plan.image.clone(),
+                model_version: Some(plan.version.clone()),
+                model_sha256: plan.model_sha256.clone(),
+            },
         );
         Ok(())
     }

@@ -96,6 +96,9 @@ pub fn prepare_incremental(opts: &Options, last: &Prepared) -> Result<Option<Pre
         releases,
         directory: last.directory.clone(),
         github: last.github.clone(),
+        admission: last
+            .admission
+            .updated(repo.documents.iter().filter(|d| touched.contains(d.file.path.as_str())), &changes.deleted_documents),
         promotions,
         git_dir: git.path().to_owned(),
         prefix: prefix.clone(),

@@ -118,6 +118,12 @@ pub struct GitPromotion {
     pub content_digest: Option<String>,
     /// The decision id, when tollgate wrote it.
     pub decision: Option<String>,
+    /// The serving image promoted, pinned by digest.
+    pub image: Option<String>,
+    /// The model version promoted.
+    pub model_version: Option<String>,
+    /// Its artifact's SHA-256.
+    pub model_sha256: Option<String>,
 }
 
 /// The repo side of a pass.
@@ -150,9 +156,11 @@ pub struct Prepared {
     pub now: jiff::Timestamp,
     /// `spec.github` of `tollgate.yaml`: where pull requests are opened.
     pub github: Option<GitHubConfig>,
+    /// What the admission webhook's index is built from ([`crate::admission`]).
+    pub admission: crate::admission::AdmissionPlan,
     /// The policy bundle this pass evaluated with: the repo's, or the last good one when the
     /// repo's does not compile ([`bundle_for`]).
-    pub(super) bundle: Option<tollgate_policy::Bundle>,
+    pub(crate) bundle: Option<tollgate_policy::Bundle>,
 }
 
 /// The bundle a pass evaluates with. The repo's when it compiles. When it does not (a syntax
@@ -242,6 +250,7 @@ pub fn prepare_keeping(opts: &Options, last_good: Option<&tollgate_policy::Bundl
     let index = Index::new(&repo);
     let directory = Directory::from_config(repo.config());
     let promotions = git_promotions(&repo);
+    let admission = crate::admission::AdmissionPlan::of(&repo);
     let files = GateFiles::of(git, commit, &prefix);
     let at = At { git, commit, prefix: &prefix, files: &files };
     let mut releases = Vec::new();
@@ -277,6 +286,7 @@ pub fn prepare_keeping(opts: &Options, last_good: Option<&tollgate_policy::Bundl
         prefix,
         now: opts.now,
         github: repo.config().and_then(|c| GitHubConfig::from_config(&c.value)),
+        admission,
         bundle,
     })
 }
@@ -314,6 +324,9 @@ pub(super) fn git_promotions(repo: &ConfigRepo) -> HashMap<(String, String), Git
                 release: release.to_owned(),
                 content_digest: doc.str_at("/spec/contentDigest").map(str::to_owned),
                 decision: doc.str_at("/spec/decision").map(str::to_owned),
+                image: doc.str_at("/spec/image").map(str::to_owned),
+                model_version: doc.str_at("/spec/model/version").map(str::to_owned),
+                model_sha256: doc.str_at("/spec/model/sha256").map(str::to_owned),
             },
         );
     }

@@ -51,6 +51,13 @@ fn compare(name: &str, change: impl Fn(&Path)) -> bool {
             for key in ["commit", "branch", "policyDigest", "fatal", "findings", "byModel", "promotions"] {
                 assert_eq!(a[key], b[key], "{name}: `{key}` differs from a prepare from scratch");
             }
+            // The admission index's inputs, environments in any order.
+            let admission = |p: &Prepared| {
+                let mut envs = p.admission.environments.clone();
+                envs.sort_by(|x, y| x.name.cmp(&y.name));
+                (envs, p.admission.model_uris.clone(), p.admission.disabled.clone())
+            };
+            assert_eq!(admission(&incremental), admission(&full), "{name}: the admission plan differs from a prepare from scratch");
             let (ra, rb) = (a["releases"].as_array().unwrap(), b["releases"].as_array().unwrap());
             let names = |r: &[serde_json::Value]| r.iter().map(|p| p["name"].clone()).collect::<Vec<_>>();
             assert_eq!(names(ra), names(rb), "{name}: releases");
@@ -85,6 +92,20 @@ fn a_model_card_that_now_breaks_a_policy() {
 #[test]
 fn an_environment_with_a_new_approval_rule() {
     assert!(compare("environment", |root| edit(root, "environments/staging.yaml", "required: 1", "required: 2")));
+}
+
+#[test]
+fn an_environment_with_new_admission_settings_and_a_model_moved() {
+    assert!(compare("admission", |root| {
+        edit(
+            root,
+            "environments/staging.yaml",
+            "namespaces: [ml-staging]",
+            "namespaces: [ml-staging, ml-staging-canary]\n    breakGlass: {users: [carol]}",
+        );
+        edit(root, "environments/dev.yaml", "    mode: warn\n", "    mode: enforce\n");
+        edit(root, "models/income.yaml", "uri: ", "uri: s3://moved/");
+    }));
 }
 
 #[test]
