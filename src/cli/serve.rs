@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// PEM private key of the certificate.
     #[arg(long, env = "TOLLGATE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// With `--tls-cert`: how often to look for a new certificate and key (rotated in place, as
+    /// cert-manager does); a changed pair is served from the next handshake on, a broken one is
+    /// logged and the current one kept.
+    #[arg(long, env = "TOLLGATE_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = super::parse_interval, requires = "tls_cert")]
+    tls_reload_interval: Duration,
     /// With a remote `--repo`: fetch at most this often for reads (approvals always fetch). The
     /// current commit is also prepared this often, which is what `/readyz` reports.
     #[arg(long, default_value = "30s", value_parser = super::parse_interval)]
@@ -62,10 +67,12 @@ fn github_secrets(var: &str) -> Option<tollgate_github::webhook::Secrets> {
 /// Runs `tollgate serve` until SIGINT or SIGTERM.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            tollgate_webhooks::tls::server_config(cert, key)
-                .context(tollgate_error::Hinted::new("failed to set up TLS", "give a PEM certificate chain and its PEM private key"))?,
-        ),
+        (Some(cert), Some(key)) => {
+            let hint = || tollgate_error::Hinted::new("failed to set up TLS", "give a PEM certificate chain and its PEM private key");
+            let reloader = tollgate_webhooks::tls::Reloader::new(cert, key).with_context(hint)?;
+            let config = reloader.resolver().server_config().with_context(hint)?;
+            Some((reloader, config))
+        }
         _ => None,
     };
     if tls.is_none() && !args.listen.ip().is_loopback() {
@@ -95,11 +102,27 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if github.is_none() {
             tracing::info!(var = %args.github_webhook_secret_env, "no GitHub webhook secret: POST /webhooks/github is off");
         }
+        let metrics = match &tls {
+            Some((reloader, _)) => Metrics::new().with_tls(Arc::clone(reloader.resolver())),
+            None => Metrics::new(),
+        };
+        // The certificate files are looked at on a task of their own; each handshake takes the
+        // pair in use at that moment.
+        let (tls, reloading) = match tls {
+            Some((reloader, config)) => {
+                let mut stop = stop.clone();
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                (Some(config), Some(tokio::spawn(reloader.run(args.tls_reload_interval, stopped))))
+            }
+            None => (None, None),
+        };
         let admission = tls.is_some();
         if !admission {
             tracing::info!("no TLS: POST /admission is off (the API server calls webhooks over HTTPS only)");
         }
-        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: trigger, github, admission });
+        let state = Arc::new(AppState { service, metrics, reconcile: trigger, github, admission });
         // GitHub's deliveries: the inbox is worked through on a task of its own, woken by each
         // new delivery; what a crash left queued is taken up at start.
         let door = state.github.as_ref().map(|hook| {
@@ -217,6 +240,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         server.await.context("the server panicked")?.context("the server failed")?;
         if let Some(door) = door {
             door.await.context("the GitHub worker panicked")?;
+        }
+        if let Some(reloading) = reloading {
+            reloading.await.context("the TLS certificate reloader panicked")?;
         }
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)

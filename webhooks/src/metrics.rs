@@ -1,5 +1,5 @@
 //! Prometheus metrics (OpenMetrics text at `/metrics`): requests by route and status, their
-//! latency, approvals by outcome, refused tokens.
+//! latency, approvals by outcome, refused tokens, the TLS certificate's reloads and expiry.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -129,6 +129,15 @@ impl Metrics {
         Metrics { registry, requests, latency, approvals, auth_failures, deliveries, inbox, reviews, admission_index_age }
     }
 
+    /// Also serves the reloads of `certs` (`tollgate_tls_certificate_reloads_total` by
+    /// `outcome`, `ok` or `error`) and the expiry of the certificate it presents
+    /// (`tollgate_tls_certificate_expiration_timestamp_seconds`), read when `/metrics` is served.
+    #[must_use]
+    pub fn with_tls(mut self, certs: Arc<crate::tls::CertResolver>) -> Metrics {
+        self.registry.register_collector(Box::new(TlsCertificate(certs)));
+        self
+    }
+
     /// Counts an approval call's outcome.
     pub fn approval(&self, outcome: &'static str) {
         self.approvals.get_or_create(&OutcomeLabels { outcome }).inc();
@@ -195,6 +204,39 @@ impl prometheus_client::collector::Collector for GitHubRate {
             gauge.encode(encoder.encode_descriptor(
                 "github_rate_limit_remaining",
                 "The last x-ratelimit-remaining GitHub sent",
+                None,
+                gauge.metric_type(),
+            )?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The server certificate's reloads and expiry (`tls::Reloader`).
+#[derive(Debug)]
+struct TlsCertificate(Arc<crate::tls::CertResolver>);
+
+impl prometheus_client::collector::Collector for TlsCertificate {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric as _;
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let reloads = self.0.reloads();
+        let mut family = encoder.encode_descriptor(
+            "tls_certificate_reloads",
+            "Changes of the TLS certificate files by outcome: ok (the new pair is served), error (refused; the previous pair is still served)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (outcome, n) in [("ok", reloads.ok), ("error", reloads.error)] {
+            ConstCounter::new(n).encode(family.encode_family(&OutcomeLabels { outcome })?)?;
+        }
+        if let Some(not_after) = self.0.current().not_after() {
+            let gauge = ConstGauge::new(not_after.as_second());
+            gauge.encode(encoder.encode_descriptor(
+                "tls_certificate_expiration_timestamp_seconds",
+                "When the TLS certificate served expires (its notAfter), in seconds since the Unix epoch",
                 None,
                 gauge.metric_type(),
             )?)?;

@@ -36,6 +36,11 @@ impl App {
 
     /// As [`App::new`], taking GitHub's deliveries signed with one of `secrets` (current, previous).
     async fn new_with(reconcile: Option<FetchTrigger>, secrets: Option<(&[u8], Option<&[u8]>)>) -> App {
+        App::build(reconcile, secrets, Metrics::new()).await
+    }
+
+    /// As [`App::new_with`], counting into `metrics`.
+    async fn build(reconcile: Option<FetchTrigger>, secrets: Option<(&[u8], Option<&[u8]>)>, metrics: Metrics) -> App {
         let tmp = tempfile::tempdir().expect("tmp");
         let repo = tmp.path().join("config");
         commit_examples(&repo, |dir| {
@@ -65,7 +70,7 @@ impl App {
             secrets: tollgate_github::webhook::Secrets::new(current, previous).expect("secrets"),
             wake: Arc::new(tokio::sync::Notify::new()),
         });
-        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile, github, admission: true });
+        let state = Arc::new(AppState { service, metrics, reconcile, github, admission: true });
         App { tmp, repo, store, state }
     }
 
@@ -701,6 +706,11 @@ async fn every_listener_is_held_to_its_limits() {
     assert!(!metrics.contains("FOO") && !metrics.contains("BAZ"), "{metrics}");
     server.stop().await;
 }
+
+// The crate root's modules live next to it; this one is kept out of `tests/`, where it would be
+// a test binary of its own.
+#[path = "api/tls_reload.rs"]
+mod tls_reload;
 
 mod github {
     use super::*;
