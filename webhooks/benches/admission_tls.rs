@@ -15,6 +15,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,9 +26,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 use serde_json::Value;
-use tollgate_controller::reconcile::{Device, GateSettings, Options};
-use tollgate_controller::service::Service;
-use tollgate_store::{AuditLog, Store};
 use tollgate_webhooks::{AppState, Limits, Metrics};
 
 const CHURN: &str = "ghcr.io/acme/churn-serving@sha256:c058e3189f8460468ca88c22d04cd7746a4487f17e13e8afcb469dfcdd07b23c";
@@ -67,14 +66,6 @@ async fn round(client: &Https, url: &str, body: &Bytes, rate: f64, n: usize, wan
     out
 }
 
-fn summary(name: &str, mut v: Vec<Duration>) -> (f64, f64) {
-    v.sort();
-    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
-    let mean = v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e3;
-    println!("{name:<44} p50 {:>7.3} ms  p99 {:>7.3} ms  mean {mean:>7.3} ms  ({} reviews)", at(0.5), at(0.99), v.len());
-    (at(0.5), at(0.99))
-}
-
 fn review(image: &str) -> Bytes {
     let path = format!("{}/../admission/tests/fixtures/deployment.json", env!("CARGO_MANIFEST_DIR"));
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -90,25 +81,13 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let tmp = tempfile::tempdir().unwrap();
-        let repo = tmp.path().join("config");
-        tollgate_test_support::commit_examples(&repo, |dir| {
+        let (service, store) = common::service(tmp.path(), |dir| {
             std::fs::create_dir_all(dir.join("deploy/prod")).unwrap();
             let promotion = format!(
                 "apiVersion: tollgate.dev/v1alpha1\nkind: Promotion\nmetadata:\n  name: prod-churn\nspec:\n  environment: prod\n  release: churn-v3\n  model: {{name: churn, version: \"3\", sha256: {MODEL}}}\n  image: {CHURN}\n  decision: d-1\n"
             );
             std::fs::write(dir.join("deploy/prod/churn.yaml"), promotion).unwrap();
-        });
-        let store = Store::open(&format!("sqlite://{}", tmp.path().join("tollgate.db").display())).await.unwrap();
-        let opts = Options {
-            repo,
-            rev: "HEAD".into(),
-            now: jiff::Timestamp::now(),
-            release: None,
-            gates: GateSettings { cache_dir: Some(tmp.path().join("gates")), device: Device::Cpu },
-            bot: ("tollgate".into(), "bot@acme.example".into()),
-            jobs: 1,
-        };
-        let service = Service::new(AuditLog::new(store.clone()), opts, None, Duration::ZERO);
+        }).await;
         service.prepare().await.unwrap();
         assert!(service.admitter().index().is_some());
         let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: None, github: None, admission: true });
@@ -167,12 +146,12 @@ fn main() {
                 theirs.extend(b);
             }
         }
-        let (p50, p99) = summary("tollgate POST /admission (admitted)", ours);
-        let (e50, e99) = summary("empty axum handler, same TLS stack", theirs);
+        let (p50, p99) = common::summary("tollgate POST /admission (admitted)", 44, "reviews", ours);
+        let (e50, e99) = common::summary("empty axum handler, same TLS stack", 44, "reviews", theirs);
         println!("ratio: p50 {:.2}x, p99 {:.2}x the empty handler", p50 / e50, p99 / e99);
 
         let refusals = round(&client, &tollgate, &refused, rate / 4.0, n / 4, false).await;
-        summary("tollgate POST /admission (refused, recorded)", refusals);
+        common::summary("tollgate POST /admission (refused, recorded)", 44, "reviews", refusals);
         let recorded = store.head().await.unwrap().size;
         println!("audit trail: {recorded} events");
     });

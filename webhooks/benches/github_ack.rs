@@ -10,6 +10,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,10 +21,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tollgate_controller::reconcile::{Device, GateSettings, Options};
-use tollgate_controller::service::Service;
 use tollgate_github_double::webhook::{PrFacts, pull_request_event, sign};
-use tollgate_store::{AuditLog, Store};
 use tollgate_webhooks::{AppState, Limits, Metrics};
 
 const SECRET: &[u8] = b"bench-secret";
@@ -55,31 +54,11 @@ async fn post(client: &Http, url: &str, id: &str, body: &Bytes, signature: &str)
     took
 }
 
-fn summary(name: &str, mut v: Vec<Duration>) -> (f64, f64) {
-    v.sort();
-    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
-    let mean = v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e3;
-    println!("{name:<34} p50 {:>7.3} ms  p99 {:>7.3} ms  mean {mean:>7.3} ms  ({} requests)", at(0.5), at(0.99), v.len());
-    (at(0.5), at(0.99))
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let tmp = tempfile::tempdir().unwrap();
-        let repo = tmp.path().join("config");
-        tollgate_test_support::commit_examples(&repo, |_| {});
-        let store = Store::open(&format!("sqlite://{}", tmp.path().join("tollgate.db").display())).await.unwrap();
-        let opts = Options {
-            repo,
-            rev: "HEAD".into(),
-            now: jiff::Timestamp::now(),
-            release: None,
-            gates: GateSettings { cache_dir: Some(tmp.path().join("gates")), device: Device::Cpu },
-            bot: ("tollgate".into(), "bot@acme.example".into()),
-            jobs: 1,
-        };
-        let service = Service::new(AuditLog::new(store.clone()), opts, None, Duration::ZERO);
+        let (service, store) = common::service(tmp.path(), |_| {}).await;
         let github = Some(tollgate_webhooks::github::GitHubHook {
             secrets: tollgate_github::webhook::Secrets::new(SECRET, None).unwrap(),
             wake: Arc::new(tokio::sync::Notify::new()),
@@ -127,8 +106,8 @@ fn main() {
                 }
             }
         }
-        let (p50, p99) = summary("tollgate POST /webhooks/github", ours);
-        let (e50, e99) = summary("empty axum handler, same stack", theirs);
+        let (p50, p99) = common::summary("tollgate POST /webhooks/github", 34, "requests", ours);
+        let (e50, e99) = common::summary("empty axum handler, same stack", 34, "requests", theirs);
         println!("ratio: p50 {:.1}x, p99 {:.1}x the empty handler", p50 / e50, p99 / e99);
         let queued = store.inbox_counts().await.unwrap().queued;
         println!("inbox: {queued} deliveries stored");

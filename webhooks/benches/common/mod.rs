@@ -1,0 +1,37 @@
+//! What the webhooks benchmarks share: a service over a committed copy of `examples/` and a
+//! SQLite store, and the latency summary they print.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tollgate_controller::reconcile::{Device, GateSettings, Options};
+use tollgate_controller::service::Service;
+use tollgate_store::{AuditLog, Store};
+
+/// `examples/` committed under `tmp` (after `edit`), and a service over it with a SQLite store
+/// in `tmp` (not prepared).
+pub async fn service(tmp: &Path, edit: impl FnOnce(&Path)) -> (Service, Store) {
+    let repo = tmp.join("config");
+    tollgate_test_support::commit_examples(&repo, edit);
+    let store = Store::open(&format!("sqlite://{}", tmp.join("tollgate.db").display())).await.unwrap();
+    let opts = Options {
+        repo,
+        rev: "HEAD".into(),
+        now: jiff::Timestamp::now(),
+        release: None,
+        gates: GateSettings { cache_dir: Some(tmp.join("gates")), device: Device::Cpu },
+        bot: ("tollgate".into(), "bot@acme.example".into()),
+        jobs: 1,
+    };
+    (Service::new(AuditLog::new(store.clone()), opts, None, Duration::ZERO), store)
+}
+
+/// Prints p50, p99 and the mean of `v` (in a column `width` wide, counting `what`), and returns
+/// p50 and p99 in milliseconds.
+pub fn summary(name: &str, width: usize, what: &str, mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
+    let mean = v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e3;
+    println!("{name:<width$} p50 {:>7.3} ms  p99 {:>7.3} ms  mean {mean:>7.3} ms  ({} {what})", at(0.5), at(0.99), v.len());
+    (at(0.5), at(0.99))
+}
