@@ -19,7 +19,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tollgate-spec", &[]),
     ("tollgate-policy", &["tollgate-spec"]),
     ("tollgate-check", &["tollgate-spec", "tollgate-policy"]),
-    ("tollgate-audit", &[]),
+    ("tollgate-render", &[]),
+    ("tollgate-audit", &["tollgate-render"]),
     ("tollgate-store", &["tollgate-audit"]),
     ("tollgate-decision", &["tollgate-spec", "tollgate-audit"]),
     ("tollgate-gates", &[]),
@@ -39,6 +40,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tollgate-torch",
             "tollgate-github",
             "tollgate-admission",
+            "tollgate-render",
         ],
     ),
     (
@@ -51,6 +53,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tollgate-controller",
             "tollgate-github",
             "tollgate-admission",
+            "tollgate-render",
         ],
     ),
 ];
@@ -66,6 +69,7 @@ const OWNERS: &[(&str, &str, &str)] = &[
     ("axum", "tollgate-webhooks", "only the HTTP server serves HTTP"),
     ("kube-core", "tollgate-admission", "only the admission crate reads Kubernetes' admission types"),
     ("k8s-openapi", "tollgate-admission", "only the admission crate reads Kubernetes' workload types"),
+    ("minijinja", "tollgate-render", "one template engine for every page, card and report"),
 ];
 
 /// External crates a product crate must not link at all, even through its dependencies.
