@@ -52,6 +52,9 @@ impl tollgate_error::Hint for RenderError {
     }
 }
 
+/// Templates every family can include: the one stylesheet.
+const SHARED: &[(&str, &str)] = &[("style.css", include_str!("../templates/style.css"))];
+
 /// The template engine, with built-in templates and an optional user directory.
 pub struct Engine {
     env: Environment<'static>,
@@ -101,7 +104,7 @@ fn auto_escape(name: &str) -> AutoEscape {
     }
 }
 
-fn load(builtin: &[(&str, &'static str)], dir: Option<&Path>, name: &str) -> Result<Option<String>, minijinja::Error> {
+fn load(builtin: &[(&'static str, &'static str)], dir: Option<&Path>, name: &str) -> Result<Option<String>, minijinja::Error> {
     if let Some(dir) = dir {
         let relative = Path::new(name);
         if relative.is_absolute() || relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
@@ -117,7 +120,7 @@ fn load(builtin: &[(&str, &'static str)], dir: Option<&Path>, name: &str) -> Res
             }
         }
     }
-    Ok(builtin.iter().find(|(n, _)| *n == name).map(|(_, source)| (*source).to_owned()))
+    Ok(builtin.iter().chain(SHARED).find(|(n, _)| *n == name).map(|(_, source)| (*source).to_owned()))
 }
 
 fn to_error(name: &str, e: minijinja::Error) -> RenderError {

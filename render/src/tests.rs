@@ -46,3 +46,11 @@ fn a_directory_template_wins_and_names_stay_inside_it() {
     let err = engine.render("/etc/passwd", json!({})).unwrap_err();
     assert!(matches!(err, RenderError::OutsideDir { .. }), "{err:?}");
 }
+
+#[test]
+fn the_shared_stylesheet_is_available_to_every_family() {
+    const PAGE: &[(&str, &str)] = &[("p.html", "<style>{% include \"style.css\" %}</style>")];
+    let out = Engine::new(PAGE, None).render("p.html", serde_json::json!({})).unwrap();
+    assert!(out.starts_with("<style>/* tollgate's one stylesheet"), "{out}");
+    assert!(out.contains(".pass{color:#1a7f37"), "{out}");
+}
