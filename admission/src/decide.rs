@@ -120,6 +120,16 @@ pub fn decide(index: Option<&Index>, request: &AdmissionRequest<DynamicObject>, 
     verdict.runtime.clone_from(&workload.runtime);
     let served = judge_images(env, &workload, &mut verdict);
     judge_models(env, &workload, &served, &mut verdict);
+    // The platform's images come beside a promoted release, never instead of one: otherwise
+    // anyone could run a mesh proxy's image as their workload.
+    let promoted = verdict.images.iter().any(|c| !c.releases.is_empty()) || verdict.models.iter().any(|m| !m.releases.is_empty());
+    if !promoted && verdict.images.iter().any(|c| c.platform) {
+        verdict.reasons.push(Reason::deny(
+            "platform-images-alone",
+            format!("{subject} runs only the platform's images (`spec.admission.platformImages` of `{}`), and no promoted release", env.name),
+            Some(format!("platform images are admitted beside the serving image of a release promoted to `{}`", env.name)),
+        ));
+    }
     if workload.images.is_empty() && workload.models.is_empty() && workload.model_digests.is_empty() {
         verdict.reasons.push(Reason::deny(
             "nothing-to-check",
@@ -182,7 +192,7 @@ fn judge_images(env: &Environment, workload: &Workload, verdict: &mut Verdict) -
         let label = image_label(image.field, &image.name);
         let pin = Pin::of(&image.image);
         let mut check =
-            ImageCheck { field: image.field, name: image.name.clone(), image: image.image.clone(), digest: None, releases: Vec::new() };
+            ImageCheck { field: image.field, name: image.name.clone(), image: image.image.clone(), digest: None, releases: Vec::new(), platform: false };
         let pin_hint = || {
             let promoted = promoted_clause(env, pin.repository(), false, &format!("to `{}`", env.name));
             format!("pin images by digest, `registry/repo@sha256:<digest>`; {promoted}")
@@ -206,7 +216,8 @@ fn judge_images(env: &Environment, workload: &Workload, verdict: &mut Verdict) -
             Pin::Digest { repository, digest } => {
                 check.digest = Some(digest);
                 check.releases = env.by_image(&digest).map(|r| r.name.to_string()).collect();
-                if check.releases.is_empty() {
+                check.platform = check.releases.is_empty() && env.platform.admits(repository, &digest);
+                if check.releases.is_empty() && !check.platform {
                     verdict.reasons.push(Reason::deny(
                         "image-not-promoted",
                         format!(

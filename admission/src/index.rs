@@ -124,6 +124,9 @@ pub enum IndexError {
     /// A promoted release's model digest is not 64 lower-case hex digits.
     #[error("model digest `{digest}` of release `{release}` is not 64 lower-case hex digits")]
     ModelDigest { release: String, digest: String },
+    /// A platform image names a tag or a malformed digest.
+    #[error("platform image `{image}` of environment `{environment}` is neither a repository nor `repository@sha256:<digest>`")]
+    PlatformImage { environment: String, image: String },
 }
 
 impl tollgate_error::Hint for IndexError {
@@ -136,6 +139,9 @@ impl tollgate_error::Hint for IndexError {
             }
             IndexError::ImageNotPinned { .. } => "pin `spec.serving.image` of the release by digest, `registry/repo@sha256:<digest>`",
             IndexError::ModelDigest { .. } => "write the model artifact's SHA-256 as 64 lower-case hex digits",
+            IndexError::PlatformImage { .. } => {
+                "name a repository (`docker.io/istio/proxyv2`: any digest of it) or one image by digest; tags are never admitted"
+            }
         }))
     }
 }
@@ -157,6 +163,30 @@ pub(crate) struct BreakGlass {
     pub(crate) max_duration: Duration,
 }
 
+/// Images the platform injects or runs beside every workload (a service mesh's proxy, KServe's
+/// storage initializer), admitted without a release when pinned by digest.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Platform {
+    /// Repositories any digest of which is admitted.
+    repositories: HashSet<Box<str>>,
+    /// Single images, by digest.
+    digests: HashSet<Digest>,
+}
+
+impl Platform {
+    /// Whether the image `repository@digest` is the platform's.
+    pub(crate) fn admits(&self, repository: &str, digest: &Digest) -> bool {
+        self.digests.contains(digest) || self.repositories.contains(repository)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.repositories.capacity() * (size_of::<Box<str>>() + 1)
+            + self.repositories.iter().map(|r| r.len()).sum::<usize>()
+            + self.digests.capacity() * (size_of::<Digest>() + 1)
+    }
+}
+
 /// What one environment admits.
 #[derive(Debug, Clone)]
 pub(crate) struct Environment {
@@ -174,6 +204,7 @@ pub(crate) struct Environment {
     /// when an image is refused.
     repositories: Vec<(Box<str>, u32)>,
     pub(crate) break_glass: Option<BreakGlass>,
+    pub(crate) platform: Platform,
 }
 
 impl Environment {
@@ -297,6 +328,7 @@ impl Index {
                 + env.model_uris.iter().map(|(u, _)| u.len()).sum::<usize>()
                 + env.repositories.capacity() * size_of::<(Box<str>, u32)>()
                 + env.repositories.iter().map(|(u, _)| u.len()).sum::<usize>();
+            total += env.platform.heap_bytes();
             if let Some(b) = &env.break_glass {
                 total += (b.users.capacity() + b.groups.capacity()) * (size_of::<Box<str>>() + 1)
                     + b.users.iter().chain(&b.groups).map(|u| u.len()).sum::<usize>();
@@ -313,6 +345,7 @@ struct Draft {
     releases: Vec<Release>,
     model_uris: Vec<(Box<str>, u32)>,
     break_glass: Option<BreakGlass>,
+    platform: Platform,
 }
 
 /// Builds an [`Index`]: declare environments first, then their promotions.
@@ -356,7 +389,10 @@ impl IndexBuilder {
         for ns in namespaces {
             self.namespaces.insert(ns.into(), environment.into());
         }
-        self.environments.insert(environment.into(), Draft { mode, releases: Vec::new(), model_uris: Vec::new(), break_glass: None });
+        self.environments.insert(
+            environment.into(),
+            Draft { mode, releases: Vec::new(), model_uris: Vec::new(), break_glass: None, platform: Platform::default() },
+        );
         self.order.push(environment.into());
         Ok(())
     }
@@ -404,6 +440,35 @@ impl IndexBuilder {
         Ok(())
     }
 
+    /// The platform's images in `environment` (`spec.admission.platformImages`): each a
+    /// repository, any digest of which is admitted, or one `repository@sha256:<digest>`. They
+    /// are admitted without a release, when pinned by digest; the policies still run.
+    ///
+    /// # Errors
+    ///
+    /// [`IndexError::UnknownEnvironment`], [`IndexError::PlatformImage`] for a tag or a
+    /// malformed digest (nothing is added then).
+    pub fn platform_images<'i>(&mut self, environment: &str, images: impl IntoIterator<Item = &'i str>) -> Result<(), IndexError> {
+        let draft =
+            self.environments.get_mut(environment).ok_or_else(|| IndexError::UnknownEnvironment { environment: environment.to_owned() })?;
+        let mut platform = Platform::default();
+        for image in images {
+            let refused = || IndexError::PlatformImage { environment: environment.to_owned(), image: image.to_owned() };
+            match Pin::of(image) {
+                Pin::Digest { digest, .. } => {
+                    platform.digests.insert(digest);
+                }
+                // A repository alone: what `Pin` reads as an untagged name.
+                Pin::Tag { repository } if repository == image.trim() => {
+                    platform.repositories.insert(repository.into());
+                }
+                _ => return Err(refused()),
+            }
+        }
+        draft.platform = platform;
+        Ok(())
+    }
+
     /// The policies to evaluate on every judged workload (none, without this).
     pub fn policies(&mut self, policies: Policies) {
         self.policies = Some(policies);
@@ -433,6 +498,7 @@ impl IndexBuilder {
                     releases: Vec::new(),
                     model_uris: Vec::new(),
                     break_glass: None,
+                    platform: Platform::default(),
                 });
                 finish(name.clone(), draft)
             })
@@ -443,7 +509,7 @@ impl IndexBuilder {
 
 /// Sorts an environment's releases by name and builds its lookup tables.
 fn finish(name: Box<str>, draft: Draft) -> Environment {
-    let Draft { mode, releases, model_uris, break_glass } = draft;
+    let Draft { mode, releases, model_uris, break_glass, platform } = draft;
     // Sort by name, remembering where each release was, to renumber the model URIs.
     let mut order: Vec<u32> = (0..u32::try_from(releases.len()).unwrap_or(u32::MAX)).collect();
     order.sort_by(|a, b| releases[*a as usize].name.cmp(&releases[*b as usize].name));
@@ -463,5 +529,5 @@ fn finish(name: Box<str>, draft: Draft) -> Environment {
     let mut repositories: Vec<(Box<str>, u32)> =
         releases.iter().enumerate().map(|(i, r)| (Box::from(Pin::of(&r.image).repository()), index(i))).collect();
     repositories.sort_unstable();
-    Environment { name, mode, releases, images, models, model_uris, repositories, break_glass }
+    Environment { name, mode, releases, images, models, model_uris, repositories, break_glass, platform }
 }

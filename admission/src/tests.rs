@@ -71,6 +71,8 @@ fn promotions_are_refused_one_by_one() {
         b.promoted("prod", release("ghcr.io/acme/churn:v7")).unwrap_err(),
         b.promoted("prod", Promoted { model_sha256: Some("abc"), ..release(&format!("a@sha256:{HEX}")) }).unwrap_err(),
         b.break_glass("nowhere", BreakGlassPolicy { users: vec![], groups: vec![], max_duration: Duration::ZERO }).unwrap_err(),
+        b.platform_images("prod", ["docker.io/istio/proxyv2", "docker.io/istio/proxyv2:1.24.0"]).unwrap_err(),
+        b.platform_images("prod", ["gcr.io/kserve/storage-initializer@sha256:abc"]).unwrap_err(),
     ];
     let text: Vec<String> = errors.iter().map(|e| format!("{e}\n  hint: {}", tollgate_error::Hint::hint(e).unwrap_or_default())).collect();
     expect![[r#"
@@ -81,7 +83,11 @@ fn promotions_are_refused_one_by_one() {
         model digest `abc` of release `churn-v7` is not 64 lower-case hex digits
           hint: write the model artifact's SHA-256 as 64 lower-case hex digits
         environment `nowhere` has no admission settings
-          hint: declare the environment with `IndexBuilder::environment` (its `spec.admission`) before its promotions"#]]
+          hint: declare the environment with `IndexBuilder::environment` (its `spec.admission`) before its promotions
+        platform image `docker.io/istio/proxyv2:1.24.0` of environment `prod` is neither a repository nor `repository@sha256:<digest>`
+          hint: name a repository (`docker.io/istio/proxyv2`: any digest of it) or one image by digest; tags are never admitted
+        platform image `gcr.io/kserve/storage-initializer@sha256:abc` of environment `prod` is neither a repository nor `repository@sha256:<digest>`
+          hint: name a repository (`docker.io/istio/proxyv2`: any digest of it) or one image by digest; tags are never admitted"#]]
     .assert_eq(&text.join("\n"));
     assert_eq!(b.build().promoted_count("prod"), 0);
 }

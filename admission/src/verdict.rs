@@ -65,6 +65,9 @@ pub struct ImageCheck {
     pub digest: Option<Digest>,
     /// The releases promoted to the environment that serve this digest.
     pub releases: Vec<String>,
+    /// The platform's image (`spec.admission.platformImages`), admitted without a release.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub platform: bool,
 }
 
 /// A model reference of the workload and what the index says about it.

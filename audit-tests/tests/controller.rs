@@ -141,6 +141,67 @@ fn status_code(status: &Value) -> i32 {
     i32::from(bad)
 }
 
+/// Break glass after the fact, from the CLI: a break-glass admission (as the webhook records
+/// it) shows in `status` until it is reviewed and expired; a reconcile pass asks for its review
+/// once; the person who broke the glass may not review it, an ML lead may, and an unknown
+/// admission is bad input.
+#[tokio::test]
+async fn break_glass_shows_in_status_and_is_reviewed_from_the_cli() {
+    let (repo, _guard) = Repo::new("sqlite").await;
+    let (alice, bob) = (repo.token("alice"), repo.token("bob"));
+    let payload = serde_json::json!({
+        "outcome": "warned", "kind": "Deployment", "namespace": "ml-prod", "name": "churn-serving",
+        "user": "alice@acme.example", "environment": "prod",
+        "breakGlass": {"reason": "INC-4711: hotfix", "user": "alice@acme.example", "expires": "2026-12-01T14:00:00Z", "inherited": false},
+    });
+    let r = repo.run(
+        &["audit", "append", "--actor", "alice@acme.example", "--action", "admission.break_glass", "--subject", "admission/prod/ml-prod/Deployment/churn-serving", "--payload", &payload.to_string()],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let seq = r.stdout.split_whitespace().next().expect("seq").to_owned();
+    assert_eq!(seq, "3", "after the two tokens");
+
+    let line = |r: &Run| r.stdout.lines().find(|l| l.starts_with("BREAK GLASS")).map(str::to_owned);
+    let r = repo.run(&["status", "--at", TUESDAY], &[]);
+    assert_eq!(
+        line(&r).as_deref(),
+        Some("BREAK GLASS #3 ml-prod/churn-serving Deployment in prod by alice@acme.example (INC-4711: hotfix): admitted until 2026-12-01T14:00:00Z; review not yet requested"),
+        "{}",
+        r.stdout
+    );
+    // A pass asks for the review, once.
+    assert_eq!(repo.reconcile_at(TUESDAY).code, 1, "staging is still blocked on approvals");
+    assert_eq!(repo.reconcile_at(TUESDAY).code, 1);
+    let r = repo.run(&["status", "--at", TUESDAY], &[]);
+    assert!(line(&r).is_some_and(|l| l.ends_with("admitted until 2026-12-01T14:00:00Z; awaiting review by ml-leads or risk")), "{}", r.stdout);
+
+    let review = |token: &str, seq: &str| repo.run(&["break-glass", "review", seq, "--note", "justified"], &[("TOLLGATE_TOKEN", token)]);
+    let r = review(&alice, "3");
+    assert_eq!((r.code, r.stdout.trim()), (1, "refused: alice authored the change (separation of duties)"), "{}", r.stderr);
+    let r = review(&bob, "3");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("reviewed break-glass admission #3 as bob (audit seq "), "{}", r.stdout);
+    let r = review(&bob, "3");
+    assert!(r.stdout.starts_with("break-glass admission #3 was reviewed already, by bob"), "{}", r.stdout);
+    let r = review(&bob, "99");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no break-glass admission #99"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint: `tollgate break-glass list` lists them"), "{}", r.stderr);
+
+    // Reviewed and still standing: shown; reviewed and expired: gone from status, kept in the list.
+    let r = repo.run(&["status", "--at", TUESDAY], &[]);
+    assert!(line(&r).is_some_and(|l| l.contains("admitted until 2026-12-01T14:00:00Z; reviewed by bob at ")), "{}", r.stdout);
+    let r = repo.run(&["status", "--at", "2026-12-01T15:00:00Z"], &[]);
+    assert_eq!(line(&r), None, "{}", r.stdout);
+    let r = repo.run(&["break-glass", "list", "--format", "json", "--at", "2026-12-01T15:00:00Z"], &[]);
+    let list: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(list["entries"][0]["active"], false);
+    assert_eq!(list["entries"][0]["review"]["by"], "bob");
+    assert_eq!(list["entries"][0]["review"]["note"], "justified");
+    verify(&repo);
+}
+
 #[tokio::test]
 async fn the_first_pass_promotes_to_dev_and_holds_at_staging() {
     let (repo, guard) = Repo::new("sqlite").await;
@@ -399,6 +460,71 @@ async fn postgres_replicas_elect_one_leader_and_fail_over() {
     let _ = follower.child.kill();
     let _ = follower.child.wait();
     assert_eq!(repo.promotion_commits("income-v4", "dev"), 1, "never promoted twice");
+    verify(&repo);
+    drop_db(guard).await;
+}
+
+/// Replicas follow the store (issue #14): a `serve` that does not reconcile answers admission
+/// reviews from an index that moves when another replica promotes, through PostgreSQL's
+/// LISTEN/NOTIFY, long before its own fetch interval (an hour here) would have read the repo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_s_admission_index_follows_another_replica_s_promotions_on_postgres() {
+    use tollgate_webhooks::client::Client;
+    const CHURN: &str = "ghcr.io/acme/churn-serving@sha256:5d41402abc4b2a76b9719d911017c592ae2f6bd5b5f7a3c1e8d9f0a1b2c3d4e5";
+    let (repo, guard) = Repo::new("postgres").await;
+    assert_eq!(repo.run(&["audit", "verify"], &[]).code, 0);
+    let tls = repo.dir.parent().expect("tmp").join("tls");
+    std::fs::create_dir_all(&tls).expect("mkdir");
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
+    let (cert, pkey) = (tls.join("cert.pem"), tls.join("key.pem"));
+    std::fs::write(&cert, key.cert.pem()).expect("write");
+    std::fs::write(&pkey, key.signing_key.serialize_pem()).expect("write");
+    let (cert_s, pkey_s) = (cert.to_str().expect("utf-8"), pkey.to_str().expect("utf-8"));
+    let (b, url_b, _) = repo.serve(&["--listen", "127.0.0.1:0", "--tls-cert", cert_s, "--tls-key", pkey_s, "--fetch-interval", "1h"]);
+    let client = Client::new(&url_b, "none", Some(&cert)).expect("client");
+    let head = || git(&repo.dir, &["rev-parse", "HEAD"], ALICE).trim().to_owned();
+    let index = || async { client.get("/readyz").await.expect("readyz").body["admission"]["index"].as_str().map(str::to_owned) };
+    let first = head();
+    assert_eq!(index().await.as_deref(), Some(first.as_str()), "B serves the index of the commit it prepared at start");
+
+    // A Deployment of churn-v3's image in dev's namespace (dev warns): not promoted there yet.
+    let fixture = format!("{}/../admission/tests/fixtures/deployment.json", env!("CARGO_MANIFEST_DIR"));
+    let mut review: Value = serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("json");
+    review["request"]["namespace"] = "ml-dev".into();
+    review["request"]["object"]["metadata"]["namespace"] = "ml-dev".into();
+    let containers = review.pointer_mut("/request/object/spec/template/spec/containers").and_then(Value::as_array_mut).expect("containers");
+    containers.truncate(1);
+    containers[0]["image"] = CHURN.into();
+    // The fixture's model digest is prod's churn; dev's is checked by its image here.
+    review["request"]["object"]["spec"]["template"]["metadata"]["annotations"] = serde_json::json!({});
+    let answer = client.post_json("/admission", review.clone()).await.expect("review");
+    assert_eq!((answer.status, answer.body["response"]["allowed"].as_bool()), (200, Some(true)), "{}", answer.body);
+    let warnings = answer.body["response"]["warnings"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(warnings > 0, "not promoted to dev yet: {}", answer.body);
+
+    // Replica A reconciles; its first pass promotes churn-v3 to dev with a commit.
+    let (a, _, _) = repo.serve(&["--listen", "127.0.0.1:0", "--reconcile", "--interval", "1h", "--replica", "serve-a"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while repo.promotion_commits("churn-v3", "dev") == 0 {
+        assert!(Instant::now() < deadline, "A never promoted churn-v3 to dev");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let promoted = Instant::now();
+    let deadline = promoted + Duration::from_secs(30);
+    let mut now = index().await;
+    while now.as_deref() != Some(head().as_str()) {
+        assert!(Instant::now() < deadline, "B's index stayed at {now:?}, HEAD is {}", head());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = index().await;
+    }
+    assert_ne!(now.as_deref(), Some(first.as_str()));
+    let followed = promoted.elapsed();
+    assert!(followed < Duration::from_secs(10), "B followed in {followed:?}");
+    let answer = client.post_json("/admission", review).await.expect("review");
+    assert_eq!(answer.body["response"]["allowed"], true, "{}", answer.body);
+    assert_eq!(answer.body["response"]["warnings"], Value::Null, "promoted to dev now: {}", answer.body);
+    assert_eq!(terminate(a), Some(0));
+    assert_eq!(terminate(b), Some(0));
     verify(&repo);
     drop_db(guard).await;
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tollgate_admission::{BreakGlassPolicy, Index, Mode, Policies, Promoted};
+use tollgate_decision::approvals::ApprovalPolicy;
 use tollgate_spec::{ConfigRepo, Document, Kind};
 
 use crate::reconcile::{GitPromotion, Prepared};
@@ -30,6 +31,11 @@ pub struct AdmissionEnv {
     pub namespaces: Vec<String>,
     /// Who may break the glass, and for how long.
     pub break_glass: Option<BreakGlassPolicy>,
+    /// The platform's images (`platformImages`): repositories or single images by digest.
+    pub platform_images: Vec<String>,
+    /// Who reviews a break-glass admission after the fact: the environment's approvers, with
+    /// separation of duties always on (whoever broke the glass may not review it).
+    pub reviewers: ApprovalPolicy,
 }
 
 /// What the index is built from at a commit, but the promotions (which [`Prepared`] holds).
@@ -94,7 +100,15 @@ fn environment(env: &Document) -> Option<AdmissionEnv> {
             .unwrap_or(DEFAULT_BREAK_GLASS);
         BreakGlassPolicy { users: strings(bg.get("users")), groups: strings(bg.get("groups")), max_duration }
     });
-    Some(AdmissionEnv { name: env.name.clone(), mode, namespaces: strings(spec.get("namespaces")), break_glass })
+    let reviewers = ApprovalPolicy { separation_of_duties: true, ..ApprovalPolicy::from_environment(env) };
+    Some(AdmissionEnv {
+        name: env.name.clone(),
+        mode,
+        namespaces: strings(spec.get("namespaces")),
+        break_glass,
+        platform_images: strings(spec.get("platformImages")),
+        reviewers,
+    })
 }
 
 /// A Model's versions' artifact URIs, by (model, version).
@@ -128,6 +142,9 @@ pub fn index(prepared: &Prepared) -> Index {
             && let Err(e) = builder.break_glass(&env.name, bg.clone())
         {
             tracing::warn!(error = %e, "admission: break glass is off");
+        }
+        if let Err(e) = builder.platform_images(&env.name, env.platform_images.iter().map(String::as_str)) {
+            tracing::warn!(error = %e, "admission: no platform image is admitted without a release");
         }
     }
     let mut promoted: Vec<(&(String, String), &GitPromotion)> = prepared.promotions.iter().collect();

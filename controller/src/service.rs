@@ -28,11 +28,13 @@ use tollgate_decision::approvals::{self, Approval, ApprovalStatus, NotCounted, R
 use tollgate_store::{AuditError, AuditLog};
 use tollgate_store::{RecordKind, Store, StoreError, TokenRow};
 
+mod break_glass;
 mod reviews;
 #[cfg(test)]
 mod tests;
 
 pub use reviews::{ReviewFacts, ReviewOutcome, ReviewVerdict};
+pub use break_glass::{BreakGlassEntry, BreakGlassReport, Review, request_reviews as request_break_glass_reviews};
 
 /// Where an approval came from, as recorded (`via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +125,12 @@ pub enum ServiceError {
         /// Why: nothing prepared yet, or the last prepare's error with its causes.
         reason: String,
     },
+    /// No break-glass admission at that sequence number.
+    #[error("no break-glass admission #{seq}")]
+    NoSuchBreakGlass {
+        /// The sequence number asked for.
+        seq: u64,
+    },
     /// `token.revoked` could not be recorded, so the token was not revoked.
     #[error("token `{id}` is still valid: its revocation could not be recorded")]
     NotRevoked {
@@ -144,6 +152,7 @@ impl tollgate_error::Hint for ServiceError {
             ServiceError::Refused { reason: NotCounted::Author, .. } => "someone who did not author the change must approve it".into(),
             ServiceError::Refused { .. } => "the environment's `approvals` say who may approve".into(),
             ServiceError::NoSuchRelease { .. } => "`tollgate status` lists the releases".into(),
+            ServiceError::NoSuchBreakGlass { .. } => "`tollgate break-glass list` lists them, by their audit sequence number".into(),
             ServiceError::NotOnPath { path, .. } => format!(
                 "its path is {}",
                 if path.is_empty() { "empty (its environment does not exist)".to_owned() } else { path.join(" -> ") }
@@ -172,6 +181,9 @@ pub struct StatusReport {
     /// trail says (`promotion.failed`); none while everything goes through.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<Failure>,
+    /// Break-glass admissions that still stand or are not yet reviewed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub break_glass: Vec<BreakGlassEntry>,
 }
 
 /// One decision and what a person needs besides it.
@@ -534,7 +546,11 @@ impl Service {
         let view = &snap.guard.view;
         let decisions = reconcile::decide_with(view, prepared);
         let failures = decisions.iter().filter_map(|d| view.failure_of(d).cloned()).collect();
-        Ok(StatusReport { commit: prepared.commit.clone(), decisions, failures })
+        let commit = prepared.commit.clone();
+        drop(snap);
+        let mut break_glass = self.break_glass(now, None).await?.entries;
+        break_glass.retain(BreakGlassEntry::needs_attention);
+        Ok(StatusReport { commit, decisions, failures, break_glass })
     }
 
     /// The decision for `release` into `env` at `now`, with every input (`reader`: as for

@@ -9,7 +9,7 @@ use anyhow::Context;
 use super::{DeviceArg, out, parse_at, parse_interval, runtime, say};
 use tollgate_controller::git::Fetcher;
 use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, Failure, GateSettings, Options, PassReport};
-use tollgate_controller::service::Service;
+use tollgate_controller::service::{self, Service};
 use tollgate_decision::{Decision, GateInput, PromotedInput};
 use tollgate_store::AuditLog;
 use tollgate_store::{DEFAULT_URL, Store};
@@ -318,6 +318,14 @@ pub(crate) async fn run_loop(
             let opts = options(&repo, cfg.at.unwrap_or_else(jiff::Timestamp::now), None);
             let publish = mirror.as_ref().map(|m| m as &dyn reconcile::Publish);
             let report = reconciler.pass(log, &opts, "tollgate", publish).await?;
+            // Break-glass admissions since the last pass are someone's to review now.
+            if let Some(prepared) = reconciler.last() {
+                match service::request_break_glass_reviews(log, &prepared.admission.environments).await {
+                    Ok(seqs) if !seqs.is_empty() => tracing::warn!(requests = ?seqs, "asked for the review of break-glass admissions"),
+                    Ok(_) => {}
+                    Err(err) => tracing::error!(error = tollgate_error::chain(&err), "could not ask for break-glass reviews"),
+                }
+            }
             // Audit checkpoints committed to the mirror go to the forge too, where every clone
             // that fetches the ref witnesses them (a failure is retried after the next pass).
             if let Some(m) = &mirror
@@ -413,7 +421,7 @@ fn print_table(commit: &str, decisions: &[Decision], dry_run: bool) {
 }
 
 /// A service reading the config repo for one command (fetched already when remote).
-async fn read_service(args: &RepoArgs, now: jiff::Timestamp, release: Option<String>) -> anyhow::Result<Service> {
+pub(crate) async fn read_service(args: &RepoArgs, now: jiff::Timestamp, release: Option<String>) -> anyhow::Result<Service> {
     let store = Store::open(&args.db).await.context("failed to open the store")?;
     let (repo, _mirror) = locate(args, None).await?;
     Ok(Service::new(AuditLog::new(store), options(&repo, now, release), None, Duration::ZERO))
@@ -430,6 +438,9 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             Format::Text => {
                 print_table(&report.commit, &report.decisions, false);
                 print_failures(&report.failures, false);
+                for entry in &report.break_glass {
+                    say(format!("BREAK GLASS {}", entry.line()));
+                }
             }
         }
         Ok(exit_for(&report.decisions, &report.failures))

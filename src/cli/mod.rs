@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod approve;
 mod audit;
+mod break_glass;
 mod check;
 mod control;
 mod gate;
@@ -57,6 +58,9 @@ pub enum Command {
     Explain(control::ExplainArgs),
     /// Approve a release into an environment (bound to its current content), or revoke.
     Approve(approve::ApproveArgs),
+    /// Break-glass admissions: list them, and review one after the fact.
+    #[command(subcommand, name = "break-glass")]
+    BreakGlass(break_glass::Command),
     /// API tokens for approvers: create, list, revoke.
     #[command(subcommand)]
     Token(approve::TokenCommand),
@@ -178,6 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => control::explain(args),
         Command::Approve(args) => approve::approve(args),
         Command::Token(cmd) => approve::token(cmd),
+        Command::BreakGlass(cmd) => break_glass::run(cmd),
         Command::Windows(args) => windows::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Github(cmd) => github::run(cmd),

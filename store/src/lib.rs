@@ -646,6 +646,14 @@ impl Store {
         self.events_where(from, to, " AND action LIKE 'promotion.%'")
     }
 
+    /// Streams the break-glass events (`admission.break_glass`, `break_glass.review_requested`,
+    /// `break_glass.reviewed`) with `from <= seq <= to`, in `seq` order, through their partial
+    /// index (migration 0007).
+    pub fn break_glass_events(&self, from: u64, to: u64) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
+        // Verbatim the index's predicate, which is what lets the planners use it.
+        self.events_where(from, to, " AND action IN ('admission.break_glass', 'break_glass.review_requested', 'break_glass.reviewed')")
+    }
+
     fn events_where(&self, from: u64, to: u64, filter: &'static str) -> BoxStream<'_, Result<StoredEvent, StoreError>> {
         let (from, to) = (from.min(i64::MAX as u64) as i64, to.min(i64::MAX as u64) as i64);
         type Row = (i64, String, String, String, String, Vec<u8>, Vec<u8>, Vec<u8>);

@@ -164,6 +164,38 @@ fn malformed_github_settings_are_reported_where_they_are() {
     }
 }
 
+/// The admission settings of an Environment: a break-glass duration that is not one, an unknown
+/// field, and a platform image by tag, each reported at its place with what was expected.
+#[test]
+fn malformed_admission_settings_are_reported_where_they_are() {
+    let repo = Scratch::examples();
+    repo.edit("environments/prod.yaml", "      maxDuration: 4h\n", "      maxDuration: four hours\n      approvers: [bob]\n");
+    repo.edit(
+        "environments/prod.yaml",
+        "    mode: enforce\n",
+        "    mode: enforce\n    platformImages: [docker.io/istio/proxyv2, \"docker.io/istio/proxyv2:1.24.0\"]\n",
+    );
+    let (code, report) = check_json(repo.path(), &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let f = findings(&report, "schema");
+    let at: Vec<(&str, &str)> = f.iter().map(|f| (f["file"].as_str().unwrap(), f["pointer"].as_str().unwrap())).collect();
+    assert_eq!(
+        at,
+        [
+            ("environments/prod.yaml", "/spec/admission/breakGlass"),
+            ("environments/prod.yaml", "/spec/admission/breakGlass/maxDuration"),
+            ("environments/prod.yaml", "/spec/admission/platformImages/1")
+        ],
+        "{report:#}"
+    );
+    let text = repo.read("environments/prod.yaml");
+    for (finding, wanted) in f.iter().zip(["breakGlass:", "maxDuration: four hours", "platformImages:"]) {
+        let line = finding["line"].as_u64().unwrap() as usize;
+        assert!(text.lines().nth(line - 1).unwrap().contains(wanted), "{finding:#}");
+        assert!(!finding["message"].as_str().unwrap().is_empty() && finding["hint"].is_string(), "{finding:#}");
+    }
+}
+
 #[test]
 fn broken_references_are_reported_at_the_reference() {
     let repo = Scratch::examples();

@@ -9,6 +9,8 @@
 //! | `POST /releases/{release}/environments/{env}/approvals`      | may approve      |
 //! | `DELETE /releases/{release}/environments/{env}/approvals`    | approver / admin |
 //! | `POST /reconcile`                                            | any role         |
+//! | `GET /break-glass`                                           | any role         |
+//! | `POST /break-glass/{seq}/review`                             | env's approvers  |
 //!
 //! Errors are `{"error": {"status", "code", "message", "hint"}}` with the matching status: 400 bad
 //! input, 401 no or a bad token, 403 not allowed, 404 no such release or environment on its path,
@@ -18,7 +20,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +42,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/releases/{release}/environments/{env}", get(explain))
         .route("/releases/{release}/environments/{env}/approvals", get(list_approvals).post(approve).delete(revoke))
         .route("/reconcile", post(reconcile))
+        .route("/break-glass", get(list_break_glass))
+        .route("/break-glass/{seq}/review", post(review_break_glass))
 }
 
 /// `?at=TIME` on reads: what would be decided then.
@@ -121,7 +125,7 @@ async fn approve(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = approve_body(&headers, body)?;
+    let body: ApproveBody = optional_json_body(&headers, body, APPROVE_BODY_HINT)?;
     let result = state.service.approve(&user, &release, &env, body.content_digest.as_deref(), Via::Api).await;
     state.metrics.approval(match &result {
         Ok(a) if a.recorded => "recorded",
@@ -141,10 +145,14 @@ async fn approve(
 /// What to send instead of a body the API cannot read.
 const APPROVE_BODY_HINT: &str = r#"send `{"contentDigest": "<sha256 from explain>"}` with `Content-Type: application/json`, or no body"#;
 
-/// The body of an approval: none at all, or JSON said to be JSON. Any other body is refused
-/// (415) rather than read as empty, which would drop the digest it carries and approve what is
-/// there now instead of what the caller reviewed.
-fn approve_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<ApproveBody, ApiError> {
+/// An optional JSON body (an approval's, a review's): none at all, or JSON said to be JSON. Any
+/// other body is refused (415) rather than read as empty, which would drop what it carries (an
+/// approval's digest: approving what is there now instead of what the caller reviewed).
+fn optional_json_body<T: Default + serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    hint: &str,
+) -> Result<T, ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -154,22 +162,22 @@ fn approve_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Res
                 Some(format!("bodies are at most {} bytes", crate::MAX_BODY)),
             )
         } else {
-            ApiError::bad_request(e.body_text(), Some(APPROVE_BODY_HINT.into()))
+            ApiError::bad_request(e.body_text(), Some(hint.into()))
         }
     })?;
     match headers.get(header::CONTENT_TYPE) {
-        None if body.is_empty() => Ok(ApproveBody::default()),
-        Some(value) if is_json(value) => Json::<ApproveBody>::from_bytes(&body)
-            .map(|Json(b)| b)
-            .map_err(|e| ApiError::bad_request(e.body_text(), Some(APPROVE_BODY_HINT.into()))),
+        None if body.is_empty() => Ok(T::default()),
+        Some(value) if is_json(value) => {
+            Json::<T>::from_bytes(&body).map(|Json(b)| b).map_err(|e| ApiError::bad_request(e.body_text(), Some(hint.into())))
+        }
         content_type => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             match content_type.and_then(|v| v.to_str().ok()) {
-                Some(t) => format!("an approval body must be JSON, not `{t}`"),
-                None => "an approval body must be JSON, and this one has no `Content-Type`".to_owned(),
+                Some(t) => format!("a request body must be JSON, not `{t}`"),
+                None => "a request body must be JSON, and this one has no `Content-Type`".to_owned(),
             },
-            Some(APPROVE_BODY_HINT.into()),
+            Some(hint.into()),
         )),
     }
 }
@@ -204,6 +212,40 @@ async fn revoke(
         wake(&state);
     }
     Ok(Json(revoked).into_response())
+}
+
+async fn list_break_glass(
+    State(state): State<Arc<AppState>>,
+    Caller(user): Caller,
+    q: Result<Query<AtQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let now = query(q)?.clock()?;
+    Ok(Json(state.service.break_glass(now, Some(&user)).await?).into_response())
+}
+
+/// The body of a break-glass review (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewBody {
+    /// What the reviewer found.
+    #[serde(default)]
+    note: String,
+}
+
+const REVIEW_BODY_HINT: &str = r#"send `{"note": "..."}` with `Content-Type: application/json`, or no body"#;
+
+async fn review_break_glass(
+    State(state): State<Arc<AppState>>,
+    Caller(user): Caller,
+    seq: Result<Path<u64>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Path(seq) = seq.map_err(|e| ApiError::bad_request(e.body_text(), Some("name the admission by its audit sequence number".into())))?;
+    let body: ReviewBody = optional_json_body(&headers, body, REVIEW_BODY_HINT)?;
+    let (entry, recorded) = state.service.review_break_glass(&user, seq, &body.note).await?;
+    let status = if recorded { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(entry)).into_response())
 }
 
 /// Asks this process's reconcile loop for a pass now, if it runs one: an approval or a

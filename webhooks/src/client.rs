@@ -163,6 +163,25 @@ impl Client {
         self.call(Method::DELETE, &approvals_path(release, env, user), None).await
     }
 
+    /// `POST path` with a JSON body (`/admission`, for tests and tools that speak for the API
+    /// server).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
+    pub async fn post_json(&self, path: &str, body: Value) -> Result<Answer, ClientError> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// Reviews the break-glass admission at audit sequence `seq` after the fact, with a note.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::get`].
+    pub async fn review_break_glass(&self, seq: u64, note: &str) -> Result<Answer, ClientError> {
+        self.call(Method::POST, &format!("break-glass/{seq}/review"), Some(serde_json::json!({"note": note}))).await
+    }
+
     /// `GET path` of a text resource (`/metrics`, `/healthz`): the status and the body.
     ///
     /// # Errors

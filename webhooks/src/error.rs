@@ -43,6 +43,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             ServiceError::Refused { .. } => (StatusCode::FORBIDDEN, "refused"),
             ServiceError::NoSuchRelease { .. } => (StatusCode::NOT_FOUND, "no_such_release"),
+            ServiceError::NoSuchBreakGlass { .. } => (StatusCode::NOT_FOUND, "no_such_break_glass"),
             ServiceError::NotOnPath { .. } => (StatusCode::NOT_FOUND, "not_on_path"),
             ServiceError::ContentChanged { .. } => (StatusCode::CONFLICT, "content_changed"),
             ServiceError::Reconcile(_)

@@ -985,4 +985,74 @@ mod admission {
         assert_eq!(ready.body["admission"]["index"], ready.body["commit"], "{}", ready.body);
         server.stop().await;
     }
+
+    /// Break glass after the fact: the admission is listed (API and status), the controller asks
+    /// for its review once, naming the environment's approver groups, and an approver who did
+    /// not break the glass reviews it; the breaker, a viewer and a second review do not count.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn break_glass_is_listed_asked_about_and_reviewed_after_the_fact() {
+        let app = app(true).await;
+        let (alice, bob, carol, vera) = (app.token("alice").await, app.token("bob").await, app.token("carol").await, app.token("vera").await);
+        let server = Server::serve(app, true, tollgate_webhooks::Limits::default()).await;
+        let (_, answer) = send(&server, &review("deployment-break-glass", |_| {})).await;
+        assert_eq!(answer["response"]["allowed"], true, "{answer:#}");
+        let listed = server.client(&vera).get("break-glass").await.expect("list");
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        let entry = &listed.body["entries"][0];
+        assert_eq!(listed.body["entries"].as_array().map(Vec::len), Some(1), "{}", listed.body);
+        // After the four tokens' `token.created` events.
+        let seq = entry["seq"].as_u64().expect("seq");
+        assert_eq!(seq, 5);
+        assert_eq!(entry["user"], "alice@acme.example");
+        assert_eq!(entry["environment"], "prod");
+        assert_eq!(entry["namespace"], "ml-prod");
+        assert_eq!(entry["reason"], "INC-4711: v7 leaks memory under load, hotfix build");
+        assert_eq!(entry["active"], true);
+        assert_eq!(entry["review"], serde_json::json!({"state": "unrequested"}));
+
+        // The controller asks once.
+        let opts = Options {
+            repo: server.repo.clone(),
+            rev: "HEAD".into(),
+            now: jiff::Timestamp::now(),
+            release: None,
+            gates: GateSettings { cache_dir: None, device: tollgate_controller::reconcile::Device::Cpu },
+            bot: ("tollgate".into(), "bot@acme.example".into()),
+            jobs: 1,
+        };
+        let controller = Service::new(AuditLog::new(server.store.clone()), opts, None, Duration::ZERO);
+        let asked = controller.request_break_glass_reviews().await.expect("ask");
+        assert_eq!(asked, [seq + 1]);
+        assert_eq!(controller.request_break_glass_reviews().await.expect("ask again"), Vec::<u64>::new());
+        let status = server.client(&vera).get("status").await.expect("status");
+        assert_eq!(status.body["breakGlass"][0]["review"], serde_json::json!({"state": "requested", "seq": seq + 1, "groups": ["ml-leads", "risk"]}));
+
+        // Who broke the glass may not review it, nor may a viewer; an approver of prod may.
+        let refused = server.client(&alice).review_break_glass(seq, "fine").await.expect("review");
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert_eq!(message(&refused), "alice authored the change (separation of duties) (hint: someone who did not author the change must approve it)");
+        let refused = server.client(&vera).review_break_glass(seq, "fine").await.expect("review");
+        assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (403, Some("refused")), "{}", refused.body);
+        let reviewed = server.client(&bob).review_break_glass(seq, "INC-4711 postmortem: justified").await.expect("review");
+        assert_eq!(reviewed.status, 201, "{}", reviewed.body);
+        assert_eq!(reviewed.body["review"]["state"], "reviewed");
+        assert_eq!(reviewed.body["review"]["by"], "bob");
+        assert_eq!(reviewed.body["review"]["note"], "INC-4711 postmortem: justified");
+        let again = server.client(&carol).review_break_glass(seq, "me too").await.expect("review");
+        assert_eq!((again.status, again.body["review"]["by"].as_str()), (200, Some("bob")), "{}", again.body);
+
+        // Unknown and malformed admissions.
+        let missing = server.client(&bob).review_break_glass(999, "").await.expect("review");
+        assert_eq!((missing.status, missing.body["error"]["code"].as_str()), (404, Some("no_such_break_glass")), "{}", missing.body);
+        let bad = server.client(&bob).post("break-glass/abc/review").await.expect("review");
+        assert_eq!(bad.status, 400, "{}", bad.body);
+
+        let events: Vec<String> = {
+            use futures_util::TryStreamExt as _;
+            let events: Vec<_> = server.store.events(1, 10_000).try_collect().await.expect("events");
+            events.into_iter().map(|e| e.action).filter(|a| a != "token.created").collect()
+        };
+        assert_eq!(events, ["admission.break_glass", "break_glass.review_requested", "break_glass.reviewed"]);
+        server.stop().await;
+    }
 }

@@ -555,3 +555,60 @@ fn a_pod_template_that_does_not_read_as_kubernetes_type_is_refused() {
         audit: admission.denied"#]],
     );
 }
+
+/// A mesh's proxy injected beside the serving container is the platform's
+/// (`spec.admission.platformImages`): admitted by digest without a release, any digest of a
+/// listed repository or the one digest listed; by tag it is refused like any image, and a
+/// workload of the platform's images alone is refused (a listed image is not a way around the
+/// rule).
+#[test]
+fn the_platforms_images_are_admitted_beside_a_release_never_alone() {
+    let sidecar = |image: &str| {
+        let image = image.to_owned();
+        edited("deployment.json", move |v| {
+            let containers = v.pointer_mut("/request/object/spec/template/spec/containers").and_then(Value::as_array_mut).unwrap();
+            containers.truncate(1);
+            containers.push(serde_json::json!({
+                "name": "istio-proxy",
+                "image": image,
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
+                "securityContext": {"allowPrivilegeEscalation": false, "runAsNonRoot": true, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}},
+            }));
+        })
+    };
+    let proxy = format!("docker.io/istio/proxyv2@sha256:{}", "a1".repeat(32));
+    check(
+        &sidecar(&proxy),
+        Mode::Enforce,
+        expect![[r#"
+            allowed CREATE Deployment ml-prod/churn by system:serviceaccount:argocd:argocd-application-controller in prod (enforce)
+            image containers/server ghcr.io/acme/churn-serving@sha256:c058e3189f8460468ca88c22d04cd7746a4487f17e13e8afcb469dfcdd07b23c -> ["churn-v7"]
+            image containers/istio-proxy docker.io/istio/proxyv2@sha256:a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1 -> [] (platform)
+            model annotation sha256:9f576839c2400622bba9914ce792f70fe866cd9cf780eae2d183232443dd22c8 -> ["churn-v7"]
+            audit: nothing"#]],
+    );
+    check(
+        &sidecar("docker.io/istio/proxyv2:1.24.0"),
+        Mode::Enforce,
+        expect![[r#"
+            denied CREATE Deployment ml-prod/churn by system:serviceaccount:argocd:argocd-application-controller in prod (enforce)
+            image containers/server ghcr.io/acme/churn-serving@sha256:c058e3189f8460468ca88c22d04cd7746a4487f17e13e8afcb469dfcdd07b23c -> ["churn-v7"]
+            image containers/istio-proxy docker.io/istio/proxyv2:1.24.0 -> []
+            model annotation sha256:9f576839c2400622bba9914ce792f70fe866cd9cf780eae2d183232443dd22c8 -> ["churn-v7"]
+            deny image-not-pinned: image `docker.io/istio/proxyv2:1.24.0` of container `istio-proxy` is not pinned by digest
+              hint: pin images by digest, `registry/repo@sha256:<digest>`; promoted to `prod`: `churn-v7` (`sha256:c058e3189f84…`), `debug-tools-5` (`sha256:86da06f37a60…`), `fraud-v3` (`sha256:ac511d47ee0f…`) and 3 more
+            audit: admission.denied"#]],
+    );
+    let alone = edited("deployment.json", |v| {
+        let containers = v.pointer_mut("/request/object/spec/template/spec/containers").and_then(Value::as_array_mut).unwrap();
+        containers.truncate(1);
+        containers[0]["image"] = format!("gcr.io/kserve/storage-initializer@sha256:{}", "5e".repeat(32)).into();
+        v["request"]["object"]["spec"]["template"]["metadata"]["annotations"] = serde_json::json!({});
+    });
+    check(&alone, Mode::Enforce, expect![[r#"
+        denied CREATE Deployment ml-prod/churn by system:serviceaccount:argocd:argocd-application-controller in prod (enforce)
+        image containers/server gcr.io/kserve/storage-initializer@sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e -> [] (platform)
+        deny platform-images-alone: Deployment `churn` runs only the platform's images (`spec.admission.platformImages` of `prod`), and no promoted release
+          hint: platform images are admitted beside the serving image of a release promoted to `prod`
+        audit: admission.denied"#]]);
+}

@@ -229,6 +229,38 @@ async fn promotion_events_are_read_through_their_index(backend: Backend) {
     store.close().await;
 }
 
+/// `break_glass_events` returns exactly the break-glass admissions and their reviews, in order,
+/// through their partial index.
+async fn break_glass_events_are_read_through_their_index(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::open(&db.url).await.expect("open");
+    let actions = ["admission.break_glass", "admission.denied", "break_glass.review_requested", "break_glass.reviewed", "break_glass.other"];
+    let events: Vec<_> =
+        (0..200u64).map(|i| NewEvent::new("u", actions[(i % 5) as usize], format!("s{i}"), json!({ "n": i })).expect("event")).collect();
+    store.append(&events).await.expect("append");
+    let got: Vec<_> = store.break_glass_events(1, u64::MAX).map(|r| r.expect("row")).collect().await;
+    assert_eq!(got.len(), 120);
+    assert_eq!(got.iter().take(4).map(|e| (e.seq, e.action.as_str())).collect::<Vec<_>>(), [
+        (1, "admission.break_glass"),
+        (3, "break_glass.review_requested"),
+        (4, "break_glass.reviewed"),
+        (6, "admission.break_glass")
+    ]);
+    assert_eq!(store.break_glass_events(50, 60).count().await, 6);
+    let plan = db
+        .query_text(match backend {
+            Backend::Sqlite => {
+                "EXPLAIN QUERY PLAN SELECT seq FROM audit_events WHERE seq >= 1 AND seq <= 100 AND action IN ('admission.break_glass', 'break_glass.review_requested', 'break_glass.reviewed') ORDER BY seq"
+            }
+            Backend::Postgres => {
+                "EXPLAIN SELECT seq FROM audit_events WHERE seq >= 1 AND seq <= 100 AND action IN ('admission.break_glass', 'break_glass.review_requested', 'break_glass.reviewed') ORDER BY seq"
+            }
+        })
+        .await;
+    assert!(plan.contains("audit_events_break_glass"), "{plan}");
+    store.close().await;
+}
+
 /// An in-memory SQLite database has no file for the bulk reader; it batches sqlx's rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_batches_of_an_in_memory_database() {
@@ -341,4 +373,5 @@ both_backends!(
     event_batches_match_events,
     event_batches_can_be_dropped_early,
     promotion_events_are_read_through_their_index,
+    break_glass_events_are_read_through_their_index,
 );
