@@ -71,10 +71,10 @@ LABEL org.opencontainers.image.title="tollgate-torch" \
       org.opencontainers.image.documentation="https://example.invalid/tollgate/docs/install/kubernetes.md" \
       org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12:nonroot"
 COPY --from=git /rootfs/ /
-COPY --from=build-torch /out/usr/lib/tollgate/torch/ /usr/lib/tollgate/torch/
+COPY --from=build-torch /out/usr/lib/tollgate/ /usr/lib/tollgate/
 COPY --from=build-torch /out/usr/local/bin/tollgate /usr/local/bin/tollgate
 ENV HOME=/var/cache/tollgate/home TOLLGATE_CACHE=/var/cache/tollgate TOLLGATE_LOG_FORMAT=json \
-    LD_LIBRARY_PATH=/usr/lib/tollgate/torch
+    LD_LIBRARY_PATH=/usr/lib/tollgate/torch/lib
 USER 65532:65532
 EXPOSE 8443
 ENTRYPOINT ["/usr/local/bin/tollgate"]

@@ -30,7 +30,7 @@ echo "slim image:                                 $(mb "$slim")"
 if [ "${1:-}" != --no-torch ]; then
   CARGO_TARGET_DIR=$CACHE/release-target scripts/build-release --torch "$tmp/torch" 2>/dev/null
   tbin=$(stat -c %s "$tmp/torch/usr/local/bin/tollgate")
-  tlib=$(du -sb "$tmp/torch/usr/lib/tollgate/torch" | cut -f1)
+  tlib=$(du -sb "$tmp/torch/usr/lib/tollgate" | cut -f1)
   echo "tollgate binary with torch (stripped):      $(mb "$tbin")"
   echo "libtorch + CUDA libraries:                  $(mb "$tlib")"
   echo "torch image:                                $(mb $((base + git_bytes + tbin + tlib)))"

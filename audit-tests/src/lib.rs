@@ -3,7 +3,7 @@
 //! first use) against real Git repositories, a real SQLite file and a real PostgreSQL server.
 //! This library holds what the scenarios share.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// The `tollgate` binary, built once (a no-op when it is fresh). `TOLLGATE_BIN` overrides.

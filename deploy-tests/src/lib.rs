@@ -163,13 +163,17 @@ pub fn justified_checks(readme: &Path) -> Vec<String> {
 }
 
 /// A scratch config repo for `tollgate check`: a `tollgate.yaml` finding manifests under `k8s/`
-/// and plans under `infra/`, and the given files.
+/// and plans under `infra/`, its one environment (which the default library holds to the rules
+/// of production), and the given files.
 pub fn config_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
+    const CONFIG: &str = "apiVersion: tollgate.dev/v1alpha1\nkind: Config\nmetadata:\n  name: tollgate-deploy\nspec:\n  \
+                          environments: [prod]\n  groups:\n    - name: platform\n      members: [alice]\n  users:\n    \
+                          - name: alice\n      email: alice@example.com\n      roles: [approver]\n  \
+                          plans: [\"infra/**/*.plan.json\"]\n  manifests: [\"k8s/**/*.yaml\"]\n";
+    const PROD: &str = "apiVersion: tollgate.dev/v1alpha1\nkind: Environment\nmetadata:\n  name: prod\nspec:\n  \
+                        approvals:\n    required: 1\n    groups: [platform]\n  gates: [quality]\n";
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = "apiVersion: tollgate.dev/v1alpha1\nkind: Config\nmetadata:\n  name: tollgate-deploy\nspec:\n  environments: [prod]\n  \
-                  plans: [\"infra/**/*.plan.json\"]\n  manifests: [\"k8s/**/*.yaml\"]\n";
-    std::fs::write(dir.path().join("tollgate.yaml"), config).expect("write tollgate.yaml");
-    for (rel, text) in files {
+    for (rel, text) in [("tollgate.yaml", CONFIG), ("environments/prod.yaml", PROD)].into_iter().chain(files.iter().copied()) {
         let path = dir.path().join(rel);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(path, text).expect("write");
