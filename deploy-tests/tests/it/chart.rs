@@ -139,8 +139,9 @@ fn webhook_fails_closed_skips_system_namespaces_and_matches_the_docs() {
         for w in [&mut want, &mut got] {
             w["clientConfig"].as_object_mut().expect("clientConfig").remove("caBundle");
         }
-        let extra: Vec<Value> = got["matchConditions"].as_array().expect("matchConditions").iter().skip(2).cloned().collect();
-        got["matchConditions"] = Value::Array(got["matchConditions"].as_array().expect("matchConditions")[..2].to_vec());
+        let conditions = got["matchConditions"].as_array().expect("matchConditions").clone();
+        let extra = conditions[2..].to_vec();
+        got["matchConditions"] = Value::Array(conditions[..2].to_vec());
         assert_eq!(got, want, "{values}: the chart's webhook and docs/admission.md's differ");
         if *values == "ci/postgresql-values.yaml" {
             assert_eq!(extra, vec![json!({"name": "not-excluded-0", "expression": "request.namespace != 'monitoring'"})]);
@@ -327,13 +328,13 @@ fn tollgate_check_passes_its_own_chart() {
     let sqlite = render(&["ci/sqlite-values.yaml"], &[]);
     let pg = render(&["ci/postgresql-values.yaml"], &[]);
     let plan = std::fs::read_to_string(root().join("terraform/examples/eks/plan.json")).expect("plan.json");
-    let repo = config_repo(&[("k8s/sqlite.yaml", &sqlite), ("k8s/postgresql.yaml", &pg), ("infra/eks.plan.json", &plan)]);
+    let repo = config_repo(&[("k8s/sqlite.yaml", sqlite.as_str()), ("k8s/postgresql.yaml", pg.as_str()), ("infra/eks.plan.json", plan.as_str())]);
     let (r, report) = tollgate_check(repo.path());
     assert_eq!(r.code, 0, "{}", r.both());
     assert_eq!(report["findings"], json!([]), "{}", r.both());
 
     let unpinned = render(&[], BASE);
-    let repo = config_repo(&[("k8s/unpinned.yaml", &unpinned)]);
+    let repo = config_repo(&[("k8s/unpinned.yaml", unpinned.as_str())]);
     let (r, report) = tollgate_check(repo.path());
     assert_eq!(r.code, 1, "{}", r.both());
     let ids: Vec<&str> = report["findings"].as_array().expect("findings").iter().filter_map(|f| f["rule"].as_str()).collect();

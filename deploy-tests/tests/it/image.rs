@@ -67,36 +67,39 @@ fn dockerfile_stages_run_the_repository_scripts() {
     assert!(!stage("slim").contains("/usr/lib/tollgate"), "the slim image carries no libtorch");
 }
 
-/// scripts/build-release's output, built once per test process with the dev profile (the test
-/// build's, so no second compile); the Dockerfile runs the same script with the release profile.
-fn built() -> &'static Path {
-    static OUT: OnceLock<PathBuf> = OnceLock::new();
+/// scripts/build-release's output, built once per test process with the profile of the test
+/// build itself (dev under `scripts/test`), so the binary is not compiled a second time; the
+/// Dockerfile runs the same script with the release profile.
+fn built() -> &'static (PathBuf, &'static str) {
+    static OUT: OnceLock<(PathBuf, &'static str)> = OnceLock::new();
     OUT.get_or_init(|| {
-        // Built by the shared helper first, so the cargo call in the script is a no-op.
-        let _ = tollgate_deploy_tests::tollgate();
+        // The test binary runs in <target>/<profile folder>/deps: the script builds into the
+        // same target folder with the same profile.
+        let exe = std::env::current_exe().expect("test binary path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("profile folder");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some("release") => "release",
+            other => panic!("unexpected profile folder {other:?}"),
+        };
+        let target = profile_dir.parent().expect("target folder");
         let out = std::env::temp_dir().join(format!("tollgate-build-release-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let mut cmd = Command::new(root().join("scripts/build-release"));
-        cmd.args(["--profile", "dev"]).arg(&out);
-        // The test binary runs in <target>/debug/deps: the script builds into the same target.
-        let exe = std::env::current_exe().expect("test binary path");
-        let target = exe.parent().and_then(Path::parent).and_then(Path::parent).expect("target dir");
-        cmd.env("CARGO_TARGET_DIR", target);
-        let r = run(&mut cmd);
+        let r = run(Command::new(root().join("scripts/build-release")).args(["--profile", profile]).arg(&out).env("CARGO_TARGET_DIR", target));
         assert_eq!(r.code, 0, "scripts/build-release: {}", r.both());
-        out
+        (out, profile)
     })
 }
 
 #[test]
 fn build_release_lays_out_the_slim_image() {
-    let out = built();
+    let (out, profile) = built();
     let bin = out.join("usr/local/bin/tollgate");
     let version = run(&mut Command::new(&bin).arg("--version"));
     assert_eq!(version.code, 0, "{}", version.both());
     assert_eq!(version.stdout.trim(), format!("tollgate {}", env!("CARGO_PKG_VERSION")));
     let build = std::fs::read_to_string(out.join("BUILD")).expect("BUILD");
-    assert!(build.contains("profile: dev\nfeatures: none\n"), "{build}");
+    assert!(build.contains(&format!("profile: {profile}\nfeatures: none\n")), "{build}");
     // Stripped: no symbol table left.
     let syms = run(Command::new("readelf").args(["--syms"]).arg(&bin));
     assert!(!syms.stdout.contains(".symtab"), "not stripped");
