@@ -328,7 +328,8 @@ fn tollgate_check_passes_its_own_chart() {
     let sqlite = render(&["ci/sqlite-values.yaml"], &[]);
     let pg = render(&["ci/postgresql-values.yaml"], &[]);
     let plan = std::fs::read_to_string(root().join("terraform/examples/eks/plan.json")).expect("plan.json");
-    let repo = config_repo(&[("k8s/sqlite.yaml", sqlite.as_str()), ("k8s/postgresql.yaml", pg.as_str()), ("infra/eks.plan.json", plan.as_str())]);
+    let repo =
+        config_repo(&[("k8s/sqlite.yaml", sqlite.as_str()), ("k8s/postgresql.yaml", pg.as_str()), ("infra/eks.plan.json", plan.as_str())]);
     let (r, report) = tollgate_check(repo.path());
     assert_eq!(r.code, 0, "{}", r.both());
     assert_eq!(report["findings"], json!([]), "{}", r.both());

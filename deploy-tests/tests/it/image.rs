@@ -51,7 +51,7 @@ fn dockerfile_stages_run_the_repository_scripts() {
     assert!(stage("build-slim").contains("scripts/build-release /out"));
     assert!(stage("build-torch").contains("scripts/build-release --torch /out"));
     assert!(stage("git").contains("RUN image-git-runtime /rootfs"));
-    assert!(!text.contains("HEALTHCHECK"));
+    assert!(!text.lines().any(|l| l.trim_start().starts_with("HEALTHCHECK")), "no HEALTHCHECK instruction");
     for runtime in ["slim", "torch"] {
         let t = stage(runtime);
         assert!(t.starts_with("FROM gcr.io/distroless/cc-debian12:nonroot AS"), "{runtime}");
@@ -85,7 +85,8 @@ fn built() -> &'static (PathBuf, &'static str) {
         let target = profile_dir.parent().expect("target folder");
         let out = std::env::temp_dir().join(format!("tollgate-build-release-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let r = run(Command::new(root().join("scripts/build-release")).args(["--profile", profile]).arg(&out).env("CARGO_TARGET_DIR", target));
+        let r =
+            run(Command::new(root().join("scripts/build-release")).args(["--profile", profile]).arg(&out).env("CARGO_TARGET_DIR", target));
         assert_eq!(r.code, 0, "scripts/build-release: {}", r.both());
         (out, profile)
     })
@@ -95,7 +96,7 @@ fn built() -> &'static (PathBuf, &'static str) {
 fn build_release_lays_out_the_slim_image() {
     let (out, profile) = built();
     let bin = out.join("usr/local/bin/tollgate");
-    let version = run(&mut Command::new(&bin).arg("--version"));
+    let version = run(Command::new(&bin).arg("--version"));
     assert_eq!(version.code, 0, "{}", version.both());
     assert_eq!(version.stdout.trim(), format!("tollgate {}", env!("CARGO_PKG_VERSION")));
     let build = std::fs::read_to_string(out.join("BUILD")).expect("BUILD");
@@ -126,7 +127,7 @@ fn build_release_lays_out_the_slim_image() {
 }
 
 /// The image's git: the Debian git the `git` stage collects runs from a root holding only what
-/// scripts/image-git-runtime copied (and /dev/null): it starts, runs /bin/sh for credential
+/// scripts/image-git-runtime copied (and /dev/null, /dev/urandom): it starts, runs /bin/sh for credential
 /// helpers, and clones, commits and pushes over file://.
 #[test]
 fn git_runtime_runs_in_a_chroot() {
@@ -138,8 +139,11 @@ fn git_runtime_runs_in_a_chroot() {
     assert!(bytes > 1_000_000 && bytes < 100_000_000, "git's runtime is {bytes} bytes");
     std::fs::create_dir_all(rootfs.join("dev")).expect("dev");
     std::fs::create_dir_all(rootfs.join("tmp")).expect("tmp");
-    let mknod = run(Command::new("mknod").args(["-m", "666"]).arg(rootfs.join("dev/null")).args(["c", "1", "3"]));
-    assert_eq!(mknod.code, 0, "mknod (the test runs as root, as CI does): {}", mknod.both());
+    // The two devices a container runtime always provides and git uses.
+    for (dev, minor) in [("null", "3"), ("urandom", "9")] {
+        let mknod = run(Command::new("mknod").args(["-m", "666"]).arg(rootfs.join("dev").join(dev)).args(["c", "1", minor]));
+        assert_eq!(mknod.code, 0, "mknod (the test runs as root, as CI does): {}", mknod.both());
+    }
     let git = run(Command::new("sh").args(["-c", "command -v git"])).stdout.trim().to_owned();
     let in_root = |script: &str| {
         run(Command::new("chroot")
