@@ -3,35 +3,11 @@
 //! first use) against real Git repositories, a real SQLite file and a real PostgreSQL server.
 //! This library holds what the scenarios share.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 /// The `tollgate` binary, built once (a no-op when it is fresh). `TOLLGATE_BIN` overrides.
-///
-/// # Panics
-///
-/// When the build fails: the scenarios cannot run without the binary.
-pub fn tollgate() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(bin) = std::env::var("TOLLGATE_BIN") {
-            return PathBuf::from(bin);
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mut build = Command::new(cargo);
-        build.args(["build", "-q", "-p", "tollgate", "--bin", "tollgate"]).current_dir(&root);
-        if let Ok(features) = std::env::var("TOLLGATE_TEST_FEATURES") {
-            build.args(["--features", &features]);
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building tollgate failed");
-        // Tests run from <target>/debug/deps/; the binary sits in <target>/debug/.
-        let exe = std::env::current_exe().expect("test binary path");
-        exe.parent().and_then(Path::parent).expect("target dir").join("tollgate")
-    })
-}
+pub use tollgate_test_support::tollgate_binary as tollgate;
 
 pub use tollgate_test_support::{ALICE, CAROL, commit_examples, copy_dir, git};
 

@@ -88,3 +88,31 @@ pub fn commit_examples(dir: &Path, edit: impl FnOnce(&Path)) {
     git(dir, &["add", "-A"], ALICE);
     git(dir, &["commit", "-q", "-m", "acme-ml config"], ALICE);
 }
+
+/// The `tollgate` binary, built once per test process (a no-op when it is fresh), for the test
+/// crates that run it from outside the root package (`audit-tests`, `deploy-tests`).
+/// `TOLLGATE_BIN` overrides; `TOLLGATE_TEST_FEATURES` adds cargo features to the build.
+///
+/// # Panics
+///
+/// When the build fails: the scenarios cannot run without the binary.
+pub fn tollgate_binary() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(bin) = std::env::var("TOLLGATE_BIN") {
+            return PathBuf::from(bin);
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "tollgate", "--bin", "tollgate"]).current_dir(&root);
+        if let Ok(features) = std::env::var("TOLLGATE_TEST_FEATURES") {
+            build.args(["--features", &features]);
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building tollgate failed");
+        // Tests run from <target>/debug/deps/; the binary sits in <target>/debug/.
+        let exe = std::env::current_exe().expect("test binary path");
+        exe.parent().and_then(Path::parent).expect("target dir").join("tollgate")
+    })
+}
