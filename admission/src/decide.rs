@@ -126,7 +126,10 @@ pub fn decide(index: Option<&Index>, request: &AdmissionRequest<DynamicObject>, 
     if !promoted && verdict.images.iter().any(|c| c.platform) {
         verdict.reasons.push(Reason::deny(
             "platform-images-alone",
-            format!("{subject} runs only the platform's images (`spec.admission.platformImages` of `{}`), and no promoted release", env.name),
+            format!(
+                "{subject} runs only the platform's images (`spec.admission.platformImages` of `{}`), and no promoted release",
+                env.name
+            ),
             Some(format!("platform images are admitted beside the serving image of a release promoted to `{}`", env.name)),
         ));
     }
@@ -191,8 +194,14 @@ fn judge_images(env: &Environment, workload: &Workload, verdict: &mut Verdict) -
     for image in &workload.images {
         let label = image_label(image.field, &image.name);
         let pin = Pin::of(&image.image);
-        let mut check =
-            ImageCheck { field: image.field, name: image.name.clone(), image: image.image.clone(), digest: None, releases: Vec::new(), platform: false };
+        let mut check = ImageCheck {
+            field: image.field,
+            name: image.name.clone(),
+            image: image.image.clone(),
+            digest: None,
+            releases: Vec::new(),
+            platform: false,
+        };
         let pin_hint = || {
             let promoted = promoted_clause(env, pin.repository(), false, &format!("to `{}`", env.name));
             format!("pin images by digest, `registry/repo@sha256:<digest>`; {promoted}")

@@ -155,7 +155,18 @@ async fn break_glass_shows_in_status_and_is_reviewed_from_the_cli() {
         "breakGlass": {"reason": "INC-4711: hotfix", "user": "alice@acme.example", "expires": "2026-12-01T14:00:00Z", "inherited": false},
     });
     let r = repo.run(
-        &["audit", "append", "--actor", "alice@acme.example", "--action", "admission.break_glass", "--subject", "admission/prod/ml-prod/Deployment/churn-serving", "--payload", &payload.to_string()],
+        &[
+            "audit",
+            "append",
+            "--actor",
+            "alice@acme.example",
+            "--action",
+            "admission.break_glass",
+            "--subject",
+            "admission/prod/ml-prod/Deployment/churn-serving",
+            "--payload",
+            &payload.to_string(),
+        ],
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -166,7 +177,9 @@ async fn break_glass_shows_in_status_and_is_reviewed_from_the_cli() {
     let r = repo.run(&["status", "--at", TUESDAY], &[]);
     assert_eq!(
         line(&r).as_deref(),
-        Some("BREAK GLASS #3 ml-prod/churn-serving Deployment in prod by alice@acme.example (INC-4711: hotfix): admitted until 2026-12-01T14:00:00Z; review not yet requested"),
+        Some(
+            "BREAK GLASS #3 ml-prod/churn-serving Deployment in prod by alice@acme.example (INC-4711: hotfix): admitted until 2026-12-01T14:00:00Z; review not yet requested"
+        ),
         "{}",
         r.stdout
     );
@@ -174,7 +187,11 @@ async fn break_glass_shows_in_status_and_is_reviewed_from_the_cli() {
     assert_eq!(repo.reconcile_at(TUESDAY).code, 1, "staging is still blocked on approvals");
     assert_eq!(repo.reconcile_at(TUESDAY).code, 1);
     let r = repo.run(&["status", "--at", TUESDAY], &[]);
-    assert!(line(&r).is_some_and(|l| l.ends_with("admitted until 2026-12-01T14:00:00Z; awaiting review by ml-leads or risk")), "{}", r.stdout);
+    assert!(
+        line(&r).is_some_and(|l| l.ends_with("admitted until 2026-12-01T14:00:00Z; awaiting review by ml-leads or risk")),
+        "{}",
+        r.stdout
+    );
 
     let review = |token: &str, seq: &str| repo.run(&["break-glass", "review", seq, "--note", "justified"], &[("TOLLGATE_TOKEN", token)]);
     let r = review(&alice, "3");

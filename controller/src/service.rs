@@ -33,8 +33,8 @@ mod reviews;
 #[cfg(test)]
 mod tests;
 
-pub use reviews::{ReviewFacts, ReviewOutcome, ReviewVerdict};
 pub use break_glass::{BreakGlassEntry, BreakGlassReport, Review, request_reviews as request_break_glass_reviews};
+pub use reviews::{ReviewFacts, ReviewOutcome, ReviewVerdict};
 
 /// Where an approval came from, as recorded (`via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

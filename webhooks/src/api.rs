@@ -241,7 +241,8 @@ async fn review_break_glass(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(seq) = seq.map_err(|e| ApiError::bad_request(e.body_text(), Some("name the admission by its audit sequence number".into())))?;
+    let Path(seq) =
+        seq.map_err(|e| ApiError::bad_request(e.body_text(), Some("name the admission by its audit sequence number".into())))?;
     let body: ReviewBody = optional_json_body(&headers, body, REVIEW_BODY_HINT)?;
     let (entry, recorded) = state.service.review_break_glass(&user, seq, &body.note).await?;
     let status = if recorded { StatusCode::CREATED } else { StatusCode::OK };

@@ -992,7 +992,8 @@ mod admission {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn break_glass_is_listed_asked_about_and_reviewed_after_the_fact() {
         let app = app(true).await;
-        let (alice, bob, carol, vera) = (app.token("alice").await, app.token("bob").await, app.token("carol").await, app.token("vera").await);
+        let (alice, bob, carol, vera) =
+            (app.token("alice").await, app.token("bob").await, app.token("carol").await, app.token("vera").await);
         let server = Server::serve(app, true, tollgate_webhooks::Limits::default()).await;
         let (_, answer) = send(&server, &review("deployment-break-glass", |_| {})).await;
         assert_eq!(answer["response"]["allowed"], true, "{answer:#}");
@@ -1025,12 +1026,18 @@ mod admission {
         assert_eq!(asked, [seq + 1]);
         assert_eq!(controller.request_break_glass_reviews().await.expect("ask again"), Vec::<u64>::new());
         let status = server.client(&vera).get("status").await.expect("status");
-        assert_eq!(status.body["breakGlass"][0]["review"], serde_json::json!({"state": "requested", "seq": seq + 1, "groups": ["ml-leads", "risk"]}));
+        assert_eq!(
+            status.body["breakGlass"][0]["review"],
+            serde_json::json!({"state": "requested", "seq": seq + 1, "groups": ["ml-leads", "risk"]})
+        );
 
         // Who broke the glass may not review it, nor may a viewer; an approver of prod may.
         let refused = server.client(&alice).review_break_glass(seq, "fine").await.expect("review");
         assert_eq!(refused.status, 403, "{}", refused.body);
-        assert_eq!(message(&refused), "alice authored the change (separation of duties) (hint: someone who did not author the change must approve it)");
+        assert_eq!(
+            message(&refused),
+            "alice authored the change (separation of duties) (hint: someone who did not author the change must approve it)"
+        );
         let refused = server.client(&vera).review_break_glass(seq, "fine").await.expect("review");
         assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (403, Some("refused")), "{}", refused.body);
         let reviewed = server.client(&bob).review_break_glass(seq, "INC-4711 postmortem: justified").await.expect("review");

@@ -76,7 +76,8 @@ fn index(prod: Mode) -> Index {
         },
     )
     .unwrap();
-    b.platform_images("prod", ["docker.io/istio/proxyv2", &format!("gcr.io/kserve/storage-initializer@sha256:{}", "5e".repeat(32))]).unwrap();
+    b.platform_images("prod", ["docker.io/istio/proxyv2", &format!("gcr.io/kserve/storage-initializer@sha256:{}", "5e".repeat(32))])
+        .unwrap();
     b.policies(policies());
     b.source("config@4f1c2e9");
     b.build()
@@ -125,7 +126,8 @@ fn summary(v: &Verdict) -> String {
     }
     out.push('\n');
     for i in &v.images {
-        let _ = writeln!(out, "image {}/{} {} -> {:?}{}", i.field, i.name, i.image, i.releases, if i.platform { " (platform)" } else { "" });
+        let _ =
+            writeln!(out, "image {}/{} {} -> {:?}{}", i.field, i.name, i.image, i.releases, if i.platform { " (platform)" } else { "" });
     }
     for m in &v.models {
         let _ = writeln!(out, "model {} {} -> {:?}", m.source, m.reference, m.releases);

@@ -605,10 +605,14 @@ fn the_platforms_images_are_admitted_beside_a_release_never_alone() {
         containers[0]["image"] = format!("gcr.io/kserve/storage-initializer@sha256:{}", "5e".repeat(32)).into();
         v["request"]["object"]["spec"]["template"]["metadata"]["annotations"] = serde_json::json!({});
     });
-    check(&alone, Mode::Enforce, expect![[r#"
+    check(
+        &alone,
+        Mode::Enforce,
+        expect![[r#"
         denied CREATE Deployment ml-prod/churn by system:serviceaccount:argocd:argocd-application-controller in prod (enforce)
         image containers/server gcr.io/kserve/storage-initializer@sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e -> [] (platform)
         deny platform-images-alone: Deployment `churn` runs only the platform's images (`spec.admission.platformImages` of `prod`), and no promoted release
           hint: platform images are admitted beside the serving image of a release promoted to `prod`
-        audit: admission.denied"#]]);
+        audit: admission.denied"#]],
+    );
 }

@@ -142,7 +142,8 @@ pub(crate) fn fold(events: &[StoredEvent], now: jiff::Timestamp) -> BreakGlassRe
                 });
             }
             action => {
-                let Some(entry) = payload.get("admission").and_then(Value::as_u64).and_then(|seq| report.entries.iter_mut().find(|x| x.seq == seq))
+                let Some(entry) =
+                    payload.get("admission").and_then(Value::as_u64).and_then(|seq| report.entries.iter_mut().find(|x| x.seq == seq))
                 else {
                     continue;
                 };
@@ -258,7 +259,8 @@ pub async fn request_reviews(log: &AuditLog, environments: &[AdmissionEnv]) -> R
         .iter()
         .filter(|e| e.review == Review::Unrequested)
         .map(|e| {
-            let groups = environments.iter().find(|env| env.name == e.environment).map(|env| env.reviewers.groups.clone()).unwrap_or_default();
+            let groups =
+                environments.iter().find(|env| env.name == e.environment).map(|env| env.reviewers.groups.clone()).unwrap_or_default();
             let payload = json!({
                 "admission": e.seq,
                 "environment": e.environment,

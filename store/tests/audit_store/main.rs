@@ -234,18 +234,17 @@ async fn promotion_events_are_read_through_their_index(backend: Backend) {
 async fn break_glass_events_are_read_through_their_index(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = Store::open(&db.url).await.expect("open");
-    let actions = ["admission.break_glass", "admission.denied", "break_glass.review_requested", "break_glass.reviewed", "break_glass.other"];
+    let actions =
+        ["admission.break_glass", "admission.denied", "break_glass.review_requested", "break_glass.reviewed", "break_glass.other"];
     let events: Vec<_> =
         (0..200u64).map(|i| NewEvent::new("u", actions[(i % 5) as usize], format!("s{i}"), json!({ "n": i })).expect("event")).collect();
     store.append(&events).await.expect("append");
     let got: Vec<_> = store.break_glass_events(1, u64::MAX).map(|r| r.expect("row")).collect().await;
     assert_eq!(got.len(), 120);
-    assert_eq!(got.iter().take(4).map(|e| (e.seq, e.action.as_str())).collect::<Vec<_>>(), [
-        (1, "admission.break_glass"),
-        (3, "break_glass.review_requested"),
-        (4, "break_glass.reviewed"),
-        (6, "admission.break_glass")
-    ]);
+    assert_eq!(
+        got.iter().take(4).map(|e| (e.seq, e.action.as_str())).collect::<Vec<_>>(),
+        [(1, "admission.break_glass"), (3, "break_glass.review_requested"), (4, "break_glass.reviewed"), (6, "admission.break_glass")]
+    );
     assert_eq!(store.break_glass_events(50, 60).count().await, 6);
     let plan = db
         .query_text(match backend {
