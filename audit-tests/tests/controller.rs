@@ -502,7 +502,15 @@ async fn a_replica_s_admission_index_follows_another_replica_s_promotions_on_pos
     let head = || git(&repo.dir, &["rev-parse", "HEAD"], ALICE).trim().to_owned();
     let index = || async { client.get("/readyz").await.expect("readyz").body["admission"]["index"].as_str().map(str::to_owned) };
     let first = head();
-    assert_eq!(index().await.as_deref(), Some(first.as_str()), "B serves the index of the commit it prepared at start");
+    // B prepares the repo once it listens; its index is published with that prepare.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut at_start = index().await;
+    while at_start.is_none() {
+        assert!(Instant::now() < deadline, "B never published an index");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        at_start = index().await;
+    }
+    assert_eq!(at_start.as_deref(), Some(first.as_str()), "B serves the index of the commit it prepared at start");
 
     // A Deployment of churn-v3's image in dev's namespace (dev warns): not promoted there yet.
     let fixture = format!("{}/../admission/tests/fixtures/deployment.json", env!("CARGO_MANIFEST_DIR"));

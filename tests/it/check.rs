@@ -182,14 +182,14 @@ fn malformed_admission_settings_are_reported_where_they_are() {
     assert_eq!(
         at,
         [
-            ("environments/prod.yaml", "/spec/admission/breakGlass"),
+            ("environments/prod.yaml", "/spec/admission/platformImages/1"),
             ("environments/prod.yaml", "/spec/admission/breakGlass/maxDuration"),
-            ("environments/prod.yaml", "/spec/admission/platformImages/1")
+            ("environments/prod.yaml", "/spec/admission/breakGlass/approvers")
         ],
         "{report:#}"
     );
     let text = repo.read("environments/prod.yaml");
-    for (finding, wanted) in f.iter().zip(["breakGlass:", "maxDuration: four hours", "platformImages:"]) {
+    for (finding, wanted) in f.iter().zip(["platformImages:", "maxDuration: four hours", "approvers: [bob]"]) {
         let line = finding["line"].as_u64().unwrap() as usize;
         assert!(text.lines().nth(line - 1).unwrap().contains(wanted), "{finding:#}");
         assert!(!finding["message"].as_str().unwrap().is_empty() && finding["hint"].is_string(), "{finding:#}");

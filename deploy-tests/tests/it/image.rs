@@ -104,8 +104,8 @@ fn build_release_lays_out_the_slim_image() {
     // Stripped: no symbol table left.
     let syms = run(Command::new("readelf").args(["--syms"]).arg(&bin));
     assert!(!syms.stdout.contains(".symtab"), "not stripped");
-    // What it links is in the distroless cc image (glibc, libgcc, libstdc++, OpenSSL): no
-    // libtorch, nothing else to install.
+    // What it links is in the distroless cc image (glibc, libgcc, libstdc++, OpenSSL) or in
+    // git's runtime copied beside it (zlib): no libtorch, nothing else to install.
     let cc: BTreeSet<&str> = [
         "libc.so.6",
         "libm.so.6",
@@ -117,6 +117,9 @@ fn build_release_lays_out_the_slim_image() {
         "ld-linux-x86-64.so.2",
         "libssl.so.3",
         "libcrypto.so.3",
+        // zlib is not in the cc image, but git links it, so scripts/image-git-runtime copies it
+        // into both images (`git_runtime_runs_in_a_chroot` runs git from that closure).
+        "libz.so.1",
     ]
     .into();
     let needed = build.lines().find_map(|l| l.strip_prefix("needed: ")).expect("needed line");
