@@ -83,6 +83,17 @@ impl Repo {
         v
     }
 
+    /// A self-signed certificate for 127.0.0.1 and its key, as PEM files beside the repo.
+    fn tls_pair(&self) -> (PathBuf, PathBuf) {
+        let tls = self.dir.parent().expect("tmp").join("tls");
+        std::fs::create_dir_all(&tls).expect("mkdir");
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
+        let (cert, pkey) = (tls.join("cert.pem"), tls.join("key.pem"));
+        std::fs::write(&cert, key.cert.pem()).expect("write");
+        std::fs::write(&pkey, key.signing_key.serialize_pem()).expect("write");
+        (cert, pkey)
+    }
+
     fn token(&self, user: &str) -> String {
         let r = self.run(&["token", "create", "--user", user], &[]);
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -490,12 +501,7 @@ async fn a_replica_s_admission_index_follows_another_replica_s_promotions_on_pos
     const CHURN: &str = "ghcr.io/acme/churn-serving@sha256:5d41402abc4b2a76b9719d911017c592ae2f6bd5b5f7a3c1e8d9f0a1b2c3d4e5";
     let (repo, guard) = Repo::new("postgres").await;
     assert_eq!(repo.run(&["audit", "verify"], &[]).code, 0);
-    let tls = repo.dir.parent().expect("tmp").join("tls");
-    std::fs::create_dir_all(&tls).expect("mkdir");
-    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
-    let (cert, pkey) = (tls.join("cert.pem"), tls.join("key.pem"));
-    std::fs::write(&cert, key.cert.pem()).expect("write");
-    std::fs::write(&pkey, key.signing_key.serialize_pem()).expect("write");
+    let (cert, pkey) = repo.tls_pair();
     let (cert_s, pkey_s) = (cert.to_str().expect("utf-8"), pkey.to_str().expect("utf-8"));
     let (b, url_b, _) = repo.serve(&["--listen", "127.0.0.1:0", "--tls-cert", cert_s, "--tls-key", pkey_s, "--fetch-interval", "1h"]);
     let client = Client::new(&url_b, "none", Some(&cert)).expect("client");
@@ -855,12 +861,7 @@ async fn an_approval_through_the_api_over_tls_lets_the_release_through() {
     assert_eq!(first.code, 1, "{}", first.stderr);
     let (alice, bob) = (repo.token("alice"), repo.token("bob"));
 
-    let tls = repo.dir.parent().expect("tmp").join("tls");
-    std::fs::create_dir_all(&tls).expect("mkdir");
-    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
-    let (cert, pkey) = (tls.join("cert.pem"), tls.join("key.pem"));
-    std::fs::write(&cert, key.cert.pem()).expect("write");
-    std::fs::write(&pkey, key.signing_key.serialize_pem()).expect("write");
+    let (cert, pkey) = repo.tls_pair();
     let (server, url, _) =
         repo.serve(&["--listen", "127.0.0.1:0", "--tls-cert", cert.to_str().expect("utf-8"), "--tls-key", pkey.to_str().expect("utf-8")]);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");

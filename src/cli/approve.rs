@@ -92,11 +92,7 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     }
     let now = jiff::Timestamp::now();
     runtime()?.block_on(async move {
-        let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
-        let (repo, _mirror) = super::control::locate(&args.repo, None).await?;
-        let log = super::control::anchored(log, &repo);
-        let service = Service::new(log, options(&repo, now, Some(args.release.clone())), None, Duration::ZERO);
-        let user = service.authenticate(&args.token).await?;
+        let (service, user) = as_token_holder(&args.repo, &args.keys, &args.token, now, Some(args.release.clone())).await?;
         if args.revoke {
             let r = match service.revoke(&user, &args.release, &args.env, args.user.as_deref()).await {
                 Err(ServiceError::Forbidden { .. }) => {
@@ -136,6 +132,23 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         ));
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A service over the database and the config repo, for a person who acts with their API token
+/// (approve, revoke, review a break-glass admission), and who that token says they are.
+pub(crate) async fn as_token_holder(
+    repo: &RepoArgs,
+    keys: &super::audit::KeyArgs,
+    token: &str,
+    now: jiff::Timestamp,
+    release: Option<String>,
+) -> anyhow::Result<(Service, String)> {
+    let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
+    let (located, _mirror) = super::control::locate(repo, None).await?;
+    let log = super::control::anchored(log, &located);
+    let service = Service::new(log, options(&located, now, release), None, Duration::ZERO);
+    let user = service.authenticate(token).await?;
+    Ok((service, user))
 }
 
 /// `tollgate approve --server URL`: the same through the API.

@@ -2,12 +2,9 @@
 //! after-the-fact reviews (see `tollgate_controller::service::BreakGlassEntry`).
 
 use std::process::ExitCode;
-use std::time::Duration;
+use tollgate_controller::service::{Review, ServiceError};
 
-use anyhow::Context;
-use tollgate_controller::service::{Review, Service, ServiceError};
-
-use super::control::{Format, RepoArgs, options, read_service};
+use super::control::{Format, RepoArgs, read_service};
 use super::{out, parse_at, runtime, say};
 
 #[derive(Debug, clap::Subcommand)]
@@ -73,11 +70,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Review { seq, note, repo, keys, token } => {
             let now = jiff::Timestamp::now();
             runtime()?.block_on(async move {
-                let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
-                let (located, _mirror) = super::control::locate(&repo, None).await?;
-                let log = super::control::anchored(log, &located);
-                let service = Service::new(log, options(&located, now, None), None, Duration::ZERO);
-                let user = service.authenticate(&token).await?;
+                let (service, user) = super::approve::as_token_holder(&repo, &keys, &token, now, None).await?;
                 let (entry, recorded) = match service.review_break_glass(&user, seq, &note).await {
                     Err(e @ ServiceError::Refused { .. }) => {
                         out(format!("refused: {e}"));
