@@ -95,7 +95,7 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
         let (repo, _mirror) = super::control::locate(&args.repo, None).await?;
         let log = super::control::anchored(log, &repo);
-        let service = Service::new(log, options(&repo, now, Some(args.release.clone())), None, Duration::ZERO);
+        let service = Service::new(log, options(&repo, now, Some(args.release.clone()))?, None, Duration::ZERO);
         let user = service.authenticate(&args.token).await?;
         if args.revoke {
             let r = match service.revoke(&user, &args.release, &args.env, args.user.as_deref()).await {
