@@ -150,7 +150,9 @@ pub fn run_release_gates_as_job(
         found.cache_hit = true;
         return Ok(found);
     }
-    let path = |p: &Path| p.to_string_lossy().into_owned();
+    // The Job runs elsewhere: every path it is given is absolute (the chart mounts them at the
+    // same places).
+    let path = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()).to_string_lossy().into_owned();
     let mut command = vec![job.program.clone(), "gate".into(), "run-job".into(), release.to_owned()];
     for (flag, value) in [
         ("--repo", path(inputs.repo)),
