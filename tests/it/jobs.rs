@@ -184,7 +184,7 @@ fn a_forged_or_unsigned_result_in_the_store_is_refused() {
     assert!(matches!(s.as_job("churn-v3", minute()), Err(GatingError::Unverified { .. })));
 
     // Signed by the trusted key, but for another run.
-    let other = tollgate_gates::spec::CacheKey { gate_spec: key.model, ..key.clone() };
+    let other = tollgate_gates::spec::CacheKey { gate_spec: key.model, ..key };
     std::fs::write(&path, sign_result(&honest, &other, &s.signer).expect("sign")).expect("write");
     let err = s.as_job("churn-v3", minute()).unwrap_err();
     assert!(tollgate_error::chain(&err).ends_with("the result is for another run (its key differs)"), "{}", tollgate_error::chain(&err));
@@ -220,9 +220,10 @@ fn reconcile_records_the_same_gate_result_whether_gates_run_in_process_or_as_a_j
         });
         let db = format!("sqlite://{}", tmp.path().join(format!("{name}.db")).display());
         let cache = tmp.path().join(format!("{name}-cache"));
-        let mut args = vec!["reconcile", "--once", "--repo", dir.to_str().expect("utf-8"), "--db", &db, "--device", "cpu"];
+        let mut args: Vec<&str> =
+            vec!["reconcile", "--once", "--repo", dir.to_str().expect("utf-8"), "--db", db.as_str(), "--device", "cpu"];
         let cache_arg = cache.to_string_lossy().into_owned();
-        args.extend(["--gate-cache", &cache_arg]);
+        args.extend(["--gate-cache", cache_arg.as_str()]);
         let cluster_args =
             ["--gates-cluster", double.url(), "--gates-trusted-key", &trusted, "--gates-job-key-file", key_file.to_str().expect("utf-8")];
         if kubernetes {
