@@ -26,7 +26,7 @@ pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, roo
     };
     let ran = match runner_of(repo) {
         Runner::InProcess => crate::gating::run_release_gates(repo, release, &opts),
-        Runner::Kubernetes(pod) => match (&settings.kubernetes, pod) {
+        Runner::Kubernetes(pod) => match (&settings.kubernetes, *pod) {
             (None, _) => {
                 return failed(
                     "`gates.runner` is `kubernetes` but this controller has no cluster to run gates on (`--gates-cluster`)".into(),
@@ -58,13 +58,15 @@ fn failed(error: String) -> GateOutcome {
 /// Where the Config document says gates run.
 enum Runner {
     InProcess,
-    Kubernetes(Result<tollgate_jobs::PodSettings, tollgate_jobs::SettingsError>),
+    Kubernetes(Box<Result<tollgate_jobs::PodSettings, tollgate_jobs::SettingsError>>),
 }
 
 fn runner_of(repo: &ConfigRepo) -> Runner {
     let gates = repo.config().and_then(|c| c.spec().get("gates"));
     match gates.and_then(|g| g.get("runner")).and_then(serde_json::Value::as_str) {
-        Some("kubernetes") => Runner::Kubernetes(tollgate_jobs::PodSettings::from_config(gates.and_then(|g| g.get("kubernetes")))),
+        Some("kubernetes") => {
+            Runner::Kubernetes(Box::new(tollgate_jobs::PodSettings::from_config(gates.and_then(|g| g.get("kubernetes")))))
+        }
         _ => Runner::InProcess,
     }
 }
