@@ -7,7 +7,6 @@ locals {
   database     = local.managed_db ? "postgresql" : var.database.type
   db_secret    = local.managed_db ? kubernetes_secret_v1.database[0].metadata[0].name : var.database.existing_secret
   gpu          = var.gpu_node_pool.enabled
-  gate_ns      = var.gpu_node_pool.gate_namespace
   chart        = coalesce(var.chart, "${path.module}/../charts/tollgate")
   gpu_taint    = { key = "nvidia.com/gpu", value = "true", effect = "NoSchedule" }
   gpu_selector = { "tollgate.dev/pool" = "gpu" }
@@ -37,16 +36,13 @@ locals {
       appKey        = { existingSecret = var.github.app_key_secret }
     }
     tls = { mode = var.tls_mode }
+    # Where the Jobs are placed is the config repo's (tollgate.yaml, `spec.gates.kubernetes`;
+    # the `gates_config` output is what to put there); the chart gives the controller its side.
     gates = local.gpu ? {
       runner = "kubernetes"
       kubernetes = {
-        namespace    = local.gate_ns
-        nodeSelector = local.gpu_selector
-        tolerations  = [{ key = local.gpu_taint.key, operator = "Equal", value = local.gpu_taint.value, effect = local.gpu_taint.effect }]
-        resources = {
-          requests = { cpu = "2", memory = "8Gi", "nvidia.com/gpu" = 1 }
-          limits   = { cpu = "4", memory = "16Gi", "nvidia.com/gpu" = 1 }
-        }
+        trustedKey       = var.gpu_node_pool.trusted_key
+        sharedCacheClaim = var.gpu_node_pool.shared_cache_claim
       }
     } : { runner = "inProcess" }
   }
@@ -60,17 +56,6 @@ resource "kubernetes_namespace_v1" "tollgate" {
       "pod-security.kubernetes.io/enforce" = "restricted"
       "pod-security.kubernetes.io/audit"   = "restricted"
       "pod-security.kubernetes.io/warn"    = "restricted"
-      "app.kubernetes.io/part-of"          = "tollgate"
-    }
-  }
-}
-
-resource "kubernetes_namespace_v1" "gates" {
-  count = local.gpu ? 1 : 0
-  metadata {
-    name = local.gate_ns
-    labels = {
-      "pod-security.kubernetes.io/enforce" = "restricted"
       "app.kubernetes.io/part-of"          = "tollgate"
     }
   }
@@ -90,5 +75,5 @@ resource "helm_release" "tollgate" {
   wait            = true
   timeout         = 600
 
-  depends_on = [kubernetes_namespace_v1.gates, aws_eks_node_group.gpu]
+  depends_on = [aws_eks_node_group.gpu]
 }

@@ -161,12 +161,16 @@ variable "gpu_node_pool" {
     min_size       = optional(number, 0)
     max_size       = optional(number, 2)
     desired_size   = optional(number, 0)
-    gate_namespace = optional(string, "tollgate-gates")
+    # The public half of the key gate Jobs sign results with (`tollgate audit keygen`).
+    trusted_key = optional(string, "")
+    # An existing ReadWriteMany claim in `namespace` (EFS, Filestore…) shared by the controller
+    # and the Jobs at /var/cache/tollgate.
+    shared_cache_claim = optional(string, "")
   })
   default = { enabled = false }
   validation {
-    condition     = !var.gpu_node_pool.enabled || (var.gpu_node_pool.cluster_name != "" && var.gpu_node_pool.node_role_arn != "" && length(var.gpu_node_pool.subnet_ids) >= 1)
-    error_message = "gpu_node_pool needs cluster_name, node_role_arn and at least one subnet_id."
+    condition     = !var.gpu_node_pool.enabled || (var.gpu_node_pool.cluster_name != "" && var.gpu_node_pool.node_role_arn != "" && length(var.gpu_node_pool.subnet_ids) >= 1 && var.gpu_node_pool.trusted_key != "" && var.gpu_node_pool.shared_cache_claim != "")
+    error_message = "gpu_node_pool needs cluster_name, node_role_arn, at least one subnet_id, trusted_key and shared_cache_claim."
   }
   validation {
     condition     = var.gpu_node_pool.min_size >= 0 && var.gpu_node_pool.min_size <= var.gpu_node_pool.desired_size && var.gpu_node_pool.desired_size <= var.gpu_node_pool.max_size && var.gpu_node_pool.max_size >= 1

@@ -122,7 +122,7 @@ fn options(root: &Path) -> Options {
         rev: "HEAD".into(),
         now: "2026-12-01T10:00:00Z".parse().expect("instant"),
         release: None,
-        gates: GateSettings { cache_dir: None, device: tollgate_controller::reconcile::Device::Cpu },
+        gates: GateSettings { cache_dir: None, device: tollgate_controller::reconcile::Device::Cpu, kubernetes: None },
         bot: ("tollgate".into(), "bot@example.invalid".into()),
         jobs: 0,
     }

@@ -92,6 +92,22 @@ pub enum GatingError {
     /// The result cache could not be written.
     #[error(transparent)]
     Cache(#[from] tollgate_gates::cache::CacheError),
+    /// `gates.runner: kubernetes` needs a store for the Job's result, and none is set.
+    #[error("gates run as kubernetes jobs need a result store, and none is set")]
+    NoStore,
+    /// The Job resolved a different run than the controller asked for (the inputs moved).
+    #[error("release `{release}`: the job's run is `{found}`, not `{expected}`")]
+    KeyMismatch { release: String, expected: String, found: String },
+    /// The gates Job failed, was evicted too often, or the Kubernetes API refused.
+    #[error(transparent)]
+    Job(Box<tollgate_jobs::JobError>),
+    /// A result in the store does not verify: it is refused, never used.
+    #[error("the gate result `{path}` is refused")]
+    Unverified {
+        path: PathBuf,
+        #[source]
+        source: job::SignedError,
+    },
     /// The results hold a value RFC 8785 refuses, so they have no digest to bind approvals to.
     #[error("gate results of release `{release}` for `{environment}` cannot be hashed")]
     Digest {
@@ -112,6 +128,12 @@ impl Hint for GatingError {
             // Transparent: the gates' error is not a link of the chain, so its hint is asked here.
             GatingError::Runner(e) => e.hint(),
             GatingError::Eval(e) => e.hint(),
+            GatingError::NoStore => Some("set the gate cache (`--gate-cache DIR`), where jobs write their signed results".into()),
+            GatingError::KeyMismatch { .. } => Some("the job read another commit or root than the controller; it runs again at the next pass".into()),
+            GatingError::Job(e) => e.hint(),
+            GatingError::Unverified { .. } => Some(
+                "only a gates job signs results, with the key whose public half the controller trusts (`--gates-trusted-key`); remove the file to run the job again".into(),
+            ),
             GatingError::DataQuality { .. } | GatingError::Drift(_) | GatingError::Cache(_) | GatingError::Digest { .. } => None,
         }
     }
@@ -449,6 +471,53 @@ fn local_path(root: &Path, uri: &str) -> Result<PathBuf, GatingError> {
 /// fails; the data holds unusable values. Failing thresholds are results, not errors.
 #[tracing::instrument(skip(repo, opts))]
 pub fn run_release_gates(repo: &ConfigRepo, release: &str, opts: &GateRunOptions) -> Result<ReleaseGates, GatingError> {
+    let planned = plan(repo, release, opts)?;
+    let key = &planned.key;
+    let cache = opts.cache_dir.as_ref().map(ResultCache::new);
+    if let Some(cache) = &cache
+        && let Some(mut hit) = cache.get::<ReleaseGates>(key)?
+        && hit.compute_digest().is_ok_and(|d| d == hit.digest)
+    {
+        hit.cache_hit = true;
+        return Ok(hit);
+    }
+    let result = compute_planned(&planned, opts)?;
+    if let Some(cache) = &cache {
+        cache.put(key, &result)?;
+    }
+    Ok(result)
+}
+
+/// A release's gate run, resolved from the repo: everything [`compute_planned`] reads, and
+/// the cache key that names the run.
+pub(crate) struct Planned {
+    release: String,
+    environment: String,
+    gates: GateSpec,
+    candidate: Version,
+    baseline: Option<Version>,
+    dataset: Dataset,
+    reference: Option<Dataset>,
+    root: PathBuf,
+    warnings: Vec<String>,
+    /// (model digest, dataset digest, digest of everything else): the run's identity.
+    pub(crate) key: CacheKey,
+}
+
+/// Computes a planned run (no cache).
+pub(crate) fn compute_planned(p: &Planned, opts: &GateRunOptions) -> Result<ReleaseGates, GatingError> {
+    let mut result =
+        compute(&p.release, &p.environment, &p.gates, &p.candidate, p.baseline.as_ref(), &p.dataset, p.reference.as_ref(), &p.root, opts)?;
+    result.warnings.splice(0..0, p.warnings.iter().cloned());
+    result.digest = result.compute_digest()?;
+    Ok(result)
+}
+
+/// Resolves a release's gate run from the repo, without computing it.
+///
+/// # Errors
+/// As [`run_release_gates`], for what resolving finds.
+pub(crate) fn plan(repo: &ConfigRepo, release: &str, opts: &GateRunOptions) -> Result<Planned, GatingError> {
     let doc = find(repo, Kind::Release, release)
         .ok_or_else(|| GatingError::UnknownRelease { name: release.to_owned(), known: names(repo, Kind::Release) })?;
     let spec = doc.spec();
@@ -516,22 +585,7 @@ pub fn run_release_gates(repo: &ConfigRepo, release: &str, opts: &GateRunOptions
         dataset: dataset.sha256,
         gate_spec: Sha256Digest(Sha256::digest(key_material.to_string().as_bytes()).into()),
     };
-    let cache = opts.cache_dir.as_ref().map(ResultCache::new);
-    if let Some(cache) = &cache
-        && let Some(mut hit) = cache.get::<ReleaseGates>(&key)?
-        && hit.compute_digest().is_ok_and(|d| d == hit.digest)
-    {
-        hit.cache_hit = true;
-        return Ok(hit);
-    }
-
-    let mut result = compute(release, &environment, &gates, &candidate, baseline.as_ref(), &dataset, reference.as_ref(), &root, opts)?;
-    result.warnings.splice(0..0, warnings);
-    result.digest = result.compute_digest()?;
-    if let Some(cache) = &cache {
-        cache.put(&key, &result)?;
-    }
-    Ok(result)
+    Ok(Planned { release: release.to_owned(), environment, gates, candidate, baseline, dataset, reference, root, warnings, key })
 }
 
 fn model_ref(v: &Version) -> ModelRef {
@@ -780,6 +834,8 @@ fn breakdown_of(report: &EvalReport, gates: &GateSpec) -> Vec<Breakdown> {
     }
     out
 }
+
+pub mod job;
 
 #[cfg(test)]
 mod tests;

@@ -146,7 +146,7 @@ pub(crate) async fn as_token_holder(
     let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
     let (located, _mirror) = super::control::locate(repo, None).await?;
     let log = super::control::anchored(log, &located);
-    let service = Service::new(log, options(&located, now, release), None, Duration::ZERO);
+    let service = Service::new(log, options(&located, now, release)?, None, Duration::ZERO);
     let user = service.authenticate(token).await?;
     Ok((service, user))
 }

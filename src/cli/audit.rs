@@ -186,7 +186,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(run_async(cmd))
 }
 
-fn read_signer(path: &Path) -> anyhow::Result<Signer> {
+pub(crate) fn read_signer(path: &Path) -> anyhow::Result<Signer> {
     let text = std::fs::read_to_string(path).with_context(|| format!("failed to read key file `{}`", path.display()))?;
     Signer::from_text(&text).with_context(|| format!("invalid key in `{}`", path.display()))
 }
@@ -227,7 +227,7 @@ impl KeyArgs {
 }
 
 /// Public keys given as text or as files of them (one per line, `#` comments), all of `kind`.
-fn read_verifiers(items: &[String], kind: KeyKind, what: &str) -> anyhow::Result<Vec<Verifier>> {
+pub(crate) fn read_verifiers(items: &[String], kind: KeyKind, what: &str) -> anyhow::Result<Vec<Verifier>> {
     let mut keys = Vec::new();
     for item in items {
         let path = Path::new(item);

@@ -54,6 +54,39 @@ pub struct RepoArgs {
     /// Worker threads for checks (0 = one per core).
     #[arg(long, env = "TOLLGATE_JOBS", default_value_t = 0)]
     pub jobs: usize,
+    /// Where gates run as Kubernetes Jobs (`gates.runner: kubernetes`): `in-cluster` (the
+    /// pod's service account) or the API server's URL. Without it, such gates fail.
+    #[arg(long, env = "TOLLGATE_GATES_CLUSTER", value_name = "in-cluster|URL")]
+    pub gates_cluster: Option<String>,
+    /// A public key gates Jobs sign results with (`name+id+base64`), or a file of them;
+    /// repeatable. A result no trusted key signed is refused.
+    #[arg(long, env = "TOLLGATE_GATES_TRUSTED_KEY", value_name = "KEY|FILE", value_delimiter = ',')]
+    pub gates_trusted_key: Vec<String>,
+    /// Where a gates Job's container reads its signing key (mount the Secret there).
+    #[arg(long, env = "TOLLGATE_GATES_JOB_KEY_FILE", default_value = "/var/run/tollgate/gates-key/key", value_name = "FILE")]
+    pub gates_job_key_file: PathBuf,
+}
+
+/// The controller's side of `gates.runner: kubernetes`, from the flags; `None` without
+/// `--gates-cluster`.
+fn job_gates(repo: &RepoArgs) -> anyhow::Result<Option<std::sync::Arc<tollgate_controller::gating::job::JobGates>>> {
+    let Some(cluster) = &repo.gates_cluster else { return Ok(None) };
+    let cluster = match cluster.as_str() {
+        "in-cluster" => tollgate_jobs::Cluster::in_cluster()?,
+        url => tollgate_jobs::Cluster::at(url)?,
+    };
+    let trusted = super::audit::read_verifiers(&repo.gates_trusted_key, tollgate_audit::checkpoint::KeyKind::Log, "gates key")?;
+    if trusted.is_empty() {
+        let hint = "give the public half of the Jobs' signing key: `--gates-trusted-key name+id+base64`";
+        return Err(tollgate_error::Hinted::new("`--gates-cluster` needs a key to verify results with", hint).into());
+    }
+    Ok(Some(std::sync::Arc::new(tollgate_controller::gating::job::JobGates {
+        cluster,
+        trusted,
+        key_file: repo.gates_job_key_file.clone(),
+        program: "tollgate".to_owned(),
+        limits: tollgate_jobs::Limits::default(),
+    })))
 }
 
 /// Output format.
@@ -125,20 +158,25 @@ pub struct ExplainArgs {
     format: Format,
 }
 
-pub(crate) fn options(repo: &RepoArgs, now: jiff::Timestamp, release: Option<String>) -> Options {
+pub(crate) fn options(repo: &RepoArgs, now: jiff::Timestamp, release: Option<String>) -> anyhow::Result<Options> {
     let cache_dir = repo.gate_cache.clone().or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/tollgate/gates")));
-    Options {
+    Ok(Options {
         repo: repo.repo.clone(),
         rev: repo.rev.clone(),
         now,
         release,
-        gates: GateSettings { cache_dir, device: repo.device.device() },
-        bot: (
-            std::env::var("TOLLGATE_BOT_NAME").unwrap_or_else(|_| DEFAULT_BOT.0.into()),
-            std::env::var("TOLLGATE_BOT_EMAIL").unwrap_or_else(|_| DEFAULT_BOT.1.into()),
-        ),
+        gates: GateSettings { cache_dir, device: repo.device.device(), kubernetes: job_gates(repo)? },
+        bot: bot(),
         jobs: repo.jobs,
-    }
+    })
+}
+
+/// The commit identity of promotions.
+fn bot() -> (String, String) {
+    (
+        std::env::var("TOLLGATE_BOT_NAME").unwrap_or_else(|_| DEFAULT_BOT.0.into()),
+        std::env::var("TOLLGATE_BOT_EMAIL").unwrap_or_else(|_| DEFAULT_BOT.1.into()),
+    )
 }
 
 /// Whether `--repo` names a remote rather than a folder.
@@ -153,7 +191,7 @@ fn is_remote(repo: &std::path::Path) -> bool {
 /// repo (or its mirror) as well as the database: the anchors `tollgate audit verify
 /// --checkpoint` checks the log against (docs/audit/README.md).
 pub(crate) fn anchored(log: AuditLog, located: &RepoArgs) -> AuditLog {
-    let bot = options(located, jiff::Timestamp::now(), None).bot;
+    let bot = bot();
     log.with_publisher(std::sync::Arc::new(tollgate_controller::anchor::GitAnchor::new(&located.repo, bot)))
 }
 
@@ -202,7 +240,7 @@ pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
         if dry_run {
             let (repo, _mirror) = locate(&args.repo, None).await?;
-            let opts = options(&repo, now, None);
+            let opts = options(&repo, now, None)?;
             let prepared = tokio::task::spawn_blocking(move || reconcile::prepare(&opts)).await.context("the pass panicked")??;
             let decisions = reconcile::decide_all(log.store(), &prepared).await?;
             let report = PassReport { commit: prepared.commit.clone(), decisions, actions: vec![], failures: vec![] };
@@ -315,7 +353,7 @@ pub(crate) async fn run_loop(
         }
         let result = async {
             let (repo, mirror) = locate(&cfg.repo, Some(log)).await?;
-            let opts = options(&repo, cfg.at.unwrap_or_else(jiff::Timestamp::now), None);
+            let opts = options(&repo, cfg.at.unwrap_or_else(jiff::Timestamp::now), None)?;
             let publish = mirror.as_ref().map(|m| m as &dyn reconcile::Publish);
             let report = reconciler.pass(log, &opts, "tollgate", publish).await?;
             // Break-glass admissions since the last pass are someone's to review now.
@@ -424,7 +462,7 @@ fn print_table(commit: &str, decisions: &[Decision], dry_run: bool) {
 pub(crate) async fn read_service(args: &RepoArgs, now: jiff::Timestamp, release: Option<String>) -> anyhow::Result<Service> {
     let store = Store::open(&args.db).await.context("failed to open the store")?;
     let (repo, _mirror) = locate(args, None).await?;
-    Ok(Service::new(AuditLog::new(store), options(&repo, now, release), None, Duration::ZERO))
+    Ok(Service::new(AuditLog::new(store), options(&repo, now, release)?, None, Duration::ZERO))
 }
 
 /// Runs `tollgate status`.

@@ -30,6 +30,37 @@ pub enum Command {
     /// Measure drift of columns between a reference and a current dataset: PSI,
     /// Jensen-Shannon, Kolmogorov-Smirnov and Wasserstein.
     Drift(DriftArgs),
+    /// What a gates Kubernetes Job runs (`gates.runner: kubernetes`): compute a release's
+    /// gates at a commit and write the result, signed, to the store.
+    #[command(hide = true)]
+    RunJob(RunJobArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunJobArgs {
+    /// The Release whose gates to run.
+    pub release: String,
+    /// The config repo: a folder in a Git repository.
+    #[arg(long)]
+    pub repo: PathBuf,
+    /// The commit the controller prepared.
+    #[arg(long)]
+    pub rev: String,
+    /// Where the gates' files (datasets, artifacts) are, as the controller wrote them.
+    #[arg(long)]
+    pub root: PathBuf,
+    /// The result store (the controller's gate cache).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// The signing key (`PRIVATE+KEY+…`, as `tollgate audit keygen` writes it).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
+    /// The run the controller asked for (its cache key); anything else is refused.
+    #[arg(long)]
+    pub expect_key: String,
+    /// Where models run.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,6 +200,7 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval(args),
         Command::DataQuality(args) => data_quality(args),
         Command::Drift(args) => drift(args),
+        Command::RunJob(args) => run_job(args),
     }
 }
 
@@ -296,6 +328,20 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         Some(g) if !g.passed => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
+}
+
+fn run_job(args: RunJobArgs) -> anyhow::Result<ExitCode> {
+    use tollgate_controller::gating::GateRunOptions;
+    use tollgate_spec::LoadOptions;
+    use tollgate_spec::repo::Source;
+
+    let signer = super::audit::read_signer(&args.key_file)?;
+    let source = Source::commit(&args.repo, &args.rev)?;
+    let repo = tollgate_spec::load(&source, &LoadOptions::default())?;
+    let options = GateRunOptions { device: args.device.device(), cache_dir: Some(args.store), progress: false, root: Some(args.root) };
+    let path = tollgate_controller::gating::job::run_job(&repo, &args.release, &options, &args.expect_key, &signer)?;
+    tracing::info!(path = %path.display(), "signed gate result written");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_release(args: RunArgs) -> anyhow::Result<ExitCode> {

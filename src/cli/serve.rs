@@ -82,7 +82,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let log = args.keys.open_log(&args.repo.db).await.context("failed to open the audit log")?;
         let (repo, mirror) = locate(&args.repo, Some(&log)).await?;
         let log = super::control::anchored(log, &repo);
-        let service = Service::new(log.clone(), options(&repo, jiff::Timestamp::now(), None), mirror, args.fetch_interval);
+        let service = Service::new(log.clone(), options(&repo, jiff::Timestamp::now(), None)?, mirror, args.fetch_interval);
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let looping = args.reconcile.then(|| {
             let cfg = Looping {

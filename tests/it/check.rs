@@ -164,6 +164,9 @@ fn malformed_github_settings_are_reported_where_they_are() {
     }
 }
 
+/// `gates.runner` and the Job's pod settings in tollgate.yaml: an unknown runner and a
+/// toleration that is not Kubernetes' shape, each reported at its line.
+
 /// The admission settings of an Environment: a break-glass duration that is not one, an unknown
 /// field, and a platform image by tag, each reported at its place with what was expected.
 #[test]

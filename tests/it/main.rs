@@ -4,6 +4,7 @@
 mod check;
 mod git;
 mod init;
+mod jobs;
 mod policy;
 mod support;
 mod windows;

@@ -59,7 +59,11 @@ impl App {
             rev: "HEAD".into(),
             now: jiff::Timestamp::now(),
             release: None,
-            gates: GateSettings { cache_dir: Some(tmp.path().join("gates")), device: tollgate_controller::reconcile::Device::Cpu },
+            gates: GateSettings {
+                cache_dir: Some(tmp.path().join("gates")),
+                device: tollgate_controller::reconcile::Device::Cpu,
+                kubernetes: None,
+            },
             bot: ("tollgate".into(), "bot@acme.example".into()),
             jobs: 1,
         };
@@ -845,7 +849,11 @@ mod admission {
                 rev: "HEAD".into(),
                 now: jiff::Timestamp::now(),
                 release: None,
-                gates: GateSettings { cache_dir: Some(app.tmp.path().join("gates")), device: tollgate_controller::reconcile::Device::Cpu },
+                gates: GateSettings {
+                    cache_dir: Some(app.tmp.path().join("gates")),
+                    device: tollgate_controller::reconcile::Device::Cpu,
+                    kubernetes: None,
+                },
                 bot: ("tollgate".into(), "bot@acme.example".into()),
                 jobs: 1,
             };

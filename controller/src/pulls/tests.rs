@@ -68,7 +68,7 @@ impl World {
             rev: "refs/heads/main".into(),
             now: jiff::Timestamp::now(),
             release: None,
-            gates: GateSettings { cache_dir: Some(tmp.path().join("gates")), device: crate::reconcile::Device::Cpu },
+            gates: GateSettings { cache_dir: Some(tmp.path().join("gates")), device: crate::reconcile::Device::Cpu, kubernetes: None },
             bot: ("tollgate".into(), "bot@example.invalid".into()),
             jobs: 1,
         };

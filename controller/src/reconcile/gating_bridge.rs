@@ -4,17 +4,42 @@ use super::{GateOutcome, GateSettings};
 use tollgate_decision::WindowInput;
 use tollgate_spec::{ConfigRepo, Document};
 
-/// A release's gates, for a decision: run (or read from the cache) by [`crate::gating`], and
-/// summarised. A gate that cannot be computed (a missing file, a model that needs the `torch`
-/// feature) is an outcome with an error, which blocks environments that require gates.
-pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, root: Option<&std::path::Path>) -> GateOutcome {
+/// Where a release's gates read the repo from, for a gates Job: the repository and commit the
+/// pass prepared.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At<'a> {
+    pub(crate) repo: &'a std::path::Path,
+    pub(crate) commit: &'a str,
+}
+
+/// A release's gates, for a decision: run (or read from the cache) by [`crate::gating`], in
+/// process or, when the Config document says `gates.runner: kubernetes`, as a Kubernetes Job
+/// whose signed result is verified before it is used. A gate that cannot be computed (a
+/// missing file, a model that needs the `torch` feature, a failed Job, a result that does not
+/// verify) is an outcome with an error, which blocks environments that require gates.
+pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, root: Option<&std::path::Path>, at: At<'_>) -> GateOutcome {
     let opts = crate::gating::GateRunOptions {
         device: settings.device,
         cache_dir: settings.cache_dir.clone(),
         progress: false,
         root: root.map(ToOwned::to_owned),
     };
-    match crate::gating::run_release_gates(repo, release, &opts) {
+    let ran = match runner_of(repo) {
+        Runner::InProcess => crate::gating::run_release_gates(repo, release, &opts),
+        Runner::Kubernetes(pod) => match (&settings.kubernetes, *pod) {
+            (None, _) => {
+                return failed(
+                    "`gates.runner` is `kubernetes` but this controller has no cluster to run gates on (`--gates-cluster`)".into(),
+                );
+            }
+            (_, Err(e)) => return failed(tollgate_error::chain(&e)),
+            (Some(job), Ok(pod)) => {
+                let inputs = crate::gating::job::JobInputs { repo: at.repo, commit: at.commit };
+                crate::gating::job::run_release_gates_as_job(repo, release, &opts, job, pod, inputs)
+            }
+        },
+    };
+    match ran {
         Ok(g) => GateOutcome {
             digest: Some(g.digest.clone()),
             categories: g.categories.iter().map(|c| (c.category.clone(), c.passed)).collect(),
@@ -22,13 +47,27 @@ pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, roo
             error: None,
             results: serde_json::to_value(&g).unwrap_or(serde_json::Value::Null),
         },
-        Err(e) => GateOutcome {
-            digest: None,
-            categories: Default::default(),
-            failures: vec![],
-            error: Some(tollgate_error::chain(&e)),
-            results: serde_json::Value::Null,
-        },
+        Err(e) => failed(tollgate_error::chain(&e)),
+    }
+}
+
+fn failed(error: String) -> GateOutcome {
+    GateOutcome { digest: None, categories: Default::default(), failures: vec![], error: Some(error), results: serde_json::Value::Null }
+}
+
+/// Where the Config document says gates run.
+enum Runner {
+    InProcess,
+    Kubernetes(Box<Result<tollgate_jobs::PodSettings, tollgate_jobs::SettingsError>>),
+}
+
+fn runner_of(repo: &ConfigRepo) -> Runner {
+    let gates = repo.config().and_then(|c| c.spec().get("gates"));
+    match gates.and_then(|g| g.get("runner")).and_then(serde_json::Value::as_str) {
+        Some("kubernetes") => {
+            Runner::Kubernetes(Box::new(tollgate_jobs::PodSettings::from_config(gates.and_then(|g| g.get("kubernetes")))))
+        }
+        _ => Runner::InProcess,
     }
 }
 

@@ -175,10 +175,13 @@ pub struct Options {
 /// Gate execution settings.
 #[derive(Debug, Clone, Default)]
 pub struct GateSettings {
-    /// Where gate results are cached.
+    /// Where gate results are cached (and where gates Jobs write their signed results).
     pub cache_dir: Option<PathBuf>,
     /// Where models run.
     pub device: Device,
+    /// The cluster and keys for `gates.runner: kubernetes`; `None` when this controller cannot
+    /// run gates as Jobs (a release whose config asks for it then fails its gates, saying so).
+    pub kubernetes: Option<std::sync::Arc<crate::gating::job::JobGates>>,
 }
 
 /// What a pass did.

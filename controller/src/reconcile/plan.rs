@@ -395,7 +395,10 @@ pub(super) fn release_plan(
     // for a mirror (no working tree) from the commit, written out; either way every file's
     // digest is checked against the spec at this commit before it is used.
     let gates = defines_gates.then(|| match gate_root.root(git, prefix, &gate_files(index, doc)) {
-        Ok(root) => gating_bridge::run(repo, &doc.name, &opts.gates, Some(&root)),
+        Ok(root) => {
+            let commit = at.commit.to_string();
+            gating_bridge::run(repo, &doc.name, &opts.gates, Some(&root), gating_bridge::At { repo: &opts.repo, commit: &commit })
+        }
         Err(err) => GateOutcome {
             digest: None,
             categories: BTreeMap::new(),

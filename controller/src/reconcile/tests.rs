@@ -115,7 +115,7 @@ impl World {
             rev: format!("refs/heads/{}", mirror.branch()),
             now: TUESDAY.parse().unwrap(),
             release: None,
-            gates: GateSettings { cache_dir: Some(self.tmp.path().join("gates")), device: crate::reconcile::Device::Cpu },
+            gates: GateSettings { cache_dir: Some(self.tmp.path().join("gates")), device: crate::reconcile::Device::Cpu, kubernetes: None },
             bot: ("tollgate".into(), "bot@example.invalid".into()),
             jobs: 1,
         }
@@ -315,7 +315,7 @@ async fn local() -> (tempfile::TempDir, tempfile::TempDir, AuditLog, Options) {
         rev: "HEAD".into(),
         now: TUESDAY.parse().unwrap(),
         release: None,
-        gates: GateSettings { cache_dir: Some(state.path().join("gates")), device: crate::reconcile::Device::Cpu },
+        gates: GateSettings { cache_dir: Some(state.path().join("gates")), device: crate::reconcile::Device::Cpu, kubernetes: None },
         bot: ("tollgate".into(), "bot@example.invalid".into()),
         jobs: 1,
     };

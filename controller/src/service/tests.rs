@@ -13,7 +13,7 @@ async fn service(dir: &std::path::Path) -> Service {
         rev: "HEAD".into(),
         now: jiff::Timestamp::now(),
         release: None,
-        gates: GateSettings { cache_dir: Some(dir.join("gates")), device: crate::reconcile::Device::Cpu },
+        gates: GateSettings { cache_dir: Some(dir.join("gates")), device: crate::reconcile::Device::Cpu, kubernetes: None },
         bot: ("tollgate".into(), "bot@acme.example".into()),
         jobs: 1,
     };

@@ -34,6 +34,7 @@ fn bad_values_fail_with_the_schemas_message() {
         (&["auditKey.existingSecret="], "at '/auditKey/existingSecret': minLength: got 0, want 1"),
         (&["repo.auth.type=token"], "at '/repo/auth/existingSecret': minLength: got 0, want 1"),
         (&["gates.runner=k8s"], "at '/gates/runner': value must be one of 'inProcess', 'kubernetes'"),
+        (&["gates.runner=kubernetes", "gates.kubernetes.sharedCacheClaim=c"], "at '/gates/kubernetes/trustedKey': minLength: got 0, want 1"),
         (&["database.type=mysql"], "at '/database/type': value must be one of 'sqlite', 'postgresql'"),
         (&["tls.mode=existing"], "at '/tls/existingSecret': minLength: got 0, want 1"),
         (&["admission.timeoutSeconds=30"], "at '/admission/timeoutSeconds': maximum: got 30, want 10"),
@@ -92,12 +93,11 @@ fn rendered_objects_are_the_expected_kinds_and_names() {
     assert_eq!(
         kinds_and_names(&pg),
         set(&[
-            ("ConfigMap", "tollgate-gate-job", ns),
             ("Deployment", "tollgate", ns),
             ("NetworkPolicy", "tollgate", ns),
             ("PodDisruptionBudget", "tollgate", ns),
-            ("Role", "tollgate-gates", "tollgate-gates"),
-            ("RoleBinding", "tollgate-gates", "tollgate-gates"),
+            ("Role", "tollgate-gates", ns),
+            ("RoleBinding", "tollgate-gates", ns),
             ("Secret", "tollgate-tls", ns),
             ("Service", "tollgate", ns),
             ("ServiceAccount", "tollgate", ns),
@@ -238,10 +238,11 @@ fn pods_meet_the_restricted_pod_security_standard() {
     assert!(c["args"].as_array().expect("args").contains(&json!("--reconcile")));
 }
 
-/// With `gates.runner: kubernetes`, the controller may run Jobs and read their pods' logs in the
-/// gate namespace, and nothing else; otherwise it has no API token at all.
+/// With `gates.runner: kubernetes`, the controller may run Jobs and read their pods' logs in its
+/// namespace, and nothing else, is told the cluster and the key results are verified with, and
+/// shares its cache with the Jobs; otherwise it has no API token at all.
 #[test]
-fn gate_runner_kubernetes_gets_a_role_in_the_gate_namespace_only() {
+fn gate_runner_kubernetes_gets_a_role_in_its_namespace_only() {
     let objs = objects(&render(&["ci/postgresql-values.yaml"], &[]));
     let role = find(&objs, "Role", "tollgate-gates");
     assert_eq!(
@@ -254,18 +255,21 @@ fn gate_runner_kubernetes_gets_a_role_in_the_gate_namespace_only() {
     let binding = find(&objs, "RoleBinding", "tollgate-gates");
     assert_eq!(binding["subjects"], json!([{"kind": "ServiceAccount", "name": "tollgate", "namespace": "tollgate-system"}]));
     assert!(!objs.iter().any(|o| o["kind"] == "ClusterRole" || o["kind"] == "ClusterRoleBinding"));
-    let job: Value =
-        serde_json::from_str(find(&objs, "ConfigMap", "tollgate-gate-job")["data"]["job.json"].as_str().expect("job.json")).expect("JSON");
-    assert_eq!(job["namespace"], "tollgate-gates");
-    assert_eq!(job["nodeSelector"], json!({"cloud.google.com/gke-accelerator": "nvidia-l4"}));
-    assert_eq!(job["tolerations"], json!([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]));
-    assert_eq!(job["resources"]["limits"]["nvidia.com/gpu"], 1);
     let pod = &find(&objs, "Deployment", "tollgate")["spec"]["template"]["spec"];
     assert_eq!(pod["automountServiceAccountToken"], true);
+    // The controller's flags for the runner, and the cache it shares with the Jobs.
+    let env = &pod["containers"][0]["env"];
+    let var = |name: &str| env.as_array().expect("env").iter().find(|e| e["name"] == name).map(|e| e["value"].clone());
+    assert_eq!(var("TOLLGATE_GATES_CLUSTER"), Some(json!("in-cluster")));
+    assert_eq!(var("TOLLGATE_GATES_TRUSTED_KEY"), Some(json!("tollgate-gates+2f5a3b2f+Ab1RqaYaa36JcSNF5p4NF13QoYMtV5iVkiR/Js40WbWM")));
+    let cache = pod["volumes"].as_array().expect("volumes").iter().find(|v| v["name"] == "cache").expect("cache volume");
+    assert_eq!(cache["persistentVolumeClaim"]["claimName"], "tollgate-shared-cache");
 
     let objs = objects(&render(&["ci/sqlite-values.yaml"], &[]));
     assert!(!objs.iter().any(|o| o["kind"] == "Role" || o["kind"] == "RoleBinding"));
-    assert_eq!(find(&objs, "Deployment", "tollgate")["spec"]["template"]["spec"]["automountServiceAccountToken"], false);
+    let pod = &find(&objs, "Deployment", "tollgate")["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert!(!pod["containers"][0]["env"].as_array().expect("env").iter().any(|e| e["name"] == "TOLLGATE_GATES_CLUSTER"));
     assert_eq!(find(&objs, "ServiceAccount", "tollgate")["automountServiceAccountToken"], false);
 }
 

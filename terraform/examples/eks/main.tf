@@ -71,6 +71,10 @@ module "tollgate" {
     node_role_arn = "arn:aws:iam::123456789012:role/ml-prod-nodes"
     subnet_ids    = ["subnet-0a1b2c3d4e5f60701", "subnet-0a1b2c3d4e5f60702"]
     max_size      = 2
+    # `tollgate audit keygen --name tollgate-gates`; the private half is in the Secret the
+    # Jobs mount (tollgate.yaml, `spec.gates.kubernetes.volumes`).
+    trusted_key        = "tollgate-gates+2f5a3b2f+Ab1RqaYaa36JcSNF5p4NF13QoYMtV5iVkiR/Js40WbWM"
+    shared_cache_claim = "tollgate-shared-cache"
   }
   values = {
     serviceMonitor = { enabled = true, labels = { release = "prometheus" } }

@@ -19,7 +19,7 @@ pub async fn service(tmp: &Path, edit: impl FnOnce(&Path)) -> (Service, Store) {
         rev: "HEAD".into(),
         now: jiff::Timestamp::now(),
         release: None,
-        gates: GateSettings { cache_dir: Some(tmp.join("gates")), device: Device::Cpu },
+        gates: GateSettings { cache_dir: Some(tmp.join("gates")), device: Device::Cpu, kubernetes: None },
         bot: ("tollgate".into(), "bot@acme.example".into()),
         jobs: 1,
     };

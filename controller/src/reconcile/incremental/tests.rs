@@ -13,7 +13,7 @@ fn options(root: &Path) -> Options {
         rev: "HEAD".into(),
         now: "2026-11-24T10:00:00Z".parse().unwrap(),
         release: None,
-        gates: GateSettings { cache_dir: Some(root.join(".git/gate-cache")), device: crate::reconcile::Device::Cpu },
+        gates: GateSettings { cache_dir: Some(root.join(".git/gate-cache")), device: crate::reconcile::Device::Cpu, kubernetes: None },
         bot: ("tollgate".into(), "tollgate@example.invalid".into()),
         jobs: 1,
     }
