@@ -413,7 +413,7 @@ fn print_table(commit: &str, decisions: &[Decision], dry_run: bool) {
 }
 
 /// A service reading the config repo for one command (fetched already when remote).
-async fn read_service(args: &RepoArgs, now: jiff::Timestamp, release: Option<String>) -> anyhow::Result<Service> {
+pub(crate) async fn read_service(args: &RepoArgs, now: jiff::Timestamp, release: Option<String>) -> anyhow::Result<Service> {
     let store = Store::open(&args.db).await.context("failed to open the store")?;
     let (repo, _mirror) = locate(args, None).await?;
     Ok(Service::new(AuditLog::new(store), options(&repo, now, release), None, Duration::ZERO))
