@@ -93,7 +93,7 @@ fn a_model_card_reports_the_model_its_data_its_gates_and_its_decision() {
     assert_eq!(e["scoredBy"], "column churn_v3_score");
     // Scored from a column: no model ran.
     assert_eq!(card["runtime"]["device"], "none");
-    assert_eq!(card["decision"]["state"], "AwaitingApproval");
+    assert_eq!(card["decision"]["state"], "Pending");
     assert_eq!(card["oversight"]["requiredApprovals"], 1);
     assert_eq!(card["approvals"], serde_json::json!([]));
     assert_eq!(card["promotions"], serde_json::json!([]));
