@@ -364,10 +364,12 @@ impl Renderer {
         match format {
             Format::Markdown => Ok(self.engine.render("card.md", card)?),
             Format::Html => Ok(self.engine.render("card.html", card)?),
-            Format::Json => serde_json::to_string_pretty(card).map(|mut s| {
-                s.push('\n');
-                s
-            }).map_err(CardError::Json),
+            Format::Json => serde_json::to_string_pretty(card)
+                .map(|mut s| {
+                    s.push('\n');
+                    s
+                })
+                .map_err(CardError::Json),
         }
     }
 }

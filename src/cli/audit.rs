@@ -338,7 +338,8 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Export { db, key, from, to, out: dir, technical_file, pdf_converter } => {
             let log = key.log(&db).await?;
             let converter = technical_file.then(|| super::pdf::Chromium::find(pdf_converter.as_deref())).flatten();
-            let options = tollgate_store::ExportOptions { technical_file, pdf: converter.as_ref().map(|c| c as &dyn bundle::technical::ToPdf) };
+            let options =
+                tollgate_store::ExportOptions { technical_file, pdf: converter.as_ref().map(|c| c as &dyn bundle::technical::ToPdf) };
             let summary = tollgate_store::export_with(&log, &from, &to, &dir, &options).await?;
             log.store().close().await;
             match summary.range {

@@ -26,10 +26,7 @@ impl Chromium {
             Some(p) => Some(Chromium(p.to_owned())),
             None => {
                 let path = std::env::var_os("PATH")?;
-                std::env::split_paths(&path)
-                    .flat_map(|dir| CANDIDATES.iter().map(move |c| dir.join(c)))
-                    .find(|p| p.is_file())
-                    .map(Chromium)
+                std::env::split_paths(&path).flat_map(|dir| CANDIDATES.iter().map(move |c| dir.join(c))).find(|p| p.is_file()).map(Chromium)
             }
         }
     }
@@ -58,7 +55,10 @@ impl ToPdf for Chromium {
             if started.elapsed() > TIMEOUT {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("`{}` ran past {}s", self.0.display(), TIMEOUT.as_secs())));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("`{}` ran past {}s", self.0.display(), TIMEOUT.as_secs()),
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         };

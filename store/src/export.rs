@@ -73,7 +73,13 @@ pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<
 /// # Errors
 ///
 /// [`BundleError`].
-pub async fn export_with(log: &AuditLog, from: &str, to: &str, out: &Path, options: &ExportOptions<'_>) -> Result<ExportSummary, ExportError> {
+pub async fn export_with(
+    log: &AuditLog,
+    from: &str,
+    to: &str,
+    out: &Path,
+    options: &ExportOptions<'_>,
+) -> Result<ExportSummary, ExportError> {
     let (from, to) = (normalize_time(from)?, normalize_time(to)?);
     if out.exists() && std::fs::read_dir(out).map_err(io_err(out))?.next().is_some() {
         return Err(BundleError::OutExists { path: out.to_owned() }.into());

@@ -193,8 +193,16 @@ fn each_promotion_records_its_card_and_the_export_carries_it_with_a_technical_fi
     let empty = s.path("empty-path");
     std::fs::create_dir_all(&empty).expect("mkdir");
     let export = |out: &Path, extra: &[&str], envs: &[(&str, &str)]| {
-        let mut args =
-            vec!["audit", "export", "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z", "--out", out.to_str().expect("utf-8")];
+        let mut args = vec![
+            "audit",
+            "export",
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ];
         args.extend_from_slice(extra);
         args.extend(["--key-file", key.to_str().expect("utf-8")]);
         s.run(&args, envs)
@@ -241,7 +249,12 @@ fn each_promotion_records_its_card_and_the_export_carries_it_with_a_technical_fi
     let seq = income["audit_seq"].as_u64().expect("seq");
     let line = cards.iter().position(|c| c == income).expect("line") + 1;
     assert!(html.contains(&format!("<code>model_cards.jsonl:{line}</code> (event {seq})")), "items are traced to records");
-    assert!(html.contains("<td>income</td><td>2(e)</td><td>Human oversight measures (Art. 14)</td><td>add `spec.card.humanOversight` to the Model</td>"), "the checklist names what is missing");
+    assert!(
+        html.contains(
+            "<td>income</td><td>2(e)</td><td>Human oversight measures (Art. 14)</td><td>add `spec.card.humanOversight` to the Model</td>"
+        ),
+        "the checklist names what is missing"
+    );
     let manifest: Value = serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).expect("manifest")).expect("json");
     assert!(manifest["files"]["technical-file.html"]["sha256"].is_string());
     let v = s.run(&["audit", "verify-bundle", bundle.to_str().expect("utf-8"), "--trusted-key", &vkey], &[]);

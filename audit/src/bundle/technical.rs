@@ -122,7 +122,8 @@ impl TechnicalFile {
             }
             RecordKind::GateResult => {
                 if let Some(r) = release_name {
-                    let summary = json!({"digest": doc.get("digest"), "categories": doc.get("categories"), "failures": doc.get("failures")});
+                    let summary =
+                        json!({"digest": doc.get("digest"), "categories": doc.get("categories"), "failures": doc.get("failures")});
                     self.releases.entry(r).or_default().gates = Some((summary, source));
                 }
             }
@@ -178,8 +179,11 @@ impl TechnicalFile {
         let mut systems = Vec::new();
         let mut checklist = Vec::new();
         for (name, m) in &self.models {
-            let releases: Vec<(&String, &Release)> =
-                self.releases.iter().filter(|(r, rel)| rel.model.as_deref() == Some(name.as_str()) || format!("(release {r})") == *name).collect();
+            let releases: Vec<(&String, &Release)> = self
+                .releases
+                .iter()
+                .filter(|(r, rel)| rel.model.as_deref() == Some(name.as_str()) || format!("(release {r})") == *name)
+                .collect();
             let sections = annex_iv(m, &releases);
             for section in &sections {
                 for item in section["items"].as_array().into_iter().flatten() {
@@ -230,7 +234,14 @@ const NO_CARD: &str = "no model card was recorded for this model in the period (
 fn from_card(card: Option<&(Value, Source)>, pointer: &str, reference: &str, title: &str, missing: &str) -> Value {
     match card.and_then(|(c, s)| text(c, pointer).map(|t| (t, s))) {
         Some((t, s)) => item(reference, title, "provided", json!(t), vec![s], ""),
-        None => item(reference, title, "missing", Value::Null, card.map(|(_, s)| s).into_iter().collect(), if card.is_some() { missing } else { NO_CARD }),
+        None => item(
+            reference,
+            title,
+            "missing",
+            Value::Null,
+            card.map(|(_, s)| s).into_iter().collect(),
+            if card.is_some() { missing } else { NO_CARD },
+        ),
     }
 }
 
@@ -268,9 +279,23 @@ fn annex_iv(m: &Model, releases: &[(&String, &Release)]) -> Vec<Value> {
         },
         match c("/runtime/device").and_then(Value::as_str) {
             Some(d) => item("1(e)", "Hardware the gates ran on", "provided", json!(d), card_src.clone(), ""),
-            None => item("1(e)", "Hardware the gates ran on", "missing", Value::Null, card_src.clone(), "the release defines no gates that ran the model"),
+            None => item(
+                "1(e)",
+                "Hardware the gates ran on",
+                "missing",
+                Value::Null,
+                card_src.clone(),
+                "the release defines no gates that ran the model",
+            ),
         },
-        item("1(h)", "Instructions for use", "outside", Value::Null, vec![], "supply the deployer's instructions for use (Art. 13) with this file"),
+        item(
+            "1(h)",
+            "Instructions for use",
+            "outside",
+            Value::Null,
+            vec![],
+            "supply the deployer's instructions for use (Art. 13) with this file",
+        ),
     ];
     let datasets: Vec<Value> = c("/datasets").and_then(Value::as_array).cloned().unwrap_or_default();
     let evaluation = c("/evaluation").filter(|e| !e.is_null()).cloned();
@@ -291,9 +316,22 @@ fn annex_iv(m: &Model, releases: &[(&String, &Release)]) -> Vec<Value> {
         if datasets.iter().any(|d| d["declared"] == true) {
             item("2(d)", "Data: provenance, scope, characteristics", "provided", json!(datasets), card_src.clone(), "")
         } else {
-            item("2(d)", "Data: provenance, scope, characteristics", "missing", Value::Null, card_src.clone(), "declare the training and evaluation Datasets with `lineage`")
+            item(
+                "2(d)",
+                "Data: provenance, scope, characteristics",
+                "missing",
+                Value::Null,
+                card_src.clone(),
+                "declare the training and evaluation Datasets with `lineage`",
+            )
         },
-        from_card(card, "/uses/humanOversight", "2(e)", "Human oversight measures (Art. 14)", "add `spec.card.humanOversight` to the Model"),
+        from_card(
+            card,
+            "/uses/humanOversight",
+            "2(e)",
+            "Human oversight measures (Art. 14)",
+            "add `spec.card.humanOversight` to the Model",
+        ),
         item(
             "2(e)",
             "Human approval of each promotion",
@@ -328,15 +366,36 @@ fn annex_iv(m: &Model, releases: &[(&String, &Release)]) -> Vec<Value> {
                 "define quality and fairness gates in the Release (`spec.gates`)",
             ),
         },
-        item("2(h)", "Cybersecurity measures", "outside", json!({"servingImage": c("/runtime/servingImage"), "artifactSha256": c("/model/artifactSha256")}), card_src.clone(), "describe cybersecurity measures beyond digest pinning"),
+        item(
+            "2(h)",
+            "Cybersecurity measures",
+            "outside",
+            json!({"servingImage": c("/runtime/servingImage"), "artifactSha256": c("/model/artifactSha256")}),
+            card_src.clone(),
+            "describe cybersecurity measures beyond digest pinning",
+        ),
     ];
     let monitoring = vec![
-        from_card(card, "/uses/limitations", "3", "Capabilities and limitations in performance", "add `spec.card.limitations` to the Model"),
-        from_card(card, "/uses/ethicalConsiderations", "3", "Foreseeable unintended outcomes and risks", "add `spec.card.ethicalConsiderations` to the Model"),
+        from_card(
+            card,
+            "/uses/limitations",
+            "3",
+            "Capabilities and limitations in performance",
+            "add `spec.card.limitations` to the Model",
+        ),
+        from_card(
+            card,
+            "/uses/ethicalConsiderations",
+            "3",
+            "Foreseeable unintended outcomes and risks",
+            "add `spec.card.ethicalConsiderations` to the Model",
+        ),
         from_card(card, "/uses/outOfScopeUse", "3", "Uses the system is not fit for", "add `spec.card.outOfScopeUse` to the Model"),
         match c("/model/inputs").and_then(Value::as_array).filter(|a| !a.is_empty()) {
             Some(inputs) => item("3", "Input data specifications", "provided", json!(inputs), card_src.clone(), ""),
-            None => item("3", "Input data specifications", "missing", Value::Null, card_src.clone(), "add `spec.signature.inputs` to the Model"),
+            None => {
+                item("3", "Input data specifications", "missing", Value::Null, card_src.clone(), "add `spec.signature.inputs` to the Model")
+            }
         },
     ];
     let promotions: Vec<Value> = m
@@ -344,11 +403,28 @@ fn annex_iv(m: &Model, releases: &[(&String, &Release)]) -> Vec<Value> {
         .iter()
         .map(|(p, s)| json!({"release": p.get("release"), "environment": p.get("environment"), "commit": p.get("commit"), "decision": p.get("decision"), "source": s}))
         .collect();
-    let decisions: Vec<Value> =
-        releases.iter().map(|(n, r)| json!({"release": n, "states": r.decisions, "last": r.last_decision})).filter(|d| d["last"] != Value::Null).collect();
+    let decisions: Vec<Value> = releases
+        .iter()
+        .map(|(n, r)| json!({"release": n, "states": r.decisions, "last": r.last_decision}))
+        .filter(|d| d["last"] != Value::Null)
+        .collect();
     let lifecycle = vec![
-        item("4", "Appropriateness of the performance metrics", "outside", Value::Null, vec![], "state why the gates' metrics and thresholds fit this system"),
-        item("5", "Risk management system (Art. 9)", "outside", json!({"decisions": decisions}), releases.iter().filter_map(|(_, r)| r.last_decision.as_ref()).collect(), "describe the risk management system; tollgate's blocked decisions are one of its controls"),
+        item(
+            "4",
+            "Appropriateness of the performance metrics",
+            "outside",
+            Value::Null,
+            vec![],
+            "state why the gates' metrics and thresholds fit this system",
+        ),
+        item(
+            "5",
+            "Risk management system (Art. 9)",
+            "outside",
+            json!({"decisions": decisions}),
+            releases.iter().filter_map(|(_, r)| r.last_decision.as_ref()).collect(),
+            "describe the risk management system; tollgate's blocked decisions are one of its controls",
+        ),
         item(
             "6",
             "Changes through the lifecycle",
@@ -357,12 +433,33 @@ fn annex_iv(m: &Model, releases: &[(&String, &Release)]) -> Vec<Value> {
             m.promotions.iter().map(|(_, s)| s).collect(),
             "no promotion was recorded in the period",
         ),
-        item("7", "Harmonised standards applied", "outside", Value::Null, vec![], "list the harmonised standards or common specifications applied"),
+        item(
+            "7",
+            "Harmonised standards applied",
+            "outside",
+            Value::Null,
+            vec![],
+            "list the harmonised standards or common specifications applied",
+        ),
         item("8", "EU declaration of conformity (Art. 47)", "outside", Value::Null, vec![], "attach the declaration of conformity"),
         if evaluation.as_ref().is_some_and(|e| e["thresholds"].as_array().is_some_and(|t| t.iter().any(|t| t["category"] == "drift"))) {
-            item("9", "Post-market monitoring (Art. 72)", "provided", json!("drift gates compare each release's data with a reference"), card_src.clone(), "")
+            item(
+                "9",
+                "Post-market monitoring (Art. 72)",
+                "provided",
+                json!("drift gates compare each release's data with a reference"),
+                card_src.clone(),
+                "",
+            )
         } else {
-            item("9", "Post-market monitoring (Art. 72)", "missing", Value::Null, card_src.clone(), "add drift gates (`spec.gates.drift`) and describe the post-market monitoring plan")
+            item(
+                "9",
+                "Post-market monitoring (Art. 72)",
+                "missing",
+                Value::Null,
+                card_src.clone(),
+                "add drift gates (`spec.gates.drift`) and describe the post-market monitoring plan",
+            )
         },
     ];
     vec![
