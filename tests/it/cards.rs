@@ -141,7 +141,7 @@ fn an_organisations_templates_render_the_same_card() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "churn v3: Pricing, credit limits, or any decision to refuse or end a service.\n");
     // A field the card does not have is an error naming the template and line.
-    std::fs::write(dir.join("card.md"), "{{ model.name }}\n{{ model.colour }}\n").expect("write");
+    std::fs::write(dir.join("card.md"), "{{ model.name }}\n{{ colour }}\n").expect("write");
     let out = s.card("churn-v3", &["--templates", dir.to_str().expect("utf-8")]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).starts_with("error: template `card.md`, line 2: "), "{}", stderr(&out));
