@@ -10,6 +10,8 @@
 //! decisions.jsonl    (with every input), approvals.jsonl, gate_results.jsonl,
 //! promotions.jsonl   model_cards.jsonl
 //! report.html        a self-contained, readable report with client-side filters
+//! technical-file.html  with `--technical-file`: EU AI Act Annex IV headings, each item traced
+//! technical-file.pdf   to its records (the PDF when a converter is available)
 //! manifest.json      sha256 of every file, the covering checkpoint and the proofs
 //! ```
 //!
@@ -29,6 +31,7 @@ use std::io::{self, BufRead as _, BufReader, BufWriter, Read as _, Write};
 use std::path::{Path, PathBuf};
 
 pub mod html;
+pub mod technical;
 #[cfg(test)]
 mod tests;
 
@@ -68,6 +71,18 @@ pub enum BundleError {
     Time {
         /// The value given.
         value: String,
+    },
+    /// A built-in template failed (a bug: the templates are tested against the data they get).
+    #[error("cannot render an export document")]
+    Template(#[source] Box<tollgate_render::RenderError>),
+    /// The PDF converter failed.
+    #[error("failed to convert `{path}` to PDF")]
+    Pdf {
+        /// The HTML file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
     },
     /// The stored log is inconsistent while exporting (run `tollgate audit verify`).
     #[error("the stored log is inconsistent at event `{seq}`")]
@@ -285,6 +300,16 @@ pub struct BundleReport {
     pub independently_trusted: bool,
     /// The first problem found.
     pub problem: Option<BundleProblem>,
+}
+
+/// The manifest entry of a file already written into the bundle (`sha256` and `bytes`).
+///
+/// # Errors
+///
+/// [`BundleError::Io`].
+pub fn file_entry(path: &Path) -> Result<Value, BundleError> {
+    let bytes = std::fs::metadata(path).map_err(io_err(path))?.len();
+    Ok(json!({ "sha256": sha256_file(path)?, "bytes": bytes }))
 }
 
 fn sha256_file(path: &Path) -> Result<String, BundleError> {

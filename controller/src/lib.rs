@@ -35,6 +35,7 @@ pub fn hint_of(err: &(dyn std::error::Error + 'static)) -> Option<String> {
             tollgate_spec::windows::cron::CronError,
             tollgate_spec::yaml::YamlError,
             tollgate_store::StoreError,
+            tollgate_model_cards::CardError,
         )
     })
 }

@@ -569,6 +569,29 @@ impl Service {
         Ok(Explanation { decision, authors: env.authors.clone(), failure })
     }
 
+    /// The model card of `release` into `env` (without `env`: the environment the release asks
+    /// for) as it would be at `now` (`reader`: as for [`Self::status`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::explain`].
+    pub async fn model_card(
+        &self,
+        release: &str,
+        env: Option<&str>,
+        now: jiff::Timestamp,
+        reader: Option<&str>,
+    ) -> Result<tollgate_model_cards::Card, ServiceError> {
+        let snap = self.snapshot(now, false).await?;
+        snap.check_reader(reader)?;
+        let plan = snap.plan(release)?;
+        let asked = plan.spec.get("environment").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let env = Snapshot::env(plan, env.unwrap_or(asked))?;
+        let view = &snap.guard.view;
+        let decision = reconcile::decide_for(view, snap.prepared(), plan, env);
+        Ok(reconcile::model_card(snap.prepared(), plan, env, &decision, view.promotions(&env.name, &plan.model)))
+    }
+
     /// `release`'s live approvals into `env`, counted (`reader`: as for [`Self::status`]).
     ///
     /// # Errors

@@ -130,6 +130,15 @@ pub enum Command {
         /// Directory to write; must not exist or be empty.
         #[arg(long)]
         out: PathBuf,
+        /// Add the auditor's technical file: EU AI Act Annex IV headings, each item traced to
+        /// its records, with a checklist of what the config repo does not provide (HTML, and
+        /// PDF when a converter is found).
+        #[arg(long)]
+        technical_file: bool,
+        /// The PDF converter for the technical file: a headless Chromium (`chromium`,
+        /// `chromium-browser` or `google-chrome` on PATH by default), or `none`.
+        #[arg(long, env = "TOLLGATE_PDF_CONVERTER", value_name = "PATH|none", requires = "technical_file")]
+        pdf_converter: Option<PathBuf>,
     },
     /// Check an exported bundle offline (no database needed).
     VerifyBundle {
@@ -326,15 +335,29 @@ async fn run_async(cmd: Command) -> anyhow::Result<ExitCode> {
             let _ = write!(std::io::stdout().lock(), "{}", cp.note);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { db, key, from, to, out: dir } => {
+        Command::Export { db, key, from, to, out: dir, technical_file, pdf_converter } => {
             let log = key.log(&db).await?;
-            let summary = tollgate_store::export(&log, &from, &to, &dir).await?;
+            let converter = technical_file.then(|| super::pdf::Chromium::find(pdf_converter.as_deref())).flatten();
+            let options =
+                tollgate_store::ExportOptions { technical_file, pdf: converter.as_ref().map(|c| c as &dyn bundle::technical::ToPdf) };
+            let summary = tollgate_store::export_with(&log, &from, &to, &dir, &options).await?;
             log.store().close().await;
             match summary.range {
                 Some((a, b)) => {
                     out(format_args!("exported events {a}..={b} to `{}`, covered by checkpoint {}", dir.display(), summary.checkpoint_size))
                 }
                 None => out(format_args!("no events in the period; wrote an empty bundle to `{}`", dir.display())),
+            }
+            match summary.technical_file.as_slice() {
+                [] => {}
+                [html] if pdf_converter.as_deref().is_some_and(|p| p.as_os_str() == "none") => {
+                    out(format_args!("PDF conversion is off (--pdf-converter none); wrote {html} only"));
+                }
+                [html] if converter.is_none() => out(format_args!(
+                    "no PDF converter found (looked for {} on PATH; --pdf-converter names one); wrote {html} only",
+                    super::pdf::CANDIDATES.join(", ")
+                )),
+                names => out(format_args!("wrote the technical file: {}", names.join(", "))),
             }
             Ok(ExitCode::SUCCESS)
         }

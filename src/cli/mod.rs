@@ -7,11 +7,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod approve;
 mod audit;
 mod break_glass;
+mod card;
 mod check;
 mod control;
 mod gate;
 mod github;
 mod init;
+mod pdf;
 mod policy;
 mod serve;
 mod windows;
@@ -56,6 +58,8 @@ pub enum Command {
     Status(control::StatusArgs),
     /// Every input of one decision, and why it is what it is.
     Explain(control::ExplainArgs),
+    /// A release's model card for one environment: Markdown, HTML or JSON.
+    ModelCard(card::Args),
     /// Approve a release into an environment (bound to its current content), or revoke.
     Approve(approve::ApproveArgs),
     /// Break-glass admissions: list them, and review one after the fact.
@@ -180,6 +184,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reconcile(args) => control::reconcile(args),
         Command::Status(args) => control::status(args),
         Command::Explain(args) => control::explain(args),
+        Command::ModelCard(args) => card::run(args),
         Command::Approve(args) => approve::approve(args),
         Command::Token(cmd) => approve::token(cmd),
         Command::BreakGlass(cmd) => break_glass::run(cmd),

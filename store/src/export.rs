@@ -7,8 +7,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::StreamExt as _;
 use serde_json::json;
+use tollgate_audit::bundle::technical::{self, TechnicalFile, ToPdf};
 use tollgate_audit::bundle::{
-    BundleError, CSV_HEADER, FORMAT, HashingFile, csv_line, html, io_err, normalize_time, payload_text, records_file,
+    BundleError, CSV_HEADER, FORMAT, HashingFile, csv_line, file_entry, html, io_err, normalize_time, payload_text, records_file,
 };
 use tollgate_audit::checkpoint::Verifier;
 use tollgate_audit::event::{self, GENESIS};
@@ -36,6 +37,27 @@ pub struct ExportSummary {
     pub range: Option<(u64, u64)>,
     /// Size of the covering checkpoint (0 when there is none).
     pub checkpoint_size: u64,
+    /// The technical file's documents written (`technical-file.html`, and
+    /// `technical-file.pdf` when a converter made it); empty without one.
+    pub technical_file: Vec<&'static str>,
+}
+
+/// What an export adds to the bundle's standard files.
+#[derive(Default)]
+pub struct ExportOptions<'a> {
+    /// Add the auditor's technical file (`technical-file.html`).
+    pub technical_file: bool,
+    /// Also render it as `technical-file.pdf` with this converter.
+    pub pdf: Option<&'a dyn ToPdf>,
+}
+
+/// Exports as [`export_with`] does, with the standard files only.
+///
+/// # Errors
+///
+/// As [`export_with`].
+pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<ExportSummary, ExportError> {
+    export_with(log, from, to, out, &ExportOptions::default()).await
 }
 
 /// Exports the events whose times lie in `[from, to]`, and the records they wrote, to `out`.
@@ -44,10 +66,20 @@ pub struct ExportSummary {
 /// `out` holds either a complete bundle or nothing. When `log` has a signing key, a fresh
 /// checkpoint is signed first so that the bundle is covered.
 ///
+/// With `options.technical_file`, the auditor's technical file is gathered from the same
+/// records and written beside them (and converted to PDF with `options.pdf`), listed in the
+/// manifest like every file.
+///
 /// # Errors
 ///
 /// [`BundleError`].
-pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<ExportSummary, ExportError> {
+pub async fn export_with(
+    log: &AuditLog,
+    from: &str,
+    to: &str,
+    out: &Path,
+    options: &ExportOptions<'_>,
+) -> Result<ExportSummary, ExportError> {
     let (from, to) = (normalize_time(from)?, normalize_time(to)?);
     if out.exists() && std::fs::read_dir(out).map_err(io_err(out))?.next().is_some() {
         return Err(BundleError::OutExists { path: out.to_owned() }.into());
@@ -74,6 +106,7 @@ pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<
     std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
 
     let mut report = html::Report::create(&tmp, &from, &to)?;
+    let mut technical = options.technical_file.then(TechnicalFile::default);
     let mut jsonl = HashingFile::create(&tmp, "events.jsonl")?;
     let mut csv = HashingFile::create(&tmp, "events.csv")?;
     csv.write(CSV_HEADER.as_bytes())?;
@@ -101,6 +134,9 @@ pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<
         csv_line(&mut line, &fields, &row.prev_hash, &row.hash, payload);
         csv.write(&line)?;
         report.event(&fields, payload)?;
+        if let Some(t) = &mut technical {
+            t.event(&fields);
+        }
     }
     drop(events);
     if range.is_some() && expected != b + 1 {
@@ -124,6 +160,9 @@ pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<
             file.write(&text)?;
             file.write(b"\n")?;
             report.record(kind, &rec)?;
+            if let Some(t) = &mut technical {
+                t.record(kind, &rec);
+            }
         }
         let f = file.finish()?;
         files.insert(f.0.to_owned(), f.1);
@@ -157,6 +196,18 @@ pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<
     report.finish(covering.as_ref(), &public_keys)?;
     let f = report.into_file().finish()?;
     files.insert(f.0.to_owned(), f.1);
+    let mut technical_file = Vec::new();
+    if let Some(t) = technical {
+        let f = t.write(&tmp, (&from, &to), covering.as_ref(), &public_keys)?;
+        files.insert(f.0.to_owned(), f.1);
+        technical_file.push(technical::HTML);
+        if let Some(pdf) = options.pdf {
+            let (html, out) = (tmp.join(technical::HTML), tmp.join(technical::PDF));
+            pdf.convert(&html, &out).map_err(|source| BundleError::Pdf { path: html.clone(), source })?;
+            files.insert(technical::PDF.to_owned(), file_entry(&out)?);
+            technical_file.push(technical::PDF);
+        }
+    }
     let manifest = json!({
         "format": FORMAT,
         "generator": concat!("tollgate ", env!("CARGO_PKG_VERSION")),
@@ -181,7 +232,7 @@ pub async fn export(log: &AuditLog, from: &str, to: &str, out: &Path) -> Result<
         std::fs::remove_dir(out).map_err(io_err(out))?;
     }
     std::fs::rename(&tmp, out).map_err(io_err(out))?;
-    Ok(ExportSummary { range, checkpoint_size: covering.map_or(0, |c| c.size) })
+    Ok(ExportSummary { range, checkpoint_size: covering.map_or(0, |c| c.size), technical_file })
 }
 
 /// Roots of several proofs' leaf ranges (0-based leaf indices), from one streaming pass over

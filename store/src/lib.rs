@@ -36,7 +36,7 @@ mod watch;
 pub use audit_log::{AuditError, AuditLog, DEFAULT_CHECKPOINT_EVERY, KEY_ENV, Publish};
 pub use bulk::EventBatches;
 pub use control::{Leadership, TokenRow};
-pub use export::{ExportError, ExportSummary, export, verify_store};
+pub use export::{ExportError, ExportOptions, ExportSummary, export, export_with, verify_store};
 pub use inbox::{Delivery, DeliveryOutcome, Enqueued, FailedDelivery, InboxCounts, NewDelivery};
 pub use tollgate_audit::{BATCH_ROWS, EventBatch, EventRef, Head, RecordKind, StoredCheckpoint, StoredRecord};
 pub use watch::HeadWatch;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `tollgate` binary against real config repos and real Git
 //! repositories created by the tests.
 
+mod cards;
 mod check;
 mod git;
 mod init;

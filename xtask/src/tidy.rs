@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tollgate-policy", &["tollgate-spec"]),
     ("tollgate-check", &["tollgate-spec", "tollgate-policy"]),
     ("tollgate-render", &[]),
+    ("tollgate-model-cards", &["tollgate-render"]),
     ("tollgate-audit", &["tollgate-render"]),
     ("tollgate-store", &["tollgate-audit"]),
     ("tollgate-decision", &["tollgate-spec", "tollgate-audit"]),
@@ -43,6 +44,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tollgate-admission",
             "tollgate-render",
             "tollgate-jobs",
+            "tollgate-model-cards",
         ],
     ),
     (
@@ -56,6 +58,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tollgate-github",
             "tollgate-admission",
             "tollgate-render",
+            "tollgate-model-cards",
         ],
     ),
 ];
@@ -90,6 +93,11 @@ const NEVER_LINKED: &[(&str, &[&str], &str)] = &[
     ("tollgate-spec", &["sqlx", "rusqlite", "octocrab", "tch", "tokio", "regorus"], "the config-repo model is plain data"),
     ("tollgate-audit", &["sqlx", "rusqlite", "tokio", "git2", "octocrab"], "the audit formats do no IO beyond files"),
     ("tollgate-decision", &["sqlx", "rusqlite", "tokio", "octocrab", "tch", "regorus"], "decide does no IO"),
+    (
+        "tollgate-model-cards",
+        &["sqlx", "rusqlite", "tokio", "git2", "octocrab", "tch", "regorus"],
+        "a model card is data and its templates",
+    ),
     ("tollgate-gates", &["tch", "torch-sys"], "metrics and the format-independent runner link no model runtime"),
     (
         "tollgate-github",

@@ -20,8 +20,3 @@ fn times_normalise_to_the_log_form() {
     assert_eq!(normalize_time("2026-03-29T03:30:00+02:00").expect("time"), "2026-03-29T01:30:00.000000Z");
     assert!(normalize_time("2026-13-01T00:00:00Z").is_err());
 }
-
-#[test]
-fn html_is_escaped() {
-    assert_eq!(html::esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
-}

@@ -27,7 +27,7 @@ use tollgate_decision::approvals;
 use tollgate_decision::{Decision, PromotedInput, State};
 use tollgate_error::chain;
 use tollgate_spec::repo::RepoError;
-use tollgate_store::{AuditLog, RecordKind, StoreError};
+use tollgate_store::{AuditLog, NewRecord, RecordKind, StoreError};
 
 /// Where promotion commits go after they are written: a remote mirror pushes them.
 pub trait Publish {
@@ -390,15 +390,7 @@ impl Pass<'_> {
         branch: String,
     ) -> Result<(), ReconcileError> {
         let record = records::promotion(plan, env, d, &commit.to_string(), audit_seq, false);
-        self.cx.log.record(RecordKind::Promotion, self.cx.actor, &records::promotion_subject(&env.name, &plan.model), &record).await?;
-        self.view.note_promotion(&env.name, &plan.model, record);
-        self.actions.push(Action::Promoted {
-            release: plan.name.clone(),
-            environment: env.name.clone(),
-            commit: commit.to_string(),
-            branch,
-        });
-        self.promotions.insert(
+        let before = self.promotions.insert(
             (env.name.clone(), plan.model.clone()),
             GitPromotion {
                 release: plan.name.clone(),
@@ -409,6 +401,48 @@ impl Pass<'_> {
                 model_sha256: plan.model_sha256.clone(),
             },
         );
+        // The card reports the decision as it stands once the commit is written (`Promoted`).
+        let after = self.decide(plan, env);
+        if let Err(err) = self.record_promotion(plan, env, &after, record).await {
+            // Not recorded: Git has the commit, and the next pass heals the record.
+            match before {
+                Some(b) => self.promotions.insert((env.name.clone(), plan.model.clone()), b),
+                None => self.promotions.remove(&(env.name.clone(), plan.model.clone())),
+            };
+            return Err(err);
+        }
+        self.actions.push(Action::Promoted {
+            release: plan.name.clone(),
+            environment: env.name.clone(),
+            commit: commit.to_string(),
+            branch,
+        });
+        Ok(())
+    }
+
+    /// Records a promotion and the model card of what it promoted, as decided by `d`, in one
+    /// transaction: an export that holds the promotion holds its card.
+    async fn record_promotion(&mut self, plan: &ReleasePlan, env: &EnvPlan, d: &Decision, record: Value) -> Result<(), ReconcileError> {
+        let mut history = self.view.promotions(&env.name, &plan.model).to_vec();
+        history.push(record.clone());
+        let card = super::card::model_card(self.prepared, plan, env, d, &history);
+        let actor = self.cx.actor.to_owned();
+        let records = [
+            NewRecord {
+                kind: RecordKind::Promotion,
+                actor: actor.clone(),
+                subject: records::promotion_subject(&env.name, &plan.model),
+                doc: record.clone(),
+            },
+            NewRecord {
+                kind: RecordKind::ModelCard,
+                actor,
+                subject: approvals::subject(&plan.name, &env.name),
+                doc: serde_json::to_value(&card).unwrap_or(Value::Null),
+            },
+        ];
+        self.cx.log.record_many(&records).await?;
+        self.view.note_promotion(&env.name, &plan.model, record);
         Ok(())
     }
 
@@ -489,8 +523,7 @@ impl Pass<'_> {
         if let Some(dec) = decision {
             record["decision"] = json!(dec);
         }
-        self.cx.log.record(RecordKind::Promotion, self.cx.actor, &records::promotion_subject(&env.name, &plan.model), &record).await?;
-        self.view.note_promotion(&env.name, &plan.model, record);
+        self.record_promotion(plan, env, d, record).await?;
         self.actions.push(Action::Healed { release: plan.name.clone(), environment: env.name.clone() });
         Ok(())
     }

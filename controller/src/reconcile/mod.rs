@@ -33,6 +33,7 @@
 
 mod act;
 mod backoff;
+mod card;
 mod checkout;
 mod decide;
 mod gating_bridge;
@@ -58,6 +59,7 @@ use tollgate_store::{AuditError, StoreError};
 
 pub use act::Publish;
 pub use backoff::Backoff;
+pub use card::{CardDocs, model_card};
 pub use decide::{decide_all, decide_for, decide_with};
 pub use incremental::prepare_incremental;
 pub use plan::{EnvPlan, GateOutcome, GitPromotion, Prepared, ReleaseLines, ReleasePlan, prepare};

@@ -78,6 +78,9 @@ pub struct ReleasePlan {
     /// Where its parts are written in its file, for annotations.
     #[serde(skip)]
     pub lines: ReleaseLines,
+    /// Its model's and datasets' documents, for its model card.
+    #[serde(skip)]
+    pub card_docs: super::CardDocs,
 }
 
 /// Lines (1-based) of a release document's parts in its file, each the document's first line
@@ -435,6 +438,7 @@ pub(super) fn release_plan(
         .collect();
     let line = |pointer: &str| doc.locate(pointer, &repo.settings.limits).map_or(doc.start.line, |p| p.line).max(1);
     let lines = ReleaseLines { name: line("/metadata/name"), environment: line("/spec/environment"), gates: line("/spec/gates") };
+    let card_docs = card_docs(index, doc, model_doc, &version);
     ReleasePlan {
         name: doc.name.clone(),
         model,
@@ -449,7 +453,28 @@ pub(super) fn release_plan(
         content_digest,
         path,
         lines,
+        card_docs,
     }
+}
+
+/// The documents a release's model card reads: its Model, and its evaluation, reference and
+/// training Datasets (`None` where the repo has no Dataset of the name).
+fn card_docs(index: &Index<'_>, release: &Document, model: Option<&Document>, version: &str) -> super::CardDocs {
+    let mut datasets = Vec::new();
+    let mut add = |role: &'static str, name: Option<&str>| {
+        if let Some(name) = name.filter(|n| !datasets.iter().any(|(r, d, _): &(&str, String, _)| *r == role && d == n)) {
+            datasets.push((role, name.to_owned(), index.get(Kind::Dataset, name).map(|d| d.spec().clone())));
+        }
+    };
+    add("evaluation", release.str_at("/spec/gates/evaluation"));
+    add("reference", release.str_at("/spec/gates/reference"));
+    let trained_on = model.and_then(|m| {
+        let versions = m.spec().get("versions").and_then(Value::as_array)?;
+        let v = versions.iter().find(|v| v.get("version").and_then(Value::as_str) == Some(version))?;
+        v.get("trainingData").and_then(Value::as_str)
+    });
+    add("training", trained_on.or_else(|| model.and_then(|m| m.str_at("/spec/card/trainingData/dataset"))));
+    super::CardDocs { model: model.map(|m| m.spec().clone()), datasets }
 }
 
 /// The repo paths a release's gates read: every artifact of its model and of a named

@@ -150,7 +150,8 @@ impl StoreView {
         })
     }
 
-    pub(super) fn promotions(&self, env: &str, model: &str) -> &[Value] {
+    /// The promotion records of `model` into `env`, oldest first.
+    pub fn promotions(&self, env: &str, model: &str) -> &[Value] {
         self.promotions.get(&promotion_subject(env, model)).map_or(&[], Vec::as_slice)
     }
 }
