@@ -28,10 +28,12 @@ use tollgate_decision::approvals::{self, Approval, ApprovalStatus, NotCounted, R
 use tollgate_store::{AuditError, AuditLog};
 use tollgate_store::{RecordKind, Store, StoreError, TokenRow};
 
+mod explain;
 mod reviews;
 #[cfg(test)]
 mod tests;
 
+pub use explain::ExplainText;
 pub use reviews::{ReviewFacts, ReviewOutcome, ReviewVerdict};
 
 /// Where an approval came from, as recorded (`via`).
@@ -41,6 +43,8 @@ pub enum Via {
     Cli,
     /// The HTTP API.
     Api,
+    /// The dashboard's approve button.
+    Dashboard,
 }
 
 impl Via {
@@ -48,6 +52,7 @@ impl Via {
         match self {
             Via::Cli => "cli",
             Via::Api => "api",
+            Via::Dashboard => "dashboard",
         }
     }
 }

@@ -44,8 +44,13 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "tollgate-dashboard",
+        &["tollgate-render", "tollgate-decision", "tollgate-controller", "tollgate-github"],
+    ),
+    (
         "tollgate-webhooks",
         &[
+            "tollgate-dashboard",
             "tollgate-spec",
             "tollgate-audit",
             "tollgate-store",
