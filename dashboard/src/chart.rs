@@ -141,7 +141,9 @@ pub fn bars(title: &str, items: &[Item]) -> Chart {
             line,
             value: number(item.value),
             baseline: if item.baseline.is_some() { number(item.baseline) } else { String::new() },
-            threshold: item.threshold.map_or_else(String::new, |(t, b)| format!("{} {}", if b == Bound::Min { "≥" } else { "≤" }, number(Some(t)))),
+            threshold: item
+                .threshold
+                .map_or_else(String::new, |(t, b)| format!("{} {}", if b == Bound::Min { "≥" } else { "≤" }, number(Some(t)))),
             outcome: match item.passed {
                 Some(true) => "pass",
                 Some(false) => "fail",

@@ -194,7 +194,10 @@ pub fn gates(doc: &Value, used: Option<&str>) -> Option<Gates> {
                 }
             })
             .collect();
-        let title = format!("{category}: candidate{} against thresholds", if items.iter().any(|i| i.baseline.is_some()) { " and baseline" } else { "" });
+        let title = format!(
+            "{category}: candidate{} against thresholds",
+            if items.iter().any(|i| i.baseline.is_some()) { " and baseline" } else { "" }
+        );
         categories.push(GateCategory {
             passed: c.get("passed").and_then(Value::as_bool).unwrap_or(false),
             chart: chart::bars(&title, &items),
@@ -219,7 +222,8 @@ pub fn gates(doc: &Value, used: Option<&str>) -> Option<Gates> {
             let items: Vec<Item> = list
                 .iter()
                 .map(|g| {
-                    let name: Vec<&str> = g.get("group").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+                    let name: Vec<&str> =
+                        g.get("group").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
                     let value = f(&g["metrics"][&metric]);
                     Item {
                         label: format!("{} ({} rows)", name.join(" × "), g.get("rows").and_then(Value::as_u64).unwrap_or(0)),
@@ -241,7 +245,14 @@ pub fn gates(doc: &Value, used: Option<&str>) -> Option<Gates> {
         evaluation: results.get("evaluation").and_then(Value::as_str).unwrap_or_default().to_owned(),
         categories,
         groups,
-        warnings: results.get("warnings").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect(),
+        warnings: results
+            .get("warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
     })
 }
 

@@ -153,6 +153,10 @@ pub fn build(report: &StatusReport, query: &Query) -> Matrix {
         q: query.q.trim().to_owned(),
         state: state.unwrap_or_default().to_owned(),
         states: STATES.to_vec(),
-        failures: report.failures.iter().map(|f| format!("{} → {}: {} (attempt {})", f.release, f.environment, f.reason, f.attempts)).collect(),
+        failures: report
+            .failures
+            .iter()
+            .map(|f| format!("{} → {}: {} (attempt {})", f.release, f.environment, f.reason, f.attempts))
+            .collect(),
     }
 }

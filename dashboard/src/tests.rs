@@ -51,16 +51,21 @@ fn bars_scale_to_the_largest_value_and_draw_the_threshold() {
 }
 
 /// The chart macro alone, with a page that draws one chart.
-const CHART_ONLY: &[(&str, &str)] =
-    &[("chart.html", include_str!("../templates/chart.html")), ("t.html", "{% import \"chart.html\" as chart %}{{ chart.bars(c, \"x\") }}")];
+const CHART_ONLY: &[(&str, &str)] = &[
+    ("chart.html", include_str!("../templates/chart.html")),
+    ("t.html", "{% import \"chart.html\" as chart %}{{ chart.bars(c, \"x\") }}"),
+];
 
 #[test]
 fn a_chart_renders_as_inline_svg_with_a_title_and_a_table() {
-    let c = chart::bars("drift <per column>", &[Item { label: "ks & co".into(), value: Some(0.1), baseline: None, threshold: Some((0.05, Bound::Min)), passed: Some(true) }]);
+    let c = chart::bars(
+        "drift <per column>",
+        &[Item { label: "ks & co".into(), value: Some(0.1), baseline: None, threshold: Some((0.05, Bound::Min)), passed: Some(true) }],
+    );
     let html = tollgate_render::Engine::new(CHART_ONLY, None).render("t.html", serde_json::json!({"c": c})).expect("render");
     assert!(html.contains(r#"<svg role="img" aria-labelledby="x-t""#), "{html}");
     assert!(html.contains(r#"<title id="x-t">drift &lt;per column&gt;</title>"#), "{html}");
-    assert!(html.contains(r#"<line class="threshold" x1="185""#), "{html}");
+    assert!(html.contains(r#"<line class="threshold" x1="185.0""#), "{html}");
     assert!(html.contains(r#"<tr><th scope="row">ks &amp; co</th><td>0.1</td><td>≥ 0.05</td><td class="pass">pass</td></tr>"#), "{html}");
 }
 

@@ -13,15 +13,15 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+// The examples-based `common::service` is not used here.
+#[allow(dead_code)]
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tollgate_controller::reconcile::{Device, GateSettings, Options};
-use tollgate_controller::service::Service;
-use tollgate_store::{AuditLog, Store};
+use tollgate_store::AuditLog;
 use tollgate_webhooks::{AppState, Limits, Metrics};
 
 async fn start(app: axum::Router) -> String {
@@ -67,17 +67,7 @@ fn main() {
         tollgate_test_support::git(&root, &["init", "-q", "-b", "main"], who);
         tollgate_test_support::git(&root, &["add", "-A"], who);
         tollgate_test_support::git(&root, &["commit", "-qm", "generated"], who);
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("tollgate.db").display())).await.unwrap();
-        let opts = Options {
-            repo: root,
-            rev: "HEAD".into(),
-            now: jiff::Timestamp::now(),
-            release: None,
-            gates: GateSettings { cache_dir: Some(dir.path().join("gates")), device: Device::Cpu },
-            bot: ("tollgate".into(), "bot@acme.example".into()),
-            jobs: 2,
-        };
-        let service = Service::new(AuditLog::new(store.clone()), opts, None, Duration::ZERO);
+        let (service, store) = common::service_over(root, dir.path()).await;
         let started = Instant::now();
         service.prepare().await.unwrap();
         let decisions = service.status(jiff::Timestamp::now(), None).await.unwrap().decisions.len();

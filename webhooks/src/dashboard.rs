@@ -7,13 +7,13 @@
 use std::sync::Arc;
 
 use axum::Form;
+use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tollgate_controller::service::{ServiceError, Via};
@@ -87,7 +87,15 @@ fn rendered(status: StatusCode, page: Result<String, tollgate_render::RenderErro
     }
 }
 
-fn message(state: &AppState, status: StatusCode, viewer: Option<&Viewer>, heading: &str, text: String, hint: Option<String>, back: &str) -> Response {
+fn message(
+    state: &AppState,
+    status: StatusCode,
+    viewer: Option<&Viewer>,
+    heading: &str,
+    text: String,
+    hint: Option<String>,
+    back: &str,
+) -> Response {
     let m = Message { heading: heading.to_owned(), text, hint, back: back.to_owned() };
     rendered(status, state.dashboard.pages.message(viewer, &m))
 }

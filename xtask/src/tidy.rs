@@ -43,10 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tollgate-render",
         ],
     ),
-    (
-        "tollgate-dashboard",
-        &["tollgate-render", "tollgate-decision", "tollgate-controller", "tollgate-github"],
-    ),
+    ("tollgate-dashboard", &["tollgate-render", "tollgate-decision", "tollgate-controller", "tollgate-github"]),
     (
         "tollgate-webhooks",
         &[

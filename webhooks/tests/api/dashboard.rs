@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 use tollgate_test_support::{CAROL, git};
 
-use super::webdriver::{Browser, Driver};
 use super::Server;
+use super::webdriver::{Browser, Driver};
 
 fn artefacts() -> PathBuf {
     std::env::var_os("TOLLGATE_ARTEFACTS")
@@ -22,7 +22,7 @@ async fn sign_in(b: &Browser<'_>, base: &str, token: &str) {
     let field = b.find("#token").await;
     b.type_into(&field, token).await;
     let button = b.find("#signin").await;
-    b.click(&button).await;
+    b.click_and_wait(&button).await;
 }
 
 /// The decisions the API reports, as (release, environment, state, first reason).
@@ -76,7 +76,11 @@ async fn a_person_reads_and_approves_in_a_real_browser() {
     assert_eq!(b.text_of("#whoami").await, "vera");
     let cookies = b.cookies().await;
     let c = &cookies[0];
-    assert_eq!((c["name"].as_str(), c["httpOnly"].as_bool(), c["sameSite"].as_str()), (Some("tollgate_session"), Some(true), Some("Strict")), "{cookies}");
+    assert_eq!(
+        (c["name"].as_str(), c["httpOnly"].as_bool(), c["sameSite"].as_str()),
+        (Some("tollgate_session"), Some(true), Some("Strict")),
+        "{cookies}"
+    );
     assert!(!vera.contains(c["value"].as_str().unwrap_or("?")), "the cookie is not the token");
 
     // The matrix: every cell says what the API says.
@@ -132,11 +136,14 @@ async fn a_person_reads_and_approves_in_a_real_browser() {
     assert!(b.text_of("#approvals").await.contains("Approvals"));
     b.screenshot(&shots, "05-decision-before-approval").await;
     let approve = b.find("#approve").await;
-    b.click(&approve).await;
+    b.click_and_wait(&approve).await;
     // Back on the decision page: Bob's approval is listed, bound to the digest, and counted.
     assert_eq!(b.url().await, format!("{base}/releases/churn-v3/environments/staging"));
     let approvals = b.text_of("#approval-list").await;
-    assert!(approvals.contains("bob") && approvals.contains("dashboard") && approvals.contains(&digest[..12]) && approvals.contains("counted"), "{approvals}");
+    assert!(
+        approvals.contains("bob") && approvals.contains("dashboard") && approvals.contains(&digest[..12]) && approvals.contains("counted"),
+        "{approvals}"
+    );
     let after = b.text_of("#state").await;
     b.screenshot(&shots, "06-decision-approved").await;
     // And in the audit trail, which verifies.
@@ -154,7 +161,7 @@ async fn a_person_reads_and_approves_in_a_real_browser() {
     sign_in(&b, &base, &alice).await;
     b.goto(&format!("{base}/releases/churn-v3/environments/staging")).await;
     let approve = b.find("#approve").await;
-    b.click(&approve).await;
+    b.click_and_wait(&approve).await;
     assert_eq!(b.text_of("h1").await, "Not allowed");
     assert_eq!(b.text_of("#message").await, "alice authored the change (separation of duties)");
     b.screenshot(&shots, "08-approval-refused").await;
@@ -200,9 +207,13 @@ async fn pages_allow_no_script_no_framing_and_no_sniffing() {
     let head = answer.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(head.contains(&format!("content-security-policy: {}", tollgate_webhooks::dashboard::CSP.to_ascii_lowercase())), "{head}");
-    assert!(!tollgate_webhooks::dashboard::CSP.contains("script-src") && tollgate_webhooks::dashboard::CSP.starts_with("default-src 'none'"));
+    assert!(
+        !tollgate_webhooks::dashboard::CSP.contains("script-src") && tollgate_webhooks::dashboard::CSP.starts_with("default-src 'none'")
+    );
     assert!(tollgate_webhooks::dashboard::CSP.contains("frame-ancestors 'none'"));
-    for h in ["x-content-type-options: nosniff", "x-frame-options: deny", "cache-control: no-store", "content-type: text/html; charset=utf-8"] {
+    for h in
+        ["x-content-type-options: nosniff", "x-frame-options: deny", "cache-control: no-store", "content-type: text/html; charset=utf-8"]
+    {
         assert!(head.contains(h), "{h}: {head}");
     }
     // Not signed in: a page is a redirect to sign in, never data.

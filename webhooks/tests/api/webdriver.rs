@@ -101,6 +101,8 @@ impl Driver {
         }}});
         let v = self.call("POST", "/session", Some(caps)).await.expect("new session");
         let id = v["value"]["sessionId"].as_str().expect("session id").to_owned();
+        // Finding an element waits up to two seconds for it to appear.
+        self.call("POST", &format!("/session/{id}/timeouts"), Some(json!({"implicit": 2000}))).await.expect("timeouts");
         Browser { driver: self, id }
     }
 }
@@ -153,12 +155,6 @@ impl Browser<'_> {
         }
     }
 
-    /// Every element matching `css`.
-    pub async fn find_all(&self, css: &str) -> Vec<Element> {
-        let v = self.cmd("POST", "/elements", Some(json!({"using": "css selector", "value": css}))).await;
-        v.as_array().into_iter().flatten().filter_map(|e| e[ELEMENT].as_str()).map(|id| Element(id.to_owned())).collect()
-    }
-
     /// The text a person sees in `e`.
     pub async fn text(&self, e: &Element) -> String {
         self.cmd("GET", &format!("/element/{}/text", e.0), None).await.as_str().unwrap_or_default().to_owned()
@@ -178,6 +174,19 @@ impl Browser<'_> {
         self.cmd("POST", &format!("/element/{}/click", e.0), Some(json!({}))).await;
     }
 
+    /// Clicks `e`, which submits a form or follows a link, and waits until the page it was on
+    /// is gone (the element is stale): chromedriver may answer a click before the navigation
+    /// it starts has begun.
+    pub async fn click_and_wait(&self, e: &Element) {
+        self.click(e).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let path = format!("/session/{}/element/{}/name", self.id, e.0);
+        while self.driver.call("GET", &path, None).await.is_ok() {
+            assert!(Instant::now() < deadline, "the page did not change in 10 s after a click");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Types `text` into `e`.
     pub async fn type_into(&self, e: &Element, text: &str) {
         self.cmd("POST", &format!("/element/{}/value", e.0), Some(json!({"text": text}))).await;
@@ -193,14 +202,6 @@ impl Browser<'_> {
     pub async fn tab(&self) {
         let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
             {"type": "keyDown", "value": TAB}, {"type": "keyUp", "value": TAB}
-        ]}]});
-        self.cmd("POST", "/actions", Some(actions)).await;
-    }
-
-    /// Presses Enter on the focused element.
-    pub async fn enter(&self) {
-        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
-            {"type": "keyDown", "value": "\u{E007}"}, {"type": "keyUp", "value": "\u{E007}"}
         ]}]});
         self.cmd("POST", "/actions", Some(actions)).await;
     }
