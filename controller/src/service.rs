@@ -29,11 +29,13 @@ use tollgate_store::{AuditError, AuditLog};
 use tollgate_store::{RecordKind, Store, StoreError, TokenRow};
 
 mod break_glass;
+mod explain;
 mod reviews;
 #[cfg(test)]
 mod tests;
 
 pub use break_glass::{BreakGlassEntry, BreakGlassReport, Review, request_reviews as request_break_glass_reviews};
+pub use explain::ExplainText;
 pub use reviews::{ReviewFacts, ReviewOutcome, ReviewVerdict};
 
 /// Where an approval came from, as recorded (`via`).
@@ -43,6 +45,8 @@ pub enum Via {
     Cli,
     /// The HTTP API.
     Api,
+    /// The dashboard's approve button.
+    Dashboard,
 }
 
 impl Via {
@@ -50,6 +54,7 @@ impl Via {
         match self {
             Via::Cli => "cli",
             Via::Api => "api",
+            Via::Dashboard => "dashboard",
         }
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use super::{DeviceArg, out, parse_at, parse_interval, runtime, say};
 use tollgate_controller::git::Fetcher;
 use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, Failure, GateSettings, Options, PassReport};
-use tollgate_controller::service::{self, Service};
+use tollgate_controller::service::{self, Explanation, Service};
 use tollgate_decision::{Decision, GateInput, PromotedInput};
 use tollgate_store::AuditLog;
 use tollgate_store::{DEFAULT_URL, Store};
@@ -494,120 +494,24 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         let d = &e.decision;
         match args.format {
             Format::Json => out(serde_json::to_string_pretty(d)?),
-            Format::Text => print_explain(d, &e.authors, e.failure.as_ref()),
+            Format::Text => print_explain(&e),
         }
         Ok(exit_for(std::slice::from_ref(d), e.failure.as_slice()))
     })
 }
 
-fn print_explain(d: &Decision, authors: &[String], failure: Option<&Failure>) {
-    let i = &d.inputs;
-    say(format!("{} -> {}: {}", d.release, d.environment, d.state));
-    say(format!("decision {} at {}", d.id, i.now));
+fn print_explain(e: &Explanation) {
+    let t = e.text();
+    say(t.headline);
+    say(t.decided);
     say("");
     say("why:");
-    for r in &d.reasons {
-        let kind = serde_json::to_value(r.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        say(format!("  {kind:10} {}", r.message));
+    for (kind, message) in &t.why {
+        say(format!("  {kind:10} {message}"));
     }
     say("");
     say("inputs:");
-    let row = |k: &str, v: String| say(format!("  {k:16} {v}"));
-    row("commit", i.commit.clone().unwrap_or_default());
-    row("policy bundle", i.policy_digest.clone().unwrap_or_else(|| "(did not compile)".into()));
-    row("content digest", i.content_digest.clone());
-    row(
-        "model",
-        format!(
-            "{}@{} sha256:{}",
-            i.model["name"].as_str().unwrap_or(""),
-            i.model["version"].as_str().unwrap_or(""),
-            i.model["sha256"].as_str().unwrap_or("(unknown)")
-        ),
-    );
-    row("image", i.image.clone().unwrap_or_else(|| "(none)".into()));
-    row("authors", if authors.is_empty() { "(unknown)".into() } else { authors.join(", ") });
-    row(
-        "previous stage",
-        match &i.previous {
-            None => "(first environment)".into(),
-            Some((env, true)) => format!("{env}: promoted with this content"),
-            Some((env, false)) => format!("{env}: not promoted with this content"),
-        },
-    );
-    if i.findings.is_empty() {
-        row("findings", "none".into());
-    } else {
-        for (n, f) in i.findings.iter().enumerate() {
-            row(if n == 0 { "findings" } else { "" }, format!("{}: {} [{}]", f.location, f.message, f.rule));
-        }
-    }
-    match &i.gates {
-        GateInput::NotRequired => row("gates", "none required here".into()),
-        GateInput::Unavailable { reason } => row("gates", format!("unavailable: {reason}")),
-        GateInput::Results { digest, required, failures } => {
-            let parts: Vec<String> = required
-                .iter()
-                .map(|(c, p)| {
-                    format!(
-                        "{c} {}",
-                        match p {
-                            Some(true) => "pass",
-                            Some(false) => "FAIL",
-                            None => "not defined",
-                        }
-                    )
-                })
-                .collect();
-            row("gates", format!("{} (results {})", parts.join(", "), &digest[..digest.len().min(12)]));
-            for f in failures {
-                row("", f.clone());
-            }
-        }
-    }
-    let a = &i.approvals;
-    let groups = if a.policy.groups.is_empty() { "any approver".to_owned() } else { a.policy.groups.join(", ") };
-    row(
-        "approvals",
-        format!(
-            "{} (need {} from {groups}{})",
-            a.summary(),
-            a.policy.required,
-            if a.policy.separation_of_duties { "; authors may not approve" } else { "" }
-        ),
-    );
-    for c in &a.counted {
-        row("", format!("counted: {} at {} via {}", c.user, c.at, c.via));
-    }
-    for (c, why) in &a.ignored {
-        row("", format!("not counted: {} at {}: {why}", c.user, c.at));
-    }
-    let w = &i.window;
-    let mut window = format!("{}: {}", if w.open { "open" } else { "closed" }, w.reason);
-    if let Some(u) = &w.until {
-        window.push_str(&format!(" (until {u})"));
-    }
-    if let Some(n) = w.next_open.as_ref().filter(|_| !w.open) {
-        window.push_str(&format!("; next opening {n}"));
-    }
-    row("window", window);
-    row(
-        "in Git",
-        match &i.promoted {
-            PromotedInput::Nothing => "nothing promoted for this model here".into(),
-            PromotedInput::This { content_digest, .. } => format!(
-                "this release{}",
-                if content_digest.as_deref() == Some(i.content_digest.as_str()) { "" } else { " with other content" }
-            ),
-            PromotedInput::Other { release, by_tollgate, .. } => {
-                format!("`{release}`{}", if *by_tollgate { " (promoted by tollgate)" } else { " (not by a tollgate promotion)" })
-            }
-        },
-    );
-    if let Some(pr) = &i.closed_pull_request {
-        row("pull request", format!("#{} closed without merging ({})", pr.number, pr.url));
-    }
-    if let Some(f) = failure {
-        row("promotion", format!("failed (attempt {}): {}", f.attempts, f.reason));
+    for (k, v) in &t.inputs {
+        say(format!("  {k:16} {v}"));
     }
 }

@@ -122,7 +122,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if !admission {
             tracing::info!("no TLS: POST /admission is off (the API server calls webhooks over HTTPS only)");
         }
-        let state = Arc::new(AppState { service, metrics, reconcile: trigger, github, admission });
+        let state = Arc::new(AppState { service, metrics, reconcile: trigger, github, admission, dashboard: tollgate_webhooks::dashboard::DashboardState::new(admission) });
         // GitHub's deliveries: the inbox is worked through on a task of its own, woken by each
         // new delivery; what a crash left queued is taken up at start.
         let door = state.github.as_ref().map(|hook| {

@@ -90,7 +90,7 @@ fn main() {
         }).await;
         service.prepare().await.unwrap();
         assert!(service.admitter().index().is_some());
-        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: None, github: None, admission: true });
+        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: None, github: None, admission: true, dashboard: tollgate_webhooks::dashboard::DashboardState::new(true) });
 
         let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         let (cert, pkey) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));

@@ -63,7 +63,14 @@ fn main() {
             secrets: tollgate_github::webhook::Secrets::new(SECRET, None).unwrap(),
             wake: Arc::new(tokio::sync::Notify::new()),
         });
-        let state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: None, github, admission: false });
+        let state = Arc::new(AppState {
+            service,
+            metrics: Metrics::new(),
+            reconcile: None,
+            github,
+            admission: false,
+            dashboard: tollgate_webhooks::dashboard::DashboardState::new(false),
+        });
         let tollgate = start(tollgate_webhooks::router(state)).await;
         let empty = start(axum::Router::new().route(
             "/webhooks/github",

@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tollgate_controller::service::{ServiceError, Via};
+use tollgate_controller::service::{Approved, ServiceError, Via};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -127,19 +127,24 @@ async fn approve(
 ) -> Result<Response, ApiError> {
     let body: ApproveBody = optional_json_body(&headers, body, APPROVE_BODY_HINT)?;
     let result = state.service.approve(&user, &release, &env, body.content_digest.as_deref(), Via::Api).await;
-    state.metrics.approval(match &result {
-        Ok(a) if a.recorded => "recorded",
-        Ok(_) => "duplicate",
-        Err(ServiceError::Refused { .. }) => "refused",
-        Err(ServiceError::ContentChanged { .. }) => "content_changed",
-        Err(_) => "error",
-    });
+    count_approval(&state, &result);
     let approved = result?;
     if approved.recorded {
         wake(&state);
     }
     let status = if approved.recorded { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(approved)).into_response())
+}
+
+/// Counts an approval's outcome (the API's and the dashboard's alike).
+pub(crate) fn count_approval(state: &AppState, result: &Result<Approved, ServiceError>) {
+    state.metrics.approval(match result {
+        Ok(a) if a.recorded => "recorded",
+        Ok(_) => "duplicate",
+        Err(ServiceError::Refused { .. }) => "refused",
+        Err(ServiceError::ContentChanged { .. }) => "content_changed",
+        Err(_) => "error",
+    });
 }
 
 /// What to send instead of a body the API cannot read.
@@ -251,7 +256,7 @@ async fn review_break_glass(
 
 /// Asks this process's reconcile loop for a pass now, if it runs one: an approval or a
 /// revocation takes effect at once instead of at the next interval.
-fn wake(state: &AppState) {
+pub(crate) fn wake(state: &AppState) {
     if let Some(trigger) = &state.reconcile {
         trigger.fetch_now();
     }

@@ -22,6 +22,21 @@ impl ApiError {
         ApiError { status, code, message: message.into(), hint }
     }
 
+    /// The status it is answered with.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What went wrong.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// What to do about it.
+    pub(crate) fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
     pub(crate) fn unauthenticated(message: &str) -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,

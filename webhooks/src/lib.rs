@@ -11,10 +11,12 @@ mod admission;
 pub mod api;
 mod auth;
 pub mod client;
+pub mod dashboard;
 pub mod error;
 pub mod github;
 pub mod metrics;
 mod server;
+mod session;
 pub mod tls;
 
 use std::sync::Arc;
@@ -48,12 +50,15 @@ pub struct AppState {
     pub github: Option<github::GitHubHook>,
     /// Whether `POST /admission` answers reviews (only over TLS; 503 otherwise).
     pub admission: bool,
+    /// The dashboard's sessions and pages (`/`, see [`dashboard`]).
+    pub dashboard: dashboard::DashboardState,
 }
 
-/// The whole application: API, health, readiness and metrics.
+/// The whole application: the dashboard, the API, health, readiness and metrics.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/api/v1", api::routes())
+        .merge(dashboard::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::serve))

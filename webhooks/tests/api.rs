@@ -74,7 +74,14 @@ impl App {
             secrets: tollgate_github::webhook::Secrets::new(current, previous).expect("secrets"),
             wake: Arc::new(tokio::sync::Notify::new()),
         });
-        let state = Arc::new(AppState { service, metrics, reconcile, github, admission: true });
+        let state = Arc::new(AppState {
+            service,
+            metrics,
+            reconcile,
+            github,
+            admission: true,
+            dashboard: tollgate_webhooks::dashboard::DashboardState::new(false),
+        });
         App { tmp, repo, store, state }
     }
 
@@ -713,8 +720,12 @@ async fn every_listener_is_held_to_its_limits() {
 
 // The crate root's modules live next to it; this one is kept out of `tests/`, where it would be
 // a test binary of its own.
+#[path = "api/dashboard.rs"]
+mod dashboard;
 #[path = "api/tls_reload.rs"]
 mod tls_reload;
+#[path = "api/webdriver.rs"]
+mod webdriver;
 
 mod github {
     use super::*;
@@ -858,7 +869,14 @@ mod admission {
                 jobs: 1,
             };
             let service = Service::new(AuditLog::new(app.store.clone()), opts, None, Duration::ZERO);
-            app.state = Arc::new(AppState { service, metrics: Metrics::new(), reconcile: None, github: None, admission: true });
+            app.state = Arc::new(AppState {
+                service,
+                metrics: Metrics::new(),
+                reconcile: None,
+                github: None,
+                admission: true,
+                dashboard: tollgate_webhooks::dashboard::DashboardState::new(false),
+            });
         }
         app
     }

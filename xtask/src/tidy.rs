@@ -47,9 +47,11 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tollgate-model-cards",
         ],
     ),
+    ("tollgate-dashboard", &["tollgate-render", "tollgate-decision", "tollgate-controller", "tollgate-github"]),
     (
         "tollgate-webhooks",
         &[
+            "tollgate-dashboard",
             "tollgate-spec",
             "tollgate-audit",
             "tollgate-store",

@@ -1,7 +1,7 @@
 //! What the webhooks benchmarks share: a service over a committed copy of `examples/` and a
 //! SQLite store, and the latency summary they print.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tollgate_controller::reconcile::{Device, GateSettings, Options};
@@ -13,6 +13,11 @@ use tollgate_store::{AuditLog, Store};
 pub async fn service(tmp: &Path, edit: impl FnOnce(&Path)) -> (Service, Store) {
     let repo = tmp.join("config");
     tollgate_test_support::commit_examples(&repo, edit);
+    service_over(repo, tmp).await
+}
+
+/// A service over the committed config repo `repo`, with a SQLite store in `tmp` (not prepared).
+pub async fn service_over(repo: PathBuf, tmp: &Path) -> (Service, Store) {
     let store = Store::open(&format!("sqlite://{}", tmp.join("tollgate.db").display())).await.unwrap();
     let opts = Options {
         repo,
