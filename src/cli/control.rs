@@ -10,7 +10,7 @@ use super::{DeviceArg, out, parse_at, parse_interval, runtime, say};
 use tollgate_controller::git::Fetcher;
 use tollgate_controller::reconcile::{self, Action, DEFAULT_BOT, Failure, GateSettings, Options, PassReport};
 use tollgate_controller::service::{self, Explanation, Service};
-use tollgate_decision::{Decision, GateInput, PromotedInput};
+use tollgate_decision::Decision;
 use tollgate_store::AuditLog;
 use tollgate_store::{DEFAULT_URL, Store};
 

@@ -166,6 +166,30 @@ fn malformed_github_settings_are_reported_where_they_are() {
 
 /// `gates.runner` and the Job's pod settings in tollgate.yaml: an unknown runner and a
 /// toleration that is not Kubernetes' shape, each reported at its line.
+#[test]
+fn malformed_gates_runner_settings_are_reported_where_they_are() {
+    let repo = Scratch::examples();
+    repo.edit(
+        "tollgate.yaml",
+        "  plans: ",
+        "  gates:\n    runner: kubernets\n    kubernetes:\n      image: ghcr.io/acme/tollgate:0.1.0\n      tolerations: [gpu]\n  plans: ",
+    );
+    let (code, report) = check_json(repo.path(), &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let f = findings(&report, "schema");
+    let mut at: Vec<&str> = f.iter().map(|f| f["pointer"].as_str().unwrap()).collect();
+    at.sort_unstable();
+    assert_eq!(at, ["/spec/gates/kubernetes/tolerations/0", "/spec/gates/runner"], "{report:#}");
+    let text = repo.read("tollgate.yaml");
+    for finding in &f {
+        let wanted = if finding["pointer"] == "/spec/gates/runner" { "runner: kubernets" } else { "tolerations: [gpu]" };
+        let line = finding["line"].as_u64().unwrap() as usize;
+        assert!(text.lines().nth(line - 1).unwrap().contains(wanted), "{finding:#}");
+        assert!(finding["hint"].is_string(), "{finding:#}");
+    }
+    let runner = f.iter().find(|f| f["pointer"] == "/spec/gates/runner").unwrap();
+    assert_eq!(runner["hint"], "use one of `inProcess`, `kubernetes`");
+}
 
 /// The admission settings of an Environment: a break-glass duration that is not one, an unknown
 /// field, and a platform image by tag, each reported at its place with what was expected.

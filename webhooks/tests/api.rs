@@ -1043,7 +1043,7 @@ mod admission {
             rev: "HEAD".into(),
             now: jiff::Timestamp::now(),
             release: None,
-            gates: GateSettings { cache_dir: None, device: tollgate_controller::reconcile::Device::Cpu },
+            gates: GateSettings { cache_dir: None, device: tollgate_controller::reconcile::Device::Cpu, kubernetes: None },
             bot: ("tollgate".into(), "bot@acme.example".into()),
             jobs: 1,
         };

@@ -75,7 +75,7 @@ impl Report {
             return Ok(());
         }
         let [a, b] = section_values(kind, &rec.doc);
-        let outcome = (kind == RecordKind::GateResult).then(|| match b.as_str() {
+        let outcome = (kind == RecordKind::GateResult).then_some(match b.as_str() {
             "pass" | "passed" | "true" => "pass",
             "fail" | "failed" | "false" => "fail",
             _ => "",

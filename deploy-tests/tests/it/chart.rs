@@ -34,7 +34,10 @@ fn bad_values_fail_with_the_schemas_message() {
         (&["auditKey.existingSecret="], "at '/auditKey/existingSecret': minLength: got 0, want 1"),
         (&["repo.auth.type=token"], "at '/repo/auth/existingSecret': minLength: got 0, want 1"),
         (&["gates.runner=k8s"], "at '/gates/runner': value must be one of 'inProcess', 'kubernetes'"),
-        (&["gates.runner=kubernetes", "gates.kubernetes.sharedCacheClaim=c"], "at '/gates/kubernetes/trustedKey': minLength: got 0, want 1"),
+        (
+            &["gates.runner=kubernetes", "gates.kubernetes.sharedCacheClaim=c"],
+            "at '/gates/kubernetes/trustedKey': minLength: got 0, want 1",
+        ),
         (&["database.type=mysql"], "at '/database/type': value must be one of 'sqlite', 'postgresql'"),
         (&["tls.mode=existing"], "at '/tls/existingSecret': minLength: got 0, want 1"),
         (&["admission.timeoutSeconds=30"], "at '/admission/timeoutSeconds': maximum: got 30, want 10"),
