@@ -17,31 +17,9 @@ use crate::{Recorded, State, app, checks, comments, lock, pulls, rate, teams};
 /// Serves `listener` on a thread of its own until the returned sender fires (or is dropped).
 pub(crate) fn serve(listener: std::net::TcpListener, state: Arc<Mutex<State>>) -> anyhow::Result<tokio::sync::oneshot::Sender<()>> {
     let contract = Arc::new(Contract::load()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("build the double's runtime")?;
-    std::thread::Builder::new()
-        .name("github-double".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                let mut stopped = stopped;
-                loop {
-                    let accepted = tokio::select! {
-                        a = listener.accept() => a,
-                        _ = &mut stopped => return,
-                    };
-                    let Ok((stream, _)) = accepted else { continue };
-                    let (state, contract) = (state.clone(), contract.clone());
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| handle(state.clone(), contract.clone(), req));
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-                    });
-                }
-            });
-        })
-        .context("start the double's thread")?;
-    Ok(stop)
+    let handle = move |req| handle(state.clone(), contract.clone(), req);
+    tollgate_test_support::http::serve_http1(listener, "github-double", rt, handle).context("start the double's thread")
 }
 
 /// What a handler answers: a status, a JSON body (none for `204 No Content`) and headers beyond

@@ -174,34 +174,10 @@ impl Shared {
 
 /// Serves `listener` on a thread of its own until the returned sender fires (or is dropped).
 pub(crate) fn serve(listener: std::net::TcpListener, shared: Arc<Shared>) -> anyhow::Result<tokio::sync::oneshot::Sender<()>> {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("build the double's runtime")?;
     let _ = shared.runtime.set(rt.handle().clone());
-    std::thread::Builder::new()
-        .name("kube-double".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                let mut stopped = stopped;
-                loop {
-                    let accepted = tokio::select! {
-                        a = listener.accept() => a,
-                        _ = &mut stopped => return,
-                    };
-                    let Ok((stream, _)) = accepted else { continue };
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-                    });
-                }
-            });
-            // Pods still running are stopped with the runtime (their commands are killed on drop).
-            rt.shutdown_background();
-        })
-        .context("start the double's thread")?;
-    Ok(stop)
+    let handle = move |req| handle(shared.clone(), req);
+    tollgate_test_support::http::serve_http1(listener, "kube-double", rt, handle).context("start the double's thread")
 }
 
 fn json_reply(code: StatusCode, body: &Value) -> Response<Body> {

@@ -41,7 +41,10 @@ fn an_organisations_copy_of_the_templates_wins() {
     assert_eq!(r.render(&sample(), Format::Markdown).expect("render"), "# churn for staging\n");
     // The HTML template is not in the copy: the built-in one is used.
     assert!(r.render(&sample(), Format::Html).expect("render").starts_with("<!doctype html>"));
+    // A template naming what the card does not have fails at its line (a new renderer: one
+    // compiles its templates once).
     std::fs::write(dir.path().join("card.md"), "{{ colour }}\n").expect("write");
+    let r = Renderer::new(Some(dir.path().to_owned()));
     let err = r.render(&sample(), Format::Markdown).unwrap_err();
     assert!(matches!(&err, CardError::Render(RenderError::Template { name, line: Some(1), .. }) if name == "card.md"), "{err:?}");
 }

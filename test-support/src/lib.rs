@@ -2,6 +2,7 @@
 //! repositories, generated config repos ([`generate`]) and peak memory ([`peak`]).
 
 pub mod generate;
+pub mod http;
 pub mod peak;
 
 use std::path::{Path, PathBuf};

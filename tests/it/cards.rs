@@ -153,7 +153,7 @@ fn model_card_refuses_bad_input_with_exit_2() {
     let s = Setup::new();
     let out = s.card("nope", &[]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert!(stderr(&out).starts_with("error: no release `nope` at commit "), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("error: no release named `nope` in the config repo\n"), "{}", stderr(&out));
     let out = s.card("churn-v3", &["--env", "nowhere"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).starts_with("error: `nowhere` is not on the promotion path of `churn-v3`"), "{}", stderr(&out));

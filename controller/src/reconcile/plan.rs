@@ -508,9 +508,20 @@ impl Prepared {
     /// pass prepares depends on the commit only.
     pub fn set_clock(&mut self, now: jiff::Timestamp) {
         self.now = now;
+        // Windows are the environment's: evaluated once per environment (and spec), not once
+        // per release on its path (18,000 evaluations at 6,000 releases, each parsing the
+        // environment's windows and zones).
+        let mut evaluated: HashMap<String, (Value, WindowInput)> = HashMap::new();
         for plan in &mut self.releases {
             for env in &mut plan.path {
-                env.window = gating_bridge::window_of(&env.spec, now);
+                env.window = match evaluated.get(&env.name) {
+                    Some((spec, window)) if *spec == env.spec => window.clone(),
+                    _ => {
+                        let window = gating_bridge::window_of(&env.spec, now);
+                        evaluated.insert(env.name.clone(), (env.spec.clone(), window.clone()));
+                        window
+                    }
+                };
             }
         }
     }
