@@ -174,6 +174,21 @@ fn short(digest: &str) -> &str {
     &digest[..digest.len().min(12)]
 }
 
+/// The decisions at a commit, shared with the service ([`Service::shared_status`]).
+#[derive(Debug, Clone)]
+pub struct SharedStatus {
+    /// The commit read.
+    pub commit: String,
+    /// The instant the decisions stand at.
+    pub at: jiff::Timestamp,
+    /// One per (release, environment on its path); `inputs.now` is when each was decided.
+    pub decisions: Arc<[Decision]>,
+    /// As [`StatusReport::failures`].
+    pub failures: Vec<Failure>,
+    /// As [`StatusReport::break_glass`].
+    pub break_glass: Vec<BreakGlassEntry>,
+}
+
 /// The decisions at a commit.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -257,6 +272,8 @@ pub struct ApprovalsReport {
 struct Cache {
     reconciler: reconcile::Reconciler,
     view: StoreView,
+    /// The last decisions read, while their inputs hold.
+    settled: Option<reconcile::Settled>,
 }
 
 struct Remote {
@@ -348,7 +365,7 @@ impl Service {
             template,
             remote: mirror.map(|mirror| SyncMutex::new(Remote { mirror, last_fetch: None })),
             fetch_every,
-            cache: Mutex::new(Cache { reconciler: reconcile::Reconciler::default(), view: StoreView::default() }),
+            cache: Mutex::new(Cache { reconciler: reconcile::Reconciler::default(), view: StoreView::default(), settled: None }),
             readiness: SyncMutex::new(Readiness::NotYet),
             admitter: Arc::new(tollgate_admission::Admitter::new()),
             recorder: std::sync::OnceLock::new(),
@@ -545,17 +562,49 @@ impl Service {
     /// When the repo cannot be read or prepared, or the store cannot be read;
     /// [`ServiceError::Forbidden`] for a reader without a role.
     pub async fn status(&self, now: jiff::Timestamp, reader: Option<&str>) -> Result<StatusReport, ServiceError> {
-        let snap = self.snapshot(now, false).await?;
+        let shared = self.shared_status(now, reader).await?;
+        let at = now.to_string();
+        let decisions = shared
+            .decisions
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                d.inputs.now.clone_from(&at);
+                d
+            })
+            .collect();
+        Ok(StatusReport { commit: shared.commit, decisions, failures: shared.failures, break_glass: shared.break_glass })
+    }
+
+    /// As [`Self::status`], sharing the decisions with the service, which keeps them while the
+    /// commit, the store and every environment's windows stay as they were (then nothing is
+    /// decided again): a page that shows thousands of decisions costs what it shows. Each
+    /// decision's `inputs.now` is the instant it was decided at; it is the same at `at`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::status`].
+    pub async fn shared_status(&self, now: jiff::Timestamp, reader: Option<&str>) -> Result<SharedStatus, ServiceError> {
+        let mut snap = self.snapshot(now, false).await?;
         snap.check_reader(reader)?;
-        let prepared = snap.prepared();
-        let view = &snap.guard.view;
-        let decisions = reconcile::decide_with(view, prepared);
+        let cache = &mut *snap.guard;
+        let prepared = cache.reconciler.last().expect("a snapshot is made after a prepare");
+        let view = &cache.view;
+        let decisions = match &cache.settled {
+            Some(settled) if settled.holds(prepared, view) => settled.decisions.clone(),
+            _ => {
+                let settled = reconcile::Settled::new(prepared, view, reconcile::decide_with(view, prepared));
+                let decisions = settled.decisions.clone();
+                cache.settled = Some(settled);
+                decisions
+            }
+        };
         let failures = decisions.iter().filter_map(|d| view.failure_of(d).cloned()).collect();
         let commit = prepared.commit.clone();
         drop(snap);
         let mut break_glass = self.break_glass(now, None).await?.entries;
         break_glass.retain(BreakGlassEntry::needs_attention);
-        Ok(StatusReport { commit, decisions, failures, break_glass })
+        Ok(SharedStatus { commit, at: now, decisions, failures, break_glass })
     }
 
     /// The decision for `release` into `env` at `now`, with every input (`reader`: as for

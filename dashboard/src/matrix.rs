@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tollgate_controller::service::StatusReport;
+use tollgate_controller::service::SharedStatus;
 
 use crate::{cut, decision_href, enc, state_class};
 
@@ -83,12 +83,12 @@ pub struct Matrix {
 const STATES: [&str; 8] = ["Pending", "Blocked", "AwaitingApproval", "AwaitingWindow", "Promoting", "Promoted", "Superseded", "RolledBack"];
 
 /// The matrix of `report` as `query` asks.
-pub fn build(report: &StatusReport, query: &Query) -> Matrix {
+pub fn build(report: &SharedStatus, query: &Query) -> Matrix {
     let mut environments: Vec<String> = Vec::new();
     let mut releases: Vec<&str> = Vec::new();
     let mut by_release: BTreeMap<&str, Vec<&tollgate_decision::Decision>> = BTreeMap::new();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for d in &report.decisions {
+    for d in report.decisions.iter() {
         if !environments.contains(&d.environment) {
             environments.push(d.environment.clone());
         }
@@ -140,7 +140,7 @@ pub fn build(report: &StatusReport, query: &Query) -> Matrix {
     };
     Matrix {
         commit: report.commit.clone(),
-        at: report.decisions.first().map(|d| d.inputs.now.clone()).unwrap_or_default(),
+        at: report.at.to_string(),
         environments,
         rows,
         counts: STATES.iter().filter_map(|s| counts.get(s).map(|n| ((*s).to_owned(), *n))).collect(),

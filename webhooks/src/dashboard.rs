@@ -158,7 +158,7 @@ async fn matrix_page(State(state): State<Arc<AppState>>, headers: HeaderMap, q: 
         state: q.state.unwrap_or_default(),
         page: q.page.and_then(|p| p.parse().ok()).unwrap_or(1),
     };
-    match state.service.status(jiff::Timestamp::now(), Some(&viewer.user)).await {
+    match state.service.shared_status(jiff::Timestamp::now(), Some(&viewer.user)).await {
         Ok(report) => rendered(StatusCode::OK, state.dashboard.pages.matrix(&viewer, &matrix::build(&report, &query))),
         Err(e) => service_error(&state, Some(&viewer), e, "/"),
     }

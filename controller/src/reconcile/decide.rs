@@ -38,6 +38,40 @@ fn newer(a: &ReleasePlan, b: &ReleasePlan) -> bool {
     (a.changed_at, &a.name) > (b.changed_at, &b.name)
 }
 
+/// Decisions and what they were decided from: the commit, the store view's sequence number and
+/// each environment's windows. A decision depends on nothing else (the clock's instant only
+/// moves windows, and is stored in `inputs.now` without being read), so while these hold,
+/// deciding again gives the decisions kept here but for `inputs.now`.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    commit: String,
+    seq: u64,
+    windows: Vec<(String, tollgate_decision::WindowInput)>,
+    /// The decisions, in [`decide_with`]'s order.
+    pub decisions: std::sync::Arc<[Decision]>,
+}
+
+impl Settled {
+    /// `decisions`, decided from `prepared` and `view` as they are now.
+    pub fn new(prepared: &Prepared, view: &StoreView, decisions: impl Into<std::sync::Arc<[Decision]>>) -> Settled {
+        Settled {
+            commit: prepared.commit.clone(),
+            seq: view.seq(),
+            windows: prepared.windows().into_iter().map(|(name, w)| (name.to_owned(), w.clone())).collect(),
+            decisions: decisions.into(),
+        }
+    }
+
+    /// Whether deciding `prepared` against `view` would give these decisions again.
+    pub fn holds(&self, prepared: &Prepared, view: &StoreView) -> bool {
+        let windows = prepared.windows();
+        self.commit == prepared.commit
+            && self.seq == view.seq()
+            && self.windows.len() == windows.len()
+            && self.windows.iter().zip(&windows).all(|((n, w), (name, window))| n == name && w == *window)
+    }
+}
+
 /// Decides every (release, environment) of a prepared pass, reading approvals and promotion
 /// history from the store.
 ///

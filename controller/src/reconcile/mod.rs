@@ -60,7 +60,7 @@ use tollgate_store::{AuditError, StoreError};
 pub use act::Publish;
 pub use backoff::Backoff;
 pub use card::{CardDocs, model_card};
-pub use decide::{decide_all, decide_for, decide_with};
+pub use decide::{Settled, decide_all, decide_for, decide_with};
 pub use incremental::prepare_incremental;
 pub use plan::{EnvPlan, GateOutcome, GitPromotion, Prepared, ReleaseLines, ReleasePlan, prepare};
 pub use pull_request::PULL_REQUEST_ACTION_PREFIX;

@@ -506,19 +506,33 @@ impl Prepared {
 
     /// Moves the clock: evaluates every environment's windows at `now` again. Everything else a
     /// pass prepares depends on the commit only.
+    /// Each environment's windows at the clock's instant, by name: with the commit and the
+    /// store view, all a decision depends on (the instant itself only moves windows).
+    pub fn windows(&self) -> Vec<(&str, &WindowInput)> {
+        let mut windows: Vec<(&str, &WindowInput)> = Vec::new();
+        for env in self.releases.iter().flat_map(|p| &p.path) {
+            if !windows.iter().any(|(name, _)| *name == env.name) {
+                windows.push((&env.name, &env.window));
+            }
+        }
+        windows.sort_unstable_by_key(|(name, _)| *name);
+        windows
+    }
+
     pub fn set_clock(&mut self, now: jiff::Timestamp) {
         self.now = now;
         // Windows are the environment's: evaluated once per environment (and spec), not once
         // per release on its path (18,000 evaluations at 6,000 releases, each parsing the
         // environment's windows and zones).
-        let mut evaluated: HashMap<String, (Value, WindowInput)> = HashMap::new();
+        // Every plan of a pass names the same Environment document by the same name.
+        let mut evaluated: HashMap<String, WindowInput> = HashMap::new();
         for plan in &mut self.releases {
             for env in &mut plan.path {
                 env.window = match evaluated.get(&env.name) {
-                    Some((spec, window)) if *spec == env.spec => window.clone(),
-                    _ => {
+                    Some(window) => window.clone(),
+                    None => {
                         let window = gating_bridge::window_of(&env.spec, now);
-                        evaluated.insert(env.name.clone(), (env.spec.clone(), window.clone()));
+                        evaluated.insert(env.name.clone(), window.clone());
                         window
                     }
                 };

@@ -6,8 +6,8 @@ use super::act::{Context, act};
 use super::backoff::{Backoff, Slots};
 use super::plan::{Prepared, prepare_keeping};
 use super::view::StoreView;
-use super::{Options, PassReport, Publish, ReconcileError, prepare_incremental};
-use tollgate_decision::{Decision, State, WindowInput};
+use super::{Options, PassReport, Publish, ReconcileError, Settled, prepare_incremental};
+use tollgate_decision::State;
 use tollgate_spec::repo::Source;
 use tollgate_store::AuditLog;
 
@@ -19,9 +19,9 @@ use tollgate_store::AuditLog;
 pub struct Reconciler {
     view: StoreView,
     last: Option<(Options, Prepared)>,
-    /// The last pass's decisions, the store sequence number after it, and the window states it
-    /// saw: when none of them moved, the next pass has nothing to decide again.
-    settled: Option<(Vec<Decision>, u64, Vec<WindowInput>)>,
+    /// The last pass's decisions and what they were decided from: when none of it moved, the
+    /// next pass has nothing to decide again.
+    settled: Option<Settled>,
     /// Slots whose promotion failed, and when each is tried again.
     slots: Slots,
 }
@@ -31,10 +31,6 @@ impl Default for Reconciler {
     fn default() -> Self {
         Reconciler::with_backoff(Backoff::default())
     }
-}
-
-fn window_states(p: &Prepared) -> Vec<WindowInput> {
-    p.releases.iter().flat_map(|r| r.path.iter().map(|e| e.window.clone())).collect()
 }
 
 impl Reconciler {
@@ -109,17 +105,15 @@ impl Reconciler {
         let (_, reused) = self.prepare_reusing(opts)?;
         let prepared = &self.last.as_ref().expect("prepared").1;
         self.view.refresh(log.store()).await?;
-        let windows = window_states(prepared);
         // Same commit, nothing new in the store, every window as it was: every decision is
         // what it was, and there is nothing to record or promote.
         if reused
-            && let Some((decisions, seq, seen)) = &self.settled
-            && *seq == self.view.seq
-            && *seen == windows
+            && let Some(settled) = &self.settled
+            && settled.holds(prepared, &self.view)
         {
             return Ok(PassReport {
                 commit: prepared.commit.clone(),
-                decisions: decisions.clone(),
+                decisions: settled.decisions.to_vec(),
                 actions: Vec::new(),
                 failures: Vec::new(),
             });
@@ -140,7 +134,7 @@ impl Reconciler {
         // so the next one looks again.
         let waits_on_github = report.decisions.iter().any(|d| d.state == State::Promoting || d.inputs.closed_pull_request.is_some());
         let settled = !waits_on_github && report.failures.is_empty();
-        self.settled = settled.then(|| (report.decisions.clone(), self.view.seq, windows));
+        self.settled = settled.then(|| Settled::new(prepared, &self.view, report.decisions.clone()));
         Ok(report)
     }
 }

@@ -44,6 +44,12 @@ impl StoreView {
         StoreView { track_decisions: true, ..StoreView::default() }
     }
 
+    /// The audit sequence number every record up to which is applied: the view's version (equal
+    /// numbers, equal views).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// Whether the view reads recorded decisions (made by [`Self::with_decisions`]).
     pub(super) fn tracks_decisions(&self) -> bool {
         self.track_decisions
