@@ -182,7 +182,7 @@ pub struct SharedStatus {
     /// The instant the decisions stand at.
     pub at: jiff::Timestamp,
     /// One per (release, environment on its path); `inputs.now` is when each was decided.
-    pub decisions: Arc<[Decision]>,
+    pub decisions: Arc<[Arc<Decision>]>,
     /// As [`StatusReport::failures`].
     pub failures: Vec<Failure>,
     /// As [`StatusReport::break_glass`].
@@ -568,7 +568,7 @@ impl Service {
             .decisions
             .iter()
             .map(|d| {
-                let mut d = d.clone();
+                let mut d = Decision::clone(d);
                 d.inputs.now.clone_from(&at);
                 d
             })
@@ -590,15 +590,10 @@ impl Service {
         let cache = &mut *snap.guard;
         let prepared = cache.reconciler.last().expect("a snapshot is made after a prepare");
         let view = &cache.view;
-        let decisions = match &cache.settled {
-            Some(settled) if settled.holds(prepared, view) => settled.decisions.clone(),
-            _ => {
-                let settled = reconcile::Settled::new(prepared, view, reconcile::decide_with(view, prepared));
-                let decisions = settled.decisions.clone();
-                cache.settled = Some(settled);
-                decisions
-            }
-        };
+        let kept = cache.settled.take().and_then(|mut settled| settled.update(prepared, view).then_some(settled));
+        let settled = kept.unwrap_or_else(|| reconcile::Settled::decide(prepared, view));
+        let decisions = settled.decisions.clone();
+        cache.settled = Some(settled);
         let failures = decisions.iter().filter_map(|d| view.failure_of(d).cloned()).collect();
         let commit = prepared.commit.clone();
         drop(snap);

@@ -279,4 +279,13 @@ fn each_promotion_records_its_card_and_the_export_carries_it_with_a_technical_fi
     assert_eq!(manifest["files"]["technical-file.pdf"]["bytes"].as_u64(), Some(pdf.len() as u64));
     let v = s.run(&["audit", "verify-bundle", with_pdf.to_str().expect("utf-8"), "--trusted-key", &vkey], &[]);
     assert_eq!(code(&v), 0, "{}{}", stdout(&v), stderr(&v));
+    // The independent verifier, written from docs/audit/ alone, accepts the bundle with its
+    // cards and technical file too.
+    let py = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/audit/verify_bundle.py"))
+        .arg(&with_pdf)
+        .args(["--trusted-key", &vkey])
+        .output()
+        .expect("python3");
+    assert_eq!(py.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&py.stdout), String::from_utf8_lossy(&py.stderr));
 }

@@ -1,11 +1,13 @@
 //! A prepared plan and a store view into decisions: the inputs of [`tollgate_decision::decide`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::ReconcileError;
 use super::plan::{EnvPlan, GitPromotion, Prepared, ReleasePlan};
+use super::records::promotion_subject;
 use super::view::StoreView;
 use tollgate_decision::approvals;
 use tollgate_decision::{Decision, DecisionInputs, GateInput, PromotedInput, PullRequestInput};
@@ -40,20 +42,28 @@ fn newer(a: &ReleasePlan, b: &ReleasePlan) -> bool {
 
 /// Decisions and what they were decided from: the commit, the store view's sequence number and
 /// each environment's windows. A decision depends on nothing else (the clock's instant only
-/// moves windows, and is stored in `inputs.now` without being read), so while these hold,
-/// deciding again gives the decisions kept here but for `inputs.now`.
+/// moves windows, and is stored in `inputs.now` without being read), and of the store only on
+/// the approvals of its (release, environment) and the promotions and pull requests of its
+/// slot (environment, model). So while the commit and the windows hold, deciding again gives
+/// the decisions kept here (but for `inputs.now`), with those whose subjects the store changed
+/// since made again ([`Settled::update`]).
 #[derive(Debug, Clone)]
 pub struct Settled {
     commit: String,
     seq: u64,
     windows: Vec<(String, tollgate_decision::WindowInput)>,
     /// The decisions, in [`decide_with`]'s order.
-    pub decisions: std::sync::Arc<[Decision]>,
+    pub decisions: Arc<[Arc<Decision>]>,
 }
 
 impl Settled {
+    /// Decides `prepared` against `view`.
+    pub fn decide(prepared: &Prepared, view: &StoreView) -> Settled {
+        Settled::new(prepared, view, decide_with(view, prepared).into_iter().map(Arc::new).collect::<Vec<_>>())
+    }
+
     /// `decisions`, decided from `prepared` and `view` as they are now.
-    pub fn new(prepared: &Prepared, view: &StoreView, decisions: impl Into<std::sync::Arc<[Decision]>>) -> Settled {
+    pub fn new(prepared: &Prepared, view: &StoreView, decisions: impl Into<Arc<[Arc<Decision>]>>) -> Settled {
         Settled {
             commit: prepared.commit.clone(),
             seq: view.seq(),
@@ -62,13 +72,48 @@ impl Settled {
         }
     }
 
-    /// Whether deciding `prepared` against `view` would give these decisions again.
-    pub fn holds(&self, prepared: &Prepared, view: &StoreView) -> bool {
+    fn same_pass(&self, prepared: &Prepared) -> bool {
         let windows = prepared.windows();
         self.commit == prepared.commit
-            && self.seq == view.seq()
             && self.windows.len() == windows.len()
             && self.windows.iter().zip(&windows).all(|((n, w), (name, window))| n == name && w == *window)
+    }
+
+    /// Whether deciding `prepared` against `view` would give these decisions again.
+    pub fn holds(&self, prepared: &Prepared, view: &StoreView) -> bool {
+        self.same_pass(prepared) && self.seq == view.seq()
+    }
+
+    /// Brings the decisions up to `view`, deciding again only those whose approvals, promotions
+    /// or pull requests the store changed since; `false` (nothing changed) when the commit or a
+    /// window moved, and everything must be decided again.
+    pub fn update(&mut self, prepared: &Prepared, view: &StoreView) -> bool {
+        if !self.same_pass(prepared) {
+            return false;
+        }
+        if self.seq == view.seq() {
+            return true;
+        }
+        let touched = view.changed_since(self.seq);
+        if !touched.is_empty() {
+            let mut decisions: Option<Vec<Arc<Decision>>> = None;
+            let pairs = prepared.releases.iter().flat_map(|plan| plan.path.iter().map(move |env| (plan, env)));
+            for (i, (plan, env)) in pairs.enumerate() {
+                let reads = |subject: String| touched.contains(subject.as_str());
+                if reads(approvals::subject(&plan.name, &env.name)) || reads(promotion_subject(&env.name, &plan.model)) {
+                    let d = Arc::new(decide_for(view, prepared, plan, env));
+                    match decisions.get_or_insert_with(|| self.decisions.to_vec()).get_mut(i) {
+                        Some(slot) => *slot = d,
+                        None => return false,
+                    }
+                }
+            }
+            if let Some(d) = decisions {
+                self.decisions = d.into();
+            }
+        }
+        self.seq = view.seq();
+        true
     }
 }
 

@@ -7,7 +7,7 @@ use super::backoff::{Backoff, Slots};
 use super::plan::{Prepared, prepare_keeping};
 use super::view::StoreView;
 use super::{Options, PassReport, Publish, ReconcileError, Settled, prepare_incremental};
-use tollgate_decision::State;
+use tollgate_decision::{Decision, State};
 use tollgate_spec::repo::Source;
 use tollgate_store::AuditLog;
 
@@ -113,7 +113,7 @@ impl Reconciler {
         {
             return Ok(PassReport {
                 commit: prepared.commit.clone(),
-                decisions: settled.decisions.to_vec(),
+                decisions: settled.decisions.iter().map(|d| Decision::clone(d)).collect(),
                 actions: Vec::new(),
                 failures: Vec::new(),
             });
@@ -134,7 +134,8 @@ impl Reconciler {
         // so the next one looks again.
         let waits_on_github = report.decisions.iter().any(|d| d.state == State::Promoting || d.inputs.closed_pull_request.is_some());
         let settled = !waits_on_github && report.failures.is_empty();
-        self.settled = settled.then(|| Settled::new(prepared, &self.view, report.decisions.clone()));
+        self.settled = settled
+            .then(|| Settled::new(prepared, &self.view, report.decisions.iter().cloned().map(std::sync::Arc::new).collect::<Vec<_>>()));
         Ok(report)
     }
 }

@@ -36,6 +36,9 @@ pub struct StoreView {
     failures: HashMap<String, Failure>,
     /// Whether decisions, releases and gate results are read; fixed when the view is made.
     track_decisions: bool,
+    /// The subjects of what a decision reads (approvals by approval subject, promotions and
+    /// pull requests by slot), each with the view's `seq` after the refresh that changed it.
+    changed: HashMap<String, u64>,
 }
 
 impl StoreView {
@@ -48,6 +51,12 @@ impl StoreView {
     /// numbers, equal views).
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// The subjects of approvals, promotions and pull requests recorded after `seq` (a `seq`
+    /// this view had): the decisions that read them are the ones those records can change.
+    pub fn changed_since(&self, seq: u64) -> std::collections::HashSet<&str> {
+        self.changed.iter().filter(|(_, at)| **at > seq).map(|(subject, _)| subject.as_str()).collect()
     }
 
     /// Whether the view reads recorded decisions (made by [`Self::with_decisions`]).
@@ -76,8 +85,14 @@ impl StoreView {
             while let Some(row) = rows.next().await {
                 let row = row?;
                 match kind {
-                    RecordKind::Approval => self.approvals.entry(row.subject).or_default().push((row.audit_seq, row.doc)),
-                    RecordKind::Promotion => self.promotions.entry(row.subject).or_default().push(row.doc),
+                    RecordKind::Approval => {
+                        self.changed.insert(row.subject.clone(), head);
+                        self.approvals.entry(row.subject).or_default().push((row.audit_seq, row.doc));
+                    }
+                    RecordKind::Promotion => {
+                        self.changed.insert(row.subject.clone(), head);
+                        self.promotions.entry(row.subject).or_default().push(row.doc);
+                    }
                     RecordKind::Release => {
                         let d = row.doc.get("contentDigest").and_then(Value::as_str).unwrap_or_default().to_owned();
                         self.releases.insert(row.subject, d);
@@ -101,6 +116,7 @@ impl StoreView {
             let ev = ev?;
             let Ok(decoded) = tollgate_audit::event::Event::decode(&ev.body) else { continue };
             if ev.action.starts_with(PULL_REQUEST_ACTION_PREFIX) {
+                self.changed.insert(ev.subject.clone(), head);
                 self.pull_requests.insert(ev.subject, decoded.payload);
             } else if ev.action == FAILED {
                 if let Ok(failure) = serde_json::from_value::<Failure>(decoded.payload) {

@@ -149,3 +149,40 @@ async fn a_recursive_or_endless_policy_never_takes_the_service_down() {
     assert!(!status.decisions.iter().any(|d| d.reasons.iter().any(|r| r.message.contains(stopped))), "{:?}", status.decisions);
     assert!(status.decisions.iter().any(|d| !matches!(d.state, State::Blocked | State::Pending)), "{:?}", status.decisions);
 }
+
+/// The decisions the service keeps are the decisions made afresh: an approval makes its
+/// (release, environment) decided again and nothing else, and the whole list equals what a new
+/// service over the same repo and store decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_decisions_follow_the_store_as_deciding_afresh_would() {
+    let (repo, _git) = committed_examples();
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo.path(), tmp.path().join("config")).unwrap();
+    let kept = service(tmp.path()).await;
+    let at = jiff::Timestamp::now();
+    let before = kept.shared_status(at, None).await.unwrap();
+    // Nothing moved: the same decisions, not made again.
+    let again = kept.shared_status(at, None).await.unwrap();
+    assert!(before.decisions.iter().zip(again.decisions.iter()).all(|(a, b)| std::sync::Arc::ptr_eq(a, b)));
+
+    let approved = kept.approve("alice", "churn-v3", "staging", None, super::Via::Api).await.unwrap();
+    let after = kept.shared_status(at, None).await.unwrap();
+    let changed: Vec<(&str, &str)> = before
+        .decisions
+        .iter()
+        .zip(after.decisions.iter())
+        .filter(|(a, b)| !std::sync::Arc::ptr_eq(a, b))
+        .map(|(_, b)| (b.release.as_str(), b.environment.as_str()))
+        .collect();
+    assert_eq!(changed, [("churn-v3", "staging")], "{approved:?}");
+    let staging = after.decisions.iter().find(|d| d.release == "churn-v3" && d.environment == "staging").unwrap();
+    assert_eq!(staging.inputs.approvals.counted.len() + staging.inputs.approvals.ignored.len(), 1, "{staging:?}");
+
+    let fresh = service(tmp.path()).await;
+    let mut afresh = fresh.status(at, None).await.unwrap().decisions;
+    let mut kept_now = kept.status(at, None).await.unwrap().decisions;
+    for d in afresh.iter_mut().chain(kept_now.iter_mut()) {
+        d.inputs.now.clear();
+    }
+    assert_eq!(kept_now, afresh);
+}
