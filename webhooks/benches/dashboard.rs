@@ -8,8 +8,9 @@
 //! asks for the matrix's first page, a filtered matrix, a later page and one decision's page,
 //! one request at a time on a new connection each; time to first byte is from the request's
 //! first byte written to the answer's first byte read. The service keeps decisions while the
-//! commit, the store and the windows hold, so the matrix is also asked for right after an event
-//! is recorded (every decision made again). Beside them, in the same run, an empty
+//! commit, the store and the windows hold, and decides again only what a store change can move,
+//! so the matrix is also asked for right after an approval is recorded. Beside them, in the same
+//! run, an empty
 //! axum handler on the same server stack: what the HTTP path alone costs. Prints p50/p99 of
 //! time to first byte and each page's weight (the body's bytes).
 
@@ -83,7 +84,7 @@ fn main() {
             admission: false,
             dashboard: tollgate_webhooks::dashboard::DashboardState::new(false),
         });
-        let ours = start(tollgate_webhooks::router(state)).await;
+        let ours = start(tollgate_webhooks::router(state.clone())).await;
         let empty = start(axum::Router::new().route("/", axum::routing::get(|| async { "" }))).await;
 
         // Sign in as a person does: the form posts the token, the answer sets the cookie.
@@ -119,15 +120,18 @@ fn main() {
             }
             common::summary(name, 28, &format!("requests, {:.1} KB", bytes as f64 / 1000.0), v);
         }
-        // The first page after the store moved (an event recorded: a token made, as an approval
-        // or a promotion would), when every decision is made again.
-        let log = AuditLog::new(store.clone());
+        // The first page after the store moved: an approval of r00042 into staging recorded (or
+        // revoked) before each request, so that decision is made again.
         let mut v = Vec::with_capacity(n / 4);
         for i in 0..(n / 4).max(1) {
-            tollgate_controller::service::create_token(&log, "bob", &format!("moved-{i}")).await.unwrap();
+            if i % 2 == 0 {
+                state.service.approve("bob", "r00042", "staging", None, tollgate_controller::service::Via::Api).await.unwrap();
+            } else {
+                state.service.revoke("bob", "r00042", "staging", None).await.unwrap();
+            }
             v.push(get(&ours, "/", &cookie).await.0);
         }
-        common::summary("matrix, after a store change", 28, "requests", v);
+        common::summary("matrix, after an approval", 28, "requests", v);
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
             v.push(get(&empty, "/", "").await.0);
