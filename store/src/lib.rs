@@ -29,6 +29,7 @@ mod bulk;
 mod control;
 mod export;
 mod inbox;
+mod sessions;
 #[cfg(test)]
 mod tests;
 mod watch;
@@ -38,6 +39,7 @@ pub use bulk::EventBatches;
 pub use control::{Leadership, TokenRow};
 pub use export::{ExportError, ExportOptions, ExportSummary, export, export_with, verify_store};
 pub use inbox::{Delivery, DeliveryOutcome, Enqueued, FailedDelivery, InboxCounts, NewDelivery};
+pub use sessions::SessionRow;
 pub use tollgate_audit::{BATCH_ROWS, EventBatch, EventRef, Head, RecordKind, StoredCheckpoint, StoredRecord};
 pub use watch::HeadWatch;
 

@@ -111,7 +111,12 @@ enum Signed {
 }
 
 async fn signed(state: &AppState, headers: &HeaderMap) -> Signed {
-    let Some(s) = session::cookie_value(headers).and_then(|id| state.dashboard.sessions.get(&id)) else { return Signed::Out };
+    let Some(id) = session::cookie_value(headers) else { return Signed::Out };
+    let s = match state.dashboard.sessions.get(state.service.store(), &id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Signed::Out,
+        Err(e) => return Signed::Refused(service_error(state, None, ServiceError::Store(e), "/")),
+    };
     match state.service.store().token(&s.token_id).await {
         Ok(Some(row)) if row.revoked_at.is_none() => {}
         Ok(_) => return Signed::Out,
@@ -335,7 +340,7 @@ async fn signin(State(state): State<Arc<AppState>>, form: Result<Form<SignInForm
         return service_error(&state, None, e, "/signin");
     }
     let token_id = tollgate_decision::approvals::parse_token(token.trim()).map(|(id, _)| id.to_owned()).unwrap_or_default();
-    match state.dashboard.sessions.start(&user, &token_id) {
+    match state.dashboard.sessions.start(state.service.store(), &user, &token_id).await {
         Ok(id) => {
             tracing::info!(user, "dashboard sign-in");
             let mut r = see_other("/");
@@ -344,7 +349,10 @@ async fn signin(State(state): State<Arc<AppState>>, form: Result<Form<SignInForm
             }
             r
         }
-        Err(e) => message(&state, StatusCode::SERVICE_UNAVAILABLE, None, "Unavailable", e.to_string(), None, "/signin"),
+        Err(session::SessionError::Store(e)) => service_error(&state, None, ServiceError::Store(e), "/signin"),
+        Err(e @ session::SessionError::NoRandom) => {
+            message(&state, StatusCode::SERVICE_UNAVAILABLE, None, "Unavailable", e.to_string(), None, "/signin")
+        }
     }
 }
 
@@ -355,12 +363,18 @@ struct SignOutForm {
 
 async fn signout(State(state): State<Arc<AppState>>, headers: HeaderMap, form: Result<Form<SignOutForm>, FormRejection>) -> Response {
     let Some(id) = session::cookie_value(&headers) else { return see_other("/signin") };
-    let Some(s) = state.dashboard.sessions.get(&id) else { return see_other("/signin") };
+    let s = match state.dashboard.sessions.get(state.service.store(), &id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return see_other("/signin"),
+        Err(e) => return service_error(&state, None, ServiceError::Store(e), "/signin"),
+    };
     let posted = form.ok().and_then(|Form(f)| f.csrf);
     if !session::csrf_ok(&s, posted.as_deref()) {
         return csrf_refused(&state, None);
     }
-    state.dashboard.sessions.end(&id);
+    if let Err(e) = state.dashboard.sessions.end(state.service.store(), &id).await {
+        return service_error(&state, None, ServiceError::Store(e), "/signin");
+    }
     let mut r = see_other("/signin");
     if let Ok(v) = HeaderValue::from_str(&state.dashboard.sessions.removal()) {
         r.headers_mut().insert(header::SET_COOKIE, v);

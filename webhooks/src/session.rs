@@ -3,24 +3,22 @@
 //! `SameSite=Strict`, `Path=/` and, over TLS, `Secure`. Each session has a CSRF token that every
 //! form carries (a synchronizer token); both are compared in constant time.
 //!
-//! Sessions live in this process's memory: a restart signs everyone out, and behind a load
-//! balancer a person needs the same replica (see docs/dashboard.md).
+//! Sessions live in the store (`dashboard_sessions`, keyed by the SHA-256 of the id), so every
+//! replica behind a load balancer knows them and a restart signs nobody out; a session ends
+//! when it expires, when its person signs out, or when the token they signed in with is
+//! revoked (checked on every request).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tollgate_store::{SessionRow, Store, StoreError};
 
 /// The cookie's name.
 pub const COOKIE: &str = "tollgate_session";
 
 /// How long a session lasts after sign-in.
 pub const LIFETIME: Duration = Duration::from_secs(8 * 3600);
-
-/// At most this many sessions are kept; signing in beyond it drops the oldest.
-const MAX_SESSIONS: usize = 10_000;
 
 /// A signed-in person.
 #[derive(Debug, Clone)]
@@ -31,32 +29,29 @@ pub struct Session {
     pub token_id: String,
     /// The CSRF token of their forms.
     pub csrf: String,
-    created: Instant,
 }
 
-#[derive(Debug)]
-struct Entry {
-    /// SHA-256 of the session id: the map is keyed by it, and the id is compared with it.
-    hash: [u8; 32],
-    session: Session,
-}
-
-/// The sessions of this process.
+/// How sessions are handed out: their cookies' attributes.
 #[derive(Debug)]
 pub struct Sessions {
-    map: Mutex<HashMap<[u8; 32], Entry>>,
     /// Whether cookies are marked `Secure` (the server speaks TLS).
     secure: bool,
 }
 
-/// The random parts of a session could not be made.
+/// Why a session could not be started.
 #[derive(Debug, thiserror::Error)]
-#[error("no random bytes for a session id")]
-pub struct NoRandom;
+pub enum SessionError {
+    /// The system has no random bytes to give.
+    #[error("no random bytes for a session id")]
+    NoRandom,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
-fn random_hex() -> Result<String, NoRandom> {
+fn random_hex() -> Result<String, SessionError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|_| NoRandom)?;
+    getrandom::fill(&mut bytes).map_err(|_| SessionError::NoRandom)?;
     Ok(hex::encode(bytes))
 }
 
@@ -64,50 +59,58 @@ fn hash(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 impl Sessions {
-    /// No sessions; cookies `Secure` when `secure`.
+    /// Cookies `Secure` when `secure`.
     pub fn new(secure: bool) -> Sessions {
-        Sessions { map: Mutex::new(HashMap::new()), secure }
+        Sessions { secure }
     }
 
-    /// Starts a session for `user`, signed in with token `token_id`; its id (for the cookie).
+    /// Starts a session in `store` for `user`, signed in with token `token_id`; its id (for
+    /// the cookie).
     ///
     /// # Errors
     ///
-    /// [`NoRandom`] when the system has no random bytes to give.
-    pub fn start(&self, user: &str, token_id: &str) -> Result<String, NoRandom> {
+    /// [`SessionError`]: no random bytes, or the store failed.
+    pub async fn start(&self, store: &Store, user: &str, token_id: &str) -> Result<String, SessionError> {
         let id = random_hex()?;
-        let session = Session { user: user.to_owned(), token_id: token_id.to_owned(), csrf: random_hex()?, created: Instant::now() };
-        let h = hash(&id);
-        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, e| e.session.created.elapsed() < LIFETIME);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, e)| e.session.created).map(|(k, _)| *k)
-        {
-            map.remove(&oldest);
-        }
-        map.insert(h, Entry { hash: h, session });
+        let now = unix_now();
+        let lifetime = i64::try_from(LIFETIME.as_secs()).unwrap_or(i64::MAX);
+        let row = SessionRow {
+            id_hash: hash(&id),
+            user: user.to_owned(),
+            token_id: token_id.to_owned(),
+            csrf: random_hex()?,
+            expires_at: now.saturating_add(lifetime),
+        };
+        store.start_session(&row, now).await?;
         Ok(id)
     }
 
     /// The live session of cookie value `id`, if there is one.
-    pub fn get(&self, id: &str) -> Option<Session> {
+    ///
+    /// # Errors
+    ///
+    /// The store failed.
+    pub async fn get(&self, store: &Store, id: &str) -> Result<Option<Session>, StoreError> {
         let h = hash(id);
-        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = map.get(&h)?;
-        if !bool::from(entry.hash.ct_eq(&h)) {
-            return None;
+        let Some(row) = store.session(&h, unix_now()).await? else { return Ok(None) };
+        if !bool::from(row.id_hash.ct_eq(&h)) {
+            return Ok(None);
         }
-        if entry.session.created.elapsed() >= LIFETIME {
-            map.remove(&h);
-            return None;
-        }
-        Some(entry.session.clone())
+        Ok(Some(Session { user: row.user, token_id: row.token_id, csrf: row.csrf }))
     }
 
     /// Ends the session of cookie value `id`.
-    pub fn end(&self, id: &str) {
-        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&hash(id));
+    ///
+    /// # Errors
+    ///
+    /// The store failed.
+    pub async fn end(&self, store: &Store, id: &str) -> Result<(), StoreError> {
+        store.end_session(&hash(id)).await
     }
 
     /// The `Set-Cookie` value that hands out session `id`.
@@ -150,21 +153,31 @@ pub fn cookie_value(headers: &axum::http::HeaderMap) -> Option<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sessions_are_opaque_and_end() {
+    /// Sessions in the store: opaque ids, only their hash kept, one replica's session known to
+    /// another (a second store over the same database), ended by sign-out.
+    #[tokio::test]
+    async fn sessions_are_opaque_shared_by_replicas_and_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let (a, b) = (Store::open(&url).await.expect("store"), Store::open(&url).await.expect("store"));
         let s = Sessions::new(true);
-        let id = s.start("bob", "abc123").expect("start");
+        let id = s.start(&a, "bob", "abc123").await.expect("start");
         assert_eq!(id.len(), 64);
-        let session = s.get(&id).expect("live");
+        let session = s.get(&b, &id).await.expect("read").expect("live on the other replica");
         assert_eq!((session.user.as_str(), session.token_id.as_str()), ("bob", "abc123"));
         assert_ne!(session.csrf, id);
-        assert!(s.get(&format!("{}0", &id[..63])).is_none() || id.ends_with('0'));
+        let other = format!("{}{}", &id[..63], if id.ends_with('0') { '1' } else { '0' });
+        assert!(s.get(&a, &other).await.expect("read").is_none());
+        let row = a.session(&hash(&id), unix_now()).await.expect("read").expect("row");
+        assert_eq!(row.id_hash, hash(&id), "only the id's hash is stored");
+        assert!(row.expires_at > unix_now() + 8 * 3600 - 60);
+        assert!(a.session(&hash(&id), row.expires_at).await.expect("read").is_none(), "an ended session is not read");
         assert!(s.cookie(&id).ends_with("; Path=/; HttpOnly; SameSite=Strict; Max-Age=28800; Secure"));
         assert!(!Sessions::new(false).cookie(&id).contains("Secure"));
         assert!(csrf_ok(&session, Some(&session.csrf)));
         assert!(!csrf_ok(&session, Some("")) && !csrf_ok(&session, None) && !csrf_ok(&session, Some(&id)));
-        s.end(&id);
-        assert!(s.get(&id).is_none());
+        s.end(&b, &id).await.expect("end");
+        assert!(s.get(&a, &id).await.expect("read").is_none());
     }
 
     #[test]

@@ -361,6 +361,34 @@ async fn appends_refuse_a_head_that_does_not_match_the_last_event(backend: Backe
     store.close().await;
 }
 
+/// Dashboard sessions: stored by the id's hash, read while live by any handle on the database,
+/// ended ones neither read nor kept once a new session starts, ended at sign-out.
+async fn dashboard_sessions_are_shared_live_and_ended(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (a, b) = (Store::open(&db.url).await.expect("open"), Store::open(&db.url).await.expect("open"));
+    let row = |n: u8, expires_at: i64| tollgate_store::SessionRow {
+        id_hash: [n; 32],
+        user: format!("user{n}"),
+        token_id: format!("tok{n}"),
+        csrf: format!("csrf{n}"),
+        expires_at,
+    };
+    a.start_session(&row(1, 1_000), 100).await.expect("start");
+    a.start_session(&row(2, 5_000), 100).await.expect("start");
+    assert_eq!(b.session(&[1; 32], 999).await.expect("read"), Some(row(1, 1_000)));
+    assert_eq!(b.session(&[1; 32], 1_000).await.expect("read"), None, "ended at its expiry");
+    assert_eq!(b.session(&[9; 32], 0).await.expect("read"), None);
+    // A new session clears the ended ones: session 1 is gone even for an earlier clock.
+    b.start_session(&row(3, 9_000), 2_000).await.expect("start");
+    assert_eq!(a.session(&[1; 32], 0).await.expect("read"), None);
+    assert_eq!(a.session(&[2; 32], 2_000).await.expect("read"), Some(row(2, 5_000)));
+    a.end_session(&[2; 32]).await.expect("end");
+    assert_eq!(b.session(&[2; 32], 2_000).await.expect("read"), None);
+    assert_eq!(b.session(&[3; 32], 2_000).await.expect("read"), Some(row(3, 9_000)));
+    a.close().await;
+    b.close().await;
+}
+
 both_backends!(
     appends_refuse_a_head_that_does_not_match_the_last_event,
     appends_chain_in_order,
@@ -373,4 +401,5 @@ both_backends!(
     event_batches_can_be_dropped_early,
     promotion_events_are_read_through_their_index,
     break_glass_events_are_read_through_their_index,
+    dashboard_sessions_are_shared_live_and_ended,
 );
