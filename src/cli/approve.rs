@@ -15,6 +15,19 @@ use tollgate_store::Store;
 
 use super::control::{RepoArgs, options};
 
+/// Who acts with their API token, on which repo and store: what `approve` and `break-glass
+/// review` share.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TokenHolderArgs {
+    #[command(flatten)]
+    pub(crate) repo: RepoArgs,
+    #[command(flatten)]
+    pub(crate) keys: super::audit::KeyArgs,
+    /// Your API token (`tollgate token create`); prefer the environment variable.
+    #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
+    pub(crate) token: String,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ApproveArgs {
     /// The release.
@@ -23,12 +36,7 @@ pub struct ApproveArgs {
     #[arg(long)]
     env: String,
     #[command(flatten)]
-    repo: RepoArgs,
-    #[command(flatten)]
-    keys: super::audit::KeyArgs,
-    /// Your API token (`tollgate token create`); prefer the environment variable.
-    #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
-    token: String,
+    holder: TokenHolderArgs,
     /// Withdraw approvals instead of giving one: yours, or `--user`'s when you are an admin.
     #[arg(long)]
     revoke: bool,
@@ -92,7 +100,7 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
     }
     let now = jiff::Timestamp::now();
     runtime()?.block_on(async move {
-        let (service, user) = as_token_holder(&args.repo, &args.keys, &args.token, now, Some(args.release.clone())).await?;
+        let (service, user) = as_token_holder(&args.holder, now, Some(args.release.clone())).await?;
         if args.revoke {
             let r = match service.revoke(&user, &args.release, &args.env, args.user.as_deref()).await {
                 Err(ServiceError::Forbidden { .. }) => {
@@ -137,24 +145,22 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
 /// A service over the database and the config repo, for a person who acts with their API token
 /// (approve, revoke, review a break-glass admission), and who that token says they are.
 pub(crate) async fn as_token_holder(
-    repo: &RepoArgs,
-    keys: &super::audit::KeyArgs,
-    token: &str,
+    holder: &TokenHolderArgs,
     now: jiff::Timestamp,
     release: Option<String>,
 ) -> anyhow::Result<(Service, String)> {
-    let log = keys.open_log(&repo.db).await.context("failed to open the audit log")?;
-    let (located, _mirror) = super::control::locate(repo, None).await?;
+    let log = holder.keys.open_log(&holder.repo.db).await.context("failed to open the audit log")?;
+    let (located, _mirror) = super::control::locate(&holder.repo, None).await?;
     let log = super::control::anchored(log, &located);
     let service = Service::new(log, options(&located, now, release)?, None, Duration::ZERO);
-    let user = service.authenticate(token).await?;
+    let user = service.authenticate(&holder.token).await?;
     Ok((service, user))
 }
 
 /// `tollgate approve --server URL`: the same through the API.
 fn approve_remote(args: &ApproveArgs, server: &str) -> anyhow::Result<ExitCode> {
     use tollgate_webhooks::client::Client;
-    let client = Client::new(server, &args.token, args.ca_cert.as_deref())?;
+    let client = Client::new(server, &args.holder.token, args.ca_cert.as_deref())?;
     runtime()?.block_on(async move {
         let answer = if args.revoke {
             client.revoke(&args.release, &args.env, args.user.as_deref()).await?

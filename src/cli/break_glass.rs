@@ -32,12 +32,7 @@ pub enum Command {
         #[arg(long, default_value = "")]
         note: String,
         #[command(flatten)]
-        repo: RepoArgs,
-        #[command(flatten)]
-        keys: super::audit::KeyArgs,
-        /// Your API token (`tollgate token create`); prefer the environment variable.
-        #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
-        token: String,
+        holder: super::approve::TokenHolderArgs,
     },
 }
 
@@ -67,10 +62,10 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
-        Command::Review { seq, note, repo, keys, token } => {
+        Command::Review { seq, note, holder } => {
             let now = jiff::Timestamp::now();
             runtime()?.block_on(async move {
-                let (service, user) = super::approve::as_token_holder(&repo, &keys, &token, now, None).await?;
+                let (service, user) = super::approve::as_token_holder(&holder, now, None).await?;
                 let (entry, recorded) = match service.review_break_glass(&user, seq, &note).await {
                     Err(e @ ServiceError::Refused { .. }) => {
                         out(format!("refused: {e}"));

@@ -156,8 +156,12 @@ fn malformed_github_settings_are_reported_where_they_are() {
         ],
         "{report:#}"
     );
-    let text = repo.read("tollgate.yaml");
-    for (finding, wanted) in f.iter().zip(["githubTeams: [acme]", "github: bob smith", "app: {id: seven"]) {
+    at_their_lines(&repo.read("tollgate.yaml"), &f, ["githubTeams: [acme]", "github: bob smith", "app: {id: seven"]);
+}
+
+/// Each finding's line of `text` holds what it is about, and it says what and how to fix it.
+fn at_their_lines<'a>(text: &str, found: &[&Value], wanted: impl IntoIterator<Item = &'a str>) {
+    for (finding, wanted) in found.iter().zip(wanted) {
         let line = finding["line"].as_u64().unwrap() as usize;
         assert!(text.lines().nth(line - 1).unwrap().contains(wanted), "{finding:#}");
         assert!(!finding["message"].as_str().unwrap().is_empty() && finding["hint"].is_string(), "{finding:#}");
@@ -180,13 +184,8 @@ fn malformed_gates_runner_settings_are_reported_where_they_are() {
     let mut at: Vec<&str> = f.iter().map(|f| f["pointer"].as_str().unwrap()).collect();
     at.sort_unstable();
     assert_eq!(at, ["/spec/gates/kubernetes/tolerations/0", "/spec/gates/runner"], "{report:#}");
-    let text = repo.read("tollgate.yaml");
-    for finding in &f {
-        let wanted = if finding["pointer"] == "/spec/gates/runner" { "runner: kubernets" } else { "tolerations: [gpu]" };
-        let line = finding["line"].as_u64().unwrap() as usize;
-        assert!(text.lines().nth(line - 1).unwrap().contains(wanted), "{finding:#}");
-        assert!(finding["hint"].is_string(), "{finding:#}");
-    }
+    let wanted = f.iter().map(|f| if f["pointer"] == "/spec/gates/runner" { "runner: kubernets" } else { "tolerations: [gpu]" });
+    at_their_lines(&repo.read("tollgate.yaml"), &f, wanted.collect::<Vec<_>>());
     let runner = f.iter().find(|f| f["pointer"] == "/spec/gates/runner").unwrap();
     assert_eq!(runner["hint"], "use one of `inProcess`, `kubernetes`");
 }
@@ -215,12 +214,7 @@ fn malformed_admission_settings_are_reported_where_they_are() {
         ],
         "{report:#}"
     );
-    let text = repo.read("environments/prod.yaml");
-    for (finding, wanted) in f.iter().zip(["platformImages:", "maxDuration: four hours", "approvers: [bob]"]) {
-        let line = finding["line"].as_u64().unwrap() as usize;
-        assert!(text.lines().nth(line - 1).unwrap().contains(wanted), "{finding:#}");
-        assert!(!finding["message"].as_str().unwrap().is_empty() && finding["hint"].is_string(), "{finding:#}");
-    }
+    at_their_lines(&repo.read("environments/prod.yaml"), &f, ["platformImages:", "maxDuration: four hours", "approvers: [bob]"]);
 }
 
 #[test]
