@@ -23,10 +23,6 @@ const LISTED_RELEASES: usize = 3;
 /// Users and groups named in a break-glass refusal before `and N more`.
 const LISTED_NAMES: usize = 5;
 
-/// Policy results the admission rule already covers with a more precise reason (an image by
-/// tag is refused as `image-not-pinned`), left out so one mistake is not reported twice.
-const COVERED_POLICY_IDS: &[&str] = &["k8s-image-digest", "k8s-init-image-digest"];
-
 /// Decides one review against `index`, at `now`.
 ///
 /// - No index yet (`None`): every review is denied (fail closed).
@@ -155,7 +151,7 @@ pub fn decide(index: Option<&Index>, request: &AdmissionRequest<DynamicObject>, 
         match policies.bundle.evaluator().evaluate(&input, &policies.packages) {
             Ok(results) => {
                 for r in results {
-                    if policies.disabled.contains(&r.id) || COVERED_POLICY_IDS.contains(&r.id.as_str()) {
+                    if policies.disabled.contains(&r.id) {
                         continue;
                     }
                     let severity = if r.is_warning() { Severity::Warn } else { Severity::Deny };

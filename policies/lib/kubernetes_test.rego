@@ -96,6 +96,16 @@ test_unpinned_init_container_image_warns if {
 	startswith(r.msg, "init container `fetch-model` of Deployment `income`")
 }
 
+test_image_rules_stand_aside_at_admission if {
+	init := object.union(safe_container, {"name": "fetch-model", "image": "curlimages/curl:8.5.0"})
+	spec := {"containers": [object.union(safe_container, {"image": "busybox:latest", "securityContext": {"privileged": true}})], "initContainers": [init]}
+	at_admission := object.union(deployment(spec), {"context": {"admission": {"namespace": "ml-prod", "environment": "prod"}}})
+	ids(deny) == {"k8s-privileged"} with input as at_admission
+	count(warn) == 0 with input as at_admission
+	ids(deny) == {"k8s-image-digest", "k8s-privileged"} with input as deployment(spec)
+	ids(warn) == {"k8s-init-image-digest"} with input as deployment(spec)
+}
+
 test_privileged_container_is_denied if {
 	spec := with_container({"securityContext": {"privileged": true}})
 	results := deny with input as deployment(spec)
