@@ -1,9 +1,10 @@
 //! The admission hot path against an index of 10,000 promoted releases: reading a review of a
 //! Deployment with three containers, deciding it (with and without the default policy library),
-//! the whole call (read, decide, answer, serialize), a refusal (which builds its messages), the
-//! policy evaluator each review makes, and building the index. The index's size is printed before the measurements: the bytes it
-//! accounts for (`Index::heap_bytes`) and the growth of the process's resident memory while it
-//! was built.
+//! the whole call (read, decide, answer, serialize; also for a Deployment of one container, the
+//! review `admission_tls` sends), a refusal (which builds its messages), the policy evaluator
+//! each review makes, and building the index. The index's size is printed before the
+//! measurements: the bytes it accounts for (`Index::heap_bytes`) and the growth of the
+//! process's resident memory while it was built.
 //!
 //! ```text
 //! cargo bench -p tollgate-admission --bench decide
@@ -74,9 +75,9 @@ fn index(releases: &[Release], policies: Option<&Bundle>) -> Index {
     b.build()
 }
 
-/// An AdmissionReview of a Deployment running the images of three promoted releases, shaped as
-/// the API server sends it (see tests/fixtures/README.md).
-fn deployment_review(images: [&str; 3]) -> Vec<u8> {
+/// An AdmissionReview of a Deployment running `images` (up to three), shaped as the API server
+/// sends it (see tests/fixtures/README.md).
+fn deployment_review(images: &[&str]) -> Vec<u8> {
     let container = |name: &str, image: &str| {
         json!({
             "name": name, "image": image, "imagePullPolicy": "IfNotPresent",
@@ -95,7 +96,7 @@ fn deployment_review(images: [&str; 3]) -> Vec<u8> {
             "template": {
                 "metadata": {"labels": {"app": "churn"}},
                 "spec": {
-                    "containers": [container("server", images[0]), container("proxy", images[1]), container("exporter", images[2])],
+                    "containers": images.iter().zip(["server", "proxy", "exporter"]).map(|(image, name)| container(name, image)).collect::<Vec<_>>(),
                     "restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler",
                     "securityContext": {"runAsNonRoot": true}, "terminationGracePeriodSeconds": 30
                 }
@@ -139,8 +140,9 @@ fn bench(c: &mut Criterion) {
     );
     let bundle = Bundle::compile(&[], true).expect("the default library compiles");
     let with_policies = index(&releases, Some(&bundle));
-    let admitted = deployment_review([&releases[42].image, &releases[4242].image, &releases[9999].image]);
-    let refused = deployment_review([
+    let admitted = deployment_review(&[&releases[42].image, &releases[4242].image, &releases[9999].image]);
+    let admitted_one = deployment_review(&[&releases[42].image]);
+    let refused = deployment_review(&[
         "registry.acme.example/ml/serving-42@sha256:0000000000000000000000000000000000000000000000000000000000000000",
         &releases[4242].image,
         "registry.acme.example/ml/serving-7:latest",
@@ -164,6 +166,11 @@ fn bench(c: &mut Criterion) {
     admitter.publish(with_policies.clone());
     group.bench_function("whole call with policies: parse, decide, respond, serialize", |b| {
         b.iter(|| serde_json::to_vec(&admitter.review(black_box(&admitted), now).review).expect("json"));
+    });
+    // The review `admission_tls` sends end to end: a Deployment of one container.
+    assert!(admitter.review(&admitted_one, now).review.response.as_ref().is_some_and(|r| r.allowed), "one container is admitted");
+    group.bench_function("whole call with policies, one container", |b| {
+        b.iter(|| serde_json::to_vec(&admitter.review(black_box(&admitted_one), now).review).expect("json"));
     });
     group.finish();
 }
