@@ -2,9 +2,9 @@
 //! Deployment with three containers, deciding it (with and without the default policy library),
 //! the whole call (read, decide, answer, serialize; also for a Deployment of one container, the
 //! review `admission_tls` sends), a refusal (which builds its messages), the policy evaluator
-//! each review makes, and building the index. The index's size is printed before the
-//! measurements: the bytes it accounts for (`Index::heap_bytes`) and the growth of the
-//! process's resident memory while it was built.
+//! each review makes, building the index and putting it in force. The index's size is printed
+//! before the measurements: the bytes it accounts for (`Index::heap_bytes`) and the growth of
+//! the process's resident memory while it was built.
 //!
 //! ```text
 //! cargo bench -p tollgate-admission --bench decide
@@ -16,7 +16,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -164,6 +164,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("decide refusal (messages), no policies", |b| b.iter(|| decide(Some(&plain), black_box(refused_request), now)));
     let admitter = Admitter::new();
     admitter.publish(with_policies.clone());
+    // Putting a new index in force: one atomic swap; the index replaced is dropped untimed, by
+    // the last review still holding it.
+    group.bench_function("publish (swap in) an index of 10k releases", |b| {
+        b.iter_batched(|| with_policies.clone(), |index| admitter.publish(index), BatchSize::LargeInput);
+    });
     group.bench_function("whole call with policies: parse, decide, respond, serialize", |b| {
         b.iter(|| serde_json::to_vec(&admitter.review(black_box(&admitted), now).review).expect("json"));
     });

@@ -346,7 +346,7 @@ fn break_glass_by_an_on_call_sre_admits_with_a_warning_and_an_expiry() {
             "inherited": false
           },
           "index": "config@4f1c2e9",
-          "policyDigest": "fb288380e1c48d6bf2bdcd5ee3583103928fe332e011cfe2acbbbe2b24fc7ddd",
+          "policyDigest": "af8696dbb25fe8c5fcc1c6efad8d3b8c6a047b9086f357cb355c8da019022d71",
           "decidedAt": "2026-12-05T10:00:00Z"
         }"#]].assert_eq(&serde_json::to_string_pretty(answer.verdict.as_ref().unwrap()).unwrap());
 }
