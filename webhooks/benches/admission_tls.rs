@@ -85,6 +85,28 @@ async fn round(client: &Https, url: &str, body: &Bytes, rate: f64, n: usize, wan
     out
 }
 
+/// CPU time (user and system) the server runtime's worker threads (named `server`) have used,
+/// from `/proc/self/task/*/stat` (Linux; in clock ticks, 10 ms on most kernels, so a round of
+/// thousands of reviews reads it precisely enough). Zero elsewhere.
+fn server_cpu() -> Duration {
+    let ticks: u64 = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == "server"))
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // Fields after the command's closing parenthesis: state is the 3rd field of the
+            // line, utime and stime the 14th and 15th.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    // USER_HZ is 100 on Linux for every architecture tollgate builds for.
+    Duration::from_millis(ticks * 10)
+}
+
 fn review(image: &str) -> Bytes {
     let path = format!("{}/../admission/tests/fixtures/deployment.json", env!("CARGO_MANIFEST_DIR"));
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -175,20 +197,33 @@ fn main() {
              the servers on {threads} worker thread(s), the client on 1, {cores} cores"
         );
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let (mut ours_cpu, mut theirs_cpu) = (Duration::ZERO, Duration::ZERO);
         for r in 0..4 {
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), server_cpu());
             let a = round(&client, &tollgate, &admitted, rate, n, true).await;
-            let achieved = n as f64 / started.elapsed().as_secs_f64();
+            let (achieved, a_cpu) = (n as f64 / started.elapsed().as_secs_f64(), server_cpu() - cpu);
+            let cpu = server_cpu();
             let b = round(&client, &empty, &admitted, rate, n, true).await;
+            let b_cpu = server_cpu() - cpu;
             if r > 0 {
                 println!("  round {r}: tollgate sent at {achieved:.0}/s");
                 ours.extend(a);
                 theirs.extend(b);
+                ours_cpu += a_cpu;
+                theirs_cpu += b_cpu;
             }
         }
         let (p50, p99) = common::summary("tollgate POST /admission (admitted)", 44, "reviews", ours);
         let (e50, e99) = common::summary("empty axum handler, same TLS stack", 44, "reviews", theirs);
         println!("ratio: p50 {:.2}x, p99 {:.2}x the empty handler", p50 / e50, p99 / e99);
+        let per_review = |cpu: Duration| cpu.as_secs_f64() * 1e6 / (3 * n) as f64;
+        println!(
+            "server threads' CPU per review: tollgate {:.0} µs, empty handler {:.0} µs (one core serves at most {:.0} and {:.0} a second)",
+            per_review(ours_cpu),
+            per_review(theirs_cpu),
+            1e6 / per_review(ours_cpu),
+            1e6 / per_review(theirs_cpu)
+        );
 
         let refusals = round(&client, &tollgate, &refused, rate / 4.0, n / 4, false).await;
         common::summary("tollgate POST /admission (refused, recorded)", 44, "reviews", refusals);
