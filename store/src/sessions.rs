@@ -36,26 +36,25 @@ impl Store {
             }
         }
         .map_err(query_err("delete ended dashboard sessions"))?;
-        let insert = "INSERT INTO dashboard_sessions (id_hash, user_name, token_id, csrf, expires_at) VALUES ";
+        macro_rules! run {
+            ($pool:expr, $placeholders:literal) => {
+                sqlx::query(concat!(
+                    "INSERT INTO dashboard_sessions (id_hash, user_name, token_id, csrf, expires_at) VALUES ",
+                    $placeholders
+                ))
+                .bind(&row.id_hash[..])
+                .bind(&row.user)
+                .bind(&row.token_id)
+                .bind(&row.csrf)
+                .bind(row.expires_at)
+                .execute($pool)
+                .await
+                .map(drop)
+            };
+        }
         match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(format!("{insert}(?, ?, ?, ?, ?)")))
-                .bind(&row.id_hash[..])
-                .bind(&row.user)
-                .bind(&row.token_id)
-                .bind(&row.csrf)
-                .bind(row.expires_at)
-                .execute(pool)
-                .await
-                .map(drop),
-            Backend::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(format!("{insert}($1, $2, $3, $4, $5)")))
-                .bind(&row.id_hash[..])
-                .bind(&row.user)
-                .bind(&row.token_id)
-                .bind(&row.csrf)
-                .bind(row.expires_at)
-                .execute(pool)
-                .await
-                .map(drop),
+            Backend::Sqlite(pool) => run!(pool, "(?, ?, ?, ?, ?)"),
+            Backend::Postgres(pool) => run!(pool, "($1, $2, $3, $4, $5)"),
         }
         .map_err(query_err("start a dashboard session"))
     }

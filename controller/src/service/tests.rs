@@ -6,6 +6,13 @@ use tollgate_test_support::{commit_all, committed_examples, edit};
 use super::{Service, ServiceError};
 use crate::reconcile::{GateSettings, Options};
 
+/// A service over the config repo `repo`, linked as `dir/config` (see [`service`]).
+async fn service_over(repo: &std::path::Path, dir: &std::path::Path) -> Service {
+    std::os::unix::fs::symlink(repo, dir.join("config")).unwrap();
+    service(dir).await
+}
+
+/// A service over the config repo `dir/config`, with its SQLite store and gate cache in `dir`.
 async fn service(dir: &std::path::Path) -> Service {
     let store = Store::open(&format!("sqlite://{}", dir.join("tollgate.db").display())).await.unwrap();
     let opts = Options {
@@ -27,8 +34,7 @@ async fn service(dir: &std::path::Path) -> Service {
 async fn readiness_answers_from_the_last_prepare_without_preparing_or_waiting() {
     let (repo, git) = committed_examples();
     let tmp = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(repo.path(), tmp.path().join("config")).unwrap();
-    let service = service(tmp.path()).await;
+    let service = service_over(repo.path(), tmp.path()).await;
 
     // Nothing prepared yet: not ready, and asking prepares nothing.
     let err = service.ready().await.unwrap_err();
@@ -73,8 +79,7 @@ async fn readiness_answers_from_the_last_prepare_without_preparing_or_waiting() 
 async fn a_recursive_or_endless_policy_never_takes_the_service_down() {
     let (repo, git) = committed_examples();
     let tmp = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(repo.path(), tmp.path().join("config")).unwrap();
-    let service = service(tmp.path()).await;
+    let service = service_over(repo.path(), tmp.path()).await;
     service.prepare().await.unwrap();
     use tollgate_decision::State;
     let states = |status: &super::StatusReport| -> Vec<(String, String, State)> {
@@ -112,8 +117,7 @@ async fn a_recursive_or_endless_policy_never_takes_the_service_down() {
     }
     // A service that never had a good bundle (a restart) promotes nothing.
     let fresh_dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(repo.path(), fresh_dir.path().join("config")).unwrap();
-    let fresh = self::service(fresh_dir.path()).await;
+    let fresh = service_over(repo.path(), fresh_dir.path()).await;
     fresh.prepare().await.unwrap();
     held_by(&fresh.status(jiff::Timestamp::now(), None).await.unwrap(), recursive);
 
@@ -137,8 +141,7 @@ async fn a_recursive_or_endless_policy_never_takes_the_service_down() {
         assert!(refused[0].message.contains(stopped) && refused[0].message.contains("the last good one"), "{}", refused[0].message);
     }
     let fresh_dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(repo.path(), fresh_dir.path().join("config")).unwrap();
-    let fresh = self::service(fresh_dir.path()).await;
+    let fresh = service_over(repo.path(), fresh_dir.path()).await;
     fresh.prepare().await.unwrap();
     held_by(&fresh.status(jiff::Timestamp::now(), None).await.unwrap(), stopped);
 
@@ -157,8 +160,7 @@ async fn a_recursive_or_endless_policy_never_takes_the_service_down() {
 async fn kept_decisions_follow_the_store_as_deciding_afresh_would() {
     let (repo, _git) = committed_examples();
     let tmp = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(repo.path(), tmp.path().join("config")).unwrap();
-    let kept = service(tmp.path()).await;
+    let kept = service_over(repo.path(), tmp.path()).await;
     let at = jiff::Timestamp::now();
     let before = kept.shared_status(at, None).await.unwrap();
     // Nothing moved: the same decisions, not made again.
