@@ -11,7 +11,7 @@ use kube_core::DynamicObject;
 use kube_core::admission::{AdmissionRequest, Operation};
 use serde_json::json;
 
-use tollgate_policy::PolicyInput;
+use tollgate_policy::{ConvertedValue, PolicyInput};
 
 use crate::digest::{Digest, Pin};
 use crate::index::{Environment, Index, Mode, Release};
@@ -138,16 +138,15 @@ pub fn decide(index: Option<&Index>, request: &AdmissionRequest<DynamicObject>, 
     }
     if let Some(policies) = index.policies.as_ref().filter(|p| !p.packages.is_empty()) {
         verdict.policy_digest = Some(policies.digest().to_owned());
-        let document = serde_json::to_value(object).unwrap_or_default();
-        let context = json!({"admission": {
+        let context = json!({
             "namespace": namespace,
             "environment": &*env.name,
             "operation": &verdict.operation,
             "user": &verdict.user,
             "groups": &verdict.groups,
             "dryRun": verdict.dry_run,
-        }});
-        let input = PolicyInput::new(&document, &context);
+        });
+        let input = PolicyInput::from_parts(policy_document(object), vec![("admission", ConvertedValue::new(&context))]);
         match policies.bundle.evaluator().evaluate(&input, &policies.packages) {
             Ok(results) => {
                 for r in results {
@@ -169,6 +168,22 @@ pub fn decide(index: Option<&Index>, request: &AdmissionRequest<DynamicObject>, 
         break_glass(index, env, &workload, reason.trim(), now, &mut verdict);
     }
     finish(verdict, env.mode)
+}
+
+/// The object as the policies see a manifest at PR time (`apiVersion`, `kind`, `metadata` and
+/// the rest), converted for the engine straight from the review's fields rather than through a
+/// copy of the whole object as JSON.
+fn policy_document(object: &DynamicObject) -> ConvertedValue {
+    let mut fields = Vec::with_capacity(8);
+    if let Some(types) = &object.types {
+        fields.push(("apiVersion".to_owned(), ConvertedValue::string(&types.api_version)));
+        fields.push(("kind".to_owned(), ConvertedValue::string(&types.kind)));
+    }
+    fields.push(("metadata".to_owned(), ConvertedValue::new(&serde_json::to_value(&object.metadata).unwrap_or_default())));
+    if let serde_json::Value::Object(data) = &object.data {
+        fields.extend(data.iter().map(|(k, v)| (k.clone(), ConvertedValue::new(v))));
+    }
+    ConvertedValue::object(fields)
 }
 
 /// The outcome from the reasons, the mode and a break-glass admission.

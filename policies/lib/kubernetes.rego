@@ -4,47 +4,46 @@ package tollgate.lib.kubernetes
 
 import data.tollgate.lib.util
 
-# Where each workload kind keeps its pod spec.
-pod_spec_paths := {
-	"Pod": ["spec"],
-	"Deployment": ["spec", "template", "spec"],
-	"StatefulSet": ["spec", "template", "spec"],
-	"DaemonSet": ["spec", "template", "spec"],
-	"ReplicaSet": ["spec", "template", "spec"],
-	"ReplicationController": ["spec", "template", "spec"],
-	"Job": ["spec", "template", "spec"],
-	"PodTemplate": ["template", "spec"],
-	"CronJob": ["spec", "jobTemplate", "spec", "template", "spec"],
+# Where each workload kind keeps its pod spec (a chain of comparisons: an object literal here
+# would be built anew for every document, and this runs for every workload a cluster admits).
+pod_path := ["spec"] if {
+	input.kind == "Pod"
+} else := ["spec", "template", "spec"] if {
+	input.kind in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
+} else := ["spec", "jobTemplate", "spec", "template", "spec"] if {
+	input.kind == "CronJob"
+} else := ["template", "spec"] if {
+	input.kind == "PodTemplate"
 }
 
-pod_path := pod_spec_paths[input.kind]
-
 pod := p if {
-	p := util.field(input, pod_path, null)
+	p := object.get(input, pod_path, null)
 	is_object(p)
 }
 
 kind_name := sprintf("%s `%s`", [input.kind, util.field(util.field(input, "metadata", {}), "name", "(unnamed)")])
 
-# Every container with where it is: `field` is `containers` or `initContainers`.
-containers contains c if {
+# Every container with where it is: `field` is `containers` or `initContainers`. Plain
+# references (undefined, never an error, on a malformed manifest) keep this cheap: it runs for
+# every workload a cluster admits.
+containers contains {"field": field, "index": i, "container": container} if {
 	some field in ["containers", "initContainers"]
-	list := util.field(pod, field, [])
+	list := pod[field]
 	is_array(list)
 	some i, container in list
 	is_object(container)
-	c := {
-		"field": field,
-		"index": i,
-		"name": util.field(container, "name", sprintf("%s[%d]", [field, i])),
-		"container": container,
-		"segments": array.concat(pod_path, [field, i]),
-	}
 }
 
-label(c) := sprintf("container `%s`", [c.name]) if c.field == "containers"
+# The JSON pointer segments of a container.
+segments(c) := array.concat(pod_path, [c.field, c.index])
 
-label(c) := sprintf("init container `%s`", [c.name]) if c.field == "initContainers"
+container_name(c) := n if {
+	n := c.container.name
+} else := sprintf("%s[%d]", [c.field, c.index])
+
+label(c) := sprintf("container `%s`", [container_name(c)]) if c.field == "containers"
+
+label(c) := sprintf("init container `%s`", [container_name(c)]) if c.field == "initContainers"
 
 # Images pinned by digest: deny for the containers that serve, warn for init containers (they
 # run briefly, but with the pod's service account and volumes). At admission tollgate's own rule
@@ -59,7 +58,7 @@ deny contains result if {
 	result := {
 		"id": "k8s-image-digest",
 		"msg": sprintf("%s of %s: image `%v` %s", [label(c), kind_name, image, problem]),
-		"path": util.nearest(input, array.concat(c.segments, ["image"])),
+		"path": util.nearest(input, array.concat(segments(c), ["image"])),
 		"hint": util.image_hint,
 	}
 }
@@ -73,24 +72,19 @@ warn contains result if {
 	result := {
 		"id": "k8s-init-image-digest",
 		"msg": sprintf("%s of %s: image `%v` %s", [label(c), kind_name, image, problem]),
-		"path": util.nearest(input, array.concat(c.segments, ["image"])),
+		"path": util.nearest(input, array.concat(segments(c), ["image"])),
 		"hint": util.image_hint,
 	}
 }
 
-security_context(c) := s if {
-	s := c.container.securityContext
-	is_object(s)
-} else := {}
-
 # A privileged container has every capability and every device of the node.
 deny contains result if {
 	some c in containers
-	util.field(security_context(c), "privileged", false) == true
+	c.container.securityContext.privileged == true
 	result := {
 		"id": "k8s-privileged",
 		"msg": sprintf("%s of %s runs privileged", [label(c), kind_name]),
-		"path": util.pointer(array.concat(c.segments, ["securityContext", "privileged"])),
+		"path": util.pointer(array.concat(segments(c), ["securityContext", "privileged"])),
 		"hint": "remove `privileged: true`; grant the single capability needed, if any, under `securityContext.capabilities.add`",
 	}
 }
@@ -99,11 +93,11 @@ deny contains result if {
 # setting must be present and false.
 deny contains result if {
 	some c in containers
-	util.field(security_context(c), "allowPrivilegeEscalation", null) != false
+	not c.container.securityContext.allowPrivilegeEscalation == false
 	result := {
 		"id": "k8s-privilege-escalation",
 		"msg": sprintf("%s of %s does not set `allowPrivilegeEscalation: false`", [label(c), kind_name]),
-		"path": util.nearest(input, array.concat(c.segments, ["securityContext", "allowPrivilegeEscalation"])),
+		"path": util.nearest(input, array.concat(segments(c), ["securityContext", "allowPrivilegeEscalation"])),
 		"hint": "set `securityContext.allowPrivilegeEscalation: false` on the container",
 	}
 }
@@ -111,9 +105,8 @@ deny contains result if {
 # Sharing the node's network, process or IPC namespace lets the pod see and reach the node's
 # other workloads.
 deny contains result if {
-	is_object(pod)
 	some field in ["hostNetwork", "hostPID", "hostIPC"]
-	util.field(pod, field, false) == true
+	pod[field] == true
 	result := {
 		"id": "k8s-host-namespaces",
 		"msg": sprintf("%s shares the node's namespace: `%s: true`", [kind_name, field]),
@@ -126,6 +119,7 @@ deny contains result if {
 # GPU node's other models) of CPU and memory.
 deny contains result if {
 	some c in containers
+	not all_resources(c.container)
 	missing := [sprintf("`%s.%s`", [section, resource]) |
 		some section in ["requests", "limits"]
 		some resource in ["cpu", "memory"]
@@ -135,9 +129,22 @@ deny contains result if {
 	result := {
 		"id": "k8s-resources",
 		"msg": sprintf("%s of %s does not set %s", [label(c), kind_name, concat(", ", missing)]),
-		"path": util.nearest(input, array.concat(c.segments, ["resources"])),
+		"path": util.nearest(input, array.concat(segments(c), ["resources"])),
 		"hint": "set `resources.requests` and `resources.limits`, each with `cpu` and `memory`",
 	}
+}
+
+# All four set, said with references alone (the usual case, so the list above is rarely built).
+all_resources(container) if {
+	r := container.resources
+	r.requests.cpu != null
+	r.requests.cpu != ""
+	r.requests.memory != null
+	r.requests.memory != ""
+	r.limits.cpu != null
+	r.limits.cpu != ""
+	r.limits.memory != null
+	r.limits.memory != ""
 }
 
 has_resource(container, section, resource) if {
@@ -154,16 +161,15 @@ warn contains result if {
 	result := {
 		"id": "k8s-run-as-non-root",
 		"msg": sprintf("%s of %s may run as root", [label(c), kind_name]),
-		"path": util.nearest(input, array.concat(c.segments, ["securityContext", "runAsNonRoot"])),
+		"path": util.nearest(input, array.concat(segments(c), ["securityContext", "runAsNonRoot"])),
 		"hint": "set `securityContext.runAsNonRoot: true` on the pod or the container, and a non-zero `runAsUser` if the image has no numeric user",
 	}
 }
 
-runs_as_non_root(c) if {
-	util.field(security_context(c), "runAsNonRoot", null) == true
-}
+runs_as_non_root(c) if c.container.securityContext.runAsNonRoot == true
 
+# Unset (or null) on the container: the pod's setting holds.
 runs_as_non_root(c) if {
-	util.field(security_context(c), "runAsNonRoot", null) == null
-	util.field(pod, ["securityContext", "runAsNonRoot"], null) == true
+	not c.container.securityContext.runAsNonRoot != null
+	pod.securityContext.runAsNonRoot == true
 }

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use regorus::{Engine, Value as RValue};
@@ -91,6 +91,10 @@ pub const RULES: [&str; 3] = ["deny", "violation", "warn"];
 pub struct Bundle {
     /// Shared by the bundle's clones; each evaluator gets its own copy.
     engine: Arc<Engine>,
+    /// Copies that evaluated before and are free again, reused by the next evaluator: a fresh
+    /// copy sizes its per-expression tables on its first evaluation and frees them when dropped,
+    /// which for the default library costs more than evaluating a small document.
+    spare: Arc<Mutex<Vec<Engine>>>,
     digest: String,
     /// `data.<package>.<rule>` paths that are defined, so absent rules are never evaluated.
     defined: Arc<HashSet<String>>,
@@ -173,6 +177,7 @@ impl Bundle {
         }
         Ok(Bundle {
             engine: Arc::new(engine),
+            spare: Arc::default(),
             digest: hex::encode(hasher.finalize()),
             defined: Arc::new(defined),
             packages: Arc::new(packages),
@@ -189,6 +194,8 @@ impl Bundle {
         let check_interval = NonZeroU32::new(32).unwrap_or(NonZeroU32::MIN);
         Arc::make_mut(&mut self.engine)
             .set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig { limit: limits.timeout, check_interval });
+        // The spare copies were made with the old limits.
+        self.spare = Arc::default();
         self.limits = limits;
         self
     }
@@ -225,9 +232,12 @@ impl Bundle {
         RULES.iter().any(|r| self.defined.contains(&format!("{package}.{r}")))
     }
 
-    /// An evaluator for one thread; cloning the compiled engine is cheap next to compiling.
+    /// An evaluator for one thread: a copy of the compiled engine that evaluated before and is
+    /// free again, or a new one (cloning the compiled engine is cheap next to compiling). It goes
+    /// back to the bundle when the evaluator is dropped.
     pub fn evaluator(&self) -> Evaluator {
-        Evaluator { _budget: Budget::enter(&self.limits), bundle: self.clone(), engine: Engine::clone(&self.engine), paths: HashMap::new() }
+        let spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        Evaluator { bundle: self.clone(), engine: Some(spare.unwrap_or_else(|| Engine::clone(&self.engine))), paths: HashMap::new() }
     }
 
     /// Runs every `test_*` rule of the bundle's sources, like `opa test`.
@@ -280,12 +290,14 @@ pub enum TestResult {
     Error(String),
 }
 
+/// Copies of the compiled engine a bundle keeps for reuse; more are dropped.
+const SPARE_ENGINES: usize = 32;
+
 /// Evaluates policies for one document at a time; one per thread.
 pub struct Evaluator {
-    /// The bundle's memory ceiling holds while this evaluator lives.
-    _budget: Budget,
     bundle: Bundle,
-    engine: Engine,
+    /// Always `Some` but in `drop`, which hands it back to the bundle.
+    engine: Option<Engine>,
     /// Per package, the `data.<package>.<rule>` paths of the rules it defines, built once.
     paths: HashMap<String, Vec<(&'static str, String)>>,
 }
@@ -297,6 +309,8 @@ impl Evaluator {
     ///
     /// Returns [`PolicyError::Eval`] when a rule fails at run time.
     pub fn evaluate(&mut self, input: &PolicyInput, packages: &[String]) -> Result<Vec<PolicyResult>, PolicyError> {
+        // The bundle's memory ceiling holds while this evaluation runs.
+        let _budget = Budget::enter(&self.bundle.limits);
         let mut results = Vec::new();
         let mut input_set = false;
         for package in packages {
@@ -309,16 +323,22 @@ impl Evaluator {
                 self.paths.insert(package.clone(), defined);
             }
             for (rule, path) in &self.paths[package] {
+                let engine = self.engine.get_or_insert_with(|| Engine::clone(&self.bundle.engine));
                 if !input_set {
-                    self.engine.set_input(input.0.clone());
+                    engine.set_input(input.0.clone());
                     input_set = true;
                 }
                 // A panic in the engine (a bug there, reached by some policy) ends this
-                // evaluation, not the process; the engine is replaced, as its state is unknown.
-                let value = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.engine.eval_rule(path.clone()))) {
-                    Ok(result) => result.map_err(|e| self.bundle.eval_error(path, &e))?,
+                // evaluation, not the process. After a panic or an error the engine is replaced,
+                // as its state is unknown (an evaluation cut short may leave values behind).
+                let value = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.eval_rule(path.clone()))) {
+                    Ok(Ok(value)) => value,
+                    Ok(Err(err)) => {
+                        self.engine = None;
+                        return Err(self.bundle.eval_error(path, &err));
+                    }
                     Err(panic) => {
-                        self.engine = Engine::clone(&self.bundle.engine);
+                        self.engine = None;
                         let message = panic
                             .downcast_ref::<&str>()
                             .map(|s| (*s).to_owned())
@@ -331,6 +351,19 @@ impl Evaluator {
             }
         }
         Ok(results)
+    }
+}
+
+impl Drop for Evaluator {
+    /// Hands the engine back to the bundle, without the last input (a review's object, a
+    /// document), for the next evaluator.
+    fn drop(&mut self) {
+        let Some(mut engine) = self.engine.take() else { return };
+        engine.set_input(RValue::Undefined);
+        let mut spare = self.bundle.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.len() < SPARE_ENGINES {
+            spare.push(engine);
+        }
     }
 }
 
@@ -372,6 +405,10 @@ pub struct ConvertedValue(RValue);
 impl ConvertedValue {
     pub fn new(value: &Value) -> ConvertedValue {
         ConvertedValue(to_rego(value))
+    }
+
+    pub fn string(s: &str) -> ConvertedValue {
+        ConvertedValue(RValue::from(s))
     }
 
     pub fn list(items: Vec<ConvertedValue>) -> ConvertedValue {

@@ -28,6 +28,28 @@ fn results_may_be_strings_or_objects() {
 }
 
 #[test]
+fn evaluators_reuse_engines_and_carry_nothing_from_one_document_to_the_next() {
+    // `walk` and comprehensions keep values per expression while they loop; a reused engine must
+    // start each document clean, also after an evaluation that failed half-way.
+    let b = bundle(
+        "package tollgate.model\n\ndeny contains sprintf(\"%v\", [path]) if {\n\twalk(input.doc, [path, value])\n\tvalue == \"bad\"\n}\n\ndeny contains \"names\" if count([n | some m in input.models; n := m.name]) != count(input.models)\n\nv := 1 if input.conflict\n\nv := 2 if input.conflict\n\ndeny contains \"v\" if v == 3\n",
+    );
+    let packages = ["tollgate.model".to_owned()];
+    let run = |doc: serde_json::Value| b.evaluator().evaluate(&PolicyInput::new(&doc, &json!({})), &packages);
+    let first = run(json!({"doc": {"a": ["ok", "bad"]}, "models": [{"name": "m"}, {}]})).unwrap();
+    let mut messages: Vec<&str> = first.iter().map(|r| r.message.as_str()).collect();
+    messages.sort_unstable();
+    assert_eq!(messages, ["[\"a\", 1]", "names"]);
+    assert_eq!(b.spare.lock().unwrap().len(), 1, "the engine went back to the bundle");
+    assert!(run(json!({"doc": {"b": "ok"}, "models": [{"name": "m"}]})).unwrap().is_empty());
+    // Two values of a complete rule is an error: the engine is replaced, not reused.
+    let err = run(json!({"doc": {"c": "bad"}, "conflict": true})).unwrap_err();
+    assert!(matches!(err, PolicyError::Eval { .. }), "{err:?}");
+    assert_eq!(run(json!({"doc": {"d": "bad"}})).unwrap().iter().map(|r| r.message.as_str()).collect::<Vec<_>>(), ["[\"d\"]"]);
+    assert!(run(json!({"doc": {}})).unwrap().is_empty());
+}
+
+#[test]
 fn context_is_visible_to_rules() {
     let b = bundle("package tollgate.release\n\ndeny contains input.context.author.name if input.context.author.name == \"mallory\"\n");
     let mut ev = b.evaluator();

@@ -346,7 +346,7 @@ fn break_glass_by_an_on_call_sre_admits_with_a_warning_and_an_expiry() {
             "inherited": false
           },
           "index": "config@4f1c2e9",
-          "policyDigest": "af8696dbb25fe8c5fcc1c6efad8d3b8c6a047b9086f357cb355c8da019022d71",
+          "policyDigest": "ace9b11cb3bf2646128ea633724604a8b85f6966959481d46e9c69544e53d26a",
           "decidedAt": "2026-12-05T10:00:00Z"
         }"#]].assert_eq(&serde_json::to_string_pretty(answer.verdict.as_ref().unwrap()).unwrap());
 }

@@ -31,12 +31,19 @@ pub async fn service_over(repo: PathBuf, tmp: &Path) -> (Service, Store) {
     (Service::new(AuditLog::new(store.clone()), opts, None, Duration::ZERO), store)
 }
 
-/// Prints p50, p99 and the mean of `v` (in a column `width` wide, counting `what`), and returns
-/// p50 and p99 in milliseconds.
+/// Prints p50, p90, p99, p99.9 and the mean of `v` (in a column `width` wide, counting `what`),
+/// and returns p50 and p99 in milliseconds.
 pub fn summary(name: &str, width: usize, what: &str, mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
     let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
     let mean = v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e3;
-    println!("{name:<width$} p50 {:>7.3} ms  p99 {:>7.3} ms  mean {mean:>7.3} ms  ({} {what})", at(0.5), at(0.99), v.len());
+    println!(
+        "{name:<width$} p50 {:>7.3} ms  p90 {:>7.3}  p99 {:>7.3}  p99.9 {:>7.3}  mean {mean:>7.3} ms  ({} {what})",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(0.999),
+        v.len()
+    );
     (at(0.5), at(0.99))
 }
