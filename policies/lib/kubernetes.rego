@@ -93,7 +93,7 @@ deny contains result if {
 # setting must be present and false.
 deny contains result if {
 	some c in containers
-	not c.container.securityContext.allowPrivilegeEscalation == false
+	object.get(c.container, ["securityContext", "allowPrivilegeEscalation"], null) != false
 	result := {
 		"id": "k8s-privilege-escalation",
 		"msg": sprintf("%s of %s does not set `allowPrivilegeEscalation: false`", [label(c), kind_name]),
@@ -168,8 +168,9 @@ warn contains result if {
 
 runs_as_non_root(c) if c.container.securityContext.runAsNonRoot == true
 
-# Unset (or null) on the container: the pod's setting holds.
+# Unset (or null) on the container: the pod's setting holds. (`object.get`, not `not` over a
+# reference that may be missing, which OPA and regorus read differently.)
 runs_as_non_root(c) if {
-	not c.container.securityContext.runAsNonRoot != null
+	object.get(c.container, ["securityContext", "runAsNonRoot"], null) == null
 	pod.securityContext.runAsNonRoot == true
 }
