@@ -346,7 +346,7 @@ fn break_glass_by_an_on_call_sre_admits_with_a_warning_and_an_expiry() {
             "inherited": false
           },
           "index": "config@4f1c2e9",
-          "policyDigest": "ace9b11cb3bf2646128ea633724604a8b85f6966959481d46e9c69544e53d26a",
+          "policyDigest": "97e0153930153af1cbd4d4113d4ed4503fcb0a2a86a8e7768d993c3b635938e9",
           "decidedAt": "2026-12-05T10:00:00Z"
         }"#]].assert_eq(&serde_json::to_string_pretty(answer.verdict.as_ref().unwrap()).unwrap());
 }
