@@ -296,7 +296,8 @@ const SPARE_ENGINES: usize = 32;
 /// Evaluates policies for one document at a time; one per thread.
 pub struct Evaluator {
     bundle: Bundle,
-    /// Always `Some` but in `drop`, which hands it back to the bundle.
+    /// `None` after an evaluation failed (the next one makes a fresh copy) and in `drop`, which
+    /// hands it back to the bundle.
     engine: Option<Engine>,
     /// Per package, the `data.<package>.<rule>` paths of the rules it defines, built once.
     paths: HashMap<String, Vec<(&'static str, String)>>,
