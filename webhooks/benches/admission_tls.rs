@@ -38,13 +38,6 @@ const MODEL: &str = "9f576839c2400622bba9914ce792f70fe866cd9cf780eae2d183232443d
 
 type Https = Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>;
 
-/// The `q` quantile of `v`, in milliseconds.
-fn quantile(v: &[Duration], q: f64) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_unstable();
-    v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3
-}
-
 fn median(v: &mut [f64]) -> f64 {
     v.sort_unstable_by(f64::total_cmp);
     v[v.len() / 2]
@@ -215,14 +208,16 @@ fn main() {
         let (mut ours_p99, mut theirs_p99) = (Vec::new(), Vec::new());
         for r in 0..=rounds {
             let (started, cpu) = (Instant::now(), server_cpu());
-            let a = round(&client, &tollgate, &admitted, rate, n, true).await;
+            let mut a = round(&client, &tollgate, &admitted, rate, n, true).await;
             let (achieved, a_cpu) = (n as f64 / started.elapsed().as_secs_f64(), server_cpu() - cpu);
             let cpu = server_cpu();
-            let b = round(&client, &empty, &admitted, rate, n, true).await;
+            let mut b = round(&client, &empty, &admitted, rate, n, true).await;
             let b_cpu = server_cpu() - cpu;
             if r > 0 {
-                let (a50, a99) = (quantile(&a, 0.5), quantile(&a, 0.99));
-                let (b50, b99) = (quantile(&b, 0.5), quantile(&b, 0.99));
+                a.sort_unstable();
+                b.sort_unstable();
+                let (a50, a99) = (common::quantile(&a, 0.5), common::quantile(&a, 0.99));
+                let (b50, b99) = (common::quantile(&b, 0.5), common::quantile(&b, 0.99));
                 println!(
                     "  round {r}: tollgate p50 {a50:.3} p99 {a99:.3} ms, empty p50 {b50:.3} p99 {b99:.3} ms (sent at {achieved:.0}/s)"
                 );

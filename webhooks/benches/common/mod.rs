@@ -34,8 +34,8 @@ pub async fn service_over(repo: PathBuf, tmp: &Path) -> (Service, Store) {
 /// Prints p50, p90, p99, p99.9 and the mean of `v` (in a column `width` wide, counting `what`),
 /// and returns p50 and p99 in milliseconds.
 pub fn summary(name: &str, width: usize, what: &str, mut v: Vec<Duration>) -> (f64, f64) {
-    v.sort();
-    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
+    v.sort_unstable();
+    let at = |q: f64| quantile(&v, q);
     let mean = v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e3;
     println!(
         "{name:<width$} p50 {:>7.3} ms  p90 {:>7.3}  p99 {:>7.3}  p99.9 {:>7.3}  mean {mean:>7.3} ms  ({} {what})",
@@ -46,4 +46,9 @@ pub fn summary(name: &str, width: usize, what: &str, mut v: Vec<Duration>) -> (f
         v.len()
     );
     (at(0.5), at(0.99))
+}
+
+/// The `q` quantile of `sorted` (ascending), in milliseconds.
+pub fn quantile(sorted: &[Duration], q: f64) -> f64 {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
