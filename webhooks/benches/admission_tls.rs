@@ -14,6 +14,11 @@
 //! between the two servers after a warm-up round. Then the same for refusals at a quarter of the
 //! rate, each recorded durably in the audit trail (SQLite) before its answer.
 //!
+//! Each server's router is timed too (a layer around it, from the request's head read to the
+//! response's head built), so that the bench says how much of a latency was the server's work and
+//! how much came before or after it (sending, the connection, waiting for the server's thread):
+//! for the slowest 1% of each side's reviews, the median of both.
+//!
 //! The rate is per core: both servers run on a runtime of one worker thread
 //! (`TOLLGATE_BENCH_SERVER_THREADS`, default 1), the load generator on a runtime of its own,
 //! so that on a machine of two cores or more the client does not take the server's core.
@@ -22,7 +27,7 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -35,6 +40,56 @@ use tollgate_webhooks::{AppState, Limits, Metrics};
 
 const CHURN: &str = "ghcr.io/acme/churn-serving@sha256:c058e3189f8460468ca88c22d04cd7746a4487f17e13e8afcb469dfcdd07b23c";
 const MODEL: &str = "9f576839c2400622bba9914ce792f70fe866cd9cf780eae2d183232443dd22c8";
+
+/// The header carrying a review's number in its round, for [`Handled`].
+const SEQ: &str = "x-bench-seq";
+
+/// How long each review of a round spent in the server's router, by its number.
+#[derive(Clone, Default)]
+struct Handled(Arc<Mutex<Vec<(usize, Duration)>>>);
+
+impl Handled {
+    /// `app` with a layer that times every request into `self`.
+    fn around(&self, app: axum::Router) -> axum::Router {
+        let handled = self.clone();
+        app.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let handled = handled.clone();
+            async move {
+                let seq = request.headers().get(SEQ).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+                let started = Instant::now();
+                let response = next.run(request).await;
+                if let Some(seq) = seq {
+                    handled.0.lock().unwrap_or_else(PoisonError::into_inner).push((seq, started.elapsed()));
+                }
+                response
+            }
+        }))
+    }
+
+    /// The round's times, by review number (zero for a review not seen), and forgets them.
+    fn take(&self, n: usize) -> Vec<Duration> {
+        let mut out = vec![Duration::ZERO; n];
+        for (seq, took) in self.0.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
+            if let Some(slot) = out.get_mut(seq) {
+                *slot = took;
+            }
+        }
+        out
+    }
+}
+
+/// For the slowest 1% of `latencies` (end to end, by review number), the median latency and
+/// the median time in the router (`handled`, by review number), in milliseconds.
+fn slowest(latencies: &[Duration], handled: &[Duration]) -> [f64; 2] {
+    let mut order: Vec<usize> = (0..latencies.len()).collect();
+    order.sort_unstable_by_key(|&i| std::cmp::Reverse(latencies[i]));
+    order.truncate((latencies.len() / 100).max(1));
+    let mut total: Vec<Duration> = order.iter().map(|&i| latencies[i]).collect();
+    let mut inside: Vec<Duration> = order.iter().map(|&i| handled[i]).collect();
+    total.sort_unstable();
+    inside.sort_unstable();
+    [common::quantile(&total, 0.5), common::quantile(&inside, 0.5)]
+}
 
 type Https = Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>;
 
@@ -74,7 +129,8 @@ async fn round(client: &Https, url: &str, body: &Bytes, rate: f64, n: usize, wan
         }
         let (client, url, body) = (client.clone(), url.to_owned(), body.clone());
         tasks.push(tokio::spawn(async move {
-            let request = hyper::Request::post(url).header("content-type", "application/json").body(Full::new(body)).expect("request");
+            let request =
+                hyper::Request::post(url).header("content-type", "application/json").header(SEQ, i).body(Full::new(body)).expect("request");
             let response = client.request(request).await.expect("response");
             assert_eq!(response.status(), 200);
             let bytes = response.into_body().collect().await.expect("body").to_bytes();
@@ -159,7 +215,8 @@ fn main() {
     std::fs::write(&cert, key.cert.pem()).unwrap();
     std::fs::write(&pkey, key.signing_key.serialize_pem()).unwrap();
     let tls = tollgate_webhooks::tls::server_config(&cert, &pkey).unwrap();
-    let tollgate = start(&server, tollgate_webhooks::router(state), Arc::clone(&tls));
+    let (tollgate_handled, empty_handled) = (Handled::default(), Handled::default());
+    let tollgate = start(&server, tollgate_handled.around(tollgate_webhooks::router(state)), Arc::clone(&tls));
     let fixed = Bytes::from(
         serde_json::to_vec(&serde_json::json!({
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
@@ -169,7 +226,7 @@ fn main() {
     );
     let empty = start(
         &server,
-        axum::Router::new().route(
+        empty_handled.around(axum::Router::new().route(
             "/admission",
             axum::routing::post(move |body: Bytes| {
                 let fixed = fixed.clone();
@@ -178,7 +235,7 @@ fn main() {
                     ([(axum::http::header::CONTENT_TYPE, "application/json")], fixed)
                 }
             }),
-        ),
+        )),
         tls,
     );
 
@@ -206,14 +263,22 @@ fn main() {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         let (mut ours_cpu, mut theirs_cpu) = (Duration::ZERO, Duration::ZERO);
         let (mut ours_p99, mut theirs_p99) = (Vec::new(), Vec::new());
+        let (mut ours_in, mut theirs_in) = (Vec::new(), Vec::new());
+        let (mut ours_slow, mut theirs_slow) = (Vec::new(), Vec::new());
         for r in 0..=rounds {
             let (started, cpu) = (Instant::now(), server_cpu());
             let mut a = round(&client, &tollgate, &admitted, rate, n, true).await;
             let (achieved, a_cpu) = (n as f64 / started.elapsed().as_secs_f64(), server_cpu() - cpu);
+            let a_in = tollgate_handled.take(n);
             let cpu = server_cpu();
             let mut b = round(&client, &empty, &admitted, rate, n, true).await;
             let b_cpu = server_cpu() - cpu;
+            let b_in = empty_handled.take(n);
             if r > 0 {
+                ours_slow.push(slowest(&a, &a_in));
+                theirs_slow.push(slowest(&b, &b_in));
+                ours_in.extend(a_in);
+                theirs_in.extend(b_in);
                 a.sort_unstable();
                 b.sort_unstable();
                 let (a50, a99) = (common::quantile(&a, 0.5), common::quantile(&a, 0.99));
@@ -236,6 +301,18 @@ fn main() {
         // all of them; the median round says what the servers do when nothing else intervenes.
         let (m_ours, m_theirs) = (median(&mut ours_p99), median(&mut theirs_p99));
         println!("median of the rounds' p99: tollgate {m_ours:.3} ms, empty handler {m_theirs:.3} ms, ratio {:.2}x", m_ours / m_theirs);
+        common::summary("  of which in tollgate's router", 44, "reviews", ours_in);
+        common::summary("  of which in the empty handler's router", 44, "reviews", theirs_in);
+        // Where the tail comes from: the slowest 1% of each round, the median of the rounds.
+        let mid = |v: &[[f64; 2]], k: usize| median(&mut v.iter().map(|s| s[k]).collect::<Vec<_>>());
+        println!(
+            "slowest 1% of a round (median of the rounds): tollgate {:.3} ms, {:.3} ms of it in the router; \
+             empty handler {:.3} ms, {:.3} ms in the router",
+            mid(&ours_slow, 0),
+            mid(&ours_slow, 1),
+            mid(&theirs_slow, 0),
+            mid(&theirs_slow, 1)
+        );
         let per_review = |cpu: Duration| cpu.as_secs_f64() * 1e6 / (rounds * n) as f64;
         println!(
             "server threads' CPU per review: tollgate {:.0} µs, empty handler {:.0} µs (one core serves at most {:.0} and {:.0} a second)",
