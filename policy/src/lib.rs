@@ -99,6 +99,9 @@ pub struct Bundle {
     /// `data.<package>.<rule>` paths that are defined, so absent rules are never evaluated.
     defined: Arc<HashSet<String>>,
     packages: Arc<Vec<String>>,
+    /// Per package defining more than one of [`RULES`], the generated rule that evaluates them
+    /// together (see [`combine`]).
+    combined: Arc<HashMap<String, String>>,
     sources: Arc<Vec<(String, String)>>,
     /// The first file declaring each package, to name it in errors.
     files: Arc<HashMap<String, String>>,
@@ -153,6 +156,16 @@ impl Bundle {
         if errors.is_empty() {
             errors.extend(recursion::check(engine.get_modules()));
         }
+        packages.sort();
+        packages.dedup();
+        let mut combined = HashMap::new();
+        if errors.is_empty() {
+            // Before the probe below, which leaves the engine prepared for the copies made of it.
+            match combine(&mut engine, &packages, &defined) {
+                Ok(c) => combined = c,
+                Err(err) => errors.push(PolicyError::Eval { rule: COMBINED_PACKAGE.to_owned(), message: one_line(&err.to_string()) }),
+            }
+        }
         if errors.is_empty() {
             // Evaluating once surfaces errors that only show when rules are linked together.
             if let Err(err) = engine.eval_rule("data.__tollgate_probe".to_owned()) {
@@ -165,8 +178,6 @@ impl Bundle {
         if !errors.is_empty() {
             return Err(errors);
         }
-        packages.sort();
-        packages.dedup();
         let mut hasher = Sha256::new();
         hasher.update(if default_library { b"lib:1" } else { b"lib:0" });
         for (path, text) in &all {
@@ -181,6 +192,7 @@ impl Bundle {
             digest: hex::encode(hasher.finalize()),
             defined: Arc::new(defined),
             packages: Arc::new(packages),
+            combined: Arc::new(combined),
             sources: Arc::new(all),
             files: Arc::new(files),
             limits: Limits::default(),
@@ -290,6 +302,32 @@ pub enum TestResult {
     Error(String),
 }
 
+/// The package of the generated rules that evaluate a package's result rules together.
+const COMBINED_PACKAGE: &str = "__tollgate_results";
+
+/// Adds to `engine`, for each package of `packages` that defines more than one of [`RULES`], a
+/// generated rule `data.__tollgate_results.p<N>.results`: an object of the package's result
+/// rules (`{"deny": data.<package>.deny, "warn": data.<package>.warn}`). One evaluation of it
+/// gives the same values as one evaluation per rule (rules are functions of the input and the
+/// data), and the helper rules they share (the containers of a manifest, ...) are evaluated
+/// once instead of once per rule: about a fifth less for the default library's Kubernetes
+/// policies. The generated modules are not sources: the bundle's digest, its packages and
+/// `policy test` do not see them. Returns the rule's path per package.
+fn combine(engine: &mut Engine, packages: &[String], defined: &HashSet<String>) -> anyhow::Result<HashMap<String, String>> {
+    let mut combined = HashMap::new();
+    for (n, package) in packages.iter().enumerate() {
+        let rules: Vec<&str> = RULES.into_iter().filter(|r| defined.contains(&format!("{package}.{r}"))).collect();
+        if rules.len() < 2 {
+            continue;
+        }
+        let fields: Vec<String> = rules.iter().map(|r| format!("\"{r}\": data.{package}.{r}")).collect();
+        let text = format!("package {COMBINED_PACKAGE}.p{n}\n\nresults := {{{}}}\n", fields.join(", "));
+        engine.add_policy(format!("<{COMBINED_PACKAGE}.p{n}>"), text)?;
+        combined.insert(package.clone(), format!("data.{COMBINED_PACKAGE}.p{n}.results"));
+    }
+    Ok(combined)
+}
+
 /// Copies of the compiled engine a bundle keeps for reuse; more are dropped.
 const SPARE_ENGINES: usize = 32;
 
@@ -322,6 +360,30 @@ impl Evaluator {
                     .filter(|(_, path)| self.bundle.defined.contains(&path[5..]))
                     .collect();
                 self.paths.insert(package.clone(), defined);
+            }
+            if let Some(path) = self.bundle.combined.get(package) {
+                let engine = self.engine.get_or_insert_with(|| Engine::clone(&self.bundle.engine));
+                if !input_set {
+                    engine.set_input(input.0.clone());
+                    input_set = true;
+                }
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.eval_rule(path.clone()))) {
+                    Ok(Ok(RValue::Object(values))) => {
+                        for (rule, _) in &self.paths[package] {
+                            collect(values.get(&RValue::from(*rule)).unwrap_or(&RValue::Undefined), rule, package, &mut results);
+                        }
+                        continue;
+                    }
+                    // A result rule undefined for this input (a complete rule whose bodies all
+                    // failed) leaves the object undefined: evaluated rule by rule below.
+                    Ok(Ok(_)) => {}
+                    // Evaluated again rule by rule below, to name the rule that fails (an
+                    // evaluation stopped at its time budget can so take twice the budget).
+                    Ok(Err(_)) | Err(_) => {
+                        self.engine = None;
+                        input_set = false;
+                    }
+                }
             }
             for (rule, path) in &self.paths[package] {
                 let engine = self.engine.get_or_insert_with(|| Engine::clone(&self.bundle.engine));

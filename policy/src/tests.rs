@@ -50,6 +50,38 @@ fn evaluators_reuse_engines_and_carry_nothing_from_one_document_to_the_next() {
 }
 
 #[test]
+fn a_package_s_result_rules_are_evaluated_together_with_the_same_results_and_errors() {
+    // `deny` and `warn` share `names`; `violation` is a complete rule, undefined unless
+    // `input.strict`; `warn` fails at run time (two values of `level`) when `input.conflict`.
+    let b = bundle(
+        "package tollgate.model\n\nnames contains n if {\n\tsome m in input.models\n\tn := m.name\n}\n\ndeny contains sprintf(\"unnamed %d\", [count(input.models) - count(names)]) if count(names) < count(input.models)\n\nviolation := \"strict\" if input.strict\n\nlevel := 1 if input.conflict\n\nlevel := 2 if input.conflict\n\nwarn contains n if {\n\tsome n in names\n\tnot level == 3\n\tstartswith(n, \"tmp\")\n}\n",
+    );
+    assert_eq!(b.combined.get("tollgate.model").map(String::as_str), Some("data.__tollgate_results.p0.results"));
+    let packages = ["tollgate.model".to_owned()];
+    let run = |doc: serde_json::Value| b.evaluator().evaluate(&PolicyInput::new(&doc, &json!({})), &packages);
+    let text = |results: Vec<PolicyResult>| results.into_iter().map(|r| format!("{} {}", r.rule, r.message)).collect::<Vec<_>>();
+    // The same results, in the same order, as one evaluation per rule.
+    let models = json!({"models": [{"name": "tmp-a"}, {}, {"name": "b"}], "strict": true});
+    assert_eq!(text(run(models.clone()).unwrap()), ["deny unnamed 1", "violation strict", "warn tmp-a"]);
+    let mut one_by_one = Vec::new();
+    for rule in RULES {
+        let mut engine = Engine::clone(&b.engine);
+        engine.set_input(PolicyInput::new(&models, &json!({})).0);
+        collect(&engine.eval_rule(format!("data.tollgate.model.{rule}")).unwrap(), rule, "tollgate.model", &mut one_by_one);
+    }
+    assert_eq!(text(run(models).unwrap()), text(one_by_one));
+    // `violation` undefined: the other rules' results still come.
+    assert_eq!(text(run(json!({"models": [{"name": "tmp-b"}]})).unwrap()), ["warn tmp-b"]);
+    // A failing rule is named, as when each rule was evaluated alone.
+    let err = run(json!({"models": [{"name": "tmp-c"}], "conflict": true})).unwrap_err();
+    let PolicyError::Eval { rule, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(rule, "data.tollgate.model.warn");
+    // Generated rules are not the bundle's: not its packages, not its sources.
+    assert_eq!(b.packages(), ["tollgate.model"]);
+    assert!(b.sources.iter().all(|(path, _)| path == "p.rego"));
+}
+
+#[test]
 fn context_is_visible_to_rules() {
     let b = bundle("package tollgate.release\n\ndeny contains input.context.author.name if input.context.author.name == \"mallory\"\n");
     let mut ev = b.evaluator();
