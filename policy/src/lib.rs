@@ -96,8 +96,9 @@ pub struct Bundle {
     /// which for the default library costs more than evaluating a small document.
     spare: Arc<Mutex<Vec<Engine>>>,
     digest: String,
-    /// `data.<package>.<rule>` paths that are defined, so absent rules are never evaluated.
-    defined: Arc<HashSet<String>>,
+    /// Per package, the result rules it defines (in [`RULES`] order) with their
+    /// `data.<package>.<rule>` paths, so absent rules are never evaluated.
+    rules: Arc<HashMap<String, Vec<(&'static str, String)>>>,
     packages: Arc<Vec<String>>,
     /// Per package defining more than one of [`RULES`], the generated rule that evaluates them
     /// together (see [`combine`]).
@@ -132,7 +133,7 @@ impl Bundle {
         let mut errors = Vec::new();
         let mut packages = Vec::new();
         let mut files = HashMap::new();
-        let mut defined = HashSet::new();
+        let mut rules: HashMap<String, Vec<(&'static str, String)>> = HashMap::new();
         for (path, text) in &all {
             let forbidden = forbidden_calls(path, text);
             if !forbidden.is_empty() {
@@ -142,11 +143,14 @@ impl Bundle {
             match engine.add_policy(path.clone(), text.clone()) {
                 Ok(package) => {
                     let package = package.trim_start_matches("data.").to_owned();
+                    let defined = rules.entry(package.clone()).or_default();
                     for rule in RULES {
-                        if engine.has_declared_rule_rooted_at(path, rule).unwrap_or(false) {
-                            defined.insert(format!("{package}.{rule}"));
+                        if engine.has_declared_rule_rooted_at(path, rule).unwrap_or(false) && !defined.iter().any(|(r, _)| *r == rule) {
+                            defined.push((rule, format!("data.{package}.{rule}")));
                         }
                     }
+                    // A package's files may each define some of them: keep [`RULES`] order.
+                    defined.sort_by_key(|(r, _)| RULES.iter().position(|x| x == r));
                     files.entry(package.clone()).or_insert_with(|| path.clone());
                     packages.push(package);
                 }
@@ -161,7 +165,7 @@ impl Bundle {
         let mut combined = HashMap::new();
         if errors.is_empty() {
             // Before the probe below, which leaves the engine prepared for the copies made of it.
-            match combine(&mut engine, &packages, &defined) {
+            match combine(&mut engine, &packages, &rules) {
                 Ok(c) => combined = c,
                 Err(err) => errors.push(PolicyError::Eval { rule: COMBINED_PACKAGE.to_owned(), message: one_line(&err.to_string()) }),
             }
@@ -190,7 +194,7 @@ impl Bundle {
             engine: Arc::new(engine),
             spare: Arc::default(),
             digest: hex::encode(hasher.finalize()),
-            defined: Arc::new(defined),
+            rules: Arc::new(rules),
             packages: Arc::new(packages),
             combined: Arc::new(combined),
             sources: Arc::new(all),
@@ -241,7 +245,7 @@ impl Bundle {
 
     /// Whether `package` defines any of `deny`, `violation`, `warn`.
     pub fn has_rules(&self, package: &str) -> bool {
-        RULES.iter().any(|r| self.defined.contains(&format!("{package}.{r}")))
+        self.rules.get(package).is_some_and(|r| !r.is_empty())
     }
 
     /// An evaluator for one thread: a copy of the compiled engine that evaluated before and is
@@ -249,7 +253,7 @@ impl Bundle {
     /// back to the bundle when the evaluator is dropped.
     pub fn evaluator(&self) -> Evaluator {
         let spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        Evaluator { bundle: self.clone(), engine: Some(spare.unwrap_or_else(|| Engine::clone(&self.engine))), paths: HashMap::new() }
+        Evaluator { bundle: self.clone(), engine: Some(spare.unwrap_or_else(|| Engine::clone(&self.engine))) }
     }
 
     /// Runs every `test_*` rule of the bundle's sources, like `opa test`.
@@ -313,14 +317,18 @@ const COMBINED_PACKAGE: &str = "__tollgate_results";
 /// once instead of once per rule: about a fifth less for the default library's Kubernetes
 /// policies. The generated modules are not sources: the bundle's digest, its packages and
 /// `policy test` do not see them. Returns the rule's path per package.
-fn combine(engine: &mut Engine, packages: &[String], defined: &HashSet<String>) -> anyhow::Result<HashMap<String, String>> {
+fn combine(
+    engine: &mut Engine,
+    packages: &[String],
+    rules: &HashMap<String, Vec<(&'static str, String)>>,
+) -> anyhow::Result<HashMap<String, String>> {
     let mut combined = HashMap::new();
     for (n, package) in packages.iter().enumerate() {
-        let rules: Vec<&str> = RULES.into_iter().filter(|r| defined.contains(&format!("{package}.{r}"))).collect();
-        if rules.len() < 2 {
+        let defined = rules.get(package).map_or(&[][..], Vec::as_slice);
+        if defined.len() < 2 {
             continue;
         }
-        let fields: Vec<String> = rules.iter().map(|r| format!("\"{r}\": data.{package}.{r}")).collect();
+        let fields: Vec<String> = defined.iter().map(|(rule, path)| format!("\"{rule}\": {path}")).collect();
         let text = format!("package {COMBINED_PACKAGE}.p{n}\n\nresults := {{{}}}\n", fields.join(", "));
         engine.add_policy(format!("<{COMBINED_PACKAGE}.p{n}>"), text)?;
         combined.insert(package.clone(), format!("data.{COMBINED_PACKAGE}.p{n}.results"));
@@ -337,8 +345,6 @@ pub struct Evaluator {
     /// `None` after an evaluation failed (the next one makes a fresh copy) and in `drop`, which
     /// hands it back to the bundle.
     engine: Option<Engine>,
-    /// Per package, the `data.<package>.<rule>` paths of the rules it defines, built once.
-    paths: HashMap<String, Vec<(&'static str, String)>>,
 }
 
 impl Evaluator {
@@ -352,68 +358,57 @@ impl Evaluator {
         let _budget = Budget::enter(&self.bundle.limits);
         let mut results = Vec::new();
         let mut input_set = false;
+        let (rules, combined) = (Arc::clone(&self.bundle.rules), Arc::clone(&self.bundle.combined));
         for package in packages {
-            if !self.paths.contains_key(package) {
-                let defined = RULES
-                    .into_iter()
-                    .map(|rule| (rule, format!("data.{package}.{rule}")))
-                    .filter(|(_, path)| self.bundle.defined.contains(&path[5..]))
-                    .collect();
-                self.paths.insert(package.clone(), defined);
+            let defined = rules.get(package).map_or(&[][..], Vec::as_slice);
+            // A result rule undefined for this input (a complete rule whose bodies all failed)
+            // leaves the object undefined, and a failure is named by its rule (an evaluation
+            // stopped at its time budget can so take twice the budget): both are evaluated again
+            // rule by rule below.
+            if let Some(path) = combined.get(package)
+                && let Ok(RValue::Object(values)) = self.eval(input, &mut input_set, path)
+            {
+                for (rule, _) in defined {
+                    collect(values.get(&RValue::from(*rule)).unwrap_or(&RValue::Undefined), rule, package, &mut results);
+                }
+                continue;
             }
-            if let Some(path) = self.bundle.combined.get(package) {
-                let engine = self.engine.get_or_insert_with(|| Engine::clone(&self.bundle.engine));
-                if !input_set {
-                    engine.set_input(input.0.clone());
-                    input_set = true;
-                }
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.eval_rule(path.clone()))) {
-                    Ok(Ok(RValue::Object(values))) => {
-                        for (rule, _) in &self.paths[package] {
-                            collect(values.get(&RValue::from(*rule)).unwrap_or(&RValue::Undefined), rule, package, &mut results);
-                        }
-                        continue;
-                    }
-                    // A result rule undefined for this input (a complete rule whose bodies all
-                    // failed) leaves the object undefined: evaluated rule by rule below.
-                    Ok(Ok(_)) => {}
-                    // Evaluated again rule by rule below, to name the rule that fails (an
-                    // evaluation stopped at its time budget can so take twice the budget).
-                    Ok(Err(_)) | Err(_) => {
-                        self.engine = None;
-                        input_set = false;
-                    }
-                }
-            }
-            for (rule, path) in &self.paths[package] {
-                let engine = self.engine.get_or_insert_with(|| Engine::clone(&self.bundle.engine));
-                if !input_set {
-                    engine.set_input(input.0.clone());
-                    input_set = true;
-                }
-                // A panic in the engine (a bug there, reached by some policy) ends this
-                // evaluation, not the process. After a panic or an error the engine is replaced,
-                // as its state is unknown (an evaluation cut short may leave values behind).
-                let value = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.eval_rule(path.clone()))) {
-                    Ok(Ok(value)) => value,
-                    Ok(Err(err)) => {
-                        self.engine = None;
-                        return Err(self.bundle.eval_error(path, &err));
-                    }
-                    Err(panic) => {
-                        self.engine = None;
-                        let message = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| (*s).to_owned())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
-                        return Err(PolicyError::Eval { rule: path.clone(), message: format!("the policy engine failed: {message}") });
-                    }
-                };
+            for (rule, path) in defined {
+                let value = self.eval(input, &mut input_set, path)?;
                 collect(&value, rule, package, &mut results);
             }
         }
         Ok(results)
+    }
+
+    /// Evaluates the rule at `path` with `input` (set on the engine once, `input_set`).
+    ///
+    /// A panic in the engine (a bug there, reached by some policy) ends this evaluation, not the
+    /// process. After a panic or an error the engine is replaced, as its state is unknown (an
+    /// evaluation cut short may leave values behind).
+    fn eval(&mut self, input: &PolicyInput, input_set: &mut bool, path: &str) -> Result<RValue, PolicyError> {
+        let engine = self.engine.get_or_insert_with(|| Engine::clone(&self.bundle.engine));
+        if !*input_set {
+            engine.set_input(input.0.clone());
+            *input_set = true;
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.eval_rule(path.to_owned())));
+        if !matches!(outcome, Ok(Ok(_))) {
+            self.engine = None;
+            *input_set = false;
+        }
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(self.bundle.eval_error(path, &err)),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(PolicyError::Eval { rule: path.to_owned(), message: format!("the policy engine failed: {message}") })
+            }
+        }
     }
 }
 
