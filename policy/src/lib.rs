@@ -143,6 +143,16 @@ impl Bundle {
             match engine.add_policy(path.clone(), text.clone()) {
                 Ok(package) => {
                     let package = package.trim_start_matches("data.").to_owned();
+                    if package.starts_with(COMBINED_PACKAGE) {
+                        let line = text.lines().position(|l| l.trim_start().starts_with("package ")).map_or(1, |n| n + 1);
+                        errors.push(PolicyError::Compile {
+                            file: path.clone(),
+                            line: u32::try_from(line).unwrap_or(u32::MAX),
+                            column: 1,
+                            message: format!("package `{package}` is reserved for the rules tollgate generates; rename the package"),
+                        });
+                        continue;
+                    }
                     let defined = rules.entry(package.clone()).or_default();
                     for rule in RULES {
                         if engine.has_declared_rule_rooted_at(path, rule).unwrap_or(false) && !defined.iter().any(|(r, _)| *r == rule) {

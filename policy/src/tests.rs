@@ -82,6 +82,21 @@ fn a_package_s_result_rules_are_evaluated_together_with_the_same_results_and_err
 }
 
 #[test]
+fn the_package_of_generated_rules_is_refused_in_sources() {
+    let err = Bundle::compile(&[("org/x.rego".to_owned(), "# mine\npackage __tollgate_results.p0\n\nresults := 1\n".to_owned())], false)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        [PolicyError::Compile {
+            file: "org/x.rego".into(),
+            line: 2,
+            column: 1,
+            message: "package `__tollgate_results.p0` is reserved for the rules tollgate generates; rename the package".into()
+        }]
+    );
+}
+
+#[test]
 fn context_is_visible_to_rules() {
     let b = bundle("package tollgate.release\n\ndeny contains input.context.author.name if input.context.author.name == \"mallory\"\n");
     let mut ev = b.evaluator();
