@@ -266,6 +266,19 @@ impl Bundle {
         Evaluator { bundle: self.clone(), engine: Some(spare.unwrap_or_else(|| Engine::clone(&self.engine))) }
     }
 
+    /// When `query` is a result rule of a package whose result rules are evaluated together
+    /// ([`combine`]), that evaluation's value of the rule if it is not `direct` (the rule's own
+    /// value); `None` when they agree, or when the one pass gives no object (the evaluator then
+    /// evaluates rule by rule, as `direct` was). Runs on `engine`, whose input is set.
+    fn one_pass_disagrees(&self, engine: &mut Engine, query: &str, direct: &RValue) -> Option<String> {
+        let (package, rule) = query.strip_prefix("data.")?.rsplit_once('.')?;
+        let path = self.combined.get(package)?;
+        let rule = RULES.into_iter().find(|r| *r == rule)?;
+        let Ok(RValue::Object(values)) = engine.eval_rule(path.clone()) else { return None };
+        let together = values.get(&RValue::from(rule)).unwrap_or(&RValue::Undefined);
+        (together != direct).then(|| serde_json::to_value(together).map_or_else(|_| together.to_string(), |v| v.to_string()))
+    }
+
     /// Runs every `test_*` rule of the bundle's sources, like `opa test`.
     pub fn run_tests(&self, filter: Option<&str>) -> Vec<TestOutcome> {
         let _budget = Budget::enter(&self.limits);
@@ -673,7 +686,8 @@ pub enum CaseError {
 
 /// Runs YAML policy cases: a list of `{note, query, input, want_result}`. A result that is a set
 /// or list is compared without regard to order; `want_result: null` expects an undefined or
-/// empty result.
+/// empty result. A case whose query is a result rule of a package evaluated in one pass (as
+/// `check` and admission evaluate it) also fails where that pass gives the rule another value.
 ///
 /// # Errors
 ///
@@ -705,8 +719,14 @@ pub fn run_cases(bundle: &Bundle, file: &str, text: &str) -> Result<Vec<TestOutc
             let elapsed = start.elapsed();
             let result = match got {
                 Ok(value) => {
-                    let got = serde_json::to_value(&value).unwrap_or(Value::Null);
-                    if same_result(&got, &want) { TestResult::Pass } else { TestResult::Error(format!("want {}, got {}", want, got)) }
+                    let json = serde_json::to_value(&value).unwrap_or(Value::Null);
+                    if !same_result(&json, &want) {
+                        TestResult::Error(format!("want {want}, got {json}"))
+                    } else if let Some(other) = bundle.one_pass_disagrees(&mut engine, query, &value) {
+                        TestResult::Error(format!("{query} is {json}, but {other} in the one pass that `check` and admission evaluate"))
+                    } else {
+                        TestResult::Pass
+                    }
                 }
                 Err(e) => TestResult::Error(bundle.eval_error(query, &e).to_string()),
             };

@@ -82,6 +82,26 @@ fn a_package_s_result_rules_are_evaluated_together_with_the_same_results_and_err
 }
 
 #[test]
+fn cases_of_result_rules_are_checked_against_the_one_pass_too() {
+    let b = bundle(
+        "package tollgate.model\n\nnames contains n if {\n\tsome m in input.models\n\tn := m.name\n}\n\ndeny contains n if {\n\tsome n in names\n\tstartswith(n, \"bad\")\n}\n\nwarn contains n if {\n\tsome n in names\n\tstartswith(n, \"tmp\")\n}\n",
+    );
+    let cases = "- note: both\n  query: data.tollgate.model.deny\n  input: {models: [{name: bad-a}, {name: tmp-b}]}\n  want_result: [bad-a]\n- note: a helper rule\n  query: data.tollgate.model.names\n  input: {models: [{name: a}]}\n  want_result: [a]\n";
+    let outcomes = run_cases(&b, "cases/model.yaml", cases).unwrap();
+    assert_eq!(outcomes.iter().map(|o| &o.result).collect::<Vec<_>>(), [&TestResult::Pass, &TestResult::Pass]);
+    // The comparison itself: against the rule's own value, and against another value.
+    let mut engine = Engine::clone(&b.engine);
+    engine.set_input(to_rego(&json!({"models": [{"name": "bad-a"}, {"name": "tmp-b"}]})));
+    let own = engine.eval_rule("data.tollgate.model.warn".to_owned()).unwrap();
+    assert_eq!(b.one_pass_disagrees(&mut engine, "data.tollgate.model.warn", &own), None);
+    let other = RValue::from_json_str(r#"["tmp-c"]"#).unwrap();
+    assert_eq!(b.one_pass_disagrees(&mut engine, "data.tollgate.model.warn", &other).as_deref(), Some(r#"["tmp-b"]"#));
+    // Not a result rule, or a package not evaluated in one pass: nothing to compare.
+    assert_eq!(b.one_pass_disagrees(&mut engine, "data.tollgate.model.names", &other), None);
+    assert_eq!(b.one_pass_disagrees(&mut engine, "data.tollgate.dataset.deny", &other), None);
+}
+
+#[test]
 fn the_package_of_generated_rules_is_refused_in_sources() {
     let err = Bundle::compile(&[("org/x.rego".to_owned(), "# mine\npackage __tollgate_results.p0\n\nresults := 1\n".to_owned())], false)
         .unwrap_err();
