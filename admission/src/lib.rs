@@ -24,6 +24,7 @@ mod review;
 #[cfg(test)]
 mod tests;
 mod verdict;
+mod wire;
 mod workload;
 
 use std::sync::Arc;

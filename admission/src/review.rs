@@ -8,6 +8,7 @@ use kube_core::admission::{AdmissionResponse, AdmissionReview, META_API_VERSION_
 use kube_core::{DynamicObject, Status, TypeMeta};
 
 use crate::verdict::{Outcome, Reason, Severity, Verdict};
+use crate::wire::{self, Envelope};
 
 /// The largest request body read, in bytes. The API server stores objects of at most 1.5 MiB
 /// (etcd's default request limit) and an UPDATE's review carries two of them, with room for the
@@ -69,14 +70,15 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionReview<DynamicObject>, Admis
     if body.len() > MAX_REVIEW_BYTES {
         return Err(AdmissionError::TooLarge { size: body.len(), limit: MAX_REVIEW_BYTES });
     }
-    let mut review: AdmissionReview<DynamicObject> = serde_json::from_slice(body).map_err(AdmissionError::Json)?;
-    if review.types.api_version != META_API_VERSION_V1 || review.types.kind != META_KIND {
-        return Err(AdmissionError::Version { api_version: review.types.api_version, kind: review.types.kind });
+    // kube-core's own `Deserialize` copies the review three times over (`crate::wire`).
+    let envelope: Envelope = serde_json::from_slice(body).map_err(AdmissionError::Json)?;
+    if envelope.api_version != META_API_VERSION_V1 || envelope.kind != META_KIND {
+        return Err(AdmissionError::Version { api_version: envelope.api_version, kind: envelope.kind });
     }
-    let types = review.types.clone();
-    let request = review.request.as_mut().ok_or(AdmissionError::NoRequest)?;
-    request.types = types;
-    Ok(review)
+    let types = TypeMeta { api_version: envelope.api_version, kind: envelope.kind };
+    let mut request = wire::into_dynamic(envelope.request.ok_or(AdmissionError::NoRequest)?);
+    request.types = types.clone();
+    Ok(AdmissionReview { types, request: Some(request), response: None })
 }
 
 fn review_types() -> TypeMeta {

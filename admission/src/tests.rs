@@ -140,3 +140,61 @@ fn warnings_are_cut_at_the_api_servers_limit() {
     assert_eq!(crate::review::truncate("short".to_owned(), 256), "short");
     assert_eq!(crate::review::truncate("x".repeat(256), 256), "x".repeat(256));
 }
+
+/// `crate::wire`: the review and its objects read in one pass are what kube-core's own
+/// `Deserialize` reads (compared as the JSON each serializes to), for every fixture and for
+/// objects whose type fields are missing, of another type or repeated.
+#[test]
+fn the_one_pass_reader_reads_objects_as_kube_core_does() {
+    use kube_core::DynamicObject;
+    use kube_core::admission::AdmissionReview;
+
+    let theirs = |body: &[u8]| -> Option<serde_json::Value> {
+        let mut review: AdmissionReview<DynamicObject> = serde_json::from_slice(body).ok()?;
+        review.request.as_mut()?.types = review.types.clone();
+        review.response = None;
+        Some(serde_json::to_value(&review).unwrap())
+    };
+    let ours = |body: &[u8]| crate::parse_review(body).ok().map(|r| serde_json::to_value(&r).unwrap());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut bodies = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            bodies.push(std::fs::read(&path).unwrap());
+        }
+    }
+    let fixture = String::from_utf8(std::fs::read(dir.join("pod.json")).unwrap()).unwrap();
+    let at = fixture.find(r#""object""#).expect("an object");
+    let end = at + r#""object": "#.len();
+    let object = |text: &str| format!("{}{text}, \"_replaced\": {}", &fixture[..end], &fixture[end..]).into_bytes();
+    for text in [
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}, "spec": {"containers": []}}"#,
+        r#"{"apiVersion": "v1", "metadata": {"name": "a"}, "spec": {}}"#,
+        r#"{"kind": "Pod", "spec": {}}"#,
+        r#"{"apiVersion": 1, "kind": "Pod"}"#,
+        r#"{"apiVersion": "v1", "kind": null}"#,
+        r#"{"apiVersion": "v1", "kind": "Pod", "kind": "Job", "spec": {"a": 1}, "spec": {"b": 2.5}}"#,
+        r#"{"metadata": {"name": "a"}, "metadata": {"name": "b"}}"#,
+        r#"{"metadata": null}"#,
+        r#"{"metadata": {"name": 3}}"#,
+        r#"{}"#,
+        r#"[]"#,
+        r#""Pod""#,
+        r#"null"#,
+    ] {
+        bodies.push(object(text));
+    }
+    let mut read = 0;
+    for body in &bodies {
+        let (a, b) = (ours(body), theirs(body));
+        if let (Some(x), Some(y)) = (&a, &b) {
+            assert_eq!(x["request"]["object"], y["request"]["object"], "the object of {}", String::from_utf8_lossy(body));
+            assert_eq!(x["request"]["oldObject"], y["request"]["oldObject"], "the old object of {}", String::from_utf8_lossy(body));
+        }
+        assert_eq!(a, b, "{}", String::from_utf8_lossy(body));
+        read += usize::from(a.is_some());
+    }
+    // Most of them read (a malformed review and malformed objects do not, in either).
+    assert_eq!((bodies.len(), read), (31, 25));
+}

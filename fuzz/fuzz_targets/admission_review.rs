@@ -1,12 +1,13 @@
 //! What `POST /admission` will read from the API server: `parse_review` and the decision never
 //! panic on any body; every body is answered with an `AdmissionReview` that serializes, echoing
-//! the request's uid when it could be read, and refusing when it could not.
+//! the request's uid when it could be read, and refusing when it could not; and what
+//! `parse_review` reads in one pass is what kube-core's own `Deserialize` reads.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_admission::{Admitter, Index, Mode, Promoted};
+use tollgate_admission::{AdmissionReview, Admitter, DynamicObject, Index, Mode, Promoted, parse_review};
 
 const IMAGE: &str = "ghcr.io/acme/churn-serving@sha256:c058e3189f8460468ca88c22d04cd7746a4487f17e13e8afcb469dfcdd07b23c";
 const MODEL: &str = "9f576839c2400622bba9914ce792f70fe866cd9cf780eae2d183232443dd22c8";
@@ -27,6 +28,14 @@ fn admitter() -> &'static Admitter {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(ours) = parse_review(data) {
+        let mut theirs: AdmissionReview<DynamicObject> = serde_json::from_slice(data).expect("kube-core reads what tollgate reads");
+        if let Some(request) = theirs.request.as_mut() {
+            request.types = theirs.types.clone();
+        }
+        theirs.response = None;
+        assert_eq!(serde_json::to_value(&ours).expect("json"), serde_json::to_value(&theirs).expect("json"));
+    }
     let answer = admitter().review(data, jiff::Timestamp::UNIX_EPOCH);
     serde_json::to_vec(&answer.review).expect("an answer serializes");
     let response = answer.review.response.as_ref().expect("an answer has a response");
