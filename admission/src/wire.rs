@@ -8,8 +8,8 @@
 //! the request, and each object by a visitor that reads `apiVersion`, `kind` and `metadata` as
 //! they come and keeps the other fields as the object's data, so the request is kube-core's
 //! `AdmissionRequest`, read once, and its objects are kube-core's `DynamicObject`s, equal to
-//! what kube-core's own `Deserialize` gives (tested against it: `tests::`
-//! `the_one_pass_reader_reads_objects_as_kube_core_does`).
+//! what kube-core's own `Deserialize` gives (tested against it:
+//! `tests::the_one_pass_reader_reads_objects_as_kube_core_does`).
 
 use std::borrow::Cow;
 use std::fmt;
