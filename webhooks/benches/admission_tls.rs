@@ -9,8 +9,9 @@
 //! from `examples/` with churn-v3 promoted to prod (the default library's Kubernetes policies
 //! included), and answers; the empty handler reads the body and answers a fixed
 //! `AdmissionReview`. The load is open-loop: request `i` is due at `start + i / rate`, sent then
-//! on a pool of keep-alive connections, and its latency counts from when it was due, so a stall
-//! is not hidden by fewer requests being sent (no coordinated omission). Rounds alternate
+//! on a pool of keep-alive connections (64 to each server, opened before each of its rounds; the
+//! rounds print the connections they had to open beyond those), and its latency counts from when
+//! it was due, so a stall is not hidden by fewer requests being sent (no coordinated omission). Rounds alternate
 //! between the two servers after a warm-up round. Then the same for refusals at a quarter of the
 //! rate, each recorded durably in the audit trail (SQLite) before its answer.
 //!
@@ -27,6 +28,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,9 @@ use tollgate_webhooks::{AppState, Limits, Metrics};
 
 const CHURN: &str = "ghcr.io/acme/churn-serving@sha256:c058e3189f8460468ca88c22d04cd7746a4487f17e13e8afcb469dfcdd07b23c";
 const MODEL: &str = "9f576839c2400622bba9914ce792f70fe866cd9cf780eae2d183232443dd22c8";
+
+/// Keep-alive connections the client holds to each server.
+const POOL: usize = 64;
 
 /// The header carrying a review's number in its round, for [`Handled`].
 const SEQ: &str = "x-bench-seq";
@@ -91,7 +96,30 @@ fn slowest(latencies: &[Duration], handled: &[Duration]) -> [f64; 2] {
     [common::quantile(&total, 0.5), common::quantile(&inside, 0.5)]
 }
 
-type Https = Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>;
+type Https = Client<Counting, Full<Bytes>>;
+
+/// The client's connector, counting the connections it opens (each a TLS handshake).
+#[derive(Clone)]
+struct Counting {
+    inner: hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    opened: Arc<AtomicUsize>,
+}
+
+impl tower::Service<hyper::Uri> for Counting {
+    type Response =
+        <hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> as tower::Service<hyper::Uri>>::Response;
+    type Error = <hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> as tower::Service<hyper::Uri>>::Error;
+    type Future = <hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> as tower::Service<hyper::Uri>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: hyper::Uri) -> Self::Future {
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        self.inner.call(uri)
+    }
+}
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_unstable_by(f64::total_cmp);
@@ -145,6 +173,28 @@ async fn round(client: &Https, url: &str, body: &Bytes, rate: f64, n: usize, wan
         out.push(t.await.expect("task"));
     }
     out
+}
+
+/// Sends `POOL` reviews to `url` at once, so that the client holds that many open connections
+/// to it (opening those the server closed: hyper closes a connection idle for its header read
+/// timeout, 30 s). A round then runs on a warm pool, as the API server's client does after its
+/// first burst; otherwise a stall that queues more reviews than the pool holds makes the client
+/// open a connection per queued review, and the server spends the next milliseconds in TLS
+/// handshakes (the rounds print how many connections they opened).
+async fn warm(client: &Https, url: &str, body: &Bytes) {
+    let tasks: Vec<_> = (0..POOL)
+        .map(|_| {
+            let (client, url, body) = (client.clone(), url.to_owned(), body.clone());
+            tokio::spawn(async move {
+                let request = hyper::Request::post(url).header("content-type", "application/json").body(Full::new(body)).expect("request");
+                let response = client.request(request).await.expect("response");
+                response.into_body().collect().await.expect("body");
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
 }
 
 /// CPU time (user and system) the server runtime's worker threads (named `server`) have used,
@@ -250,7 +300,9 @@ fn main() {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(client_tls).https_only().enable_http1().build();
-        let client: Https = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(https);
+        let opened = Arc::new(AtomicUsize::new(0));
+        let client: Https =
+            Client::builder(TokioExecutor::new()).pool_max_idle_per_host(POOL).build(Counting { inner: https, opened: Arc::clone(&opened) });
 
         let admitted = review(CHURN);
         let refused = review("ghcr.io/acme/churn-serving@sha256:3e78a511da5a7b01e41974a86d16a31d5a1db8b7267d12582eed8f6b4fc1797f");
@@ -258,7 +310,7 @@ fn main() {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         println!(
             "{rate} reviews/s for {seconds} s per round, {rounds} alternating rounds per side after a warm-up round; \
-             the servers on {threads} worker thread(s), the client on 1, {cores} cores"
+             the servers on {threads} worker thread(s), the client on 1, {cores} cores, {POOL} keep-alive connections to each opened before its round"
         );
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         let (mut ours_cpu, mut theirs_cpu) = (Duration::ZERO, Duration::ZERO);
@@ -266,12 +318,16 @@ fn main() {
         let (mut ours_in, mut theirs_in) = (Vec::new(), Vec::new());
         let (mut ours_slow, mut theirs_slow) = (Vec::new(), Vec::new());
         for r in 0..=rounds {
-            let (started, cpu) = (Instant::now(), server_cpu());
+            warm(&client, &tollgate, &admitted).await;
+            let (started, cpu, before) = (Instant::now(), server_cpu(), opened.load(Ordering::Relaxed));
             let mut a = round(&client, &tollgate, &admitted, rate, n, true).await;
+            let a_opened = opened.load(Ordering::Relaxed) - before;
             let (achieved, a_cpu) = (n as f64 / started.elapsed().as_secs_f64(), server_cpu() - cpu);
             let a_in = tollgate_handled.take(n);
-            let cpu = server_cpu();
+            warm(&client, &empty, &admitted).await;
+            let (cpu, before) = (server_cpu(), opened.load(Ordering::Relaxed));
             let mut b = round(&client, &empty, &admitted, rate, n, true).await;
+            let b_opened = opened.load(Ordering::Relaxed) - before;
             let b_cpu = server_cpu() - cpu;
             let b_in = empty_handled.take(n);
             if r > 0 {
@@ -284,7 +340,8 @@ fn main() {
                 let (a50, a99) = (common::quantile(&a, 0.5), common::quantile(&a, 0.99));
                 let (b50, b99) = (common::quantile(&b, 0.5), common::quantile(&b, 0.99));
                 println!(
-                    "  round {r}: tollgate p50 {a50:.3} p99 {a99:.3} ms, empty p50 {b50:.3} p99 {b99:.3} ms (sent at {achieved:.0}/s)"
+                    "  round {r}: tollgate p50 {a50:.3} p99 {a99:.3} ms, empty p50 {b50:.3} p99 {b99:.3} ms (sent at {achieved:.0}/s; \
+                     connections opened {a_opened} and {b_opened})"
                 );
                 ours_p99.push(a99);
                 theirs_p99.push(b99);
