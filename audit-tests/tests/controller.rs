@@ -458,10 +458,17 @@ fn terminate(mut child: Child) -> Option<i32> {
     child.wait().expect("wait").code()
 }
 
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+fn wait_for(what: &str, limit: Duration, f: impl FnMut() -> bool) {
+    wait_showing(what, limit, String::new, f);
+}
+
+/// [`wait_for`], and when it times out, what `describe` says (a server's log, the decision).
+fn wait_showing(what: &str, limit: Duration, describe: impl Fn() -> String, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        if start.elapsed() >= limit {
+            panic!("timed out waiting for {what}\n{}", describe());
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -912,13 +919,25 @@ async fn serve_reconciles_and_an_api_approval_starts_a_pass_at_once() {
 
     let (server, url, lines) = repo.serve(&["--listen", "127.0.0.1:0", "--reconcile", "--interval", "1h", "--replica", "serve-a"]);
 
-    wait_for("the first pass to promote churn-v3 to dev", Duration::from_secs(90), || repo.promotion_commits("churn-v3", "dev") == 1);
+    // On a timeout: the server's log, and the decision as the server sees it.
+    let describe = || {
+        let log = lines.lock().expect("lock").join("\n");
+        let r = repo.run(&["explain", "churn-v3", "--env", "staging"], &[]);
+        format!("{log}\n`tollgate explain churn-v3 --env staging`:\n{}{}", r.stdout, r.stderr)
+    };
+    wait_showing("the first pass to promote churn-v3 to dev", Duration::from_secs(90), describe, || {
+        repo.promotion_commits("churn-v3", "dev") == 1
+    });
     assert_eq!(repo.promotion_commits("churn-v3", "staging"), 0, "staging waits for an approval");
     let r = repo.run(&["approve", "churn-v3", "--env", "staging", "--server", &url], &[("TOLLGATE_TOKEN", &bob)]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    wait_for("the approval's pass to promote churn-v3 to staging", Duration::from_secs(60), || {
-        repo.promotion_commits("churn-v3", "staging") == 1
-    });
+    let approved = format!("{}{}", r.stdout, r.stderr);
+    wait_showing(
+        "the approval's pass to promote churn-v3 to staging",
+        Duration::from_secs(60),
+        || format!("{approved}\n{}", describe()),
+        || repo.promotion_commits("churn-v3", "staging") == 1,
+    );
 
     let exit = terminate(server);
     let log = lines.lock().expect("lock").join("\n");

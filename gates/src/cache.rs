@@ -2,6 +2,7 @@
 //! three inputs always give the same results, so a result computed once is reused.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -56,8 +57,10 @@ impl ResultCache {
         }
     }
 
-    /// Stores a value atomically (written to a temporary file, then renamed), so a crash never
-    /// leaves a partial entry.
+    /// Stores a value atomically (written to a temporary file of its own, then renamed), so a
+    /// crash never leaves a partial entry, and writers storing the same entry at once (a
+    /// server's API and its reconcile loop computing one release's gates) each rename a whole
+    /// file of their own: the last one stays.
     ///
     /// # Errors
     /// The directory or file cannot be written.
@@ -68,13 +71,21 @@ impl ResultCache {
         let bytes = serde_json::to_vec_pretty(value).map_err(|source| CacheError::Encode { path: path.clone(), source })?;
         let tmp = tmp_path(&path);
         std::fs::write(&tmp, bytes).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)
+        std::fs::rename(&tmp, &path).map_err(|err| {
+            // Not left behind for the next write to trip over.
+            let _ = std::fs::remove_file(&tmp);
+            io(err)
+        })
     }
 }
 
+/// A temporary name beside `path`, unique to this write: the process (other processes may
+/// share the folder) and a count of this process's writes (its threads may write at once).
 fn tmp_path(path: &Path) -> PathBuf {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(format!(".tmp-{}", std::process::id()));
+    name.push(format!(".tmp-{}-{n}", std::process::id()));
     path.with_file_name(name)
 }
 
