@@ -79,13 +79,17 @@ impl ResultCache {
     }
 }
 
-/// A temporary name beside `path`, unique to this write: the process (other processes may
-/// share the folder) and a count of this process's writes (its threads may write at once).
-fn tmp_path(path: &Path) -> PathBuf {
+/// A temporary name beside `path`, unique to this write, for a write-then-rename: the process,
+/// a count of its writes (its threads may write at once) and a random number (processes in
+/// containers sharing the folder, a gate cache or store on a volume, are often all PID 1).
+pub fn tmp_path(path: &Path) -> PathBuf {
+    use std::hash::{BuildHasher as _, Hasher as _};
     static WRITES: AtomicU64 = AtomicU64::new(0);
     let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    // The keys of std's `RandomState` come from the operating system's random source.
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(format!(".tmp-{}-{n}", std::process::id()));
+    name.push(format!(".tmp-{}-{n}-{random:016x}", std::process::id()));
     path.with_file_name(name)
 }
 

@@ -203,8 +203,12 @@ pub fn run_job(repo: &ConfigRepo, release: &str, opts: &GateRunOptions, expect_k
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let tmp = path.with_extension(format!("note.tmp-{}", std::process::id()));
+    // Jobs of one key may write at once (a retried pod, two releases of one model and data).
+    let tmp = tollgate_gates::cache::tmp_path(&path);
     std::fs::write(&tmp, note).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(|err| {
+        let _ = std::fs::remove_file(&tmp);
+        io(err)
+    })?;
     Ok(path)
 }
