@@ -57,10 +57,9 @@ impl ResultCache {
         }
     }
 
-    /// Stores a value atomically (written to a temporary file of its own, then renamed), so a
-    /// crash never leaves a partial entry, and writers storing the same entry at once (a
-    /// server's API and its reconcile loop computing one release's gates) each rename a whole
-    /// file of their own: the last one stays.
+    /// Stores a value atomically ([`write_whole`]), so a crash never leaves a partial entry,
+    /// and writers storing the same entry at once (a server's API and its reconcile loop
+    /// computing one release's gates) each leave a whole one.
     ///
     /// # Errors
     /// The directory or file cannot be written.
@@ -69,20 +68,20 @@ impl ResultCache {
         let io = |source| CacheError::Io { path: path.clone(), source };
         std::fs::create_dir_all(&self.dir).map_err(io)?;
         let bytes = serde_json::to_vec_pretty(value).map_err(|source| CacheError::Encode { path: path.clone(), source })?;
-        let tmp = tmp_path(&path);
-        std::fs::write(&tmp, bytes).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(|err| {
-            // Not left behind for the next write to trip over.
-            let _ = std::fs::remove_file(&tmp);
-            io(err)
-        })
+        write_whole(&path, &bytes).map_err(io)
     }
 }
 
-/// A temporary name beside `path`, unique to this write, for a write-then-rename: the process,
-/// a count of its writes (its threads may write at once) and a random number (processes in
-/// containers sharing the folder, a gate cache or store on a volume, are often all PID 1).
-pub fn tmp_path(path: &Path) -> PathBuf {
+/// Writes `bytes` to `path` so that readers see the old file or the whole new one, never part
+/// of it: into a temporary file of this write's own beside it, then renamed over it (removed
+/// when the rename fails). Writers of one path at once each rename a whole file; the last one
+/// stays. The temporary name carries the process, a count of its writes (its threads may write
+/// at once) and a random number (processes in containers sharing a folder on a volume, a gate
+/// cache or a gate store, are often all PID 1).
+///
+/// # Errors
+/// The file cannot be written or renamed.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::hash::{BuildHasher as _, Hasher as _};
     static WRITES: AtomicU64 = AtomicU64::new(0);
     let n = WRITES.fetch_add(1, Ordering::Relaxed);
@@ -90,7 +89,12 @@ pub fn tmp_path(path: &Path) -> PathBuf {
     let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(format!(".tmp-{}-{n}-{random:016x}", std::process::id()));
-    path.with_file_name(name)
+    let tmp = path.with_file_name(name);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        // Not left behind for the next write to trip over.
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 #[cfg(test)]

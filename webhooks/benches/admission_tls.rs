@@ -10,9 +10,9 @@
 //! included), and answers; the empty handler reads the body and answers a fixed
 //! `AdmissionReview`. The load is open-loop: request `i` is due at `start + i / rate`, sent then
 //! on a pool of keep-alive connections (64 to each server, opened before each of its rounds; the
-//! rounds print the connections they had to open beyond those), and its latency counts from when
-//! it was due, so a stall is not hidden by fewer requests being sent (no coordinated omission). Rounds alternate
-//! between the two servers after a warm-up round. Then the same for refusals at a quarter of the
+//! rounds print the connections they had to open beyond those), and its latency counts from
+//! when it was due, so a stall is not hidden by fewer requests being sent (no coordinated
+//! omission). Rounds alternate between the two servers after a warm-up round. Then the same for refusals at a quarter of the
 //! rate, each recorded durably in the audit trail (SQLite) before its answer.
 //!
 //! Each server's router is timed too (a layer around it, from the request's head read to the
@@ -98,18 +98,19 @@ fn slowest(latencies: &[Duration], handled: &[Duration]) -> [f64; 2] {
 
 type Https = Client<Counting, Full<Bytes>>;
 
+type Tls = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
 /// The client's connector, counting the connections it opens (each a TLS handshake).
 #[derive(Clone)]
 struct Counting {
-    inner: hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    inner: Tls,
     opened: Arc<AtomicUsize>,
 }
 
 impl tower::Service<hyper::Uri> for Counting {
-    type Response =
-        <hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> as tower::Service<hyper::Uri>>::Response;
-    type Error = <hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> as tower::Service<hyper::Uri>>::Error;
-    type Future = <hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> as tower::Service<hyper::Uri>>::Future;
+    type Response = <Tls as tower::Service<hyper::Uri>>::Response;
+    type Error = <Tls as tower::Service<hyper::Uri>>::Error;
+    type Future = <Tls as tower::Service<hyper::Uri>>::Future;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -132,6 +133,11 @@ fn start(server: &tokio::runtime::Runtime, app: axum::Router, tls: Arc<rustls::S
     let addr = listener.local_addr().unwrap();
     server.spawn(tollgate_webhooks::serve(listener, app, Some(tls), std::future::pending(), Duration::from_secs(1), Limits::default()));
     format!("https://localhost:{}/admission?timeout=2s", addr.port())
+}
+
+/// A review for `url`: `POST`, JSON.
+fn post(url: String, body: Bytes) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::post(url).header("content-type", "application/json").body(Full::new(body)).expect("request")
 }
 
 /// One round: `n` reviews due at `rate` per second; each latency from when it was due.
@@ -157,8 +163,8 @@ async fn round(client: &Https, url: &str, body: &Bytes, rate: f64, n: usize, wan
         }
         let (client, url, body) = (client.clone(), url.to_owned(), body.clone());
         tasks.push(tokio::spawn(async move {
-            let request =
-                hyper::Request::post(url).header("content-type", "application/json").header(SEQ, i).body(Full::new(body)).expect("request");
+            let mut request = post(url, body);
+            request.headers_mut().insert(SEQ, i.into());
             let response = client.request(request).await.expect("response");
             assert_eq!(response.status(), 200);
             let bytes = response.into_body().collect().await.expect("body").to_bytes();
@@ -186,8 +192,7 @@ async fn warm(client: &Https, url: &str, body: &Bytes) {
         .map(|_| {
             let (client, url, body) = (client.clone(), url.to_owned(), body.clone());
             tokio::spawn(async move {
-                let request = hyper::Request::post(url).header("content-type", "application/json").body(Full::new(body)).expect("request");
-                let response = client.request(request).await.expect("response");
+                let response = client.request(post(url, body)).await.expect("response");
                 response.into_body().collect().await.expect("body");
             })
         })

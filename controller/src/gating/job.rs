@@ -204,11 +204,6 @@ pub fn run_job(repo: &ConfigRepo, release: &str, opts: &GateRunOptions, expect_k
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     // Jobs of one key may write at once (a retried pod, two releases of one model and data).
-    let tmp = tollgate_gates::cache::tmp_path(&path);
-    std::fs::write(&tmp, note).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(|err| {
-        let _ = std::fs::remove_file(&tmp);
-        io(err)
-    })?;
+    tollgate_gates::cache::write_whole(&path, note.as_bytes()).map_err(io)?;
     Ok(path)
 }
