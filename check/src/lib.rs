@@ -9,6 +9,8 @@
 //! policy input includes them, are schema-checked and evaluated; reference checks, which are
 //! cheap and repo-wide by nature, always run over everything.
 
+#[cfg(test)]
+mod compile_tests;
 pub mod report;
 pub mod scaffold;
 #[cfg(test)]
@@ -147,8 +149,26 @@ pub fn check_repo(dir: &Path, rev: Option<&str>, base: Option<&str>, jobs: usize
 /// Returns one finding per policy file that does not compile (recursion included), or one for
 /// limits that are out of range.
 pub fn compile_policies(repo: &ConfigRepo) -> Result<Bundle, Vec<Finding>> {
+    compile_policies_keeping(repo, None)
+}
+
+/// As [`compile_policies`], but `previous` itself when the repo's policies and limits are the
+/// ones it was compiled with: a server preparing commit after commit compiles its policies once,
+/// and keeps the engine copies that evaluated before (a fresh copy's first evaluation sizes its
+/// tables, which costs more than evaluating a small document).
+///
+/// # Errors
+///
+/// As [`compile_policies`].
+pub fn compile_policies_keeping(repo: &ConfigRepo, previous: Option<&Bundle>) -> Result<Bundle, Vec<Finding>> {
     let limits = policy_limits(repo)?;
     let sources: Vec<(String, String)> = repo.policies.iter().map(|(p, t)| (p.to_string(), t.clone())).collect();
+    if let Some(previous) = previous
+        && previous.limits() == limits
+        && previous.digest() == Bundle::digest_of(&sources, repo.settings.default_library)
+    {
+        return Ok(previous.clone());
+    }
     let bundle = Bundle::compile(&sources, repo.settings.default_library).map_err(|errors| {
         errors
             .into_iter()

@@ -192,18 +192,10 @@ impl Bundle {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut hasher = Sha256::new();
-        hasher.update(if default_library { b"lib:1" } else { b"lib:0" });
-        for (path, text) in &all {
-            hasher.update((path.len() as u64).to_le_bytes());
-            hasher.update(path.as_bytes());
-            hasher.update((text.len() as u64).to_le_bytes());
-            hasher.update(text.as_bytes());
-        }
         Ok(Bundle {
             engine: Arc::new(engine),
             spare: Arc::default(),
-            digest: hex::encode(hasher.finalize()),
+            digest: Bundle::digest_of(sources, default_library),
             rules: Arc::new(rules),
             packages: Arc::new(packages),
             combined: Arc::new(combined),
@@ -212,6 +204,22 @@ impl Bundle {
             limits: Limits::default(),
         }
         .with_limits(Limits::default()))
+    }
+
+    /// The digest a bundle compiled from `sources` (with the default library first when asked)
+    /// has ([`Bundle::digest`]), without compiling it: a caller holding a bundle of the same
+    /// digest and limits can keep it (its engine copies included).
+    pub fn digest_of(sources: &[(String, String)], default_library: bool) -> String {
+        let library = DEFAULT_LIBRARY.iter().filter(|_| default_library).map(|(p, s)| (*p, *s));
+        let mut hasher = Sha256::new();
+        hasher.update(if default_library { b"lib:1" } else { b"lib:0" });
+        for (path, text) in library.chain(sources.iter().map(|(p, s)| (p.as_str(), s.as_str()))) {
+            hasher.update((path.len() as u64).to_le_bytes());
+            hasher.update(path.as_bytes());
+            hasher.update((text.len() as u64).to_le_bytes());
+            hasher.update(text.as_bytes());
+        }
+        hex::encode(hasher.finalize())
     }
 
     /// The bundle with other evaluation limits (every bundle starts with [`Limits::default`]).
@@ -229,6 +237,12 @@ impl Bundle {
     /// What one evaluation may spend.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Whether `other` is this bundle or a clone of it with the same limits: one compilation,
+    /// sharing its engine and the copies kept for reuse.
+    pub fn is_clone_of(&self, other: &Bundle) -> bool {
+        Arc::ptr_eq(&self.engine, &other.engine) && Arc::ptr_eq(&self.spare, &other.spare)
     }
 
     /// The error for a failed evaluation of `rule`: a limit, or what regorus said.

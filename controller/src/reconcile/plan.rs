@@ -171,12 +171,13 @@ pub struct Prepared {
 /// the contract (docs/design.md) is that the broken bundle is rejected and the last good one
 /// kept: the pass evaluates with `last_good`, and the errors become findings that block nothing
 /// (`policy-bundle-refused`, logged too). With no good bundle yet (the first pass of a process),
-/// the compile errors stay fatal and nothing moves.
+/// the compile errors stay fatal and nothing moves. Policies and limits that did not change
+/// keep `last_good` itself, compiled once ([`tollgate_check::compile_policies_keeping`]).
 pub(super) fn bundle_for(
     repo: &ConfigRepo,
     last_good: Option<&tollgate_policy::Bundle>,
 ) -> (Option<tollgate_policy::Bundle>, Vec<Finding>) {
-    match tollgate_check::compile_policies(repo) {
+    match tollgate_check::compile_policies_keeping(repo, last_good) {
         Ok(bundle) => (Some(bundle), Vec::new()),
         Err(errors) => match last_good {
             None => (None, errors),
