@@ -118,6 +118,25 @@ pub enum GatingError {
     },
 }
 
+impl GatingError {
+    /// Whether the same gates at the same commit may compute when tried again: the cache could
+    /// not be read or written, the Kubernetes API could not be reached, a Job vanished or found
+    /// no node in time, or read other inputs. A reconciler tries such gates again after a
+    /// backoff ([`crate::reconcile::Backoff`]); any other error stands until the commit changes
+    /// (a Job that failed or was evicted too often is not run again on its own: that costs an
+    /// accelerator each time).
+    pub fn is_transient(&self) -> bool {
+        use tollgate_jobs::JobError;
+        match self {
+            GatingError::Cache(tollgate_gates::cache::CacheError::Io { .. }) | GatingError::KeyMismatch { .. } => true,
+            GatingError::Job(e) => {
+                matches!(**e, JobError::Api { .. } | JobError::Client(_) | JobError::Vanished { .. } | JobError::Timeout { .. })
+            }
+            _ => false,
+        }
+    }
+}
+
 impl Hint for GatingError {
     fn hint(&self) -> Option<Cow<'_, str>> {
         match self {

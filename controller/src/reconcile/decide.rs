@@ -40,8 +40,8 @@ fn newer(a: &ReleasePlan, b: &ReleasePlan) -> bool {
     (a.changed_at, &a.name) > (b.changed_at, &b.name)
 }
 
-/// Decisions and what they were decided from: the commit, the store view's sequence number and
-/// each environment's windows. A decision depends on nothing else (the clock's instant only
+/// Decisions and what they were decided from: the commit (the preparation of it, whose gate
+/// results they used), the store view's sequence number and each environment's windows. A decision depends on nothing else (the clock's instant only
 /// moves windows, and is stored in `inputs.now` without being read), and of the store only on
 /// the approvals of its (release, environment) and the promotions and pull requests of its
 /// slot (environment, model). So while the commit and the windows hold, deciding again gives
@@ -50,6 +50,8 @@ fn newer(a: &ReleasePlan, b: &ReleasePlan) -> bool {
 #[derive(Debug, Clone)]
 pub struct Settled {
     commit: String,
+    /// [`Prepared::preparation`]: the same commit prepared again may have other gate results.
+    preparation: u64,
     seq: u64,
     windows: Vec<(String, tollgate_decision::WindowInput)>,
     /// The decisions, in [`decide_with`]'s order.
@@ -66,6 +68,7 @@ impl Settled {
     pub fn new(prepared: &Prepared, view: &StoreView, decisions: impl Into<Arc<[Arc<Decision>]>>) -> Settled {
         Settled {
             commit: prepared.commit.clone(),
+            preparation: prepared.preparation,
             seq: view.seq(),
             windows: prepared.windows().into_iter().map(|(name, w)| (name.to_owned(), w.clone())).collect(),
             decisions: decisions.into(),
@@ -75,6 +78,7 @@ impl Settled {
     fn same_pass(&self, prepared: &Prepared) -> bool {
         let windows = prepared.windows();
         self.commit == prepared.commit
+            && self.preparation == prepared.preparation
             && self.windows.len() == windows.len()
             && self.windows.iter().zip(&windows).all(|((n, w), (name, window))| n == name && w == *window)
     }

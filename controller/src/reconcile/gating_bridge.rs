@@ -16,7 +16,8 @@ pub(crate) struct At<'a> {
 /// process or, when the Config document says `gates.runner: kubernetes`, as a Kubernetes Job
 /// whose signed result is verified before it is used. A gate that cannot be computed (a
 /// missing file, a model that needs the `torch` feature, a failed Job, a result that does not
-/// verify) is an outcome with an error, which blocks environments that require gates.
+/// verify) is an outcome with an error, which blocks environments that require gates; an error
+/// that may pass ([`crate::gating::GatingError::is_transient`]) is marked so, and tried again.
 pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, root: Option<&std::path::Path>, at: At<'_>) -> GateOutcome {
     let opts = crate::gating::GateRunOptions {
         device: settings.device,
@@ -45,14 +46,23 @@ pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, roo
             categories: g.categories.iter().map(|c| (c.category.clone(), c.passed)).collect(),
             failures: g.failures(),
             error: None,
+            transient: false,
             results: serde_json::to_value(&g).unwrap_or(serde_json::Value::Null),
         },
-        Err(e) => failed(tollgate_error::chain(&e)),
+        Err(e) => GateOutcome { transient: e.is_transient(), ..failed(tollgate_error::chain(&e)) },
     }
 }
 
-fn failed(error: String) -> GateOutcome {
-    GateOutcome { digest: None, categories: Default::default(), failures: vec![], error: Some(error), results: serde_json::Value::Null }
+/// Gates that could not be computed, for a reason that stands until the commit changes.
+pub(crate) fn failed(error: String) -> GateOutcome {
+    GateOutcome {
+        digest: None,
+        categories: Default::default(),
+        failures: vec![],
+        error: Some(error),
+        transient: false,
+        results: serde_json::Value::Null,
+    }
 }
 
 /// Where the Config document says gates run.

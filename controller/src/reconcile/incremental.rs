@@ -104,6 +104,7 @@ pub fn prepare_incremental(opts: &Options, last: &Prepared) -> Result<Option<Pre
         prefix: prefix.clone(),
         now: opts.now,
         bundle,
+        preparation: super::plan::next_preparation(),
     };
     prepared.set_clock(opts.now);
     Ok(Some(prepared))

@@ -107,6 +107,11 @@ pub struct GateOutcome {
     pub failures: Vec<String>,
     /// Why they could not be computed.
     pub error: Option<String>,
+    /// Whether the error may pass when the gates are tried again at the same commit (a cache
+    /// that could not be written, an API that could not be reached): the reconciler prepares
+    /// the commit again after a backoff. Other errors stand until the commit changes.
+    #[serde(skip)]
+    pub transient: bool,
     /// The full results, for the record.
     pub results: Value,
 }
@@ -164,6 +169,16 @@ pub struct Prepared {
     /// The policy bundle this pass evaluated with: the repo's, or the last good one when the
     /// repo's does not compile ([`bundle_for`]).
     pub(crate) bundle: Option<tollgate_policy::Bundle>,
+    /// Which preparation this is, a number no other in the process has: a commit reused from
+    /// pass to pass keeps it, and a commit prepared again (its gates tried again) gets another,
+    /// so that decisions kept for it ([`super::Settled`]) are not taken for the new one's.
+    pub(crate) preparation: u64,
+}
+
+/// The number of a new preparation ([`Prepared::preparation`]).
+pub(super) fn next_preparation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The bundle a pass evaluates with. The repo's when it compiles. When it does not (a syntax
@@ -292,6 +307,7 @@ pub fn prepare_keeping(opts: &Options, last_good: Option<&tollgate_policy::Bundl
         github: repo.config().and_then(|c| GitHubConfig::from_config(&c.value)),
         admission,
         bundle,
+        preparation: next_preparation(),
     })
 }
 
@@ -403,13 +419,10 @@ pub(super) fn release_plan(
             let commit = at.commit.to_string();
             gating_bridge::run(repo, &doc.name, &opts.gates, Some(&root), gating_bridge::At { repo: &opts.repo, commit: &commit })
         }
-        Err(err) => GateOutcome {
-            digest: None,
-            categories: BTreeMap::new(),
-            failures: vec![],
-            error: Some(format!("cannot read the gates' files from the commit: {err}")),
-            results: Value::Null,
-        },
+        // Writing the commit's files out can fail for the disk's reasons, which pass.
+        Err(err) => {
+            GateOutcome { transient: true, ..gating_bridge::failed(format!("cannot read the gates' files from the commit: {err}")) }
+        }
     });
     let content_digest = tollgate_decision::content_digest(
         doc.spec(),

@@ -12,9 +12,10 @@ use tollgate_spec::repo::Source;
 use tollgate_store::AuditLog;
 
 /// A reconciler's memory between passes: the store view (read incrementally), the last
-/// prepared commit, reused while the branch does not move (only the clock is applied again),
-/// and the slots whose promotion failed, each waiting out its backoff. This is what makes a
-/// pass with nothing changed cheap, and a failing slot retried without holding up the others.
+/// prepared commit, reused while the branch does not move (only the clock is applied again;
+/// prepared again when gates that failed for a passing reason are due to be tried), and the
+/// slots whose promotion failed, each waiting out its backoff. This is what makes a pass with
+/// nothing changed cheap, and a failing slot retried without holding up the others.
 #[derive(Debug)]
 pub struct Reconciler {
     view: StoreView,
@@ -24,6 +25,48 @@ pub struct Reconciler {
     settled: Option<Settled>,
     /// Slots whose promotion failed, and when each is tried again.
     slots: Slots,
+    /// How long the last prepared commit's gates that failed for a passing reason wait before
+    /// they are tried again, and how often they failed in a row.
+    gates: GateRetry,
+}
+
+/// Gates that could not be computed for a reason that may pass
+/// ([`super::GateOutcome::transient`]: a cache that could not be written, an API that could not
+/// be reached) are tried again, by preparing the commit again, after a [`Backoff`]: otherwise
+/// their error (and the content digest without their results) would stand until the next
+/// commit.
+#[derive(Debug)]
+struct GateRetry {
+    policy: Backoff,
+    /// Failed preparations in a row, and when the next is due; `None` when the last prepared
+    /// commit has no such gates.
+    due: Option<(u32, Instant)>,
+}
+
+impl GateRetry {
+    /// Whether the commit should be prepared again at `now` for its gates.
+    fn is_due(&self, now: Instant) -> bool {
+        self.due.is_some_and(|(_, next)| now >= next)
+    }
+
+    /// Notes a preparation at `now`: when some gates failed for a passing reason, when to try
+    /// again (`retried`: this preparation was such a try, and counts as another failure).
+    fn prepared(&mut self, prepared: &Prepared, retried: bool, now: Instant) {
+        let transient = prepared.releases.iter().filter(|r| r.gates.as_ref().is_some_and(|g| g.transient)).count();
+        if transient == 0 {
+            self.due = None;
+            return;
+        }
+        let failures = if retried { self.due.map_or(1, |(n, _)| n.saturating_add(1)) } else { 1 };
+        let delay = self.policy.delay(failures);
+        tracing::warn!(
+            releases = transient,
+            failures,
+            retry_in_secs = delay.as_secs(),
+            "gates failed for a reason that may pass; they are tried again"
+        );
+        self.due = Some((failures, now + delay));
+    }
 }
 
 impl Default for Reconciler {
@@ -36,7 +79,13 @@ impl Default for Reconciler {
 impl Reconciler {
     /// A reconciler whose failed slots wait as `backoff` says.
     pub fn with_backoff(backoff: Backoff) -> Reconciler {
-        Reconciler { view: StoreView::with_decisions(), last: None, settled: None, slots: Slots::new(backoff) }
+        Reconciler {
+            view: StoreView::with_decisions(),
+            last: None,
+            settled: None,
+            slots: Slots::new(backoff),
+            gates: GateRetry { policy: backoff, due: None },
+        }
     }
 
     /// The last prepared commit.
@@ -55,12 +104,17 @@ impl Reconciler {
 
     fn prepare_reusing(&mut self, opts: &Options) -> Result<(&Prepared, bool), ReconcileError> {
         let commit = Source::commit(&opts.repo, &opts.rev)?.commit_id().map(|c| c.to_string());
-        let reusable = self.last.as_ref().is_some_and(|(o, p)| {
+        let now = Instant::now();
+        let same = self.last.as_ref().is_some_and(|(o, p)| {
             Some(&p.commit) == commit.as_ref()
                 && o.repo == opts.repo
                 && o.release == opts.release
                 && o.gates.cache_dir == opts.gates.cache_dir
         });
+        // The same commit is prepared again from scratch when its gates that failed for a
+        // passing reason are due to be tried (the others come from the gate cache).
+        let retry = same && self.gates.is_due(now);
+        let reusable = same && !retry;
         let same_options = self.last.as_ref().is_some_and(|(o, _)| {
             o.repo == opts.repo && o.rev == opts.rev && o.release == opts.release && o.gates.cache_dir == opts.gates.cache_dir
         });
@@ -68,7 +122,7 @@ impl Reconciler {
             let (o, p) = self.last.as_mut().expect("checked");
             o.now = opts.now;
             p.set_clock(opts.now);
-        } else if let Some(next) = self.last.as_ref().filter(|_| same_options).and_then(|(_, p)| {
+        } else if let Some(next) = self.last.as_ref().filter(|_| same_options && !retry).and_then(|(_, p)| {
             // Anything unexpected (the old commit gone after a force-push and a gc...) means a
             // pass from scratch, which reports its own errors.
             prepare_incremental(opts, p).inspect_err(|err| tracing::debug!(error = %err, "incremental prepare failed")).ok().flatten()
@@ -79,7 +133,11 @@ impl Reconciler {
             let last_good = self.last.as_ref().and_then(|(_, p)| p.bundle.clone());
             self.last = Some((opts.clone(), prepare_keeping(opts, last_good.as_ref())?));
         }
-        Ok((&self.last.as_ref().expect("just set").1, reusable))
+        let prepared = &self.last.as_ref().expect("just set").1;
+        if !reusable {
+            self.gates.prepared(prepared, retry, now);
+        }
+        Ok((prepared, reusable))
     }
 
     /// Runs a whole pass: prepare (or reuse), decide, record, promote. The repo work runs on the

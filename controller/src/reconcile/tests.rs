@@ -418,3 +418,67 @@ async fn a_slot_whose_push_keeps_failing_holds_up_no_other() {
     assert_eq!(recovered[0].1["attempts"], 2);
     assert!(service.status(now, None).await.unwrap().failures.is_empty());
 }
+
+/// The names of the releases whose gates failed, and whether each failure may pass.
+fn gate_errors(prepared: &Prepared) -> Vec<(String, bool)> {
+    prepared.releases.iter().filter_map(|r| r.gates.as_ref().filter(|g| g.error.is_some()).map(|g| (r.name.clone(), g.transient))).collect()
+}
+
+/// Regression: gates that failed for a reason that passes (a gate cache that could not be read)
+/// kept their error, and the content digest without their results, until the next commit.
+/// Now the commit is prepared again once the backoff is over, and the gates computed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gates_that_failed_for_a_passing_reason_are_tried_again_at_the_same_commit() {
+    let (_dir, _state, _log, opts) = local().await;
+    let cache = opts.gates.cache_dir.clone().unwrap();
+    // A file where the cache's folder should be: every read of it fails.
+    std::fs::write(&cache, "not a folder").unwrap();
+    let mut waiting = Reconciler::with_backoff(Backoff { first: Duration::from_secs(60), max: Duration::from_secs(600) });
+    let mut retrying = Reconciler::with_backoff(Backoff { first: Duration::ZERO, max: Duration::ZERO });
+    let broken = gate_errors(waiting.prepare(&opts).unwrap());
+    let passing: Vec<&String> = broken.iter().filter(|(_, transient)| *transient).map(|(name, _)| name).collect();
+    assert!(!passing.is_empty(), "{broken:?}");
+    let release = |p: &Prepared, name: &str| p.releases.iter().find(|r| r.name == name).unwrap().clone();
+    let first = waiting.last().unwrap();
+    for name in &passing {
+        let gates = release(first, name).gates.unwrap();
+        assert!(gates.error.as_deref().is_some_and(|e| e.contains("failed to access gate result cache")), "{gates:?}");
+        assert_eq!(gates.digest, None);
+    }
+    assert_eq!(gate_errors(retrying.prepare(&opts).unwrap()), broken);
+    let commit = first.commit.clone();
+    // Decisions kept for the broken preparation (as the server keeps them between requests).
+    let view = StoreView::default();
+    let kept = Settled::decide(retrying.last().unwrap(), &view);
+    assert!(kept.holds(retrying.last().unwrap(), &view));
+
+    std::fs::remove_file(&cache).unwrap();
+    // Within the backoff, the commit's plan stands.
+    assert_eq!(gate_errors(waiting.prepare(&opts).unwrap()), broken);
+    // Past it (no wait here), the commit is prepared again and the gates computed, but for
+    // those that fail for a reason that does not pass (a model that needs the `torch` feature,
+    // which the cache's error came before).
+    let again = retrying.prepare(&opts).unwrap();
+    assert_eq!(again.commit, commit);
+    let left = gate_errors(again);
+    assert!(left.iter().all(|(_, transient)| !transient), "{left:?}");
+    let computed: Vec<&String> = passing.iter().copied().filter(|name| !left.iter().any(|(l, _)| l == *name)).collect();
+    assert!(!computed.is_empty(), "{left:?}");
+    for name in &computed {
+        let plan = release(again, name);
+        let gates = plan.gates.unwrap();
+        assert_eq!(gates.error, None, "{name}");
+        assert!(gates.digest.is_some(), "{name}");
+        assert_ne!(plan.content_digest, release(waiting.last().unwrap(), name).content_digest, "{name}: the digest binds the results");
+    }
+    for (name, _) in &left {
+        let error = release(again, name).gates.unwrap().error.unwrap();
+        assert!(error.contains("`torch` feature"), "{name}: {error}");
+    }
+    // They were decided from the old gate results, and are not taken for the new ones'.
+    assert!(!kept.holds(again, &view));
+    let settled = Settled::decide(again, &view);
+    // Nothing left to try again: the next pass reuses the preparation, and its decisions hold.
+    let reused = retrying.prepare(&opts).unwrap();
+    assert!(settled.holds(reused, &view));
+}
