@@ -49,12 +49,19 @@ pub(crate) fn run(repo: &ConfigRepo, release: &str, settings: &GateSettings, roo
             transient: false,
             results: serde_json::to_value(&g).unwrap_or(serde_json::Value::Null),
         },
-        Err(e) => GateOutcome { transient: e.is_transient(), ..failed(tollgate_error::chain(&e)) },
+        Err(e) if e.is_transient() => failed_for_now(&tollgate_error::chain(&e)),
+        Err(e) => failed(tollgate_error::chain(&e)),
     }
 }
 
+/// Gates that could not be computed for a reason that may pass: the reconciler prepares the
+/// commit again after its backoff, and the error says so (`status`, `explain`).
+pub(crate) fn failed_for_now(error: &str) -> GateOutcome {
+    GateOutcome { transient: true, ..failed(format!("{error} (tried again after a backoff)")) }
+}
+
 /// Gates that could not be computed, for a reason that stands until the commit changes.
-pub(crate) fn failed(error: String) -> GateOutcome {
+fn failed(error: String) -> GateOutcome {
     GateOutcome {
         digest: None,
         categories: Default::default(),

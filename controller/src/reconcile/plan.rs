@@ -420,9 +420,7 @@ pub(super) fn release_plan(
             gating_bridge::run(repo, &doc.name, &opts.gates, Some(&root), gating_bridge::At { repo: &opts.repo, commit: &commit })
         }
         // Writing the commit's files out can fail for the disk's reasons, which pass.
-        Err(err) => {
-            GateOutcome { transient: true, ..gating_bridge::failed(format!("cannot read the gates' files from the commit: {err}")) }
-        }
+        Err(err) => gating_bridge::failed_for_now(&format!("cannot read the gates' files from the commit: {err}")),
     });
     let content_digest = tollgate_decision::content_digest(
         doc.spec(),
