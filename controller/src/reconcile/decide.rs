@@ -41,12 +41,13 @@ fn newer(a: &ReleasePlan, b: &ReleasePlan) -> bool {
 }
 
 /// Decisions and what they were decided from: the commit (the preparation of it, whose gate
-/// results they used), the store view's sequence number and each environment's windows. A decision depends on nothing else (the clock's instant only
-/// moves windows, and is stored in `inputs.now` without being read), and of the store only on
-/// the approvals of its (release, environment) and the promotions and pull requests of its
-/// slot (environment, model). So while the commit and the windows hold, deciding again gives
-/// the decisions kept here (but for `inputs.now`), with those whose subjects the store changed
-/// since made again ([`Settled::update`]).
+/// results they used), the store view's sequence number and each environment's windows. A
+/// decision depends on nothing else (the clock's instant only moves windows, and is stored in
+/// `inputs.now` without being read), and of the store only on the approvals of its (release,
+/// environment) and the promotions and pull requests of its slot (environment, model). So while
+/// the commit and the windows hold, deciding again gives the decisions kept here (but for
+/// `inputs.now`), with those whose subjects the store changed since made again
+/// ([`Settled::update`]).
 #[derive(Debug, Clone)]
 pub struct Settled {
     commit: String,
