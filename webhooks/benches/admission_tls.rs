@@ -12,8 +12,9 @@
 //! on a pool of keep-alive connections (64 to each server, opened before each of its rounds; the
 //! rounds print the connections they had to open beyond those), and its latency counts from
 //! when it was due, so a stall is not hidden by fewer requests being sent (no coordinated
-//! omission). Rounds alternate between the two servers after a warm-up round. Then the same for refusals at a quarter of the
-//! rate, each recorded durably in the audit trail (SQLite) before its answer.
+//! omission). Rounds alternate between the two servers after a warm-up round. Then the same
+//! for refusals at a quarter of the rate, each recorded durably in the audit trail (SQLite)
+//! before its answer.
 //!
 //! Each server's router is timed too (a layer around it, from the request's head read to the
 //! response's head built), so that the bench says how much of a latency was the server's work and
